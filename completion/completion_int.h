@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * completion/completion_int.h - private to the library: intrusive lists,
+ * atomics on fields of public structs, the scheduler interface through which
+ * futures reach their loop, operation kinds, and logging.
+ *
+ * completion/ knows no kernel interface and nothing above it: a future finds
+ * its loop's call_soon through struct proa__sched, which the loop embeds as
+ * its first member and fills in (proactor/loop.c).
+ */
+#ifndef PROA_COMPLETION_INT_H
+#define PROA_COMPLETION_INT_H
+
+#include <assert.h>
+#include <stdarg.h>
+
+#include "proa/base.h"
+#include "proa/errno.h"
+#include "proa/future.h"
+#include "proa/loop.h"
+#include "proa/op.h"
+
+#if defined(__GNUC__)
+#define proa__likely(x) __builtin_expect(!!(x), 1)
+#define proa__unlikely(x) __builtin_expect(!!(x), 0)
+#else
+#define proa__likely(x) (x)
+#define proa__unlikely(x) (x)
+#endif
+
+/* ---- intrusive circular lists ---------------------------------------- */
+
+static inline void proa__list_init(struct proa_link *head)
+{
+	head->next = head;
+	head->prev = head;
+}
+
+static inline bool proa__list_empty(const struct proa_link *head)
+{
+	return head->next == head;
+}
+
+static inline void proa__list_add_tail(struct proa_link *head,
+				       struct proa_link *node)
+{
+	node->prev = head->prev;
+	node->next = head;
+	head->prev->next = node;
+	head->prev = node;
+}
+
+/* Unlink @node and leave it self-linked, so a second unlink is harmless. */
+static inline void proa__list_del(struct proa_link *node)
+{
+	node->prev->next = node->next;
+	node->next->prev = node->prev;
+	node->next = node;
+	node->prev = node;
+}
+
+/* Move every node of @from to the tail of @to; @from becomes empty. */
+static inline void proa__list_splice_tail(struct proa_link *from,
+					  struct proa_link *to)
+{
+	if (proa__list_empty(from))
+		return;
+	from->next->prev = to->prev;
+	to->prev->next = from->next;
+	from->prev->next = to;
+	to->prev = from->prev;
+	proa__list_init(from);
+}
+
+/* ---- atomics on fields of public structs ------------------------------
+ * Public structs use plain integer and pointer types so that the headers
+ * parse as C++ too; these wrappers give those fields defined atomic access
+ * with the GCC/Clang builtins.  Internal structs use <stdatomic.h>.
+ */
+#define proa__atomic_load(p, mo) __atomic_load_n((p), (mo))
+#define proa__atomic_store(p, v, mo) __atomic_store_n((p), (v), (mo))
+#define PROA__RELAXED __ATOMIC_RELAXED
+#define PROA__ACQUIRE __ATOMIC_ACQUIRE
+#define PROA__RELEASE __ATOMIC_RELEASE
+#define PROA__ACQ_REL __ATOMIC_ACQ_REL
+#define PROA__SEQ_CST __ATOMIC_SEQ_CST
+
+static inline bool proa__atomic_cas_u32(uint32_t *p, uint32_t expect,
+					uint32_t desired)
+{
+	return __atomic_compare_exchange_n(p, &expect, desired, false,
+					   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+static inline bool proa__atomic_cas_u16(uint16_t *p, uint16_t expect,
+					uint16_t desired)
+{
+	return __atomic_compare_exchange_n(p, &expect, desired, false,
+					   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+/* ---- handle states and flags (struct proa_handle.priv) ---------------- */
+
+enum {
+	PROA__H_IDLE = 0,
+	PROA__H_READY,	/* on the loop's ready list */
+	PROA__H_POSTED, /* on the cross-thread queue */
+	PROA__H_ARMED,	/* a timer in the timer heap */
+};
+
+#define PROA__HF_TIMER (1U << 0)  /* embedded in a struct proa_timer */
+#define PROA__HF_ALLOC (1U << 1)  /* allocated by the loop; freed after run */
+#define PROA__HF_FUTURE (1U << 2) /* a future's callback runner */
+
+/* ---- the scheduler interface: what a future needs from its loop -------- */
+
+struct proa__sched;
+
+struct proa__sched_ops {
+	/* Append an idle handle to the ready list.  Loop thread. */
+	void (*call_soon)(struct proa__sched *s, struct proa_handle *h);
+	/* Post @n to the cross-thread queue.  Any thread.  0 or PROA_ECLOSED.
+	 */
+	int (*post)(struct proa__sched *s, struct proa__mpsc_node *n);
+	/* Arm a one-shot timer.  Loop thread. */
+	int (*timer_start)(struct proa__sched *s, struct proa_timer *t,
+			   uint64_t delay_ns, proa_callback_fn fn, void *arg);
+	/* Disarm a timer; 0 or -ENOENT.  Loop thread. */
+	int (*timer_cancel)(struct proa_timer *t);
+	/* Request cancellation of an operation.  Loop thread. */
+	int (*op_cancel)(struct proa_op *op);
+	/* Abort with a message if not on the loop thread (debug mode). */
+	void (*check_thread)(struct proa__sched *s, const char *func);
+};
+
+struct proa__sched {
+	const struct proa__sched_ops *ops;
+	bool debug;
+};
+
+static inline struct proa__sched *proa__sched_of(struct proa_loop *loop)
+{
+	return (struct proa__sched *)(void *)loop;
+}
+
+/* The wrong-thread check of every Thread: loop entry point (STYLE.md 9). */
+#ifdef PROA_DEBUG_CHECKS
+#define PROA__CHECK_THREAD(sched)                                              \
+	do {                                                                   \
+		struct proa__sched *s__ = (sched);                             \
+		if (proa__unlikely(s__->debug))                                \
+			s__->ops->check_thread(s__, __func__);                 \
+	} while (0)
+#else
+#define PROA__CHECK_THREAD(sched) ((void)(sched))
+#endif
+
+/* ---- operations --------------------------------------------------------- */
+
+enum proa__op_kind {
+	PROA__OP_NONE = 0,
+	PROA__OP_NOP,
+	PROA__OP_TIMEOUT,
+	PROA__OP_READ,
+	PROA__OP_WRITE,
+	PROA__OP_READV,
+	PROA__OP_WRITEV,
+	PROA__OP_FSYNC,
+	PROA__OP_OPENAT,
+	PROA__OP_CLOSE,
+	PROA__OP_STATX,
+	PROA__OP_POLL,
+};
+
+/* op->priv.iflags */
+#define PROA__OPF_INTERNAL (1U << 0)	   /* the loop's own; not user work */
+#define PROA__OPF_CANCEL_REQ (1U << 1)	   /* proa_op_cancel() was called */
+#define PROA__OPF_CANCEL_BACKLOG (1U << 2) /* cancel SQE not written yet */
+#define PROA__OPF_MULTISHOT (1U << 3)
+#define PROA__OPF_LOCAL_DONE (1U << 4) /* completed without the kernel */
+
+const char *proa__op_kind_name(unsigned kind);
+
+/* ---- logging --------------------------------------------------------------
+ */
+
+void proa__log(enum proa_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Name a code address for a log line ("fn+0x12" or "0x55d0..."). */
+void proa__describe_addr(const void *addr, char *buf, size_t len);
+
+/* ---- futures: used by the loop ---------------------------------------- */
+
+/* The mpsc run function of a future's threadsafe result (loop thread). */
+void proa__future_ts_run(struct proa__mpsc_node *node);
+
+/* Resolve @fut if it is still pending (combinators).  Loop thread. */
+void proa__future_resolve(struct proa_future *fut, int32_t res, void *value);
+
+#endif /* PROA_COMPLETION_INT_H */

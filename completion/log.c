@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * completion/log.c - proa's log lines: to stderr, or to a hook the
+ * application installs with proa_set_log_fn().  Logging is rare (debug
+ * findings, kernel trouble), so a mutex around the hook is fine.
+ */
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "annot.h"
+#include "completion_int.h"
+
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static proa_log_fn log_fn PROA_GUARDED_BY(log_mu);
+static void *log_arg PROA_GUARDED_BY(log_mu);
+
+void proa_set_log_fn(proa_log_fn fn, void *arg)
+{
+	pthread_mutex_lock(&log_mu);
+	log_fn = fn;
+	log_arg = arg;
+	pthread_mutex_unlock(&log_mu);
+}
+
+static const char *level_name(enum proa_log_level level)
+{
+	switch (level) {
+	case PROA_LOG_ERROR:
+		return "error";
+	case PROA_LOG_WARN:
+		return "warning";
+	case PROA_LOG_INFO:
+		return "info";
+	case PROA_LOG_DEBUG:
+		return "debug";
+	}
+	return "?";
+}
+
+void proa__log(enum proa_log_level level, const char *fmt, ...)
+{
+	char msg[1024];
+	proa_log_fn fn;
+	void *arg;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+
+	/* The hook runs under the lock so that proa_set_log_fn() returning
+	 * means the old hook is no longer running. */
+	pthread_mutex_lock(&log_mu);
+	fn = log_fn;
+	arg = log_arg;
+	if (fn)
+		fn(arg, level, msg);
+	else
+		fprintf(stderr, "proa: %s: %s\n", level_name(level), msg);
+	pthread_mutex_unlock(&log_mu);
+}
+
+void proa__describe_addr(const void *addr, char *buf, size_t len)
+{
+	Dl_info info;
+
+	if (dladdr(addr, &info) && info.dli_sname) {
+		snprintf(buf, len, "%s+%#lx", info.dli_sname,
+			 (unsigned long)((const char *)addr -
+					 (const char *)info.dli_saddr));
+		return;
+	}
+	if (dladdr(addr, &info) && info.dli_fname) {
+		snprintf(buf, len, "%p (%s+%#lx)", addr, info.dli_fname,
+			 (unsigned long)((const char *)addr -
+					 (const char *)info.dli_fbase));
+		return;
+	}
+	snprintf(buf, len, "%p", addr);
+}

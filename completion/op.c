@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * completion/op.c - the caller-owned operation record: initialisation and
+ * state queries.  Submission lives with the loop (proactor/ops.c) and the
+ * ring (ring/), which own the transitions.
+ */
+#include <string.h>
+
+#include "completion_int.h"
+
+void proa_op_init(struct proa_op *op, proa_op_fn cb, void *data)
+{
+	memset(op, 0, sizeof(*op));
+	op->cb = cb;
+	op->data = data;
+}
+
+bool proa_op_is_idle(const struct proa_op *op)
+{
+	return op->priv.state == PROA_OP_IDLE;
+}
+
+enum proa_op_state proa_op_state(const struct proa_op *op)
+{
+	return (enum proa_op_state)op->priv.state;
+}
+
+const char *proa__op_kind_name(unsigned kind)
+{
+	static const char *const names[] = {
+	    [PROA__OP_NONE] = "none",	    [PROA__OP_NOP] = "nop",
+	    [PROA__OP_TIMEOUT] = "timeout", [PROA__OP_READ] = "read",
+	    [PROA__OP_WRITE] = "write",	    [PROA__OP_READV] = "readv",
+	    [PROA__OP_WRITEV] = "writev",   [PROA__OP_FSYNC] = "fsync",
+	    [PROA__OP_OPENAT] = "openat",   [PROA__OP_CLOSE] = "close",
+	    [PROA__OP_STATX] = "statx",	    [PROA__OP_POLL] = "poll",
+	};
+
+	if (kind < sizeof(names) / sizeof(names[0]) && names[kind])
+		return names[kind];
+	return "?";
+}

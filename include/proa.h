@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: MIT */
+/* proa.h - everything: the loop, operations, futures, errors. */
+#ifndef PROA_H
+#define PROA_H
+
+#include "proa/base.h"
+#include "proa/errno.h"
+#include "proa/version.h"
+#include "proa/op.h"
+#include "proa/loop.h"
+#include "proa/future.h"
+
+#endif /* PROA_H */

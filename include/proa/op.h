@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * proa/op.h - caller-owned operation records and the operations of the ring.
+ *
+ * The proactor contract: a submitting call either fails now (a negative
+ * return, and then @op->cb never runs) or returns 0, and then @op->cb runs
+ * exactly once for a single-shot operation - later, on the loop thread,
+ * never inside the submitting call.  A multishot operation (poll with
+ * PROA_POLL_MULTISHOT) calls @op->cb once per event with PROA_OP_F_MORE set,
+ * and a last time without it.
+ *
+ * Buffers, iovecs, paths and result structures passed to an operation are
+ * borrowed, never copied: they belong to the kernel until @op->cb runs with
+ * PROA_OP_F_MORE clear - also after proa_op_cancel().
+ *
+ * Operation states (@op->priv.state):
+ *
+ *   IDLE --submit--> QUEUED --(SQE written)--> INFLIGHT --(final CQE)--> IDLE
+ *     |                 ^ (SQ full and it cannot be flushed: waits in line)
+ *     +--submit (SQ has room)------------------------> INFLIGHT
+ *
+ * The op becomes IDLE just before its final callback runs, so it may be
+ * resubmitted or freed inside that callback.  It must not be freed, moved or
+ * resubmitted in any other state.
+ */
+#ifndef PROA_OP_H
+#define PROA_OP_H
+
+#include "base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct iovec;
+struct statx;
+
+struct proa_op;
+typedef void (*proa_op_fn)(struct proa_op *op);
+
+enum proa_op_state {
+	PROA_OP_IDLE = 0,
+	PROA_OP_QUEUED,
+	PROA_OP_INFLIGHT,
+};
+
+/* More completions of this multishot operation will follow. */
+#define PROA_OP_F_MORE (1U << 0)
+
+/* Flags for proa_op_poll(). */
+#define PROA_POLL_MULTISHOT (1U << 0)
+
+/* Flags for proa_op_fsync(). */
+#define PROA_FSYNC_DATASYNC (1U << 0)
+
+/* The kernel's struct __kernel_timespec, without including kernel headers. */
+struct proa__timespec {
+	int64_t tv_sec;
+	long long tv_nsec;
+};
+
+struct proa__op_priv {
+	struct proa_link link;
+	struct proa_loop *loop;
+	uint8_t state;
+	uint8_t kind;
+	uint16_t iflags;
+	int32_t fd;
+	uint32_t len;
+	uint32_t extra;
+	uint64_t off;
+	const void *addr;
+	union {
+		void *addr2;
+		struct proa__timespec ts;
+	} u;
+};
+
+/*
+ * struct proa_op - one operation.  Zero it (or call proa_op_init()) before
+ * first use; set @cb and @data before submitting.
+ */
+struct proa_op {
+	/* public: set before submit, read in the callback */
+	proa_op_fn cb;
+	void *data;
+	int32_t res;	/* bytes/count >= 0, or -errno, as a CQE's res */
+	uint32_t flags; /* PROA_OP_F_*, written by the library */
+	/* private: owned by the library while the op is not idle */
+	struct proa__op_priv priv;
+};
+
+/**
+ * proa_op_init() - zero @op and set its callback.
+ * Thread: any (the op is not shared yet).
+ */
+PROA_API void proa_op_init(struct proa_op *op, proa_op_fn cb, void *data);
+
+/**
+ * proa_op_is_idle() - whether @op may be submitted, reused or freed.
+ * Thread: loop.
+ */
+PROA_API bool proa_op_is_idle(const struct proa_op *op);
+
+/**
+ * proa_op_state() - the state of @op (see the diagram above).
+ * Thread: loop.
+ */
+PROA_API enum proa_op_state proa_op_state(const struct proa_op *op);
+
+/*
+ * The submitting calls below share these rules.
+ *
+ * Return: 0 if queued; -EBUSY if @op is not idle; -EINVAL for a NULL @op,
+ *         @op->cb or @loop, or another argument the call documents as
+ *         invalid; -EBADF for a negative fd; -EOPNOTSUPP if this kernel's
+ *         io_uring lacks the operation (see proa_loop_feature());
+ *         PROA_ECLOSED after proa_loop_close().  Errors the kernel finds (a
+ *         closed fd, a missing file) arrive in @op->res instead.
+ * Thread: loop.
+ */
+
+/** proa_op_nop() - an operation that completes with 0. */
+PROA_API int proa_op_nop(struct proa_loop *loop, struct proa_op *op);
+
+/**
+ * proa_op_timeout() - complete after @ns nanoseconds (CLOCK_MONOTONIC) with
+ * @op->res = -ETIME, or -ECANCELED if cancelled first.
+ */
+PROA_API int proa_op_timeout(struct proa_loop *loop, struct proa_op *op,
+			     uint64_t ns);
+
+/**
+ * proa_op_read() - read up to @len bytes of @fd at offset @off into @buf.
+ * @off: file offset, or -1 for the file's current position (pipes,
+ *       sockets, and files read sequentially).
+ * @len: at most INT32_MAX; 0 is allowed and completes with 0.
+ *
+ * @op->res is the byte count, which may be short, or -errno.
+ * -EINVAL: @buf is NULL with @len > 0, @len > INT32_MAX, or @off < -1.
+ */
+PROA_API int proa_op_read(struct proa_loop *loop, struct proa_op *op, int fd,
+			  void *buf, size_t len, int64_t off);
+
+/** proa_op_write() - write @len bytes of @buf to @fd at @off; see read. */
+PROA_API int proa_op_write(struct proa_loop *loop, struct proa_op *op, int fd,
+			   const void *buf, size_t len, int64_t off);
+
+/**
+ * proa_op_readv() - scatter read into @iovcnt buffers.
+ * -EINVAL: @iov NULL with @iovcnt > 0, @iovcnt < 0 or > IOV_MAX.
+ * The iovec array and the buffers are borrowed until the callback.
+ */
+PROA_API int proa_op_readv(struct proa_loop *loop, struct proa_op *op, int fd,
+			   const struct iovec *iov, int iovcnt, int64_t off);
+
+/** proa_op_writev() - gather write; see proa_op_readv(). */
+PROA_API int proa_op_writev(struct proa_loop *loop, struct proa_op *op, int fd,
+			    const struct iovec *iov, int iovcnt, int64_t off);
+
+/**
+ * proa_op_fsync() - flush @fd to storage; @flags: 0 or PROA_FSYNC_DATASYNC.
+ * -EINVAL: unknown @flags.
+ */
+PROA_API int proa_op_fsync(struct proa_loop *loop, struct proa_op *op, int fd,
+			   unsigned flags);
+
+/**
+ * proa_op_openat() - open @path relative to @dirfd (AT_FDCWD allowed).
+ * @flags, @mode: as open(2); O_CLOEXEC is always added.
+ *
+ * @op->res is the new file descriptor or -errno.
+ * -EINVAL: @path is NULL.  -EBADF: @dirfd < 0 and not AT_FDCWD.
+ */
+PROA_API int proa_op_openat(struct proa_loop *loop, struct proa_op *op,
+			    int dirfd, const char *path, int flags,
+			    unsigned mode);
+
+/**
+ * proa_op_close() - close @fd.
+ *
+ * The caller must have no other operation in flight on @fd (DESIGN.md rule
+ * 6); the network layer enforces that for its sockets.
+ */
+PROA_API int proa_op_close(struct proa_loop *loop, struct proa_op *op, int fd);
+
+/**
+ * proa_op_statx() - statx(2) of @path relative to @dirfd into @buf.
+ * -EINVAL: @path or @buf NULL.
+ */
+PROA_API int proa_op_statx(struct proa_loop *loop, struct proa_op *op,
+			   int dirfd, const char *path, int flags,
+			   unsigned mask, struct statx *buf);
+
+/**
+ * proa_op_poll() - wait until @fd is ready for @events (POLLIN, POLLOUT,
+ * ...).  @op->res is the ready mask or -errno.  With PROA_POLL_MULTISHOT in
+ * @flags the op reports every readiness change with PROA_OP_F_MORE until it
+ * is cancelled or fails.
+ * -EINVAL: @events is 0 or @flags unknown.
+ */
+PROA_API int proa_op_poll(struct proa_loop *loop, struct proa_op *op, int fd,
+			  unsigned events, unsigned flags);
+
+/**
+ * proa_op_cancel() - ask for @op to be cancelled.
+ *
+ * Asynchronous (IORING_OP_ASYNC_CANCEL): @op still completes exactly once,
+ * with -ECANCELED or with its real result if it won the race; its buffers
+ * stay borrowed until then.  An op still waiting for SQ space completes
+ * with -ECANCELED in the next iteration.
+ *
+ * Return: 0 if the request is on its way; -EALREADY if one already is;
+ *         -ENOENT if @op is idle.
+ * Thread: loop.
+ */
+PROA_API int proa_op_cancel(struct proa_op *op);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PROA_OP_H */

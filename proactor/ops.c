@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * proactor/ops.c - the public submitting calls of proa/op.h: argument checks,
+ * then the ring.  Cheap misuse is refused here, before anything is queued,
+ * so that on error the callback never runs (the proactor contract);
+ * everything the kernel finds arrives in op->res instead.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/uio.h>
+
+#include "proactor_int.h"
+
+static int begin(struct proa_loop *loop, struct proa_op *op,
+		 enum proa__op_kind kind, enum proa_feature feat)
+{
+	if (!loop || !op || !op->cb)
+		return -EINVAL;
+	PROA__LOOP_CHECK(loop);
+	if (loop->closed)
+		return PROA_ECLOSED;
+	if (op->priv.state != PROA_OP_IDLE)
+		return -EBUSY;
+	if (!proa__ring_feature(loop->ring, feat))
+		return -EOPNOTSUPP;
+	op->priv.iflags &= PROA__OPF_INTERNAL;
+	op->priv.kind = (uint8_t)kind;
+	op->priv.loop = loop;
+	op->res = 0;
+	op->flags = 0;
+	return 0;
+}
+
+static int submit(struct proa_loop *loop, struct proa_op *op)
+{
+	return proa__ring_submit(loop->ring, op);
+}
+
+static int check_rw(int fd, const void *buf, size_t len, int64_t off)
+{
+	if (fd < 0)
+		return -EBADF;
+	if ((!buf && len > 0) || len > INT32_MAX || off < -1)
+		return -EINVAL;
+	return 0;
+}
+
+int proa_op_nop(struct proa_loop *loop, struct proa_op *op)
+{
+	int ret = begin(loop, op, PROA__OP_NOP, PROA_FEAT_OP_NOP);
+
+	return ret < 0 ? ret : submit(loop, op);
+}
+
+int proa_op_timeout(struct proa_loop *loop, struct proa_op *op, uint64_t ns)
+{
+	int ret = begin(loop, op, PROA__OP_TIMEOUT, PROA_FEAT_OP_TIMEOUT);
+
+	if (ret < 0)
+		return ret;
+	op->priv.u.ts.tv_sec = (int64_t)(ns / 1000000000u);
+	op->priv.u.ts.tv_nsec = (long long)(ns % 1000000000u);
+	return submit(loop, op);
+}
+
+static int rw(struct proa_loop *loop, struct proa_op *op, int fd,
+	      const void *buf, size_t len, int64_t off, enum proa__op_kind kind,
+	      enum proa_feature feat)
+{
+	int ret = begin(loop, op, kind, feat);
+
+	if (ret < 0)
+		return ret;
+	ret = check_rw(fd, buf, len, off);
+	if (ret < 0)
+		return ret;
+	op->priv.fd = fd;
+	op->priv.addr = buf;
+	op->priv.len = (uint32_t)len;
+	op->priv.off = (uint64_t)off; /* -1: the file position */
+	return submit(loop, op);
+}
+
+int proa_op_read(struct proa_loop *loop, struct proa_op *op, int fd, void *buf,
+		 size_t len, int64_t off)
+{
+	return rw(loop, op, fd, buf, len, off, PROA__OP_READ,
+		  PROA_FEAT_OP_READ);
+}
+
+int proa_op_write(struct proa_loop *loop, struct proa_op *op, int fd,
+		  const void *buf, size_t len, int64_t off)
+{
+	return rw(loop, op, fd, buf, len, off, PROA__OP_WRITE,
+		  PROA_FEAT_OP_WRITE);
+}
+
+static int rwv(struct proa_loop *loop, struct proa_op *op, int fd,
+	       const struct iovec *iov, int iovcnt, int64_t off,
+	       enum proa__op_kind kind, enum proa_feature feat)
+{
+	int ret = begin(loop, op, kind, feat);
+
+	if (ret < 0)
+		return ret;
+	if (fd < 0)
+		return -EBADF;
+	/* More than IOV_MAX is EINVAL from the kernel too (libuv ef6a9a6). */
+	if (iovcnt < 0 || iovcnt > IOV_MAX || (!iov && iovcnt > 0) || off < -1)
+		return -EINVAL;
+	op->priv.fd = fd;
+	op->priv.addr = iov;
+	op->priv.len = (uint32_t)iovcnt;
+	op->priv.off = (uint64_t)off;
+	return submit(loop, op);
+}
+
+int proa_op_readv(struct proa_loop *loop, struct proa_op *op, int fd,
+		  const struct iovec *iov, int iovcnt, int64_t off)
+{
+	return rwv(loop, op, fd, iov, iovcnt, off, PROA__OP_READV,
+		   PROA_FEAT_OP_READV);
+}
+
+int proa_op_writev(struct proa_loop *loop, struct proa_op *op, int fd,
+		   const struct iovec *iov, int iovcnt, int64_t off)
+{
+	return rwv(loop, op, fd, iov, iovcnt, off, PROA__OP_WRITEV,
+		   PROA_FEAT_OP_WRITEV);
+}
+
+int proa_op_fsync(struct proa_loop *loop, struct proa_op *op, int fd,
+		  unsigned flags)
+{
+	int ret = begin(loop, op, PROA__OP_FSYNC, PROA_FEAT_OP_FSYNC);
+
+	if (ret < 0)
+		return ret;
+	if (fd < 0)
+		return -EBADF;
+	if (flags & ~PROA_FSYNC_DATASYNC)
+		return -EINVAL;
+	op->priv.fd = fd;
+	op->priv.extra = flags;
+	return submit(loop, op);
+}
+
+int proa_op_openat(struct proa_loop *loop, struct proa_op *op, int dirfd,
+		   const char *path, int flags, unsigned mode)
+{
+	int ret = begin(loop, op, PROA__OP_OPENAT, PROA_FEAT_OP_OPENAT);
+
+	if (ret < 0)
+		return ret;
+	if (!path)
+		return -EINVAL;
+	if (dirfd < 0 && dirfd != AT_FDCWD)
+		return -EBADF;
+	op->priv.fd = dirfd;
+	op->priv.addr = path;
+	op->priv.extra = (uint32_t)(flags | O_CLOEXEC);
+	op->priv.len = mode;
+	return submit(loop, op);
+}
+
+int proa_op_close(struct proa_loop *loop, struct proa_op *op, int fd)
+{
+	int ret = begin(loop, op, PROA__OP_CLOSE, PROA_FEAT_OP_CLOSE);
+
+	if (ret < 0)
+		return ret;
+	if (fd < 0)
+		return -EBADF;
+	op->priv.fd = fd;
+	return submit(loop, op);
+}
+
+int proa_op_statx(struct proa_loop *loop, struct proa_op *op, int dirfd,
+		  const char *path, int flags, unsigned mask, struct statx *buf)
+{
+	int ret = begin(loop, op, PROA__OP_STATX, PROA_FEAT_OP_STATX);
+
+	if (ret < 0)
+		return ret;
+	if (!path || !buf)
+		return -EINVAL;
+	if (dirfd < 0 && dirfd != AT_FDCWD)
+		return -EBADF;
+	op->priv.fd = dirfd;
+	op->priv.addr = path;
+	op->priv.len = (uint32_t)flags;
+	op->priv.extra = mask;
+	op->priv.u.addr2 = buf;
+	return submit(loop, op);
+}
+
+int proa_op_poll(struct proa_loop *loop, struct proa_op *op, int fd,
+		 unsigned events, unsigned flags)
+{
+	int ret = begin(loop, op, PROA__OP_POLL, PROA_FEAT_OP_POLL);
+
+	if (ret < 0)
+		return ret;
+	if (fd < 0)
+		return -EBADF;
+	if (events == 0 || (flags & ~PROA_POLL_MULTISHOT))
+		return -EINVAL;
+	op->priv.fd = fd;
+	op->priv.extra = events;
+	if (flags & PROA_POLL_MULTISHOT)
+		op->priv.iflags |= PROA__OPF_MULTISHOT;
+	return submit(loop, op);
+}
+
+int proa_op_cancel(struct proa_op *op)
+{
+	struct proa_loop *loop;
+
+	if (!op)
+		return -EINVAL;
+	if (op->priv.state == PROA_OP_IDLE)
+		return -ENOENT;
+	loop = op->priv.loop;
+	PROA__LOOP_CHECK(loop);
+	return proa__ring_cancel(loop->ring, op);
+}

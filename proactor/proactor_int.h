@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * proactor/proactor_int.h - private to the library: struct proa_loop and the
+ * functions its files share (loop.c, timer.c, threadsafe.c, signal.c,
+ * ops.c, debug.c).
+ *
+ * Threads: everything in struct proa_loop belongs to the loop thread except
+ * the fields of @q marked "any thread", @stop, @refs and @wakeups_sent,
+ * which are atomics for the _threadsafe entry points.
+ */
+#ifndef PROA_PROACTOR_INT_H
+#define PROA_PROACTOR_INT_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <sys/signalfd.h>
+#include <sys/types.h>
+
+#include "completion/completion_int.h"
+#include "ring/ring_int.h"
+
+/* q.sleep: the loop's side of the lost-wake-up handshake (threadsafe.c). */
+enum {
+	PROA__AWAKE = 0,
+	PROA__SLEEPING, /* about to block, or blocked, in the ring */
+	PROA__WOKEN,	/* a producer claimed the wake-up of this sleep */
+};
+
+#define PROA__CACHELINE 64
+
+/*
+ * The cross-thread queue: Vyukov's intrusive MPSC queue.  Producers swap
+ * themselves in at @prod (one atomic exchange) and then link the previous
+ * node to them; the loop takes nodes from @cons.
+ */
+struct proa__mpsc {
+	/* any thread: every producer writes this line */
+	alignas(PROA__CACHELINE) _Atomic(struct proa__mpsc_node *) prod;
+	/* (producers inside << 1) | closed: lets close wait out producers */
+	atomic_uint gate;
+	atomic_uint sleep;
+	/* loop thread only */
+	alignas(PROA__CACHELINE) struct proa__mpsc_node *cons;
+	struct proa__mpsc_node stub;
+};
+
+#define PROA__BATCH 64
+#define PROA__HANDLE_CACHE 256
+
+struct proa_loop {
+	struct proa__sched sched; /* first: see proa__sched_of() */
+	struct proa__mpsc q;
+	struct proa__ring *ring;
+	uint64_t now;
+	struct proa_link ready;
+	struct proa_link *draining; /* the batch run_ready() is running */
+
+	/* timers: a pairing heap ordered by (when, seq) */
+	struct proa_timer *timer_root;
+	uint64_t timer_seq;
+	uint64_t timers_active;
+
+	/* the thread that owns the loop, fixed by the first run */
+	pthread_t owner;
+	atomic_bool owned;
+	pid_t owner_tid;
+	bool running;
+	bool closed;
+	atomic_bool stop;
+	atomic_int refs;
+	uint64_t slow_ns;
+
+	/* wake-ups from other threads: an eventfd read kept in flight */
+	int wake_fd;
+	struct proa_op wake_op;
+	uint64_t wake_buf;
+	atomic_uint_fast64_t wakeups_sent;
+
+	/* signals: a signalfd polled by an internal op */
+	int sig_fd;
+	sigset_t sig_mask;    /* signals watched */
+	sigset_t sig_blocked; /* signals we blocked (and unblock at the end) */
+	struct proa_link signals;
+	struct proa_link *sig_cursor; /* next watch while dispatching */
+	struct proa_op sig_op;
+
+	/* handles for call_soon(NULL) */
+	struct proa_handle *free_handles;
+	unsigned nfree;
+
+	struct proa_loop_stats stats;
+	struct proa__cqe batch[PROA__BATCH];
+};
+
+/* ---- loop.c ----------------------------------------------------------- */
+
+uint64_t proa__now(void);
+void proa__call_soon(struct proa_loop *loop, struct proa_handle *h);
+bool proa__loop_alive(struct proa_loop *loop);
+/* Entry check of public Thread: loop functions. */
+#define PROA__LOOP_CHECK(loop) PROA__CHECK_THREAD(&(loop)->sched)
+
+/* ---- timer.c ---------------------------------------------------------- */
+
+int proa__timer_arm(struct proa_loop *loop, struct proa_timer *t, uint64_t when,
+		    uint64_t repeat, proa_callback_fn fn, void *arg);
+/* Move due timers to the ready list. */
+void proa__timers_run_due(struct proa_loop *loop);
+/* Nanoseconds until the next deadline, 0 if one is due, -1 if none. */
+int64_t proa__timers_timeout(struct proa_loop *loop);
+/* Called by the ready drain before a timer's callback. */
+void proa__timer_before_run(struct proa_loop *loop, struct proa_timer *t);
+int proa__timer_cancel_all(struct proa_loop *loop);
+
+/* ---- threadsafe.c ---------------------------------------------------------
+ */
+
+void proa__mpsc_init(struct proa__mpsc *q);
+bool proa__mpsc_empty(struct proa__mpsc *q);
+/* Take the items queued now (at most a bounded batch) and run their
+ * mpsc run functions. */
+void proa__threadsafe_drain(struct proa_loop *loop);
+int proa__post(struct proa__sched *s, struct proa__mpsc_node *n);
+/* The sleep handshake around a blocking wait. */
+bool proa__sleep_begin(struct proa_loop *loop, bool need_alive);
+void proa__sleep_end(struct proa_loop *loop);
+/* Wake the loop if it may be asleep. */
+void proa__wake(struct proa_loop *loop);
+/* Enter/leave the gate that proa_loop_close() waits out; false: closed. */
+bool proa__gate_enter(struct proa_loop *loop);
+void proa__gate_leave(struct proa_loop *loop);
+bool proa__gate_closed(struct proa_loop *loop);
+/* Close the gate: 0, or -EBUSY if items arrived meanwhile. */
+int proa__gate_close(struct proa_loop *loop);
+void proa__gate_reopen(struct proa_loop *loop);
+int proa__wake_init(struct proa_loop *loop);
+void proa__wake_op_done(struct proa_op *op);
+
+/* ---- signal.c --------------------------------------------------------- */
+
+void proa__signals_init(struct proa_loop *loop);
+void proa__signals_exit(struct proa_loop *loop);
+bool proa__signals_active(const struct proa_loop *loop);
+
+/* ---- debug.c ----------------------------------------------------------- */
+
+void proa__check_thread(struct proa__sched *s, const char *func);
+void proa__list_inflight(struct proa_loop *loop, const char *why);
+/* Debug mode: run a callback, timed; log it if slower than slow_ns. */
+void proa__run_timed(struct proa_loop *loop, proa_callback_fn fn, void *arg,
+		     struct proa_op *op);
+/* Signals block in the owner thread too (signal.c). */
+void proa__signals_first_run(struct proa_loop *loop);
+
+static inline void proa__run_callback(struct proa_loop *loop,
+				      proa_callback_fn fn, void *arg)
+{
+	loop->stats.callbacks++;
+	if (proa__likely(!loop->sched.debug))
+		fn(arg);
+	else
+		proa__run_timed(loop, fn, arg, NULL);
+}
+
+static inline void proa__run_op_callback(struct proa_loop *loop,
+					 struct proa_op *op)
+{
+	loop->stats.callbacks++;
+	if (proa__likely(!loop->sched.debug))
+		op->cb(op);
+	else
+		proa__run_timed(loop, NULL, NULL, op);
+}
+
+#endif /* PROA_PROACTOR_INT_H */

@@ -1,0 +1,340 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * proactor/threadsafe.c - call_soon_threadsafe: the cross-thread queue, the
+ * wake-up, and the gate that lets close() wait out producers.
+ *
+ * The queue is Vyukov's intrusive MPSC queue: a producer pays one atomic
+ * exchange and one store, never a lock; items of one producer keep their
+ * order.  The loop takes, each iteration, the items queued when it starts
+ * taking (and at most a bounded batch), so producers cannot starve I/O.
+ *
+ * No lost wake-up (RELIABILITY.md P19).  The loop and a producer run a
+ * Dekker handshake on q.sleep, every access seq_cst:
+ *   loop:     sleep = SLEEPING; if (queue, stop or liveness changed) don't
+ *             block; ... block in the ring ...; sleep = AWAKE
+ *   producer: push; if (sleep == SLEEPING && CAS(SLEEPING -> WOKEN)) wake
+ * Either the loop sees the item, or the producer sees SLEEPING.  Only the
+ * producer whose CAS wins sends a wake-up, so wake-ups coalesce to one per
+ * sleep, and a busy loop (AWAKE) costs producers no system call.
+ *
+ * The wake-up is an eventfd write the loop keeps a read in flight for, or,
+ * when the producer is itself a proa loop thread on io_uring, an
+ * IORING_OP_MSG_RING from that loop's ring.
+ *
+ * The gate (q.gate = producers inside << 1 | closed) makes close safe
+ * against producers racing it (libuv #5058): a producer enters before
+ * pushing and leaves after waking; close() sets the closed bit, waits for
+ * the count to drain, then checks the queue once more.  A producer that
+ * enters after the bit is set gets PROA_ECLOSED, so no item is pushed into a
+ * closed loop and no write reaches a closed eventfd.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "proactor_int.h"
+
+/* ---- the queue ----------------------------------------------------------- */
+
+void proa__mpsc_init(struct proa__mpsc *q)
+{
+	q->stub.next = NULL;
+	atomic_init(&q->prod, &q->stub);
+	atomic_init(&q->gate, 0);
+	atomic_init(&q->sleep, PROA__AWAKE);
+	q->cons = &q->stub;
+}
+
+static void push(struct proa__mpsc *q, struct proa__mpsc_node *n)
+{
+	struct proa__mpsc_node *prev;
+
+	proa__atomic_store(&n->next, NULL, PROA__RELAXED);
+	/* seq_cst: the handshake's store side for producers (see top). */
+	prev = atomic_exchange_explicit(&q->prod, n, memory_order_seq_cst);
+	/* Release; pairs with the acquire loads of ->next in pop(). */
+	proa__atomic_store(&prev->next, n, PROA__RELEASE);
+}
+
+/* Loop thread.  NULL when empty, or when a producer is between its exchange
+ * and its link; the item is then taken next iteration (the loop does not
+ * block meanwhile: proa__mpsc_empty() sees the producer's exchange). */
+static struct proa__mpsc_node *pop(struct proa__mpsc *q)
+{
+	struct proa__mpsc_node *cons = q->cons;
+	struct proa__mpsc_node *next =
+	    proa__atomic_load(&cons->next, PROA__ACQUIRE);
+
+	if (cons == &q->stub) {
+		if (!next)
+			return NULL;
+		q->cons = next;
+		cons = next;
+		next = proa__atomic_load(&next->next, PROA__ACQUIRE);
+	}
+	if (next) {
+		q->cons = next;
+		return cons;
+	}
+	if (cons != atomic_load_explicit(&q->prod, memory_order_acquire))
+		return NULL;
+	push(q, &q->stub);
+	next = proa__atomic_load(&cons->next, PROA__ACQUIRE);
+	if (next) {
+		q->cons = next;
+		return cons;
+	}
+	return NULL;
+}
+
+bool proa__mpsc_empty(struct proa__mpsc *q)
+{
+	return q->cons == &q->stub &&
+	       atomic_load_explicit(&q->prod, memory_order_seq_cst) == &q->stub;
+}
+
+void proa__threadsafe_drain(struct proa_loop *loop)
+{
+	struct proa__mpsc *q = &loop->q;
+	struct proa__mpsc_node *last, *n;
+	unsigned i;
+
+	if (proa__mpsc_empty(q))
+		return;
+	last = atomic_load_explicit(&q->prod, memory_order_acquire);
+	for (i = 0; i < 65536; i++) {
+		n = pop(q);
+		if (!n)
+			break;
+		loop->stats.threadsafe++;
+		n->run(n);
+		/* Only compared: @n may be gone after run. */
+		if (n == last)
+			break;
+	}
+}
+
+/* ---- the gate ----------------------------------------------------------- */
+
+bool proa__gate_enter(struct proa_loop *loop)
+{
+	unsigned v =
+	    atomic_fetch_add_explicit(&loop->q.gate, 2, memory_order_seq_cst);
+
+	if (proa__unlikely(v & 1)) {
+		atomic_fetch_sub_explicit(&loop->q.gate, 2,
+					  memory_order_release);
+		return false;
+	}
+	return true;
+}
+
+void proa__gate_leave(struct proa_loop *loop)
+{
+	atomic_fetch_sub_explicit(&loop->q.gate, 2, memory_order_release);
+}
+
+bool proa__gate_closed(struct proa_loop *loop)
+{
+	return atomic_load_explicit(&loop->q.gate, memory_order_acquire) & 1;
+}
+
+int proa__gate_close(struct proa_loop *loop)
+{
+	atomic_fetch_or_explicit(&loop->q.gate, 1, memory_order_seq_cst);
+	/* Producers inside the gate push and wake, then leave: short. */
+	while (atomic_load_explicit(&loop->q.gate, memory_order_acquire) >> 1)
+		sched_yield();
+	if (!proa__mpsc_empty(&loop->q)) {
+		proa__gate_reopen(loop);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+void proa__gate_reopen(struct proa_loop *loop)
+{
+	atomic_fetch_and_explicit(&loop->q.gate, ~1u, memory_order_release);
+}
+
+/* ---- sleeping and waking ------------------------------------------------- */
+
+bool proa__sleep_begin(struct proa_loop *loop, bool need_alive)
+{
+	atomic_store_explicit(&loop->q.sleep, PROA__SLEEPING,
+			      memory_order_seq_cst);
+	if (!proa__mpsc_empty(&loop->q) ||
+	    atomic_load_explicit(&loop->stop, memory_order_seq_cst) ||
+	    (need_alive && !proa__loop_alive(loop))) {
+		atomic_store_explicit(&loop->q.sleep, PROA__AWAKE,
+				      memory_order_seq_cst);
+		return false;
+	}
+	return true;
+}
+
+void proa__sleep_end(struct proa_loop *loop)
+{
+	/* WOKEN or SLEEPING: either way the next sleep starts afresh; a
+	 * wake-up still on its way only makes one wait return early. */
+	atomic_exchange_explicit(&loop->q.sleep, PROA__AWAKE,
+				 memory_order_seq_cst);
+}
+
+/* Caller is inside the gate, or on the loop thread. */
+void proa__wake(struct proa_loop *loop)
+{
+	unsigned expect = PROA__SLEEPING;
+	struct proa_loop *cur;
+	uint64_t one = 1;
+	ssize_t n;
+
+	if (atomic_load_explicit(&loop->q.sleep, memory_order_seq_cst) !=
+	    PROA__SLEEPING)
+		return;
+	if (!atomic_compare_exchange_strong_explicit(
+		&loop->q.sleep, &expect, PROA__WOKEN, memory_order_seq_cst,
+		memory_order_seq_cst))
+		return;
+	atomic_fetch_add_explicit(&loop->wakeups_sent, 1, memory_order_relaxed);
+	cur = proa_loop_current();
+	if (cur && cur != loop && cur->ring &&
+	    proa__ring_msg_wake(cur->ring, loop->ring) == 0)
+		return;
+	do {
+		n = write(loop->wake_fd, &one, sizeof(one));
+	} while (n < 0 && errno == EINTR);
+	/* EAGAIN: the counter is saturated, so a wake-up is pending anyway.
+	 * Anything else means the loop may sleep on an item: say so. */
+	if (n < 0 && errno != EAGAIN)
+		proa__log(PROA_LOG_ERROR,
+			  "waking loop %p: eventfd write failed: %s",
+			  (void *)loop, proa_strerror(-errno));
+}
+
+static void arm_wake_read(struct proa_loop *loop)
+{
+	int ret = proa_op_read(loop, &loop->wake_op, loop->wake_fd,
+			       &loop->wake_buf, sizeof(loop->wake_buf), -1);
+
+	if (ret < 0)
+		proa__log(PROA_LOG_ERROR,
+			  "loop %p: cannot re-arm its wake-up read: %s; "
+			  "cross-thread calls may wait for other events",
+			  (void *)loop, proa_strerror(ret));
+}
+
+void proa__wake_op_done(struct proa_op *op)
+{
+	struct proa_loop *loop = op->data;
+
+	if (op->res > 0)
+		loop->stats.wakeups++;
+	if (proa__gate_closed(loop))
+		return; /* closing: drain_internal() is waiting for us */
+	if (op->res < 0 && op->res != -ECANCELED)
+		proa__log(PROA_LOG_ERROR, "loop %p: wake-up read: %s",
+			  (void *)loop, proa_strerror(op->res));
+	arm_wake_read(loop);
+}
+
+int proa__wake_init(struct proa_loop *loop)
+{
+	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	int ret;
+
+	if (fd < 0)
+		return -errno;
+	loop->wake_fd = fd;
+	proa_op_init(&loop->wake_op, proa__wake_op_done, loop);
+	loop->wake_op.priv.iflags = PROA__OPF_INTERNAL;
+	ret = proa_op_read(loop, &loop->wake_op, fd, &loop->wake_buf,
+			   sizeof(loop->wake_buf), -1);
+	if (ret < 0) {
+		close(fd);
+		loop->wake_fd = -1;
+	}
+	return ret;
+}
+
+/* ---- the public entry points -------------------------------------------- */
+
+int proa__post(struct proa__sched *s, struct proa__mpsc_node *n)
+{
+	struct proa_loop *loop = (struct proa_loop *)(void *)s;
+
+	if (!proa__gate_enter(loop))
+		return PROA_ECLOSED;
+	push(&loop->q, n);
+	proa__wake(loop);
+	proa__gate_leave(loop);
+	return 0;
+}
+
+static void posted_handle_run(struct proa__mpsc_node *node)
+{
+	struct proa_handle *h =
+	    proa_container_of(node, struct proa_handle, priv.node);
+
+	proa__call_soon(h->priv.loop, h);
+}
+
+int proa_loop_call_soon_threadsafe(struct proa_loop *loop,
+				   struct proa_handle *h, proa_callback_fn fn,
+				   void *arg)
+{
+	bool alloc = false;
+	int ret;
+
+	if (!loop || !fn)
+		return -EINVAL;
+	if (!h) {
+		h = calloc(1, sizeof(*h));
+		if (!h)
+			return -ENOMEM;
+		h->priv.flags = PROA__HF_ALLOC;
+		h->priv.state = PROA__H_POSTED;
+		alloc = true;
+	} else {
+		/* Claim the handle first: two threads posting one handle
+		 * would corrupt the queue. */
+		if (!proa__atomic_cas_u32(&h->priv.state, PROA__H_IDLE,
+					  PROA__H_POSTED))
+			return -EBUSY;
+		if (h->priv.flags & PROA__HF_TIMER) {
+			proa__atomic_store(&h->priv.state, PROA__H_IDLE,
+					   PROA__RELEASE);
+			return -EINVAL;
+		}
+		h->priv.flags = 0;
+	}
+	h->fn = fn;
+	h->arg = arg;
+	h->priv.loop = loop;
+	h->priv.node.run = posted_handle_run;
+	ret = proa__post(&loop->sched, &h->priv.node);
+	if (ret < 0) {
+		if (alloc)
+			free(h);
+		else
+			proa__atomic_store(&h->priv.state, PROA__H_IDLE,
+					   PROA__RELEASE);
+	}
+	return ret;
+}
+
+int proa_loop_stop_threadsafe(struct proa_loop *loop)
+{
+	if (!loop)
+		return -EINVAL;
+	if (!proa__gate_enter(loop))
+		return PROA_ECLOSED;
+	/* seq_cst: the handshake's store side (see top). */
+	atomic_store_explicit(&loop->stop, true, memory_order_seq_cst);
+	proa__wake(loop);
+	proa__gate_leave(loop);
+	return 0;
+}

@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ring/ring.c - what every backend shares: op states and lists, the line of
+ * ops waiting for submission space, cancellation of ops the kernel has not
+ * seen, and the counters.
+ *
+ * Invariants:
+ *  - an op is on exactly one list while not IDLE: queued (QUEUED), inflight
+ *    (INFLIGHT) or done (QUEUED, completed locally, waiting to be reaped);
+ *  - ops are handed to the kernel in submission order: while any op waits in
+ *    line, new ops queue behind it (writes on one stream stay in order);
+ *  - an op becomes IDLE only in proa__ring_complete(), just before its final
+ *    callback, never earlier (a callback of another op in the same batch
+ *    must not see it idle and reuse it under a pending CQE).
+ */
+#include <errno.h>
+
+#include "ring_priv.h"
+
+struct proa__ring_faults proa__ring_faults;
+
+int proa__ring_new(struct proa__ring **out, const struct proa__ring_params *p,
+		   char *reason, size_t reason_len)
+{
+	struct proa__ring *r;
+	int ret;
+
+	ret = proa__uring_new(&r, p, reason, reason_len);
+	if (ret < 0)
+		return ret;
+	proa__list_init(&r->queued);
+	proa__list_init(&r->inflight);
+	proa__list_init(&r->done);
+	*out = r;
+	return 0;
+}
+
+void proa__ring_free(struct proa__ring *r)
+{
+	if (r)
+		r->ops->exit(r);
+}
+
+int proa__ring_enable(struct proa__ring *r)
+{
+	return r->ops->enable(r);
+}
+
+static void count_new(struct proa__ring *r, struct proa_op *op)
+{
+	if (!(op->priv.iflags & PROA__OPF_INTERNAL))
+		r->nr_user++;
+}
+
+int proa__ring_submit(struct proa__ring *r, struct proa_op *op)
+{
+	int ret;
+
+	if (proa__likely(proa__list_empty(&r->queued))) {
+		ret = r->ops->issue(r, op);
+		if (proa__likely(ret == 0)) {
+			op->priv.state = PROA_OP_INFLIGHT;
+			proa__list_add_tail(&r->inflight, &op->priv.link);
+			count_new(r, op);
+			return 0;
+		}
+		if (ret != -EAGAIN)
+			return ret;
+	}
+	op->priv.state = PROA_OP_QUEUED;
+	proa__list_add_tail(&r->queued, &op->priv.link);
+	count_new(r, op);
+	return 0;
+}
+
+/* Complete @op without the kernel; its callback runs after the next reap. */
+static void complete_locally(struct proa__ring *r, struct proa_op *op,
+			     int32_t res)
+{
+	proa__list_del(&op->priv.link);
+	op->priv.iflags |= PROA__OPF_LOCAL_DONE;
+	op->res = res;
+	proa__list_add_tail(&r->done, &op->priv.link);
+}
+
+int proa__ring_cancel(struct proa__ring *r, struct proa_op *op)
+{
+	switch (op->priv.state) {
+	case PROA_OP_IDLE:
+		return -ENOENT;
+	case PROA_OP_QUEUED:
+		if (op->priv.iflags & PROA__OPF_CANCEL_REQ)
+			return -EALREADY;
+		op->priv.iflags |= PROA__OPF_CANCEL_REQ;
+		complete_locally(r, op, -ECANCELED);
+		return 0;
+	default:
+		if (op->priv.iflags & PROA__OPF_CANCEL_REQ)
+			return -EALREADY;
+		op->priv.iflags |= PROA__OPF_CANCEL_REQ;
+		if (r->ops->issue_cancel(r, op) < 0) {
+			op->priv.iflags |= PROA__OPF_CANCEL_BACKLOG;
+			r->nr_cancel_backlog++;
+		}
+		return 0;
+	}
+}
+
+/* Move waiting ops (and cancel requests) into the SQ while it has room. */
+static void flush_queued(struct proa__ring *r)
+{
+	struct proa_link *l, *next;
+	struct proa_op *op;
+	int ret;
+
+	while (!proa__list_empty(&r->queued)) {
+		op = proa_container_of(r->queued.next, struct proa_op,
+				       priv.link);
+		ret = r->ops->issue(r, op);
+		if (ret == -EAGAIN)
+			break;
+		if (ret < 0) {
+			/* Accepted earlier, so the error goes to the op. */
+			complete_locally(r, op, ret);
+			continue;
+		}
+		proa__list_del(&op->priv.link);
+		op->priv.state = PROA_OP_INFLIGHT;
+		proa__list_add_tail(&r->inflight, &op->priv.link);
+	}
+	if (proa__likely(r->nr_cancel_backlog == 0))
+		return;
+	for (l = r->inflight.next; l != &r->inflight; l = next) {
+		next = l->next;
+		op = proa_container_of(l, struct proa_op, priv.link);
+		if (!(op->priv.iflags & PROA__OPF_CANCEL_BACKLOG))
+			continue;
+		if (r->ops->issue_cancel(r, op) < 0)
+			break;
+		op->priv.iflags &= (uint16_t)~PROA__OPF_CANCEL_BACKLOG;
+		r->nr_cancel_backlog--;
+	}
+}
+
+int proa__ring_wait(struct proa__ring *r, int64_t timeout_ns)
+{
+	int ret;
+
+	/* Ops waiting in line must reach the kernel before we block, or a
+	 * wait could outlast them: submit without waiting until the line is
+	 * empty or the kernel pushes back. */
+	for (;;) {
+		flush_queued(r);
+		if (proa__list_empty(&r->queued) && r->nr_cancel_backlog == 0)
+			break;
+		ret = r->ops->wait(r, 0);
+		if (ret < 0)
+			return ret;
+		if (ret > 0)
+			break; /* the kernel is busy: wait for completions */
+	}
+	if (!proa__list_empty(&r->done))
+		timeout_ns = 0;
+	ret = r->ops->wait(r, timeout_ns);
+	return ret < 0 ? ret : 0;
+}
+
+bool proa__ring_has_pending(struct proa__ring *r)
+{
+	return !proa__list_empty(&r->done) || r->ops->has_pending(r);
+}
+
+unsigned proa__ring_reap(struct proa__ring *r, struct proa__cqe *out,
+			 unsigned max)
+{
+	struct proa_op *op;
+	unsigned n = 0;
+
+	while (n < max && !proa__list_empty(&r->done)) {
+		op = proa_container_of(r->done.next, struct proa_op, priv.link);
+		proa__list_del(&op->priv.link);
+		out[n].op = op;
+		out[n].res = op->res;
+		out[n].flags = 0;
+		n++;
+	}
+	if (n < max)
+		n += r->ops->reap(r, out + n, max - n);
+	return n;
+}
+
+void proa__ring_complete(struct proa__ring *r, struct proa_op *op,
+			 uint32_t flags)
+{
+	if (flags & PROA_OP_F_MORE)
+		return;
+	proa__list_del(&op->priv.link);
+	if (op->priv.iflags & PROA__OPF_CANCEL_BACKLOG)
+		r->nr_cancel_backlog--;
+	if (!(op->priv.iflags & PROA__OPF_INTERNAL))
+		r->nr_user--;
+	op->priv.iflags &= PROA__OPF_INTERNAL;
+	op->priv.state = PROA_OP_IDLE;
+}
+
+int proa__ring_msg_wake(struct proa__ring *src, const struct proa__ring *dst)
+{
+	if (!src->ops->msg_wake || src->ops != dst->ops)
+		return -EOPNOTSUPP;
+	return src->ops->msg_wake(src, dst);
+}
+
+unsigned proa__ring_nr_user(const struct proa__ring *r)
+{
+	return r->nr_user;
+}
+
+static void for_each_on(struct proa_link *head,
+			void (*fn)(struct proa_op *op, void *arg), void *arg)
+{
+	struct proa_link *l, *next;
+
+	/* @fn may move the op to another list (cancel of a queued op). */
+	for (l = head->next; l != head; l = next) {
+		next = l->next;
+		fn(proa_container_of(l, struct proa_op, priv.link), arg);
+	}
+}
+
+void proa__ring_for_each(struct proa__ring *r,
+			 void (*fn)(struct proa_op *op, void *arg), void *arg)
+{
+	for_each_on(&r->inflight, fn, arg);
+	for_each_on(&r->queued, fn, arg);
+	for_each_on(&r->done, fn, arg);
+}
+
+bool proa__ring_feature(const struct proa__ring *r, enum proa_feature f)
+{
+	if ((unsigned)f >= PROA_FEAT__COUNT)
+		return false;
+	return (r->features >> f) & 1;
+}
+
+const char *proa__ring_backend(const struct proa__ring *r)
+{
+	return r->ops->name;
+}
+
+int proa__ring_describe(const struct proa__ring *r, char *buf, size_t len)
+{
+	return r->ops->describe(r, buf, len);
+}
+
+void proa__ring_get_stats(const struct proa__ring *r,
+			  struct proa__ring_stats *out)
+{
+	*out = r->stats;
+}
+
+int proa__ring_probe(char *reason, size_t len)
+{
+	return proa__uring_probe(reason, len);
+}

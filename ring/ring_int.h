@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ring/ring_int.h - private to the library: the ring, as the loop sees it.
+ *
+ * struct proa__ring is opaque outside ring/ so that only ring/ includes
+ * liburing.  It is the one internal interface that both backends implement
+ * (io_uring now; the epoll backend behind the same functions later): ops go
+ * in with proa__ring_submit(), completions come out of proa__ring_reap() as
+ * plain (op, res, flags) records, and the loop dispatches them.
+ *
+ * Every function here is called on the loop thread only, except
+ * proa__ring_msg_wake(), which runs on the *sending* loop's thread.
+ */
+#ifndef PROA_RING_INT_H
+#define PROA_RING_INT_H
+
+#include "completion/completion_int.h"
+
+struct proa__ring;
+
+/* One completion, copied out of the CQ so the CQ head can move on before
+ * callbacks run (and may submit). */
+struct proa__cqe {
+	struct proa_op *op;
+	int32_t res;
+	uint32_t flags; /* PROA_OP_F_MORE */
+};
+
+struct proa__ring_params {
+	uint32_t sq_entries;
+	uint32_t cq_entries;
+	enum proa_ring_mode mode;
+};
+
+struct proa__ring_stats {
+	uint64_t submissions;
+	uint64_t completions;
+	uint64_t enters;
+	uint64_t sq_full;
+	uint64_t cq_overflows;
+	uint64_t cq_dropped;
+	uint64_t wakeups; /* MSG_RING wake-ups received */
+};
+
+/* Create a ring; on failure @reason says why in words. */
+int proa__ring_new(struct proa__ring **out, const struct proa__ring_params *p,
+		   char *reason, size_t reason_len);
+void proa__ring_free(struct proa__ring *r);
+
+/* Bind the ring to the calling thread (it was created disabled). */
+int proa__ring_enable(struct proa__ring *r);
+
+/* Hand an op with kind and arguments filled in to the kernel, or queue it
+ * until the SQ has room.  0, or -EOPNOTSUPP if the kernel lacks the op. */
+int proa__ring_submit(struct proa__ring *r, struct proa_op *op);
+
+/* Request cancellation; see proa_op_cancel() for the return values. */
+int proa__ring_cancel(struct proa__ring *r, struct proa_op *op);
+
+/* Submit what is queued and wait up to @timeout_ns for a completion
+ * (< 0: no limit; 0: do not wait).  EINTR, ETIME, EBUSY and EAGAIN are
+ * handled inside; a negative return is a ring failure. */
+int proa__ring_wait(struct proa__ring *r, int64_t timeout_ns);
+
+/* Whether completions are waiting to be reaped (so the loop must not
+ * block). */
+bool proa__ring_has_pending(struct proa__ring *r);
+
+/* Copy up to @max completions to @out; 0 when none are left. */
+unsigned proa__ring_reap(struct proa__ring *r, struct proa__cqe *out,
+			 unsigned max);
+
+/* Before an op's callback runs: account for the completion; on the final
+ * one the op becomes IDLE. */
+void proa__ring_complete(struct proa__ring *r, struct proa_op *op,
+			 uint32_t flags);
+
+/* Wake @dst's loop with IORING_OP_MSG_RING from @src (the calling thread's
+ * own running loop).  -EOPNOTSUPP when the kernel cannot, -EAGAIN when
+ * @src has no SQ space; the caller then falls back to the eventfd. */
+int proa__ring_msg_wake(struct proa__ring *src, const struct proa__ring *dst);
+
+/* User ops queued or in flight (internal ops not counted). */
+unsigned proa__ring_nr_user(const struct proa__ring *r);
+
+/* Call @fn on every op queued or in flight, internal ones included. */
+void proa__ring_for_each(struct proa__ring *r,
+			 void (*fn)(struct proa_op *op, void *arg), void *arg);
+
+bool proa__ring_feature(const struct proa__ring *r, enum proa_feature f);
+const char *proa__ring_backend(const struct proa__ring *r);
+int proa__ring_describe(const struct proa__ring *r, char *buf, size_t len);
+void proa__ring_get_stats(const struct proa__ring *r,
+			  struct proa__ring_stats *out);
+
+/* proa_io_uring_probe(), the reason-in-words part. */
+int proa__ring_probe(char *reason, size_t len);
+
+/*
+ * Fault injection for tests (RELIABILITY.md P1-P5).  liburing makes raw
+ * system calls, so LD_PRELOAD cannot reach them; tests set these before
+ * creating loops.  Not thread-safe; never set in production.
+ */
+struct proa__ring_faults {
+	int setup_errno;	    /* io_uring_setup fails with it */
+	int enter_errno;	    /* io_uring_enter fails with it ... */
+	unsigned enter_fail_count;  /* ... this many times */
+	uint64_t get_sqe_fail_mask; /* bit i: the i-th SQE request fails */
+	unsigned get_sqe_calls;
+};
+extern struct proa__ring_faults proa__ring_faults;
+
+#endif /* PROA_RING_INT_H */

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ring/ring_priv.h - inside ring/ only: the ring's common state and the
+ * backend vtable.
+ *
+ * ring.c keeps what every backend shares: the queue of ops waiting for
+ * submission space, the list of ops in flight, ops completed without the
+ * kernel (cancelled while still queued), counters.  A backend (uring.c now,
+ * epoll.c later) only turns ops into kernel work and kernel results into
+ * struct proa__cqe records.
+ */
+#ifndef PROA_RING_PRIV_H
+#define PROA_RING_PRIV_H
+
+#include "ring_int.h"
+
+struct proa__backend_ops {
+	const char *name;
+	/* Give @op to the kernel: 0, -EAGAIN when there is no room now (the
+	 * op waits in line), or another -errno (the submission fails). */
+	int (*issue)(struct proa__ring *r, struct proa_op *op);
+	/* Ask the kernel to cancel @op: 0, or -EAGAIN when there is no room. */
+	int (*issue_cancel)(struct proa__ring *r, struct proa_op *op);
+	int (*wait)(struct proa__ring *r, int64_t timeout_ns);
+	bool (*has_pending)(struct proa__ring *r);
+	unsigned (*reap)(struct proa__ring *r, struct proa__cqe *out,
+			 unsigned max);
+	int (*enable)(struct proa__ring *r);
+	int (*msg_wake)(struct proa__ring *src, const struct proa__ring *dst);
+	int (*describe)(const struct proa__ring *r, char *buf, size_t len);
+	void (*exit)(struct proa__ring *r);
+};
+
+struct proa__ring {
+	const struct proa__backend_ops *ops;
+	struct proa_link queued;   /* QUEUED ops, in submission order */
+	struct proa_link inflight; /* INFLIGHT ops */
+	struct proa_link done;	   /* completed without the kernel */
+	unsigned nr_user;	   /* user ops QUEUED or INFLIGHT */
+	unsigned nr_cancel_backlog;
+	uint64_t features; /* bit per enum proa_feature */
+	struct proa__ring_stats stats;
+};
+
+static inline void proa__ring_set_feature(struct proa__ring *r,
+					  enum proa_feature f, bool on)
+{
+	if (on)
+		r->features |= UINT64_C(1) << f;
+}
+
+/* user_data values below this are tags, not op pointers. */
+#define PROA__UD_IGNORE 1ULL   /* cancel requests, MSG_RING sender side */
+#define PROA__UD_WAKE 2ULL     /* MSG_RING wake-up from another loop */
+#define PROA__UD_MSG_SENT 3ULL /* MSG_RING sender side: log failures */
+#define PROA__UD_TAGS 4096ULL
+
+int proa__uring_new(struct proa__ring **out, const struct proa__ring_params *p,
+		    char *reason, size_t reason_len);
+int proa__uring_probe(char *reason, size_t len);
+
+#endif /* PROA_RING_PRIV_H */

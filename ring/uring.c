@@ -1,0 +1,745 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ring/uring.c - the io_uring backend.
+ *
+ * Set-up: flags are tried strongest first and dropped on EINVAL
+ * (SINGLE_ISSUER|DEFER_TASKRUN, then COOP_TASKRUN, then none; SUBMIT_ALL
+ * where accepted), never SQPOLL (RELIABILITY.md P8).  The ring starts
+ * disabled (R_DISABLED) and is enabled by the thread that first runs the
+ * loop, because SINGLE_ISSUER binds the ring to its first submitter.
+ *
+ * Submission and waiting: liburing 2.3 fills SQEs and reads CQEs; the
+ * io_uring_enter call is ours (io_uring_enter2), one per loop iteration at
+ * most, so that we count it, keep EINTR/ETIME/EBUSY/EAGAIN in hand
+ * (liburing's submit_and_wait_timeout hides the wait error once anything was
+ * submitted: liburing#1280), and skip it entirely when there is nothing to
+ * submit, nothing to wait for and the kernel has not flagged pending work
+ * (IORING_SQ_TASKRUN, IORING_SQ_CQ_OVERFLOW).
+ *
+ * Minimum kernel: 5.11 (IORING_FEAT_EXT_ARG: the wait timeout travels with
+ * the enter call instead of a timeout SQE; IORING_FEAT_NODROP, 5.5).  Older
+ * kernels are reported as too old, in words.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "ring_priv.h"
+
+/* Not in the 6.1 UAPI headers Debian 12 ships, or not in liburing 2.3. */
+#ifndef IORING_REGISTER_ENABLE_RINGS
+#define IORING_REGISTER_ENABLE_RINGS 12
+#endif
+
+_Static_assert(sizeof(struct proa__timespec) ==
+		   sizeof(struct __kernel_timespec),
+	       "proa__timespec must match __kernel_timespec");
+
+struct uring {
+	struct proa__ring base;
+	struct io_uring ring;
+	unsigned setup_flags;
+	unsigned enter_fd;
+	unsigned enter_flags; /* IORING_ENTER_REGISTERED_RING once registered */
+	bool enabled;
+	bool busy;	       /* the kernel refused submissions: reap first */
+	unsigned last_dropped; /* *cq.koverflow last seen */
+};
+
+static struct uring *to_uring(struct proa__ring *r)
+{
+	return proa_container_of(r, struct uring, base);
+}
+
+static const struct uring *to_curing(const struct proa__ring *r)
+{
+	return proa_container_of(r, const struct uring, base);
+}
+
+/* ---- system calls, with the test faults ------------------------------- */
+
+static int do_enter(struct uring *u, unsigned to_submit, unsigned min_complete,
+		    unsigned flags, void *arg, size_t argsz)
+{
+	u->base.stats.enters++;
+	if (proa__unlikely(proa__ring_faults.enter_fail_count > 0)) {
+		proa__ring_faults.enter_fail_count--;
+		return -proa__ring_faults.enter_errno;
+	}
+	return io_uring_enter2(u->enter_fd, to_submit, min_complete,
+			       flags | u->enter_flags, arg, argsz);
+}
+
+/* Publish the SQEs written since the last call (liburing 2.3 keeps its own
+ * __io_uring_flush_sq private).  Returns how many the kernel has not
+ * consumed yet. */
+static unsigned flush_sq(struct uring *u)
+{
+	struct io_uring_sq *sq = &u->ring.sq;
+	unsigned tail = sq->sqe_tail;
+
+	if (sq->sqe_head != tail) {
+		sq->sqe_head = tail;
+		/* Release: the kernel must see the SQE contents first. */
+		io_uring_smp_store_release(sq->ktail, tail);
+	}
+	return tail - IO_URING_READ_ONCE(*sq->khead);
+}
+
+static bool kernel_has_work(struct uring *u)
+{
+	return IO_URING_READ_ONCE(*u->ring.sq.kflags) &
+	       (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN);
+}
+
+static struct io_uring_sqe *get_sqe(struct uring *u)
+{
+	unsigned i;
+
+	if (proa__unlikely(proa__ring_faults.get_sqe_fail_mask != 0)) {
+		i = proa__ring_faults.get_sqe_calls++;
+		if (i < 64 && (proa__ring_faults.get_sqe_fail_mask >> i) & 1)
+			return NULL;
+	}
+	return io_uring_get_sqe(&u->ring);
+}
+
+/* Submit what is in the SQ now, without waiting.  0, or -EAGAIN when the
+ * kernel pushed back (then @u->busy is set). */
+static int submit_now(struct uring *u)
+{
+	unsigned to_submit = flush_sq(u);
+	int ret;
+
+	if (to_submit == 0)
+		return 0;
+	ret = do_enter(u, to_submit, 0, 0, NULL, 0);
+	if (ret >= 0) {
+		u->base.stats.submissions += (unsigned)ret;
+		if ((unsigned)ret < to_submit) {
+			u->busy = true;
+			return -EAGAIN;
+		}
+		return 0;
+	}
+	if (ret == -EAGAIN || ret == -EBUSY || ret == -EINTR) {
+		u->busy = ret != -EINTR;
+		return -EAGAIN;
+	}
+	return ret;
+}
+
+/* An SQE, flushing a full SQ once (RELIABILITY.md P2).  NULL when the ring
+ * is not enabled yet or the kernel is pushing back. */
+static struct io_uring_sqe *get_sqe_flush(struct uring *u)
+{
+	struct io_uring_sqe *sqe = get_sqe(u);
+
+	if (proa__likely(sqe != NULL))
+		return sqe;
+	if (!u->enabled || u->busy)
+		return NULL;
+	u->base.stats.sq_full++;
+	if (submit_now(u) < 0)
+		return NULL;
+	return get_sqe(u);
+}
+
+/* ---- the backend ------------------------------------------------------- */
+
+static void prep(struct io_uring_sqe *sqe, struct proa_op *op)
+{
+	struct proa__op_priv *p = &op->priv;
+
+	switch (p->kind) {
+	case PROA__OP_NOP:
+		io_uring_prep_nop(sqe);
+		break;
+	case PROA__OP_TIMEOUT:
+		io_uring_prep_timeout(sqe, (struct __kernel_timespec *)&p->u.ts,
+				      0, 0);
+		break;
+	case PROA__OP_READ:
+		io_uring_prep_read(sqe, p->fd, (void *)p->addr, p->len, p->off);
+		break;
+	case PROA__OP_WRITE:
+		io_uring_prep_write(sqe, p->fd, p->addr, p->len, p->off);
+		break;
+	case PROA__OP_READV:
+		io_uring_prep_readv(sqe, p->fd, p->addr, p->len, p->off);
+		break;
+	case PROA__OP_WRITEV:
+		io_uring_prep_writev(sqe, p->fd, p->addr, p->len, p->off);
+		break;
+	case PROA__OP_FSYNC:
+		io_uring_prep_fsync(sqe, p->fd,
+				    (p->extra & PROA_FSYNC_DATASYNC)
+					? IORING_FSYNC_DATASYNC
+					: 0);
+		break;
+	case PROA__OP_OPENAT:
+		io_uring_prep_openat(sqe, p->fd, p->addr, (int)p->extra,
+				     (mode_t)p->len);
+		break;
+	case PROA__OP_CLOSE:
+		io_uring_prep_close(sqe, p->fd);
+		break;
+	case PROA__OP_STATX:
+		io_uring_prep_statx(sqe, p->fd, p->addr, (int)p->len, p->extra,
+				    p->u.addr2);
+		break;
+	case PROA__OP_POLL:
+		if (p->iflags & PROA__OPF_MULTISHOT)
+			io_uring_prep_poll_multishot(sqe, p->fd, p->extra);
+		else
+			io_uring_prep_poll_add(sqe, p->fd, p->extra);
+		break;
+	default:
+		/* proactor/ops.c fills only the kinds above. */
+		abort();
+	}
+	io_uring_sqe_set_data(sqe, op);
+}
+
+static int uring_issue(struct proa__ring *r, struct proa_op *op)
+{
+	struct io_uring_sqe *sqe = get_sqe_flush(to_uring(r));
+
+	if (!sqe)
+		return -EAGAIN;
+	prep(sqe, op);
+	return 0;
+}
+
+static int uring_issue_cancel(struct proa__ring *r, struct proa_op *op)
+{
+	struct io_uring_sqe *sqe = get_sqe_flush(to_uring(r));
+
+	if (!sqe)
+		return -EAGAIN;
+	/* The target is found by its user_data, the op's address.  The op
+	 * cannot be resubmitted before its final CQE, and an SQE written
+	 * after this one is seen after it, so the request cannot hit a
+	 * later submission of the same op. */
+	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
+	sqe->user_data = PROA__UD_IGNORE;
+	return 0;
+}
+
+static int uring_wait(struct proa__ring *r, int64_t timeout_ns)
+{
+	struct uring *u = to_uring(r);
+	struct io_uring_getevents_arg arg;
+	struct __kernel_timespec ts;
+	unsigned flags = IORING_ENTER_GETEVENTS;
+	unsigned min_complete = 0;
+	unsigned to_submit;
+	void *argp = NULL;
+	size_t argsz = 0;
+	int ret;
+
+	if (!u->enabled)
+		return 0;
+	to_submit = flush_sq(u);
+	if (u->busy) {
+		/* io_uring_enter(2): on EAGAIN/EBUSY "wait for some
+		 * completions and try again".  Submit nothing this time and
+		 * wait at most 1 ms, in case nothing is in flight. */
+		u->busy = false;
+		to_submit = 0;
+		if (timeout_ns < 0 || timeout_ns > 1000000)
+			timeout_ns = 1000000;
+	}
+	if (timeout_ns == 0 && to_submit == 0 && !kernel_has_work(u))
+		return 0;
+	if (timeout_ns != 0)
+		min_complete = 1;
+	if (timeout_ns > 0) {
+		ts.tv_sec = timeout_ns / 1000000000;
+		ts.tv_nsec = timeout_ns % 1000000000;
+		memset(&arg, 0, sizeof(arg));
+		arg.ts = (uint64_t)(uintptr_t)&ts;
+		flags |= IORING_ENTER_EXT_ARG;
+		argp = &arg;
+		argsz = sizeof(arg);
+	}
+	ret = do_enter(u, to_submit, min_complete, flags, argp, argsz);
+	if (ret >= 0) {
+		u->base.stats.submissions += (unsigned)ret;
+		if ((unsigned)ret < to_submit) {
+			u->busy = true;
+			return 1;
+		}
+		return 0;
+	}
+	switch (-ret) {
+	case EINTR: /* a signal handler ran: not an error (P3) */
+	case ETIME: /* the wait timed out */
+		return 0;
+	case EAGAIN:
+	case EBUSY:
+		u->busy = true;
+		return 1;
+	case EBADR:
+		/* CQEs were dropped (kernel out of memory); reap notices the
+		 * koverflow counter and reports it. */
+		return 0;
+	default:
+		proa__log(PROA_LOG_ERROR, "io_uring_enter: %s (%d)",
+			  proa_strerror(ret), ret);
+		return ret;
+	}
+}
+
+static bool uring_has_pending(struct proa__ring *r)
+{
+	struct uring *u = to_uring(r);
+
+	return io_uring_cq_ready(&u->ring) > 0 || kernel_has_work(u);
+}
+
+static void note_dropped(struct uring *u)
+{
+	unsigned dropped = IO_URING_READ_ONCE(*u->ring.cq.koverflow);
+
+	if (proa__likely(dropped == u->last_dropped))
+		return;
+	u->base.stats.cq_dropped += dropped - u->last_dropped;
+	proa__log(PROA_LOG_ERROR,
+		  "the kernel dropped %u completions (out of memory while "
+		  "the CQ was full); their operations will never complete",
+		  dropped - u->last_dropped);
+	u->last_dropped = dropped;
+}
+
+static unsigned uring_reap(struct proa__ring *r, struct proa__cqe *out,
+			   unsigned max)
+{
+	struct uring *u = to_uring(r);
+	struct io_uring_cq *cq = &u->ring.cq;
+	struct io_uring_cqe *cqe;
+	unsigned head, tail, n = 0;
+	bool flushed = false;
+	uint64_t ud;
+
+again:
+	head = *cq->khead;
+	tail = io_uring_smp_load_acquire(cq->ktail);
+	while (head != tail && n < max) {
+		cqe = &cq->cqes[head & cq->ring_mask];
+		ud = cqe->user_data;
+		head++;
+		if (proa__unlikely(ud < PROA__UD_TAGS)) {
+			if (ud == PROA__UD_WAKE)
+				u->base.stats.wakeups++;
+			else if (ud == PROA__UD_MSG_SENT && cqe->res < 0)
+				proa__log(PROA_LOG_WARN,
+					  "MSG_RING wake-up failed: %s",
+					  proa_strerror(cqe->res));
+			continue;
+		}
+		out[n].op = (struct proa_op *)(uintptr_t)ud;
+		out[n].res = cqe->res;
+		out[n].flags =
+		    (cqe->flags & IORING_CQE_F_MORE) ? PROA_OP_F_MORE : 0;
+		n++;
+	}
+	u->base.stats.completions += head - *cq->khead;
+	/* Release: the kernel may reuse the slots only after we read them. */
+	io_uring_smp_store_release(cq->khead, head);
+	if (head != tail || n >= max)
+		return n;
+	/* The CQ is empty.  If the kernel held completions back (P1), ask
+	 * it to move them in and reap them now, once per call. */
+	note_dropped(u);
+	if (!flushed && u->enabled &&
+	    (IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW)) {
+		u->base.stats.cq_overflows++;
+		flushed = true;
+		do_enter(u, 0, 0, IORING_ENTER_GETEVENTS, NULL, 0);
+		goto again;
+	}
+	return n;
+}
+
+static int uring_enable(struct proa__ring *r)
+{
+	struct uring *u = to_uring(r);
+	int ret;
+
+	if (u->enabled)
+		return 0;
+	if (u->setup_flags & IORING_SETUP_R_DISABLED) {
+		/* io_uring_enable_rings() is declared by liburing 2.3 but not
+		 * exported; this is all it does. */
+		ret = io_uring_register(u->ring.ring_fd,
+					IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+		if (ret < 0)
+			return ret;
+	}
+	u->enabled = true;
+	/* A registered ring fd saves an fdget per enter; it is per-thread,
+	 * so it is registered here, on the thread that will enter. */
+	if (io_uring_register_ring_fd(&u->ring) == 1) {
+		u->enter_fd = (unsigned)u->ring.enter_ring_fd;
+		u->enter_flags = IORING_ENTER_REGISTERED_RING;
+		proa__ring_set_feature(&u->base, PROA_FEAT_REG_RING_FD, true);
+	}
+	return 0;
+}
+
+static int uring_msg_wake(struct proa__ring *src, const struct proa__ring *dst)
+{
+	struct uring *u = to_uring(src);
+	const struct uring *d = to_curing(dst);
+	struct io_uring_sqe *sqe;
+	int ret;
+
+	if (!proa__ring_feature(src, PROA_FEAT_MSG_RING) || !u->enabled ||
+	    u->busy)
+		return -EOPNOTSUPP;
+	sqe = get_sqe(u);
+	if (!sqe)
+		return -EAGAIN;
+	io_uring_prep_msg_ring(sqe, d->ring.ring_fd, 0, PROA__UD_WAKE, 0);
+	sqe->user_data = PROA__UD_MSG_SENT;
+	/* Sent now, not at our next enter: the caller holds the target's
+	 * close gate only until it returns. */
+	ret = submit_now(u);
+	if (ret < 0) {
+		/* Not consumed by the kernel (it takes SQEs in order and this
+		 * is the last): defuse it; the caller uses the eventfd. */
+		io_uring_prep_nop(sqe);
+		sqe->user_data = PROA__UD_IGNORE;
+		return ret;
+	}
+	return 0;
+}
+
+static const struct {
+	unsigned flag;
+	const char *name;
+} setup_names[] = {
+    {IORING_SETUP_SINGLE_ISSUER, "SINGLE_ISSUER"},
+    {IORING_SETUP_DEFER_TASKRUN, "DEFER_TASKRUN"},
+    {IORING_SETUP_COOP_TASKRUN, "COOP_TASKRUN"},
+    {IORING_SETUP_TASKRUN_FLAG, "TASKRUN_FLAG"},
+    {IORING_SETUP_SUBMIT_ALL, "SUBMIT_ALL"},
+    {IORING_SETUP_R_DISABLED, "R_DISABLED"},
+    {IORING_SETUP_CQSIZE, "CQSIZE"},
+};
+
+static int uring_describe(const struct proa__ring *r, char *buf, size_t len)
+{
+	const struct uring *u = to_curing(r);
+	size_t used = 0;
+	int n, total = 0;
+	unsigned i;
+
+#define EMIT(...)                                                              \
+	do {                                                                   \
+		n = snprintf(buf ? buf + used : NULL,                          \
+			     used < len ? len - used : 0, __VA_ARGS__);        \
+		if (n < 0)                                                     \
+			return -EINVAL;                                        \
+		total += n;                                                    \
+		used = (size_t)total < len ? (size_t)total : len;              \
+	} while (0)
+
+	EMIT("backend: io_uring\n");
+	EMIT("sq_entries: %u\ncq_entries: %u\n", u->ring.sq.ring_entries,
+	     u->ring.cq.ring_entries);
+	EMIT("setup_flags:");
+	for (i = 0; i < sizeof(setup_names) / sizeof(setup_names[0]); i++) {
+		if (u->setup_flags & setup_names[i].flag)
+			EMIT(" %s", setup_names[i].name);
+	}
+	EMIT("\n");
+	for (i = 0; i < PROA_FEAT__COUNT; i++) {
+		EMIT("%s: %s\n", proa_feature_name((enum proa_feature)i),
+		     proa__ring_feature(r, (enum proa_feature)i) ? "yes"
+								 : "no");
+	}
+#undef EMIT
+	return total;
+}
+
+static void uring_exit(struct proa__ring *r)
+{
+	struct uring *u = to_uring(r);
+
+	io_uring_queue_exit(&u->ring);
+	free(u);
+}
+
+static const struct proa__backend_ops uring_ops = {
+    .name = "io_uring",
+    .issue = uring_issue,
+    .issue_cancel = uring_issue_cancel,
+    .wait = uring_wait,
+    .has_pending = uring_has_pending,
+    .reap = uring_reap,
+    .enable = uring_enable,
+    .msg_wake = uring_msg_wake,
+    .describe = uring_describe,
+    .exit = uring_exit,
+};
+
+/* ---- set-up and the reasons it can fail --------------------------------- */
+
+static long read_long_file(const char *path, long fallback)
+{
+	char buf[64];
+	long v = fallback;
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return fallback;
+	if (fgets(buf, sizeof(buf), f))
+		v = strtol(buf, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+static int seccomp_mode(void)
+{
+	char line[256];
+	int mode = -1;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "Seccomp:", 8) == 0) {
+			mode = (int)strtol(line + 8, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return mode;
+}
+
+/* Say in words why io_uring_setup() failed with @err. */
+static void explain(int err, char *reason, size_t len)
+{
+	long disabled;
+
+	if (!reason || len == 0)
+		return;
+	switch (-err) {
+	case ENOSYS:
+		snprintf(reason, len,
+			 "io_uring_setup: ENOSYS: this kernel has no io_uring "
+			 "(built without CONFIG_IO_URING, or older than 5.1), "
+			 "or a seccomp filter answers ENOSYS for it");
+		return;
+	case EPERM:
+		disabled =
+		    read_long_file("/proc/sys/kernel/io_uring_disabled", 0);
+		if (disabled == 2) {
+			snprintf(reason, len,
+				 "io_uring_setup: EPERM: io_uring is disabled "
+				 "for every process by the sysctl "
+				 "kernel.io_uring_disabled=2");
+		} else if (disabled == 1) {
+			snprintf(reason, len,
+				 "io_uring_setup: EPERM: the sysctl "
+				 "kernel.io_uring_disabled=1 allows io_uring "
+				 "only to members of kernel.io_uring_group "
+				 "(gid %ld), and this process is not one",
+				 read_long_file(
+				     "/proc/sys/kernel/io_uring_group", -1));
+		} else if (seccomp_mode() == 2) {
+			snprintf(reason, len,
+				 "io_uring_setup: EPERM: blocked by this "
+				 "process's seccomp filter (Docker 25+ and "
+				 "containerd block io_uring in their default "
+				 "profile)");
+		} else {
+			snprintf(reason, len,
+				 "io_uring_setup: EPERM: not permitted (a "
+				 "security module or a seccomp filter of a "
+				 "parent?)");
+		}
+		return;
+	case EINVAL:
+		snprintf(reason, len,
+			 "io_uring_setup: EINVAL: the kernel rejected every "
+			 "set-up tried; proa needs Linux 5.11 or newer");
+		return;
+	case ENOMEM:
+		snprintf(reason, len,
+			 "io_uring_setup: ENOMEM: out of memory for the ring, "
+			 "or RLIMIT_MEMLOCK too low (kernels before 5.12 "
+			 "charge rings to it)");
+		return;
+	case EMFILE:
+	case ENFILE:
+		snprintf(reason, len,
+			 "io_uring_setup: %s: out of file descriptors",
+			 err == -EMFILE ? "EMFILE" : "ENFILE");
+		return;
+	default:
+		snprintf(reason, len, "io_uring_setup: %s (%d)",
+			 proa_strerror(err), err);
+	}
+}
+
+static int try_setup(struct uring *u, unsigned entries, unsigned cq_entries,
+		     unsigned flags)
+{
+	struct io_uring_params p;
+	int ret;
+
+	if (proa__ring_faults.setup_errno)
+		return -proa__ring_faults.setup_errno;
+	memset(&p, 0, sizeof(p));
+	p.flags = flags | IORING_SETUP_CQSIZE;
+	p.cq_entries = cq_entries;
+	ret = io_uring_queue_init_params(entries, &u->ring, &p);
+	if (ret == 0)
+		u->setup_flags = p.flags;
+	return ret;
+}
+
+static const unsigned mode_flags[] = {
+    [PROA_RING_DEFER_TASKRUN] = IORING_SETUP_SINGLE_ISSUER |
+				IORING_SETUP_DEFER_TASKRUN |
+				IORING_SETUP_TASKRUN_FLAG,
+    [PROA_RING_COOP_TASKRUN] =
+	IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+    [PROA_RING_PLAIN] = 0,
+};
+
+static int setup(struct uring *u, const struct proa__ring_params *p)
+{
+	/* SUBMIT_ALL is 5.18, R_DISABLED 5.10: drop them on EINVAL too. */
+	static const unsigned extras[] = {
+	    IORING_SETUP_SUBMIT_ALL | IORING_SETUP_R_DISABLED,
+	    IORING_SETUP_R_DISABLED,
+	};
+	enum proa_ring_mode first = p->mode, last = p->mode, m;
+	unsigned i;
+	int ret = -EINVAL;
+
+	if (p->mode == PROA_RING_AUTO) {
+		first = PROA_RING_DEFER_TASKRUN;
+		last = PROA_RING_PLAIN;
+	}
+	for (m = first; m <= last; m++) {
+		for (i = 0; i < sizeof(extras) / sizeof(extras[0]); i++) {
+			ret = try_setup(u, p->sq_entries, p->cq_entries,
+					mode_flags[m] | extras[i]);
+			if (ret != -EINVAL)
+				return ret;
+		}
+	}
+	return ret;
+}
+
+static const struct {
+	enum proa_feature feat;
+	int opcode;
+} op_features[] = {
+    {PROA_FEAT_OP_NOP, IORING_OP_NOP},
+    {PROA_FEAT_OP_TIMEOUT, IORING_OP_TIMEOUT},
+    {PROA_FEAT_OP_READ, IORING_OP_READ},
+    {PROA_FEAT_OP_WRITE, IORING_OP_WRITE},
+    {PROA_FEAT_OP_READV, IORING_OP_READV},
+    {PROA_FEAT_OP_WRITEV, IORING_OP_WRITEV},
+    {PROA_FEAT_OP_FSYNC, IORING_OP_FSYNC},
+    {PROA_FEAT_OP_OPENAT, IORING_OP_OPENAT},
+    {PROA_FEAT_OP_CLOSE, IORING_OP_CLOSE},
+    {PROA_FEAT_OP_STATX, IORING_OP_STATX},
+    {PROA_FEAT_OP_POLL, IORING_OP_POLL_ADD},
+    {PROA_FEAT_OP_ASYNC_CANCEL, IORING_OP_ASYNC_CANCEL},
+    {PROA_FEAT_MSG_RING, IORING_OP_MSG_RING},
+};
+
+static void probe_features(struct uring *u)
+{
+	struct proa__ring *r = &u->base;
+	struct io_uring_probe *probe;
+	unsigned f = u->setup_flags;
+	unsigned i;
+
+	proa__ring_set_feature(r, PROA_FEAT_SINGLE_ISSUER,
+			       f & IORING_SETUP_SINGLE_ISSUER);
+	proa__ring_set_feature(r, PROA_FEAT_DEFER_TASKRUN,
+			       f & IORING_SETUP_DEFER_TASKRUN);
+	proa__ring_set_feature(r, PROA_FEAT_COOP_TASKRUN,
+			       f & IORING_SETUP_COOP_TASKRUN);
+	proa__ring_set_feature(r, PROA_FEAT_TASKRUN_FLAG,
+			       f & IORING_SETUP_TASKRUN_FLAG);
+	proa__ring_set_feature(r, PROA_FEAT_SUBMIT_ALL,
+			       f & IORING_SETUP_SUBMIT_ALL);
+	proa__ring_set_feature(r, PROA_FEAT_NODROP,
+			       u->ring.features & IORING_FEAT_NODROP);
+	proa__ring_set_feature(r, PROA_FEAT_EXT_ARG,
+			       u->ring.features & IORING_FEAT_EXT_ARG);
+	probe = io_uring_get_probe_ring(&u->ring);
+	if (!probe)
+		return;
+	for (i = 0; i < sizeof(op_features) / sizeof(op_features[0]); i++)
+		proa__ring_set_feature(
+		    r, op_features[i].feat,
+		    io_uring_opcode_supported(probe, op_features[i].opcode));
+	io_uring_free_probe(probe);
+}
+
+int proa__uring_new(struct proa__ring **out, const struct proa__ring_params *p,
+		    char *reason, size_t reason_len)
+{
+	struct uring *u;
+	int ret;
+
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	ret = setup(u, p);
+	if (ret < 0) {
+		explain(ret, reason, reason_len);
+		free(u);
+		return ret;
+	}
+	u->base.ops = &uring_ops;
+	u->enter_fd = (unsigned)u->ring.ring_fd;
+	probe_features(u);
+	if (!proa__ring_feature(&u->base, PROA_FEAT_EXT_ARG) ||
+	    !proa__ring_feature(&u->base, PROA_FEAT_NODROP)) {
+		if (reason && reason_len)
+			snprintf(reason, reason_len,
+				 "io_uring is too old: proa needs "
+				 "IORING_FEAT_EXT_ARG and IORING_FEAT_NODROP "
+				 "(Linux 5.11)");
+		io_uring_queue_exit(&u->ring);
+		free(u);
+		return -EINVAL;
+	}
+	*out = &u->base;
+	return 0;
+}
+
+int proa__uring_probe(char *reason, size_t len)
+{
+	struct proa__ring_params p = {
+	    .sq_entries = 2,
+	    .cq_entries = 4,
+	    .mode = PROA_RING_AUTO,
+	};
+	struct proa__ring *r;
+	int ret;
+
+	ret = proa__uring_new(&r, &p, reason, len);
+	if (ret < 0)
+		return ret;
+	r->ops->exit(r);
+	if (reason && len)
+		snprintf(reason, len, "io_uring is available");
+	return 0;
+}
