@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/support/proa_test.h - what every proa test shares.
+ *
+ *  - proa_test_require_uring(): a binary that needs io_uring exits 77
+ *    (ctest: skipped) with the reason when this system refuses it;
+ *  - proa_test_loop_new() / proa_test_loop_close(): every loop a test makes
+ *    is closed with proa_loop_close() == 0 (nothing leaked: no op, timer,
+ *    handle or reference left) and freed;
+ *  - proa_test_fds() / proa_test_threads(): count descriptors and threads,
+ *    so tests can assert that nothing was left behind;
+ *  - drive helpers that run the loop one iteration at a time until a
+ *    condition holds, with an iteration bound instead of sleeps;
+ *  - a log capture for tests that assert on debug-mode log lines.
+ *
+ * Include after <cmocka.h> (which needs <stdarg.h>, <stddef.h>, <setjmp.h>).
+ */
+#ifndef PROA_TEST_H
+#define PROA_TEST_H
+
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proa.h"
+
+static inline void proa_test_require_uring(void)
+{
+	char why[256];
+	int ret = proa_io_uring_probe(why, sizeof(why));
+
+	if (ret == -ENOSYS || ret == -EPERM || ret == -EINVAL) {
+		fprintf(stderr, "skipped: %s\n", why);
+		exit(77);
+	}
+}
+
+static inline int proa_test_count_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] != '.')
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Open descriptors of this process (the count's own DIR fd excluded). */
+static inline int proa_test_fds(void)
+{
+	return proa_test_count_dir("/proc/self/fd") - 1;
+}
+
+static inline int proa_test_threads(void)
+{
+	return proa_test_count_dir("/proc/self/task");
+}
+
+static inline struct proa_loop *
+proa_test_loop_new_opts(const struct proa_loop_opts *opts)
+{
+	struct proa_loop *loop = NULL;
+
+	assert_int_equal(proa_loop_new(&loop, opts), 0);
+	assert_non_null(loop);
+	return loop;
+}
+
+static inline struct proa_loop *proa_test_loop_new(void)
+{
+	return proa_test_loop_new_opts(NULL);
+}
+
+static inline void proa_test_loop_close(struct proa_loop *loop)
+{
+	assert_int_equal(proa_loop_close(loop), 0);
+	assert_int_equal(proa_loop_free(loop), 0);
+}
+
+/* Run single iterations until *flag is true; fail after @max of them. */
+static inline void proa_test_drive_flag(struct proa_loop *loop,
+					const volatile bool *flag, unsigned max)
+{
+	unsigned i;
+
+	for (i = 0; i < max && !*flag; i++)
+		assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
+	assert_true(*flag);
+}
+
+/* Run single iterations until @op is idle again. */
+static inline void proa_test_drive_op(struct proa_loop *loop,
+				      struct proa_op *op, unsigned max)
+{
+	unsigned i;
+
+	for (i = 0; i < max && !proa_op_is_idle(op); i++)
+		assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
+	assert_true(proa_op_is_idle(op));
+}
+
+/* ---- log capture ----------------------------------------------------------
+ */
+
+struct proa_test_log {
+	pthread_mutex_t mu;
+	char text[16384];
+	size_t len;
+	unsigned lines;
+};
+
+static inline void proa_test_log_fn(void *arg, enum proa_log_level level,
+				    const char *msg)
+{
+	struct proa_test_log *log = arg;
+	int n;
+
+	(void)level;
+	pthread_mutex_lock(&log->mu);
+	n = snprintf(log->text + log->len, sizeof(log->text) - log->len, "%s\n",
+		     msg);
+	if (n > 0)
+		log->len += (size_t)n < sizeof(log->text) - log->len
+				? (size_t)n
+				: sizeof(log->text) - log->len - 1;
+	log->lines++;
+	pthread_mutex_unlock(&log->mu);
+}
+
+static inline void proa_test_log_start(struct proa_test_log *log)
+{
+	memset(log, 0, sizeof(*log));
+	pthread_mutex_init(&log->mu, NULL);
+	proa_set_log_fn(proa_test_log_fn, log);
+}
+
+static inline void proa_test_log_stop(struct proa_test_log *log)
+{
+	proa_set_log_fn(NULL, NULL);
+	pthread_mutex_destroy(&log->mu);
+}
+
+static inline bool proa_test_log_has(struct proa_test_log *log,
+				     const char *needle)
+{
+	bool found;
+
+	pthread_mutex_lock(&log->mu);
+	found = strstr(log->text, needle) != NULL;
+	pthread_mutex_unlock(&log->mu);
+	return found;
+}
+
+#endif /* PROA_TEST_H */
