@@ -296,11 +296,17 @@ static int uring_wait(struct proa__ring *r, int64_t timeout_ns)
 	}
 }
 
+/*
+ * Only CQEs already in the CQ count.  IORING_SQ_TASKRUN is a hint that can
+ * stay set with no work behind it: with DEFER_TASKRUN the kernel clears it
+ * when it *starts* running local work, so work queued during that run leaves
+ * it set on an empty list (seen on 6.18).  It may make a non-blocking pass
+ * enter the kernel, never keep the loop from blocking: a blocking enter runs
+ * pending work first and returns at once if that produced a CQE.
+ */
 static bool uring_has_pending(struct proa__ring *r)
 {
-	struct uring *u = to_uring(r);
-
-	return io_uring_cq_ready(&u->ring) > 0 || kernel_has_work(u);
+	return io_uring_cq_ready(&to_uring(r)->ring) > 0;
 }
 
 static void note_dropped(struct uring *u)
