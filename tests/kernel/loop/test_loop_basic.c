@@ -321,11 +321,11 @@ static void wait_until_sleeping(struct proa_loop *loop)
 		sched_yield();
 }
 
+/* Threads return their result; cmocka asserts stay on the test thread. */
 static void *stop_when_asleep(void *arg)
 {
 	wait_until_sleeping(arg);
-	assert_int_equal(proa_loop_stop_threadsafe(arg), 0);
-	return NULL;
+	return (void *)(intptr_t)proa_loop_stop_threadsafe(arg);
 }
 
 static void test_stop_threadsafe_wakes_a_sleeping_loop(void **state)
@@ -333,10 +333,12 @@ static void test_stop_threadsafe_wakes_a_sleeping_loop(void **state)
 	struct proa_loop *loop = proa_test_loop_new();
 	struct proa_loop_stats st;
 	pthread_t th;
+	void *ret;
 
 	assert_int_equal(pthread_create(&th, NULL, stop_when_asleep, loop), 0);
 	assert_int_equal(proa_loop_run(loop, PROA_RUN_FOREVER), 0);
-	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(pthread_join(th, &ret), 0);
+	assert_int_equal((intptr_t)ret, 0);
 	assert_int_equal(proa_loop_stats(loop, &st), 0);
 	assert_int_equal(st.wakeups_sent, 1);
 	proa_test_loop_close(loop);
@@ -475,6 +477,8 @@ struct handoff {
 	struct proa_op op;
 	int res;
 	bool done;
+	int run_ret;
+	int close_ret;
 };
 
 static void handoff_cb(struct proa_op *op)
@@ -489,9 +493,8 @@ static void *run_and_close(void *arg)
 {
 	struct handoff *h = arg;
 
-	assert_int_equal(proa_loop_run(h->loop, PROA_RUN_DEFAULT), 0);
-	assert_ptr_equal(proa_loop_current(), NULL);
-	proa_test_loop_close(h->loop);
+	h->run_ret = proa_loop_run(h->loop, PROA_RUN_DEFAULT);
+	h->close_ret = proa_loop_close(h->loop);
 	return NULL;
 }
 
@@ -506,8 +509,11 @@ static void test_loop_made_on_one_thread_runs_on_another(void **state)
 	assert_int_equal(proa_op_nop(h.loop, &h.op), 0);
 	assert_int_equal(pthread_create(&th, NULL, run_and_close, &h), 0);
 	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(h.run_ret, 0);
+	assert_int_equal(h.close_ret, 0);
 	assert_true(h.done);
 	assert_int_equal(h.res, 0);
+	assert_int_equal(proa_loop_free(h.loop), 0);
 	(void)state;
 }
 
