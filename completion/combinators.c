@@ -75,7 +75,7 @@ static void comb_cancel(struct proa_future *out, void *arg)
 }
 
 static int comb_start(struct proa_future *out, struct proa_future *const *futs,
-		      size_t n, int kind)
+		      size_t n, int kind, const char *func)
 {
 	struct comb *c;
 	size_t i;
@@ -83,7 +83,7 @@ static int comb_start(struct proa_future *out, struct proa_future *const *futs,
 
 	if (!out || !futs || n == 0 || n > INT32_MAX)
 		return -EINVAL;
-	PROA__CHECK_THREAD(proa__sched_of(out->priv.loop));
+	PROA__CHECK_THREAD_AS(proa__sched_of(out->priv.loop), func);
 	for (i = 0; i < n; i++) {
 		if (!futs[i] || futs[i]->priv.loop != out->priv.loop ||
 		    futs[i] == out)
@@ -131,13 +131,13 @@ err_detach:
 int proa_future_all(struct proa_future *out, struct proa_future *const *futs,
 		    size_t n)
 {
-	return comb_start(out, futs, n, COMB_ALL);
+	return comb_start(out, futs, n, COMB_ALL, __func__);
 }
 
 int proa_future_any(struct proa_future *out, struct proa_future *const *futs,
 		    size_t n)
 {
-	return comb_start(out, futs, n, COMB_ANY);
+	return comb_start(out, futs, n, COMB_ANY, __func__);
 }
 
 /* ---- with_timeout --------------------------------------------------- */

@@ -143,17 +143,20 @@ static inline struct proa__sched *proa__sched_of(struct proa_loop *loop)
 	return (struct proa__sched *)(void *)loop;
 }
 
-/* The wrong-thread check of every Thread: loop entry point (STYLE.md 9). */
+/* The wrong-thread check of every Thread: loop entry point (STYLE.md 9).
+ * Helpers shared by several entry points use the _AS form with the public
+ * function's name, so that the message names what the caller called. */
 #ifdef PROA_DEBUG_CHECKS
-#define PROA__CHECK_THREAD(sched)                                              \
+#define PROA__CHECK_THREAD_AS(sched, func)                                     \
 	do {                                                                   \
 		struct proa__sched *s__ = (sched);                             \
 		if (proa__unlikely(s__->debug))                                \
-			s__->ops->check_thread(s__, __func__);                 \
+			s__->ops->check_thread(s__, (func));                   \
 	} while (0)
 #else
-#define PROA__CHECK_THREAD(sched) ((void)(sched))
+#define PROA__CHECK_THREAD_AS(sched, func) ((void)(sched), (void)(func))
 #endif
+#define PROA__CHECK_THREAD(sched) PROA__CHECK_THREAD_AS(sched, __func__)
 
 /* ---- operations --------------------------------------------------------- */
 

@@ -12,12 +12,13 @@
 
 #include "proactor_int.h"
 
-static int begin(struct proa_loop *loop, struct proa_op *op,
-		 enum proa__op_kind kind, enum proa_feature feat)
+static int begin_as(struct proa_loop *loop, struct proa_op *op,
+		    enum proa__op_kind kind, enum proa_feature feat,
+		    const char *func)
 {
 	if (!loop || !op || !op->cb)
 		return -EINVAL;
-	PROA__LOOP_CHECK(loop);
+	PROA__LOOP_CHECK_AS(loop, func);
 	if (loop->closed)
 		return PROA_ECLOSED;
 	if (op->priv.state != PROA_OP_IDLE)
@@ -31,6 +32,9 @@ static int begin(struct proa_loop *loop, struct proa_op *op,
 	op->flags = 0;
 	return 0;
 }
+
+/* Every public submitting call starts here, under its own name. */
+#define begin(loop, op, kind, feat) begin_as(loop, op, kind, feat, __func__)
 
 static int submit(struct proa_loop *loop, struct proa_op *op)
 {
@@ -66,9 +70,9 @@ int proa_op_timeout(struct proa_loop *loop, struct proa_op *op, uint64_t ns)
 
 static int rw(struct proa_loop *loop, struct proa_op *op, int fd,
 	      const void *buf, size_t len, int64_t off, enum proa__op_kind kind,
-	      enum proa_feature feat)
+	      enum proa_feature feat, const char *func)
 {
-	int ret = begin(loop, op, kind, feat);
+	int ret = begin_as(loop, op, kind, feat, func);
 
 	if (ret < 0)
 		return ret;
@@ -85,22 +89,23 @@ static int rw(struct proa_loop *loop, struct proa_op *op, int fd,
 int proa_op_read(struct proa_loop *loop, struct proa_op *op, int fd, void *buf,
 		 size_t len, int64_t off)
 {
-	return rw(loop, op, fd, buf, len, off, PROA__OP_READ,
-		  PROA_FEAT_OP_READ);
+	return rw(loop, op, fd, buf, len, off, PROA__OP_READ, PROA_FEAT_OP_READ,
+		  __func__);
 }
 
 int proa_op_write(struct proa_loop *loop, struct proa_op *op, int fd,
 		  const void *buf, size_t len, int64_t off)
 {
 	return rw(loop, op, fd, buf, len, off, PROA__OP_WRITE,
-		  PROA_FEAT_OP_WRITE);
+		  PROA_FEAT_OP_WRITE, __func__);
 }
 
 static int rwv(struct proa_loop *loop, struct proa_op *op, int fd,
 	       const struct iovec *iov, int iovcnt, int64_t off,
-	       enum proa__op_kind kind, enum proa_feature feat)
+	       enum proa__op_kind kind, enum proa_feature feat,
+	       const char *func)
 {
-	int ret = begin(loop, op, kind, feat);
+	int ret = begin_as(loop, op, kind, feat, func);
 
 	if (ret < 0)
 		return ret;
@@ -120,14 +125,14 @@ int proa_op_readv(struct proa_loop *loop, struct proa_op *op, int fd,
 		  const struct iovec *iov, int iovcnt, int64_t off)
 {
 	return rwv(loop, op, fd, iov, iovcnt, off, PROA__OP_READV,
-		   PROA_FEAT_OP_READV);
+		   PROA_FEAT_OP_READV, __func__);
 }
 
 int proa_op_writev(struct proa_loop *loop, struct proa_op *op, int fd,
 		   const struct iovec *iov, int iovcnt, int64_t off)
 {
 	return rwv(loop, op, fd, iov, iovcnt, off, PROA__OP_WRITEV,
-		   PROA_FEAT_OP_WRITEV);
+		   PROA_FEAT_OP_WRITEV, __func__);
 }
 
 int proa_op_fsync(struct proa_loop *loop, struct proa_op *op, int fd,

@@ -101,6 +101,8 @@ void proa__call_soon(struct proa_loop *loop, struct proa_handle *h);
 bool proa__loop_alive(struct proa_loop *loop);
 /* Entry check of public Thread: loop functions. */
 #define PROA__LOOP_CHECK(loop) PROA__CHECK_THREAD(&(loop)->sched)
+#define PROA__LOOP_CHECK_AS(loop, func)                                        \
+	PROA__CHECK_THREAD_AS(&(loop)->sched, func)
 
 /* ---- timer.c ---------------------------------------------------------- */
 

@@ -132,22 +132,22 @@ int proa__timer_arm(struct proa_loop *loop, struct proa_timer *t, uint64_t when,
 }
 
 static int check_args(struct proa_loop *loop, struct proa_timer *t,
-		      proa_callback_fn fn)
+		      proa_callback_fn fn, const char *func)
 {
 	if (!loop || !t || !fn)
 		return -EINVAL;
-	PROA__LOOP_CHECK(loop);
+	PROA__LOOP_CHECK_AS(loop, func);
 	if (loop->closed)
 		return PROA_ECLOSED;
 	return 0;
 }
 
-int proa_timer_start(struct proa_loop *loop, struct proa_timer *t,
-		     uint64_t delay_ns, uint64_t repeat_ns, proa_callback_fn fn,
-		     void *arg)
+static int timer_start(struct proa_loop *loop, struct proa_timer *t,
+		       uint64_t delay_ns, uint64_t repeat_ns,
+		       proa_callback_fn fn, void *arg, const char *func)
 {
 	uint64_t now, when;
-	int ret = check_args(loop, t, fn);
+	int ret = check_args(loop, t, fn, func);
 
 	if (ret < 0)
 		return ret;
@@ -158,16 +158,23 @@ int proa_timer_start(struct proa_loop *loop, struct proa_timer *t,
 	return proa__timer_arm(loop, t, when, repeat_ns, fn, arg);
 }
 
+int proa_timer_start(struct proa_loop *loop, struct proa_timer *t,
+		     uint64_t delay_ns, uint64_t repeat_ns, proa_callback_fn fn,
+		     void *arg)
+{
+	return timer_start(loop, t, delay_ns, repeat_ns, fn, arg, __func__);
+}
+
 int proa_loop_call_later(struct proa_loop *loop, struct proa_timer *t,
 			 uint64_t delay_ns, proa_callback_fn fn, void *arg)
 {
-	return proa_timer_start(loop, t, delay_ns, 0, fn, arg);
+	return timer_start(loop, t, delay_ns, 0, fn, arg, __func__);
 }
 
 int proa_loop_call_at(struct proa_loop *loop, struct proa_timer *t,
 		      uint64_t when_ns, proa_callback_fn fn, void *arg)
 {
-	int ret = check_args(loop, t, fn);
+	int ret = check_args(loop, t, fn, __func__);
 
 	if (ret < 0)
 		return ret;
