@@ -401,8 +401,10 @@ static int run(struct proa_loop *loop, enum proa_run_mode mode,
 			return ret;
 		loop->owner = self;
 		loop->owner_tid = gettid();
-		atomic_store_explicit(&loop->owned, true, memory_order_release);
+		/* Signals first: once the loop is seen owned, a signal sent
+		 * to its thread must already be blocked there. */
 		proa__signals_first_run(loop);
+		atomic_store_explicit(&loop->owned, true, memory_order_release);
 	}
 	tl_current = loop;
 	loop->running = true;
