@@ -391,10 +391,10 @@ static int uring_enable(struct proa__ring *r)
 	u->enabled = true;
 	/* A registered ring fd saves an fdget per enter; it is per-thread,
 	 * so it is registered here, on the thread that will enter. */
-	if (io_uring_register_ring_fd(&u->ring) == 1) {
+	if (proa__ring_feature(r, PROA_FEAT_REG_RING_FD) &&
+	    io_uring_register_ring_fd(&u->ring) == 1) {
 		u->enter_fd = (unsigned)u->ring.enter_ring_fd;
 		u->enter_flags = IORING_ENTER_REGISTERED_RING;
-		proa__ring_set_feature(&u->base, PROA_FEAT_REG_RING_FD, true);
 	}
 	return 0;
 }
@@ -688,6 +688,12 @@ static void probe_features(struct uring *u)
 			       u->ring.features & IORING_FEAT_NODROP);
 	proa__ring_set_feature(r, PROA_FEAT_EXT_ARG,
 			       u->ring.features & IORING_FEAT_EXT_ARG);
+	/* Registered ring fds are per thread, so the real registration
+	 * waits for the first run; this only asks whether the kernel can. */
+	if (io_uring_register_ring_fd(&u->ring) == 1) {
+		proa__ring_set_feature(r, PROA_FEAT_REG_RING_FD, true);
+		io_uring_unregister_ring_fd(&u->ring);
+	}
 	probe = io_uring_get_probe_ring(&u->ring);
 	if (!probe)
 		return;
