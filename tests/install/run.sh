@@ -1,0 +1,42 @@
+#!/bin/bash
+# Install proa into a temporary prefix and build a consumer against it:
+# find_package(proa) with the shared and the static target, and pkg-config.
+# Usage: run.sh BUILD_DIR SOURCE_DIR C_COMPILER
+set -euo pipefail
+build=$1 src=$2 cc=$3
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+prefix=$work/prefix
+
+cmake --install "$build" --prefix "$prefix" >/dev/null
+libdir=$(ls -d "$prefix"/lib*/pkgconfig | head -1)
+libdir=${libdir%/pkgconfig}
+
+cmake -S "$src/tests/install/consumer" -B "$work/cmake" \
+	-DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_COMPILER="$cc" >/dev/null
+cmake --build "$work/cmake" >/dev/null
+
+export PKG_CONFIG_PATH=$libdir/pkgconfig
+# shellcheck disable=SC2046
+"$cc" -o "$work/pc_shared" "$src/tests/install/consumer/consumer.c" \
+	$(pkg-config --cflags --libs proa)
+# shellcheck disable=SC2046
+"$cc" -o "$work/pc_static" "$src/tests/install/consumer/consumer.c" \
+	$(pkg-config --cflags proa) "$libdir/libproa.a" \
+	$(pkg-config --libs-only-other --static proa) \
+	$(pkg-config --libs --static liburing)
+
+status=0
+for exe in "$work/cmake/consumer_shared" "$work/cmake/consumer_static" \
+	"$work/pc_shared" "$work/pc_static"; do
+	rc=0
+	LD_LIBRARY_PATH=$libdir "$exe" || rc=$?
+	[ "$rc" = 77 ] && exit 77
+	[ "$rc" = 0 ] || { echo "FAILED: $exe exited $rc"; status=1; }
+done
+# The shared consumer really uses the installed shared library.
+ldd "$work/pc_shared" | grep -q "$libdir/libproa.so" ||
+	LD_LIBRARY_PATH=$libdir ldd "$work/pc_shared" | grep -q "$libdir/libproa.so" ||
+	{ echo "FAILED: pc_shared does not link the installed libproa.so"; status=1; }
+[ "$status" = 0 ] && echo "install: find_package and pkg-config consumers ok"
+exit $status

@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: MIT */
+/* proa/base.h compiles on its own, first and alone (STYLE.md 3). */
+#include "proa/base.h"
+#include "proa/base.h" /* and guards against a second inclusion */
+
+int proa_header_base(void);
+
+int proa_header_base(void)
+{
+	return 0;
+}
