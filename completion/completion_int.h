@@ -85,15 +85,16 @@ static inline void proa__list_splice_tail(struct proa_link *from,
 #define PROA__ACQ_REL __ATOMIC_ACQ_REL
 #define PROA__SEQ_CST __ATOMIC_SEQ_CST
 
-static inline bool proa__atomic_cas_u32(uint32_t *p, uint32_t expect,
-					uint32_t desired)
+/* @p is written: the const suggestion does not see through the builtin. */
+static inline bool proa__atomic_cas_u32(uint32_t *p, /* NOLINT */
+					uint32_t expect, uint32_t desired)
 {
 	return __atomic_compare_exchange_n(p, &expect, desired, false,
 					   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 
-static inline bool proa__atomic_cas_u16(uint16_t *p, uint16_t expect,
-					uint16_t desired)
+static inline bool proa__atomic_cas_u16(uint16_t *p, /* NOLINT */
+					uint16_t expect, uint16_t desired)
 {
 	return __atomic_compare_exchange_n(p, &expect, desired, false,
 					   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);

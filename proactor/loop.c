@@ -68,9 +68,11 @@ _Static_assert(offsetof(struct proa_loop, sched) == 0,
 
 /* ---- creation ---------------------------------------------------------- */
 
+/* getenv() races only a concurrent setenv(), which POSIX leaves to the
+ * application; the environment is read once, when a loop is made. */
 static int env_ring_mode(enum proa_ring_mode *mode)
 {
-	const char *v = getenv("PROA_RING");
+	const char *v = getenv("PROA_RING"); /* NOLINT(concurrency-mt-unsafe) */
 
 	if (!v || !*v || strcasecmp(v, "auto") == 0)
 		return 0;
@@ -91,7 +93,8 @@ static int env_ring_mode(enum proa_ring_mode *mode)
 
 static bool env_debug(void)
 {
-	const char *v = getenv("PROA_DEBUG");
+	const char *v =
+	    getenv("PROA_DEBUG"); /* NOLINT(concurrency-mt-unsafe) */
 
 	return v && *v && strcmp(v, "0") != 0;
 }
@@ -204,15 +207,25 @@ static struct proa_handle *alloc_handle(struct proa_loop *loop)
 	return h;
 }
 
+/* Handles go back to the cache; trim_handles() gives the excess back to
+ * malloc after the drain, so nothing is freed while a batch is walked. */
 static void recycle_handle(struct proa_loop *loop, struct proa_handle *h)
 {
-	if (loop->nfree >= PROA__HANDLE_CACHE || loop->closed) {
-		free(h);
-		return;
-	}
 	h->arg = loop->free_handles;
 	loop->free_handles = h;
 	loop->nfree++;
+}
+
+static void trim_handles(struct proa_loop *loop, unsigned keep)
+{
+	struct proa_handle *h;
+
+	while (loop->nfree > keep) {
+		h = loop->free_handles;
+		loop->free_handles = h->arg;
+		loop->nfree--;
+		free(h);
+	}
 }
 
 int proa_loop_call_soon(struct proa_loop *loop, struct proa_handle *h,
@@ -302,6 +315,7 @@ static void run_ready(struct proa_loop *loop)
 		proa__run_callback(loop, fn, arg);
 	}
 	loop->draining = NULL;
+	trim_handles(loop, PROA__HANDLE_CACHE);
 }
 
 /* Reap and dispatch completions (step 2), at most a CQ's worth, so that a
@@ -554,7 +568,6 @@ static int drain_internal(struct proa_loop *loop)
 
 int proa_loop_close(struct proa_loop *loop)
 {
-	struct proa_handle *h;
 	int ret;
 
 	if (!loop)
@@ -585,11 +598,7 @@ int proa_loop_close(struct proa_loop *loop)
 	close(loop->wake_fd);
 	loop->wake_fd = -1;
 	proa__signals_exit(loop);
-	while ((h = loop->free_handles) != NULL) {
-		loop->free_handles = h->arg;
-		free(h);
-	}
-	loop->nfree = 0;
+	trim_handles(loop, 0);
 	loop->closed = true;
 	return 0;
 }
