@@ -152,8 +152,9 @@ PROA_API int proa_loop_new(struct proa_loop **out,
  * The memory stays valid until proa_loop_free(), so later calls return
  * PROA_ECLOSED instead of touching freed memory.
  *
- * Return: 0; -EBUSY as above or when called from a callback;
- *         PROA_ECLOSED if already closed.
+ * Return: 0; -EBUSY as above or when called from a callback; -EPERM from
+ *         a thread other than the one that ran the loop (its ring is bound
+ *         to that thread); PROA_ECLOSED if already closed.
  * Thread: loop.
  */
 PROA_API int proa_loop_close(struct proa_loop *loop);
@@ -187,11 +188,13 @@ enum proa_run_mode {
  * @loop: the loop.
  * @mode: see enum proa_run_mode.
  *
- * Each iteration reaps completions and dispatches their callbacks, then
- * runs the callbacks that were ready when that phase ended (due timers,
- * cross-thread items, call_soon), then submits and waits.  Callbacks queued
- * while the ready callbacks run wait for the next iteration, so a callback
- * that reschedules itself cannot starve timers or I/O.
+ * Each iteration submits what is queued and waits (not at all if callbacks
+ * are ready; until the next timer; or until woken), dispatches the
+ * completions' callbacks, then runs the callbacks ready at that point: due
+ * timers, cross-thread items and call_soon handles, in that order of
+ * arrival.  Callbacks queued while those run wait for the next iteration,
+ * after the next poll, so a callback that reschedules itself cannot starve
+ * timers or I/O.
  *
  * Return: 0 when the loop stopped or ran out of work; for ONCE and NOWAIT
  *         1 if work remains and 0 if not; -EBUSY if a loop is already
@@ -525,7 +528,7 @@ PROA_API void proa_loop_set_debug(struct proa_loop *loop, bool on);
 
 /**
  * proa_loop_is_debug() - whether debug mode is on.
- * Thread: any.
+ * Thread: loop.
  */
 PROA_API bool proa_loop_is_debug(const struct proa_loop *loop);
 
