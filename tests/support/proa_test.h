@@ -23,8 +23,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "proa.h"
+
+/* CLOCK_MONOTONIC in nanoseconds: the loop's clock. */
+static inline uint64_t proa_test_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static inline void proa_test_require_uring(void)
 {

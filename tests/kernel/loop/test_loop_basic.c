@@ -15,14 +15,6 @@
 #include "proa_test.h"
 #include "proactor/proactor_int.h"
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- creation and close ---------------------------------------------- */
 
 static void test_loop_new_close_leaves_nothing(void **state)
@@ -151,7 +143,7 @@ static void starve_timer_cb(void *arg)
 {
 	struct starve *s = arg;
 
-	s->timer_late = now_ns() - s->timer_due;
+	s->timer_late = proa_test_now_ns() - s->timer_due;
 	s->timer_fired = true;
 }
 
@@ -175,7 +167,7 @@ test_self_rescheduling_callback_does_not_starve_io_or_timer(void **state)
 	proa_op_init(&s.rd, starve_read_cb, &s);
 	assert_int_equal(proa_op_read(loop, &s.rd, p[0], s.buf, 1, -1), 0);
 	assert_int_equal(write(p[1], "x", 1), 1);
-	s.timer_due = now_ns() + 10000000;
+	s.timer_due = proa_test_now_ns() + 10000000;
 	assert_int_equal(
 	    proa_loop_call_later(loop, &s.timer, 10000000, starve_timer_cb, &s),
 	    0);
@@ -270,9 +262,9 @@ static void test_run_nowait_does_not_block(void **state)
 	hits = 0;
 	assert_int_equal(
 	    proa_loop_call_later(loop, &t, 10ull * 1000000000u, hit, NULL), 0);
-	t0 = now_ns();
+	t0 = proa_test_now_ns();
 	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
-	assert_true(now_ns() - t0 < 1000000000u);
+	assert_true(proa_test_now_ns() - t0 < 1000000000u);
 	assert_int_equal(hits, 0);
 	assert_int_equal(proa_timer_cancel(&t), 0);
 	assert_int_equal(proa_loop_run(loop, PROA_RUN_ONCE), 0);

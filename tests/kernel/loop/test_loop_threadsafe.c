@@ -23,14 +23,6 @@
 #define ITEMS 100000
 #define SLEEPERS 200 /* items per producer sent only while the loop sleeps */
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 struct storm;
 
 struct producer {
@@ -81,7 +73,7 @@ static void item_cb(void *arg)
 	p->next_expected = seq + 1;
 	if (seq >= ITEMS) { /* a sleep-phase item: how long did it wait? */
 		sent = atomic_load(&s->sent_at[id]);
-		lat = now_ns() - sent;
+		lat = proa_test_now_ns() - sent;
 		if (lat > s->max_sleep_latency)
 			s->max_sleep_latency = lat;
 	}
@@ -112,7 +104,7 @@ static void *producer_main(void *arg)
 	for (i = 0; i < SLEEPERS; i++) {
 		while (atomic_load(&s->loop->q.sleep) != PROA__SLEEPING)
 			sched_yield();
-		atomic_store(&s->sent_at[p->id], now_ns());
+		atomic_store(&s->sent_at[p->id], proa_test_now_ns());
 		post(p, ITEMS + i, NULL);
 	}
 	return NULL;

@@ -24,14 +24,6 @@
 #include "proa_test.h"
 #include "ring/ring_int.h"
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void reset_faults(void)
 {
 	memset(&proa__ring_faults, 0, sizeof(proa__ring_faults));
@@ -335,7 +327,7 @@ static void tick_cb(void *arg)
 {
 	struct tick *k = arg;
 
-	k->late = now_ns() - k->due;
+	k->late = proa_test_now_ns() - k->due;
 	k->fired++;
 }
 
@@ -371,7 +363,7 @@ static void test_sigalrm_storm_surfaces_no_error(void **state)
 	assert_int_equal(sigaction(SIGALRM, &sa, &old), 0);
 	alarms = 0;
 	for (i = 0; i < 3; i++) {
-		ticks[i].due = now_ns() + delays[i];
+		ticks[i].due = proa_test_now_ns() + delays[i];
 		assert_int_equal(proa_loop_call_later(loop, &ticks[i].t,
 						      delays[i], tick_cb,
 						      &ticks[i]),
