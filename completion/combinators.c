@@ -55,8 +55,11 @@ static void comb_input_done(struct proa_future *fut, void *arg)
 		if (c->left == 0)
 			proa__future_resolve(
 			    c->out, c->err_idx < c->n ? c->err : 0, NULL);
-	} else {
+	} else if (c->out) {
+		/* @out is done from here on and its owner may release it
+		 * while the other inputs still run: never touch it again. */
 		proa__future_resolve(c->out, (int32_t)slot->idx, NULL);
+		c->out = NULL;
 	}
 	if (c->left == 0)
 		free(c);
