@@ -29,6 +29,7 @@
  * closed loop and no write reaches a closed eventfd.
  */
 #include <errno.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,10 +216,21 @@ void proa__wake(struct proa_loop *loop)
 			  (void *)loop, proa_strerror(-errno));
 }
 
+/* The eventfd is read by the ring; where the ring cannot read (before
+ * 5.6) it is polled and read here.  Never through the pool: a worker
+ * blocked on it would be a worker lost. */
+static int arm_wake(struct proa_loop *loop)
+{
+	if (proa__ring_feature(loop->ring, PROA_FEAT_OP_READ))
+		return proa_op_read(loop, &loop->wake_op, loop->wake_fd,
+				    &loop->wake_buf, sizeof(loop->wake_buf),
+				    -1);
+	return proa_op_poll(loop, &loop->wake_op, loop->wake_fd, POLLIN, 0);
+}
+
 static void arm_wake_read(struct proa_loop *loop)
 {
-	int ret = proa_op_read(loop, &loop->wake_op, loop->wake_fd,
-			       &loop->wake_buf, sizeof(loop->wake_buf), -1);
+	int ret = arm_wake(loop);
 
 	if (ret < 0)
 		proa__log(PROA_LOG_ERROR,
@@ -233,6 +245,12 @@ void proa__wake_op_done(struct proa_op *op)
 
 	if (op->res > 0)
 		loop->stats.wakeups++;
+	/* Polled: reset the counter ourselves (non-blocking). */
+	if (op->res > 0 && op->priv.kind == PROA__OP_POLL &&
+	    read(loop->wake_fd, &loop->wake_buf, sizeof(loop->wake_buf)) < 0 &&
+	    errno != EAGAIN)
+		proa__log(PROA_LOG_ERROR, "loop %p: eventfd read: %s",
+			  (void *)loop, proa_strerror(-errno));
 	if (proa__gate_closed(loop))
 		return; /* closing: drain_internal() is waiting for us */
 	if (op->res < 0 && op->res != -ECANCELED)
@@ -251,8 +269,7 @@ int proa__wake_init(struct proa_loop *loop)
 	loop->wake_fd = fd;
 	proa_op_init(&loop->wake_op, proa__wake_op_done, loop);
 	loop->wake_op.priv.iflags = PROA__OPF_INTERNAL;
-	ret = proa_op_read(loop, &loop->wake_op, fd, &loop->wake_buf,
-			   sizeof(loop->wake_buf), -1);
+	ret = arm_wake(loop);
 	if (ret < 0) {
 		close(fd);
 		loop->wake_fd = -1;
