@@ -182,6 +182,7 @@ enum proa__op_kind {
 #define PROA__OPF_CANCEL_BACKLOG (1U << 2) /* cancel SQE not written yet */
 #define PROA__OPF_MULTISHOT (1U << 3)
 #define PROA__OPF_LOCAL_DONE (1U << 4) /* completed without the kernel */
+#define PROA__OPF_POOLED (1U << 5)     /* runs on the pool's file lane */
 
 const char *proa__op_kind_name(unsigned kind);
 

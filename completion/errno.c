@@ -25,6 +25,10 @@ const char *proa_strerror(int err)
 		return "loop is closed";
 	case PROA_EPENDING:
 		return "future is still pending";
+	case PROA_ENONAME:
+		return "name or service does not resolve";
+	case PROA_EDNSFAIL:
+		return "name resolution failed";
 	default:
 		break;
 	}

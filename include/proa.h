@@ -9,5 +9,6 @@
 #include "proa/op.h"
 #include "proa/loop.h"
 #include "proa/future.h"
+#include "proa/pool.h"
 
 #endif /* PROA_H */

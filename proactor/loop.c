@@ -160,6 +160,7 @@ int proa_loop_new(struct proa_loop **out, const struct proa_loop_opts *opts)
 	loop->wake_fd = -1;
 	loop->sig_fd = -1;
 	proa__list_init(&loop->ready);
+	proa__list_init(&loop->hooks);
 	proa__mpsc_init(&loop->q);
 	proa__signals_init(loop);
 	ret = proa__ring_new(&loop->ring, &params, reason, sizeof(reason));
@@ -324,12 +325,21 @@ static void dispatch_completions(struct proa_loop *loop)
 {
 	unsigned budget = 65536, n, i;
 	struct proa__cqe *c;
+	bool retry;
 
 	do {
 		n = proa__ring_reap(loop->ring, loop->batch, PROA__BATCH);
 		for (i = 0; i < n; i++) {
 			c = &loop->batch[i];
+			/* A file the kernel cannot do this on (libuv #4268):
+			 * once more, on the pool, unless it was cancelled. */
+			retry = proa__unlikely(c->res == -EOPNOTSUPP) &&
+				proa__op_is_file(c->op) &&
+				!(c->op->priv.iflags & PROA__OPF_CANCEL_REQ);
 			proa__ring_complete(loop->ring, c->op, c->flags);
+			if (retry &&
+			    proa__pool_fallback_submit(loop, c->op) == 0)
+				continue;
 			c->op->res = c->res;
 			c->op->flags = c->flags;
 			proa__run_op_callback(loop, c->op);
@@ -364,11 +374,49 @@ static int64_t compute_timeout(struct proa_loop *loop, enum proa_run_mode mode)
 	return proa__timers_timeout(loop);
 }
 
+/* ---- hooks of the layers above ---------------------------------------- */
+
+void proa__loop_hook_add(struct proa_loop *loop, struct proa__loop_hook *h)
+{
+	proa__list_add_tail(&loop->hooks, &h->link);
+}
+
+void proa__loop_hook_del(struct proa__loop_hook *h)
+{
+	proa__list_del(&h->link);
+}
+
+static void run_flush_hooks(struct proa_loop *loop)
+{
+	struct proa_link *l;
+
+	for (l = loop->hooks.next; l != &loop->hooks; l = l->next)
+		proa_container_of(l, struct proa__loop_hook, link)
+		    ->flush(proa_container_of(l, struct proa__loop_hook, link));
+}
+
+static void run_close_hooks(struct proa_loop *loop)
+{
+	struct proa__loop_hook *h;
+
+	while (!proa__list_empty(&loop->hooks)) {
+		h = proa_container_of(loop->hooks.next, struct proa__loop_hook,
+				      link);
+		h->close(h); /* unlinks it */
+	}
+}
+
 static int iterate(struct proa_loop *loop, enum proa_run_mode mode)
 {
-	int64_t timeout = compute_timeout(loop, mode);
+	int64_t timeout;
 	bool slept = false;
 	int ret;
+
+	/* Work gathered outside a run (or by the last ONCE) leaves before
+	 * the loop decides whether it may sleep. */
+	if (!proa__list_empty(&loop->hooks))
+		run_flush_hooks(loop);
+	timeout = compute_timeout(loop, mode);
 
 	if (timeout != 0) {
 		slept = proa__sleep_begin(loop, mode != PROA_RUN_FOREVER);
@@ -386,6 +434,8 @@ static int iterate(struct proa_loop *loop, enum proa_run_mode mode)
 	proa__timers_run_due(loop);
 	proa__threadsafe_drain(loop);
 	run_ready(loop);
+	if (!proa__list_empty(&loop->hooks))
+		run_flush_hooks(loop);
 	return 0;
 }
 
@@ -585,6 +635,8 @@ int proa_loop_close(struct proa_loop *loop)
 			proa__list_inflight(loop, "proa_loop_close() refused");
 		return -EBUSY;
 	}
+	/* The default pool goes here: nothing of it is in flight. */
+	run_close_hooks(loop);
 	ret = proa__gate_close(loop);
 	if (ret < 0)
 		return ret;

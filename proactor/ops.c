@@ -23,10 +23,15 @@ static int begin_as(struct proa_loop *loop, struct proa_op *op,
 		return PROA_ECLOSED;
 	if (op->priv.state != PROA_OP_IDLE)
 		return -EBUSY;
-	if (!proa__ring_feature(loop->ring, feat))
-		return -EOPNOTSUPP;
 	op->priv.iflags &= PROA__OPF_INTERNAL;
 	op->priv.kind = (uint8_t)kind;
+	if (!proa__ring_feature(loop->ring, feat)) {
+		/* A file call the ring lacks runs on the pool instead; the
+		 * loop's own ops never do. */
+		if (!proa__op_is_file(op))
+			return -EOPNOTSUPP;
+		op->priv.iflags |= PROA__OPF_POOLED;
+	}
 	op->priv.loop = loop;
 	op->res = 0;
 	op->flags = 0;
@@ -38,7 +43,29 @@ static int begin_as(struct proa_loop *loop, struct proa_op *op,
 
 static int submit(struct proa_loop *loop, struct proa_op *op)
 {
+	if (proa__unlikely(op->priv.iflags & PROA__OPF_POOLED))
+		return proa__pool_fallback_submit(loop, op);
 	return proa__ring_submit(loop->ring, op);
+}
+
+/* A user's file call: the kind the pool can run in its place. */
+bool proa__op_is_file(const struct proa_op *op)
+{
+	if (op->priv.iflags & PROA__OPF_INTERNAL)
+		return false;
+	switch (op->priv.kind) {
+	case PROA__OP_READ:
+	case PROA__OP_WRITE:
+	case PROA__OP_READV:
+	case PROA__OP_WRITEV:
+	case PROA__OP_FSYNC:
+	case PROA__OP_OPENAT:
+	case PROA__OP_CLOSE:
+	case PROA__OP_STATX:
+		return true;
+	default:
+		return false;
+	}
 }
 
 static int check_rw(int fd, const void *buf, size_t len, int64_t off)
@@ -228,5 +255,7 @@ int proa_op_cancel(struct proa_op *op)
 		return -ENOENT;
 	loop = op->priv.loop;
 	PROA__LOOP_CHECK(loop);
+	if (op->priv.iflags & PROA__OPF_POOLED)
+		return proa__pool_fallback_cancel(op);
 	return proa__ring_cancel(loop->ring, op);
 }

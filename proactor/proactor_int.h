@@ -47,6 +47,19 @@ struct proa__mpsc {
 };
 
 #define PROA__BATCH 64
+
+/*
+ * A hook of a layer above (pool/) on the loop; loop thread only.
+ * @flush runs at the start of every iteration (before the loop decides
+ * whether to wait) and after each ready drain: work gathered during the
+ * iteration leaves in one batch.  @close runs in proa_loop_close() once
+ * nothing is in flight, and must unlink the hook.
+ */
+struct proa__loop_hook {
+	struct proa_link link;
+	void (*flush)(struct proa__loop_hook *h);
+	void (*close)(struct proa__loop_hook *h);
+};
 #define PROA__HANDLE_CACHE 256
 
 /* The padding clang-analyzer reports is the cache-line separation of the
@@ -88,6 +101,10 @@ struct proa_loop { /* NOLINT(clang-analyzer-optin.performance.Padding) */
 	struct proa_link *sig_cursor; /* next watch while dispatching */
 	struct proa_op sig_op;
 
+	/* hooks of the layers above; the default pool's (pool/) */
+	struct proa_link hooks;
+	struct proa__loop_hook *default_pool;
+
 	/* handles for call_soon(NULL) */
 	struct proa_handle *free_handles;
 	unsigned nfree;
@@ -101,10 +118,22 @@ struct proa_loop { /* NOLINT(clang-analyzer-optin.performance.Padding) */
 uint64_t proa__now(void);
 void proa__call_soon(struct proa_loop *loop, struct proa_handle *h);
 bool proa__loop_alive(struct proa_loop *loop);
+void proa__loop_hook_add(struct proa_loop *loop, struct proa__loop_hook *h);
+void proa__loop_hook_del(struct proa__loop_hook *h);
 /* Entry check of public Thread: loop functions. */
 #define PROA__LOOP_CHECK(loop) PROA__CHECK_THREAD(&(loop)->sched)
 #define PROA__LOOP_CHECK_AS(loop, func)                                        \
 	PROA__CHECK_THREAD_AS(&(loop)->sched, func)
+
+/* ---- pool/fallback.c -------------------------------------------------- */
+
+/* File operations this ring lacks, or that the kernel refused with
+ * -EOPNOTSUPP, run on the file lane of the loop's default pool: the one
+ * call from this layer up, because a static link must pull the pool in
+ * wherever file operations are used. */
+bool proa__op_is_file(const struct proa_op *op);
+int proa__pool_fallback_submit(struct proa_loop *loop, struct proa_op *op);
+int proa__pool_fallback_cancel(struct proa_op *op);
 
 /* ---- timer.c ---------------------------------------------------------- */
 

@@ -107,6 +107,7 @@ struct proa__ring_faults {
 	unsigned enter_fail_count;  /* ... this many times */
 	uint64_t get_sqe_fail_mask; /* bit i: the i-th SQE request fails */
 	unsigned get_sqe_calls;
+	uint64_t hide_features; /* bit f: the probe says opcode f is absent */
 };
 extern struct proa__ring_faults proa__ring_faults;
 

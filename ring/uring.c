@@ -700,7 +700,9 @@ static void probe_features(struct uring *u)
 	for (i = 0; i < sizeof(op_features) / sizeof(op_features[0]); i++)
 		proa__ring_set_feature(
 		    r, op_features[i].feat,
-		    io_uring_opcode_supported(probe, op_features[i].opcode));
+		    io_uring_opcode_supported(probe, op_features[i].opcode) &&
+			!(proa__ring_faults.hide_features &
+			  (1ull << op_features[i].feat)));
 	io_uring_free_probe(probe);
 }
 

@@ -23,6 +23,10 @@ extern "C" {
 #define PROA_ECLOSED (-(PROA_ERRNO_BASE + 1))
 /* The future has not completed yet, so it has no result to give. */
 #define PROA_EPENDING (-(PROA_ERRNO_BASE + 2))
+/* Name resolution: the name or service does not resolve (EAI_NONAME). */
+#define PROA_ENONAME (-(PROA_ERRNO_BASE + 3))
+/* Name resolution: the resolver failed for good (EAI_FAIL). */
+#define PROA_EDNSFAIL (-(PROA_ERRNO_BASE + 4))
 
 /**
  * proa_strerror() - describe an error code.

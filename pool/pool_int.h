@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pool/pool_int.h - private to pool/: the pool, its lanes and workers, the
+ * per-loop client that gathers an iteration's jobs, and the job record.
+ *
+ * Threads and locks:
+ *  - a lane's queue, counters and histograms belong to its mutex @mu;
+ *  - @backlog (jobs accepted and not started) and @rejected are atomics,
+ *    so that a submission can be refused without the lock;
+ *  - a client and its pending lists belong to its loop's thread;
+ *  - a job's @state is written under its lane's lock once the job has
+ *    left its client (QUEUED -> RUNNING by a worker, QUEUED -> DONE by a
+ *    cancel), and read by the loop thread; it is atomic so those reads are
+ *    defined;
+ *  - a pool lives while its owner or any client holds a reference.
+ */
+#ifndef PROA_POOL_INT_H
+#define PROA_POOL_INT_H
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+
+#include "proa/pool.h"
+#include "proactor/proactor_int.h"
+
+#define PROA__POOL_MAX_THREADS 1024
+#define PROA__HIST_BUCKETS 496
+
+/* Log-linear histogram of nanoseconds: 8 buckets per power of two.  One
+ * writer (its worker) with relaxed atomic stores, any number of readers
+ * with relaxed loads: the counts are exact, a snapshot only approximate. */
+struct proa__hist {
+	uint64_t n;
+	uint64_t b[PROA__HIST_BUCKETS];
+};
+
+void proa__hist_add(struct proa__hist *h, uint64_t ns);
+/* Add @from into @to (a private snapshot). */
+void proa__hist_merge(struct proa__hist *to, const struct proa__hist *from);
+uint64_t proa__hist_pct(const struct proa__hist *h, unsigned pct);
+
+struct proa__pool_worker {
+	pthread_t th;
+	struct proa_pool *pool;
+	unsigned lane;
+	unsigned index;
+	bool bound;
+	cpu_set_t cpus; /* bound to these (the process's CPUs if unbound) */
+	/* Written by the worker alone, before each result is posted, so a
+	 * delivered job is always counted. */
+	uint64_t started, completed;
+	struct proa__hist wait, run;
+};
+
+struct proa__pool_lane {
+	pthread_mutex_t mu;
+	pthread_cond_t work;  /* workers wait for jobs */
+	pthread_cond_t space; /* PROA_POOL_WAIT submitters wait for room */
+	struct proa_link queue;
+	unsigned idle;
+	unsigned space_waiters;
+	unsigned nthreads;
+	unsigned max_threads;
+	unsigned limit;
+	bool shut;
+	atomic_uint backlog; /* accepted, not started: the bounded quantity */
+	atomic_uint_fast64_t rejected;
+	uint64_t cancelled;
+	struct proa__pool_worker *workers; /* [max_threads] */
+};
+
+/* Where workers go: a list of CPU sets taken round-robin. */
+struct proa__place {
+	enum proa_placement policy;
+	bool bound;
+	unsigned nslots;
+	cpu_set_t *slots;
+	cpu_set_t allowed; /* the process's CPUs */
+	char note[160];
+};
+
+int proa__place_init(struct proa__place *pl, enum proa_placement policy);
+void proa__place_fini(struct proa__place *pl);
+
+struct proa_pool {
+	atomic_int refs; /* the owner's and one per client */
+	atomic_bool shut;
+	bool is_default;
+	pthread_mutex_t mu; /* @clients */
+	struct proa_link clients;
+	atomic_uint next_slot; /* placement: the next worker's slot */
+	struct proa__place place;
+	struct proa__pool_lane lanes[PROA_LANE__COUNT];
+};
+
+/* The jobs one loop submits to one pool; loop thread only. */
+struct proa__pool_client {
+	struct proa__loop_hook hook; /* flush: hand over pending jobs */
+	struct proa_link in_pool;    /* pool->clients, under pool->mu */
+	struct proa_loop *loop;
+	struct proa_pool *pool;
+	struct proa_link pending[PROA_LANE__COUNT];
+	unsigned npending[PROA_LANE__COUNT];
+	unsigned outstanding; /* accepted, not delivered: holds a loop ref */
+	struct proa__pool_job *cache;
+	unsigned ncache;
+};
+
+enum {
+	PROA__JOB_PENDING = 1, /* on its client's list */
+	PROA__JOB_QUEUED,      /* on its lane's queue */
+	PROA__JOB_RUNNING,
+	PROA__JOB_DONE, /* result set; delivery on its way */
+};
+
+struct proa__pool_job {
+	struct proa_link link;
+	struct proa_handle h; /* delivery on the loop thread */
+	struct proa__pool_client *cl;
+	proa_pool_fn fn;
+	void *arg;
+	void (*drop)(void *arg); /* frees @arg if @fn never runs */
+	struct proa_future *fut; /* resolved with the result, or */
+	struct proa_op *op;	 /* completed with it (file fallback) */
+	void *value;
+	uint64_t t_submit;
+	int32_t res;
+	uint8_t lane;
+	bool ran;
+	atomic_uchar state;
+};
+
+/* Accept a job for @fut or @op (exactly one of them). */
+int proa__pool_submit(struct proa_pool *pool, struct proa_loop *loop,
+		      enum proa_lane lane, proa_pool_fn fn, void *arg,
+		      void (*drop)(void *arg), struct proa_future *fut,
+		      struct proa_op *op, unsigned flags,
+		      struct proa__pool_job **out);
+/* Remove @j if it has not started; its delivery then says -ECANCELED.
+ * Return: true if removed. */
+bool proa__pool_job_cancel(struct proa__pool_job *j);
+
+/* Tests only: pretend hwloc found nothing. */
+extern bool proa__pool_fault_no_topology;
+
+#endif /* PROA_POOL_INT_H */
