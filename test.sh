@@ -49,7 +49,7 @@ run_ctest() { # dir, name, ctest args...
 }
 
 if configure_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	-DPROA_WERROR=ON; then
+	-DPROA_WERROR=ON -DPROA_BUILD_PERF=ON; then
 	echo "== probed io_uring features"
 	build/apps/proa-probe --features-only || true
 	run_ctest build "plain (RelWithDebInfo, -Werror)"

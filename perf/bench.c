@@ -1,0 +1,1123 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * perf/bench.c - proa against its peers, same process, same machine:
+ *
+ *   call_soon      N callbacks through the ready queue (libuv: idle handles)
+ *   threadsafe     call_soon_threadsafe from 1 and 4 producer threads
+ *                  (libuv: uv_async_send + a mutex-protected queue)
+ *   wake_rtt       a ping-pong between two threads, each asleep in its loop
+ *                  (libuv: two loops and uv_async_send; raw: eventfds)
+ *   timers         start+stop pairs with 1k/100k/1M live timers; 100k
+ *                  timers firing (libuv: uv_timer_*)
+ *   nop            NOP operations, 32 in flight (raw liburing)
+ *   pool           1M empty jobs in a burst, jobs one after another, 10k
+ *                  jobs of 100 us (libuv: uv_queue_work)
+ *
+ * Each measurement is one JSON line on stdout:
+ *   {"bench":"timers","param":"1000","impl":"proa","value":123.4,
+ *    "unit":"ns/op"}
+ * Units ending in "/s" are better higher; the others lower.  perf/run
+ * repeats the whole program, takes medians and prints the ratios.
+ *
+ * The loop thread is pinned to CPU 0 and other threads to CPU 1 where the
+ * machine has two CPUs (BENCHMARKS.md: the two sides on different cores).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <liburing.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proa.h"
+
+#ifdef PROA_PERF_HAVE_UV
+#include <uv.h>
+#endif
+
+static int quick;
+
+#define SCALE(n) (quick ? (n) / 10 : (n))
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* CPU time of the calling thread. */
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void pin(int cpu)
+{
+	cpu_set_t set;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+static void emit(const char *bench, const char *param, const char *impl,
+		 double value, const char *unit)
+{
+	printf("{\"bench\":\"%s\",\"param\":\"%s\",\"impl\":\"%s\","
+	       "\"value\":%.3f,\"unit\":\"%s\"}\n",
+	       bench, param, impl, value, unit);
+	fflush(stdout);
+}
+
+static void die(const char *what, int err)
+{
+	fprintf(stderr, "bench: %s: %s\n", what, proa_strerror(err));
+	exit(1);
+}
+
+#define CHECK(call)                                                            \
+	do {                                                                   \
+		int rc_ = (call);                                              \
+		if (rc_ < 0)                                                   \
+			die(#call, rc_);                                       \
+	} while (0)
+
+static struct proa_loop *new_loop(void)
+{
+	struct proa_loop *loop;
+
+	CHECK(proa_loop_new(&loop, NULL));
+	return loop;
+}
+
+static void free_loop(struct proa_loop *loop)
+{
+	CHECK(proa_loop_close(loop));
+	CHECK(proa_loop_free(loop));
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static uint64_t pct(uint64_t *v, size_t n, unsigned p)
+{
+	qsort(v, n, sizeof(*v), cmp_u64);
+	return v[(n - 1) * p / 100];
+}
+
+/* ---- call_soon -------------------------------------------------------------
+ */
+
+#define SOON_HANDLES 1000
+
+struct soon {
+	struct proa_loop *loop;
+	struct proa_handle h[SOON_HANDLES];
+	uint64_t left;
+};
+
+static struct soon *g_soon;
+
+static void soon_again(void *arg)
+{
+	struct proa_handle *h = arg;
+
+	if (g_soon->left == 0)
+		return;
+	g_soon->left--;
+	proa_loop_call_soon(g_soon->loop, h, soon_again, h);
+}
+
+static void bench_call_soon(void)
+{
+	struct soon *s = calloc(1, sizeof(*s));
+	uint64_t n = SCALE(10000000u), t0, i;
+
+	s->loop = new_loop();
+	g_soon = s;
+	s->left = n;
+	for (i = 0; i < SOON_HANDLES; i++)
+		CHECK(proa_loop_call_soon(s->loop, &s->h[i], soon_again,
+					  &s->h[i]));
+	t0 = now_ns();
+	CHECK(proa_loop_run(s->loop, PROA_RUN_DEFAULT));
+	emit("call_soon", "1000 handles", "proa",
+	     (double)(now_ns() - t0) / (double)n, "ns/op");
+	free_loop(s->loop);
+	free(s);
+}
+
+#ifdef PROA_PERF_HAVE_UV
+static uint64_t uv_soon_left;
+
+static void soon_idle_cb(uv_idle_t *h)
+{
+	if (uv_soon_left == 0) {
+		uv_idle_stop(h);
+		return;
+	}
+	uv_soon_left--;
+}
+
+static void bench_call_soon_uv(void)
+{
+	uv_loop_t loop;
+	uv_idle_t *h = calloc(SOON_HANDLES, sizeof(*h));
+	uint64_t n = SCALE(10000000u), t0;
+	unsigned i;
+
+	uv_loop_init(&loop);
+	uv_soon_left = n;
+	for (i = 0; i < SOON_HANDLES; i++) {
+		uv_idle_init(&loop, &h[i]);
+		uv_idle_start(&h[i], soon_idle_cb);
+	}
+	t0 = now_ns();
+	uv_run(&loop, UV_RUN_DEFAULT);
+	emit("call_soon", "1000 handles", "libuv",
+	     (double)(now_ns() - t0) / (double)n, "ns/op");
+	for (i = 0; i < SOON_HANDLES; i++)
+		uv_close((uv_handle_t *)&h[i], NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	free(h);
+}
+#endif
+
+/* ---- call_soon_threadsafe
+ * ---------------------------------------------------- */
+
+struct ts {
+	struct proa_loop *loop;
+	struct proa_handle *h; /* one per item */
+	uint64_t per_producer;
+	unsigned producers;
+	uint64_t received, total;
+	uint64_t t_first, t_last;
+	atomic_uint ready;
+	atomic_uint go;
+#ifdef PROA_PERF_HAVE_UV
+	uv_loop_t uvloop;
+	uv_async_t async;
+	pthread_mutex_t mu;
+	struct uv_item *head, **tail;
+#endif
+};
+
+struct ts_prod {
+	struct ts *t;
+	unsigned idx;
+};
+
+static void ts_cb(void *arg)
+{
+	struct ts *t = arg;
+
+	if (++t->received == t->total) {
+		t->t_last = now_ns();
+		proa_loop_stop(t->loop);
+	}
+}
+
+static void *ts_producer(void *arg)
+{
+	struct ts_prod *p = arg;
+	struct ts *t = p->t;
+	uint64_t i, base = p->idx * t->per_producer;
+
+	pin(1);
+	atomic_fetch_add(&t->ready, 1);
+	while (!atomic_load(&t->go))
+		sched_yield();
+	for (i = 0; i < t->per_producer; i++) {
+		if (proa_loop_call_soon_threadsafe(t->loop, &t->h[base + i],
+						   ts_cb, t) < 0)
+			abort();
+	}
+	return NULL;
+}
+
+static void bench_threadsafe(unsigned producers)
+{
+	struct ts *t = calloc(1, sizeof(*t));
+	struct ts_prod p[8];
+	pthread_t th[8];
+	char param[32];
+	unsigned i;
+
+	t->per_producer = SCALE(4000000u) / producers;
+	t->producers = producers;
+	t->total = t->per_producer * producers;
+	t->h = calloc(t->total, sizeof(*t->h));
+	t->loop = new_loop();
+	proa_loop_ref(t->loop);
+	for (i = 0; i < producers; i++) {
+		p[i].t = t;
+		p[i].idx = i;
+		pthread_create(&th[i], NULL, ts_producer, &p[i]);
+	}
+	while (atomic_load(&t->ready) < producers)
+		sched_yield();
+	t->t_first = now_ns();
+	atomic_store(&t->go, 1);
+	CHECK(proa_loop_run(t->loop, PROA_RUN_FOREVER));
+	for (i = 0; i < producers; i++)
+		pthread_join(th[i], NULL);
+	snprintf(param, sizeof(param), "%u producer%s", producers,
+		 producers > 1 ? "s" : "");
+	emit("threadsafe", param, "proa",
+	     (double)t->total * 1e9 / (double)(t->t_last - t->t_first),
+	     "items/s");
+	proa_loop_unref(t->loop);
+	free_loop(t->loop);
+	free(t->h);
+	free(t);
+}
+
+#ifdef PROA_PERF_HAVE_UV
+/* The standard libuv pattern: lock, append, unlock, uv_async_send; the
+ * async callback takes the whole list under the lock and runs it. */
+struct uv_item {
+	struct uv_item *next;
+	struct ts *t;
+};
+
+static void uv_ts_async(uv_async_t *a)
+{
+	struct ts *t = a->data;
+	struct uv_item *list, *it;
+
+	pthread_mutex_lock(&t->mu);
+	list = t->head;
+	t->head = NULL;
+	t->tail = &t->head;
+	pthread_mutex_unlock(&t->mu);
+	for (it = list; it; it = it->next) {
+		if (++t->received == t->total) {
+			t->t_last = now_ns();
+			uv_close((uv_handle_t *)&t->async, NULL);
+		}
+	}
+}
+
+static void *uv_ts_producer(void *arg)
+{
+	struct ts_prod *p = arg;
+	struct ts *t = p->t;
+	struct uv_item *items = calloc(t->per_producer, sizeof(*items));
+	uint64_t i;
+
+	pin(1);
+	atomic_fetch_add(&t->ready, 1);
+	while (!atomic_load(&t->go))
+		sched_yield();
+	for (i = 0; i < t->per_producer; i++) {
+		items[i].t = t;
+		pthread_mutex_lock(&t->mu);
+		*t->tail = &items[i];
+		t->tail = &items[i].next;
+		pthread_mutex_unlock(&t->mu);
+		uv_async_send(&t->async);
+	}
+	return items; /* freed by the joiner, after the loop has run them */
+}
+
+static void bench_threadsafe_uv(unsigned producers)
+{
+	struct ts *t = calloc(1, sizeof(*t));
+	struct ts_prod p[8];
+	pthread_t th[8];
+	void *items[8];
+	char param[32];
+	unsigned i;
+
+	t->per_producer = SCALE(4000000u) / producers;
+	t->total = t->per_producer * producers;
+	uv_loop_init(&t->uvloop);
+	uv_async_init(&t->uvloop, &t->async, uv_ts_async);
+	t->async.data = t;
+	pthread_mutex_init(&t->mu, NULL);
+	t->tail = &t->head;
+	for (i = 0; i < producers; i++) {
+		p[i].t = t;
+		p[i].idx = i;
+		pthread_create(&th[i], NULL, uv_ts_producer, &p[i]);
+	}
+	while (atomic_load(&t->ready) < producers)
+		sched_yield();
+	t->t_first = now_ns();
+	atomic_store(&t->go, 1);
+	uv_run(&t->uvloop, UV_RUN_DEFAULT);
+	for (i = 0; i < producers; i++) {
+		pthread_join(th[i], &items[i]);
+		free(items[i]);
+	}
+	snprintf(param, sizeof(param), "%u producer%s", producers,
+		 producers > 1 ? "s" : "");
+	emit("threadsafe", param, "libuv",
+	     (double)t->total * 1e9 / (double)(t->t_last - t->t_first),
+	     "items/s");
+	uv_loop_close(&t->uvloop);
+	pthread_mutex_destroy(&t->mu);
+	free(t);
+}
+#endif
+
+/* ---- wake round trip --------------------------------------------------------
+ */
+
+#define RTT_MAX 4000
+
+struct rtt {
+	struct proa_loop *a, *b; /* a: pinger (CPU 0), b: ponger (CPU 1) */
+	struct proa_handle ha, hb;
+	unsigned n, i;
+	uint64_t t0;
+	uint64_t v[RTT_MAX];
+	atomic_uint b_ready;
+};
+
+static struct rtt *g_rtt;
+
+static void rtt_ping(void *arg);
+
+static void rtt_pong(void *arg)
+{
+	(void)arg;
+	if (proa_loop_call_soon_threadsafe(g_rtt->a, &g_rtt->ha, rtt_ping,
+					   NULL) < 0)
+		abort();
+}
+
+static void rtt_send(void)
+{
+	g_rtt->t0 = now_ns();
+	if (proa_loop_call_soon_threadsafe(g_rtt->b, &g_rtt->hb, rtt_pong,
+					   NULL) < 0)
+		abort();
+}
+
+static void rtt_ping(void *arg)
+{
+	(void)arg;
+	g_rtt->v[g_rtt->i++] = now_ns() - g_rtt->t0;
+	if (g_rtt->i == g_rtt->n) {
+		proa_loop_stop_threadsafe(g_rtt->b);
+		proa_loop_stop(g_rtt->a);
+		return;
+	}
+	rtt_send();
+}
+
+static void *rtt_b_main(void *arg)
+{
+	struct rtt *r = arg;
+
+	pin(1);
+	r->b = new_loop();
+	proa_loop_ref(r->b);
+	atomic_store(&r->b_ready, 1);
+	CHECK(proa_loop_run(r->b, PROA_RUN_FOREVER));
+	/* A loop closes on the thread that ran it. */
+	proa_loop_unref(r->b);
+	free_loop(r->b);
+	return NULL;
+}
+
+static void emit_rtt(const char *impl, uint64_t *v, unsigned n)
+{
+	emit("wake_rtt", "p50", impl, (double)pct(v, n, 50) / 1000.0, "us");
+	emit("wake_rtt", "p99", impl, (double)pct(v, n, 99) / 1000.0, "us");
+}
+
+static void bench_wake_rtt(void)
+{
+	struct rtt *r = calloc(1, sizeof(*r));
+	pthread_t th;
+
+	g_rtt = r;
+	r->n = quick ? 200 : 2000;
+	pin(0);
+	r->a = new_loop();
+	pthread_create(&th, NULL, rtt_b_main, r);
+	while (!atomic_load(&r->b_ready))
+		sched_yield();
+	proa_loop_ref(r->a);
+	CHECK(proa_loop_run(r->a, PROA_RUN_NOWAIT)); /* bind a to us */
+	rtt_send();
+	CHECK(proa_loop_run(r->a, PROA_RUN_FOREVER));
+	pthread_join(th, NULL);
+	emit_rtt("proa", r->v, r->n);
+	proa_loop_unref(r->a);
+	free_loop(r->a);
+	free(r);
+}
+
+/* Raw floor: two threads, two eventfds, blocking read/write. */
+struct raw_rtt {
+	int to_b, to_a;
+	unsigned n;
+};
+
+static void *raw_b(void *arg)
+{
+	struct raw_rtt *r = arg;
+	uint64_t x;
+	unsigned i;
+
+	pin(1);
+	for (i = 0; i < r->n; i++) {
+		if (read(r->to_b, &x, 8) != 8 || write(r->to_a, &x, 8) != 8)
+			abort();
+	}
+	return NULL;
+}
+
+static void bench_wake_rtt_raw(void)
+{
+	struct raw_rtt r;
+	uint64_t *v, x = 1, t0;
+	pthread_t th;
+	unsigned i;
+
+	r.n = quick ? 200 : 2000;
+	v = calloc(r.n, sizeof(*v));
+	r.to_b = eventfd(0, EFD_CLOEXEC);
+	r.to_a = eventfd(0, EFD_CLOEXEC);
+	pin(0);
+	pthread_create(&th, NULL, raw_b, &r);
+	for (i = 0; i < r.n; i++) {
+		t0 = now_ns();
+		if (write(r.to_b, &x, 8) != 8 || read(r.to_a, &x, 8) != 8)
+			abort();
+		v[i] = now_ns() - t0;
+	}
+	pthread_join(th, NULL);
+	emit_rtt("raw_eventfd", v, r.n);
+	close(r.to_a);
+	close(r.to_b);
+	free(v);
+}
+
+#ifdef PROA_PERF_HAVE_UV
+struct uv_rtt {
+	uv_loop_t la, lb;
+	uv_async_t aa, ab;
+	unsigned n, i;
+	uint64_t t0;
+	uint64_t *v;
+	atomic_uint b_ready;
+};
+
+static void uv_rtt_b(uv_async_t *h)
+{
+	struct uv_rtt *r = h->data;
+
+	if (r->i == r->n) {
+		uv_close((uv_handle_t *)&r->ab, NULL);
+		return;
+	}
+	uv_async_send(&r->aa);
+}
+
+static void uv_rtt_a(uv_async_t *h)
+{
+	struct uv_rtt *r = h->data;
+
+	r->v[r->i++] = now_ns() - r->t0;
+	if (r->i == r->n) {
+		uv_async_send(&r->ab); /* b sees i == n and closes */
+		uv_close((uv_handle_t *)&r->aa, NULL);
+		return;
+	}
+	r->t0 = now_ns();
+	uv_async_send(&r->ab);
+}
+
+static void *uv_rtt_b_main(void *arg)
+{
+	struct uv_rtt *r = arg;
+
+	pin(1);
+	atomic_store(&r->b_ready, 1);
+	uv_run(&r->lb, UV_RUN_DEFAULT);
+	return NULL;
+}
+
+static void bench_wake_rtt_uv(void)
+{
+	struct uv_rtt *r = calloc(1, sizeof(*r));
+	pthread_t th;
+
+	r->n = quick ? 200 : 2000;
+	r->v = calloc(r->n, sizeof(*r->v));
+	uv_loop_init(&r->la);
+	uv_loop_init(&r->lb);
+	uv_async_init(&r->la, &r->aa, uv_rtt_a);
+	uv_async_init(&r->lb, &r->ab, uv_rtt_b);
+	r->aa.data = r;
+	r->ab.data = r;
+	pin(0);
+	pthread_create(&th, NULL, uv_rtt_b_main, r);
+	while (!atomic_load(&r->b_ready))
+		sched_yield();
+	r->t0 = now_ns();
+	uv_async_send(&r->ab);
+	uv_run(&r->la, UV_RUN_DEFAULT);
+	pthread_join(th, NULL);
+	emit_rtt("libuv", r->v, r->n);
+	uv_loop_close(&r->la);
+	uv_loop_close(&r->lb);
+	free(r->v);
+	free(r);
+}
+#endif
+
+/* ---- timers ----------------------------------------------------------------
+ */
+
+static uint64_t rng_state = 88172645463325252ull;
+
+static uint64_t rng(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+static void timer_noop(void *arg)
+{
+	(void)arg;
+}
+
+static unsigned fired;
+
+static void timer_fire(void *arg)
+{
+	(void)arg;
+	fired++;
+}
+
+#define HOUR_NS (3600ull * 1000000000ull)
+
+static void bench_timers(unsigned live)
+{
+	struct proa_loop *loop = new_loop();
+	struct proa_timer *t = calloc(live + 1, sizeof(*t));
+	uint64_t pairs = SCALE(2000000u), i, t0;
+	char param[32];
+	unsigned k;
+
+	rng_state = 88172645463325252ull;
+	for (k = 0; k < live; k++)
+		CHECK(proa_timer_start(loop, &t[k], HOUR_NS + rng() % HOUR_NS,
+				       0, timer_noop, NULL));
+	t0 = now_ns();
+	for (i = 0; i < pairs; i++) {
+		CHECK(proa_timer_start(loop, &t[live],
+				       HOUR_NS + rng() % HOUR_NS, 0, timer_noop,
+				       NULL));
+		CHECK(proa_timer_cancel(&t[live]));
+	}
+	snprintf(param, sizeof(param), "churn %u live", live);
+	emit("timers", param, "proa", (double)(now_ns() - t0) / (double)pairs,
+	     "ns/op");
+	for (k = 0; k < live; k++)
+		CHECK(proa_timer_cancel(&t[k]));
+	free_loop(loop);
+	free(t);
+}
+
+static void bench_timers_fire(void)
+{
+	unsigned n = SCALE(100000u), k;
+	struct proa_loop *loop = new_loop();
+	struct proa_timer *t = calloc(n, sizeof(*t));
+	uint64_t c0;
+
+	rng_state = 1;
+	fired = 0;
+	for (k = 0; k < n; k++)
+		CHECK(proa_timer_start(loop, &t[k], rng() % 100000000u, 0,
+				       timer_fire, NULL));
+	c0 = thread_cpu_ns();
+	CHECK(proa_loop_run(loop, PROA_RUN_DEFAULT));
+	if (fired != n)
+		die("timers fired", -EIO);
+	emit("timers", "100k firing", "proa",
+	     (double)(thread_cpu_ns() - c0) / (double)n, "cpu ns/op");
+	free_loop(loop);
+	free(t);
+}
+
+#ifdef PROA_PERF_HAVE_UV
+static void uv_timer_noop(uv_timer_t *h)
+{
+	(void)h;
+}
+
+static void uv_timer_fire(uv_timer_t *h)
+{
+	(void)h;
+	fired++;
+}
+
+static void bench_timers_uv(unsigned live)
+{
+	uv_loop_t loop;
+	uv_timer_t *t = calloc(live + 1, sizeof(*t));
+	uint64_t pairs = SCALE(2000000u), i, t0;
+	char param[32];
+	unsigned k;
+
+	uv_loop_init(&loop);
+	rng_state = 88172645463325252ull;
+	for (k = 0; k <= live; k++)
+		uv_timer_init(&loop, &t[k]);
+	/* libuv's timers are in milliseconds. */
+	for (k = 0; k < live; k++)
+		uv_timer_start(&t[k], uv_timer_noop,
+			       (HOUR_NS + rng() % HOUR_NS) / 1000000u, 0);
+	t0 = now_ns();
+	for (i = 0; i < pairs; i++) {
+		uv_timer_start(&t[live], uv_timer_noop,
+			       (HOUR_NS + rng() % HOUR_NS) / 1000000u, 0);
+		uv_timer_stop(&t[live]);
+	}
+	snprintf(param, sizeof(param), "churn %u live", live);
+	emit("timers", param, "libuv", (double)(now_ns() - t0) / (double)pairs,
+	     "ns/op");
+	for (k = 0; k <= live; k++)
+		uv_close((uv_handle_t *)&t[k], NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	free(t);
+}
+
+static void bench_timers_fire_uv(void)
+{
+	unsigned n = SCALE(100000u), k;
+	uv_timer_t *t = calloc(n, sizeof(*t));
+	uv_loop_t loop;
+	uint64_t c0;
+
+	uv_loop_init(&loop);
+	rng_state = 1;
+	fired = 0;
+	for (k = 0; k < n; k++) {
+		uv_timer_init(&loop, &t[k]);
+		uv_timer_start(&t[k], uv_timer_fire,
+			       (rng() % 100000000u) / 1000000u, 0);
+	}
+	c0 = thread_cpu_ns();
+	uv_run(&loop, UV_RUN_DEFAULT);
+	emit("timers", "100k firing", "libuv",
+	     (double)(thread_cpu_ns() - c0) / (double)n, "cpu ns/op");
+	for (k = 0; k < n; k++)
+		uv_close((uv_handle_t *)&t[k], NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	free(t);
+}
+#endif
+
+/* ---- NOP operations
+ * ----------------------------------------------------------- */
+
+struct nops {
+	struct proa_loop *loop;
+	uint64_t left;
+};
+
+static void nop_cb(struct proa_op *op)
+{
+	struct nops *n = op->data;
+
+	if (n->left == 0)
+		return;
+	n->left--;
+	if (proa_op_nop(n->loop, op) < 0)
+		abort();
+}
+
+static void bench_nop(void)
+{
+	struct nops n;
+	struct proa_op ops[32];
+	uint64_t total = SCALE(4000000u), t0;
+	unsigned i;
+
+	pin(0);
+	n.loop = new_loop();
+	n.left = total - 32;
+	for (i = 0; i < 32; i++) {
+		proa_op_init(&ops[i], nop_cb, &n);
+		CHECK(proa_op_nop(n.loop, &ops[i]));
+	}
+	t0 = now_ns();
+	CHECK(proa_loop_run(n.loop, PROA_RUN_DEFAULT));
+	emit("nop", "32 in flight", "proa",
+	     (double)(now_ns() - t0) / (double)total, "ns/op");
+	free_loop(n.loop);
+}
+
+static void bench_nop_raw(void)
+{
+	struct io_uring ring;
+	struct io_uring_cqe *cqe;
+	uint64_t total = SCALE(4000000u), left, t0;
+	unsigned i, head, seen;
+
+	pin(0);
+	if (io_uring_queue_init(64, &ring, 0) < 0)
+		die("io_uring_queue_init", -errno);
+	for (i = 0; i < 32; i++)
+		io_uring_prep_nop(io_uring_get_sqe(&ring));
+	left = total - 32;
+	t0 = now_ns();
+	for (;;) {
+		if (io_uring_submit_and_wait(&ring, 1) < 0)
+			die("submit_and_wait", -errno);
+		seen = 0;
+		io_uring_for_each_cqe(&ring, head, cqe)
+		{
+			seen++;
+			if (left > 0) {
+				left--;
+				io_uring_prep_nop(io_uring_get_sqe(&ring));
+			}
+		}
+		io_uring_cq_advance(&ring, seen);
+		if (left == 0 && io_uring_sq_ready(&ring) == 0)
+			break;
+	}
+	emit("nop", "32 in flight", "raw_liburing",
+	     (double)(now_ns() - t0) / (double)total, "ns/op");
+	io_uring_queue_exit(&ring);
+}
+
+/* ---- pool -------------------------------------------------------------------
+ */
+
+static int32_t empty_job(void *arg, void **value)
+{
+	(void)arg;
+	(void)value;
+	return 0;
+}
+
+static int32_t spin_100us(void *arg, void **value)
+{
+	uint64_t end = now_ns() + 100000;
+
+	(void)arg;
+	(void)value;
+	while (now_ns() < end)
+		;
+	return 0;
+}
+
+struct pjobs {
+	struct proa_loop *loop;
+	struct proa_future *futs;
+	uint64_t *t_sub, *lat;
+	unsigned n, done;
+};
+
+static struct pjobs *g_pj;
+
+static void pj_done(struct proa_future *fut, void *arg)
+{
+	uintptr_t i = (uintptr_t)arg;
+
+	g_pj->lat[i] = now_ns() - g_pj->t_sub[i];
+	g_pj->done++;
+	proa_future_fini(fut);
+}
+
+static void bench_pool_burst(const char *param, unsigned n, proa_pool_fn fn)
+{
+	struct proa_pool_opts opts = {.placement = PROA_PLACE_NONE};
+	struct pjobs pj = {0};
+	struct proa_pool *pool;
+	uint64_t t0;
+	unsigned i;
+
+	opts.lanes[PROA_LANE_CPU].queue = n;
+	pin(0);
+	pj.loop = new_loop();
+	CHECK(proa_pool_new(&pool, &opts));
+	pj.futs = calloc(n, sizeof(*pj.futs));
+	pj.t_sub = calloc(n, sizeof(*pj.t_sub));
+	pj.lat = calloc(n, sizeof(*pj.lat));
+	pj.n = n;
+	g_pj = &pj;
+	t0 = now_ns();
+	for (i = 0; i < n; i++) {
+		proa_future_init(&pj.futs[i], pj.loop);
+		pj.t_sub[i] = now_ns();
+		CHECK(proa_pool_submit_to(pool, pj.loop, PROA_LANE_CPU, fn,
+					  NULL, &pj.futs[i], 0));
+		CHECK(proa_future_add_done_callback(&pj.futs[i], pj_done,
+						    (void *)(uintptr_t)i));
+	}
+	CHECK(proa_loop_run(pj.loop, PROA_RUN_DEFAULT));
+	emit("pool", param, "proa", (double)n * 1e9 / (double)(now_ns() - t0),
+	     "jobs/s");
+	emit("pool_lat_p50", param, "proa", (double)pct(pj.lat, n, 50) / 1000.0,
+	     "us");
+	emit("pool_lat_p99", param, "proa", (double)pct(pj.lat, n, 99) / 1000.0,
+	     "us");
+	CHECK(proa_pool_free(pool));
+	free_loop(pj.loop);
+	free(pj.futs);
+	free(pj.t_sub);
+	free(pj.lat);
+}
+
+/* One job after another: the round trip of a single job. */
+static void pj_seq_done(struct proa_future *fut, void *arg)
+{
+	struct proa_pool *pool = arg;
+	unsigned i = g_pj->done;
+
+	g_pj->lat[i] = now_ns() - g_pj->t_sub[0];
+	proa_future_fini(fut);
+	if (++g_pj->done == g_pj->n)
+		return;
+	proa_future_init(fut, g_pj->loop);
+	g_pj->t_sub[0] = now_ns();
+	CHECK(proa_pool_submit_to(pool, g_pj->loop, PROA_LANE_CPU, empty_job,
+				  NULL, fut, 0));
+	CHECK(proa_future_add_done_callback(fut, pj_seq_done, pool));
+}
+
+static void bench_pool_seq(void)
+{
+	struct proa_pool_opts opts = {.placement = PROA_PLACE_NONE};
+	struct pjobs pj = {0};
+	struct proa_future fut;
+	struct proa_pool *pool;
+	unsigned n = quick ? 1000 : 10000;
+
+	pin(0);
+	pj.loop = new_loop();
+	CHECK(proa_pool_new(&pool, &opts));
+	pj.t_sub = calloc(1, sizeof(*pj.t_sub));
+	pj.lat = calloc(n, sizeof(*pj.lat));
+	pj.n = n;
+	g_pj = &pj;
+	proa_future_init(&fut, pj.loop);
+	pj.t_sub[0] = now_ns();
+	CHECK(proa_pool_submit_to(pool, pj.loop, PROA_LANE_CPU, empty_job, NULL,
+				  &fut, 0));
+	CHECK(proa_future_add_done_callback(&fut, pj_seq_done, pool));
+	CHECK(proa_loop_run(pj.loop, PROA_RUN_DEFAULT));
+	emit("pool_lat_p50", "sequential", "proa",
+	     (double)pct(pj.lat, n, 50) / 1000.0, "us");
+	emit("pool_lat_p99", "sequential", "proa",
+	     (double)pct(pj.lat, n, 99) / 1000.0, "us");
+	CHECK(proa_pool_free(pool));
+	free_loop(pj.loop);
+	free(pj.t_sub);
+	free(pj.lat);
+}
+
+#ifdef PROA_PERF_HAVE_UV
+struct uvjob {
+	uv_work_t w;
+	uint64_t t_sub;
+	int spin;
+};
+
+static uint64_t *uv_lat;
+static unsigned uv_done, uv_n;
+static uv_loop_t *uv_pl;
+
+static void uv_work(uv_work_t *w)
+{
+	struct uvjob *j = (struct uvjob *)w;
+
+	if (j->spin)
+		spin_100us(NULL, NULL);
+}
+
+static void uv_after(uv_work_t *w, int status)
+{
+	struct uvjob *j = (struct uvjob *)w;
+
+	(void)status;
+	uv_lat[uv_done++] = now_ns() - j->t_sub;
+}
+
+static void bench_pool_burst_uv(const char *param, unsigned n, int spin)
+{
+	struct uvjob *jobs = calloc(n, sizeof(*jobs));
+	uv_loop_t loop;
+	uint64_t t0;
+	unsigned i;
+
+	pin(0);
+	uv_loop_init(&loop);
+	uv_lat = calloc(n, sizeof(*uv_lat));
+	uv_done = 0;
+	t0 = now_ns();
+	for (i = 0; i < n; i++) {
+		jobs[i].spin = spin;
+		jobs[i].t_sub = now_ns();
+		uv_queue_work(&loop, &jobs[i].w, uv_work, uv_after);
+	}
+	uv_run(&loop, UV_RUN_DEFAULT);
+	emit("pool", param, "libuv", (double)n * 1e9 / (double)(now_ns() - t0),
+	     "jobs/s");
+	emit("pool_lat_p50", param, "libuv",
+	     (double)pct(uv_lat, n, 50) / 1000.0, "us");
+	emit("pool_lat_p99", param, "libuv",
+	     (double)pct(uv_lat, n, 99) / 1000.0, "us");
+	uv_loop_close(&loop);
+	free(uv_lat);
+	free(jobs);
+}
+
+static void uv_seq_after(uv_work_t *w, int status)
+{
+	struct uvjob *j = (struct uvjob *)w;
+
+	(void)status;
+	uv_lat[uv_done++] = now_ns() - j->t_sub;
+	if (uv_done == uv_n)
+		return;
+	j->t_sub = now_ns();
+	uv_queue_work(uv_pl, &j->w, uv_work, uv_seq_after);
+}
+
+static void bench_pool_seq_uv(void)
+{
+	struct uvjob j = {0};
+	uv_loop_t loop;
+
+	pin(0);
+	uv_loop_init(&loop);
+	uv_pl = &loop;
+	uv_n = quick ? 1000 : 10000;
+	uv_lat = calloc(uv_n, sizeof(*uv_lat));
+	uv_done = 0;
+	j.t_sub = now_ns();
+	uv_queue_work(&loop, &j.w, uv_work, uv_seq_after);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	emit("pool_lat_p50", "sequential", "libuv",
+	     (double)pct(uv_lat, uv_n, 50) / 1000.0, "us");
+	emit("pool_lat_p99", "sequential", "libuv",
+	     (double)pct(uv_lat, uv_n, 99) / 1000.0, "us");
+	uv_loop_close(&loop);
+	free(uv_lat);
+}
+#endif
+
+/* ---- main
+ * -------------------------------------------------------------------- */
+
+static int wanted(int argc, char **argv, const char *name)
+{
+	int i, any = 0;
+
+	for (i = 1; i < argc; i++) {
+		if (argv[i][0] == '-')
+			continue;
+		any = 1;
+		if (strcmp(argv[i], name) == 0)
+			return 1;
+	}
+	return !any;
+}
+
+int main(int argc, char **argv)
+{
+	char why[256];
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--quick") == 0)
+			quick = 1;
+		else if (argv[i][0] == '-') {
+			fprintf(stderr,
+				"usage: %s [--quick] [call_soon threadsafe "
+				"wake_rtt timers nop pool]...\n",
+				argv[0]);
+			return 2;
+		}
+	}
+	if (proa_io_uring_probe(why, sizeof(why)) < 0) {
+		fprintf(stderr, "bench: no io_uring here: %s\n", why);
+		return 77;
+	}
+	if (wanted(argc, argv, "call_soon")) {
+		bench_call_soon();
+#ifdef PROA_PERF_HAVE_UV
+		bench_call_soon_uv();
+#endif
+	}
+	if (wanted(argc, argv, "threadsafe")) {
+		bench_threadsafe(1);
+		bench_threadsafe(4);
+#ifdef PROA_PERF_HAVE_UV
+		bench_threadsafe_uv(1);
+		bench_threadsafe_uv(4);
+#endif
+	}
+	if (wanted(argc, argv, "wake_rtt")) {
+		bench_wake_rtt();
+		bench_wake_rtt_raw();
+#ifdef PROA_PERF_HAVE_UV
+		bench_wake_rtt_uv();
+#endif
+	}
+	if (wanted(argc, argv, "timers")) {
+		bench_timers(1000);
+		bench_timers(100000);
+		if (!quick)
+			bench_timers(1000000);
+		bench_timers_fire();
+#ifdef PROA_PERF_HAVE_UV
+		bench_timers_uv(1000);
+		bench_timers_uv(100000);
+		if (!quick)
+			bench_timers_uv(1000000);
+		bench_timers_fire_uv();
+#endif
+	}
+	if (wanted(argc, argv, "nop")) {
+		bench_nop();
+		bench_nop_raw();
+	}
+	if (wanted(argc, argv, "pool")) {
+		bench_pool_burst("1M empty burst", SCALE(1000000u), empty_job);
+		bench_pool_burst("10k x 100us", SCALE(10000u), spin_100us);
+		bench_pool_seq();
+#ifdef PROA_PERF_HAVE_UV
+		bench_pool_burst_uv("1M empty burst", SCALE(1000000u), 0);
+		bench_pool_burst_uv("10k x 100us", SCALE(10000u), 1);
+		bench_pool_seq_uv();
+#endif
+	}
+	return 0;
+}
