@@ -189,6 +189,11 @@ const char *proa__op_kind_name(unsigned kind);
 /* ---- logging --------------------------------------------------------------
  */
 
+/* Append printf output at @*used into @buf[@len], truncating, while @*used
+ * counts the whole text's length (like snprintf), so a NULL or short
+ * buffer still measures it.  Return: 0, or -EINVAL on a format error. */
+int proa__appendf(char *buf, size_t len, size_t *used, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 void proa__log(enum proa_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

@@ -5,6 +5,8 @@
  * findings, kernel trouble), so a mutex around the hook is fine.
  */
 #include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -37,6 +39,24 @@ static const char *level_name(enum proa_log_level level)
 		return "debug";
 	}
 	return "?";
+}
+
+int proa__appendf(char *buf, size_t len, size_t *used, const char *fmt, ...)
+{
+	char scratch[1];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	if (buf && *used < len)
+		n = vsnprintf(buf + *used, len - *used, fmt, ap);
+	else
+		n = vsnprintf(scratch, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -EINVAL;
+	*used += (size_t)n;
+	return 0;
 }
 
 void proa__log(enum proa_log_level level, const char *fmt, ...)

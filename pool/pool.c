@@ -879,10 +879,8 @@ int proa_pool_describe(struct proa_pool *pool, char *buf, size_t len)
 		return n;
 #define PUT(...)                                                               \
 	do {                                                                   \
-		n = snprintf(buf ? buf + (used < len ? used : len) : NULL,     \
-			     used < len ? len - used : 0, __VA_ARGS__);        \
-		if (n > 0)                                                     \
-			used += (size_t)n;                                     \
+		if (proa__appendf(buf, len, &used, __VA_ARGS__) < 0)           \
+			return -EINVAL;                                        \
 	} while (0)
 	PUT("placement: %s (%s)\n", proa_placement_name(st.placement),
 	    pool->place.note);

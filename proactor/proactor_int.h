@@ -135,6 +135,9 @@ bool proa__op_is_file(const struct proa_op *op);
 int proa__pool_fallback_submit(struct proa_loop *loop, struct proa_op *op);
 int proa__pool_fallback_cancel(struct proa_op *op);
 
+/* How late a timer may fire so that nearby deadlines share a wake-up. */
+#define PROA__TIMER_SLACK_NS 50000
+
 /* ---- timer.c ---------------------------------------------------------- */
 
 int proa__timer_arm(struct proa_loop *loop, struct proa_timer *t, uint64_t when,

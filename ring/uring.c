@@ -21,6 +21,7 @@
  * kernels are reported as too old, in words.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <liburing.h>
 #include <stdio.h>
@@ -444,17 +445,12 @@ static int uring_describe(const struct proa__ring *r, char *buf, size_t len)
 {
 	const struct uring *u = to_curing(r);
 	size_t used = 0;
-	int n, total = 0;
 	unsigned i;
 
 #define EMIT(...)                                                              \
 	do {                                                                   \
-		n = snprintf(buf ? buf + used : NULL,                          \
-			     used < len ? len - used : 0, __VA_ARGS__);        \
-		if (n < 0)                                                     \
+		if (proa__appendf(buf, len, &used, __VA_ARGS__) < 0)           \
 			return -EINVAL;                                        \
-		total += n;                                                    \
-		used = (size_t)total < len ? (size_t)total : len;              \
 	} while (0)
 
 	EMIT("backend: io_uring\n");
@@ -472,7 +468,7 @@ static int uring_describe(const struct proa__ring *r, char *buf, size_t len)
 								 : "no");
 	}
 #undef EMIT
-	return total;
+	return used > INT_MAX ? INT_MAX : (int)used;
 }
 
 static void uring_exit(struct proa__ring *r)

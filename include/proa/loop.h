@@ -324,7 +324,9 @@ PROA_API bool proa_handle_is_idle(const struct proa_handle *h);
  * @repeat_ns: 0 for a one-shot timer, else the period.
  * @fn, @arg:  the callback.
  *
- * Timers never fire early.  Timers due in the same iteration run in order of
+ * Timers never fire early, and fire at most about 50 us late (plus
+ * scheduling), the slack that lets nearby deadlines share one wake-up.
+ * Timers due in the same iteration run in order of
  * deadline, and in order of arming for equal deadlines.  A repeating timer
  * that fell behind (a stalled loop, a suspended machine) fires once and
  * then keeps its phase: missed periods are skipped, not replayed.
