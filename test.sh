@@ -33,7 +33,10 @@ run_ctest() { # dir, name, ctest args...
 	local status=$?
 	echo "$log" | grep -E "^ *[0-9]+/[0-9]+ Test|tests passed|Not Run|\*\*\*" |
 		sed 's/^ *//'
-	[ $status -eq 0 ] || echo "$log" | sed -n '/The following tests FAILED/,$p'
+	# On failure, everything but the passing lines: the failed tests'
+	# own output (--output-on-failure) and the summary.
+	[ $status -eq 0 ] ||
+		echo "$log" | grep -v 'Test *#[0-9]*: .* Passed' | grep -v '^ *Start '
 	local total f s
 	total=$(echo "$log" | sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p')
 	f=$(echo "$log" | sed -n 's/.*, \([0-9]*\) tests failed out of.*/\1/p')
@@ -49,7 +52,7 @@ run_ctest() { # dir, name, ctest args...
 }
 
 if configure_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	-DPROA_WERROR=ON -DPROA_BUILD_PERF=ON; then
+	-DPROA_WERROR=ON -DPROA_BUILD_TESTS=ON -DPROA_BUILD_PERF=ON; then
 	echo "== probed io_uring features"
 	build/apps/proa-probe --features-only || true
 	run_ctest build "plain (RelWithDebInfo, -Werror)"
@@ -58,7 +61,7 @@ else
 fi
 
 if configure_build build-asan -DCMAKE_BUILD_TYPE=Debug -DPROA_WERROR=ON \
-	-DPROA_SANITIZE=address,undefined; then
+	-DPROA_BUILD_TESTS=ON -DPROA_SANITIZE=address,undefined; then
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		run_ctest build-asan "ASan+UBSan (Debug)" -LE install
@@ -67,7 +70,7 @@ else
 fi
 
 if configure_build build-tsan -DCMAKE_BUILD_TYPE=Debug -DPROA_WERROR=ON \
-	-DPROA_SANITIZE=thread; then
+	-DPROA_BUILD_TESTS=ON -DPROA_SANITIZE=thread; then
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 		run_ctest build-tsan "TSan (Debug), thread tests" -L thread
 else

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <netdb.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,6 +51,60 @@ static int32_t gai_to_res(int rc, int saved_errno)
 	}
 }
 
+/* "localhost" and "*.localhost" (RFC 6761 section 6.3). */
+static bool is_localhost(const char *host)
+{
+	size_t n = host ? strlen(host) : 0;
+
+	if (n && host[n - 1] == '.')
+		n--; /* the root label */
+	if (n == 9)
+		return strncasecmp(host, "localhost", 9) == 0;
+	return n > 10 && strncasecmp(host + n - 10, ".localhost", 10) == 0;
+}
+
+/*
+ * RFC 6761 says localhost names are loopback and never go to a resolver;
+ * glibc leaves that to /etc/hosts, which minimal containers lack.  When
+ * the system does not answer, answer with the loopback addresses of the
+ * families asked for, IPv4 first (glibc's freeaddrinfo() frees a chained
+ * list node by node, so two lists can be joined).
+ */
+static int loopback_answer(const struct dns_req *req, struct addrinfo **res)
+{
+	struct addrinfo hints = req->hints, *v4 = NULL, *v6 = NULL, *p;
+	int family = req->has_hints ? req->hints.ai_family : AF_UNSPEC;
+	int rc4 = EAI_NONAME, rc6 = EAI_NONAME;
+
+	if (!req->has_hints)
+		hints.ai_flags = AI_V4MAPPED | AI_ADDRCONFIG;
+	hints.ai_flags =
+	    (hints.ai_flags & ~(AI_CANONNAME | AI_ADDRCONFIG)) | AI_NUMERICHOST;
+	if (family == AF_UNSPEC || family == AF_INET) {
+		hints.ai_family = AF_INET;
+		rc4 = getaddrinfo("127.0.0.1", req->service, &hints, &v4);
+	}
+	if (family == AF_UNSPEC || family == AF_INET6) {
+		hints.ai_family = AF_INET6;
+		rc6 = getaddrinfo("::1", req->service, &hints, &v6);
+	}
+	if (rc4 != 0 && rc6 != 0)
+		return family == AF_UNSPEC || family == AF_INET ? rc4 : rc6;
+	if (rc4 != 0)
+		v4 = NULL;
+	if (rc6 != 0)
+		v6 = NULL;
+	if (!v4) {
+		*res = v6;
+		return 0;
+	}
+	for (p = v4; p->ai_next; p = p->ai_next)
+		;
+	p->ai_next = v6;
+	*res = v4;
+	return 0;
+}
+
 /* Thread: worker. */
 static int32_t dns_job(void *arg, void **value)
 {
@@ -60,6 +115,13 @@ static int32_t dns_job(void *arg, void **value)
 	errno = 0;
 	rc = getaddrinfo(req->host, req->service,
 			 req->has_hints ? &req->hints : NULL, &res);
+	if ((rc == EAI_NONAME || rc == EAI_AGAIN || rc == EAI_FAIL
+#ifdef EAI_NODATA
+	     || rc == EAI_NODATA
+#endif
+	     ) &&
+	    is_localhost(req->host))
+		rc = loopback_answer(req, &res);
 	rc = rc == 0 ? 0 : gai_to_res(rc, errno);
 	free(req);
 	if (rc < 0)

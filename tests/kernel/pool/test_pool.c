@@ -903,7 +903,8 @@ static void test_getaddrinfo(void **state)
 	bool loopback = false;
 	int res;
 
-	/* "localhost" comes from /etc/hosts or the resolver's rule. */
+	/* "localhost": from /etc/hosts, or loopback by RFC 6761 where a
+	 * minimal container has no /etc/hosts. */
 	assert_int_equal(resolve(loop, "localhost", "80", &hints, &ai), 0);
 	assert_non_null(ai);
 	for (p = ai; p; p = p->ai_next) {
@@ -919,6 +920,28 @@ static void test_getaddrinfo(void **state)
 	}
 	assert_true(loopback);
 	proa_freeaddrinfo(ai);
+
+	/* *.localhost is loopback too (RFC 6761), whatever DNS says. */
+	hints.ai_family = AF_INET6;
+	assert_int_equal(resolve(loop, "api.LOCALHOST.", "http", &hints, &ai),
+			 0);
+	for (p = ai; p; p = p->ai_next) {
+		assert_int_equal(p->ai_family, AF_INET6);
+		assert_true(IN6_IS_ADDR_LOOPBACK(
+		    &((struct sockaddr_in6 *)p->ai_addr)->sin6_addr));
+		assert_int_equal(((struct sockaddr_in6 *)p->ai_addr)->sin6_port,
+				 htons(80));
+	}
+	proa_freeaddrinfo(ai);
+	hints.ai_family = AF_UNSPEC;
+	assert_int_equal(resolve(loop, "x.localhost", NULL, &hints, &ai), 0);
+	assert_int_equal(ai->ai_family, AF_INET);
+	assert_int_equal(((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr,
+			 htonl(INADDR_LOOPBACK));
+	proa_freeaddrinfo(ai);
+	/* Not a localhost name. */
+	assert_true(
+	    resolve(loop, "localhost.example.invalid", NULL, &hints, &ai) < 0);
 
 	/* A numeric address, and its port. */
 	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
