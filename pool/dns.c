@@ -119,6 +119,9 @@ static int32_t dns_job(void *arg, void **value)
 #ifdef EAI_NODATA
 	     || rc == EAI_NODATA
 #endif
+#ifdef EAI_ADDRFAMILY
+	     || rc == EAI_ADDRFAMILY
+#endif
 	     ) &&
 	    is_localhost(req->host))
 		rc = loopback_answer(req, &res);

@@ -177,7 +177,10 @@ test_self_rescheduling_callback_does_not_starve_io_or_timer(void **state)
 		assert_int_equal(proa_loop_run(loop, PROA_RUN_ONCE), 1);
 	assert_true(s.timer_fired);
 	assert_true(s.iter_at_read >= 1 && s.iter_at_read <= 2);
-	assert_true(s.timer_late < 20000000);
+	/* Starving would mean never (the iteration bound above); the
+	 * lateness bound is loose because CI runs tests two at a time on
+	 * two CPUs, and a spinning test gets preempted. */
+	assert_true(s.timer_late < 500000000);
 	assert_true(s.spins >= s.iter - 1);
 	s.spinning = false;
 	assert_int_equal(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
