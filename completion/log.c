@@ -43,15 +43,17 @@ static const char *level_name(enum proa_log_level level)
 
 int proa__appendf(char *buf, size_t len, size_t *used, const char *fmt, ...)
 {
-	char scratch[1];
+	char scratch[1], *dst = scratch;
+	size_t room = 0;
 	va_list ap;
 	int n;
 
+	if (buf && *used < len) {
+		dst = buf + *used;
+		room = len - *used;
+	}
 	va_start(ap, fmt);
-	if (buf && *used < len)
-		n = vsnprintf(buf + *used, len - *used, fmt, ap);
-	else
-		n = vsnprintf(scratch, 0, fmt, ap);
+	n = vsnprintf(dst, room, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return -EINVAL;

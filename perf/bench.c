@@ -86,7 +86,7 @@ static void emit(const char *bench, const char *param, const char *impl,
 static void die(const char *what, int err)
 {
 	fprintf(stderr, "bench: %s: %s\n", what, proa_strerror(err));
-	exit(1);
+	exit(1); /* NOLINT(concurrency-mt-unsafe): a benchmark gives up */
 }
 
 #define CHECK(call)                                                            \
@@ -1028,6 +1028,7 @@ static void bench_pool_seq_uv(void)
 	     (double)pct(uv_lat, uv_n, 50) / 1000.0, "us");
 	emit("pool_lat_p99", "sequential", "libuv",
 	     (double)pct(uv_lat, uv_n, 99) / 1000.0, "us");
+	uv_pl = NULL;
 	uv_loop_close(&loop);
 	free(uv_lat);
 }
