@@ -5,22 +5,28 @@
  *   call_soon      N callbacks through the ready queue (libuv: idle handles)
  *   threadsafe     call_soon_threadsafe from 1 and 4 producer threads
  *                  (libuv: uv_async_send + a mutex-protected queue)
- *   wake_rtt       a ping-pong between two threads, each asleep in its loop
- *                  (libuv: two loops and uv_async_send; raw: eventfds)
- *   timers         start+stop pairs with 1k/100k/1M live timers; 100k
+ *   wake_rtt       round trips to a loop asleep on another CPU: loop-loop
+ *                  (two loops post to each other; libuv: two loops and
+ *                  uv_async_send) and thread-loop (a thread posts, the
+ *                  callback answers on an eventfd; libuv: uv_async_send);
+ *                  raw: two threads, two eventfds, the floor for both
+ *   timers         start+cancel pairs with 1k/100k/1M live timers, the
+ *                  churned one due first (near) or among them (far); 100k
  *                  timers firing (libuv: uv_timer_*)
  *   nop            NOP operations, 32 in flight (raw liburing)
  *   pool           1M empty jobs in a burst, jobs one after another, 10k
  *                  jobs of 100 us (libuv: uv_queue_work)
  *
  * Each measurement is one JSON line on stdout:
- *   {"bench":"timers","param":"1000","impl":"proa","value":123.4,
- *    "unit":"ns/op"}
+ *   {"bench":"timers","param":"churn near, 1000 live","impl":"proa",
+ *    "value":123.4,"unit":"ns/op"}
  * Units ending in "/s" are better higher; the others lower.  perf/run
  * repeats the whole program, takes medians and prints the ratios.
  *
  * The loop thread is pinned to CPU 0 and other threads to CPU 1 where the
- * machine has two CPUs (BENCHMARKS.md: the two sides on different cores).
+ * machine has two CPUs (BENCHMARKS.md: the two sides on different cores);
+ * the pool benchmarks run unpinned (see main()).  Memory a benchmark
+ * writes while timed is faulted in beforehand, for proa and peer alike.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -71,6 +77,29 @@ static void pin(int cpu)
 		return;
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+/* Touch every page of fresh memory so that page faults stay out of the
+ * timed part (a plain memset after calloc is optimised away). */
+static void prefault(void *p, size_t len)
+{
+	volatile char *c = p;
+	size_t i;
+
+	for (i = 0; i < len; i += 4096)
+		c[i] = 0;
+}
+
+/* Let the calling thread (and the threads it creates) run on every CPU. */
+static void unpin(void)
+{
+	cpu_set_t set;
+	long i, n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	CPU_ZERO(&set);
+	for (i = 0; i < n && i < CPU_SETSIZE; i++)
+		CPU_SET((int)i, &set);
 	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 }
 
@@ -267,6 +296,9 @@ static void bench_threadsafe(unsigned producers)
 	t->producers = producers;
 	t->total = t->per_producer * producers;
 	t->h = calloc(t->total, sizeof(*t->h));
+	/* Fault the handles in now, not in the timed part (the libuv peer's
+	 * items get the same treatment). */
+	prefault(t->h, t->total * sizeof(*t->h));
 	t->loop = new_loop();
 	proa_loop_ref(t->loop);
 	for (i = 0; i < producers; i++) {
@@ -297,8 +329,17 @@ static void bench_threadsafe(unsigned producers)
  * async callback takes the whole list under the lock and runs it. */
 struct uv_item {
 	struct uv_item *next;
+	void (*fn)(struct ts *t);
 	struct ts *t;
 };
+
+static void uv_ts_item(struct ts *t)
+{
+	if (++t->received == t->total) {
+		t->t_last = now_ns();
+		uv_close((uv_handle_t *)&t->async, NULL);
+	}
+}
 
 static void uv_ts_async(uv_async_t *a)
 {
@@ -310,11 +351,10 @@ static void uv_ts_async(uv_async_t *a)
 	t->head = NULL;
 	t->tail = &t->head;
 	pthread_mutex_unlock(&t->mu);
-	for (it = list; it; it = it->next) {
-		if (++t->received == t->total) {
-			t->t_last = now_ns();
-			uv_close((uv_handle_t *)&t->async, NULL);
-		}
+	while (list) {
+		it = list;
+		list = it->next; /* before fn: it may reuse the item */
+		it->fn(it->t);
 	}
 }
 
@@ -325,11 +365,13 @@ static void *uv_ts_producer(void *arg)
 	struct uv_item *items = calloc(t->per_producer, sizeof(*items));
 	uint64_t i;
 
+	prefault(items, t->per_producer * sizeof(*items));
 	pin(1);
 	atomic_fetch_add(&t->ready, 1);
 	while (!atomic_load(&t->go))
 		sched_yield();
 	for (i = 0; i < t->per_producer; i++) {
+		items[i].fn = uv_ts_item;
 		items[i].t = t;
 		pthread_mutex_lock(&t->mu);
 		*t->tail = &items[i];
@@ -442,10 +484,17 @@ static void *rtt_b_main(void *arg)
 	return NULL;
 }
 
-static void emit_rtt(const char *impl, uint64_t *v, unsigned n)
+/* @shape: "loop-loop" (two loops ping-pong) or "thread-loop" (a plain
+ * thread posts to a sleeping loop, whose callback answers on an eventfd). */
+static void emit_rtt(const char *shape, const char *impl, uint64_t *v,
+		     unsigned n)
 {
-	emit("wake_rtt", "p50", impl, (double)pct(v, n, 50) / 1000.0, "us");
-	emit("wake_rtt", "p99", impl, (double)pct(v, n, 99) / 1000.0, "us");
+	char param[32];
+
+	snprintf(param, sizeof(param), "%s p50", shape);
+	emit("wake_rtt", param, impl, (double)pct(v, n, 50) / 1000.0, "us");
+	snprintf(param, sizeof(param), "%s p99", shape);
+	emit("wake_rtt", param, impl, (double)pct(v, n, 99) / 1000.0, "us");
 }
 
 static void bench_wake_rtt(void)
@@ -465,9 +514,72 @@ static void bench_wake_rtt(void)
 	rtt_send();
 	CHECK(proa_loop_run(r->a, PROA_RUN_FOREVER));
 	pthread_join(th, NULL);
-	emit_rtt("proa", r->v, r->n);
+	emit_rtt("loop-loop", "proa", r->v, r->n);
 	proa_loop_unref(r->a);
 	free_loop(r->a);
+	free(r);
+}
+
+/* A plain thread (CPU 1) posts one item to a loop asleep on CPU 0; the
+ * callback answers with an eventfd write the thread waits for in read(). */
+struct trt {
+	struct proa_loop *loop;
+	struct proa_handle h;
+	int reply;
+	unsigned n;
+	uint64_t *v;
+};
+
+static void trt_cb(void *arg)
+{
+	struct trt *r = arg;
+	uint64_t one = 1;
+
+	if (write(r->reply, &one, 8) != 8)
+		abort();
+}
+
+static void *trt_sender(void *arg)
+{
+	struct trt *r = arg;
+	uint64_t x, t0;
+	unsigned i;
+
+	pin(1);
+	for (i = 0; i < r->n; i++) {
+		t0 = now_ns();
+		/* The handle is idle again before trt_cb runs, and the
+		 * eventfd orders that before our read returns. */
+		if (proa_loop_call_soon_threadsafe(r->loop, &r->h, trt_cb, r) <
+			0 ||
+		    read(r->reply, &x, 8) != 8)
+			abort();
+		r->v[i] = now_ns() - t0;
+	}
+	proa_loop_stop_threadsafe(r->loop);
+	return NULL;
+}
+
+static void bench_wake_rtt_thread(void)
+{
+	struct trt *r = calloc(1, sizeof(*r));
+	pthread_t th;
+
+	r->n = quick ? 200 : 2000;
+	r->v = calloc(r->n, sizeof(*r->v));
+	r->reply = eventfd(0, EFD_CLOEXEC);
+	pin(0);
+	r->loop = new_loop();
+	proa_loop_ref(r->loop);
+	CHECK(proa_loop_run(r->loop, PROA_RUN_NOWAIT)); /* bind it to us */
+	pthread_create(&th, NULL, trt_sender, r);
+	CHECK(proa_loop_run(r->loop, PROA_RUN_FOREVER));
+	pthread_join(th, NULL);
+	emit_rtt("thread-loop", "proa", r->v, r->n);
+	proa_loop_unref(r->loop);
+	free_loop(r->loop);
+	close(r->reply);
+	free(r->v);
 	free(r);
 }
 
@@ -511,7 +623,9 @@ static void bench_wake_rtt_raw(void)
 		v[i] = now_ns() - t0;
 	}
 	pthread_join(th, NULL);
-	emit_rtt("raw_eventfd", v, r.n);
+	/* The floor for both shapes: the same numbers on both rows. */
+	emit_rtt("loop-loop", "raw_eventfd", v, r.n);
+	emit_rtt("thread-loop", "raw_eventfd", v, r.n);
 	close(r.to_a);
 	close(r.to_b);
 	free(v);
@@ -583,9 +697,73 @@ static void bench_wake_rtt_uv(void)
 	uv_async_send(&r->ab);
 	uv_run(&r->la, UV_RUN_DEFAULT);
 	pthread_join(th, NULL);
-	emit_rtt("libuv", r->v, r->n);
+	emit_rtt("loop-loop", "libuv", r->v, r->n);
 	uv_loop_close(&r->la);
 	uv_loop_close(&r->lb);
+	free(r->v);
+	free(r);
+}
+
+/* thread-loop on libuv: uv_async_send to a loop asleep on CPU 0, whose
+ * async callback answers with an eventfd write. */
+struct uv_trt {
+	uv_loop_t loop;
+	uv_async_t async;
+	int reply;
+	atomic_uint done;
+	unsigned n;
+	uint64_t *v;
+};
+
+static void uv_trt_cb(uv_async_t *a)
+{
+	struct uv_trt *r = a->data;
+	uint64_t one = 1;
+
+	if (atomic_load(&r->done)) {
+		uv_close((uv_handle_t *)a, NULL);
+		return;
+	}
+	if (write(r->reply, &one, 8) != 8)
+		abort();
+}
+
+static void *uv_trt_sender(void *arg)
+{
+	struct uv_trt *r = arg;
+	uint64_t x, t0;
+	unsigned i;
+
+	pin(1);
+	for (i = 0; i < r->n; i++) {
+		t0 = now_ns();
+		if (uv_async_send(&r->async) < 0 || read(r->reply, &x, 8) != 8)
+			abort();
+		r->v[i] = now_ns() - t0;
+	}
+	atomic_store(&r->done, 1);
+	uv_async_send(&r->async);
+	return NULL;
+}
+
+static void bench_wake_rtt_thread_uv(void)
+{
+	struct uv_trt *r = calloc(1, sizeof(*r));
+	pthread_t th;
+
+	r->n = quick ? 200 : 2000;
+	r->v = calloc(r->n, sizeof(*r->v));
+	r->reply = eventfd(0, EFD_CLOEXEC);
+	pin(0);
+	uv_loop_init(&r->loop);
+	uv_async_init(&r->loop, &r->async, uv_trt_cb);
+	r->async.data = r;
+	pthread_create(&th, NULL, uv_trt_sender, r);
+	uv_run(&r->loop, UV_RUN_DEFAULT);
+	pthread_join(th, NULL);
+	emit_rtt("thread-loop", "libuv", r->v, r->n);
+	uv_loop_close(&r->loop);
+	close(r->reply);
 	free(r->v);
 	free(r);
 }
@@ -618,8 +796,26 @@ static void timer_fire(void *arg)
 }
 
 #define HOUR_NS (3600ull * 1000000000ull)
+#define MS_NS 1000000ull
 
-static void bench_timers(unsigned live)
+/*
+ * Churn: @live timers armed 1-2 hours ahead (random, fixed seed), then
+ * start+cancel pairs of one more timer.  near: the churned timer is due in
+ * 1 ms, ahead of every live one (the shape of BENCHMARKS.md's libuv
+ * reference: in a heap it goes to the root and back); far: it is due at a
+ * random time 1-2 hours ahead, among the live ones.
+ */
+static uint64_t churn_delay_ns(bool near)
+{
+	return near ? MS_NS : HOUR_NS + rng() % HOUR_NS;
+}
+
+static void churn_param(char *buf, size_t len, unsigned live, bool near)
+{
+	snprintf(buf, len, "churn %s, %u live", near ? "near" : "far", live);
+}
+
+static void bench_timers(unsigned live, bool near)
 {
 	struct proa_loop *loop = new_loop();
 	struct proa_timer *t = calloc(live + 1, sizeof(*t));
@@ -633,12 +829,11 @@ static void bench_timers(unsigned live)
 				       0, timer_noop, NULL));
 	t0 = now_ns();
 	for (i = 0; i < pairs; i++) {
-		CHECK(proa_timer_start(loop, &t[live],
-				       HOUR_NS + rng() % HOUR_NS, 0, timer_noop,
-				       NULL));
+		CHECK(proa_timer_start(loop, &t[live], churn_delay_ns(near), 0,
+				       timer_noop, NULL));
 		CHECK(proa_timer_cancel(&t[live]));
 	}
-	snprintf(param, sizeof(param), "churn %u live", live);
+	churn_param(param, sizeof(param), live, near);
 	emit("timers", param, "proa", (double)(now_ns() - t0) / (double)pairs,
 	     "ns/op");
 	for (k = 0; k < live; k++)
@@ -647,7 +842,22 @@ static void bench_timers(unsigned live)
 	free(t);
 }
 
-static void bench_timers_fire(void)
+/* 100k one-shot timers due over 100 ms (fixed seed); the loop thread's CPU
+ * time per fired timer.  grid: deadlines in whole milliseconds, as libuv's
+ * always are, so both engines see the same number of distinct deadlines. */
+static uint64_t fire_delay_ns(bool grid)
+{
+	uint64_t d = rng() % (100 * MS_NS);
+
+	return grid ? d / MS_NS * MS_NS : d;
+}
+
+static const char *fire_param(bool grid)
+{
+	return grid ? "100k firing, 1 ms grid" : "100k firing";
+}
+
+static void bench_timers_fire(bool grid)
 {
 	unsigned n = SCALE(100000u), k;
 	struct proa_loop *loop = new_loop();
@@ -657,13 +867,13 @@ static void bench_timers_fire(void)
 	rng_state = 1;
 	fired = 0;
 	for (k = 0; k < n; k++)
-		CHECK(proa_timer_start(loop, &t[k], rng() % 100000000u, 0,
+		CHECK(proa_timer_start(loop, &t[k], fire_delay_ns(grid), 0,
 				       timer_fire, NULL));
 	c0 = thread_cpu_ns();
 	CHECK(proa_loop_run(loop, PROA_RUN_DEFAULT));
 	if (fired != n)
 		die("timers fired", -EIO);
-	emit("timers", "100k firing", "proa",
+	emit("timers", fire_param(grid), "proa",
 	     (double)(thread_cpu_ns() - c0) / (double)n, "cpu ns/op");
 	free_loop(loop);
 	free(t);
@@ -681,7 +891,7 @@ static void uv_timer_fire(uv_timer_t *h)
 	fired++;
 }
 
-static void bench_timers_uv(unsigned live)
+static void bench_timers_uv(unsigned live, bool near)
 {
 	uv_loop_t loop;
 	uv_timer_t *t = calloc(live + 1, sizeof(*t));
@@ -696,14 +906,14 @@ static void bench_timers_uv(unsigned live)
 	/* libuv's timers are in milliseconds. */
 	for (k = 0; k < live; k++)
 		uv_timer_start(&t[k], uv_timer_noop,
-			       (HOUR_NS + rng() % HOUR_NS) / 1000000u, 0);
+			       (HOUR_NS + rng() % HOUR_NS) / MS_NS, 0);
 	t0 = now_ns();
 	for (i = 0; i < pairs; i++) {
 		uv_timer_start(&t[live], uv_timer_noop,
-			       (HOUR_NS + rng() % HOUR_NS) / 1000000u, 0);
+			       churn_delay_ns(near) / MS_NS, 0);
 		uv_timer_stop(&t[live]);
 	}
-	snprintf(param, sizeof(param), "churn %u live", live);
+	churn_param(param, sizeof(param), live, near);
 	emit("timers", param, "libuv", (double)(now_ns() - t0) / (double)pairs,
 	     "ns/op");
 	for (k = 0; k <= live; k++)
@@ -713,7 +923,7 @@ static void bench_timers_uv(unsigned live)
 	free(t);
 }
 
-static void bench_timers_fire_uv(void)
+static void bench_timers_fire_uv(bool grid)
 {
 	unsigned n = SCALE(100000u), k;
 	uv_timer_t *t = calloc(n, sizeof(*t));
@@ -726,11 +936,13 @@ static void bench_timers_fire_uv(void)
 	for (k = 0; k < n; k++) {
 		uv_timer_init(&loop, &t[k]);
 		uv_timer_start(&t[k], uv_timer_fire,
-			       (rng() % 100000000u) / 1000000u, 0);
+			       fire_delay_ns(grid) / MS_NS, 0);
 	}
 	c0 = thread_cpu_ns();
 	uv_run(&loop, UV_RUN_DEFAULT);
-	emit("timers", "100k firing", "libuv",
+	if (fired != n)
+		die("libuv timers fired", -EIO);
+	emit("timers", fire_param(grid), "libuv",
 	     (double)(thread_cpu_ns() - c0) / (double)n, "cpu ns/op");
 	for (k = 0; k < n; k++)
 		uv_close((uv_handle_t *)&t[k], NULL);
@@ -739,6 +951,28 @@ static void bench_timers_fire_uv(void)
 	free(t);
 }
 #endif
+
+static void bench_timers_all(void)
+{
+	static const unsigned lives[] = {1000, 100000, 1000000};
+	unsigned i, n = quick ? 2 : 3; /* no 1M in --quick */
+	int v;
+
+	for (v = 1; v >= 0; v--) { /* near, then far */
+		for (i = 0; i < n; i++) {
+			bench_timers(lives[i], v);
+#ifdef PROA_PERF_HAVE_UV
+			bench_timers_uv(lives[i], v);
+#endif
+		}
+	}
+	for (v = 0; v <= 1; v++) { /* free deadlines, then the 1 ms grid */
+		bench_timers_fire(v);
+#ifdef PROA_PERF_HAVE_UV
+		bench_timers_fire_uv(v);
+#endif
+	}
+}
 
 /* ---- NOP operations
  * ----------------------------------------------------------- */
@@ -786,17 +1020,21 @@ static void bench_nop_raw(void)
 	struct io_uring_cqe *cqe;
 	uint64_t total = SCALE(4000000u), left, t0;
 	unsigned i, head, seen;
+	int ret;
 
 	pin(0);
-	if (io_uring_queue_init(64, &ring, 0) < 0)
-		die("io_uring_queue_init", -errno);
+	/* liburing returns -errno. */
+	ret = io_uring_queue_init(64, &ring, 0);
+	if (ret < 0)
+		die("io_uring_queue_init", ret);
 	for (i = 0; i < 32; i++)
 		io_uring_prep_nop(io_uring_get_sqe(&ring));
 	left = total - 32;
 	t0 = now_ns();
 	for (;;) {
-		if (io_uring_submit_and_wait(&ring, 1) < 0)
-			die("submit_and_wait", -errno);
+		ret = io_uring_submit_and_wait(&ring, 1);
+		if (ret < 0)
+			die("io_uring_submit_and_wait", ret);
 		seen = 0;
 		io_uring_for_each_cqe(&ring, head, cqe)
 		{
@@ -863,12 +1101,15 @@ static void bench_pool_burst(const char *param, unsigned n, proa_pool_fn fn)
 	unsigned i;
 
 	opts.lanes[PROA_LANE_CPU].queue = n;
-	pin(0);
+	unpin(); /* see main() */
 	pj.loop = new_loop();
 	CHECK(proa_pool_new(&pool, &opts));
 	pj.futs = calloc(n, sizeof(*pj.futs));
 	pj.t_sub = calloc(n, sizeof(*pj.t_sub));
 	pj.lat = calloc(n, sizeof(*pj.lat));
+	prefault(pj.futs, n * sizeof(*pj.futs));
+	prefault(pj.t_sub, n * sizeof(*pj.t_sub));
+	prefault(pj.lat, n * sizeof(*pj.lat));
 	pj.n = n;
 	g_pj = &pj;
 	t0 = now_ns();
@@ -919,11 +1160,12 @@ static void bench_pool_seq(void)
 	struct proa_pool *pool;
 	unsigned n = quick ? 1000 : 10000;
 
-	pin(0);
+	unpin(); /* see main() */
 	pj.loop = new_loop();
 	CHECK(proa_pool_new(&pool, &opts));
 	pj.t_sub = calloc(1, sizeof(*pj.t_sub));
 	pj.lat = calloc(n, sizeof(*pj.lat));
+	prefault(pj.lat, n * sizeof(*pj.lat));
 	pj.n = n;
 	g_pj = &pj;
 	proa_future_init(&fut, pj.loop);
@@ -976,9 +1218,11 @@ static void bench_pool_burst_uv(const char *param, unsigned n, int spin)
 	uint64_t t0;
 	unsigned i;
 
-	pin(0);
+	unpin(); /* see main() */
 	uv_loop_init(&loop);
 	uv_lat = calloc(n, sizeof(*uv_lat));
+	prefault(jobs, n * sizeof(*jobs));
+	prefault(uv_lat, n * sizeof(*uv_lat));
 	uv_done = 0;
 	t0 = now_ns();
 	for (i = 0; i < n; i++) {
@@ -1015,11 +1259,12 @@ static void bench_pool_seq_uv(void)
 	struct uvjob j = {0};
 	uv_loop_t loop;
 
-	pin(0);
+	unpin(); /* see main() */
 	uv_loop_init(&loop);
 	uv_pl = &loop;
 	uv_n = quick ? 1000 : 10000;
 	uv_lat = calloc(uv_n, sizeof(*uv_lat));
+	prefault(uv_lat, uv_n * sizeof(*uv_lat));
 	uv_done = 0;
 	j.t_sub = now_ns();
 	uv_queue_work(&loop, &j.w, uv_work, uv_seq_after);
@@ -1071,6 +1316,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench: no io_uring here: %s\n", why);
 		return 77;
 	}
+	/*
+	 * The loop thread runs on CPU 0 and the other side (producers, the
+	 * second loop, the ping-pong peer) on CPU 1.  The pool benchmarks are
+	 * the exception: they run unpinned, loop and workers, because workers
+	 * inherit the affinity of the thread that starts them (libuv's and
+	 * proa's PROA_PLACE_NONE alike), and BENCHMARKS.md's libuv reference
+	 * figures for the pool are the unpinned ones.
+	 */
+	pin(0);
 	if (wanted(argc, argv, "call_soon")) {
 		bench_call_soon();
 #ifdef PROA_PERF_HAVE_UV
@@ -1087,24 +1341,15 @@ int main(int argc, char **argv)
 	}
 	if (wanted(argc, argv, "wake_rtt")) {
 		bench_wake_rtt();
+		bench_wake_rtt_thread();
 		bench_wake_rtt_raw();
 #ifdef PROA_PERF_HAVE_UV
 		bench_wake_rtt_uv();
+		bench_wake_rtt_thread_uv();
 #endif
 	}
 	if (wanted(argc, argv, "timers")) {
-		bench_timers(1000);
-		bench_timers(100000);
-		if (!quick)
-			bench_timers(1000000);
-		bench_timers_fire();
-#ifdef PROA_PERF_HAVE_UV
-		bench_timers_uv(1000);
-		bench_timers_uv(100000);
-		if (!quick)
-			bench_timers_uv(1000000);
-		bench_timers_fire_uv();
-#endif
+		bench_timers_all();
 	}
 	if (wanted(argc, argv, "nop")) {
 		bench_nop();
