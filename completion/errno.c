@@ -29,6 +29,8 @@ const char *proa_strerror(int err)
 		return "name or service does not resolve";
 	case PROA_EDNSFAIL:
 		return "name resolution failed";
+	case PROA_EINCOMPLETE:
+		return "end of stream before the bytes asked for";
 	default:
 		break;
 	}

@@ -34,6 +34,11 @@ const char *proa__op_kind_name(unsigned kind)
 	    [PROA__OP_WRITEV] = "writev",   [PROA__OP_FSYNC] = "fsync",
 	    [PROA__OP_OPENAT] = "openat",   [PROA__OP_CLOSE] = "close",
 	    [PROA__OP_STATX] = "statx",	    [PROA__OP_POLL] = "poll",
+	    [PROA__OP_ACCEPT] = "accept",   [PROA__OP_CONNECT] = "connect",
+	    [PROA__OP_RECV] = "recv",	    [PROA__OP_RECV_SELECT] = "recv_select",
+	    [PROA__OP_SEND] = "send",	    [PROA__OP_SENDMSG] = "sendmsg",
+	    [PROA__OP_RECVMSG] = "recvmsg", [PROA__OP_SHUTDOWN] = "shutdown",
+	    [PROA__OP_RECVMSG_SELECT] = "recvmsg_select",
 	};
 
 	if (kind < sizeof(names) / sizeof(names[0]) && names[kind])

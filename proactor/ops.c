@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include "proactor_int.h"
@@ -258,4 +259,174 @@ int proa_op_cancel(struct proa_op *op)
 	if (op->priv.iflags & PROA__OPF_POOLED)
 		return proa__pool_fallback_cancel(op);
 	return proa__ring_cancel(loop->ring, op);
+}
+
+/* ---- sockets ------------------------------------------------------------ */
+
+int proa_op_accept(struct proa_loop *loop, struct proa_op *op, int fd,
+		   struct sockaddr *addr, unsigned *addrlen, unsigned flags)
+{
+	bool multi = flags & PROA_ACCEPT_MULTISHOT;
+	int ret = begin(loop, op, PROA__OP_ACCEPT, PROA_FEAT_OP_ACCEPT);
+
+	if (ret < 0)
+		return ret;
+	if (fd < 0)
+		return -EBADF;
+	if ((flags & ~PROA_ACCEPT_MULTISHOT) || (addr && !addrlen) ||
+	    (addr && multi))
+		return -EINVAL;
+	if (multi && !proa__ring_feature(loop->ring,
+					 PROA_FEAT_ACCEPT_MULTISHOT))
+		return -EOPNOTSUPP;
+	op->priv.fd = fd;
+	op->priv.addr = addr;
+	op->priv.u.addr2 = addrlen;
+	op->priv.extra = SOCK_NONBLOCK | SOCK_CLOEXEC;
+	if (multi)
+		op->priv.iflags |= PROA__OPF_MULTISHOT;
+	return submit(loop, op);
+}
+
+int proa_op_connect(struct proa_loop *loop, struct proa_op *op, int fd,
+		    const struct sockaddr *addr, unsigned addrlen)
+{
+	int ret = begin(loop, op, PROA__OP_CONNECT, PROA_FEAT_OP_CONNECT);
+
+	if (ret < 0)
+		return ret;
+	if (fd < 0)
+		return -EBADF;
+	if (!addr || addrlen == 0)
+		return -EINVAL;
+	op->priv.fd = fd;
+	op->priv.addr = addr;
+	op->priv.len = addrlen;
+	return submit(loop, op);
+}
+
+int proa_op_recv(struct proa_loop *loop, struct proa_op *op, int fd,
+		 void *buf, size_t len, int msg_flags)
+{
+	int ret = begin(loop, op, PROA__OP_RECV, PROA_FEAT_OP_RECV);
+
+	if (ret < 0)
+		return ret;
+	ret = check_rw(fd, buf, len, 0);
+	if (ret < 0)
+		return ret;
+	op->priv.fd = fd;
+	op->priv.addr = buf;
+	op->priv.len = (uint32_t)len;
+	op->priv.extra = (uint32_t)msg_flags;
+	return submit(loop, op);
+}
+
+int proa_op_recv_select(struct proa_loop *loop, struct proa_op *op, int fd,
+			struct proa_buf_ring *br, unsigned flags)
+{
+	int ret = begin(loop, op, PROA__OP_RECV_SELECT, PROA_FEAT_BUF_RING);
+
+	if (ret < 0)
+		return ret;
+	if (fd < 0)
+		return -EBADF;
+	if (!br || proa__buf_ring_owner(br) != loop->ring ||
+	    (flags & ~PROA_RECV_MULTISHOT))
+		return -EINVAL;
+	if ((flags & PROA_RECV_MULTISHOT) &&
+	    !proa__ring_feature(loop->ring, PROA_FEAT_RECV_MULTISHOT))
+		return -EOPNOTSUPP;
+	op->priv.fd = fd;
+	op->priv.u.addr2 = br;
+	if (flags & PROA_RECV_MULTISHOT)
+		op->priv.iflags |= PROA__OPF_MULTISHOT;
+	return submit(loop, op);
+}
+
+int proa_op_recvmsg_select(struct proa_loop *loop, struct proa_op *op,
+			   int fd, struct msghdr *msg,
+			   struct proa_buf_ring *br)
+{
+	int ret = begin(loop, op, PROA__OP_RECVMSG_SELECT,
+			PROA_FEAT_RECV_MULTISHOT);
+
+	if (ret < 0)
+		return ret;
+	if (fd < 0)
+		return -EBADF;
+	if (!msg || !br || proa__buf_ring_owner(br) != loop->ring)
+		return -EINVAL;
+	op->priv.fd = fd;
+	op->priv.addr = msg;
+	op->priv.u.addr2 = br;
+	op->priv.iflags |= PROA__OPF_MULTISHOT;
+	return submit(loop, op);
+}
+
+int proa_op_send(struct proa_loop *loop, struct proa_op *op, int fd,
+		 const void *buf, size_t len, int msg_flags)
+{
+	int ret = begin(loop, op, PROA__OP_SEND, PROA_FEAT_OP_SEND);
+
+	if (ret < 0)
+		return ret;
+	ret = check_rw(fd, buf, len, 0);
+	if (ret < 0)
+		return ret;
+	op->priv.fd = fd;
+	op->priv.addr = buf;
+	op->priv.len = (uint32_t)len;
+	op->priv.extra = (uint32_t)(msg_flags | MSG_NOSIGNAL);
+	return submit(loop, op);
+}
+
+static int msg_op(struct proa_loop *loop, struct proa_op *op, int fd,
+		  const struct msghdr *msg, int msg_flags,
+		  enum proa__op_kind kind, enum proa_feature feat,
+		  const char *func)
+{
+	int ret = begin_as(loop, op, kind, feat, func);
+
+	if (ret < 0)
+		return ret;
+	if (fd < 0)
+		return -EBADF;
+	if (!msg || msg->msg_iovlen > IOV_MAX ||
+	    (!msg->msg_iov && msg->msg_iovlen > 0))
+		return -EINVAL;
+	op->priv.fd = fd;
+	op->priv.addr = msg;
+	op->priv.extra = (uint32_t)msg_flags;
+	return submit(loop, op);
+}
+
+int proa_op_sendmsg(struct proa_loop *loop, struct proa_op *op, int fd,
+		    const struct msghdr *msg, int msg_flags)
+{
+	return msg_op(loop, op, fd, msg, msg_flags | MSG_NOSIGNAL,
+		      PROA__OP_SENDMSG, PROA_FEAT_OP_SENDMSG, __func__);
+}
+
+int proa_op_recvmsg(struct proa_loop *loop, struct proa_op *op, int fd,
+		    struct msghdr *msg, int msg_flags)
+{
+	return msg_op(loop, op, fd, msg, msg_flags, PROA__OP_RECVMSG,
+		      PROA_FEAT_OP_RECVMSG, __func__);
+}
+
+int proa_op_shutdown(struct proa_loop *loop, struct proa_op *op, int fd,
+		     int how)
+{
+	int ret = begin(loop, op, PROA__OP_SHUTDOWN, PROA_FEAT_OP_SHUTDOWN);
+
+	if (ret < 0)
+		return ret;
+	if (fd < 0)
+		return -EBADF;
+	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+		return -EINVAL;
+	op->priv.fd = fd;
+	op->priv.extra = (uint32_t)how;
+	return submit(loop, op);
 }

@@ -14,6 +14,7 @@
  *    must not see it idle and reuse it under a pending CQE).
  */
 #include <errno.h>
+#include <stdlib.h>
 
 #include "ring_priv.h"
 
@@ -31,14 +32,17 @@ int proa__ring_new(struct proa__ring **out, const struct proa__ring_params *p,
 	proa__list_init(&r->queued);
 	proa__list_init(&r->inflight);
 	proa__list_init(&r->done);
+	proa__list_init(&r->buf_rings);
 	*out = r;
 	return 0;
 }
 
 void proa__ring_free(struct proa__ring *r)
 {
-	if (r)
+	if (r) {
+		proa__buf_rings_free_all(r);
 		r->ops->exit(r);
+	}
 }
 
 int proa__ring_enable(struct proa__ring *r)
@@ -170,11 +174,27 @@ bool proa__ring_has_pending(struct proa__ring *r)
 	return !proa__list_empty(&r->done) || r->ops->has_pending(r);
 }
 
+/* The kernel handed a buffer out with this completion: it is the
+ * caller's until proa_buf_ring_put(). */
+static void buffer_taken(const struct proa__cqe *c)
+{
+	struct proa_buf_ring *br = c->op->priv.u.addr2;
+	unsigned id = c->flags >> 16;
+
+	if ((c->op->priv.kind == PROA__OP_RECV_SELECT ||
+	     c->op->priv.kind == PROA__OP_RECVMSG_SELECT) &&
+	    id < br->nbufs &&
+	    br->in_ring[id]) {
+		br->in_ring[id] = 0;
+		br->avail--;
+	}
+}
+
 unsigned proa__ring_reap(struct proa__ring *r, struct proa__cqe *out,
 			 unsigned max)
 {
 	struct proa_op *op;
-	unsigned n = 0;
+	unsigned n = 0, k, i;
 
 	while (n < max && !proa__list_empty(&r->done)) {
 		op = proa_container_of(r->done.next, struct proa_op, priv.link);
@@ -184,8 +204,14 @@ unsigned proa__ring_reap(struct proa__ring *r, struct proa__cqe *out,
 		out[n].flags = 0;
 		n++;
 	}
-	if (n < max)
-		n += r->ops->reap(r, out + n, max - n);
+	if (n < max) {
+		k = r->ops->reap(r, out + n, max - n);
+		for (i = n; i < n + k; i++) {
+			if (out[i].flags & PROA_OP_F_BUFFER)
+				buffer_taken(&out[i]);
+		}
+		n += k;
+	}
 	return n;
 }
 
@@ -261,4 +287,107 @@ void proa__ring_get_stats(const struct proa__ring *r,
 int proa__ring_probe(char *reason, size_t len)
 {
 	return proa__uring_probe(reason, len);
+}
+
+/* ---- provided-buffer rings ------------------------------------------------
+ */
+
+int proa__buf_ring_register(struct proa__ring *r, struct proa_buf_ring *br)
+{
+	struct proa_buf_ring *o;
+	struct proa_link *l;
+	uint32_t gid;
+	bool used;
+	int ret;
+
+	if (!r->ops->buf_ring_register)
+		return -EOPNOTSUPP;
+	/* The lowest group id not in use: rings come and go rarely. */
+	for (gid = 0; gid <= UINT16_MAX; gid++) {
+		used = false;
+		for (l = r->buf_rings.next; l != &r->buf_rings; l = l->next) {
+			o = proa_container_of(l, struct proa_buf_ring, link);
+			if (o->bgid == gid) {
+				used = true;
+				break;
+			}
+		}
+		if (!used)
+			break;
+	}
+	if (gid > UINT16_MAX)
+		return -ENOSPC;
+	if (br->bufsize > SIZE_MAX / br->nbufs)
+		return -EINVAL;
+	br->mem = aligned_alloc(4096, (br->nbufs * br->bufsize + 4095) &
+					  ~(size_t)4095);
+	br->in_ring = calloc(br->nbufs, 1);
+	if (!br->mem || !br->in_ring) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	br->ring = r;
+	br->bgid = (uint16_t)gid;
+	ret = r->ops->buf_ring_register(r, br);
+	if (ret < 0)
+		goto fail;
+	proa__list_add_tail(&r->buf_rings, &br->link);
+	return 0;
+fail:
+	free(br->mem);
+	free(br->in_ring);
+	br->mem = NULL;
+	br->in_ring = NULL;
+	return ret;
+}
+
+static bool selects_from(struct proa_link *head,
+			 const struct proa_buf_ring *br)
+{
+	struct proa_link *l;
+	struct proa_op *op;
+
+	for (l = head->next; l != head; l = l->next) {
+		op = proa_container_of(l, struct proa_op, priv.link);
+		if ((op->priv.kind == PROA__OP_RECV_SELECT ||
+		     op->priv.kind == PROA__OP_RECVMSG_SELECT) &&
+		    op->priv.u.addr2 == br)
+			return true;
+	}
+	return false;
+}
+
+static void buf_ring_release(struct proa__ring *r, struct proa_buf_ring *br)
+{
+	proa__list_del(&br->link);
+	r->ops->buf_ring_unregister(r, br);
+	free(br->mem);
+	free(br->in_ring);
+	free(br);
+}
+
+int proa__buf_ring_unregister(struct proa_buf_ring *br)
+{
+	struct proa__ring *r = br->ring;
+
+	if (selects_from(&r->queued, br) || selects_from(&r->inflight, br) ||
+	    selects_from(&r->done, br))
+		return -EBUSY;
+	buf_ring_release(r, br);
+	return 0;
+}
+
+void proa__buf_ring_push(struct proa_buf_ring *br, unsigned id)
+{
+	br->ring->ops->buf_ring_push(br, id);
+	br->in_ring[id] = 1;
+	br->avail++;
+}
+
+void proa__buf_rings_free_all(struct proa__ring *r)
+{
+	while (!proa__list_empty(&r->buf_rings))
+		buf_ring_release(r, proa_container_of(r->buf_rings.next,
+						      struct proa_buf_ring,
+						      link));
 }

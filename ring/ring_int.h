@@ -97,6 +97,41 @@ void proa__ring_get_stats(const struct proa__ring *r,
 int proa__ring_probe(char *reason, size_t len);
 
 /*
+ * Provided-buffer rings (proa/op.h).  The public functions live in
+ * proactor/bufring.c; the backend owns the memory the kernel reads.
+ */
+struct proa_buf_ring {
+	struct proa_link link; /* on the ring's list */
+	struct proa__ring *ring;
+	void *owner; /* the struct proa_loop, for thread checks */
+	void *kring; /* the backend's ring memory */
+	size_t kring_len;
+	unsigned char *mem; /* nbufs * bufsize */
+	size_t bufsize;
+	unsigned nbufs;
+	unsigned avail;	  /* buffers the kernel may hand out */
+	uint16_t bgid;	  /* the kernel's buffer group id */
+	uint16_t tail;	  /* our copy of the ring's tail */
+	uint8_t *in_ring; /* per buffer: 1 while the kernel may use it */
+};
+
+/* Allocate and register @br->nbufs buffers (fields nbufs, bufsize set);
+ * on success every buffer is in the ring. */
+int proa__buf_ring_register(struct proa__ring *r, struct proa_buf_ring *br);
+/* Unregister and free what register allocated; -EBUSY while an op that
+ * selects from it is queued or in flight. */
+int proa__buf_ring_unregister(struct proa_buf_ring *br);
+/* Give buffer @id back to the kernel (the caller checked it). */
+void proa__buf_ring_push(struct proa_buf_ring *br, unsigned id);
+/* Free every ring still registered (loop teardown). */
+void proa__buf_rings_free_all(struct proa__ring *r);
+static inline struct proa__ring *
+proa__buf_ring_owner(const struct proa_buf_ring *br)
+{
+	return br->ring;
+}
+
+/*
  * Fault injection for tests (RELIABILITY.md P1-P5).  liburing makes raw
  * system calls, so LD_PRELOAD cannot reach them; tests set these before
  * creating loops.  Not thread-safe; never set in production.

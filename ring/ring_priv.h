@@ -29,6 +29,12 @@ struct proa__backend_ops {
 	int (*msg_wake)(struct proa__ring *src, const struct proa__ring *dst);
 	int (*describe)(const struct proa__ring *r, char *buf, size_t len);
 	void (*exit)(struct proa__ring *r);
+	/* Provided-buffer rings: set up @br->kring and register it; undo;
+	 * add buffer @id to the ring's tail. */
+	int (*buf_ring_register)(struct proa__ring *r, struct proa_buf_ring *br);
+	void (*buf_ring_unregister)(struct proa__ring *r,
+				    struct proa_buf_ring *br);
+	void (*buf_ring_push)(struct proa_buf_ring *br, unsigned id);
 };
 
 struct proa__ring {
@@ -39,6 +45,7 @@ struct proa__ring {
 	unsigned nr_user;	   /* user ops QUEUED or INFLIGHT */
 	unsigned nr_cancel_backlog;
 	uint64_t features; /* bit per enum proa_feature */
+	struct proa_link buf_rings;
 	struct proa__ring_stats stats;
 };
 

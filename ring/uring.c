@@ -27,7 +27,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "ring_priv.h"
@@ -200,6 +202,46 @@ static void prep(struct io_uring_sqe *sqe, struct proa_op *op)
 		else
 			io_uring_prep_poll_add(sqe, p->fd, p->extra);
 		break;
+	case PROA__OP_ACCEPT:
+		if (p->iflags & PROA__OPF_MULTISHOT)
+			io_uring_prep_multishot_accept(sqe, p->fd, NULL, NULL,
+						       (int)p->extra);
+		else
+			io_uring_prep_accept(sqe, p->fd, (void *)p->addr,
+					     p->u.addr2, (int)p->extra);
+		break;
+	case PROA__OP_CONNECT:
+		io_uring_prep_connect(sqe, p->fd, p->addr, p->len);
+		break;
+	case PROA__OP_RECV:
+		io_uring_prep_recv(sqe, p->fd, (void *)p->addr, p->len,
+				   (int)p->extra);
+		break;
+	case PROA__OP_RECV_SELECT:
+		if (p->iflags & PROA__OPF_MULTISHOT)
+			io_uring_prep_recv_multishot(sqe, p->fd, NULL, 0, 0);
+		else
+			io_uring_prep_recv(sqe, p->fd, NULL, 0, 0);
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = ((struct proa_buf_ring *)p->u.addr2)->bgid;
+		break;
+	case PROA__OP_RECVMSG_SELECT:
+		io_uring_prep_recvmsg_multishot(sqe, p->fd, (void *)p->addr, 0);
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = ((struct proa_buf_ring *)p->u.addr2)->bgid;
+		break;
+	case PROA__OP_SEND:
+		io_uring_prep_send(sqe, p->fd, p->addr, p->len, (int)p->extra);
+		break;
+	case PROA__OP_SENDMSG:
+		io_uring_prep_sendmsg(sqe, p->fd, p->addr, p->extra);
+		break;
+	case PROA__OP_RECVMSG:
+		io_uring_prep_recvmsg(sqe, p->fd, (void *)p->addr, p->extra);
+		break;
+	case PROA__OP_SHUTDOWN:
+		io_uring_prep_shutdown(sqe, p->fd, (int)p->extra);
+		break;
 	default:
 		/* proactor/ops.c fills only the kinds above. */
 		abort();
@@ -324,6 +366,21 @@ static void note_dropped(struct uring *u)
 	u->last_dropped = dropped;
 }
 
+/* The kernel's CQE flags as PROA_OP_F_*: the buffer id stays in the upper
+ * 16 bits, where both put it. */
+static uint32_t cqe_flags(uint32_t k)
+{
+	uint32_t f = 0;
+
+	if (k & IORING_CQE_F_MORE)
+		f |= PROA_OP_F_MORE;
+	if (k & IORING_CQE_F_SOCK_NONEMPTY)
+		f |= PROA_OP_F_SOCK_NONEMPTY;
+	if (k & IORING_CQE_F_BUFFER)
+		f |= PROA_OP_F_BUFFER | (k & 0xffff0000u);
+	return f;
+}
+
 static unsigned uring_reap(struct proa__ring *r, struct proa__cqe *out,
 			   unsigned max)
 {
@@ -352,8 +409,7 @@ again:
 		}
 		out[n].op = (struct proa_op *)(uintptr_t)ud;
 		out[n].res = cqe->res;
-		out[n].flags =
-		    (cqe->flags & IORING_CQE_F_MORE) ? PROA_OP_F_MORE : 0;
+		out[n].flags = cqe_flags(cqe->flags);
 		n++;
 	}
 	u->base.stats.completions += head - *cq->khead;
@@ -479,6 +535,73 @@ static void uring_exit(struct proa__ring *r)
 	free(u);
 }
 
+/* ---- provided-buffer rings (liburing 2.3 has no io_uring_setup_buf_ring:
+ * the ring memory is ours, page-aligned, registered with
+ * IORING_REGISTER_PBUF_RING). ------------------------------------------- */
+
+static int register_kring(struct uring *u, void *kring, unsigned entries,
+			  uint16_t bgid)
+{
+	struct io_uring_buf_reg reg;
+
+	memset(&reg, 0, sizeof(reg));
+	reg.ring_addr = (uint64_t)(uintptr_t)kring;
+	reg.ring_entries = entries;
+	reg.bgid = bgid;
+	return io_uring_register_buf_ring(&u->ring, &reg, 0);
+}
+
+static int uring_buf_ring_register(struct proa__ring *r,
+				   struct proa_buf_ring *br)
+{
+	struct uring *u = to_uring(r);
+	struct io_uring_buf_ring *kr;
+	unsigned mask = (unsigned)io_uring_buf_ring_mask(br->nbufs), i;
+	size_t len = br->nbufs * sizeof(struct io_uring_buf);
+	int ret;
+
+	len = (len + 4095) & ~(size_t)4095;
+	kr = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (kr == MAP_FAILED)
+		return -ENOMEM;
+	io_uring_buf_ring_init(kr);
+	ret = register_kring(u, kr, br->nbufs, br->bgid);
+	if (ret < 0) {
+		munmap(kr, len);
+		return ret == -EINVAL ? -EOPNOTSUPP : ret;
+	}
+	for (i = 0; i < br->nbufs; i++) {
+		io_uring_buf_ring_add(kr, br->mem + (size_t)i * br->bufsize,
+				      (unsigned)br->bufsize, (unsigned short)i,
+				      (int)mask, (int)i);
+		br->in_ring[i] = 1;
+	}
+	io_uring_buf_ring_advance(kr, (int)br->nbufs);
+	br->tail = (uint16_t)br->nbufs;
+	br->avail = br->nbufs;
+	br->kring = kr;
+	br->kring_len = len;
+	return 0;
+}
+
+static void uring_buf_ring_unregister(struct proa__ring *r,
+				      struct proa_buf_ring *br)
+{
+	io_uring_unregister_buf_ring(&to_uring(r)->ring, br->bgid);
+	munmap(br->kring, br->kring_len);
+	br->kring = NULL;
+}
+
+static void uring_buf_ring_push(struct proa_buf_ring *br, unsigned id)
+{
+	io_uring_buf_ring_add(br->kring, br->mem + (size_t)id * br->bufsize,
+			      (unsigned)br->bufsize, (unsigned short)id,
+			      io_uring_buf_ring_mask(br->nbufs), 0);
+	/* Release: the kernel reads the entry only after the new tail. */
+	io_uring_buf_ring_advance(br->kring, 1);
+}
+
 static const struct proa__backend_ops uring_ops = {
     .name = "io_uring",
     .issue = uring_issue,
@@ -490,6 +613,9 @@ static const struct proa__backend_ops uring_ops = {
     .msg_wake = uring_msg_wake,
     .describe = uring_describe,
     .exit = uring_exit,
+    .buf_ring_register = uring_buf_ring_register,
+    .buf_ring_unregister = uring_buf_ring_unregister,
+    .buf_ring_push = uring_buf_ring_push,
 };
 
 /* ---- set-up and the reasons it can fail --------------------------------- */
@@ -661,7 +787,51 @@ static const struct {
     {PROA_FEAT_OP_POLL, IORING_OP_POLL_ADD},
     {PROA_FEAT_OP_ASYNC_CANCEL, IORING_OP_ASYNC_CANCEL},
     {PROA_FEAT_MSG_RING, IORING_OP_MSG_RING},
+    {PROA_FEAT_OP_ACCEPT, IORING_OP_ACCEPT},
+    {PROA_FEAT_OP_CONNECT, IORING_OP_CONNECT},
+    {PROA_FEAT_OP_RECV, IORING_OP_RECV},
+    {PROA_FEAT_OP_SEND, IORING_OP_SEND},
+    {PROA_FEAT_OP_RECVMSG, IORING_OP_RECVMSG},
+    {PROA_FEAT_OP_SENDMSG, IORING_OP_SENDMSG},
+    {PROA_FEAT_OP_SHUTDOWN, IORING_OP_SHUTDOWN},
 };
+
+/* Whether the running kernel is @maj.@min or newer.  Flags within an
+ * opcode (multishot accept and recv) have no probe bit. */
+static bool kernel_at_least(int maj, int min)
+{
+	struct utsname un;
+	int a = 0, b = 0;
+
+	if (uname(&un) < 0 || sscanf(un.release, "%d.%d", &a, &b) != 2)
+		return false;
+	return a > maj || (a == maj && b >= min);
+}
+
+/* Whether the kernel takes a provided-buffer ring: register one of a
+ * single entry and take it back. */
+static bool probe_buf_ring(struct uring *u)
+{
+	void *kr = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	bool ok;
+
+	if (kr == MAP_FAILED)
+		return false;
+	ok = register_kring(u, kr, 1, 0) == 0;
+	if (ok)
+		io_uring_unregister_buf_ring(&u->ring, 0);
+	munmap(kr, 4096);
+	return ok;
+}
+
+/* A feature the tests may hide (proa__ring_faults.hide_features). */
+static void set_probed(struct proa__ring *r, enum proa_feature f, bool on)
+{
+	proa__ring_set_feature(r, f,
+			       on && !(proa__ring_faults.hide_features &
+				       (UINT64_C(1) << f)));
+}
 
 static void probe_features(struct uring *u)
 {
@@ -694,12 +864,18 @@ static void probe_features(struct uring *u)
 	if (!probe)
 		return;
 	for (i = 0; i < sizeof(op_features) / sizeof(op_features[0]); i++)
-		proa__ring_set_feature(
-		    r, op_features[i].feat,
-		    io_uring_opcode_supported(probe, op_features[i].opcode) &&
-			!(proa__ring_faults.hide_features &
-			  (1ull << op_features[i].feat)));
+		set_probed(r, op_features[i].feat,
+			   io_uring_opcode_supported(probe,
+						     op_features[i].opcode));
 	io_uring_free_probe(probe);
+	set_probed(r, PROA_FEAT_ACCEPT_MULTISHOT,
+		   proa__ring_feature(r, PROA_FEAT_OP_ACCEPT) &&
+		       kernel_at_least(5, 19));
+	set_probed(r, PROA_FEAT_BUF_RING, probe_buf_ring(u));
+	set_probed(r, PROA_FEAT_RECV_MULTISHOT,
+		   proa__ring_feature(r, PROA_FEAT_BUF_RING) &&
+		       proa__ring_feature(r, PROA_FEAT_OP_RECV) &&
+		       kernel_at_least(6, 0));
 }
 
 int proa__uring_new(struct proa__ring **out, const struct proa__ring_params *p,
@@ -751,5 +927,38 @@ int proa__uring_probe(char *reason, size_t len)
 	r->ops->exit(r);
 	if (reason && len)
 		snprintf(reason, len, "io_uring is available");
+	return 0;
+}
+
+int proa_recvmsg_parse(const struct msghdr *msg, const void *buf, size_t len,
+		       struct proa_recvmsg_out *out)
+{
+	struct msghdr m;
+	struct io_uring_recvmsg_out *o;
+	size_t room;
+
+	if (!msg || !buf || !out || len > INT_MAX)
+		return -EINVAL;
+	m = *msg;
+	o = io_uring_recvmsg_validate((void *)buf, (int)len, &m);
+	if (!o)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	if (m.msg_namelen > 0 && o->namelen > 0) {
+		out->name = io_uring_recvmsg_name(o);
+		out->namelen = o->namelen < m.msg_namelen ? o->namelen
+							   : m.msg_namelen;
+	}
+	if (m.msg_controllen > 0) {
+		out->control = (const unsigned char *)io_uring_recvmsg_name(o) +
+				m.msg_namelen;
+		out->controllen = o->controllen;
+	}
+	out->payload = io_uring_recvmsg_payload(o, &m);
+	room = len - (size_t)((const unsigned char *)out->payload -
+			      (const unsigned char *)buf);
+	out->truelen = o->payloadlen;
+	out->payloadlen = o->payloadlen < room ? o->payloadlen : room;
+	out->flags = (int)o->flags;
 	return 0;
 }

@@ -33,7 +33,10 @@ extern "C" {
 #endif
 
 struct iovec;
+struct msghdr;
+struct sockaddr;
 struct statx;
+struct proa_buf_ring;
 
 struct proa_op;
 typedef void (*proa_op_fn)(struct proa_op *op);
@@ -46,6 +49,14 @@ enum proa_op_state {
 
 /* More completions of this multishot operation will follow. */
 #define PROA_OP_F_MORE (1U << 0)
+/* The completion used a buffer of a proa_buf_ring: proa_op_buffer_id(). */
+#define PROA_OP_F_BUFFER (1U << 1)
+/* recv: more data was waiting in the socket when this one completed. */
+#define PROA_OP_F_SOCK_NONEMPTY (1U << 2)
+
+/* Flags for proa_op_accept() and proa_op_recv_select(). */
+#define PROA_ACCEPT_MULTISHOT (1U << 0)
+#define PROA_RECV_MULTISHOT (1U << 0)
 
 /* Flags for proa_op_poll(). */
 #define PROA_POLL_MULTISHOT (1U << 0)
@@ -201,6 +212,173 @@ PROA_API int proa_op_statx(struct proa_loop *loop, struct proa_op *op,
  */
 PROA_API int proa_op_poll(struct proa_loop *loop, struct proa_op *op, int fd,
 			  unsigned events, unsigned flags);
+
+/*
+ * Sockets.  The descriptor must be non-blocking or not: io_uring does not
+ * care, and the epoll backend makes its own sockets non-blocking.  Sends
+ * always add MSG_NOSIGNAL: a peer that went away is -EPIPE in @op->res,
+ * never a SIGPIPE.
+ */
+
+/**
+ * proa_op_accept() - accept a connection on the listening socket @fd.
+ * @addr, @addrlen: where the peer's address goes (both NULL: not wanted);
+ *       *@addrlen is the size of @addr on entry, as for accept4(2).
+ * @flags: 0 or PROA_ACCEPT_MULTISHOT: one completion per connection, with
+ *       PROA_OP_F_MORE, until cancelled or an error ends it (then @addr
+ *       must be NULL: one address buffer cannot serve many completions).
+ *
+ * @op->res is the new descriptor (SOCK_NONBLOCK | SOCK_CLOEXEC) or -errno.
+ * -EINVAL: @addr without @addrlen, or @addr with PROA_ACCEPT_MULTISHOT,
+ *  or unknown @flags.  -EOPNOTSUPP: PROA_ACCEPT_MULTISHOT on a kernel
+ *  without it (PROA_FEAT_ACCEPT_MULTISHOT).
+ */
+PROA_API int proa_op_accept(struct proa_loop *loop, struct proa_op *op, int fd,
+			    struct sockaddr *addr, unsigned *addrlen,
+			    unsigned flags);
+
+/**
+ * proa_op_connect() - connect @fd to @addr (@addrlen bytes, borrowed until
+ * the callback).  @op->res is 0 or -errno (-ECONNREFUSED, -ENETUNREACH...).
+ * -EINVAL: @addr NULL or @addrlen 0.
+ */
+PROA_API int proa_op_connect(struct proa_loop *loop, struct proa_op *op,
+			     int fd, const struct sockaddr *addr,
+			     unsigned addrlen);
+
+/**
+ * proa_op_recv() - receive up to @len bytes into @buf; @msg_flags as
+ * recv(2).  @op->res is the byte count (0: the peer shut its side) or
+ * -errno.
+ */
+PROA_API int proa_op_recv(struct proa_loop *loop, struct proa_op *op, int fd,
+			  void *buf, size_t len, int msg_flags);
+
+/**
+ * proa_op_recv_select() - receive into a buffer the kernel picks from @br
+ * when data arrives, so that an idle socket holds no buffer.
+ * @flags: 0 or PROA_RECV_MULTISHOT (one completion per arrival, with
+ *       PROA_OP_F_MORE, until an error, EOF or cancel ends it).
+ *
+ * A completion with data has PROA_OP_F_BUFFER set: the bytes are at
+ * proa_buf_ring_buf(@br, proa_op_buffer_id(@op)), @op->res of them, and the
+ * buffer is the caller's until it gives it back with proa_buf_ring_put().
+ * -ENOBUFS in @op->res: @br was empty; nothing was lost (the data waits
+ * in the socket): give buffers back and submit again.
+ * -EOPNOTSUPP: the kernel has no provided-buffer rings, or no multishot
+ *  receive for PROA_RECV_MULTISHOT (PROA_FEAT_BUF_RING,
+ *  PROA_FEAT_RECV_MULTISHOT).  -EINVAL: @br of another loop, or @flags.
+ */
+PROA_API int proa_op_recv_select(struct proa_loop *loop, struct proa_op *op,
+				 int fd, struct proa_buf_ring *br,
+				 unsigned flags);
+
+/**
+ * proa_op_send() - send @len bytes of @buf; @msg_flags as send(2), plus
+ * MSG_NOSIGNAL.  @op->res is the byte count, which may be short, or -errno.
+ */
+PROA_API int proa_op_send(struct proa_loop *loop, struct proa_op *op, int fd,
+			  const void *buf, size_t len, int msg_flags);
+
+/**
+ * proa_op_sendmsg() / proa_op_recvmsg() - sendmsg(2) and recvmsg(2); the
+ * msghdr, its iovecs, name and control buffers are borrowed until the
+ * callback.  sendmsg adds MSG_NOSIGNAL.  -EINVAL: @msg NULL.
+ */
+PROA_API int proa_op_sendmsg(struct proa_loop *loop, struct proa_op *op,
+			     int fd, const struct msghdr *msg, int msg_flags);
+PROA_API int proa_op_recvmsg(struct proa_loop *loop, struct proa_op *op,
+			     int fd, struct msghdr *msg, int msg_flags);
+
+/**
+ * proa_op_recvmsg_select() - multishot recvmsg(2) into buffers of @br, for
+ * datagram sockets: each completion is one datagram, laid out in the
+ * buffer as the kernel's io_uring_recvmsg_out; proa_recvmsg_parse() finds
+ * the address and the payload.  @msg gives only the room to reserve:
+ * msg_namelen for the address, msg_controllen for ancillary data (the
+ * rest is ignored); it is borrowed until the final completion.
+ * -ENOBUFS ends it when @br is empty (the datagrams wait in the socket).
+ * -EOPNOTSUPP without PROA_FEAT_RECV_MULTISHOT.
+ */
+PROA_API int proa_op_recvmsg_select(struct proa_loop *loop,
+				    struct proa_op *op, int fd,
+				    struct msghdr *msg,
+				    struct proa_buf_ring *br);
+
+/* One datagram of proa_op_recvmsg_select(). */
+struct proa_recvmsg_out {
+	const struct sockaddr *name; /* NULL if none */
+	unsigned namelen;	     /* the address's real length */
+	const void *control;
+	unsigned controllen;
+	const void *payload;
+	size_t payloadlen; /* bytes present in the buffer */
+	size_t truelen;	   /* the datagram's length (> payloadlen: cut) */
+	int flags;	   /* MSG_TRUNC, MSG_CTRUNC */
+};
+
+/**
+ * proa_recvmsg_parse() - read the datagram in @buf (the @len bytes of the
+ * completion) of a proa_op_recvmsg_select() made with @msg.
+ * Return: 0, or -EINVAL if @len cannot hold the header.
+ */
+PROA_API int proa_recvmsg_parse(const struct msghdr *msg, const void *buf,
+				size_t len, struct proa_recvmsg_out *out);
+
+/**
+ * proa_op_shutdown() - shutdown(2) @fd: @how is SHUT_RD, SHUT_WR or
+ * SHUT_RDWR (-EINVAL otherwise).
+ */
+PROA_API int proa_op_shutdown(struct proa_loop *loop, struct proa_op *op,
+			      int fd, int how);
+
+/*
+ * Provided-buffer rings: @nbufs buffers of @bufsize bytes that the kernel
+ * hands out to proa_op_recv_select() as data arrives (io_uring's
+ * IORING_REGISTER_PBUF_RING).  One ring can serve every socket of a loop.
+ * Thread: loop, all of them.
+ */
+
+/**
+ * proa_buf_ring_new() - make a ring of @nbufs (a power of two, 1..32768)
+ * buffers of @bufsize bytes (1..1 GiB, rounded up to 64) for @loop.
+ * Return: 0; -EINVAL for bad sizes; -EOPNOTSUPP without
+ *         PROA_FEAT_BUF_RING; -ENOMEM; -ENOSPC when the loop has 65536
+ *         rings; PROA_ECLOSED.
+ */
+PROA_API int proa_buf_ring_new(struct proa_loop *loop,
+			       struct proa_buf_ring **out, unsigned nbufs,
+			       size_t bufsize);
+
+/**
+ * proa_buf_ring_free() - unregister and free @br.
+ * Return: 0; -EBUSY while an op that selects from @br is in flight (it
+ *         could still write into the buffers).  NULL is a no-op.
+ *         Rings left at proa_loop_free() are freed there.
+ */
+PROA_API int proa_buf_ring_free(struct proa_buf_ring *br);
+
+/** proa_buf_ring_buf() - the memory of buffer @id (NULL if out of range). */
+PROA_API void *proa_buf_ring_buf(const struct proa_buf_ring *br, unsigned id);
+
+/** proa_buf_ring_bufsize() - the size of each buffer. */
+PROA_API size_t proa_buf_ring_bufsize(const struct proa_buf_ring *br);
+
+/**
+ * proa_buf_ring_put() - give buffer @id back to the kernel.
+ * Return: 0; -EINVAL for an @id out of range; -EALREADY if the ring holds
+ *         it already (a double put would hand one buffer out twice).
+ */
+PROA_API int proa_buf_ring_put(struct proa_buf_ring *br, unsigned id);
+
+/** proa_buf_ring_available() - buffers the kernel can hand out now. */
+PROA_API unsigned proa_buf_ring_available(const struct proa_buf_ring *br);
+
+/** proa_op_buffer_id() - the buffer a completion used (PROA_OP_F_BUFFER). */
+static inline unsigned proa_op_buffer_id(const struct proa_op *op)
+{
+	return op->flags >> 16;
+}
 
 /**
  * proa_op_cancel() - ask for @op to be cancelled.
