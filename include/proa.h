@@ -10,5 +10,6 @@
 #include "proa/loop.h"
 #include "proa/future.h"
 #include "proa/pool.h"
+#include "proa/net.h"
 
 #endif /* PROA_H */

@@ -104,6 +104,7 @@ struct proa_loop { /* NOLINT(clang-analyzer-optin.performance.Padding) */
 	/* hooks of the layers above; the default pool's (pool/) */
 	struct proa_link hooks;
 	struct proa__loop_hook *default_pool;
+	struct proa__loop_hook *net; /* net/'s per-loop state */
 
 	/* handles for call_soon(NULL) */
 	struct proa_handle *free_handles;

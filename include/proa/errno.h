@@ -27,6 +27,8 @@ extern "C" {
 #define PROA_ENONAME (-(PROA_ERRNO_BASE + 3))
 /* Name resolution: the resolver failed for good (EAI_FAIL). */
 #define PROA_EDNSFAIL (-(PROA_ERRNO_BASE + 4))
+/* A stream ended before a read had its bytes (proa_stream_read_exactly). */
+#define PROA_EINCOMPLETE (-(PROA_ERRNO_BASE + 5))
 
 /**
  * proa_strerror() - describe an error code.

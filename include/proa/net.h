@@ -1,0 +1,504 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * proa/net.h - TCP and UNIX stream sockets as transports with protocols,
+ * UDP endpoints, a buffered stream layer, and loop groups.
+ *
+ * The shape is asyncio's.  A *transport* owns a connected socket, its
+ * write buffer and its state; a *protocol* is the user's set of callbacks.
+ * Servers take a protocol factory, called once per accepted connection.
+ * Every callback runs on the loop thread, never inside the call that
+ * caused it (a write never calls pause_writing before it returns; a close
+ * never calls connection_lost before it returns).
+ *
+ * Receiving uses a provided-buffer ring shared by every socket of the loop
+ * where the kernel has it (multishot receive: an idle connection holds no
+ * read buffer); data_received() borrows the bytes for the call only.
+ * Writes are copied into the transport's buffer, gathered into sendmsg and
+ * sent in the next loop iteration, together with every other socket's:
+ * no system call per write.
+ *
+ * Transport lifetime: proa allocates it, hands it to the protocol in
+ * connection_made(), and frees it when connection_lost() returns.  The
+ * protocol must not use the transport after that.  Closing follows
+ * DESIGN.md rule 6: operations in flight are cancelled and their
+ * completions awaited before the descriptor is closed.
+ *
+ * Thread: loop, for every function here, unless its comment says
+ * otherwise (the loop group's).
+ */
+#ifndef PROA_NET_H
+#define PROA_NET_H
+
+#include <sys/socket.h>
+
+#include "base.h"
+#include "future.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct iovec;
+struct proa_loop;
+struct proa_transport;
+struct proa_server;
+struct proa_udp;
+struct proa_stream;
+struct proa_loop_group;
+
+/* ---- protocols --------------------------------------------------------- */
+
+struct proa_protocol;
+
+/*
+ * A protocol's callbacks; any may be NULL except data_received.
+ *
+ * connection_made: @t is ready; the protocol may write at once.
+ * data_received:   @len > 0 bytes arrived; borrowed for this call only.
+ * eof_received:    the peer shut its write side.  Return true to keep our
+ *                  write side open (half-close: write, then close() or
+ *                  write_eof()); false (or NULL) closes the transport.
+ * connection_lost: the last call: @err is 0 for a clean close (close()
+ *                  after the buffer drained, or EOF), or a negative errno
+ *                  (-ECONNRESET, -EPIPE, -ETIMEDOUT for idle and write
+ *                  timeouts, -ECONNABORTED for abort()).  The transport is
+ *                  freed when it returns.
+ * pause_writing / resume_writing: the write buffer went above the high
+ *                  water mark / came back to the low one.
+ */
+struct proa_protocol_ops {
+	void (*connection_made)(struct proa_protocol *p,
+				struct proa_transport *t);
+	void (*data_received)(struct proa_protocol *p, const void *data,
+			      size_t len);
+	bool (*eof_received)(struct proa_protocol *p);
+	void (*connection_lost)(struct proa_protocol *p, int err);
+	void (*pause_writing)(struct proa_protocol *p);
+	void (*resume_writing)(struct proa_protocol *p);
+};
+
+/* Embed this in your protocol object; recover it with proa_container_of. */
+struct proa_protocol {
+	const struct proa_protocol_ops *ops;
+};
+
+/*
+ * Make the protocol for a new connection @t (not yet connected to it:
+ * connection_made follows).  Return NULL to refuse the connection: it is
+ * closed and nothing else is called.
+ */
+typedef struct proa_protocol *(*proa_protocol_factory)(void *arg,
+						       struct proa_transport *t);
+
+/* ---- options ----------------------------------------------------------- */
+
+/*
+ * Per-connection settings; zero means the default.
+ * write_high / write_low: water marks of the write buffer (64 KiB and
+ *     16 KiB; low must not exceed high).
+ * idle_timeout_ns: close with -ETIMEDOUT after this long with nothing
+ *     received and nothing sent (0: never).
+ * write_timeout_ns: close with -ETIMEDOUT when buffered data makes no
+ *     progress for this long (0: never).
+ * rcvbuf / sndbuf: SO_RCVBUF / SO_SNDBUF (0: the system's).
+ * no_delay: TCP_NODELAY (default on: -1 turns it off).
+ */
+struct proa_transport_options {
+	size_t write_high;
+	size_t write_low;
+	uint64_t idle_timeout_ns;
+	uint64_t write_timeout_ns;
+	int rcvbuf;
+	int sndbuf;
+	int no_delay;
+};
+
+/*
+ * Listening settings; zero means the default.
+ * backlog: listen(2)'s (511).
+ * reuse_port: SO_REUSEPORT, so several listeners (one per loop) share
+ *     the address.
+ * no_reuse_addr: do not set SO_REUSEADDR (set by default for TCP).
+ * family: AF_UNSPEC (every address the host resolves to), AF_INET or
+ *     AF_INET6.
+ * v6only: IPV6_V6ONLY on IPv6 listeners (default on when a name gives
+ *     both families, so that they do not collide).
+ * max_connections: over it, new connections are accepted and closed at
+ *     once, and counted (0: no cap).
+ * accept_retry_ns: after EMFILE/ENFILE/ENOBUFS/ENOMEM on accept, the
+ *     listener pauses this long and then accepts again (100 ms).
+ */
+struct proa_server_options {
+	int backlog;
+	bool reuse_port;
+	bool no_reuse_addr;
+	int family;
+	unsigned max_connections;
+	uint64_t accept_retry_ns;
+	struct proa_transport_options transport;
+};
+
+/**
+ * proa_net_set_buffers() - size the receive buffers @loop's sockets share:
+ * @nbufs (a power of two) buffers of @bufsize bytes, in a provided-buffer
+ * ring where the kernel has one (default 512 x 16 KiB: 8 MiB per loop,
+ * whatever the number of connections).  Where it has none, each
+ * connection gets a read buffer of @bufsize.
+ * Return: 0; -EINVAL; -EBUSY once a socket of @loop has been opened.
+ */
+PROA_API int proa_net_set_buffers(struct proa_loop *loop, unsigned nbufs,
+				  size_t bufsize);
+
+/* ---- servers ----------------------------------------------------------- */
+
+/**
+ * proa_tcp_listen() - listen on @host:@port and accept connections.
+ * @host: a numeric address, a name (resolved on the pool's DNS lane), or
+ *        NULL / "" for every interface (0.0.0.0 and [::]).
+ * @port: 0 lets the kernel pick; proa_server_sockname() tells which.
+ * @fut:  resolves with res 0 and value the struct proa_server *, or with
+ *        -errno (-EADDRINUSE, -EACCES, PROA_ENONAME, ...).  Every address
+ *        the name gives gets a listener; any failure fails the whole.
+ *
+ * Return: 0 if started (@fut will resolve), or -EINVAL / PROA_ECLOSED /
+ *         -EBUSY (fut already in use) with @fut untouched.
+ */
+PROA_API int proa_tcp_listen(struct proa_loop *loop, const char *host,
+			     uint16_t port,
+			     const struct proa_server_options *opt,
+			     proa_protocol_factory factory, void *arg,
+			     struct proa_future *fut);
+
+/**
+ * proa_tcp_listen_addr() - the same on one numeric address, at once.
+ * Return: 0 and *@out, or -errno.
+ */
+PROA_API int proa_tcp_listen_addr(struct proa_loop *loop,
+				  const struct sockaddr *addr,
+				  socklen_t addrlen,
+				  const struct proa_server_options *opt,
+				  proa_protocol_factory factory, void *arg,
+				  struct proa_server **out);
+
+/**
+ * proa_unix_listen() - listen on the UNIX socket @path; a path starting
+ * with '@' is in the abstract namespace (no file).  A file that is already
+ * there is -EADDRINUSE: it is never unlinked behind the caller's back.
+ * The file is removed when the server closes.
+ * Return: 0 and *@out; -ENAMETOOLONG; -EADDRINUSE; other -errno.
+ */
+PROA_API int proa_unix_listen(struct proa_loop *loop, const char *path,
+			      const struct proa_server_options *opt,
+			      proa_protocol_factory factory, void *arg,
+			      struct proa_server **out);
+
+/** proa_server_nsockets() - how many listening sockets @s has. */
+PROA_API unsigned proa_server_nsockets(const struct proa_server *s);
+
+/**
+ * proa_server_sockname() - the bound address of listener @i.
+ * Return: 0, or -EINVAL / -ENOENT for a bad @i.
+ */
+PROA_API int proa_server_sockname(const struct proa_server *s, unsigned i,
+				  struct sockaddr_storage *addr,
+				  socklen_t *len);
+
+/** proa_server_port() - the port of the first listener (0 for UNIX). */
+PROA_API uint16_t proa_server_port(const struct proa_server *s);
+
+struct proa_server_stats {
+	uint64_t accepted;     /* connections handed to the factory */
+	uint64_t refused;      /* closed at once: over the cap, or NULL */
+	uint64_t accept_pause; /* pauses after EMFILE/ENFILE/... */
+	uint64_t rearmed;      /* multishot accept re-armed by us */
+	unsigned active;       /* connections open now */
+};
+
+PROA_API int proa_server_stats(const struct proa_server *s,
+			       struct proa_server_stats *out);
+
+/**
+ * proa_server_close() - stop listening; connections already accepted stay
+ * open (close them yourself, as asyncio's Server.close()).  @done, if not
+ * NULL, resolves with 0 once every listener is closed; the server is
+ * freed then.  Return: 0, or -EALREADY.
+ */
+PROA_API int proa_server_close(struct proa_server *s, struct proa_future *done);
+
+/* ---- clients ----------------------------------------------------------- */
+
+struct proa_connect_options {
+	uint64_t timeout_ns; /* whole connect, name lookup included (0: none) */
+	int family;	     /* AF_UNSPEC, AF_INET, AF_INET6 */
+	struct proa_transport_options transport;
+};
+
+/**
+ * proa_tcp_connect() - connect to @host:@port (each address the name
+ * gives, in order, until one accepts).
+ * @fut: resolves with res 0 and value the struct proa_transport * (the
+ *       protocol's connection_made has been called), or -errno:
+ *       -ECONNREFUSED, -ENETUNREACH, -EHOSTUNREACH, -ETIMEDOUT,
+ *       PROA_ENONAME, -ECANCELED if @fut was cancelled.
+ * Return: 0 if started, or -EINVAL / PROA_ECLOSED / -EBUSY.
+ */
+PROA_API int proa_tcp_connect(struct proa_loop *loop, const char *host,
+			      uint16_t port,
+			      const struct proa_connect_options *opt,
+			      proa_protocol_factory factory, void *arg,
+			      struct proa_future *fut);
+
+/** proa_unix_connect() - the same for a UNIX socket @path ('@': abstract). */
+PROA_API int proa_unix_connect(struct proa_loop *loop, const char *path,
+			       const struct proa_connect_options *opt,
+			       proa_protocol_factory factory, void *arg,
+			       struct proa_future *fut);
+
+/* ---- transports -------------------------------------------------------- */
+
+/* The explicit state of a connection (DESIGN.md; transitions traced in
+ * debug mode). */
+enum proa_transport_state {
+	PROA_TS_OPEN = 0,   /* reading and writing */
+	PROA_TS_HALF_LOCAL, /* write_eof() done: reading only */
+	PROA_TS_HALF_PEER,  /* EOF received, kept open: writing only */
+	PROA_TS_CLOSING,    /* close(): flushing, then closing */
+	PROA_TS_TEARDOWN,   /* waiting for operations in flight to end */
+	PROA_TS_CLOSED,	    /* descriptor closed; connection_lost next */
+};
+
+PROA_API const char *proa_transport_state_name(enum proa_transport_state s);
+PROA_API enum proa_transport_state
+proa_transport_state(const struct proa_transport *t);
+
+/**
+ * proa_transport_write() - queue @len bytes (copied) for sending.
+ * Return: 0; -EPIPE after write_eof() or close(), or once the connection
+ *         failed; -ENOMEM.  Never calls back before returning.
+ */
+PROA_API int proa_transport_write(struct proa_transport *t, const void *data,
+				  size_t len);
+PROA_API int proa_transport_writev(struct proa_transport *t,
+				   const struct iovec *iov, int iovcnt);
+
+/** proa_transport_write_eof() - shut our write side once the buffer has
+ * been sent.  Return: 0, or -EPIPE if already closing. */
+PROA_API int proa_transport_write_eof(struct proa_transport *t);
+PROA_API bool proa_transport_can_write_eof(const struct proa_transport *t);
+
+/** proa_transport_close() - stop reading, send what is buffered, close;
+ * connection_lost(0) follows (or an error, if sending fails). */
+PROA_API int proa_transport_close(struct proa_transport *t);
+
+/** proa_transport_abort() - close at once, dropping the buffer;
+ * connection_lost(-ECONNABORTED) follows. */
+PROA_API void proa_transport_abort(struct proa_transport *t);
+
+/** pause_reading / resume_reading: no data_received while paused; the
+ * kernel-side receive is cancelled, so data waits in the socket (TCP flow
+ * control pushes back on the peer).  Return: 0, or -EPIPE if closing. */
+PROA_API int proa_transport_pause_reading(struct proa_transport *t);
+PROA_API int proa_transport_resume_reading(struct proa_transport *t);
+PROA_API bool proa_transport_is_reading(const struct proa_transport *t);
+PROA_API bool proa_transport_is_closing(const struct proa_transport *t);
+
+/** Bytes buffered and not yet sent. */
+PROA_API size_t proa_transport_write_buffer_size(const struct proa_transport *t);
+
+/** Set the water marks (0, 0: the defaults).  -EINVAL if @low > @high. */
+PROA_API int proa_transport_set_write_buffer_limits(struct proa_transport *t,
+						    size_t high, size_t low);
+
+/** Set the idle and write timeouts (0: none), from now on. */
+PROA_API int proa_transport_set_timeouts(struct proa_transport *t,
+					 uint64_t idle_ns, uint64_t write_ns);
+
+/** get_extra_info: the peer's and our own address; the socket. */
+PROA_API int proa_transport_peername(const struct proa_transport *t,
+				     struct sockaddr_storage *addr,
+				     socklen_t *len);
+PROA_API int proa_transport_sockname(const struct proa_transport *t,
+				     struct sockaddr_storage *addr,
+				     socklen_t *len);
+PROA_API int proa_transport_fd(const struct proa_transport *t);
+PROA_API struct proa_loop *proa_transport_loop(const struct proa_transport *t);
+PROA_API struct proa_protocol *
+proa_transport_protocol(const struct proa_transport *t);
+/** Switch protocols (asyncio's set_protocol); the new one gets no
+ * connection_made. */
+PROA_API void proa_transport_set_protocol(struct proa_transport *t,
+					  struct proa_protocol *p);
+
+/* ---- buffered streams ------------------------------------------------------
+ *
+ * A protocol that buffers what arrives so that code can ask for "a line",
+ * "N bytes": each read is a future.  One read at a time (-EBUSY for a
+ * second); the buffer never grows past @limit bytes: a read that would
+ * need more fails with -EMSGSIZE and reading pauses (the peer waits).
+ */
+
+/**
+ * proa_stream_new() - a stream protocol to return from a factory or pass
+ * to a connect call.  @limit: the most it buffers (0: 64 KiB).
+ * The stream is freed after connection_lost, unless proa_stream_hold()
+ * was called; then proa_stream_free() frees it.
+ */
+PROA_API int proa_stream_new(struct proa_stream **out, size_t limit);
+PROA_API struct proa_protocol *proa_stream_protocol(struct proa_stream *s);
+PROA_API struct proa_stream *proa_stream_of(struct proa_protocol *p);
+PROA_API void proa_stream_hold(struct proa_stream *s);
+PROA_API void proa_stream_free(struct proa_stream *s);
+PROA_API struct proa_transport *proa_stream_transport(struct proa_stream *s);
+
+/**
+ * proa_stream_read_exactly() - read @n bytes into @buf.
+ * @fut: res @n; or PROA_EINCOMPLETE when EOF came first, with the partial
+ *       count in *@got; or the connection's error.
+ */
+PROA_API int proa_stream_read_exactly(struct proa_stream *s, void *buf,
+				      size_t n, size_t *got,
+				      struct proa_future *fut);
+
+/**
+ * proa_stream_read_until() - read up to and including @delim (@dlen
+ * bytes) into @buf (@cap bytes).  @fut: res the length with the
+ * delimiter; -EMSGSIZE if it is not within min(@cap, limit) bytes (nothing
+ * consumed); PROA_EINCOMPLETE at EOF with the partial bytes in @buf and
+ * their count in *@got.
+ */
+PROA_API int proa_stream_read_until(struct proa_stream *s, const void *delim,
+				    size_t dlen, void *buf, size_t cap,
+				    size_t *got, struct proa_future *fut);
+
+/** proa_stream_read() - up to @cap bytes of what is there (waits for at
+ * least one); res 0 at EOF. */
+PROA_API int proa_stream_read(struct proa_stream *s, void *buf, size_t cap,
+			      struct proa_future *fut);
+
+PROA_API int proa_stream_write(struct proa_stream *s, const void *data,
+			       size_t len);
+/** proa_stream_drain() - @fut resolves once the write buffer is at or
+ * below the low water mark. */
+PROA_API int proa_stream_drain(struct proa_stream *s, struct proa_future *fut);
+PROA_API int proa_stream_close(struct proa_stream *s);
+PROA_API bool proa_stream_at_eof(const struct proa_stream *s);
+
+/* ---- UDP --------------------------------------------------------------- */
+
+/* datagram_received: borrowed for the call.  error_received: an ICMP
+ * error or a failed send (-ECONNREFUSED on a connected endpoint...).
+ * closed: the last call; the endpoint is freed when it returns. */
+struct proa_udp_ops {
+	void (*datagram_received)(struct proa_udp *u, void *arg,
+				  const void *data, size_t len,
+				  const struct sockaddr *from,
+				  socklen_t fromlen);
+	void (*error_received)(struct proa_udp *u, void *arg, int err);
+	void (*closed)(struct proa_udp *u, void *arg);
+};
+
+/* Zero means the default.  @remote: connect(2) the socket to it (send()
+ * then needs no address, and only its datagrams arrive). */
+struct proa_udp_options {
+	bool reuse_addr;
+	bool reuse_port;
+	bool broadcast;
+	int rcvbuf;
+	int sndbuf;
+	const struct sockaddr *remote;
+	socklen_t remote_len;
+	size_t max_queued; /* bytes waiting to be sent (1 MiB) */
+};
+
+/**
+ * proa_udp_bind() - a UDP endpoint bound to @addr (port 0 lets the kernel
+ * pick: proa_udp_sockname()).  @addr NULL with @remote set: bound by the
+ * kernel.  Datagrams of up to 65507 bytes (IPv4) / 65527 (IPv6).
+ */
+PROA_API int proa_udp_bind(struct proa_loop *loop, const struct sockaddr *addr,
+			   socklen_t addrlen,
+			   const struct proa_udp_options *opt,
+			   const struct proa_udp_ops *ops, void *arg,
+			   struct proa_udp **out);
+
+/**
+ * proa_udp_sendto() - queue one datagram (copied) to @to (NULL on a
+ * connected endpoint).  Return: 0; -EMSGSIZE over the limit; -EAGAIN when
+ * max_queued bytes are already waiting; -EDESTADDRREQ; -EPIPE if closing.
+ */
+PROA_API int proa_udp_sendto(struct proa_udp *u, const void *data, size_t len,
+			     const struct sockaddr *to, socklen_t tolen);
+PROA_API int proa_udp_sockname(const struct proa_udp *u,
+			       struct sockaddr_storage *addr, socklen_t *len);
+PROA_API int proa_udp_fd(const struct proa_udp *u);
+PROA_API size_t proa_udp_queued(const struct proa_udp *u);
+/** proa_udp_close() - drop what is queued, stop receiving; closed()
+ * follows once nothing is in flight. */
+PROA_API int proa_udp_close(struct proa_udp *u);
+
+/* ---- loop groups ------------------------------------------------------- */
+
+/*
+ * N loops in N threads, one per CPU where there are enough (placed with
+ * hwloc, as the pool's PROA_PLACE_SPREAD), serving one address either
+ * with one SO_REUSEPORT listener per loop (the kernel spreads
+ * connections) or with one acceptor that hands each connection to the
+ * next loop in turn over call_soon_threadsafe (MSG_RING where the kernel
+ * has it).
+ */
+enum proa_group_mode {
+	PROA_GROUP_REUSEPORT = 0,
+	PROA_GROUP_HANDOFF,
+};
+
+struct proa_loop_group_options {
+	unsigned nloops; /* 0: the number of CPUs this process may use */
+	bool no_pin;	 /* do not pin the loops' threads */
+};
+
+/**
+ * proa_loop_group_new() - create the loops and start their threads; each
+ * runs until proa_loop_group_free().  Thread: any.
+ */
+PROA_API int proa_loop_group_new(struct proa_loop_group **out,
+				 const struct proa_loop_group_options *opt);
+/** Thread: any. */
+PROA_API unsigned proa_loop_group_size(const struct proa_loop_group *g);
+/** Thread: any (the loop itself is its thread's). */
+PROA_API struct proa_loop *proa_loop_group_loop(struct proa_loop_group *g,
+						unsigned i);
+/** The CPU loop @i is pinned to, or -1.  Thread: any. */
+PROA_API int proa_loop_group_cpu(const struct proa_loop_group *g, unsigned i);
+
+/**
+ * proa_loop_group_listen() - serve @host:@port on every loop of @g;
+ * @factory is called on the loop that owns the connection (with @arg).
+ * The address is bound synchronously (numeric hosts only; NULL for all).
+ * Return: 0, or -errno (nothing left listening).  Thread: any, not a
+ * loop of @g.
+ */
+PROA_API int proa_loop_group_listen(struct proa_loop_group *g,
+				    const char *host, uint16_t port,
+				    enum proa_group_mode mode,
+				    const struct proa_server_options *opt,
+				    proa_protocol_factory factory, void *arg);
+
+/** The port bound by the last listen (port 0 asked).  Thread: any. */
+PROA_API uint16_t proa_loop_group_port(const struct proa_loop_group *g);
+
+/** Connections each loop has accepted so far.  Thread: any. */
+PROA_API uint64_t proa_loop_group_accepted(const struct proa_loop_group *g,
+					   unsigned i);
+
+/**
+ * proa_loop_group_free() - close the listeners, abort open connections,
+ * stop and join the threads, close and free the loops.  Thread: any, not
+ * a loop of @g.
+ */
+PROA_API int proa_loop_group_free(struct proa_loop_group *g);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PROA_NET_H */

@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * net/net_int.h - private to net/: the per-loop state every socket of a
+ * loop shares, the transport record, and the functions net/'s files share.
+ *
+ * Threads: all of it belongs to the loop thread.
+ */
+#ifndef PROA_NET_INT_H
+#define PROA_NET_INT_H
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "proa/net.h"
+#include "proactor/proactor_int.h"
+
+/* A piece of a transport's write buffer. */
+struct proa__chunk {
+	struct proa__chunk *next;
+	uint32_t cap;
+	uint32_t head; /* first byte not yet sent */
+	uint32_t tail; /* first free byte */
+	unsigned char data[];
+};
+
+#define PROA__CHUNK_SIZE (16384u - sizeof(struct proa__chunk))
+#define PROA__CHUNK_CACHE 256 /* chunks a loop keeps for reuse */
+#define PROA__SEND_IOV 64     /* chunks gathered into one sendmsg */
+
+/*
+ * Per loop: the provided-buffer ring every socket receives into, the
+ * transports that found it empty (-ENOBUFS) and wait for buffers to come
+ * back, transports with writes to hand to the kernel at the end of the
+ * iteration, and a cache of write chunks.
+ */
+struct proa__netloop {
+	struct proa__loop_hook hook;
+	struct proa_loop *loop;
+	struct proa_buf_ring *br; /* NULL: single-shot recv, own buffers */
+	bool multishot;		  /* multishot recv on br */
+	bool started;		  /* a socket exists: sizes are fixed */
+	unsigned nbufs;
+	size_t bufsize;
+	struct proa_link starved; /* transports waiting for buffers */
+	struct proa_link dirty;	  /* transports with writes to submit */
+	struct proa_link all;	  /* every live transport */
+	struct proa__chunk *free_chunks;
+	unsigned nfree;
+	uint64_t enobufs; /* receives the empty ring ended (tests read it) */
+};
+
+/* The netloop of @loop, made on first use (sizes fixed from then on). */
+struct proa__netloop *proa__netloop_get(struct proa_loop *loop);
+
+struct proa__chunk *proa__chunk_get(struct proa__netloop *nl, size_t need);
+void proa__chunk_put(struct proa__netloop *nl, struct proa__chunk *c);
+
+struct proa_transport {
+	struct proa_loop *loop;
+	struct proa__netloop *nl;
+	struct proa_protocol *proto;
+	struct proa_server *server; /* the server that accepted it, or NULL */
+	int fd;
+	uint8_t state; /* enum proa_transport_state */
+	bool want_read;	     /* reading not paused by the protocol */
+	bool proto_paused;   /* pause_writing() called, resume not yet */
+	bool made;	     /* connection_made() called */
+	bool notify_queued;  /* @notify scheduled */
+	bool eof_pending;    /* write_eof(): shut down once flushed */
+	bool wr_shut;	     /* SHUT_WR done */
+	bool on_starved;     /* on nl->starved */
+	bool on_dirty;	     /* on nl->dirty */
+	bool closing_by_eof; /* teardown after EOF: connection_lost(0) */
+	int err;	     /* the first error: connection_lost's */
+
+	struct proa_op rop;  /* receive */
+	struct proa_op wop;  /* sendmsg */
+	struct proa_op xop;  /* shutdown, then close */
+	struct msghdr msg;   /* of the sendmsg in flight */
+	struct iovec iov[PROA__SEND_IOV];
+
+	struct proa__chunk *whead, *wtail;
+	size_t wbytes;	  /* buffered, not yet sent */
+	size_t high, low; /* water marks */
+
+	/* data that arrived after pause_reading(), before the cancel did */
+	unsigned char *held;
+	size_t held_len;
+	unsigned char *rbuf; /* own read buffer without a buffer ring */
+
+	uint64_t idle_ns, write_ns;
+	uint64_t last_io;	 /* loop time of the last receive or send */
+	uint64_t last_progress; /* loop time the write buffer last moved */
+	struct proa_timer idle_timer;
+	struct proa_timer write_timer;
+	struct proa_handle notify; /* pause/resume_writing, deferred */
+	struct proa_handle resume; /* held data after resume_reading() */
+	struct proa_handle lost;   /* connection_lost if close(2) was ours */
+	bool eof_seen;		   /* EOF arrived (maybe held while paused) */
+
+	struct proa_link link;	      /* on nl->all */
+	struct proa_link starve_link; /* on nl->starved */
+	struct proa_link dirty_link;  /* on nl->dirty */
+};
+
+/* Wrap the connected socket @fd (non-blocking, close-on-exec) in a
+ * transport; the factory's protocol gets connection_made.  On failure @fd
+ * is closed and a negative errno returned.  @out may be NULL. */
+int proa__transport_open(struct proa_loop *loop, int fd,
+			 const struct proa_transport_options *opt,
+			 proa_protocol_factory factory, void *arg,
+			 struct proa_server *server,
+			 struct proa_transport **out);
+
+/* Submit the writes of every transport on nl->dirty. */
+void proa__transports_flush(struct proa__netloop *nl);
+/* Re-arm the receives of starved transports while buffers last. */
+void proa__transports_feed(struct proa__netloop *nl);
+
+/* A server lost one of its connections (transport.c -> server.c). */
+void proa__server_conn_gone(struct proa_server *s);
+
+/* Socket options of struct proa_transport_options on @fd. */
+void proa__sock_tune(int fd, int family,
+		     const struct proa_transport_options *opt);
+
+/* Parse "1.2.3.4", "::1", "[::1]" with @port into @ss; -EINVAL if not
+ * numeric. */
+int proa__parse_numeric(const char *host, uint16_t port,
+			struct sockaddr_storage *ss, socklen_t *len);
+/* A UNIX address for @path ('@' first: abstract); -ENAMETOOLONG. */
+int proa__unix_addr(const char *path, struct sockaddr_storage *ss,
+		    socklen_t *len);
+
+#endif /* PROA_NET_INT_H */

@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * net/netloop.c - what every socket of a loop shares: one provided-buffer
+ * ring to receive into (so that an idle connection holds no read buffer),
+ * a cache of write chunks (no allocation per write in a steady state), and
+ * a loop hook that, once per iteration, hands every transport's gathered
+ * writes to the kernel and re-arms receives that found the ring empty.
+ * Also the address helpers of net/.
+ *
+ * Thread: loop, everything.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include "net_int.h"
+
+#define DEFAULT_NBUFS 512
+#define DEFAULT_BUFSIZE 16384
+
+static void netloop_flush(struct proa__loop_hook *h)
+{
+	struct proa__netloop *nl =
+	    proa_container_of(h, struct proa__netloop, hook);
+
+	if (!proa__list_empty(&nl->starved))
+		proa__transports_feed(nl);
+	if (!proa__list_empty(&nl->dirty))
+		proa__transports_flush(nl);
+}
+
+/* At proa_loop_close(): no socket op is in flight (the loop checked), so
+ * the ring's buffers are ours again. */
+static void netloop_close(struct proa__loop_hook *h)
+{
+	struct proa__netloop *nl =
+	    proa_container_of(h, struct proa__netloop, hook);
+	struct proa__chunk *c;
+
+	proa__loop_hook_del(h);
+	nl->loop->net = NULL;
+	if (nl->br && proa_buf_ring_free(nl->br) < 0)
+		proa__log(PROA_LOG_ERROR, "net: buffer ring still in use");
+	while ((c = nl->free_chunks) != NULL) {
+		nl->free_chunks = c->next;
+		free(c);
+	}
+	free(nl);
+}
+
+static struct proa__netloop *netloop_new(struct proa_loop *loop)
+{
+	struct proa__netloop *nl = calloc(1, sizeof(*nl));
+
+	if (!nl)
+		return NULL;
+	nl->loop = loop;
+	nl->nbufs = DEFAULT_NBUFS;
+	nl->bufsize = DEFAULT_BUFSIZE;
+	proa__list_init(&nl->starved);
+	proa__list_init(&nl->dirty);
+	proa__list_init(&nl->all);
+	nl->hook.flush = netloop_flush;
+	nl->hook.close = netloop_close;
+	proa__loop_hook_add(loop, &nl->hook);
+	loop->net = &nl->hook;
+	return nl;
+}
+
+struct proa__netloop *proa__netloop_get(struct proa_loop *loop)
+{
+	struct proa__netloop *nl;
+
+	if (loop->net)
+		nl = proa_container_of(loop->net, struct proa__netloop, hook);
+	else if (!(nl = netloop_new(loop)))
+		return NULL;
+	if (nl->started)
+		return nl;
+	/* The first socket fixes the sizes.  Without a ring (an old kernel,
+	 * or the epoll backend) every transport reads into its own buffer. */
+	if (proa_loop_feature(loop, PROA_FEAT_BUF_RING) &&
+	    proa_buf_ring_new(loop, &nl->br, nl->nbufs, nl->bufsize) == 0)
+		nl->multishot =
+		    proa_loop_feature(loop, PROA_FEAT_RECV_MULTISHOT);
+	nl->started = true;
+	return nl;
+}
+
+int proa_net_set_buffers(struct proa_loop *loop, unsigned nbufs,
+			 size_t bufsize)
+{
+	struct proa__netloop *nl;
+
+	if (!loop || nbufs == 0 || nbufs > 32768 || (nbufs & (nbufs - 1)) ||
+	    bufsize < 64 || bufsize > (1u << 30))
+		return -EINVAL;
+	PROA__LOOP_CHECK(loop);
+	if (loop->closed)
+		return PROA_ECLOSED;
+	if (loop->net)
+		nl = proa_container_of(loop->net, struct proa__netloop, hook);
+	else if (!(nl = netloop_new(loop)))
+		return -ENOMEM;
+	if (nl->started)
+		return -EBUSY;
+	nl->nbufs = nbufs;
+	nl->bufsize = bufsize;
+	return 0;
+}
+
+struct proa__chunk *proa__chunk_get(struct proa__netloop *nl, size_t need)
+{
+	struct proa__chunk *c = nl->free_chunks;
+	size_t cap = PROA__CHUNK_SIZE;
+
+	if (c && need <= c->cap) {
+		nl->free_chunks = c->next;
+		nl->nfree--;
+	} else {
+		/* A big write gets one chunk of its own size (up to 1 MiB),
+		 * not many small ones: fewer iovecs per sendmsg. */
+		if (need > cap)
+			cap = need < (1u << 20) ? need : (1u << 20);
+		c = malloc(sizeof(*c) + cap);
+		if (!c)
+			return NULL;
+		c->cap = (uint32_t)cap;
+	}
+	c->next = NULL;
+	c->head = 0;
+	c->tail = 0;
+	return c;
+}
+
+void proa__chunk_put(struct proa__netloop *nl, struct proa__chunk *c)
+{
+	/* Only standard chunks are kept: a burst of big writes must not
+	 * pin its memory for ever. */
+	if (c->cap == PROA__CHUNK_SIZE && nl->nfree < PROA__CHUNK_CACHE) {
+		c->next = nl->free_chunks;
+		nl->free_chunks = c;
+		nl->nfree++;
+		return;
+	}
+	free(c);
+}
+
+/* ---- addresses and socket options --------------------------------------- */
+
+int proa__parse_numeric(const char *host, uint16_t port,
+			struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	char buf[INET6_ADDRSTRLEN + 2];
+	size_t n;
+
+	memset(ss, 0, sizeof(*ss));
+	if (!host)
+		return -EINVAL;
+	n = strlen(host);
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+		if (n - 2 >= sizeof(buf))
+			return -EINVAL;
+		memcpy(buf, host + 1, n - 2);
+		buf[n - 2] = '\0';
+		host = buf;
+	}
+	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons(port);
+		*len = sizeof(*in4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		*len = sizeof(*in6);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int proa__unix_addr(const char *path, struct sockaddr_storage *ss,
+		    socklen_t *len)
+{
+	struct sockaddr_un *un = (struct sockaddr_un *)ss;
+	size_t n;
+
+	if (!path || !path[0])
+		return -EINVAL;
+	n = strlen(path);
+	/* A path must keep its NUL; an abstract name has none. */
+	if (path[0] == '@' ? n > sizeof(un->sun_path)
+			   : n >= sizeof(un->sun_path))
+		return -ENAMETOOLONG;
+	memset(ss, 0, sizeof(*ss));
+	un->sun_family = AF_UNIX;
+	memcpy(un->sun_path, path, n);
+	if (path[0] == '@') {
+		un->sun_path[0] = '\0';
+		*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+	} else {
+		*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n +
+				   1);
+	}
+	return 0;
+}
+
+void proa__sock_tune(int fd, int family,
+		     const struct proa_transport_options *opt)
+{
+	int one = 1;
+
+	if (family == AF_INET || family == AF_INET6) {
+		if (!opt || opt->no_delay >= 0)
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+				   sizeof(one));
+	}
+	if (opt && opt->rcvbuf > 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &opt->rcvbuf,
+			   sizeof(opt->rcvbuf));
+	if (opt && opt->sndbuf > 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &opt->sndbuf,
+			   sizeof(opt->sndbuf));
+}

@@ -1,0 +1,857 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * net/transport.c - stream transports (TCP and UNIX) over the ring.
+ *
+ * One receive, one sendmsg and one control op (shutdown, then close) per
+ * connection, each at most once in flight:
+ *
+ *   rop  multishot recv selecting from the loop's buffer ring (a single
+ *        shot into the transport's own buffer where there is none); the
+ *        buffer goes back to the ring as soon as data_received returns;
+ *        -ENOBUFS parks the transport until buffers come back (the data
+ *        waits in the socket, nothing is lost)
+ *   wop  sendmsg gathering up to 64 chunks of the write buffer; writes
+ *        made during an iteration leave together at its end (netloop's
+ *        hook), so a busy loop makes no system call per write
+ *   xop  shutdown(SHUT_WR) for write_eof and graceful close, then close
+ *
+ * States (enum proa_transport_state):
+ *
+ *   OPEN --write_eof--> HALF_LOCAL --EOF--> CLOSING
+ *   OPEN --EOF, eof_received true--> HALF_PEER --close--> CLOSING
+ *   OPEN/HALF_* --close or EOF--> CLOSING --flushed, SHUT_WR--> TEARDOWN
+ *   any --abort, error, timeout--> TEARDOWN --rop, wop, xop idle--> CLOSED
+ *   CLOSED --close(2) done--> connection_lost(err), freed
+ *
+ * The descriptor is closed only once no operation on it is in flight
+ * (DESIGN.md rule 6), and connection_lost is the last callback.
+ *
+ * Thread: loop, everything.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "net_int.h"
+
+#define DEFAULT_HIGH (64u * 1024)
+#define DEFAULT_LOW (16u * 1024)
+
+static void recv_done(struct proa_op *op);
+static void send_done(struct proa_op *op);
+static void teardown(struct proa_transport *t);
+static void fatal(struct proa_transport *t, int err);
+
+const char *proa_transport_state_name(enum proa_transport_state s)
+{
+	static const char *const names[] = {
+	    [PROA_TS_OPEN] = "OPEN",	       [PROA_TS_HALF_LOCAL] = "HALF_LOCAL",
+	    [PROA_TS_HALF_PEER] = "HALF_PEER", [PROA_TS_CLOSING] = "CLOSING",
+	    [PROA_TS_TEARDOWN] = "TEARDOWN",   [PROA_TS_CLOSED] = "CLOSED",
+	};
+
+	if ((unsigned)s < sizeof(names) / sizeof(names[0]))
+		return names[s];
+	return "?";
+}
+
+/* Every transition goes through here, traced in debug mode (seed 004:
+ * a connection's life should be readable from the log). */
+static void set_state(struct proa_transport *t, enum proa_transport_state s)
+{
+	if (proa__unlikely(t->loop->sched.debug))
+		proa__log(PROA_LOG_DEBUG, "transport %p fd %d: %s -> %s",
+			  (void *)t, t->fd,
+			  proa_transport_state_name(
+			      (enum proa_transport_state)t->state),
+			  proa_transport_state_name(s));
+	t->state = (uint8_t)s;
+}
+
+static bool can_read(const struct proa_transport *t)
+{
+	return (t->state == PROA_TS_OPEN || t->state == PROA_TS_HALF_LOCAL) &&
+	       !t->eof_seen;
+}
+
+static bool can_write(const struct proa_transport *t)
+{
+	return (t->state == PROA_TS_OPEN || t->state == PROA_TS_HALF_PEER) &&
+	       !t->eof_pending;
+}
+
+/* ---- receiving ---------------------------------------------------------- */
+
+static void start_read(struct proa_transport *t)
+{
+	struct proa__netloop *nl = t->nl;
+	int ret;
+
+	if (!proa_op_is_idle(&t->rop) || t->on_starved || !t->want_read ||
+	    !can_read(t) || t->held_len > 0)
+		return;
+	if (nl->br)
+		ret = proa_op_recv_select(t->loop, &t->rop, t->fd, nl->br,
+					  nl->multishot ? PROA_RECV_MULTISHOT
+							: 0);
+	else
+		ret = proa_op_recv(t->loop, &t->rop, t->fd, t->rbuf,
+				   nl->bufsize, 0);
+	if (ret < 0)
+		fatal(t, ret);
+}
+
+static void stop_read(struct proa_transport *t)
+{
+	if (t->on_starved) {
+		proa__list_del(&t->starve_link);
+		t->on_starved = false;
+	}
+	if (!proa_op_is_idle(&t->rop))
+		proa_op_cancel(&t->rop); /* -EALREADY is fine */
+}
+
+/* Keep bytes that arrived after pause_reading() (a multishot receive is
+ * cancelled asynchronously) until resume_reading(). */
+static int hold(struct proa_transport *t, const void *data, size_t len)
+{
+	unsigned char *p = realloc(t->held, t->held_len + len);
+
+	if (!p)
+		return -ENOMEM;
+	memcpy(p + t->held_len, data, len);
+	t->held = p;
+	t->held_len += len;
+	return 0;
+}
+
+static void on_eof(struct proa_transport *t)
+{
+	bool keep = false;
+
+	t->eof_seen = true;
+	if (!t->want_read || t->held_len > 0)
+		return; /* told on resume_reading() */
+	/* Told in HALF_LOCAL too (asyncio does); there the answer does not
+	 * matter, both directions are done. */
+	if (t->proto->ops->eof_received)
+		keep = t->proto->ops->eof_received(t->proto);
+	if (t->state != PROA_TS_OPEN && t->state != PROA_TS_HALF_LOCAL)
+		return; /* the protocol closed or aborted meanwhile */
+	if (t->state == PROA_TS_OPEN && keep) {
+		set_state(t, PROA_TS_HALF_PEER);
+		return;
+	}
+	/* Both directions done (HALF_LOCAL), or the protocol did not keep
+	 * the write side: a clean close. */
+	if (t->state == PROA_TS_OPEN || t->state == PROA_TS_HALF_LOCAL)
+		proa_transport_close(t);
+}
+
+static void deliver(struct proa_transport *t, const void *data, size_t len)
+{
+	int ret;
+
+	if (!can_read(t))
+		return; /* closing: dropped, as asyncio does */
+	if (!t->want_read || t->held_len > 0) {
+		ret = hold(t, data, len);
+		if (ret < 0)
+			fatal(t, ret);
+		return;
+	}
+	t->proto->ops->data_received(t->proto, data, len);
+}
+
+static void recv_done(struct proa_op *op)
+{
+	struct proa_transport *t = op->data;
+	struct proa__netloop *nl = t->nl;
+	bool more = op->flags & PROA_OP_F_MORE;
+	int res = op->res;
+	unsigned id;
+
+	if (res > 0) {
+		t->last_io = proa_loop_time(t->loop);
+		if (op->flags & PROA_OP_F_BUFFER) {
+			id = proa_op_buffer_id(op);
+			deliver(t, proa_buf_ring_buf(nl->br, id), (size_t)res);
+			proa_buf_ring_put(nl->br, id);
+		} else {
+			deliver(t, t->rbuf, (size_t)res);
+		}
+	} else if (res == 0) {
+		if (can_read(t))
+			on_eof(t);
+	} else if (res == -ENOBUFS) {
+		/* The ring ran dry; the data waits in the socket until
+		 * buffers come back (proa__transports_feed). */
+		nl->enobufs++;
+		if (can_read(t) && t->want_read && !t->on_starved) {
+			proa__list_add_tail(&nl->starved, &t->starve_link);
+			t->on_starved = true;
+		}
+	} else if (res != -ECANCELED) {
+		fatal(t, res);
+	}
+	if (more)
+		return;
+	if (t->state == PROA_TS_TEARDOWN)
+		teardown(t);
+	else
+		start_read(t);
+}
+
+void proa__transports_feed(struct proa__netloop *nl)
+{
+	struct proa_transport *t;
+
+	while (!proa__list_empty(&nl->starved) &&
+	       proa_buf_ring_available(nl->br) > 0) {
+		t = proa_container_of(nl->starved.next, struct proa_transport,
+				      starve_link);
+		proa__list_del(&t->starve_link);
+		t->on_starved = false;
+		start_read(t);
+	}
+}
+
+/* ---- sending ------------------------------------------------------------ */
+
+static void notify_run(void *arg)
+{
+	struct proa_transport *t = arg;
+
+	t->notify_queued = false;
+	if (t->state >= PROA_TS_TEARDOWN)
+		return;
+	if (!t->proto_paused && t->wbytes > t->high) {
+		t->proto_paused = true;
+		if (t->proto->ops->pause_writing)
+			t->proto->ops->pause_writing(t->proto);
+	} else if (t->proto_paused && t->wbytes <= t->low) {
+		t->proto_paused = false;
+		if (t->proto->ops->resume_writing)
+			t->proto->ops->resume_writing(t->proto);
+	}
+}
+
+/* pause_writing / resume_writing run from the ready queue, never inside
+ * the write or the completion that crossed a mark (rule 1). */
+static void queue_notify(struct proa_transport *t)
+{
+	if (t->notify_queued)
+		return;
+	if (proa_loop_call_soon(t->loop, &t->notify, notify_run, t) == 0)
+		t->notify_queued = true;
+}
+
+static void mark_dirty(struct proa_transport *t)
+{
+	if (!t->on_dirty) {
+		proa__list_add_tail(&t->nl->dirty, &t->dirty_link);
+		t->on_dirty = true;
+	}
+}
+
+static void send_more(struct proa_transport *t)
+{
+	struct proa__chunk *c;
+	int n = 0, ret;
+
+	if (!proa_op_is_idle(&t->wop) || t->wbytes == 0 ||
+	    t->state >= PROA_TS_TEARDOWN)
+		return;
+	for (c = t->whead; c && n < PROA__SEND_IOV; c = c->next) {
+		if (c->tail == c->head)
+			continue;
+		t->iov[n].iov_base = c->data + c->head;
+		t->iov[n].iov_len = c->tail - c->head;
+		n++;
+	}
+	memset(&t->msg, 0, sizeof(t->msg));
+	t->msg.msg_iov = t->iov;
+	t->msg.msg_iovlen = (size_t)n;
+	ret = proa_op_sendmsg(t->loop, &t->wop, t->fd, &t->msg, 0);
+	if (ret < 0)
+		fatal(t, ret);
+}
+
+void proa__transports_flush(struct proa__netloop *nl)
+{
+	struct proa_transport *t;
+
+	while (!proa__list_empty(&nl->dirty)) {
+		t = proa_container_of(nl->dirty.next, struct proa_transport,
+				      dirty_link);
+		proa__list_del(&t->dirty_link);
+		t->on_dirty = false;
+		send_more(t);
+	}
+}
+
+static void shut_done(struct proa_op *op);
+
+static void shut_wr(struct proa_transport *t)
+{
+	int ret;
+
+	t->xop.cb = shut_done;
+	ret = proa_op_shutdown(t->loop, &t->xop, t->fd, SHUT_WR);
+	if (ret < 0)
+		fatal(t, ret);
+}
+
+/* The write buffer is empty: a pending write_eof or close goes on. */
+static void flushed(struct proa_transport *t)
+{
+	if (t->state == PROA_TS_CLOSING || t->eof_pending) {
+		if (!t->wr_shut && proa_op_is_idle(&t->xop))
+			shut_wr(t);
+		else if (t->wr_shut && t->state == PROA_TS_CLOSING)
+			teardown(t);
+	}
+}
+
+static void shut_done(struct proa_op *op)
+{
+	struct proa_transport *t = op->data;
+
+	t->wr_shut = true;
+	/* ENOTCONN: the peer reset first; nothing more to say to it. */
+	if (op->res < 0 && op->res != -ENOTCONN && t->err == 0)
+		t->err = op->res;
+	if (t->state == PROA_TS_CLOSING || t->state == PROA_TS_TEARDOWN ||
+	    (t->state == PROA_TS_HALF_PEER && t->eof_pending))
+		teardown(t);
+}
+
+static void consume(struct proa_transport *t, size_t n)
+{
+	struct proa__chunk *c;
+	size_t k;
+
+	t->wbytes -= n;
+	while (n > 0 && (c = t->whead) != NULL) {
+		k = c->tail - c->head;
+		if (k > n)
+			k = n;
+		c->head += (uint32_t)k;
+		n -= k;
+		if (c->head == c->tail) {
+			t->whead = c->next;
+			if (!t->whead)
+				t->wtail = NULL;
+			proa__chunk_put(t->nl, c);
+		}
+	}
+}
+
+static void send_done(struct proa_op *op)
+{
+	struct proa_transport *t = op->data;
+
+	if (t->state == PROA_TS_TEARDOWN) {
+		teardown(t);
+		return;
+	}
+	if (op->res < 0) {
+		fatal(t, op->res);
+		return;
+	}
+	consume(t, (size_t)op->res);
+	t->last_io = t->last_progress = proa_loop_time(t->loop);
+	if (t->proto_paused && t->wbytes <= t->low)
+		queue_notify(t);
+	if (t->wbytes > 0) {
+		send_more(t); /* a short write goes on at once */
+		return;
+	}
+	proa_timer_cancel(&t->write_timer);
+	flushed(t);
+}
+
+/* Copy @len bytes into the buffer, all or nothing. */
+static int append(struct proa_transport *t, const unsigned char *p,
+		  size_t len)
+{
+	struct proa__chunk *c = t->wtail, *first = NULL, **link = &first;
+	size_t room = c ? c->cap - c->tail : 0, rest, k;
+
+	/* Allocate what the tail chunk cannot take before copying, so that
+	 * -ENOMEM leaves the buffer as it was. */
+	rest = len > room ? len - room : 0;
+	while (rest > 0) {
+		*link = proa__chunk_get(t->nl, rest);
+		if (!*link) {
+			while (first) {
+				c = first->next;
+				proa__chunk_put(t->nl, first);
+				first = c;
+			}
+			return -ENOMEM;
+		}
+		rest -= rest < (*link)->cap ? rest : (*link)->cap;
+		link = &(*link)->next;
+	}
+	c = t->wtail;
+	if (c && room > 0) {
+		k = len < room ? len : room;
+		memcpy(c->data + c->tail, p, k);
+		c->tail += (uint32_t)k;
+		p += k;
+		len -= k;
+	}
+	for (c = first; c; c = c->next) {
+		k = len < c->cap ? len : c->cap;
+		memcpy(c->data, p, k);
+		c->tail = (uint32_t)k;
+		p += k;
+		len -= k;
+		if (t->wtail)
+			t->wtail->next = c;
+		else
+			t->whead = c;
+		t->wtail = c;
+	}
+	return 0;
+}
+
+static void write_timer_fire(void *arg);
+
+static int queued(struct proa_transport *t, size_t before)
+{
+	if (t->wbytes == before)
+		return 0;
+	if (before == 0) {
+		t->last_progress = proa_loop_time(t->loop);
+		if (t->write_ns && !proa_timer_is_active(&t->write_timer))
+			proa_loop_call_later(t->loop, &t->write_timer,
+					     t->write_ns, write_timer_fire, t);
+	}
+	mark_dirty(t);
+	if (!t->proto_paused && t->wbytes > t->high)
+		queue_notify(t);
+	return 0;
+}
+
+int proa_transport_write(struct proa_transport *t, const void *data,
+			 size_t len)
+{
+	size_t before;
+	int ret;
+
+	if (!t || (!data && len > 0))
+		return -EINVAL;
+	PROA__LOOP_CHECK(t->loop);
+	if (!can_write(t))
+		return -EPIPE;
+	if (len == 0)
+		return 0;
+	before = t->wbytes;
+	ret = append(t, data, len);
+	if (ret < 0)
+		return ret;
+	t->wbytes += len;
+	return queued(t, before);
+}
+
+int proa_transport_writev(struct proa_transport *t, const struct iovec *iov,
+			  int iovcnt)
+{
+	size_t before, total = 0;
+	int i, ret;
+
+	if (!t || iovcnt < 0 || (!iov && iovcnt > 0))
+		return -EINVAL;
+	PROA__LOOP_CHECK(t->loop);
+	if (!can_write(t))
+		return -EPIPE;
+	for (i = 0; i < iovcnt; i++) {
+		if (!iov[i].iov_base && iov[i].iov_len > 0)
+			return -EINVAL;
+	}
+	before = t->wbytes;
+	for (i = 0; i < iovcnt; i++) {
+		ret = append(t, iov[i].iov_base, iov[i].iov_len);
+		if (ret < 0) {
+			/* Earlier pieces are queued: say so honestly, as a
+			 * partial write would. */
+			if (t->wbytes + total == before)
+				return ret;
+			t->wbytes += total;
+			queued(t, before);
+			return ret;
+		}
+		total += iov[i].iov_len;
+	}
+	t->wbytes += total;
+	return queued(t, before);
+}
+
+/* ---- closing ------------------------------------------------------------ */
+
+static void close_done(struct proa_op *op);
+
+static void lost_run(void *arg)
+{
+	struct proa_transport *t = arg;
+	struct proa__chunk *c;
+
+	proa__list_del(&t->link);
+	proa_handle_cancel(&t->notify);
+	proa_handle_cancel(&t->resume);
+	while ((c = t->whead) != NULL) {
+		t->whead = c->next;
+		proa__chunk_put(t->nl, c);
+	}
+	free(t->held);
+	free(t->rbuf);
+	if (t->made && t->proto && t->proto->ops->connection_lost)
+		t->proto->ops->connection_lost(t->proto, t->err);
+	if (t->server)
+		proa__server_conn_gone(t->server);
+	free(t);
+}
+
+static void close_done(struct proa_op *op)
+{
+	lost_run(op->data);
+}
+
+/* Cancel what is in flight; once nothing is, close the descriptor. */
+static void teardown(struct proa_transport *t)
+{
+	int ret;
+
+	if (t->state < PROA_TS_TEARDOWN) {
+		set_state(t, PROA_TS_TEARDOWN);
+		proa_timer_cancel(&t->idle_timer);
+		proa_timer_cancel(&t->write_timer);
+		if (t->on_dirty) {
+			proa__list_del(&t->dirty_link);
+			t->on_dirty = false;
+		}
+	}
+	if (t->state != PROA_TS_TEARDOWN)
+		return;
+	stop_read(t);
+	if (!proa_op_is_idle(&t->wop))
+		proa_op_cancel(&t->wop);
+	if (!proa_op_is_idle(&t->xop))
+		proa_op_cancel(&t->xop);
+	if (!proa_op_is_idle(&t->rop) || !proa_op_is_idle(&t->wop) ||
+	    !proa_op_is_idle(&t->xop))
+		return; /* each completion calls back here */
+	set_state(t, PROA_TS_CLOSED);
+	t->xop.cb = close_done;
+	ret = proa_op_close(t->loop, &t->xop, t->fd);
+	if (ret < 0) {
+		/* No ring for it (closing loop?): close here, and still
+		 * report from the ready queue, never from this call. */
+		close(t->fd);
+		proa_loop_call_soon(t->loop, &t->lost, lost_run, t);
+	}
+}
+
+static void fatal(struct proa_transport *t, int err)
+{
+	if (t->state >= PROA_TS_TEARDOWN)
+		return;
+	if (t->err == 0)
+		t->err = err;
+	teardown(t);
+}
+
+int proa_transport_close(struct proa_transport *t)
+{
+	if (!t)
+		return -EINVAL;
+	PROA__LOOP_CHECK(t->loop);
+	if (t->state >= PROA_TS_CLOSING)
+		return 0; /* as asyncio: closing twice is harmless */
+	set_state(t, PROA_TS_CLOSING);
+	stop_read(t);
+	if (t->wbytes == 0 && proa_op_is_idle(&t->wop))
+		flushed(t);
+	return 0;
+}
+
+void proa_transport_abort(struct proa_transport *t)
+{
+	if (!t)
+		return;
+	PROA__LOOP_CHECK(t->loop);
+	fatal(t, -ECONNABORTED);
+}
+
+int proa_transport_write_eof(struct proa_transport *t)
+{
+	if (!t)
+		return -EINVAL;
+	PROA__LOOP_CHECK(t->loop);
+	if (!can_write(t))
+		return -EPIPE;
+	t->eof_pending = true;
+	if (t->state == PROA_TS_OPEN)
+		set_state(t, PROA_TS_HALF_LOCAL);
+	if (t->wbytes == 0 && proa_op_is_idle(&t->wop))
+		flushed(t);
+	return 0;
+}
+
+bool proa_transport_can_write_eof(const struct proa_transport *t)
+{
+	return t != NULL; /* TCP and UNIX stream sockets both can */
+}
+
+/* ---- reading control ------------------------------------------------------
+ */
+
+int proa_transport_pause_reading(struct proa_transport *t)
+{
+	if (!t)
+		return -EINVAL;
+	PROA__LOOP_CHECK(t->loop);
+	if (t->state >= PROA_TS_CLOSING)
+		return -EPIPE;
+	t->want_read = false;
+	stop_read(t);
+	return 0;
+}
+
+static void resume_run(void *arg)
+{
+	struct proa_transport *t = arg;
+	unsigned char *held = t->held;
+	size_t len = t->held_len;
+
+	/* Held bytes came before any EOF: they go first, even if EOF is
+	 * already known. */
+	if (!t->want_read ||
+	    (t->state != PROA_TS_OPEN && t->state != PROA_TS_HALF_LOCAL))
+		return;
+	t->held = NULL;
+	t->held_len = 0;
+	if (len > 0)
+		t->proto->ops->data_received(t->proto, held, len);
+	free(held);
+	if (!t->want_read)
+		return;
+	if (t->eof_seen && (t->state == PROA_TS_OPEN ||
+			    t->state == PROA_TS_HALF_LOCAL))
+		on_eof(t);
+	else
+		start_read(t);
+}
+
+int proa_transport_resume_reading(struct proa_transport *t)
+{
+	if (!t)
+		return -EINVAL;
+	PROA__LOOP_CHECK(t->loop);
+	if (t->state >= PROA_TS_CLOSING)
+		return -EPIPE;
+	if (t->want_read)
+		return 0;
+	t->want_read = true;
+	if (t->held_len > 0 || t->eof_seen)
+		proa_loop_call_soon(t->loop, &t->resume, resume_run, t);
+	else
+		start_read(t);
+	return 0;
+}
+
+bool proa_transport_is_reading(const struct proa_transport *t)
+{
+	return t && t->want_read && can_read(t);
+}
+
+bool proa_transport_is_closing(const struct proa_transport *t)
+{
+	return !t || t->state >= PROA_TS_CLOSING;
+}
+
+/* ---- timeouts ----------------------------------------------------------- */
+
+static void idle_timer_fire(void *arg)
+{
+	struct proa_transport *t = arg;
+	uint64_t now = proa_loop_time(t->loop), idle = now - t->last_io;
+
+	if (idle >= t->idle_ns) {
+		fatal(t, -ETIMEDOUT);
+		return;
+	}
+	/* Activity since arming: sleep for the rest, instead of re-arming
+	 * on every message. */
+	proa_loop_call_later(t->loop, &t->idle_timer, t->idle_ns - idle,
+			     idle_timer_fire, t);
+}
+
+static void write_timer_fire(void *arg)
+{
+	struct proa_transport *t = arg;
+	uint64_t now = proa_loop_time(t->loop),
+		 still = now - t->last_progress;
+
+	if (t->wbytes == 0)
+		return;
+	if (still >= t->write_ns) {
+		fatal(t, -ETIMEDOUT);
+		return;
+	}
+	proa_loop_call_later(t->loop, &t->write_timer, t->write_ns - still,
+			     write_timer_fire, t);
+}
+
+int proa_transport_set_timeouts(struct proa_transport *t, uint64_t idle_ns,
+				uint64_t write_ns)
+{
+	if (!t)
+		return -EINVAL;
+	PROA__LOOP_CHECK(t->loop);
+	if (t->state >= PROA_TS_TEARDOWN)
+		return -EPIPE;
+	t->idle_ns = idle_ns;
+	t->write_ns = write_ns;
+	t->last_io = t->last_progress = proa_loop_time(t->loop);
+	proa_timer_cancel(&t->idle_timer);
+	proa_timer_cancel(&t->write_timer);
+	if (idle_ns)
+		proa_loop_call_later(t->loop, &t->idle_timer, idle_ns,
+				     idle_timer_fire, t);
+	if (write_ns && t->wbytes > 0)
+		proa_loop_call_later(t->loop, &t->write_timer, write_ns,
+				     write_timer_fire, t);
+	return 0;
+}
+
+/* ---- the rest of the API ---------------------------------------------- */
+
+static void set_limits(struct proa_transport *t, size_t high, size_t low)
+{
+	t->high = high ? high : DEFAULT_HIGH;
+	t->low = low ? low : (high ? high / 4 : DEFAULT_LOW);
+	if (t->low > t->high)
+		t->low = t->high;
+}
+
+int proa_transport_set_write_buffer_limits(struct proa_transport *t,
+					   size_t high, size_t low)
+{
+	if (!t || (high && low > high))
+		return -EINVAL;
+	PROA__LOOP_CHECK(t->loop);
+	set_limits(t, high, low);
+	if (t->state < PROA_TS_TEARDOWN &&
+	    (t->proto_paused ? t->wbytes <= t->low : t->wbytes > t->high))
+		queue_notify(t);
+	return 0;
+}
+
+size_t proa_transport_write_buffer_size(const struct proa_transport *t)
+{
+	return t ? t->wbytes : 0;
+}
+
+enum proa_transport_state proa_transport_state(const struct proa_transport *t)
+{
+	return t ? (enum proa_transport_state)t->state : PROA_TS_CLOSED;
+}
+
+int proa_transport_peername(const struct proa_transport *t,
+			    struct sockaddr_storage *addr, socklen_t *len)
+{
+	if (!t || !addr || !len)
+		return -EINVAL;
+	*len = sizeof(*addr);
+	return getpeername(t->fd, (struct sockaddr *)addr, len) < 0 ? -errno
+								    : 0;
+}
+
+int proa_transport_sockname(const struct proa_transport *t,
+			    struct sockaddr_storage *addr, socklen_t *len)
+{
+	if (!t || !addr || !len)
+		return -EINVAL;
+	*len = sizeof(*addr);
+	return getsockname(t->fd, (struct sockaddr *)addr, len) < 0 ? -errno
+								    : 0;
+}
+
+int proa_transport_fd(const struct proa_transport *t)
+{
+	return t ? t->fd : -EINVAL;
+}
+
+struct proa_loop *proa_transport_loop(const struct proa_transport *t)
+{
+	return t ? t->loop : NULL;
+}
+
+struct proa_protocol *proa_transport_protocol(const struct proa_transport *t)
+{
+	return t ? t->proto : NULL;
+}
+
+void proa_transport_set_protocol(struct proa_transport *t,
+				 struct proa_protocol *p)
+{
+	if (t && p)
+		t->proto = p;
+}
+
+/* ---- opening ------------------------------------------------------------ */
+
+int proa__transport_open(struct proa_loop *loop, int fd,
+			 const struct proa_transport_options *opt,
+			 proa_protocol_factory factory, void *arg,
+			 struct proa_server *server, struct proa_transport **out)
+{
+	struct proa__netloop *nl = proa__netloop_get(loop);
+	struct proa_transport *t;
+	struct proa_protocol *p;
+
+	t = nl ? calloc(1, sizeof(*t)) : NULL;
+	if (t && !nl->br && !(t->rbuf = malloc(nl->bufsize))) {
+		free(t);
+		t = NULL;
+	}
+	if (!t) {
+		close(fd);
+		return -ENOMEM;
+	}
+	t->loop = loop;
+	t->nl = nl;
+	t->fd = fd;
+	t->server = server;
+	t->want_read = true;
+	set_limits(t, opt ? opt->write_high : 0, opt ? opt->write_low : 0);
+	proa_op_init(&t->rop, recv_done, t);
+	proa_op_init(&t->wop, send_done, t);
+	proa_op_init(&t->xop, shut_done, t);
+	proa__list_add_tail(&nl->all, &t->link);
+	p = factory(arg, t);
+	if (!p || !p->ops || !p->ops->data_received) {
+		proa__list_del(&t->link);
+		free(t->rbuf);
+		free(t);
+		close(fd);
+		return p ? -EINVAL : -ECONNREFUSED;
+	}
+	t->proto = p;
+	t->made = true;
+	if (opt && (opt->idle_timeout_ns || opt->write_timeout_ns))
+		proa_transport_set_timeouts(t, opt->idle_timeout_ns,
+					    opt->write_timeout_ns);
+	if (out)
+		*out = t;
+	if (p->ops->connection_made)
+		p->ops->connection_made(p, t);
+	/* After connection_made, which may have paused reading or closed. */
+	start_read(t);
+	return 0;
+}

@@ -1,0 +1,1117 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/kernel/net/test_tcp.c - TCP and UNIX transports, servers and
+ * clients on loopback with real sockets: byte-exact echo through a small
+ * send buffer, 1,000 connections, half-close both ways, a peer's reset in
+ * mid-write, water marks, paused reading, provided-buffer exhaustion,
+ * close with operations in flight, EMFILE on accept, refused and timed-out
+ * connects, idle and write timeouts.
+ *
+ * Peers are proa transports where that is enough, and plain blocking
+ * sockets on a second thread where the test needs a peer that misbehaves
+ * (resets, reads slowly); threads hand over with pthread condition
+ * variables, never sleeps.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "net/net_int.h"
+#include "proa_test.h"
+#include "ring/ring_int.h"
+
+#define MAX_ITER 20000000u
+
+/* Iterate until @expr holds; fail after MAX_ITER iterations. */
+#define DRIVE(loop, expr)                                                      \
+	do {                                                                   \
+		unsigned i__;                                                  \
+		for (i__ = 0; i__ < MAX_ITER && !(expr); i__++)                \
+			assert_true(proa_loop_run((loop), PROA_RUN_ONCE) >=    \
+				    0);                                        \
+		assert_true(expr);                                             \
+	} while (0)
+
+static uint8_t pat(uint64_t i)
+{
+	return (uint8_t)(i * 131u + (i >> 11));
+}
+
+/* ---- a configurable test protocol --------------------------------------- */
+
+enum {
+	P_ECHO = 1 << 0,	 /* write back what arrives */
+	P_FLOW = 1 << 1,	 /* echo: pause reading while writing is paused */
+	P_KEEP_ON_EOF = 1 << 2, /* eof_received returns true */
+	P_VERIFY = 1 << 3,	 /* check bytes against pat() */
+	P_PAUSE_EACH = 1 << 4,	 /* pause reading after each data_received */
+};
+
+struct peer {
+	struct proa_protocol p;
+	struct proa_transport *t;
+	unsigned flags;
+	bool made, lost, eof, wpaused;
+	int err;
+	int fd;
+	unsigned pauses, resumes;
+	size_t buf_at_pause, buf_at_resume;
+	uint64_t rx, bad;
+	uint64_t rx_while_paused;
+	bool reading_paused;
+	unsigned data_calls;
+	struct proa_handle resume_h;
+	struct peer *next; /* every peer a factory made */
+};
+
+static struct peer *peer_of(struct proa_protocol *p)
+{
+	return proa_container_of(p, struct peer, p);
+}
+
+static void p_made(struct proa_protocol *p, struct proa_transport *t)
+{
+	struct peer *pe = peer_of(p);
+
+	pe->made = true;
+	pe->t = t;
+	pe->fd = proa_transport_fd(t);
+}
+
+static void p_resume(void *arg)
+{
+	struct peer *pe = arg;
+
+	if (pe->lost || !pe->reading_paused)
+		return;
+	pe->reading_paused = false;
+	assert_int_equal(proa_transport_resume_reading(pe->t), 0);
+}
+
+static void p_data(struct proa_protocol *p, const void *data, size_t len)
+{
+	struct peer *pe = peer_of(p);
+	const uint8_t *b = data;
+	size_t i;
+
+	assert_true(len > 0);
+	pe->data_calls++;
+	if (pe->reading_paused)
+		pe->rx_while_paused += len;
+	if (pe->flags & P_VERIFY) {
+		for (i = 0; i < len; i++)
+			pe->bad += b[i] != pat(pe->rx + i);
+	}
+	pe->rx += len;
+	if (pe->flags & P_ECHO)
+		assert_int_equal(proa_transport_write(pe->t, data, len), 0);
+	if (pe->flags & P_PAUSE_EACH) {
+		/* A slow consumer: take one piece per iteration. */
+		pe->reading_paused = true;
+		assert_int_equal(proa_transport_pause_reading(pe->t), 0);
+		assert_int_equal(
+		    proa_loop_call_soon(proa_transport_loop(pe->t),
+					&pe->resume_h, p_resume, pe),
+		    0);
+	}
+}
+
+static bool p_eof(struct proa_protocol *p)
+{
+	struct peer *pe = peer_of(p);
+
+	pe->eof = true;
+	return pe->flags & P_KEEP_ON_EOF;
+}
+
+static void p_lost(struct proa_protocol *p, int err)
+{
+	struct peer *pe = peer_of(p);
+
+	assert_false(pe->lost);
+	pe->lost = true;
+	pe->err = err;
+	pe->t = NULL;
+}
+
+static void p_pause_w(struct proa_protocol *p)
+{
+	struct peer *pe = peer_of(p);
+
+	pe->pauses++;
+	pe->wpaused = true;
+	pe->buf_at_pause = proa_transport_write_buffer_size(pe->t);
+	if (pe->flags & P_FLOW)
+		assert_int_equal(proa_transport_pause_reading(pe->t), 0);
+}
+
+static void p_resume_w(struct proa_protocol *p)
+{
+	struct peer *pe = peer_of(p);
+
+	pe->resumes++;
+	pe->wpaused = false;
+	pe->buf_at_resume = proa_transport_write_buffer_size(pe->t);
+	if (pe->flags & P_FLOW)
+		assert_int_equal(proa_transport_resume_reading(pe->t), 0);
+}
+
+static const struct proa_protocol_ops peer_ops = {
+    .connection_made = p_made,
+    .data_received = p_data,
+    .eof_received = p_eof,
+    .connection_lost = p_lost,
+    .pause_writing = p_pause_w,
+    .resume_writing = p_resume_w,
+};
+
+/* A factory's argument: the flags of the peers it makes, and their list. */
+struct farm {
+	unsigned flags;
+	unsigned made;
+	struct peer *peers;
+};
+
+static struct proa_protocol *farm_make(void *arg, struct proa_transport *t)
+{
+	struct farm *f = arg;
+	struct peer *pe = calloc(1, sizeof(*pe));
+
+	(void)t;
+	assert_non_null(pe);
+	pe->p.ops = &peer_ops;
+	pe->flags = f->flags;
+	pe->next = f->peers;
+	f->peers = pe;
+	f->made++;
+	return &pe->p;
+}
+
+static void farm_free(struct farm *f)
+{
+	struct peer *pe;
+
+	while ((pe = f->peers) != NULL) {
+		f->peers = pe->next;
+		free(pe);
+	}
+}
+
+static unsigned farm_lost(const struct farm *f)
+{
+	const struct peer *pe;
+	unsigned n = 0;
+
+	for (pe = f->peers; pe; pe = pe->next)
+		n += pe->lost;
+	return n;
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static struct proa_server *listen_local(struct proa_loop *loop,
+					const struct proa_server_options *opt,
+					struct farm *f)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	struct proa_server *s = NULL;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(proa_tcp_listen_addr(loop, (struct sockaddr *)&a,
+					      sizeof(a), opt, farm_make, f,
+					      &s),
+			 0);
+	assert_non_null(s);
+	assert_true(proa_server_port(s) != 0);
+	return s;
+}
+
+/* Connect a proa client to 127.0.0.1:@port and wait for it. */
+static struct peer *connect_local(struct proa_loop *loop, uint16_t port,
+				  const struct proa_connect_options *opt,
+				  struct farm *f)
+{
+	struct proa_future fut;
+	void *v = NULL;
+
+	proa_future_init(&fut, loop);
+	assert_int_equal(
+	    proa_tcp_connect(loop, "127.0.0.1", port, opt, farm_make, f, &fut),
+	    0);
+	DRIVE(loop, proa_future_is_done(&fut));
+	assert_int_equal(proa_future_result(&fut, &v), 0);
+	assert_non_null(v);
+	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_true(f->peers->made);
+	assert_ptr_equal(f->peers->t, v);
+	return f->peers;
+}
+
+static void close_server(struct proa_loop *loop, struct proa_server *s)
+{
+	struct proa_future done;
+
+	proa_future_init(&done, loop);
+	assert_int_equal(proa_server_close(s, &done), 0);
+	DRIVE(loop, proa_future_is_done(&done));
+	assert_int_equal(proa_future_result(&done, NULL), 0);
+	assert_int_equal(proa_future_fini(&done), 0);
+}
+
+/* Write @total bytes of pat() in pieces, respecting pause_writing. */
+struct pump {
+	struct peer *pe;
+	uint64_t sent, total;
+	size_t piece;
+};
+
+static void pump_more(struct pump *pu)
+{
+	uint8_t buf[65536];
+	size_t n, i;
+
+	while (pu->sent < pu->total && !pu->pe->wpaused && !pu->pe->lost) {
+		n = pu->piece;
+		if (n > pu->total - pu->sent)
+			n = (size_t)(pu->total - pu->sent);
+		for (i = 0; i < n; i++)
+			buf[i] = pat(pu->sent + i);
+		assert_int_equal(proa_transport_write(pu->pe->t, buf, n), 0);
+		pu->sent += n;
+	}
+}
+
+static int fds_base;
+
+static int setup(void **state)
+{
+	(void)state;
+	fds_base = proa_test_fds();
+	return 0;
+}
+
+static int teardown_check(void **state)
+{
+	char cmd[64];
+
+	(void)state;
+	if (proa_test_fds() != fds_base) {
+		/* say which descriptors were left */
+		snprintf(cmd, sizeof(cmd), "ls -l /proc/%d/fd >&2",
+			 (int)getpid());
+		if (system(cmd) != 0)
+			fprintf(stderr, "(could not list fds)\n");
+	}
+	assert_int_equal(proa_test_fds(), fds_base);
+	return 0;
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+/* 64 MiB through a 4 KiB SO_SNDBUF both ways, echoed, byte-exact, with
+ * flow control on the echo side. */
+static void test_echo_64mib(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct farm sf = {.flags = P_ECHO | P_FLOW}, cf = {.flags = P_VERIFY};
+	struct proa_server_options so = {.transport.sndbuf = 4096};
+	struct proa_connect_options co = {.transport.sndbuf = 4096};
+	struct proa_server *s = listen_local(loop, &so, &sf);
+	struct peer *c = connect_local(loop, proa_server_port(s), &co, &cf);
+	struct pump pu = {.pe = c, .total = 64u << 20, .piece = 65536};
+
+	(void)state;
+	while (c->rx < pu.total) {
+		pump_more(&pu);
+		assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
+		assert_false(c->lost);
+	}
+	assert_int_equal(c->rx, pu.total);
+	assert_int_equal(c->bad, 0);
+	assert_true(c->pauses > 0 || sf.peers->pauses > 0);
+	assert_int_equal(proa_transport_close(c->t), 0);
+	DRIVE(loop, c->lost && sf.peers->lost);
+	assert_int_equal(c->err, 0);
+	assert_int_equal(sf.peers->err, 0);
+	assert_int_equal(sf.peers->rx, pu.total);
+	close_server(loop, s);
+	proa_test_loop_close(loop);
+	farm_free(&sf);
+	farm_free(&cf);
+}
+
+/* 1,000 concurrent connections, each echoing its own message. */
+static void test_thousand(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct farm sf = {.flags = P_ECHO}, cf = {.flags = 0};
+	struct proa_server *s = listen_local(loop, NULL, &sf);
+	struct proa_future fut[1000];
+	struct proa_server_stats st;
+	struct peer *pe;
+	unsigned i, done = 0;
+	uint64_t rx = 0;
+	char msg[32];
+
+	(void)state;
+	for (i = 0; i < 1000; i++) {
+		proa_future_init(&fut[i], loop);
+		assert_int_equal(proa_tcp_connect(loop, "127.0.0.1",
+						  proa_server_port(s), NULL,
+						  farm_make, &cf, &fut[i]),
+				 0);
+	}
+	while (done < 1000) {
+		assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
+		for (done = 0, i = 0; i < 1000; i++)
+			done += proa_future_is_done(&fut[i]);
+	}
+	for (i = 0; i < 1000; i++) {
+		assert_int_equal(proa_future_result(&fut[i], NULL), 0);
+		assert_int_equal(proa_future_fini(&fut[i]), 0);
+	}
+	assert_int_equal(cf.made, 1000);
+	for (pe = cf.peers; pe; pe = pe->next) {
+		snprintf(msg, sizeof(msg), "hello %06d", pe->fd);
+		assert_int_equal(proa_transport_write(pe->t, msg, strlen(msg)),
+				 0);
+	}
+	do {
+		assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
+		for (rx = 0, pe = cf.peers; pe; pe = pe->next)
+			rx += pe->rx >= 12;
+	} while (rx < 1000);
+	assert_int_equal(proa_server_stats(s, &st), 0);
+	assert_int_equal(st.accepted, 1000);
+	assert_int_equal(st.active, 1000);
+	for (pe = cf.peers; pe; pe = pe->next)
+		assert_int_equal(proa_transport_close(pe->t), 0);
+	DRIVE(loop, farm_lost(&cf) == 1000 && farm_lost(&sf) == 1000);
+	for (pe = sf.peers; pe; pe = pe->next)
+		assert_int_equal(pe->err, 0);
+	close_server(loop, s);
+	proa_test_loop_close(loop);
+	farm_free(&sf);
+	farm_free(&cf);
+}
+
+/* The client half-closes; the server keeps writing after EOF, then
+ * closes; and the other way round. */
+static void test_half_close(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct farm sf = {.flags = P_KEEP_ON_EOF},
+		    cf = {.flags = P_KEEP_ON_EOF};
+	struct proa_server *s = listen_local(loop, NULL, &sf);
+	struct peer *c = connect_local(loop, proa_server_port(s), NULL, &cf);
+	struct peer *sv;
+
+	(void)state;
+	DRIVE(loop, sf.peers && sf.peers->made);
+	sv = sf.peers;
+	assert_true(proa_transport_can_write_eof(c->t));
+	/* client -> server, then EOF */
+	assert_int_equal(proa_transport_write(c->t, "ping", 4), 0);
+	assert_int_equal(proa_transport_write_eof(c->t), 0);
+	assert_int_equal(proa_transport_write(c->t, "x", 1), -EPIPE);
+	assert_int_equal(proa_transport_state(c->t), PROA_TS_HALF_LOCAL);
+	DRIVE(loop, sv->eof);
+	assert_int_equal(sv->rx, 4);
+	assert_int_equal(proa_transport_state(sv->t), PROA_TS_HALF_PEER);
+	/* the server still writes after the peer's EOF */
+	assert_int_equal(proa_transport_write(sv->t, "pong!", 5), 0);
+	DRIVE(loop, c->rx == 5);
+	assert_false(c->lost);
+	assert_int_equal(proa_transport_close(sv->t), 0);
+	DRIVE(loop, c->lost && sv->lost);
+	assert_true(c->eof);
+	assert_int_equal(c->err, 0);
+	assert_int_equal(sv->err, 0);
+
+	/* server -> client, then EOF; the client answers after EOF */
+	c = connect_local(loop, proa_server_port(s), NULL, &cf);
+	DRIVE(loop, sf.peers != sv && sf.peers->made);
+	sv = sf.peers;
+	assert_int_equal(proa_transport_write(sv->t, "hello", 5), 0);
+	assert_int_equal(proa_transport_write_eof(sv->t), 0);
+	DRIVE(loop, c->eof);
+	assert_int_equal(c->rx, 5);
+	assert_int_equal(proa_transport_write(c->t, "bye", 3), 0);
+	assert_int_equal(proa_transport_close(c->t), 0);
+	DRIVE(loop, c->lost && sv->lost);
+	assert_int_equal(sv->rx, 3);
+	assert_true(sv->eof);
+	assert_int_equal(c->err, 0);
+	assert_int_equal(sv->err, 0);
+	close_server(loop, s);
+	proa_test_loop_close(loop);
+	farm_free(&sf);
+	farm_free(&cf);
+}
+
+/* ---- a raw peer on a thread --------------------------------------------- */
+
+struct raw {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint16_t port;
+	int step; /* loop thread -> raw thread */
+	int done; /* raw thread -> loop thread (polled) */
+	uint64_t got, bad;
+	bool eof;
+};
+
+static void raw_wait_step(struct raw *r, int step)
+{
+	pthread_mutex_lock(&r->mu);
+	while (r->step < step)
+		pthread_cond_wait(&r->cv, &r->mu);
+	pthread_mutex_unlock(&r->mu);
+}
+
+static void raw_set_step(struct raw *r, int step)
+{
+	pthread_mutex_lock(&r->mu);
+	r->step = step;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* @rcvbuf > 0: SO_RCVBUF, set before connecting (shrinking a window
+ * afterwards can stall the peer on zero-window probes). */
+static int raw_connect_buf(uint16_t port, int rcvbuf)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd >= 0 && rcvbuf > 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons(port);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int raw_connect(uint16_t port)
+{
+	return raw_connect_buf(port, 0);
+}
+
+/* Connect, wait for step 1, then reset the connection (SO_LINGER 0). */
+static void *raw_reset_main(void *arg)
+{
+	struct raw *r = arg;
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	int fd = raw_connect(r->port);
+
+	if (fd < 0)
+		abort();
+	raw_wait_step(r, 1);
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+	__atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static struct sigaction old_pipe;
+
+/* A peer resets while the server writes: connection_lost with ECONNRESET
+ * or EPIPE, and no SIGPIPE (default disposition kills the test). */
+static void test_reset_mid_write(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct farm sf = {.flags = 0};
+	struct proa_server *s = listen_local(loop, NULL, &sf);
+	struct raw r = {.port = proa_server_port(s)};
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	static uint8_t chunk[1 << 16];
+	struct peer *sv;
+
+	(void)state;
+	sigaction(SIGPIPE, &dfl, &old_pipe);
+	pthread_mutex_init(&r.mu, NULL);
+	pthread_cond_init(&r.cv, NULL);
+	assert_int_equal(pthread_create(&r.th, NULL, raw_reset_main, &r), 0);
+	DRIVE(loop, sf.peers && sf.peers->made);
+	sv = sf.peers;
+	/* More than the socket buffers hold: sends stay in flight. */
+	while (proa_transport_write_buffer_size(sv->t) < (8u << 20))
+		assert_int_equal(
+		    proa_transport_write(sv->t, chunk, sizeof(chunk)), 0);
+	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT) >= 0, 1);
+	raw_set_step(&r, 1);
+	DRIVE(loop, sv->lost);
+	assert_true(sv->err == -ECONNRESET || sv->err == -EPIPE);
+	pthread_join(r.th, NULL);
+	sigaction(SIGPIPE, &old_pipe, NULL);
+	close_server(loop, s);
+	proa_test_loop_close(loop);
+	pthread_mutex_destroy(&r.mu);
+	pthread_cond_destroy(&r.cv);
+	farm_free(&sf);
+}
+
+/* Read nothing until step 1, then everything until EOF. */
+static void *raw_slow_main(void *arg)
+{
+	struct raw *r = arg;
+	uint8_t buf[65536];
+	ssize_t n, i;
+	int fd = raw_connect_buf(r->port, 4096);
+
+	if (fd < 0)
+		abort();
+	raw_wait_step(r, 1);
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (i = 0; i < n; i++)
+			r->bad += buf[i] != pat(r->got + (uint64_t)i);
+		r->got += (uint64_t)n;
+	}
+	r->eof = n == 0;
+	close(fd);
+	__atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* A slow reader: pause_writing once the buffer passes the high mark,
+ * resume_writing once it is back at the low one; then close with the
+ * buffer still full flushes it all before the peer sees EOF. */
+static void test_water_marks(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct farm sf = {.flags = 0};
+	struct proa_server_options so = {.transport = {.write_high = 256 * 1024,
+						       .write_low = 32 * 1024,
+						       .sndbuf = 4096}};
+	struct proa_server *s = listen_local(loop, &so, &sf);
+	struct raw r = {.port = proa_server_port(s)};
+	struct pump pu = {.total = 4u << 20, .piece = 8192};
+	struct peer *sv;
+	int fd;
+
+	(void)state;
+	pthread_mutex_init(&r.mu, NULL);
+	pthread_cond_init(&r.cv, NULL);
+	assert_int_equal(pthread_create(&r.th, NULL, raw_slow_main, &r), 0);
+	DRIVE(loop, sf.peers && sf.peers->made);
+	sv = sf.peers;
+	pu.pe = sv;
+	pump_more(&pu);
+	/* pause_writing comes from the ready queue, not inside write. */
+	assert_int_equal(sv->pauses, 0);
+	DRIVE(loop, sv->pauses == 1);
+	assert_true(sv->buf_at_pause > 256 * 1024);
+	raw_set_step(&r, 1);
+	DRIVE(loop, sv->resumes == 1);
+	assert_true(sv->buf_at_resume <= 32 * 1024);
+	while (pu.sent < pu.total) {
+		pump_more(&pu);
+		assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
+	}
+	/* close with the send in flight and the receive armed */
+	fd = sv->fd;
+	assert_int_equal(proa_transport_close(sv->t), 0);
+	assert_true(proa_transport_is_closing(sv->t));
+	/* fd not reused while operations on it are in flight */
+	{
+		int probe = dup(0);
+
+		assert_true(probe != fd);
+		close(probe);
+	}
+	DRIVE(loop, sv->lost);
+	assert_int_equal(sv->err, 0);
+	pthread_join(r.th, NULL);
+	assert_true(r.eof);
+	assert_int_equal(r.got, pu.total);
+	assert_int_equal(r.bad, 0);
+	close_server(loop, s);
+	proa_test_loop_close(loop);
+	pthread_mutex_destroy(&r.mu);
+	pthread_cond_destroy(&r.cv);
+	farm_free(&sf);
+}
+
+/* While reading is paused no data_received runs; resume delivers it all,
+ * in order. */
+static void test_pause_reading(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct farm sf = {.flags = P_VERIFY}, cf = {.flags = 0};
+	struct proa_server *s = listen_local(loop, NULL, &sf);
+	struct peer *c = connect_local(loop, proa_server_port(s), NULL, &cf);
+	struct pump pu = {.pe = c, .total = 1u << 20, .piece = 16384};
+	struct peer *sv;
+	unsigned calls, i;
+
+	(void)state;
+	DRIVE(loop, sf.peers && sf.peers->made);
+	sv = sf.peers;
+	assert_int_equal(proa_transport_pause_reading(sv->t), 0);
+	assert_false(proa_transport_is_reading(sv->t));
+	sv->reading_paused = true;
+	pump_more(&pu);
+	calls = sv->data_calls;
+	for (i = 0; i < 2000; i++)
+		assert_true(proa_loop_run(loop, PROA_RUN_NOWAIT) >= 0);
+	assert_int_equal(sv->data_calls, calls);
+	assert_int_equal(sv->rx_while_paused, 0);
+	sv->reading_paused = false;
+	assert_int_equal(proa_transport_resume_reading(sv->t), 0);
+	while (sv->rx < pu.total) {
+		pump_more(&pu);
+		assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
+	}
+	assert_int_equal(sv->bad, 0);
+	assert_int_equal(proa_transport_close(c->t), 0);
+	DRIVE(loop, c->lost && sv->lost);
+	close_server(loop, s);
+	proa_test_loop_close(loop);
+	farm_free(&sf);
+	farm_free(&cf);
+}
+
+/* Two receive buffers for the whole loop, a fast sender and a consumer
+ * that takes one piece per iteration: the ring runs dry again and again,
+ * and nothing is lost or reordered. */
+static void test_buffer_exhaustion(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct farm sf = {.flags = P_VERIFY | P_PAUSE_EACH}, cf = {.flags = 0};
+	struct proa_server *s;
+	struct peer *c, *sv;
+	struct pump pu = {.total = 8u << 20, .piece = 65536};
+
+	(void)state;
+	assert_int_equal(proa_net_set_buffers(loop, 2, 4096), 0);
+	s = listen_local(loop, NULL, &sf);
+	assert_int_equal(proa_net_set_buffers(loop, 4, 4096), -EBUSY);
+	c = connect_local(loop, proa_server_port(s), NULL, &cf);
+	pu.pe = c;
+	DRIVE(loop, sf.peers && sf.peers->made);
+	sv = sf.peers;
+	while (sv->rx < pu.total) {
+		pump_more(&pu);
+		assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
+		assert_false(sv->lost);
+	}
+	assert_int_equal(sv->bad, 0);
+	assert_int_equal(sv->rx_while_paused, 0);
+	/* the ring did run dry (else this test proves nothing) */
+	assert_true(proa_container_of(loop->net, struct proa__netloop, hook)
+			->enobufs > 0);
+	assert_int_equal(proa_transport_close(c->t), 0);
+	DRIVE(loop, c->lost && sv->lost);
+	close_server(loop, s);
+	proa_test_loop_close(loop);
+	farm_free(&sf);
+	farm_free(&cf);
+}
+
+/* abort() with a send in flight: connection_lost(-ECONNABORTED) after
+ * the operations ended; the peer sees the connection end. */
+static void test_abort_inflight(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct farm sf = {.flags = 0}, cf = {.flags = 0};
+	struct proa_server_options so = {.transport.sndbuf = 4096};
+	struct proa_server *s = listen_local(loop, &so, &sf);
+	struct peer *c = connect_local(loop, proa_server_port(s), NULL, &cf);
+	static uint8_t chunk[1 << 16];
+	struct peer *sv;
+	unsigned i;
+
+	(void)state;
+	assert_int_equal(proa_transport_pause_reading(c->t), 0);
+	DRIVE(loop, sf.peers && sf.peers->made);
+	sv = sf.peers;
+	for (i = 0; i < 64; i++)
+		assert_int_equal(
+		    proa_transport_write(sv->t, chunk, sizeof(chunk)), 0);
+	for (i = 0; i < 100; i++)
+		assert_true(proa_loop_run(loop, PROA_RUN_NOWAIT) >= 0);
+	assert_false(proa_op_is_idle(&sv->t->wop));
+	assert_false(proa_op_is_idle(&sv->t->rop));
+	proa_transport_abort(sv->t);
+	assert_false(sv->lost); /* never inside the call */
+	assert_int_equal(proa_transport_write(sv->t, "x", 1), -EPIPE);
+	DRIVE(loop, sv->lost);
+	assert_int_equal(sv->err, -ECONNABORTED);
+	assert_int_equal(proa_transport_resume_reading(c->t), 0);
+	DRIVE(loop, c->lost);
+	close_server(loop, s);
+	proa_test_loop_close(loop);
+	farm_free(&sf);
+	farm_free(&cf);
+}
+
+/* EMFILE on accept: the listener pauses, retries, and serves everyone
+ * once descriptors are back. */
+static void test_emfile(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct farm sf = {.flags = P_ECHO};
+	struct proa_server_options so = {.accept_retry_ns = 5000000};
+	struct proa_server *s = listen_local(loop, &so, &sf);
+	struct proa_server_stats st;
+	struct rlimit old, low;
+	int fds[8], i;
+	char b[4];
+
+	(void)state;
+	for (i = 0; i < 8; i++) {
+		fds[i] = raw_connect(proa_server_port(s));
+		assert_true(fds[i] >= 0);
+	}
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)proa_test_fds() + 1;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	DRIVE(loop, (proa_server_stats(s, &st), st.accept_pause > 0));
+	assert_true(st.accepted < 8);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	DRIVE(loop, (proa_server_stats(s, &st), st.accepted == 8));
+	assert_int_equal(sf.made, 8);
+	for (i = 0; i < 8; i++) {
+		assert_int_equal(write(fds[i], "abc", 3), 3);
+		/* DRIVE evaluates its condition twice: peek, then read */
+		DRIVE(loop, recv(fds[i], b, 3, MSG_DONTWAIT | MSG_PEEK) == 3);
+		assert_int_equal(recv(fds[i], b, 3, 0), 3);
+		assert_memory_equal(b, "abc", 3);
+		close(fds[i]);
+	}
+	DRIVE(loop, farm_lost(&sf) == 8);
+	close_server(loop, s);
+	proa_test_loop_close(loop);
+	farm_free(&sf);
+}
+
+static void connect_expect(struct proa_loop *loop, const char *host,
+			   uint16_t port, uint64_t timeout_ns, int want)
+{
+	struct proa_connect_options co = {.timeout_ns = timeout_ns};
+	struct farm cf = {.flags = 0};
+	struct proa_future fut;
+
+	proa_future_init(&fut, loop);
+	assert_int_equal(proa_tcp_connect(loop, host, port, &co, farm_make,
+					  &cf, &fut),
+			 0);
+	DRIVE(loop, proa_future_is_done(&fut));
+	assert_int_equal(proa_future_result(&fut, NULL), want);
+	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_int_equal(cf.made, 0);
+}
+
+/* A closed port refuses; a listener whose backlog is full lets the
+ * connect hang until the timeout. */
+static void test_connect_errors(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t len = sizeof(a);
+	int lfd, c1, c2;
+	uint64_t t0;
+
+	(void)state;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &len), 0);
+	close(lfd); /* nobody listens there now */
+	connect_expect(loop, "127.0.0.1", ntohs(a.sin_port), 0,
+		       -ECONNREFUSED);
+
+	/* backlog 0 holds one connection; the next SYNs are dropped */
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	a.sin_port = 0;
+	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(lfd, 0), 0);
+	len = sizeof(a);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &len), 0);
+	c1 = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	c2 = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	connect(c1, (struct sockaddr *)&a, sizeof(a));
+	connect(c2, (struct sockaddr *)&a, sizeof(a));
+	t0 = proa_test_now_ns();
+	connect_expect(loop, "127.0.0.1", ntohs(a.sin_port), 200000000,
+		       -ETIMEDOUT);
+	assert_true(proa_test_now_ns() - t0 >= 200000000);
+	close(c1);
+	close(c2);
+	close(lfd);
+
+	/* bad input, refused before anything starts */
+	{
+		struct proa_future f;
+
+		proa_future_init(&f, loop);
+		assert_int_equal(proa_tcp_connect(loop, "", 1, NULL, farm_make,
+						  NULL, &f),
+				 -EINVAL);
+		assert_int_equal(proa_tcp_connect(loop, "127.0.0.1", 1, NULL,
+						  NULL, NULL, &f),
+				 -EINVAL);
+		assert_int_equal(proa_future_fini(&f), 0);
+	}
+	proa_test_loop_close(loop);
+}
+
+/* Idle timeout ends a silent connection; a write timeout ends one whose
+ * peer stopped reading. */
+static void test_timeouts(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct farm sf = {.flags = 0}, cf = {.flags = 0};
+	struct proa_server_options so = {.transport.idle_timeout_ns =
+					     50000000};
+	struct proa_server *s = listen_local(loop, &so, &sf);
+	struct peer *c = connect_local(loop, proa_server_port(s), NULL, &cf);
+	static uint8_t chunk[1 << 16];
+	struct peer *sv;
+	uint64_t t0 = proa_test_now_ns();
+	unsigned i;
+
+	(void)state;
+	DRIVE(loop, sf.peers && sf.peers->lost);
+	assert_int_equal(sf.peers->err, -ETIMEDOUT);
+	assert_true(proa_test_now_ns() - t0 >= 50000000);
+	DRIVE(loop, c->lost);
+
+	c = connect_local(loop, proa_server_port(s), NULL, &cf);
+	DRIVE(loop, sf.peers->made && !sf.peers->lost);
+	sv = sf.peers;
+	assert_int_equal(proa_transport_set_timeouts(sv->t, 0, 50000000), 0);
+	assert_int_equal(proa_transport_pause_reading(c->t), 0);
+	for (i = 0; i < 256; i++)
+		assert_int_equal(
+		    proa_transport_write(sv->t, chunk, sizeof(chunk)), 0);
+	DRIVE(loop, sv->lost);
+	assert_int_equal(sv->err, -ETIMEDOUT);
+	assert_int_equal(proa_transport_resume_reading(c->t), 0);
+	DRIVE(loop, c->lost);
+	close_server(loop, s);
+	proa_test_loop_close(loop);
+	farm_free(&sf);
+	farm_free(&cf);
+}
+
+/* UNIX sockets, a path and an abstract name; a path already there is
+ * EADDRINUSE and is left alone; the path goes when the server closes. */
+static void test_unix(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct farm sf = {.flags = P_ECHO}, cf = {.flags = P_VERIFY};
+	char path[64], abstract[64];
+	const char *names[2] = {path, abstract};
+	struct proa_server *s, *s2;
+	struct proa_future fut;
+	struct pump pu = {.total = 1u << 20, .piece = 4096};
+	struct peer *c;
+	unsigned k;
+
+	(void)state;
+	snprintf(path, sizeof(path), "/tmp/proa-test-%d.sock", (int)getpid());
+	snprintf(abstract, sizeof(abstract), "@proa-test-%d", (int)getpid());
+	unlink(path);
+	for (k = 0; k < 2; k++) {
+		assert_int_equal(proa_unix_listen(loop, names[k], NULL,
+						  farm_make, &sf, &s),
+				 0);
+		assert_int_equal(proa_server_port(s), 0);
+		assert_int_equal(proa_unix_listen(loop, names[k], NULL,
+						  farm_make, &sf, &s2),
+				 -EADDRINUSE);
+		proa_future_init(&fut, loop);
+		assert_int_equal(proa_unix_connect(loop, names[k], NULL,
+						   farm_make, &cf, &fut),
+				 0);
+		DRIVE(loop, proa_future_is_done(&fut));
+		assert_int_equal(proa_future_result(&fut, NULL), 0);
+		assert_int_equal(proa_future_fini(&fut), 0);
+		c = cf.peers;
+		pu.pe = c;
+		pu.sent = 0;
+		while (c->rx < pu.total) {
+			pump_more(&pu);
+			assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
+		}
+		assert_int_equal(c->bad, 0);
+		assert_int_equal(proa_transport_close(c->t), 0);
+		DRIVE(loop, c->lost && sf.peers->lost);
+		close_server(loop, s);
+	}
+	assert_int_equal(access(path, F_OK), -1);
+	/* too long a path */
+	memset(path, 'a', sizeof(path) - 1);
+	path[sizeof(path) - 1] = '\0';
+	{
+		char longp[200];
+
+		memset(longp, 'a', sizeof(longp) - 1);
+		longp[sizeof(longp) - 1] = '\0';
+		assert_int_equal(proa_unix_listen(loop, longp, NULL, farm_make,
+						  &sf, &s),
+				 -ENAMETOOLONG);
+	}
+	proa_test_loop_close(loop);
+	farm_free(&sf);
+	farm_free(&cf);
+}
+
+/* proa_tcp_listen() with a name (on the pool) and with port 0 reports the
+ * bound port; IPv6 loopback works. */
+static void test_listen_names(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct farm sf = {.flags = P_ECHO}, cf = {.flags = 0};
+	struct proa_future fut;
+	struct proa_server *s = NULL;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	struct peer *c;
+	unsigned i;
+
+	(void)state;
+	proa_future_init(&fut, loop);
+	assert_int_equal(proa_tcp_listen(loop, "localhost", 0, NULL, farm_make,
+					 &sf, &fut),
+			 0);
+	DRIVE(loop, proa_future_is_done(&fut));
+	assert_int_equal(proa_future_result(&fut, (void **)&s), 0);
+	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_true(proa_server_nsockets(s) >= 1);
+	for (i = 0; i < proa_server_nsockets(s); i++) {
+		assert_int_equal(proa_server_sockname(s, i, &ss, &len), 0);
+		assert_true(ss.ss_family == AF_INET ||
+			    ss.ss_family == AF_INET6);
+	}
+	assert_int_equal(proa_server_sockname(s, 99, &ss, &len), -ENOENT);
+	c = connect_local(loop, proa_server_port(s), NULL, &cf);
+	assert_int_equal(proa_transport_write(c->t, "abc", 3), 0);
+	DRIVE(loop, c->rx == 3);
+	assert_int_equal(proa_transport_peername(c->t, &ss, &len), 0);
+	assert_int_equal(ntohs(((struct sockaddr_in *)&ss)->sin_port),
+			 proa_server_port(s));
+	assert_int_equal(proa_transport_close(c->t), 0);
+	DRIVE(loop, c->lost && sf.peers->lost);
+	close_server(loop, s);
+
+	/* numeric IPv6, port 0 */
+	proa_future_init(&fut, loop);
+	assert_int_equal(
+	    proa_tcp_listen(loop, "::1", 0, NULL, farm_make, &sf, &fut), 0);
+	DRIVE(loop, proa_future_is_done(&fut));
+	if (proa_future_result(&fut, (void **)&s) == 0) {
+		assert_true(proa_server_port(s) != 0);
+		close_server(loop, s);
+	}
+	assert_int_equal(proa_future_fini(&fut), 0);
+
+	/* a name that does not resolve */
+	proa_future_init(&fut, loop);
+	assert_int_equal(proa_tcp_listen(loop, "no-such-host.invalid", 0, NULL,
+					 farm_make, &sf, &fut),
+			 0);
+	DRIVE(loop, proa_future_is_done(&fut));
+	assert_true(proa_future_result(&fut, NULL) < 0);
+	assert_int_equal(proa_future_fini(&fut), 0);
+	proa_test_loop_close(loop);
+	farm_free(&sf);
+	farm_free(&cf);
+}
+
+/* The single-shot receive path, without multishot or buffer rings. */
+static void test_echo_without_features(void **state)
+{
+	static const uint64_t hide[] = {
+	    1ull << PROA_FEAT_RECV_MULTISHOT,
+	    (1ull << PROA_FEAT_BUF_RING) | (1ull << PROA_FEAT_RECV_MULTISHOT),
+	    1ull << PROA_FEAT_ACCEPT_MULTISHOT,
+	};
+	unsigned k;
+
+	(void)state;
+	for (k = 0; k < sizeof(hide) / sizeof(hide[0]); k++) {
+		struct proa_loop *loop;
+		struct farm sf = {.flags = P_ECHO | P_FLOW},
+			    cf = {.flags = P_VERIFY};
+		struct proa_server *s;
+		struct peer *c;
+		struct pump pu = {.total = 4u << 20, .piece = 65536};
+
+		proa__ring_faults.hide_features = hide[k];
+		loop = proa_test_loop_new();
+		proa__ring_faults.hide_features = 0;
+		s = listen_local(loop, NULL, &sf);
+		c = connect_local(loop, proa_server_port(s), NULL, &cf);
+		pu.pe = c;
+		while (c->rx < pu.total) {
+			pump_more(&pu);
+			assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
+		}
+		assert_int_equal(c->bad, 0);
+		assert_int_equal(proa_transport_close(c->t), 0);
+		DRIVE(loop, c->lost && sf.peers->lost);
+		close_server(loop, s);
+		proa_test_loop_close(loop);
+		farm_free(&sf);
+		farm_free(&cf);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_echo_64mib, setup,
+					    teardown_check),
+	    cmocka_unit_test_setup_teardown(test_thousand, setup,
+					    teardown_check),
+	    cmocka_unit_test_setup_teardown(test_half_close, setup,
+					    teardown_check),
+	    cmocka_unit_test_setup_teardown(test_reset_mid_write, setup,
+					    teardown_check),
+	    cmocka_unit_test_setup_teardown(test_water_marks, setup,
+					    teardown_check),
+	    cmocka_unit_test_setup_teardown(test_pause_reading, setup,
+					    teardown_check),
+	    cmocka_unit_test_setup_teardown(test_buffer_exhaustion, setup,
+					    teardown_check),
+	    cmocka_unit_test_setup_teardown(test_abort_inflight, setup,
+					    teardown_check),
+	    cmocka_unit_test_setup_teardown(test_emfile, setup,
+					    teardown_check),
+	    cmocka_unit_test_setup_teardown(test_connect_errors, setup,
+					    teardown_check),
+	    cmocka_unit_test_setup_teardown(test_timeouts, setup,
+					    teardown_check),
+	    cmocka_unit_test_setup_teardown(test_unix, setup, teardown_check),
+	    cmocka_unit_test_setup_teardown(test_listen_names, setup,
+					    teardown_check),
+	    cmocka_unit_test_setup_teardown(test_echo_without_features, setup,
+					    teardown_check),
+	};
+
+	proa_test_require_uring();
+	/* PROA_TEST_FILTER=test_name runs one test (debugging). */
+	if (getenv("PROA_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("PROA_TEST_FILTER"));
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
