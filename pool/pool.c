@@ -276,11 +276,18 @@ static int spawn_locked(struct proa_pool *pool, struct proa__pool_lane *ln)
 		if (!w->bound)
 			w->cpus = pool->place.allowed;
 	}
+	/* Unbound still means the process's CPUs, set explicitly: a thread
+	 * inherits its creator's mask, and the creator may be a loop thread
+	 * pinned to one CPU.  That is what proa_pool_worker_affinity()
+	 * reports. */
+	if (!w->bound)
+		pthread_attr_setaffinity_np(&attr, sizeof(w->cpus), &w->cpus);
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	ret = pthread_create(&w->th, &attr, worker_main, w);
-	if (ret == EINVAL && w->bound) {
-		/* The CPUs went away (cgroup, hotplug): run unbound. */
+	if (ret == EINVAL) {
+		/* The CPUs went away (cgroup, hotplug): run where the
+		 * kernel lets us. */
 		pthread_attr_destroy(&attr);
 		pthread_attr_init(&attr);
 		w->bound = false;

@@ -662,6 +662,85 @@ static void test_worker_affinity_matches_placement(void **state)
 	(void)state;
 }
 
+/* Unbound workers get the process's CPUs even when the thread that
+ * starts them (a loop thread, not the main one) is pinned to one CPU: a
+ * thread inherits its creator's mask, and the pool must not let it.  The
+ * pinned loop runs on its own thread; it records, the test thread checks. */
+struct pinned_run {
+	int cpu;
+	int err;
+	cpu_set_t seen, reported;
+};
+
+static int32_t mask_job(void *arg, void **value)
+{
+	struct pinned_run *r = arg;
+
+	(void)value;
+	return sched_getaffinity(0, sizeof(r->seen), &r->seen) == 0 ? 0 : -1;
+}
+
+static void *pinned_loop_main(void *arg)
+{
+	struct pinned_run *r = arg;
+	struct proa_pool_opts opts = {.placement = PROA_PLACE_NONE};
+	struct proa_pool *pool = NULL;
+	struct proa_loop *loop = NULL;
+	struct proa_future fut;
+	cpu_set_t one;
+
+	CPU_ZERO(&one);
+	CPU_SET(r->cpu, &one);
+	opts.lanes[PROA_LANE_CPU].threads = 1;
+	if (pthread_setaffinity_np(pthread_self(), sizeof(one), &one) != 0 ||
+	    proa_loop_new(&loop, NULL) != 0) {
+		r->err = 1;
+		return NULL;
+	}
+	if (proa_pool_new(&pool, &opts) != 0) {
+		r->err = 2;
+		proa_loop_close(loop);
+		proa_loop_free(loop);
+		return NULL;
+	}
+	proa_future_init(&fut, loop);
+	if (proa_pool_submit_to(pool, loop, PROA_LANE_CPU, mask_job, r, &fut,
+				0) != 0 ||
+	    proa_loop_run_until_complete(loop, &fut) != 0 ||
+	    proa_future_result(&fut, NULL) != 0)
+		r->err = 3;
+	else if (proa_pool_worker_affinity(pool, PROA_LANE_CPU, 0,
+					   &r->reported) != 0)
+		r->err = 4;
+	if (proa_future_fini(&fut) != 0 || proa_pool_free(pool) != 0 ||
+	    proa_loop_close(loop) != 0 || proa_loop_free(loop) != 0)
+		r->err = 5;
+	return NULL;
+}
+
+static void test_unbound_workers_not_pinned(void **state)
+{
+	struct pinned_run r;
+	cpu_set_t process;
+	pthread_t th;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(sched_getaffinity(0, sizeof(process), &process), 0);
+	if (CPU_COUNT(&process) < 2) {
+		print_message("one CPU: nothing to tell apart\n");
+		return;
+	}
+	while (!CPU_ISSET(r.cpu, &process))
+		r.cpu++;
+	assert_int_equal(pthread_create(&th, NULL, pinned_loop_main, &r), 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(r.err, 0);
+	assert_true(CPU_EQUAL(&r.reported, &process));
+	assert_true(CPU_EQUAL(&r.seen, &process));
+	assert_no_worker_left();
+}
+
 /* ---- shutdown
  * ------------------------------------------------------------------- */
 
@@ -1119,6 +1198,7 @@ int main(void)
 	    cmocka_unit_test(test_blocked_dns_lane_does_not_delay_file_lane),
 	    cmocka_unit_test(test_full_queue_rejects_and_loses_nothing),
 	    cmocka_unit_test(test_worker_affinity_matches_placement),
+	    cmocka_unit_test(test_unbound_workers_not_pinned),
 	    cmocka_unit_test(test_shutdown_with_pending_work_leaves_no_thread),
 	    cmocka_unit_test(test_pool_freed_before_its_loop_closes),
 	    cmocka_unit_test(test_loop_close_takes_its_default_pool_along),
