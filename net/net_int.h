@@ -61,7 +61,7 @@ struct proa_transport {
 	struct proa_protocol *proto;
 	struct proa_server *server; /* the server that accepted it, or NULL */
 	int fd;
-	uint8_t state; /* enum proa_transport_state */
+	uint8_t state;	     /* enum proa_transport_state */
 	bool want_read;	     /* reading not paused by the protocol */
 	bool proto_paused;   /* pause_writing() called, resume not yet */
 	bool made;	     /* connection_made() called */
@@ -73,10 +73,10 @@ struct proa_transport {
 	bool closing_by_eof; /* teardown after EOF: connection_lost(0) */
 	int err;	     /* the first error: connection_lost's */
 
-	struct proa_op rop;  /* receive */
-	struct proa_op wop;  /* sendmsg */
-	struct proa_op xop;  /* shutdown, then close */
-	struct msghdr msg;   /* of the sendmsg in flight */
+	struct proa_op rop; /* receive */
+	struct proa_op wop; /* sendmsg */
+	struct proa_op xop; /* shutdown, then close */
+	struct msghdr msg;  /* of the sendmsg in flight */
 	struct iovec iov[PROA__SEND_IOV];
 
 	struct proa__chunk *whead, *wtail;
@@ -89,7 +89,7 @@ struct proa_transport {
 	unsigned char *rbuf; /* own read buffer without a buffer ring */
 
 	uint64_t idle_ns, write_ns;
-	uint64_t last_io;	 /* loop time of the last receive or send */
+	uint64_t last_io;	/* loop time of the last receive or send */
 	uint64_t last_progress; /* loop time the write buffer last moved */
 	struct proa_timer idle_timer;
 	struct proa_timer write_timer;
@@ -119,6 +119,12 @@ void proa__transports_feed(struct proa__netloop *nl);
 
 /* A server lost one of its connections (transport.c -> server.c). */
 void proa__server_conn_gone(struct proa_server *s);
+
+/* Loop groups: hand each accepted socket to @fn instead of opening a
+ * transport here; @fn owns @fd from then on (closes it on failure). */
+typedef int (*proa__handoff_fn)(void *arg, int fd);
+void proa__server_set_handoff(struct proa_server *s, proa__handoff_fn fn,
+			      void *arg);
 
 /* Socket options of struct proa_transport_options on @fd. */
 void proa__sock_tune(int fd, int family,

@@ -45,11 +45,13 @@ struct proa_server {
 	void *arg;
 	struct proa_server_options opt;
 	bool closing;
-	bool in_close; /* proa_server_close() is running: do not free */
+	bool in_close;	/* proa_server_close() is running: do not free */
 	unsigned nopen; /* listeners not yet closed */
 	struct proa_future *done;
 	char *unix_path; /* to unlink at close */
 	struct proa_server_stats stats;
+	proa__handoff_fn handoff; /* loop groups: another loop serves */
+	void *handoff_arg;
 	unsigned n;
 	struct listener ls[MAX_LISTENERS];
 };
@@ -116,6 +118,13 @@ static void new_connection(struct listener *l, int fd)
 		return;
 	}
 	proa__sock_tune(fd, l->addr.ss_family, &s->opt.transport);
+	if (s->handoff) {
+		if (s->handoff(s->handoff_arg, fd) == 0)
+			s->stats.accepted++;
+		else
+			s->stats.refused++;
+		return;
+	}
 	s->stats.active++;
 	ret = proa__transport_open(s->loop, fd, &s->opt.transport, s->factory,
 				   s->arg, s, NULL);
@@ -160,8 +169,7 @@ static void accept_done(struct proa_op *op)
 	} else if (op->res != -ECANCELED && op->res != -ECONNABORTED &&
 		   op->res != -EAGAIN && op->res != -EINTR &&
 		   op->res != -EPROTO && op->res != -EPERM) {
-		proa__log(PROA_LOG_ERROR, "accept: %s",
-			  proa_strerror(op->res));
+		proa__log(PROA_LOG_ERROR, "accept: %s", proa_strerror(op->res));
 		if (!l->paused) {
 			l->paused = true;
 			s->stats.accept_pause++;
@@ -376,9 +384,9 @@ static int listen_all(struct proa_server *s, const struct addrinfo *ai)
 			continue;
 		dup = false;
 		for (b = ai; b != a; b = b->ai_next)
-			dup |= b->ai_addrlen == a->ai_addrlen &&
-			       memcmp(b->ai_addr, a->ai_addr, a->ai_addrlen) ==
-				   0;
+			dup |=
+			    b->ai_addrlen == a->ai_addrlen &&
+			    memcmp(b->ai_addr, a->ai_addr, a->ai_addrlen) == 0;
 		if (dup)
 			continue;
 		memcpy(&ss, a->ai_addr, a->ai_addrlen);
@@ -500,9 +508,8 @@ int proa_tcp_listen(struct proa_loop *loop, const char *host, uint16_t port,
 		ret = listen_all(s, ai);
 		if (ret < 0) {
 			discard(s);
-			return proa_future_set_result(fut, ret, NULL) < 0
-				   ? ret
-				   : 0;
+			return proa_future_set_result(fut, ret, NULL) < 0 ? ret
+									  : 0;
 		}
 		start(s);
 		proa_future_set_result(fut, 0, s);
@@ -524,8 +531,8 @@ int proa_tcp_listen(struct proa_loop *loop, const char *host, uint16_t port,
 	proa_future_init(&r->dns, loop);
 	ret = proa_getaddrinfo(loop, host, service, &hints, &r->dns);
 	if (ret == 0)
-		ret = proa_future_add_done_callback(&r->dns, listen_resolved,
-						    r);
+		ret =
+		    proa_future_add_done_callback(&r->dns, listen_resolved, r);
 	if (ret < 0) {
 		proa_future_fini(&r->dns);
 		free(r);
@@ -534,6 +541,13 @@ int proa_tcp_listen(struct proa_loop *loop, const char *host, uint16_t port,
 	}
 	proa_future_set_canceller(fut, listen_cancel, r);
 	return 0;
+}
+
+void proa__server_set_handoff(struct proa_server *s, proa__handoff_fn fn,
+			      void *arg)
+{
+	s->handoff = fn;
+	s->handoff_arg = arg;
 }
 
 unsigned proa_server_nsockets(const struct proa_server *s)

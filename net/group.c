@@ -1,0 +1,438 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * net/group.c - loop groups: N loops, each run by its own thread, pinned
+ * one per core (hwloc, the pool's SPREAD placement), serving one address.
+ *
+ *   PROA_GROUP_REUSEPORT  every loop has its own SO_REUSEPORT listener;
+ *                         the kernel spreads connections by hash
+ *   PROA_GROUP_HANDOFF    loop 0 accepts and hands each socket to the
+ *                         next loop in turn with call_soon_threadsafe
+ *                         (whose wake-up is a MSG_RING between loops where
+ *                         the kernel has it, else the target's eventfd)
+ *
+ * Control (listen, shutdown) reaches a loop as a call_soon_threadsafe item
+ * and the calling thread waits for its answer; nothing of a loop is
+ * touched from another thread.
+ *
+ * Thread: the public functions are called from any thread that is not one
+ * of the group's loops (they wait for those loops); the rest of this file
+ * runs on the loop threads, each on its own loop's data.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "net_int.h"
+#include "pool/pool_int.h"
+
+struct gloop {
+	struct proa_loop_group *g;
+	unsigned idx;
+	struct proa_loop *loop;
+	pthread_t th;
+	bool started;
+	int cpu; /* first CPU of its set, -1: not pinned */
+	cpu_set_t cpus;
+	atomic_uint_fast64_t accepted;
+	/* loop thread only */
+	struct proa_server *server;
+	bool stopping;
+	struct proa_handle ctl;
+	int close_ret; /* proa_loop_close() on the way out */
+};
+
+struct proa_loop_group {
+	unsigned n;
+	struct gloop *gl;
+	/* one control call at a time, waited for under @mu */
+	pthread_mutex_t ctl_lock; /* serialises control calls */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool ctl_done;
+	int ctl_ret;
+	/* listening: written before the first listen post, read-only after */
+	proa_protocol_factory factory;
+	void *arg;
+	struct proa_server_options opt;
+	enum proa_group_mode mode;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	atomic_uint port;
+	atomic_uint next; /* handoff: round robin */
+	bool listening;
+};
+
+/* A socket on its way to another loop. */
+struct handoff {
+	struct proa_handle h;
+	struct gloop *to;
+	int fd;
+};
+
+static void *gloop_main(void *arg)
+{
+	struct gloop *gl = arg;
+
+	if (gl->cpu >= 0)
+		pthread_setaffinity_np(pthread_self(), sizeof(gl->cpus),
+				       &gl->cpus);
+	proa_loop_run(gl->loop, PROA_RUN_FOREVER);
+	/* Stopped: let what the shutdown started (aborts, closes) finish. */
+	proa_loop_run(gl->loop, PROA_RUN_DEFAULT);
+	gl->close_ret = proa_loop_close(gl->loop);
+	if (gl->close_ret < 0)
+		proa__log(PROA_LOG_ERROR, "loop group: loop %u: close: %s",
+			  gl->idx, proa_strerror(gl->close_ret));
+	return NULL;
+}
+
+/* Answer the control call in flight (loop thread). */
+static void ctl_answer(struct proa_loop_group *g, int ret)
+{
+	pthread_mutex_lock(&g->mu);
+	g->ctl_ret = ret;
+	g->ctl_done = true;
+	pthread_cond_signal(&g->cv);
+	pthread_mutex_unlock(&g->mu);
+}
+
+/* Run @fn on loop @i and wait for its answer (caller's thread). */
+static int ctl(struct proa_loop_group *g, unsigned i, proa_callback_fn fn)
+{
+	struct gloop *gl = &g->gl[i];
+	int ret;
+
+	pthread_mutex_lock(&g->ctl_lock);
+	g->ctl_done = false;
+	ret = proa_loop_call_soon_threadsafe(gl->loop, &gl->ctl, fn, gl);
+	if (ret == 0) {
+		pthread_mutex_lock(&g->mu);
+		while (!g->ctl_done)
+			pthread_cond_wait(&g->cv, &g->mu);
+		ret = g->ctl_ret;
+		pthread_mutex_unlock(&g->mu);
+	}
+	pthread_mutex_unlock(&g->ctl_lock);
+	return ret;
+}
+
+static struct proa_protocol *counted(void *arg, struct proa_transport *t)
+{
+	struct gloop *gl = arg;
+	struct proa_protocol *p = gl->g->factory(gl->g->arg, t);
+
+	if (p)
+		atomic_fetch_add_explicit(&gl->accepted, 1,
+					  memory_order_relaxed);
+	return p;
+}
+
+/* ---- handoff ------------------------------------------------------------ */
+
+static void handoff_run(void *arg)
+{
+	struct handoff *h = arg;
+	struct gloop *gl = h->to;
+
+	if (gl->stopping)
+		close(h->fd);
+	else
+		proa__transport_open(gl->loop, h->fd, &gl->g->opt.transport,
+				     counted, gl, NULL, NULL);
+	free(h);
+}
+
+/* On loop 0, for each accepted socket. */
+static int handoff(void *arg, int fd)
+{
+	struct proa_loop_group *g = arg;
+	unsigned i =
+	    atomic_fetch_add_explicit(&g->next, 1, memory_order_relaxed) % g->n;
+	struct handoff *h;
+	int ret;
+
+	if (i == 0)
+		return proa__transport_open(g->gl[0].loop, fd,
+					    &g->opt.transport, counted,
+					    &g->gl[0], NULL, NULL);
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		close(fd);
+		return -ENOMEM;
+	}
+	h->to = &g->gl[i];
+	h->fd = fd;
+	ret =
+	    proa_loop_call_soon_threadsafe(h->to->loop, &h->h, handoff_run, h);
+	if (ret < 0) {
+		close(fd);
+		free(h);
+	}
+	return ret;
+}
+
+/* ---- control calls (loop threads) ------------------------------------- */
+
+static void listen_here(void *arg)
+{
+	struct gloop *gl = arg;
+	struct proa_loop_group *g = gl->g;
+	struct sockaddr_storage ss = g->addr;
+	uint16_t port = (uint16_t)atomic_load(&g->port);
+	int ret;
+
+	/* Loops after the first take the port the first was given. */
+	if (ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&ss)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
+	ret = proa_tcp_listen_addr(gl->loop, (struct sockaddr *)&ss, g->addrlen,
+				   &g->opt, counted, gl, &gl->server);
+	if (ret == 0) {
+		atomic_store(&g->port, proa_server_port(gl->server));
+		if (g->mode == PROA_GROUP_HANDOFF)
+			proa__server_set_handoff(gl->server, handoff, g);
+	}
+	ctl_answer(g, ret);
+}
+
+static void stop_here(void *arg)
+{
+	struct gloop *gl = arg;
+	struct proa__netloop *nl;
+	struct proa_link *l, *next;
+
+	gl->stopping = true;
+	if (gl->server) {
+		proa_server_close(gl->server, NULL);
+		gl->server = NULL;
+	}
+	/* Abort what is open: the loop then drains in gloop_main. */
+	if (gl->loop->net) {
+		nl = proa_container_of(gl->loop->net, struct proa__netloop,
+				       hook);
+		for (l = nl->all.next; l != &nl->all; l = next) {
+			next = l->next;
+			proa_transport_abort(
+			    proa_container_of(l, struct proa_transport, link));
+		}
+	}
+	proa_loop_stop(gl->loop);
+	ctl_answer(gl->g, 0);
+}
+
+static void close_server_here(void *arg)
+{
+	struct gloop *gl = arg;
+
+	if (gl->server) {
+		proa_server_close(gl->server, NULL);
+		gl->server = NULL;
+	}
+	ctl_answer(gl->g, 0);
+}
+
+/* ---- the public side ---------------------------------------------------- */
+
+static int pick_cpus(struct proa_loop_group *g, bool no_pin)
+{
+	struct proa__place pl;
+	unsigned i, k, cpu;
+	int ret;
+
+	for (i = 0; i < g->n; i++)
+		g->gl[i].cpu = -1;
+	if (no_pin)
+		return 0;
+	ret = proa__place_init(&pl, PROA_PLACE_SPREAD);
+	if (ret < 0)
+		return ret;
+	for (i = 0; i < g->n; i++) {
+		struct gloop *gl = &g->gl[i];
+
+		if (pl.bound) {
+			gl->cpus = pl.slots[i % pl.nslots];
+		} else {
+			/* No topology: the process's CPUs, one each, in
+			 * turn. */
+			k = i % (unsigned)CPU_COUNT(&pl.allowed);
+			CPU_ZERO(&gl->cpus);
+			for (cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+				if (CPU_ISSET(cpu, &pl.allowed) && k-- == 0) {
+					CPU_SET(cpu, &gl->cpus);
+					break;
+				}
+			}
+		}
+		for (cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+			if (CPU_ISSET(cpu, &gl->cpus)) {
+				gl->cpu = (int)cpu;
+				break;
+			}
+		}
+	}
+	proa__place_fini(&pl);
+	return 0;
+}
+
+int proa_loop_group_free(struct proa_loop_group *g)
+{
+	unsigned i;
+	int ret = 0;
+
+	if (!g)
+		return 0;
+	for (i = 0; i < g->n; i++) {
+		if (g->gl[i].started &&
+		    pthread_equal(g->gl[i].th, pthread_self()))
+			return -EDEADLK;
+	}
+	/* The acceptor first, so that no socket is handed to a loop that
+	 * is already gone. */
+	for (i = 0; i < g->n; i++) {
+		struct gloop *gl = &g->gl[i];
+
+		if (gl->started) {
+			ctl(g, i, stop_here);
+			pthread_join(gl->th, NULL);
+			if (gl->close_ret < 0 && ret == 0)
+				ret = gl->close_ret;
+		} else if (gl->loop) {
+			proa_loop_close(gl->loop);
+		}
+		if (gl->loop)
+			proa_loop_free(gl->loop);
+	}
+	pthread_mutex_destroy(&g->ctl_lock);
+	pthread_mutex_destroy(&g->mu);
+	pthread_cond_destroy(&g->cv);
+	free(g->gl);
+	free(g);
+	return ret;
+}
+
+int proa_loop_group_new(struct proa_loop_group **out,
+			const struct proa_loop_group_options *opt)
+{
+	struct proa_loop_group *g;
+	cpu_set_t allowed;
+	sigset_t all, old;
+	unsigned i, n = opt ? opt->nloops : 0;
+	int ret;
+
+	if (!out)
+		return -EINVAL;
+	if (n == 0) {
+		if (sched_getaffinity(getpid(), sizeof(allowed), &allowed) < 0)
+			return -errno;
+		n = (unsigned)CPU_COUNT(&allowed);
+	}
+	if (n > 1024)
+		return -EINVAL;
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	g->gl = calloc(n, sizeof(*g->gl));
+	if (!g->gl) {
+		free(g);
+		return -ENOMEM;
+	}
+	g->n = n;
+	pthread_mutex_init(&g->ctl_lock, NULL);
+	pthread_mutex_init(&g->mu, NULL);
+	pthread_cond_init(&g->cv, NULL);
+	ret = pick_cpus(g, opt && opt->no_pin);
+	for (i = 0; ret == 0 && i < n; i++) {
+		g->gl[i].g = g;
+		g->gl[i].idx = i;
+		ret = proa_loop_new(&g->gl[i].loop, NULL);
+	}
+	/* Loop threads take no signals: the application's own thread
+	 * (sigwait, or a loop of its own) does. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (i = 0; ret == 0 && i < n; i++) {
+		ret =
+		    -pthread_create(&g->gl[i].th, NULL, gloop_main, &g->gl[i]);
+		g->gl[i].started = ret == 0;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret < 0) {
+		proa_loop_group_free(g);
+		return ret;
+	}
+	*out = g;
+	return 0;
+}
+
+unsigned proa_loop_group_size(const struct proa_loop_group *g)
+{
+	return g ? g->n : 0;
+}
+
+struct proa_loop *proa_loop_group_loop(struct proa_loop_group *g, unsigned i)
+{
+	return g && i < g->n ? g->gl[i].loop : NULL;
+}
+
+int proa_loop_group_cpu(const struct proa_loop_group *g, unsigned i)
+{
+	return g && i < g->n ? g->gl[i].cpu : -1;
+}
+
+uint64_t proa_loop_group_accepted(const struct proa_loop_group *g, unsigned i)
+{
+	if (!g || i >= g->n)
+		return 0;
+	return atomic_load_explicit(&g->gl[i].accepted, memory_order_relaxed);
+}
+
+uint16_t proa_loop_group_port(const struct proa_loop_group *g)
+{
+	return g ? (uint16_t)atomic_load(&g->port) : 0;
+}
+
+int proa_loop_group_listen(struct proa_loop_group *g, const char *host,
+			   uint16_t port, enum proa_group_mode mode,
+			   const struct proa_server_options *opt,
+			   proa_protocol_factory factory, void *arg)
+{
+	unsigned i, k;
+	int ret;
+
+	if (!g || !factory ||
+	    (mode != PROA_GROUP_REUSEPORT && mode != PROA_GROUP_HANDOFF))
+		return -EINVAL;
+	for (i = 0; i < g->n; i++) {
+		if (pthread_equal(g->gl[i].th, pthread_self()))
+			return -EDEADLK;
+	}
+	if (g->listening)
+		return -EBUSY;
+	if (proa__parse_numeric(host && host[0] ? host : "0.0.0.0", port,
+				&g->addr, &g->addrlen) < 0)
+		return -EINVAL;
+	g->factory = factory;
+	g->arg = arg;
+	g->mode = mode;
+	if (opt)
+		g->opt = *opt;
+	g->opt.reuse_port = mode == PROA_GROUP_REUSEPORT || g->opt.reuse_port;
+	atomic_store(&g->port, port);
+	k = mode == PROA_GROUP_HANDOFF ? 1 : g->n;
+	for (i = 0; i < k; i++) {
+		ret = ctl(g, i, listen_here);
+		if (ret < 0) {
+			while (i-- > 0)
+				ctl(g, i, close_server_here);
+			return ret;
+		}
+	}
+	g->listening = true;
+	return 0;
+}
