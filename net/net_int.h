@@ -52,7 +52,7 @@ struct proa__netloop {
 /* The netloop of @loop, made on first use (sizes fixed from then on). */
 struct proa__netloop *proa__netloop_get(struct proa_loop *loop);
 
-struct proa__chunk *proa__chunk_get(struct proa__netloop *nl, size_t need);
+struct proa__chunk *proa__chunk_get(struct proa__netloop *nl);
 void proa__chunk_put(struct proa__netloop *nl, struct proa__chunk *c);
 
 struct proa_transport {

@@ -113,23 +113,22 @@ int proa_net_set_buffers(struct proa_loop *loop, unsigned nbufs,
 	return 0;
 }
 
-struct proa__chunk *proa__chunk_get(struct proa__netloop *nl, size_t need)
+struct proa__chunk *proa__chunk_get(struct proa__netloop *nl)
 {
 	struct proa__chunk *c = nl->free_chunks;
-	size_t cap = PROA__CHUNK_SIZE;
 
-	if (c && need <= c->cap) {
+	/* One size only: a big write takes several chunks (gathered into one
+	 * sendmsg) rather than one odd-sized allocation, which the cache
+	 * could not keep and which cost a page fault per page each time
+	 * (measured: 10% of the server's CPU echoing 64 KiB messages). */
+	if (c) {
 		nl->free_chunks = c->next;
 		nl->nfree--;
 	} else {
-		/* A big write gets one chunk of its own size (up to 1 MiB),
-		 * not many small ones: fewer iovecs per sendmsg. */
-		if (need > cap)
-			cap = need < (1u << 20) ? need : (1u << 20);
-		c = malloc(sizeof(*c) + cap);
+		c = malloc(sizeof(*c) + PROA__CHUNK_SIZE);
 		if (!c)
 			return NULL;
-		c->cap = (uint32_t)cap;
+		c->cap = PROA__CHUNK_SIZE;
 	}
 	c->next = NULL;
 	c->head = 0;
@@ -139,9 +138,9 @@ struct proa__chunk *proa__chunk_get(struct proa__netloop *nl, size_t need)
 
 void proa__chunk_put(struct proa__netloop *nl, struct proa__chunk *c)
 {
-	/* Only standard chunks are kept: a burst of big writes must not
-	 * pin its memory for ever. */
-	if (c->cap == PROA__CHUNK_SIZE && nl->nfree < PROA__CHUNK_CACHE) {
+	/* A bounded cache: a burst of big writes must not pin its memory
+	 * for ever. */
+	if (nl->nfree < PROA__CHUNK_CACHE) {
 		c->next = nl->free_chunks;
 		nl->free_chunks = c;
 		nl->nfree++;

@@ -384,7 +384,7 @@ static int append(struct proa_transport *t, const unsigned char *p,
 	 * -ENOMEM leaves the buffer as it was. */
 	rest = len > room ? len - room : 0;
 	while (rest > 0) {
-		*link = proa__chunk_get(t->nl, rest);
+		*link = proa__chunk_get(t->nl);
 		if (!*link) {
 			while (first) {
 				c = first->next;
