@@ -24,7 +24,7 @@
 #include "proa/pool.h"
 
 #define DEFAULT_BACKLOG 511
-#define DEFAULT_RETRY_NS (100u * 1000 * 1000)
+#define DEFAULT_RETRY_NS (UINT64_C(100) * 1000 * 1000)
 #define MAX_LISTENERS 16
 
 struct listener {

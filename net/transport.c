@@ -36,8 +36,8 @@
 
 #include "net_int.h"
 
-#define DEFAULT_HIGH (64u * 1024)
-#define DEFAULT_LOW (16u * 1024)
+#define DEFAULT_HIGH ((size_t)64 * 1024)
+#define DEFAULT_LOW ((size_t)16 * 1024)
 
 static void recv_done(struct proa_op *op);
 static void send_done(struct proa_op *op);
@@ -380,6 +380,8 @@ static int append(struct proa_transport *t, const unsigned char *p,
 	struct proa__chunk *c = t->wtail, *first = NULL, **link = &first;
 	size_t room = c ? c->cap - c->tail : 0, rest, k;
 
+	if (len == 0)
+		return 0; /* writev may pass empty pieces, even NULL ones */
 	/* Allocate what the tail chunk cannot take before copying, so that
 	 * -ENOMEM leaves the buffer as it was. */
 	rest = len > room ? len - room : 0;
