@@ -14,12 +14,19 @@
 #include "proa/net.h"
 #include "proactor/proactor_int.h"
 
-/* A piece of a transport's write buffer. */
+/*
+ * A piece of a transport's write buffer: bytes copied into @data, or a
+ * receive buffer of the loop's ring lent to the write (@bid >= 0: the
+ * bytes stay where the kernel put them and the buffer goes back to the
+ * ring once sent).
+ */
 struct proa__chunk {
 	struct proa__chunk *next;
+	unsigned char *base; /* @data, or the ring buffer */
 	uint32_t cap;
 	uint32_t head; /* first byte not yet sent */
 	uint32_t tail; /* first free byte */
+	int32_t bid;   /* ring buffer id, or -1 */
 	unsigned char data[];
 };
 
@@ -46,6 +53,8 @@ struct proa__netloop {
 	struct proa_link all;	  /* every live transport */
 	struct proa__chunk *free_chunks;
 	unsigned nfree;
+	struct proa__chunk *free_refs; /* headers of lent ring buffers */
+	unsigned nfree_refs;
 	uint64_t enobufs; /* receives the empty ring ended (tests read it) */
 };
 
@@ -53,6 +62,9 @@ struct proa__netloop {
 struct proa__netloop *proa__netloop_get(struct proa_loop *loop);
 
 struct proa__chunk *proa__chunk_get(struct proa__netloop *nl);
+/* A chunk that lends ring buffer @bid (@len bytes at @p) to a write. */
+struct proa__chunk *proa__chunk_lend(struct proa__netloop *nl, unsigned bid,
+				     const void *p, size_t len);
 void proa__chunk_put(struct proa__netloop *nl, struct proa__chunk *c);
 
 struct proa_transport {
@@ -87,6 +99,11 @@ struct proa_transport {
 	unsigned char *held;
 	size_t held_len;
 	unsigned char *rbuf; /* own read buffer without a buffer ring */
+	/* the ring buffer data_received is looking at, which a write of its
+	 * bytes may borrow instead of copying */
+	const unsigned char *cur;
+	size_t cur_len;
+	int32_t cur_bid; /* -1: none, or lent already */
 
 	uint64_t idle_ns, write_ns;
 	uint64_t last_io;	/* loop time of the last receive or send */

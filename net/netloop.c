@@ -49,6 +49,10 @@ static void netloop_close(struct proa__loop_hook *h)
 		nl->free_chunks = c->next;
 		free(c);
 	}
+	while ((c = nl->free_refs) != NULL) {
+		nl->free_refs = c->next;
+		free(c);
+	}
 	free(nl);
 }
 
@@ -91,8 +95,7 @@ struct proa__netloop *proa__netloop_get(struct proa_loop *loop)
 	return nl;
 }
 
-int proa_net_set_buffers(struct proa_loop *loop, unsigned nbufs,
-			 size_t bufsize)
+int proa_net_set_buffers(struct proa_loop *loop, unsigned nbufs, size_t bufsize)
 {
 	struct proa__netloop *nl;
 
@@ -130,14 +133,47 @@ struct proa__chunk *proa__chunk_get(struct proa__netloop *nl)
 			return NULL;
 		c->cap = PROA__CHUNK_SIZE;
 	}
+	c->base = c->data;
+	c->bid = -1;
 	c->next = NULL;
 	c->head = 0;
 	c->tail = 0;
 	return c;
 }
 
+struct proa__chunk *proa__chunk_lend(struct proa__netloop *nl, unsigned bid,
+				     const void *p, size_t len)
+{
+	struct proa__chunk *c = nl->free_refs;
+
+	if (c) {
+		nl->free_refs = c->next;
+		nl->nfree_refs--;
+	} else if (!(c = malloc(sizeof(*c)))) {
+		return NULL;
+	}
+	c->next = NULL;
+	c->base = (unsigned char *)p;
+	c->head = 0;
+	c->tail = (uint32_t)len;
+	c->cap = (uint32_t)len; /* full: later writes never append here */
+	c->bid = (int32_t)bid;
+	return c;
+}
+
 void proa__chunk_put(struct proa__netloop *nl, struct proa__chunk *c)
 {
+	if (c->bid >= 0) {
+		proa_buf_ring_put(nl->br, (unsigned)c->bid);
+		if (nl->nfree_refs < PROA__CHUNK_CACHE) {
+			c->next = nl->free_refs;
+			nl->free_refs = c;
+			nl->nfree_refs++;
+		} else {
+			free(c);
+		}
+		return;
+	}
 	/* A bounded cache: a burst of big writes must not pin its memory
 	 * for ever. */
 	if (nl->nfree < PROA__CHUNK_CACHE) {
@@ -205,8 +241,8 @@ int proa__unix_addr(const char *path, struct sockaddr_storage *ss,
 		un->sun_path[0] = '\0';
 		*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
 	} else {
-		*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n +
-				   1);
+		*len =
+		    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
 	}
 	return 0;
 }

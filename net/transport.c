@@ -47,9 +47,12 @@ static void fatal(struct proa_transport *t, int err);
 const char *proa_transport_state_name(enum proa_transport_state s)
 {
 	static const char *const names[] = {
-	    [PROA_TS_OPEN] = "OPEN",	       [PROA_TS_HALF_LOCAL] = "HALF_LOCAL",
-	    [PROA_TS_HALF_PEER] = "HALF_PEER", [PROA_TS_CLOSING] = "CLOSING",
-	    [PROA_TS_TEARDOWN] = "TEARDOWN",   [PROA_TS_CLOSED] = "CLOSED",
+	    [PROA_TS_OPEN] = "OPEN",
+	    [PROA_TS_HALF_LOCAL] = "HALF_LOCAL",
+	    [PROA_TS_HALF_PEER] = "HALF_PEER",
+	    [PROA_TS_CLOSING] = "CLOSING",
+	    [PROA_TS_TEARDOWN] = "TEARDOWN",
+	    [PROA_TS_CLOSED] = "CLOSED",
 	};
 
 	if ((unsigned)s < sizeof(names) / sizeof(names[0]))
@@ -177,8 +180,15 @@ static void recv_done(struct proa_op *op)
 		t->last_io = proa_loop_time(t->loop);
 		if (op->flags & PROA_OP_F_BUFFER) {
 			id = proa_op_buffer_id(op);
-			deliver(t, proa_buf_ring_buf(nl->br, id), (size_t)res);
-			proa_buf_ring_put(nl->br, id);
+			t->cur = proa_buf_ring_buf(nl->br, id);
+			t->cur_len = (size_t)res;
+			t->cur_bid = (int32_t)id;
+			deliver(t, t->cur, (size_t)res);
+			/* Unless a write kept it to send from (lend()). */
+			if (t->cur_bid >= 0)
+				proa_buf_ring_put(nl->br, id);
+			t->cur = NULL;
+			t->cur_bid = -1;
 		} else {
 			deliver(t, t->rbuf, (size_t)res);
 		}
@@ -267,7 +277,7 @@ static void send_more(struct proa_transport *t)
 	for (c = t->whead; c && n < PROA__SEND_IOV; c = c->next) {
 		if (c->tail == c->head)
 			continue;
-		t->iov[n].iov_base = c->data + c->head;
+		t->iov[n].iov_base = c->base + c->head;
 		t->iov[n].iov_len = c->tail - c->head;
 		n++;
 	}
@@ -374,8 +384,7 @@ static void send_done(struct proa_op *op)
 }
 
 /* Copy @len bytes into the buffer, all or nothing. */
-static int append(struct proa_transport *t, const unsigned char *p,
-		  size_t len)
+static int append(struct proa_transport *t, const unsigned char *p, size_t len)
 {
 	struct proa__chunk *c = t->wtail, *first = NULL, **link = &first;
 	size_t room = c ? c->cap - c->tail : 0, rest, k;
@@ -401,7 +410,7 @@ static int append(struct proa_transport *t, const unsigned char *p,
 	c = t->wtail;
 	if (c && room > 0) {
 		k = len < room ? len : room;
-		memcpy(c->data + c->tail, p, k);
+		memcpy(c->base + c->tail, p, k);
 		c->tail += (uint32_t)k;
 		p += k;
 		len -= k;
@@ -419,6 +428,33 @@ static int append(struct proa_transport *t, const unsigned char *p,
 		t->wtail = c;
 	}
 	return 0;
+}
+
+/*
+ * A write of bytes that data_received is being shown from the ring: send
+ * them from there instead of copying (an echo or a proxy then copies
+ * nothing in user space).  Only while the ring has half its buffers
+ * free: lent buffers wait for the peer to read, and the ring serves every
+ * socket of the loop.  1 if lent, 0 to copy, or -ENOMEM.
+ */
+static int lend(struct proa_transport *t, const unsigned char *p, size_t len)
+{
+	struct proa_buf_ring *br = t->nl->br;
+	struct proa__chunk *c;
+
+	if (t->cur_bid < 0 || p < t->cur || p + len > t->cur + t->cur_len ||
+	    len < 512 || proa_buf_ring_available(br) * 2 < t->nl->nbufs)
+		return 0;
+	c = proa__chunk_lend(t->nl, (unsigned)t->cur_bid, p, len);
+	if (!c)
+		return -ENOMEM;
+	t->cur_bid = -1; /* one loan per buffer: it goes back once */
+	if (t->wtail)
+		t->wtail->next = c;
+	else
+		t->whead = c;
+	t->wtail = c;
+	return 1;
 }
 
 static void write_timer_fire(void *arg);
@@ -439,8 +475,7 @@ static int queued(struct proa_transport *t, size_t before)
 	return 0;
 }
 
-int proa_transport_write(struct proa_transport *t, const void *data,
-			 size_t len)
+int proa_transport_write(struct proa_transport *t, const void *data, size_t len)
 {
 	size_t before;
 	int ret;
@@ -453,7 +488,9 @@ int proa_transport_write(struct proa_transport *t, const void *data,
 	if (len == 0)
 		return 0;
 	before = t->wbytes;
-	ret = append(t, data, len);
+	ret = lend(t, data, len);
+	if (ret == 0)
+		ret = append(t, data, len);
 	if (ret < 0)
 		return ret;
 	t->wbytes += len;
@@ -642,8 +679,8 @@ static void resume_run(void *arg)
 	free(held);
 	if (!t->want_read)
 		return;
-	if (t->eof_seen && (t->state == PROA_TS_OPEN ||
-			    t->state == PROA_TS_HALF_LOCAL))
+	if (t->eof_seen &&
+	    (t->state == PROA_TS_OPEN || t->state == PROA_TS_HALF_LOCAL))
 		on_eof(t);
 	else
 		start_read(t);
@@ -696,8 +733,7 @@ static void idle_timer_fire(void *arg)
 static void write_timer_fire(void *arg)
 {
 	struct proa_transport *t = arg;
-	uint64_t now = proa_loop_time(t->loop),
-		 still = now - t->last_progress;
+	uint64_t now = proa_loop_time(t->loop), still = now - t->last_progress;
 
 	if (t->wbytes == 0)
 		return;
@@ -811,7 +847,8 @@ void proa_transport_set_protocol(struct proa_transport *t,
 int proa__transport_open(struct proa_loop *loop, int fd,
 			 const struct proa_transport_options *opt,
 			 proa_protocol_factory factory, void *arg,
-			 struct proa_server *server, struct proa_transport **out)
+			 struct proa_server *server,
+			 struct proa_transport **out)
 {
 	struct proa__netloop *nl = proa__netloop_get(loop);
 	struct proa_transport *t;
@@ -831,6 +868,7 @@ int proa__transport_open(struct proa_loop *loop, int fd,
 	t->fd = fd;
 	t->server = server;
 	t->want_read = true;
+	t->cur_bid = -1;
 	set_limits(t, opt ? opt->write_high : 0, opt ? opt->write_low : 0);
 	proa_op_init(&t->rop, recv_done, t);
 	proa_op_init(&t->wop, send_done, t);
