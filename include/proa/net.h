@@ -84,8 +84,10 @@ struct proa_protocol {
 
 /*
  * Make the protocol for a new connection @t (not yet connected to it:
- * connection_made follows).  Return NULL to refuse the connection: it is
- * closed and nothing else is called.
+ * connection_made follows at once, in the same callback, and
+ * connection_lost always ends it, so memory allocated here can be freed
+ * there).  Return NULL to refuse the connection: it is closed and nothing
+ * else is called.
  */
 typedef struct proa_protocol *(*proa_protocol_factory)(void *arg,
 						       struct proa_transport *t);
@@ -483,7 +485,8 @@ PROA_API int proa_loop_group_listen(struct proa_loop_group *g,
 				    const struct proa_server_options *opt,
 				    proa_protocol_factory factory, void *arg);
 
-/** The port bound by the last listen (port 0 asked).  Thread: any. */
+/** The port the group listens on (the kernel's choice when 0 was asked),
+ * 0 before a listen.  Thread: any. */
 PROA_API uint16_t proa_loop_group_port(const struct proa_loop_group *g);
 
 /** Connections each loop has accepted so far.  Thread: any. */

@@ -1,0 +1,266 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# proa-echo end to end: a server on port 0 and the load generator with
+# --verify over TCP, UNIX and UDP (and a loop group), then the command
+# line's contract: --help, a bad flag, a port in use, connection refused,
+# SIGTERM.  Each check prints PASS or FAIL; the exit status is the number
+# of failures (capped), 77 when io_uring is not available here.
+#
+# Usage: run.sh PATH/TO/proa-echo
+#
+# Synchronisation is by the server's "listening on" line, read from a fifo
+# with a bounded wait; every process runs under timeout(1), so nothing can
+# hang the test.
+set -u
+
+bin=${1:?usage: run.sh PATH/TO/proa-echo}
+[ -x "$bin" ] || {
+	echo "run.sh: $bin is not an executable" >&2
+	exit 2
+}
+work=$(mktemp -d)
+failures=0
+nserv=0
+SRV_PID=
+SRV_FD=
+SRV_ERR=
+SRV_PORT=
+SRV_RC=
+
+# shellcheck disable=SC2317 # run by the trap
+cleanup() {
+	[ -n "$SRV_PID" ] && kill -TERM "$SRV_PID" 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+pass() {
+	echo "PASS: $*"
+}
+
+fail() {
+	echo "FAIL: $*"
+	failures=$((failures + 1))
+}
+
+# run_limited SECS CMD...: CMD under timeout(1), killed if it hangs.
+run_limited() {
+	local secs=$1
+	shift
+	timeout --foreground -k 5 "$secs" "$@"
+}
+
+# start_server ARGS...: start "proa-echo --server ARGS" and wait (at most
+# 20 s) for its "listening on" line.  Sets SRV_PID, SRV_PORT (or empty for
+# unix), SRV_ERR; returns non-zero if the line did not come.
+start_server() {
+	local fifo line
+	nserv=$((nserv + 1))
+	fifo=$work/listen.$nserv
+	SRV_ERR=$work/server.$nserv.err
+	mkfifo "$fifo"
+	# timeout(1) itself, not a function: $! must be the process that
+	# passes our signals on to the server.  --foreground: without it
+	# timeout also signals its whole process group, so the server gets
+	# SIGTERM twice, and the second, pending at exit, stalls
+	# LeakSanitizer's stop-the-world in ASan builds.
+	timeout --foreground -k 5 300 "$bin" --server "$@" >"$fifo" 2>"$SRV_ERR" &
+	SRV_PID=$!
+	# Read-write, so that opening never blocks; the read below is bounded.
+	# The fifo stays until the line is read: the server's shell may not
+	# have opened it yet.
+	exec {SRV_FD}<>"$fifo"
+	if ! read -r -t 20 -u "$SRV_FD" line; then
+		echo "  server $* did not report listening; stderr:"
+		sed 's/^/  | /' "$SRV_ERR"
+		stop_server TERM
+		return 1
+	fi
+	rm -f "$fifo"
+	case $line in
+	"listening on unix:"*)
+		SRV_PORT=
+		;;
+	"listening on "*:[0-9]*)
+		SRV_PORT=${line##*:}
+		;;
+	*)
+		echo "  unexpected first line: '$line'"
+		stop_server TERM
+		return 1
+		;;
+	esac
+	return 0
+}
+
+# stop_server [SIGNAL]: signal the server (TERM; timeout(1) passes it on)
+# and wait for it; its exit status goes to SRV_RC.
+stop_server() {
+	local sig=${1:-TERM}
+	kill -"$sig" "$SRV_PID" 2>/dev/null
+	wait "$SRV_PID"
+	SRV_RC=$?
+	exec {SRV_FD}<&-
+	SRV_PID=
+}
+
+# check_client NAME MESSAGES CONNS SIZE DEPTH ARGS...: run the client and
+# check its one JSON line.
+check_client() {
+	local name=$1 msgs=$2 conns=$3 size=$4 depth=$5 out rc re
+	shift 5
+	out=$(run_limited 120 "$bin" --client --verify --count "$msgs" \
+		--connections "$conns" --size "$size" --depth "$depth" \
+		"$@" 2>"$work/client.err")
+	rc=$?
+	re="^\{\"connections\":$conns,\"size\":$size,\"depth\":$depth,"
+	re+="\"seconds\":[0-9]+\.[0-9]+,\"messages\":$msgs,"
+	re+="\"msgs_per_s\":[0-9]+\.[0-9]+,\"mbytes_per_s\":[0-9]+\.[0-9]+\}$"
+	if [ "$rc" -eq 0 ] && [[ $out =~ $re ]]; then
+		pass "$name: $out"
+	else
+		fail "$name: exit $rc, output '$out'"
+		sed 's/^/  | /' "$work/client.err"
+	fi
+}
+
+# check_stop NAME: SIGTERM the server; it must exit 0 with its summary.
+check_stop() {
+	local name=$1
+	stop_server TERM
+	if [ "$SRV_RC" -eq 0 ] && grep -q '^proa-echo: served ' "$SRV_ERR"; then
+		pass "$name: SIGTERM ends the server with exit 0 ($(tail -1 "$SRV_ERR"))"
+	else
+		fail "$name: server exit $SRV_RC after SIGTERM"
+		sed 's/^/  | /' "$SRV_ERR"
+	fi
+}
+
+# ---- command line -------------------------------------------------------
+
+out=$("$bin" --help 2>/dev/null)
+rc=$?
+if [ "$rc" -eq 0 ] && [[ $out == usage:* ]]; then
+	pass "--help exits 0 with the usage on stdout"
+else
+	fail "--help: exit $rc"
+fi
+
+err=$("$bin" --server --no-such-flag 2>&1 >/dev/null)
+rc=$?
+if [ "$rc" -eq 2 ] && [[ $err == *no-such-flag*"try --help"* ]] &&
+	[ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ]; then
+	pass "a bad flag exits 2: $err"
+else
+	fail "bad flag: exit $rc, stderr '$err'"
+fi
+
+err=$("$bin" --client --size 0 2>&1 >/dev/null)
+rc=$?
+if [ "$rc" -eq 2 ] && [[ $err == *--size*"try --help"* ]]; then
+	pass "a bad value exits 2: $err"
+else
+	fail "bad value: exit $rc, stderr '$err'"
+fi
+
+# ---- TCP ------------------------------------------------------------------
+
+if ! start_server --port 0; then
+	if grep -q 'cannot create a loop' "$SRV_ERR"; then
+		echo "SKIP: io_uring is not available here"
+		exit 77
+	fi
+	fail "tcp: server did not start"
+else
+	check_client "tcp" 10000 16 4096 4 --port "$SRV_PORT"
+
+	err=$(run_limited 60 "$bin" --server --port "$SRV_PORT" 2>&1 >/dev/null)
+	rc=$?
+	want="proa-echo: cannot listen on 127.0.0.1:$SRV_PORT: Address already in use"
+	if [ "$rc" -eq 1 ] && [ "$err" = "$want" ]; then
+		pass "port in use exits 1: $err"
+	else
+		fail "port in use: exit $rc, stderr '$err'"
+	fi
+
+	port=$SRV_PORT
+	check_stop "tcp"
+
+	err=$(run_limited 60 "$bin" --client --port "$port" --count 1 2>&1 >/dev/null)
+	rc=$?
+	want="proa-echo: connect 127.0.0.1:$port: Connection refused"
+	if [ "$rc" -eq 1 ] && [ "$err" = "$want" ]; then
+		pass "connection refused exits 1: $err"
+	else
+		fail "connection refused: exit $rc, stderr '$err'"
+	fi
+fi
+
+# ---- UNIX -------------------------------------------------------------------
+
+sock=$work/echo.sock
+if start_server --unix "$sock"; then
+	check_client "unix" 10000 16 4096 4 --unix "$sock"
+	check_stop "unix"
+	if [ -e "$sock" ]; then
+		fail "unix: $sock still there after the server stopped"
+	else
+		pass "unix: the socket file is removed on exit"
+	fi
+else
+	fail "unix: server did not start"
+fi
+
+# ---- UDP --------------------------------------------------------------------
+
+if start_server --udp --port 0; then
+	check_client "udp" 2000 16 1200 4 --udp --port "$SRV_PORT"
+	check_stop "udp"
+else
+	fail "udp: server did not start"
+fi
+
+# ---- loop groups ------------------------------------------------------------
+
+if start_server --port 0 --loops 2; then
+	check_client "tcp --loops 2" 10000 16 4096 4 --port "$SRV_PORT"
+	check_stop "tcp --loops 2"
+else
+	fail "tcp --loops 2: server did not start"
+fi
+
+if start_server --port 0 --loops 2 --handoff; then
+	check_client "tcp --loops 2 --handoff" 10000 16 4096 4 --port "$SRV_PORT"
+	check_stop "tcp --loops 2 --handoff"
+else
+	fail "tcp --loops 2 --handoff: server did not start"
+fi
+
+# ---- SIGINT, with connections still open --------------------------------
+
+if start_server --port 0; then
+	run_limited 60 "$bin" --client --port "$SRV_PORT" --connections 4 \
+		--duration 30 >/dev/null 2>&1 &
+	client=$!
+	# Whether or not the client got its connections in first, the server
+	# must close what it has and exit 0; the client's status is only
+	# reported.
+	stop_server INT
+	wait "$client"
+	crc=$?
+	if [ "$SRV_RC" -eq 0 ]; then
+		pass "SIGINT ends the server with exit 0 (client exit $crc)"
+	else
+		fail "SIGINT: server exit $SRV_RC"
+		sed 's/^/  | /' "$SRV_ERR"
+	fi
+else
+	fail "sigint: server did not start"
+fi
+
+if [ "$failures" -ne 0 ]; then
+	echo "$failures check(s) failed"
+	exit 1
+fi
+echo "all checks passed"
+exit 0
