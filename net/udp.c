@@ -8,20 +8,24 @@
  * Every callback of struct proa_udp_ops runs on that thread, from inside
  * proa_loop_run(), never inside the proa_udp_* call that caused it.
  *
- * Two operations per endpoint, each at most once in flight:
+ * One receive and up to SEND_INFLIGHT sends in flight per endpoint:
  *
  *   rop  receive.  With PROA_FEAT_RECV_MULTISHOT: one multishot
  *        recvmsg_select from the endpoint's own provided-buffer ring; each
  *        completion is one datagram, handed to datagram_received and the
  *        buffer put back at once.  Otherwise a single-shot recvmsg into
  *        the endpoint's 64 KiB buffer, re-armed after each datagram.
- *   sop  sendmsg of the head of the send queue; the next one leaves when
- *        it completes, so datagrams go out in the order they were queued.
+ *   sends  one sendmsg per queued datagram, up to SEND_INFLIGHT at once
+ *        (an echo answering 64 datagrams in one iteration sends them in
+ *        that iteration's submission, not one per iteration); the SQEs
+ *        go in queue order, and only a full socket buffer, where the
+ *        kernel waits for room, could let a later one overtake: UDP never
+ *        promised order anyway.
  *
  * States:
  *
  *   OPEN --proa_udp_close, or a fatal error--> CLOSING
- *   CLOSING --rop and sop idle--> fin scheduled (call_soon)
+ *   CLOSING --rop and every send idle--> fin scheduled (call_soon)
  *   fin: close(2), free the ring, closed(), free the endpoint
  *
  * The descriptor is closed only once neither op is in flight (DESIGN.md
@@ -62,10 +66,16 @@
 #define FREE_MAX 16u
 #define FREE_MAX_BYTES ((size_t)256 * 1024)
 #define DGRAM_MIN_CAP 512u
+#define SEND_INFLIGHT 64u
 
-/* One queued datagram, with its copy of the data and the destination. */
+/* One queued datagram, with its copy of the data and the destination, and
+ * the sendmsg that carries it. */
 struct udp_dgram {
-	struct proa_link link;
+	struct proa_link link; /* on sendq, inflight or freeq */
+	struct proa_udp *u;
+	struct proa_op op;
+	struct msghdr msg; /* borrowed by op until it completes */
+	struct iovec iov;
 	size_t len;
 	size_t cap;
 	socklen_t addrlen; /* 0: the connected peer */
@@ -87,8 +97,9 @@ struct proa_udp {
 	size_t queued; /* bytes in sendq and in flight */
 
 	struct proa_link sendq;	   /* struct udp_dgram, oldest first */
-	struct udp_dgram *sending; /* the datagram of sop, or NULL */
-	struct proa_link freeq;	   /* entries kept for reuse */
+	struct proa_link inflight; /* struct udp_dgram being sent */
+	unsigned ninflight;
+	struct proa_link freeq; /* entries kept for reuse */
 	unsigned nfree;
 	size_t free_bytes;
 
@@ -98,10 +109,6 @@ struct proa_udp {
 	struct sockaddr_storage raddr;
 	struct proa_buf_ring *br; /* multishot only */
 	unsigned char *rbuf;	  /* single-shot only */
-
-	struct proa_op sop;
-	struct msghdr smsg; /* borrowed by sop until it completes */
-	struct iovec siov;
 
 	struct proa_handle fin;
 };
@@ -183,6 +190,8 @@ static struct udp_dgram *dgram_get(struct proa_udp *u, size_t len)
 		return NULL;
 	proa__list_init(&d->link);
 	d->cap = cap;
+	d->u = u;
+	proa_op_init(&d->op, send_done, d);
 	return d;
 }
 
@@ -255,7 +264,7 @@ static void maybe_finish(struct proa_udp *u)
 	int ret;
 
 	if (!u->closing || u->fin_scheduled || !proa_op_is_idle(&u->rop) ||
-	    !proa_op_is_idle(&u->sop))
+	    u->ninflight > 0)
 		return;
 	u->fin_scheduled = true;
 	ret = proa_loop_call_soon(u->loop, &u->fin, fin_run, u);
@@ -270,17 +279,20 @@ static void maybe_finish(struct proa_udp *u)
 
 static void begin_close(struct proa_udp *u)
 {
+	struct proa_link *l;
+
 	if (u->closing)
 		return;
 	u->closing = true;
-	/* What waits in the queue is dropped; the datagram in flight stays
-	 * (the kernel reads it until its completion). */
+	/* What waits in the queue is dropped; datagrams in flight stay (the
+	 * kernel reads them until their completions). */
 	u->queued -= free_list(&u->sendq);
 	/* -ENOENT (idle) and -EALREADY are both fine here. */
 	if (!proa_op_is_idle(&u->rop))
 		(void)proa_op_cancel(&u->rop);
-	if (!proa_op_is_idle(&u->sop))
-		(void)proa_op_cancel(&u->sop);
+	for (l = u->inflight.next; l != &u->inflight; l = l->next)
+		(void)proa_op_cancel(
+		    &proa_container_of(l, struct udp_dgram, link)->op);
 	maybe_finish(u);
 }
 
@@ -403,23 +415,25 @@ static void recv_done(struct proa_op *op)
 
 /* ---- sending ------------------------------------------------------------ */
 
-/* Hand @d to sop (idle). */
+/* Send @d (on no list); on success it is on u->inflight. */
 static int submit_dgram(struct proa_udp *u, struct udp_dgram *d)
 {
 	int ret;
 
-	memset(&u->smsg, 0, sizeof(u->smsg));
+	memset(&d->msg, 0, sizeof(d->msg));
 	if (d->addrlen) {
-		u->smsg.msg_name = &d->addr;
-		u->smsg.msg_namelen = d->addrlen;
+		d->msg.msg_name = &d->addr;
+		d->msg.msg_namelen = d->addrlen;
 	}
-	u->siov.iov_base = d->data;
-	u->siov.iov_len = d->len;
-	u->smsg.msg_iov = &u->siov;
-	u->smsg.msg_iovlen = 1;
-	ret = proa_op_sendmsg(u->loop, &u->sop, u->fd, &u->smsg, 0);
-	if (ret == 0)
-		u->sending = d;
+	d->iov.iov_base = d->data;
+	d->iov.iov_len = d->len;
+	d->msg.msg_iov = &d->iov;
+	d->msg.msg_iovlen = 1;
+	ret = proa_op_sendmsg(u->loop, &d->op, u->fd, &d->msg, 0);
+	if (ret == 0) {
+		proa__list_add_tail(&u->inflight, &d->link);
+		u->ninflight++;
+	}
 	return ret;
 }
 
@@ -429,7 +443,8 @@ static void send_next(struct proa_udp *u)
 {
 	/* report() runs the user's error_received, which may queue more,
 	 * start a send (sendto on an empty queue) or close: re-check. */
-	while (!u->closing && !u->sending && !proa__list_empty(&u->sendq)) {
+	while (!u->closing && u->ninflight < SEND_INFLIGHT &&
+	       !proa__list_empty(&u->sendq)) {
 		struct proa_link *l = u->sendq.next;
 		struct udp_dgram *d =
 		    proa_container_of(l, struct udp_dgram, link);
@@ -438,7 +453,7 @@ static void send_next(struct proa_udp *u)
 		proa__list_del(l);
 		ret = submit_dgram(u, d);
 		if (ret == 0)
-			return;
+			continue;
 		u->queued -= d->len;
 		dgram_put(u, d);
 		report(u, ret);
@@ -447,15 +462,14 @@ static void send_next(struct proa_udp *u)
 
 static void send_done(struct proa_op *op)
 {
-	struct proa_udp *u = proa_container_of(op, struct proa_udp, sop);
-	struct udp_dgram *d = u->sending;
+	struct udp_dgram *d = op->data;
+	struct proa_udp *u = d->u;
 	int res = op->res;
 
-	u->sending = NULL;
-	if (d) {
-		u->queued -= d->len;
-		dgram_put(u, d);
-	}
+	proa__list_del(&d->link);
+	u->ninflight--;
+	u->queued -= d->len;
+	dgram_put(u, d);
 	if (u->closing) {
 		maybe_finish(u);
 		return;
@@ -577,7 +591,7 @@ int proa_udp_bind(struct proa_loop *loop, const struct sockaddr *addr,
 	proa__list_init(&u->sendq);
 	proa__list_init(&u->freeq);
 	proa_op_init(&u->rop, recv_done, u);
-	proa_op_init(&u->sop, send_done, u);
+	proa__list_init(&u->inflight);
 
 	ret = setup_socket(u, addr, addrlen, opt);
 	if (ret < 0)
@@ -631,10 +645,10 @@ int proa_udp_sendto(struct proa_udp *u, const void *data, size_t len,
 	d->addrlen = to ? tolen : 0;
 	if (to)
 		memcpy(&d->addr, to, tolen);
-	if (!u->sending && proa__list_empty(&u->sendq)) {
-		/* Nothing in flight and nothing before it: go now (the SQE
+	if (u->ninflight < SEND_INFLIGHT && proa__list_empty(&u->sendq)) {
+		/* Room in flight and nothing before it: go now (the SQE
 		 * leaves with the loop's next submission).  The queue can be
-		 * non-empty with nothing in flight only while send_done()
+		 * non-empty with room in flight only while send_done()
 		 * reports an error; then this one waits its turn. */
 		ret = submit_dgram(u, d);
 		if (ret < 0) {
