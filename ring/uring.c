@@ -226,7 +226,8 @@ static void prep(struct io_uring_sqe *sqe, struct proa_op *op)
 		sqe->buf_group = ((struct proa_buf_ring *)p->u.addr2)->bgid;
 		break;
 	case PROA__OP_RECVMSG_SELECT:
-		io_uring_prep_recvmsg_multishot(sqe, p->fd, (void *)p->addr, 0);
+		io_uring_prep_recvmsg_multishot(sqe, p->fd, (void *)p->addr,
+						MSG_TRUNC);
 		sqe->flags |= IOSQE_BUFFER_SELECT;
 		sqe->buf_group = ((struct proa_buf_ring *)p->u.addr2)->bgid;
 		break;

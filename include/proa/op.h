@@ -308,7 +308,7 @@ PROA_API int proa_op_recvmsg_select(struct proa_loop *loop,
 /* One datagram of proa_op_recvmsg_select(). */
 struct proa_recvmsg_out {
 	const struct sockaddr *name; /* NULL if none */
-	unsigned namelen;	     /* the address's real length */
+	unsigned namelen;	     /* its length (at most msg_namelen) */
 	const void *control;
 	unsigned controllen;
 	const void *payload;
@@ -354,7 +354,8 @@ PROA_API int proa_buf_ring_new(struct proa_loop *loop,
  * proa_buf_ring_free() - unregister and free @br.
  * Return: 0; -EBUSY while an op that selects from @br is in flight (it
  *         could still write into the buffers).  NULL is a no-op.
- *         Rings left at proa_loop_free() are freed there.
+ *         Rings still allocated at proa_loop_close() are freed
+ *         there: their pointers are dead after it.
  */
 PROA_API int proa_buf_ring_free(struct proa_buf_ring *br);
 
