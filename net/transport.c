@@ -661,26 +661,40 @@ int proa_transport_pause_reading(struct proa_transport *t)
 	return 0;
 }
 
+static bool reading_state(const struct proa_transport *t)
+{
+	return t->state == PROA_TS_OPEN || t->state == PROA_TS_HALF_LOCAL;
+}
+
+/*
+ * Hand over what arrived while reading was paused, a receive buffer's
+ * worth at a time, stopping as soon as the protocol pauses again: a
+ * protocol that bounds its own buffering (a stream's limit) then
+ * overshoots by one piece at most, however much was held.
+ */
 static void resume_run(void *arg)
 {
 	struct proa_transport *t = arg;
-	unsigned char *held = t->held;
-	size_t len = t->held_len;
+	size_t off = 0, n, piece = t->nl->bufsize;
 
 	/* Held bytes came before any EOF: they go first, even if EOF is
 	 * already known. */
-	if (!t->want_read ||
-	    (t->state != PROA_TS_OPEN && t->state != PROA_TS_HALF_LOCAL))
+	while (off < t->held_len && t->want_read && reading_state(t)) {
+		n = t->held_len - off < piece ? t->held_len - off : piece;
+		t->proto->ops->data_received(t->proto, t->held + off, n);
+		off += n;
+	}
+	if (off == t->held_len) {
+		free(t->held);
+		t->held = NULL;
+		t->held_len = 0;
+	} else if (off > 0) {
+		memmove(t->held, t->held + off, t->held_len - off);
+		t->held_len -= off;
+	}
+	if (!t->want_read || !reading_state(t) || t->held_len > 0)
 		return;
-	t->held = NULL;
-	t->held_len = 0;
-	if (len > 0)
-		t->proto->ops->data_received(t->proto, held, len);
-	free(held);
-	if (!t->want_read)
-		return;
-	if (t->eof_seen &&
-	    (t->state == PROA_TS_OPEN || t->state == PROA_TS_HALF_LOCAL))
+	if (t->eof_seen)
 		on_eof(t);
 	else
 		start_read(t);
