@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "proa.h"
 
@@ -115,6 +116,52 @@ static inline void proa_test_drive_op(struct proa_loop *loop,
 	for (i = 0; i < max && !proa_op_is_idle(op); i++)
 		assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
 	assert_true(proa_op_is_idle(op));
+}
+
+/*
+ * Iterate until @expr holds; fail after @max iterations.  @expr is
+ * evaluated once more after the loop, for the assertion: keep it free of
+ * side effects (peek, then read).
+ */
+#define PROA_TEST_DRIVE(loop, expr, max)                                       \
+	do {                                                                   \
+		unsigned long i__;                                             \
+		for (i__ = 0; i__ < (max) && !(expr); i__++)                   \
+			assert_true(proa_loop_run((loop), PROA_RUN_ONCE) >=    \
+				    0);                                        \
+		assert_true(expr);                                             \
+	} while (0)
+
+/* The byte at offset @i of a test stream: checks order and content. */
+static inline uint8_t proa_test_pattern(uint64_t i)
+{
+	return (uint8_t)(i * 131u + (i >> 11));
+}
+
+/* cmocka setup/teardown pair: the test leaves no descriptor open (the
+ * teardown lists those it left, to say which). */
+static int proa_test_fds_base;
+
+static inline int proa_test_fds_setup(void **state)
+{
+	(void)state;
+	proa_test_fds_base = proa_test_fds();
+	return 0;
+}
+
+static inline int proa_test_fds_check(void **state)
+{
+	char cmd[64];
+
+	(void)state;
+	if (proa_test_fds() != proa_test_fds_base) {
+		snprintf(cmd, sizeof(cmd), "ls -l /proc/%d/fd >&2",
+			 (int)getpid());
+		if (system(cmd) != 0)
+			fprintf(stderr, "(could not list descriptors)\n");
+	}
+	assert_int_equal(proa_test_fds(), proa_test_fds_base);
+	return 0;
 }
 
 /* ---- log capture ----------------------------------------------------------

@@ -63,15 +63,8 @@ static void rec_cb(struct proa_op *op)
 		r->final++;
 }
 
-/* Iterate until @expr holds; fail after MAX_ITER iterations. */
-#define DRIVE(loop, expr)                                                      \
-	do {                                                                   \
-		unsigned i__;                                                  \
-		for (i__ = 0; i__ < MAX_ITER && !(expr); i__++)                \
-			assert_true(proa_loop_run((loop), PROA_RUN_ONCE) >=    \
-				    0);                                        \
-		assert_true(expr);                                             \
-	} while (0)
+/* Iterate until @expr holds (proa_test.h). */
+#define DRIVE(loop, expr) PROA_TEST_DRIVE(loop, expr, MAX_ITER)
 
 /* Wait for @op's final completion (exactly one) and return its result. */
 static int32_t finish(struct proa_loop *loop, struct proa_op *op, struct rec *r)

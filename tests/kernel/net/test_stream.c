@@ -31,20 +31,10 @@
 
 #define MAX_ITER 20000000u
 
-/* Iterate until @expr holds; fail after MAX_ITER iterations. */
-#define DRIVE(loop, expr)                                                      \
-	do {                                                                   \
-		unsigned i__;                                                  \
-		for (i__ = 0; i__ < MAX_ITER && !(expr); i__++)                \
-			assert_true(proa_loop_run((loop), PROA_RUN_ONCE) >=    \
-				    0);                                        \
-		assert_true(expr);                                             \
-	} while (0)
+/* Iterate until @expr holds (proa_test.h). */
+#define DRIVE(loop, expr) PROA_TEST_DRIVE(loop, expr, MAX_ITER)
 
-static uint8_t pat(uint64_t i)
-{
-	return (uint8_t)(i * 131u + (i >> 11));
-}
+#define pat proa_test_pattern
 
 /* ---- the server side: streams, each behind a spy ------------------------- */
 
@@ -349,29 +339,8 @@ static void close_both(struct proa_loop *loop, struct spy *sp, struct peer *c)
 	DRIVE(loop, sp->lost && c->lost);
 }
 
-static int fds_base;
-
-static int setup(void **state)
-{
-	(void)state;
-	fds_base = proa_test_fds();
-	return 0;
-}
-
-static int teardown_check(void **state)
-{
-	char cmd[64];
-
-	(void)state;
-	if (proa_test_fds() != fds_base) {
-		snprintf(cmd, sizeof(cmd), "ls -l /proc/%d/fd >&2",
-			 (int)getpid());
-		if (system(cmd) != 0)
-			fprintf(stderr, "(could not list fds)\n");
-	}
-	assert_int_equal(proa_test_fds(), fds_base);
-	return 0;
-}
+#define setup proa_test_fds_setup
+#define teardown_check proa_test_fds_check
 
 /* ---- tests -------------------------------------------------------------- */
 

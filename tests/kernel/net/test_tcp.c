@@ -35,29 +35,19 @@
 
 #define MAX_ITER 20000000u
 
-/* Iterate until @expr holds; fail after MAX_ITER iterations. */
-#define DRIVE(loop, expr)                                                      \
-	do {                                                                   \
-		unsigned i__;                                                  \
-		for (i__ = 0; i__ < MAX_ITER && !(expr); i__++)                \
-			assert_true(proa_loop_run((loop), PROA_RUN_ONCE) >=    \
-				    0);                                        \
-		assert_true(expr);                                             \
-	} while (0)
+/* Iterate until @expr holds (proa_test.h). */
+#define DRIVE(loop, expr) PROA_TEST_DRIVE(loop, expr, MAX_ITER)
 
-static uint8_t pat(uint64_t i)
-{
-	return (uint8_t)(i * 131u + (i >> 11));
-}
+#define pat proa_test_pattern
 
 /* ---- a configurable test protocol --------------------------------------- */
 
 enum {
-	P_ECHO = 1 << 0,	 /* write back what arrives */
-	P_FLOW = 1 << 1,	 /* echo: pause reading while writing is paused */
+	P_ECHO = 1 << 0, /* write back what arrives */
+	P_FLOW = 1 << 1, /* echo: pause reading while writing is paused */
 	P_KEEP_ON_EOF = 1 << 2, /* eof_received returns true */
-	P_VERIFY = 1 << 3,	 /* check bytes against pat() */
-	P_PAUSE_EACH = 1 << 4,	 /* pause reading after each data_received */
+	P_VERIFY = 1 << 3,	/* check bytes against pat() */
+	P_PAUSE_EACH = 1 << 4,	/* pause reading after each data_received */
 };
 
 struct peer {
@@ -122,10 +112,10 @@ static void p_data(struct proa_protocol *p, const void *data, size_t len)
 		/* A slow consumer: take one piece per iteration. */
 		pe->reading_paused = true;
 		assert_int_equal(proa_transport_pause_reading(pe->t), 0);
-		assert_int_equal(
-		    proa_loop_call_soon(proa_transport_loop(pe->t),
-					&pe->resume_h, p_resume, pe),
-		    0);
+		assert_int_equal(proa_loop_call_soon(proa_transport_loop(pe->t),
+						     &pe->resume_h, p_resume,
+						     pe),
+				 0);
 	}
 }
 
@@ -231,8 +221,7 @@ static struct proa_server *listen_local(struct proa_loop *loop,
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	assert_int_equal(proa_tcp_listen_addr(loop, (struct sockaddr *)&a,
-					      sizeof(a), opt, farm_make, f,
-					      &s),
+					      sizeof(a), opt, farm_make, f, &s),
 			 0);
 	assert_non_null(s);
 	assert_true(proa_server_port(s) != 0);
@@ -294,30 +283,8 @@ static void pump_more(struct pump *pu)
 	}
 }
 
-static int fds_base;
-
-static int setup(void **state)
-{
-	(void)state;
-	fds_base = proa_test_fds();
-	return 0;
-}
-
-static int teardown_check(void **state)
-{
-	char cmd[64];
-
-	(void)state;
-	if (proa_test_fds() != fds_base) {
-		/* say which descriptors were left */
-		snprintf(cmd, sizeof(cmd), "ls -l /proc/%d/fd >&2",
-			 (int)getpid());
-		if (system(cmd) != 0)
-			fprintf(stderr, "(could not list fds)\n");
-	}
-	assert_int_equal(proa_test_fds(), fds_base);
-	return 0;
-}
+#define setup proa_test_fds_setup
+#define teardown_check proa_test_fds_check
 
 /* ---- tests -------------------------------------------------------------- */
 
@@ -715,8 +682,9 @@ static void test_buffer_exhaustion(void **state)
 	assert_int_equal(sv->bad, 0);
 	assert_int_equal(sv->rx_while_paused, 0);
 	/* the ring did run dry (else this test proves nothing) */
-	assert_true(proa_container_of(loop->net, struct proa__netloop, hook)
-			->enobufs > 0);
+	assert_true(
+	    proa_container_of(loop->net, struct proa__netloop, hook)->enobufs >
+	    0);
 	assert_int_equal(proa_transport_close(c->t), 0);
 	DRIVE(loop, c->lost && sv->lost);
 	close_server(loop, s);
@@ -811,9 +779,8 @@ static void connect_expect(struct proa_loop *loop, const char *host,
 	struct proa_future fut;
 
 	proa_future_init(&fut, loop);
-	assert_int_equal(proa_tcp_connect(loop, host, port, &co, farm_make,
-					  &cf, &fut),
-			 0);
+	assert_int_equal(
+	    proa_tcp_connect(loop, host, port, &co, farm_make, &cf, &fut), 0);
 	DRIVE(loop, proa_future_is_done(&fut));
 	assert_int_equal(proa_future_result(&fut, NULL), want);
 	assert_int_equal(proa_future_fini(&fut), 0);
@@ -836,8 +803,7 @@ static void test_connect_errors(void **state)
 	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
 	assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &len), 0);
 	close(lfd); /* nobody listens there now */
-	connect_expect(loop, "127.0.0.1", ntohs(a.sin_port), 0,
-		       -ECONNREFUSED);
+	connect_expect(loop, "127.0.0.1", ntohs(a.sin_port), 0, -ECONNREFUSED);
 
 	/* backlog 0 holds one connection; the next SYNs are dropped */
 	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -863,9 +829,9 @@ static void test_connect_errors(void **state)
 		struct proa_future f;
 
 		proa_future_init(&f, loop);
-		assert_int_equal(proa_tcp_connect(loop, "", 1, NULL, farm_make,
-						  NULL, &f),
-				 -EINVAL);
+		assert_int_equal(
+		    proa_tcp_connect(loop, "", 1, NULL, farm_make, NULL, &f),
+		    -EINVAL);
 		assert_int_equal(proa_tcp_connect(loop, "127.0.0.1", 1, NULL,
 						  NULL, NULL, &f),
 				 -EINVAL);
@@ -880,8 +846,7 @@ static void test_timeouts(void **state)
 {
 	struct proa_loop *loop = proa_test_loop_new();
 	struct farm sf = {.flags = 0}, cf = {.flags = 0};
-	struct proa_server_options so = {.transport.idle_timeout_ns =
-					     50000000};
+	struct proa_server_options so = {.transport.idle_timeout_ns = 50000000};
 	struct proa_server *s = listen_local(loop, &so, &sf);
 	struct peer *c = connect_local(loop, proa_server_port(s), NULL, &cf);
 	static uint8_t chunk[1 << 16];
@@ -932,13 +897,13 @@ static void test_unix(void **state)
 	snprintf(abstract, sizeof(abstract), "@proa-test-%d", (int)getpid());
 	unlink(path);
 	for (k = 0; k < 2; k++) {
-		assert_int_equal(proa_unix_listen(loop, names[k], NULL,
-						  farm_make, &sf, &s),
-				 0);
+		assert_int_equal(
+		    proa_unix_listen(loop, names[k], NULL, farm_make, &sf, &s),
+		    0);
 		assert_int_equal(proa_server_port(s), 0);
-		assert_int_equal(proa_unix_listen(loop, names[k], NULL,
-						  farm_make, &sf, &s2),
-				 -EADDRINUSE);
+		assert_int_equal(
+		    proa_unix_listen(loop, names[k], NULL, farm_make, &sf, &s2),
+		    -EADDRINUSE);
 		proa_future_init(&fut, loop);
 		assert_int_equal(proa_unix_connect(loop, names[k], NULL,
 						   farm_make, &cf, &fut),
@@ -967,9 +932,9 @@ static void test_unix(void **state)
 
 		memset(longp, 'a', sizeof(longp) - 1);
 		longp[sizeof(longp) - 1] = '\0';
-		assert_int_equal(proa_unix_listen(loop, longp, NULL, farm_make,
-						  &sf, &s),
-				 -ENAMETOOLONG);
+		assert_int_equal(
+		    proa_unix_listen(loop, longp, NULL, farm_make, &sf, &s),
+		    -ENAMETOOLONG);
 	}
 	proa_test_loop_close(loop);
 	farm_free(&sf);
@@ -991,9 +956,9 @@ static void test_listen_names(void **state)
 
 	(void)state;
 	proa_future_init(&fut, loop);
-	assert_int_equal(proa_tcp_listen(loop, "localhost", 0, NULL, farm_make,
-					 &sf, &fut),
-			 0);
+	assert_int_equal(
+	    proa_tcp_listen(loop, "localhost", 0, NULL, farm_make, &sf, &fut),
+	    0);
 	DRIVE(loop, proa_future_is_done(&fut));
 	assert_int_equal(proa_future_result(&fut, (void **)&s), 0);
 	assert_int_equal(proa_future_fini(&fut), 0);
@@ -1096,8 +1061,7 @@ int main(void)
 					    teardown_check),
 	    cmocka_unit_test_setup_teardown(test_abort_inflight, setup,
 					    teardown_check),
-	    cmocka_unit_test_setup_teardown(test_emfile, setup,
-					    teardown_check),
+	    cmocka_unit_test_setup_teardown(test_emfile, setup, teardown_check),
 	    cmocka_unit_test_setup_teardown(test_connect_errors, setup,
 					    teardown_check),
 	    cmocka_unit_test_setup_teardown(test_timeouts, setup,

@@ -32,15 +32,8 @@
 
 #define MAX_ITER 2000000u
 
-/* Iterate until @expr holds; fail after MAX_ITER iterations. */
-#define DRIVE(loop, expr)                                                      \
-	do {                                                                   \
-		unsigned i__;                                                  \
-		for (i__ = 0; i__ < MAX_ITER && !(expr); i__++)                \
-			assert_true(proa_loop_run((loop), PROA_RUN_ONCE) >=    \
-				    0);                                        \
-		assert_true(expr);                                             \
-	} while (0)
+/* Iterate until @expr holds (proa_test.h). */
+#define DRIVE(loop, expr) PROA_TEST_DRIVE(loop, expr, MAX_ITER)
 
 /* The features hidden for loops of the group that runs (see main). */
 static uint64_t g_hide;
