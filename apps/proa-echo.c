@@ -144,6 +144,8 @@ static bool bad_usage(const char *fmt, ...)
 
 	fputs(PROG ": ", stderr);
 	va_start(ap, fmt);
+	/* va_start above: the analyzer misses it (a false positive) */
+	/* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized) */
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputs("; try --help\n", stderr);
@@ -158,6 +160,8 @@ static void fail(const char *fmt, ...)
 
 	fputs(PROG ": ", stderr);
 	va_start(ap, fmt);
+	/* va_start above: the analyzer misses it (a false positive) */
+	/* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized) */
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
@@ -993,6 +997,8 @@ static void client_fail(struct client *cl, const char *fmt, ...)
 		return;
 	fputs(PROG ": ", stderr);
 	va_start(ap, fmt);
+	/* va_start above: the analyzer misses it (a false positive) */
+	/* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized) */
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);

@@ -450,7 +450,9 @@ static void send_next(struct proa_udp *u)
 		    proa_container_of(l, struct udp_dgram, link);
 		int ret;
 
-		proa__list_del(l);
+		/* The analyzer loses track of which list a freed entry was
+		 * on: send_done() frees entries of inflight, never of sendq. */
+		proa__list_del(l); // NOLINT(clang-analyzer-unix.Malloc)
 		ret = submit_dgram(u, d);
 		if (ret == 0)
 			continue;
