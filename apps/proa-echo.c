@@ -471,14 +471,26 @@ static int new_loop(struct proa_loop **out)
 }
 
 /* Run @loop until nothing is left, then close and free it. */
-static int finish_loop(struct proa_loop *loop)
+/* Run @loop until it has nothing left, then close and free it; with
+ * @stats, what the loop counted is printed first (how many system calls
+ * served how many completions: the number the benchmarks are about). */
+static int finish_loop_stats(struct proa_loop *loop, bool stats)
 {
+	struct proa_loop_stats st;
 	int ret = proa_loop_run(loop, PROA_RUN_DEFAULT);
 
 	if (ret < 0) {
 		fail("loop: %s", proa_strerror(ret));
 		return ret;
 	}
+	if (stats && proa_loop_stats(loop, &st) == 0)
+		fprintf(stderr,
+			PROG ": loop: %llu iterations, %llu io_uring_enter, "
+			     "%llu submissions, %llu completions\n",
+			(unsigned long long)st.iterations,
+			(unsigned long long)st.enters,
+			(unsigned long long)st.submissions,
+			(unsigned long long)st.completions);
 	ret = proa_loop_close(loop);
 	if (ret < 0) {
 		fail("closing the loop: %s", proa_strerror(ret));
@@ -486,6 +498,11 @@ static int finish_loop(struct proa_loop *loop)
 	}
 	proa_loop_free(loop);
 	return 0;
+}
+
+static int finish_loop(struct proa_loop *loop)
+{
+	return finish_loop_stats(loop, false);
 }
 
 /* ---- server ------------------------------------------------------------ */
@@ -827,7 +844,7 @@ static int run_server_loop(struct echo_server *srv)
 		return 1;
 	}
 	print_listening(cfg, port);
-	if (finish_loop(loop) < 0)
+	if (finish_loop_stats(loop, true) < 0)
 		return 1;
 	print_summary(srv);
 	return 0;
