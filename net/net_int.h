@@ -56,6 +56,13 @@ struct proa__netloop {
 	struct proa__chunk *free_refs; /* headers of lent ring buffers */
 	unsigned nfree_refs;
 	uint64_t enobufs; /* receives the empty ring ended (tests read it) */
+	uint64_t lent;	  /* ring buffers sent from without a copy */
+	/* the ring buffer a data_received is being shown, which a write of
+	 * its bytes - to this connection or another (a proxy) - may borrow
+	 * instead of copying */
+	const unsigned char *cur;
+	size_t cur_len;
+	int32_t cur_bid; /* -1: none, or lent already */
 };
 
 /* The netloop of @loop, made on first use (sizes fixed from then on). */
@@ -99,11 +106,6 @@ struct proa_transport {
 	unsigned char *held;
 	size_t held_len;
 	unsigned char *rbuf; /* own read buffer without a buffer ring */
-	/* the ring buffer data_received is looking at, which a write of its
-	 * bytes may borrow instead of copying */
-	const unsigned char *cur;
-	size_t cur_len;
-	int32_t cur_bid; /* -1: none, or lent already */
 
 	uint64_t idle_ns, write_ns;
 	uint64_t last_io;	/* loop time of the last receive or send */

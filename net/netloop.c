@@ -65,6 +65,7 @@ static struct proa__netloop *netloop_new(struct proa_loop *loop)
 	nl->loop = loop;
 	nl->nbufs = DEFAULT_NBUFS;
 	nl->bufsize = DEFAULT_BUFSIZE;
+	nl->cur_bid = -1;
 	proa__list_init(&nl->starved);
 	proa__list_init(&nl->dirty);
 	proa__list_init(&nl->all);

@@ -180,15 +180,15 @@ static void recv_done(struct proa_op *op)
 		t->last_io = proa_loop_time(t->loop);
 		if (op->flags & PROA_OP_F_BUFFER) {
 			id = proa_op_buffer_id(op);
-			t->cur = proa_buf_ring_buf(nl->br, id);
-			t->cur_len = (size_t)res;
-			t->cur_bid = (int32_t)id;
-			deliver(t, t->cur, (size_t)res);
+			nl->cur = proa_buf_ring_buf(nl->br, id);
+			nl->cur_len = (size_t)res;
+			nl->cur_bid = (int32_t)id;
+			deliver(t, nl->cur, (size_t)res);
 			/* Unless a write kept it to send from (lend()). */
-			if (t->cur_bid >= 0)
+			if (nl->cur_bid >= 0)
 				proa_buf_ring_put(nl->br, id);
-			t->cur = NULL;
-			t->cur_bid = -1;
+			nl->cur = NULL;
+			nl->cur_bid = -1;
 		} else {
 			deliver(t, t->rbuf, (size_t)res);
 		}
@@ -431,24 +431,26 @@ static int append(struct proa_transport *t, const unsigned char *p, size_t len)
 }
 
 /*
- * A write of bytes that data_received is being shown from the ring: send
- * them from there instead of copying (an echo or a proxy then copies
- * nothing in user space).  Only while the ring has half its buffers
+ * A write of bytes that a data_received is being shown from the ring, to
+ * its own connection or another one of the loop: send them from there
+ * instead of copying (an echo or a proxy then copies nothing in user
+ * space).  Only while the ring has half its buffers
  * free: lent buffers wait for the peer to read, and the ring serves every
  * socket of the loop.  1 if lent, 0 to copy, or -ENOMEM.
  */
 static int lend(struct proa_transport *t, const unsigned char *p, size_t len)
 {
-	struct proa_buf_ring *br = t->nl->br;
+	struct proa__netloop *nl = t->nl;
 	struct proa__chunk *c;
 
-	if (t->cur_bid < 0 || p < t->cur || p + len > t->cur + t->cur_len ||
-	    len < 512 || proa_buf_ring_available(br) * 2 < t->nl->nbufs)
+	if (nl->cur_bid < 0 || p < nl->cur || p + len > nl->cur + nl->cur_len ||
+	    len < 512 || proa_buf_ring_available(nl->br) * 2 < nl->nbufs)
 		return 0;
-	c = proa__chunk_lend(t->nl, (unsigned)t->cur_bid, p, len);
+	c = proa__chunk_lend(nl, (unsigned)nl->cur_bid, p, len);
 	if (!c)
 		return -ENOMEM;
-	t->cur_bid = -1; /* one loan per buffer: it goes back once */
+	nl->cur_bid = -1; /* one loan per buffer: it goes back once */
+	nl->lent++;
 	if (t->wtail)
 		t->wtail->next = c;
 	else
@@ -882,7 +884,6 @@ int proa__transport_open(struct proa_loop *loop, int fd,
 	t->fd = fd;
 	t->server = server;
 	t->want_read = true;
-	t->cur_bid = -1;
 	set_limits(t, opt ? opt->write_high : 0, opt ? opt->write_low : 0);
 	proa_op_init(&t->rop, recv_done, t);
 	proa_op_init(&t->wop, send_done, t);

@@ -1003,6 +1003,144 @@ static void test_listen_names(void **state)
 	farm_free(&cf);
 }
 
+/* ---- a proxy: bytes received on one connection written to another ------ */
+
+struct half {
+	struct proa_protocol p;
+	struct proa_transport *t;
+	struct half *other; /* where what arrives goes */
+	bool lost;
+	uint64_t fwd;
+	struct proa_future up; /* the front's connect to the backend */
+	uint16_t backend;
+	struct half *back; /* the front's backend half (its own memory) */
+};
+
+static void h_made(struct proa_protocol *p, struct proa_transport *t)
+{
+	proa_container_of(p, struct half, p)->t = t;
+}
+
+static void h_data(struct proa_protocol *p, const void *data, size_t len)
+{
+	struct half *h = proa_container_of(p, struct half, p);
+
+	h->fwd += len;
+	/* The ring buffer is lent to the other connection's send. */
+	assert_int_equal(proa_transport_write(h->other->t, data, len), 0);
+}
+
+static void h_lost(struct proa_protocol *p, int err)
+{
+	struct half *h = proa_container_of(p, struct half, p);
+
+	(void)err;
+	h->lost = true;
+	if (h->other && h->other->t && !h->other->lost)
+		proa_transport_close(h->other->t);
+}
+
+static const struct proa_protocol_ops half_ops = {
+    .connection_made = h_made,
+    .data_received = h_data,
+    .connection_lost = h_lost,
+};
+
+static struct proa_protocol *back_make(void *arg, struct proa_transport *t)
+{
+	(void)t;
+	return &((struct half *)arg)->p;
+}
+
+/* The front end reads nothing until its backend is connected. */
+static void front_made(struct proa_protocol *p, struct proa_transport *t)
+{
+	struct half *h = proa_container_of(p, struct half, p);
+
+	h->t = t;
+	assert_int_equal(proa_transport_pause_reading(t), 0);
+	proa_future_init(&h->up, proa_transport_loop(t));
+	assert_int_equal(proa_tcp_connect(proa_transport_loop(t), "127.0.0.1",
+					  h->backend, NULL, back_make, h->back,
+					  &h->up),
+			 0);
+}
+
+static const struct proa_protocol_ops front_ops = {
+    .connection_made = front_made,
+    .data_received = h_data,
+    .connection_lost = h_lost,
+};
+
+static struct half *the_front;
+
+static struct proa_protocol *front_make(void *arg, struct proa_transport *t)
+{
+	struct half *f = calloc(1, sizeof(*f)), *b = calloc(1, sizeof(*b));
+
+	(void)t;
+	assert_non_null(f);
+	assert_non_null(b);
+	f->p.ops = &front_ops;
+	b->p.ops = &half_ops;
+	f->backend = *(uint16_t *)arg;
+	f->back = b;
+	f->other = b;
+	b->other = f;
+	the_front = f;
+	return &f->p;
+}
+
+/* client -> proxy -> echo server -> proxy -> client, 8 MiB byte-exact:
+ * the proxy forwards from ring buffers without copying. */
+static void test_proxy(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct farm ef = {.flags = P_ECHO}, cf = {.flags = P_VERIFY};
+	struct proa_server *echo = listen_local(loop, NULL, &ef);
+	uint16_t eport = proa_server_port(echo);
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	struct proa_server *proxy = NULL;
+	struct pump pu = {.total = 8u << 20, .piece = 65536};
+	struct peer *c;
+	struct half *f;
+
+	(void)state;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(proa_tcp_listen_addr(loop, (struct sockaddr *)&a,
+					      sizeof(a), NULL, front_make,
+					      &eport, &proxy),
+			 0);
+	c = connect_local(loop, proa_server_port(proxy), NULL, &cf);
+	DRIVE(loop, the_front && proa_future_is_done(&the_front->up));
+	f = the_front;
+	assert_int_equal(proa_future_result(&f->up, NULL), 0);
+	assert_int_equal(proa_future_fini(&f->up), 0);
+	assert_int_equal(proa_transport_resume_reading(f->t), 0);
+	pu.pe = c;
+	while (c->rx < pu.total) {
+		pump_more(&pu);
+		assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
+		assert_false(c->lost);
+	}
+	assert_int_equal(c->bad, 0);
+	assert_int_equal(f->fwd, pu.total);
+	assert_int_equal(f->back->fwd, pu.total);
+	/* forwarded from ring buffers, not copied */
+	assert_true(
+	    proa_container_of(loop->net, struct proa__netloop, hook)->lent > 0);
+	assert_int_equal(proa_transport_close(c->t), 0);
+	DRIVE(loop, c->lost && f->lost && f->back->lost && ef.peers->lost);
+	close_server(loop, proxy);
+	close_server(loop, echo);
+	proa_test_loop_close(loop);
+	free(f->back);
+	free(f);
+	the_front = NULL;
+	farm_free(&ef);
+	farm_free(&cf);
+}
+
 /* The single-shot receive path, without multishot or buffer rings. */
 static void test_echo_without_features(void **state)
 {
@@ -1071,6 +1209,7 @@ int main(void)
 					    teardown_check),
 	    cmocka_unit_test_setup_teardown(test_echo_without_features, setup,
 					    teardown_check),
+	    cmocka_unit_test_setup_teardown(test_proxy, setup, teardown_check),
 	};
 
 	proa_test_require_uring();
