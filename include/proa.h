@@ -11,5 +11,6 @@
 #include "proa/future.h"
 #include "proa/pool.h"
 #include "proa/net.h"
+#include "proa/tls.h"
 
 #endif /* PROA_H */

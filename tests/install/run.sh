@@ -24,7 +24,7 @@ export PKG_CONFIG_PATH=$libdir/pkgconfig
 "$cc" -o "$work/pc_static" "$src/tests/install/consumer/consumer.c" \
 	$(pkg-config --cflags proa) "$libdir/libproa.a" \
 	$(pkg-config --libs-only-other --static proa) \
-	$(pkg-config --libs liburing hwloc)
+	$(pkg-config --libs liburing hwloc libssl libcrypto)
 
 status=0
 for exe in "$work/cmake/consumer_shared" "$work/cmake/consumer_static" \
