@@ -31,6 +31,12 @@ const char *proa_strerror(int err)
 		return "name resolution failed";
 	case PROA_EINCOMPLETE:
 		return "end of stream before the bytes asked for";
+	case PROA_ETLS:
+		return "TLS handshake or protocol failure";
+	case PROA_ETLSVERIFY:
+		return "TLS certificate verification failed";
+	case PROA_ETRUNCATED:
+		return "TLS stream truncated (no close_notify)";
 	default:
 		break;
 	}

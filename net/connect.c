@@ -27,6 +27,7 @@ struct connector {
 	bool dns_live;
 	bool timed_out;
 	bool cancelled;
+	char *hostname;	     /* TLS: SNI and the name to verify */
 	struct addrinfo *ai; /* from proa_getaddrinfo() */
 	struct addrinfo one; /* a numeric or UNIX address */
 	const struct addrinfo *cur;
@@ -43,6 +44,7 @@ static void finish(struct connector *c, int res, struct proa_transport *t)
 	proa_future_set_canceller(c->fut, NULL, NULL);
 	proa_future_set_result(c->fut, res, t);
 	proa_freeaddrinfo(c->ai);
+	free(c->hostname);
 	free(c);
 }
 
@@ -54,6 +56,31 @@ static void connect_done(struct proa_op *op)
 	struct proa_transport *t = NULL;
 	int ret;
 
+	if (op->res == 0 && !c->timed_out && !c->cancelled && c->opt.tls) {
+		/* The handshake goes on; the TLS layer resolves the future
+		 * and answers its cancel from now on. */
+		struct proa__tls_args ta = {
+		    .ctx = c->opt.tls,
+		    .hostname = c->hostname,
+		    .timeout_ns = c->opt.tls_handshake_timeout_ns,
+		    .errbuf = c->opt.tls_error,
+		    .errlen = c->opt.tls_error_len,
+		    .fut = c->fut,
+		};
+
+		proa_timer_cancel(&c->timer);
+		proa_future_set_canceller(c->fut, NULL, NULL);
+		ret = proa__tls_open(c->loop, c->fd, &ta, &c->opt.transport,
+				     c->factory, c->arg, NULL);
+		if (ret < 0) {
+			finish(c, ret, NULL);
+			return;
+		}
+		proa_freeaddrinfo(c->ai);
+		free(c->hostname);
+		free(c);
+		return;
+	}
 	if (op->res == 0 && !c->timed_out && !c->cancelled) {
 		ret = proa__transport_open(c->loop, c->fd, &c->opt.transport,
 					   c->factory, c->arg, NULL, &t);
@@ -174,12 +201,29 @@ static int start(struct proa_loop *loop, const char *host, uint16_t port,
 	c->fd = -1;
 	if (opt)
 		c->opt = *opt;
+	if (c->opt.tls) {
+		/* The name to check the certificate against: never empty
+		 * when it is checked (an unchecked name would be accepted
+		 * silently). */
+		const char *name =
+		    c->opt.server_hostname ? c->opt.server_hostname : host;
+
+		if ((!name || !name[0]) && proa__tls_verifies(c->opt.tls)) {
+			free(c);
+			return -EINVAL;
+		}
+		if (name && !(c->hostname = strdup(name))) {
+			free(c);
+			return -ENOMEM;
+		}
+	}
 	proa_op_init(&c->cop, connect_done, c);
 	if (path)
 		ret = proa__unix_addr(path, &c->ss, &len);
 	else
 		ret = proa__parse_numeric(host, port, &c->ss, &len);
 	if (path && ret < 0) {
+		free(c->hostname);
 		free(c);
 		return ret;
 	}
@@ -208,6 +252,7 @@ static int start(struct proa_loop *loop, const char *host, uint16_t port,
 		proa_future_fini(&c->dns);
 		proa_timer_cancel(&c->timer);
 		proa_future_set_canceller(fut, NULL, NULL);
+		free(c->hostname);
 		free(c);
 		return ret;
 	}

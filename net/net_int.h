@@ -74,7 +74,27 @@ struct proa__chunk *proa__chunk_lend(struct proa__netloop *nl, unsigned bid,
 				     const void *p, size_t len);
 void proa__chunk_put(struct proa__netloop *nl, struct proa__chunk *c);
 
+/*
+ * A transport that is not a socket's (TLS over a socket transport) answers
+ * the public calls through these; NULL for a socket.  The generic fields
+ * of struct proa_transport (loop, proto, state, made) are kept up to date
+ * by its owner.
+ */
+struct proa__tvt {
+	int (*write)(struct proa_transport *t, const void *data, size_t len);
+	int (*write_eof)(struct proa_transport *t);
+	bool (*can_write_eof)(const struct proa_transport *t);
+	int (*close)(struct proa_transport *t);
+	void (*abort)(struct proa_transport *t);
+	int (*pause_reading)(struct proa_transport *t);
+	int (*resume_reading)(struct proa_transport *t);
+	bool (*is_reading)(const struct proa_transport *t);
+	/* the socket transport underneath (buffers, timeouts, addresses) */
+	struct proa_transport *(*socket)(const struct proa_transport *t);
+};
+
 struct proa_transport {
+	const struct proa__tvt *vt; /* NULL: a socket's */
 	struct proa_loop *loop;
 	struct proa__netloop *nl;
 	struct proa_protocol *proto;
@@ -138,6 +158,28 @@ void proa__transports_feed(struct proa__netloop *nl);
 
 /* A server lost one of its connections (transport.c -> server.c). */
 void proa__server_conn_gone(struct proa_server *s);
+
+/* TLS over the connected socket @fd (net/tls.c).  The factory's protocol
+ * is made and connected once the handshake is done; a client's @fut then
+ * resolves with the TLS transport (or the handshake's error).  On
+ * failure to start, @fd is closed and -errno returned. */
+struct proa__tls_args {
+	struct proa_tls_context *ctx;
+	bool server;
+	const char *hostname; /* client: SNI and verification */
+	uint64_t timeout_ns;
+	char *errbuf;
+	size_t errlen;
+	struct proa_future *fut; /* client */
+};
+int proa__tls_open(struct proa_loop *loop, int fd,
+		   const struct proa__tls_args *a,
+		   const struct proa_transport_options *topt,
+		   proa_protocol_factory factory, void *arg,
+		   struct proa_server *server);
+
+/* Whether a client context checks the peer's certificate. */
+bool proa__tls_verifies(struct proa_tls_context *ctx);
 
 /* Loop groups: hand each accepted socket to @fn instead of opening a
  * transport here; @fn owns @fd from then on (closes it on failure). */

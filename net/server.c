@@ -126,8 +126,19 @@ static void new_connection(struct listener *l, int fd)
 		return;
 	}
 	s->stats.active++;
-	ret = proa__transport_open(s->loop, fd, &s->opt.transport, s->factory,
-				   s->arg, s, NULL);
+	if (s->opt.tls) {
+		struct proa__tls_args ta = {
+		    .ctx = s->opt.tls,
+		    .server = true,
+		    .timeout_ns = s->opt.tls_handshake_timeout_ns,
+		};
+
+		ret = proa__tls_open(s->loop, fd, &ta, &s->opt.transport,
+				     s->factory, s->arg, s);
+	} else {
+		ret = proa__transport_open(s->loop, fd, &s->opt.transport,
+					   s->factory, s->arg, s, NULL);
+	}
 	if (ret < 0) {
 		s->stats.active--;
 		s->stats.refused++;

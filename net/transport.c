@@ -482,6 +482,8 @@ int proa_transport_write(struct proa_transport *t, const void *data, size_t len)
 	size_t before;
 	int ret;
 
+	if (proa__unlikely(t && t->vt))
+		return t->vt->write(t, data, len);
 	if (!t || (!data && len > 0))
 		return -EINVAL;
 	PROA__LOOP_CHECK(t->loop);
@@ -507,6 +509,16 @@ int proa_transport_writev(struct proa_transport *t, const struct iovec *iov,
 
 	if (!t || iovcnt < 0 || (!iov && iovcnt > 0))
 		return -EINVAL;
+	if (proa__unlikely(t->vt)) {
+		/* Each piece is copied (encrypted) on its own; the socket
+		 * underneath gathers them again. */
+		for (i = 0; i < iovcnt; i++) {
+			ret = t->vt->write(t, iov[i].iov_base, iov[i].iov_len);
+			if (ret < 0)
+				return ret;
+		}
+		return 0;
+	}
 	PROA__LOOP_CHECK(t->loop);
 	if (!can_write(t))
 		return -EPIPE;
@@ -610,6 +622,8 @@ int proa_transport_close(struct proa_transport *t)
 {
 	if (!t)
 		return -EINVAL;
+	if (proa__unlikely(t->vt))
+		return t->vt->close(t);
 	PROA__LOOP_CHECK(t->loop);
 	if (t->state >= PROA_TS_CLOSING)
 		return 0; /* as asyncio: closing twice is harmless */
@@ -624,6 +638,10 @@ void proa_transport_abort(struct proa_transport *t)
 {
 	if (!t)
 		return;
+	if (proa__unlikely(t->vt)) {
+		t->vt->abort(t);
+		return;
+	}
 	PROA__LOOP_CHECK(t->loop);
 	fatal(t, -ECONNABORTED);
 }
@@ -632,6 +650,8 @@ int proa_transport_write_eof(struct proa_transport *t)
 {
 	if (!t)
 		return -EINVAL;
+	if (proa__unlikely(t->vt))
+		return t->vt->write_eof(t);
 	PROA__LOOP_CHECK(t->loop);
 	if (!can_write(t))
 		return -EPIPE;
@@ -645,6 +665,8 @@ int proa_transport_write_eof(struct proa_transport *t)
 
 bool proa_transport_can_write_eof(const struct proa_transport *t)
 {
+	if (t && t->vt)
+		return t->vt->can_write_eof(t);
 	return t != NULL; /* TCP and UNIX stream sockets both can */
 }
 
@@ -655,6 +677,8 @@ int proa_transport_pause_reading(struct proa_transport *t)
 {
 	if (!t)
 		return -EINVAL;
+	if (proa__unlikely(t->vt))
+		return t->vt->pause_reading(t);
 	PROA__LOOP_CHECK(t->loop);
 	if (t->state >= PROA_TS_CLOSING)
 		return -EPIPE;
@@ -706,6 +730,8 @@ int proa_transport_resume_reading(struct proa_transport *t)
 {
 	if (!t)
 		return -EINVAL;
+	if (proa__unlikely(t->vt))
+		return t->vt->resume_reading(t);
 	PROA__LOOP_CHECK(t->loop);
 	if (t->state >= PROA_TS_CLOSING)
 		return -EPIPE;
@@ -721,6 +747,8 @@ int proa_transport_resume_reading(struct proa_transport *t)
 
 bool proa_transport_is_reading(const struct proa_transport *t)
 {
+	if (t && t->vt)
+		return t->vt->is_reading(t);
 	return t && t->want_read && can_read(t);
 }
 
@@ -761,9 +789,19 @@ static void write_timer_fire(void *arg)
 			     write_timer_fire, t);
 }
 
+/* What a call about buffers, timeouts or addresses is about: the socket,
+ * also under TLS. */
+static struct proa_transport *sock_of(const struct proa_transport *t)
+{
+	if (proa__unlikely(t && t->vt))
+		return t->vt->socket(t);
+	return (struct proa_transport *)t;
+}
+
 int proa_transport_set_timeouts(struct proa_transport *t, uint64_t idle_ns,
 				uint64_t write_ns)
 {
+	t = sock_of(t);
 	if (!t)
 		return -EINVAL;
 	PROA__LOOP_CHECK(t->loop);
@@ -796,6 +834,7 @@ static void set_limits(struct proa_transport *t, size_t high, size_t low)
 int proa_transport_set_write_buffer_limits(struct proa_transport *t,
 					   size_t high, size_t low)
 {
+	t = sock_of(t);
 	if (!t || (high && low > high))
 		return -EINVAL;
 	PROA__LOOP_CHECK(t->loop);
@@ -808,6 +847,7 @@ int proa_transport_set_write_buffer_limits(struct proa_transport *t,
 
 size_t proa_transport_write_buffer_size(const struct proa_transport *t)
 {
+	t = sock_of(t);
 	return t ? t->wbytes : 0;
 }
 
@@ -819,6 +859,7 @@ enum proa_transport_state proa_transport_state(const struct proa_transport *t)
 int proa_transport_peername(const struct proa_transport *t,
 			    struct sockaddr_storage *addr, socklen_t *len)
 {
+	t = sock_of(t);
 	if (!t || !addr || !len)
 		return -EINVAL;
 	*len = sizeof(*addr);
@@ -829,6 +870,7 @@ int proa_transport_peername(const struct proa_transport *t,
 int proa_transport_sockname(const struct proa_transport *t,
 			    struct sockaddr_storage *addr, socklen_t *len)
 {
+	t = sock_of(t);
 	if (!t || !addr || !len)
 		return -EINVAL;
 	*len = sizeof(*addr);
@@ -838,6 +880,7 @@ int proa_transport_sockname(const struct proa_transport *t,
 
 int proa_transport_fd(const struct proa_transport *t)
 {
+	t = sock_of(t);
 	return t ? t->fd : -EINVAL;
 }
 

@@ -29,6 +29,14 @@ extern "C" {
 #define PROA_EDNSFAIL (-(PROA_ERRNO_BASE + 4))
 /* A stream ended before a read had its bytes (proa_stream_read_exactly). */
 #define PROA_EINCOMPLETE (-(PROA_ERRNO_BASE + 5))
+/* TLS: the handshake or the protocol failed (alert, bad record). */
+#define PROA_ETLS (-(PROA_ERRNO_BASE + 6))
+/* TLS: the peer's certificate did not verify (unknown CA, expired, wrong
+ * host name); the reason in words goes to the caller's error buffer. */
+#define PROA_ETLSVERIFY (-(PROA_ERRNO_BASE + 7))
+/* TLS: the connection ended without close_notify (possibly cut short by
+ * an attacker), as opposed to a clean end. */
+#define PROA_ETRUNCATED (-(PROA_ERRNO_BASE + 8))
 
 /**
  * proa_strerror() - describe an error code.

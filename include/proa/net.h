@@ -45,6 +45,7 @@ struct proa_server;
 struct proa_udp;
 struct proa_stream;
 struct proa_loop_group;
+struct proa_tls_context;
 
 /* ---- protocols --------------------------------------------------------- */
 
@@ -89,8 +90,8 @@ struct proa_protocol {
  * there).  Return NULL to refuse the connection: it is closed and nothing
  * else is called.
  */
-typedef struct proa_protocol *(*proa_protocol_factory)(void *arg,
-						       struct proa_transport *t);
+typedef struct proa_protocol *(*proa_protocol_factory)(
+    void *arg, struct proa_transport *t);
 
 /* ---- options ----------------------------------------------------------- */
 
@@ -129,8 +130,15 @@ struct proa_transport_options {
  *     once, and counted (0: no cap).
  * accept_retry_ns: after EMFILE/ENFILE/ENOBUFS/ENOMEM on accept, the
  *     listener pauses this long and then accepts again (100 ms).
+ * tls: a server TLS context (proa/tls.h): every connection is TLS; the
+ *     factory is called, and connection_made, once the handshake is done
+ *     (a failed or timed-out handshake is logged at info level and the
+ *     socket closed: nothing of the protocol's is called).
+ * tls_handshake_timeout_ns: 0 means 60 s.
  */
 struct proa_server_options {
+	struct proa_tls_context *tls;
+	uint64_t tls_handshake_timeout_ns;
 	int backlog;
 	bool reuse_port;
 	bool no_reuse_addr;
@@ -229,7 +237,20 @@ PROA_API int proa_server_close(struct proa_server *s, struct proa_future *done);
 
 /* ---- clients ----------------------------------------------------------- */
 
+/*
+ * tls: a client TLS context: the future resolves after the handshake.
+ * server_hostname: the name sent as SNI and checked against the
+ *     certificate (default: the host connected to; with verification on,
+ *     a numeric or empty name is refused with -EINVAL, never accepted
+ *     silently).  tls_error: where a handshake failure is explained in
+ *     words (PROA_ETLSVERIFY: "certificate has expired", ...).
+ */
 struct proa_connect_options {
+	struct proa_tls_context *tls;
+	const char *server_hostname;
+	uint64_t tls_handshake_timeout_ns; /* 0: 60 s */
+	char *tls_error;
+	size_t tls_error_len;
 	uint64_t timeout_ns; /* whole connect, name lookup included (0: none) */
 	int family;	     /* AF_UNSPEC, AF_INET, AF_INET6 */
 	struct proa_transport_options transport;
@@ -305,7 +326,8 @@ PROA_API bool proa_transport_is_reading(const struct proa_transport *t);
 PROA_API bool proa_transport_is_closing(const struct proa_transport *t);
 
 /** Bytes buffered and not yet sent. */
-PROA_API size_t proa_transport_write_buffer_size(const struct proa_transport *t);
+PROA_API size_t
+proa_transport_write_buffer_size(const struct proa_transport *t);
 
 /** Set the water marks (0, 0: the defaults).  -EINVAL if @low > @high. */
 PROA_API int proa_transport_set_write_buffer_limits(struct proa_transport *t,
@@ -479,9 +501,8 @@ PROA_API int proa_loop_group_cpu(const struct proa_loop_group *g, unsigned i);
  * Return: 0, or -errno (nothing left listening).  Thread: any, not a
  * loop of @g.
  */
-PROA_API int proa_loop_group_listen(struct proa_loop_group *g,
-				    const char *host, uint16_t port,
-				    enum proa_group_mode mode,
+PROA_API int proa_loop_group_listen(struct proa_loop_group *g, const char *host,
+				    uint16_t port, enum proa_group_mode mode,
 				    const struct proa_server_options *opt,
 				    proa_protocol_factory factory, void *arg);
 

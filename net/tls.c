@@ -1,0 +1,544 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * net/tls.c - TLS as a transport over a socket transport, with OpenSSL
+ * memory BIOs: ciphertext moves through the socket transport (its ring
+ * buffers, its write chunks, its completions), and OpenSSL only turns
+ * bytes into bytes.  So every callback still runs on the loop thread, and
+ * the socket's water marks, timeouts and close rule hold unchanged.
+ *
+ *   user protocol  <- data_received(plaintext) --+
+ *   outer transport (vt = tls_vt) -- SSL_write -> net_out BIO -> socket
+ *   socket transport -- data_received(ciphertext) -> net_in BIO -> SSL_read
+ *
+ * The user's factory is called, and connection_made, once the handshake
+ * is done; a client's connect future resolves then.  A handshake that
+ * fails or times out closes the socket and calls nothing of the user's
+ * (a client's future gets PROA_ETLS, PROA_ETLSVERIFY or -ETIMEDOUT).
+ *
+ * Ends: close() sends close_notify, then closes the socket gracefully;
+ * a peer's close_notify is eof_received, then a clean close; EOF without
+ * close_notify is connection_lost(PROA_ETRUNCATED).  Renegotiation (TLS
+ * 1.2) is refused by the context and a peer that tries it is cut off.
+ *
+ * OpenSSL's rules: the error queue is cleared before each call; SSL_write
+ * without partial writes always takes all of a write (memory BIOs never
+ * block), so there is no retry-with-the-same-buffer state to keep.
+ *
+ * Thread: loop, everything.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "net_int.h"
+#include "proa/tls.h"
+
+#define DEFAULT_HS_TIMEOUT_NS (UINT64_C(60) * 1000 * 1000 * 1000)
+
+struct tls {
+	struct proa_transport outer; /* first: what the user sees */
+	struct proa_protocol inner_p;
+	struct proa_transport *inner;
+	struct proa_tls_context *ctx;
+	SSL *ssl;
+	BIO *net_in;  /* ciphertext from the socket, for SSL_read */
+	BIO *net_out; /* ciphertext from SSL_write, for the socket */
+	proa_protocol_factory factory;
+	void *arg;
+	struct proa_future *fut; /* client: resolves after the handshake */
+	char *errbuf;
+	size_t errlen;
+	bool server;
+	bool done;    /* handshake done */
+	bool reneg;   /* the peer started a renegotiation */
+	bool paused;  /* the user paused reading */
+	bool in_pump; /* pump() is running (re-entry from callbacks) */
+	int err;      /* connection_lost's */
+	struct proa_timer hs_timer;
+	struct proa_handle resume;
+};
+
+static struct tls *of_outer(const struct proa_transport *t)
+{
+	return proa_container_of(t, struct tls, outer);
+}
+
+static struct tls *of_inner(struct proa_protocol *p)
+{
+	return proa_container_of(p, struct tls, inner_p);
+}
+
+/* Say why the handshake failed, in words, for the client's caller. */
+static int handshake_error(struct tls *x)
+{
+	long v = SSL_get_verify_result(x->ssl);
+	unsigned long e = ERR_peek_last_error();
+	char why[256];
+	int ret;
+
+	if (!x->server && v != X509_V_OK) {
+		snprintf(why, sizeof(why), "certificate verify failed: %s",
+			 X509_verify_cert_error_string(v));
+		ret = PROA_ETLSVERIFY;
+	} else {
+		snprintf(why, sizeof(why), "TLS handshake failed: %s",
+			 e ? ERR_reason_error_string(e) : "connection closed");
+		ret = PROA_ETLS;
+	}
+	if (x->errbuf && x->errlen)
+		snprintf(x->errbuf, x->errlen, "%s", why);
+	proa__log(PROA_LOG_INFO, "tls %p: %s", (void *)x, why);
+	ERR_clear_error();
+	return ret;
+}
+
+static void fail(struct tls *x, int err)
+{
+	if (x->err == 0)
+		x->err = err;
+	if (x->outer.state < PROA_TS_TEARDOWN)
+		x->outer.state = PROA_TS_TEARDOWN;
+	if (x->inner)
+		proa_transport_abort(x->inner);
+}
+
+/* Move what OpenSSL wrote to the socket transport. */
+static int flush_out(struct tls *x)
+{
+	unsigned char buf[16384];
+	int n, ret;
+
+	while ((n = BIO_read(x->net_out, buf, (int)sizeof(buf))) > 0) {
+		ret = proa_transport_write(x->inner, buf, (size_t)n);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static void handshake_done(struct tls *x)
+{
+	struct proa_protocol *p;
+
+	x->done = true;
+	proa_timer_cancel(&x->hs_timer);
+	p = x->factory(x->arg, &x->outer);
+	if (!p || !p->ops || !p->ops->data_received) {
+		fail(x, -ECONNREFUSED);
+		return;
+	}
+	x->outer.proto = p;
+	x->outer.made = true;
+	if (p->ops->connection_made)
+		p->ops->connection_made(p, &x->outer);
+	if (x->fut) {
+		proa_future_set_canceller(x->fut, NULL, NULL);
+		proa_future_set_result(x->fut, 0, &x->outer);
+		x->fut = NULL;
+	}
+}
+
+static void close_outer(struct tls *x);
+
+/* Run OpenSSL on what came in: the handshake, then records. */
+static void pump(struct tls *x)
+{
+	unsigned char buf[16384];
+	int n, e;
+
+	if (x->in_pump || x->outer.state >= PROA_TS_TEARDOWN)
+		return;
+	x->in_pump = true;
+	if (!x->done) {
+		ERR_clear_error();
+		n = SSL_do_handshake(x->ssl);
+		if (flush_out(x) < 0) {
+			fail(x, -EPIPE);
+			goto out;
+		}
+		if (n != 1) {
+			e = SSL_get_error(x->ssl, n);
+			if (e != SSL_ERROR_WANT_READ)
+				fail(x, handshake_error(x));
+			goto out;
+		}
+		handshake_done(x);
+	}
+	while (!x->paused && x->outer.state < PROA_TS_CLOSING) {
+		ERR_clear_error();
+		n = SSL_read(x->ssl, buf, (int)sizeof(buf));
+		if (x->reneg) {
+			proa__log(PROA_LOG_INFO,
+				  "tls %p: peer tried to renegotiate",
+				  (void *)x);
+			fail(x, PROA_ETLS);
+			goto out;
+		}
+		if (n > 0) {
+			x->outer.proto->ops->data_received(x->outer.proto, buf,
+							   (size_t)n);
+			continue;
+		}
+		e = SSL_get_error(x->ssl, n);
+		/* Post-handshake messages (tickets, key updates) may need
+		 * an answer. */
+		if (flush_out(x) < 0) {
+			fail(x, -EPIPE);
+			goto out;
+		}
+		if (e == SSL_ERROR_WANT_READ)
+			break;
+		if (e == SSL_ERROR_ZERO_RETURN) {
+			/* close_notify: a clean end of the peer's data. */
+			if (x->outer.proto->ops->eof_received)
+				x->outer.proto->ops->eof_received(
+				    x->outer.proto);
+			close_outer(x);
+			break;
+		}
+		fail(x, PROA_ETLS);
+		break;
+	}
+out:
+	x->in_pump = false;
+}
+
+/* ---- the socket transport's protocol ------------------------------------ */
+
+static void in_made(struct proa_protocol *p, struct proa_transport *t)
+{
+	struct tls *x = of_inner(p);
+
+	x->inner = t;
+	if (!x->server)
+		pump(x); /* the ClientHello */
+}
+
+static void in_data(struct proa_protocol *p, const void *data, size_t len)
+{
+	struct tls *x = of_inner(p);
+
+	if (BIO_write(x->net_in, data, (int)len) != (int)len) {
+		fail(x, -ENOMEM);
+		return;
+	}
+	pump(x);
+}
+
+static bool in_eof(struct proa_protocol *p)
+{
+	struct tls *x = of_inner(p);
+
+	/* The last records may have come with the FIN. */
+	pump(x);
+	if (!x->done)
+		x->err = x->err ? x->err : handshake_error(x);
+	else if (!(SSL_get_shutdown(x->ssl) & SSL_RECEIVED_SHUTDOWN))
+		x->err = x->err ? x->err : PROA_ETRUNCATED;
+	return false; /* the socket closes; connection_lost follows */
+}
+
+static void in_lost(struct proa_protocol *p, int err)
+{
+	struct tls *x = of_inner(p);
+	struct proa_protocol *up = x->outer.proto;
+	int e = x->err ? x->err : err;
+
+	x->inner = NULL;
+	x->outer.state = PROA_TS_CLOSED;
+	proa_timer_cancel(&x->hs_timer);
+	proa_handle_cancel(&x->resume);
+	if (x->fut) {
+		proa_future_set_canceller(x->fut, NULL, NULL);
+		proa_future_set_result(x->fut, e ? e : PROA_ETLS, NULL);
+	}
+	if (x->outer.made && up->ops->connection_lost)
+		up->ops->connection_lost(up, e);
+	SSL_free(x->ssl); /* frees both BIOs */
+	proa_tls_context_free(x->ctx);
+	free(x);
+}
+
+static void in_pause(struct proa_protocol *p)
+{
+	struct tls *x = of_inner(p);
+
+	if (x->outer.made && x->outer.proto->ops->pause_writing)
+		x->outer.proto->ops->pause_writing(x->outer.proto);
+}
+
+static void in_resume(struct proa_protocol *p)
+{
+	struct tls *x = of_inner(p);
+
+	if (x->outer.made && x->outer.proto->ops->resume_writing)
+		x->outer.proto->ops->resume_writing(x->outer.proto);
+}
+
+static const struct proa_protocol_ops inner_ops = {
+    .connection_made = in_made,
+    .data_received = in_data,
+    .eof_received = in_eof,
+    .connection_lost = in_lost,
+    .pause_writing = in_pause,
+    .resume_writing = in_resume,
+};
+
+static struct proa_protocol *inner_factory(void *arg, struct proa_transport *t)
+{
+	(void)t;
+	return &((struct tls *)arg)->inner_p;
+}
+
+/* ---- the transport the user sees ---------------------------------------- */
+
+static int t_write(struct proa_transport *t, const void *data, size_t len)
+{
+	struct tls *x = of_outer(t);
+	int n;
+
+	if (!data && len > 0)
+		return -EINVAL;
+	PROA__LOOP_CHECK(t->loop);
+	if (t->state != PROA_TS_OPEN || !x->done)
+		return -EPIPE;
+	if (len == 0)
+		return 0;
+	if (len > INT32_MAX)
+		return -EINVAL;
+	ERR_clear_error();
+	n = SSL_write(x->ssl, data, (int)len);
+	if (n != (int)len) {
+		fail(x, PROA_ETLS);
+		return PROA_ETLS;
+	}
+	return flush_out(x);
+}
+
+static int t_write_eof(struct proa_transport *t)
+{
+	(void)t;
+	return -EOPNOTSUPP; /* TLS has no half-close: close_notify ends both */
+}
+
+static bool t_can_write_eof(const struct proa_transport *t)
+{
+	(void)t;
+	return false;
+}
+
+static void close_outer(struct tls *x)
+{
+	if (x->outer.state >= PROA_TS_CLOSING)
+		return;
+	x->outer.state = PROA_TS_CLOSING;
+	ERR_clear_error();
+	SSL_shutdown(x->ssl); /* queues close_notify */
+	flush_out(x);
+	proa_transport_close(x->inner); /* sent, then the socket closes */
+}
+
+static int t_close(struct proa_transport *t)
+{
+	PROA__LOOP_CHECK(t->loop);
+	close_outer(of_outer(t));
+	return 0;
+}
+
+static void t_abort(struct proa_transport *t)
+{
+	PROA__LOOP_CHECK(t->loop);
+	fail(of_outer(t), -ECONNABORTED);
+}
+
+static int t_pause_reading(struct proa_transport *t)
+{
+	struct tls *x = of_outer(t);
+
+	PROA__LOOP_CHECK(t->loop);
+	if (t->state >= PROA_TS_CLOSING)
+		return -EPIPE;
+	x->paused = true;
+	proa_handle_cancel(&x->resume);
+	return proa_transport_pause_reading(x->inner);
+}
+
+static void resume_run(void *arg)
+{
+	pump(arg);
+}
+
+static int t_resume_reading(struct proa_transport *t)
+{
+	struct tls *x = of_outer(t);
+
+	PROA__LOOP_CHECK(t->loop);
+	if (t->state >= PROA_TS_CLOSING)
+		return -EPIPE;
+	if (!x->paused)
+		return 0;
+	x->paused = false;
+	/* Records OpenSSL already holds are read from the ready queue,
+	 * never inside this call. */
+	proa_loop_call_soon(t->loop, &x->resume, resume_run, x);
+	return proa_transport_resume_reading(x->inner);
+}
+
+static bool t_is_reading(const struct proa_transport *t)
+{
+	const struct tls *x = proa_container_of(t, const struct tls, outer);
+
+	return !x->paused && t->state == PROA_TS_OPEN;
+}
+
+static struct proa_transport *t_socket(const struct proa_transport *t)
+{
+	return of_outer(t)->inner;
+}
+
+static const struct proa__tvt tls_vt = {
+    .write = t_write,
+    .write_eof = t_write_eof,
+    .can_write_eof = t_can_write_eof,
+    .close = t_close,
+    .abort = t_abort,
+    .pause_reading = t_pause_reading,
+    .resume_reading = t_resume_reading,
+    .is_reading = t_is_reading,
+    .socket = t_socket,
+};
+
+/* ---- starting ----------------------------------------------------------- */
+
+static void hs_timeout(void *arg)
+{
+	struct tls *x = arg;
+
+	if (x->errbuf && x->errlen)
+		snprintf(x->errbuf, x->errlen, "TLS handshake timed out");
+	proa__log(PROA_LOG_INFO, "tls %p: handshake timed out", (void *)x);
+	fail(x, -ETIMEDOUT);
+}
+
+static void fut_cancel(struct proa_future *fut, void *arg)
+{
+	(void)fut;
+	fail(arg, -ECANCELED);
+}
+
+static bool is_ip(const char *s)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	return proa__parse_numeric(s, 0, &ss, &len) == 0;
+}
+
+bool proa__tls_verifies(struct proa_tls_context *ctx)
+{
+	return SSL_CTX_get_verify_mode(proa_tls_context_ssl_ctx(ctx)) &
+	       SSL_VERIFY_PEER;
+}
+
+/* Info callback: a handshake starting after the first one is a TLS 1.2
+ * renegotiation (TLS 1.3 has none; its post-handshake messages do not
+ * count). */
+static void info_cb(const SSL *ssl, int where, int ret)
+{
+	struct tls *x = SSL_get_app_data(ssl);
+
+	(void)ret;
+	if ((where & SSL_CB_HANDSHAKE_START) && x && x->done &&
+	    SSL_version(ssl) < TLS1_3_VERSION)
+		x->reneg = true;
+}
+
+int proa__tls_open(struct proa_loop *loop, int fd,
+		   const struct proa__tls_args *a,
+		   const struct proa_transport_options *topt,
+		   proa_protocol_factory factory, void *arg,
+		   struct proa_server *server)
+{
+	struct tls *x = calloc(1, sizeof(*x));
+	SSL_CTX *sctx = a->ctx ? proa_tls_context_ssl_ctx(a->ctx) : NULL;
+	int ret = -ENOMEM;
+
+	if (!x || !sctx)
+		goto fail;
+	ERR_clear_error();
+	x->ssl = SSL_new(sctx);
+	x->net_in = BIO_new(BIO_s_mem());
+	x->net_out = BIO_new(BIO_s_mem());
+	if (!x->ssl || !x->net_in || !x->net_out) {
+		BIO_free(x->net_in);
+		BIO_free(x->net_out);
+		goto fail;
+	}
+	/* An empty read BIO means "wait for data", not EOF. */
+	BIO_set_mem_eof_return(x->net_in, -1);
+	SSL_set_bio(x->ssl, x->net_in, x->net_out);
+	SSL_set_app_data(x->ssl, x);
+	SSL_set_info_callback(x->ssl, info_cb);
+	if (a->server) {
+		SSL_set_accept_state(x->ssl);
+	} else {
+		SSL_set_connect_state(x->ssl);
+		if (a->hostname && a->hostname[0] && !is_ip(a->hostname)) {
+			/* SNI carries names only; an address is checked
+			 * against the certificate's IP entries. */
+			SSL_set_tlsext_host_name(x->ssl, a->hostname);
+			if (SSL_get_verify_mode(x->ssl) & SSL_VERIFY_PEER)
+				SSL_set1_host(x->ssl, a->hostname);
+		} else if (a->hostname && a->hostname[0] &&
+			   (SSL_get_verify_mode(x->ssl) & SSL_VERIFY_PEER)) {
+			X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(x->ssl),
+						      a->hostname);
+		}
+	}
+	x->ctx = proa_tls_context_ref(a->ctx);
+	x->server = a->server;
+	x->factory = factory;
+	x->arg = arg;
+	x->fut = a->fut;
+	x->errbuf = a->errbuf;
+	x->errlen = a->errlen;
+	x->inner_p.ops = &inner_ops;
+	x->outer.vt = &tls_vt;
+	x->outer.loop = loop;
+	x->outer.fd = -1;
+	x->outer.state = PROA_TS_OPEN;
+	proa_loop_call_later(loop, &x->hs_timer,
+			     a->timeout_ns ? a->timeout_ns
+					   : DEFAULT_HS_TIMEOUT_NS,
+			     hs_timeout, x);
+	if (x->fut)
+		proa_future_set_canceller(x->fut, fut_cancel, x);
+	/* The socket transport calls in_made, which starts a client's
+	 * handshake; from then on in_lost frees @x. */
+	ret = proa__transport_open(loop, fd, topt, inner_factory, x, server,
+				   NULL);
+	if (ret < 0) {
+		/* @fd is closed; nothing of the user's was called. */
+		proa_timer_cancel(&x->hs_timer);
+		if (x->fut)
+			proa_future_set_canceller(x->fut, NULL, NULL);
+		SSL_free(x->ssl);
+		proa_tls_context_free(x->ctx);
+		free(x);
+		return ret;
+	}
+	return 0;
+fail:
+	if (x)
+		SSL_free(x->ssl);
+	free(x);
+	close(fd);
+	ERR_clear_error();
+	return ret;
+}

@@ -1,0 +1,418 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/kernel/net/test_tls.c - the TLS transport on loopback: proa client
+ * and server echo 64 MiB byte-exact; a client refuses a wrong host name,
+ * an unknown CA and an expired certificate, naming the reason; an empty
+ * host name with verification on is refused; an abort without
+ * close_notify is PROA_ETRUNCATED, a close is a clean end; a peer that
+ * sends nothing is cut off by the handshake timeout and a garbage
+ * ClientHello is closed, while the server goes on serving.
+ *
+ * Certificates come from scripts/make-test-certs.sh (the tls_certs
+ * fixture), in $PROA_TEST_CERTS.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "proa_test.h"
+
+#define MAX_ITER 20000000u
+#define DRIVE(loop, expr) PROA_TEST_DRIVE(loop, expr, MAX_ITER)
+#define setup proa_test_fds_setup
+#define teardown_check proa_test_fds_check
+
+static char certs[512];
+
+static const char *cert(const char *name)
+{
+	static char path[8][600];
+	static unsigned k;
+	char *p = path[k++ % 8];
+
+	snprintf(p, 600, "%s/%s", certs, name);
+	return p;
+}
+
+/* ---- a protocol for both sides ------------------------------------------ */
+
+struct side {
+	struct proa_protocol p;
+	struct proa_transport *t;
+	bool echo, verify, made, lost, eof;
+	int err;
+	uint64_t rx, bad;
+};
+
+static void s_made(struct proa_protocol *p, struct proa_transport *t)
+{
+	struct side *s = proa_container_of(p, struct side, p);
+
+	s->made = true;
+	s->t = t;
+}
+
+static void s_data(struct proa_protocol *p, const void *data, size_t len)
+{
+	struct side *s = proa_container_of(p, struct side, p);
+	const uint8_t *b = data;
+	size_t i;
+
+	if (s->verify) {
+		for (i = 0; i < len; i++)
+			s->bad += b[i] != proa_test_pattern(s->rx + i);
+	}
+	s->rx += len;
+	if (s->echo)
+		assert_int_equal(proa_transport_write(s->t, data, len), 0);
+}
+
+static bool s_eof(struct proa_protocol *p)
+{
+	proa_container_of(p, struct side, p)->eof = true;
+	return false;
+}
+
+static void s_lost(struct proa_protocol *p, int err)
+{
+	struct side *s = proa_container_of(p, struct side, p);
+
+	s->lost = true;
+	s->err = err;
+	s->t = NULL;
+}
+
+static const struct proa_protocol_ops side_ops = {
+    .connection_made = s_made,
+    .data_received = s_data,
+    .eof_received = s_eof,
+    .connection_lost = s_lost,
+};
+
+/* The server's sides, one per connection, kept for the checks. */
+struct farm {
+	struct side sides[16];
+	unsigned n;
+};
+
+static struct proa_protocol *farm_make(void *arg, struct proa_transport *t)
+{
+	struct farm *f = arg;
+	struct side *s = &f->sides[f->n++];
+
+	(void)t;
+	assert_true(f->n <= 16);
+	memset(s, 0, sizeof(*s));
+	s->p.ops = &side_ops;
+	s->echo = true;
+	return &s->p;
+}
+
+static struct proa_protocol *one_make(void *arg, struct proa_transport *t)
+{
+	(void)t;
+	return &((struct side *)arg)->p;
+}
+
+static struct proa_tls_context *server_ctx(const char *crt, const char *key)
+{
+	struct proa_tls_options o = {.cert_file = cert(crt),
+				     .key_file = cert(key)};
+	struct proa_tls_context *ctx = NULL;
+	char err[256];
+
+	assert_int_equal(
+	    proa_tls_context_new(&ctx, PROA_TLS_SERVER, &o, err, sizeof(err)),
+	    0);
+	return ctx;
+}
+
+static struct proa_tls_context *client_ctx(bool with_ca)
+{
+	struct proa_tls_options o = {.ca_file =
+					 with_ca ? cert("ca.pem") : NULL};
+	struct proa_tls_context *ctx = NULL;
+	char err[256];
+
+	assert_int_equal(
+	    proa_tls_context_new(&ctx, PROA_TLS_CLIENT, &o, err, sizeof(err)),
+	    0);
+	return ctx;
+}
+
+static struct proa_server *tls_listen(struct proa_loop *loop,
+				      struct proa_tls_context *ctx,
+				      struct farm *f, uint64_t hs_ns)
+{
+	struct proa_server_options so = {.tls = ctx,
+					 .tls_handshake_timeout_ns = hs_ns};
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	struct proa_server *s = NULL;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(proa_tcp_listen_addr(loop, (struct sockaddr *)&a,
+					      sizeof(a), &so, farm_make, f, &s),
+			 0);
+	return s;
+}
+
+/* Connect with TLS; the future's result (0 or the error). */
+static int tls_connect(struct proa_loop *loop, uint16_t port,
+		       struct proa_tls_context *ctx, const char *name,
+		       struct side *c, char *err, size_t errlen)
+{
+	struct proa_connect_options co = {.tls = ctx,
+					  .server_hostname = name,
+					  .tls_error = err,
+					  .tls_error_len = errlen};
+	struct proa_future fut;
+	void *v = NULL;
+	int res;
+
+	memset(c, 0, sizeof(*c));
+	c->p.ops = &side_ops;
+	c->verify = true;
+	proa_future_init(&fut, loop);
+	res = proa_tcp_connect(loop, "127.0.0.1", port, &co, one_make, c, &fut);
+	if (res < 0) {
+		assert_int_equal(proa_future_fini(&fut), 0);
+		return res;
+	}
+	DRIVE(loop, proa_future_is_done(&fut));
+	res = proa_future_result(&fut, &v);
+	assert_int_equal(proa_future_fini(&fut), 0);
+	if (res == 0) {
+		assert_true(c->made);
+		assert_ptr_equal(v, c->t);
+	} else {
+		assert_false(c->made);
+	}
+	return res;
+}
+
+static void close_server(struct proa_loop *loop, struct proa_server *s)
+{
+	struct proa_future done;
+
+	proa_future_init(&done, loop);
+	assert_int_equal(proa_server_close(s, &done), 0);
+	DRIVE(loop, proa_future_is_done(&done));
+	assert_int_equal(proa_future_fini(&done), 0);
+}
+
+/* 64 MiB through TLS both ways, byte-exact; close ends both cleanly. */
+static void test_tls_echo(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct proa_tls_context *sctx = server_ctx("server.pem", "server.key");
+	struct proa_tls_context *cctx = client_ctx(true);
+	struct farm f = {.n = 0};
+	struct proa_server *s = tls_listen(loop, sctx, &f, 0);
+	static uint8_t buf[65536];
+	uint64_t sent = 0, total = 64u << 20;
+	struct side c;
+	char err[256] = "";
+	size_t i;
+
+	(void)state;
+	assert_int_equal(tls_connect(loop, proa_server_port(s), cctx,
+				     "localhost", &c, err, sizeof(err)),
+			 0);
+	assert_false(proa_transport_can_write_eof(c.t));
+	assert_int_equal(proa_transport_write_eof(c.t), -EOPNOTSUPP);
+	while (c.rx < total) {
+		while (sent < total &&
+		       proa_transport_write_buffer_size(c.t) < (1u << 20)) {
+			for (i = 0; i < sizeof(buf); i++)
+				buf[i] = proa_test_pattern(sent + i);
+			assert_int_equal(
+			    proa_transport_write(c.t, buf, sizeof(buf)), 0);
+			sent += sizeof(buf);
+		}
+		assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
+		assert_false(c.lost);
+	}
+	assert_int_equal(c.bad, 0);
+	assert_int_equal(proa_transport_close(c.t), 0);
+	DRIVE(loop, c.lost && f.sides[0].lost);
+	assert_int_equal(c.err, 0);
+	assert_int_equal(f.sides[0].err, 0);
+	assert_true(f.sides[0].eof); /* close_notify arrived first */
+	close_server(loop, s);
+	proa_test_loop_close(loop);
+	proa_tls_context_free(sctx);
+	proa_tls_context_free(cctx);
+}
+
+/* A client refuses a wrong name, an unknown CA and an expired
+ * certificate, and says which; an empty name is refused before
+ * anything starts.  The server serves the next client. */
+static void test_tls_verify_errors(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct proa_tls_context *good = server_ctx("server.pem", "server.key");
+	struct proa_tls_context *old = server_ctx("expired.pem", "expired.key");
+	struct proa_tls_context *cctx = client_ctx(true);
+	struct proa_tls_context *sys = client_ctx(false);
+	struct farm f = {.n = 0}, g = {.n = 0};
+	struct proa_server *s = tls_listen(loop, good, &f, 0);
+	struct proa_server *e = tls_listen(loop, old, &g, 0);
+	uint16_t port = proa_server_port(s);
+	struct side c;
+	char err[256];
+
+	(void)state;
+	err[0] = '\0';
+	assert_int_equal(tls_connect(loop, port, cctx, "wrong.example", &c, err,
+				     sizeof(err)),
+			 PROA_ETLSVERIFY);
+	print_message("wrong host: %s\n", err);
+	assert_non_null(strstr(err, "hostname mismatch"));
+	err[0] = '\0';
+	assert_int_equal(
+	    tls_connect(loop, port, sys, "localhost", &c, err, sizeof(err)),
+	    PROA_ETLSVERIFY);
+	print_message("unknown CA: %s\n", err);
+	assert_non_null(strstr(err, "local issuer"));
+	err[0] = '\0';
+	assert_int_equal(tls_connect(loop, proa_server_port(e), cctx,
+				     "localhost", &c, err, sizeof(err)),
+			 PROA_ETLSVERIFY);
+	print_message("expired: %s\n", err);
+	assert_non_null(strstr(err, "expired"));
+	assert_int_equal(
+	    tls_connect(loop, port, cctx, "", &c, err, sizeof(err)), -EINVAL);
+	/* nothing of the server's protocol ran for the refused ones */
+	assert_int_equal(f.n, 0);
+	assert_int_equal(
+	    tls_connect(loop, port, cctx, "localhost", &c, err, sizeof(err)),
+	    0);
+	assert_int_equal(proa_transport_write(c.t, "hi", 2), 0);
+	DRIVE(loop, f.n == 1 && f.sides[0].rx == 2);
+	assert_int_equal(proa_transport_close(c.t), 0);
+	DRIVE(loop, c.lost && f.sides[0].lost);
+	close_server(loop, s);
+	close_server(loop, e);
+	proa_test_loop_close(loop);
+	proa_tls_context_free(good);
+	proa_tls_context_free(old);
+	proa_tls_context_free(cctx);
+	proa_tls_context_free(sys);
+}
+
+/* The server aborts: no close_notify, the client sees PROA_ETRUNCATED,
+ * not a clean end. */
+static void test_tls_truncation(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct proa_tls_context *sctx = server_ctx("server.pem", "server.key");
+	struct proa_tls_context *cctx = client_ctx(true);
+	struct farm f = {.n = 0};
+	struct proa_server *s = tls_listen(loop, sctx, &f, 0);
+	struct side c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(tls_connect(loop, proa_server_port(s), cctx,
+				     "localhost", &c, err, sizeof(err)),
+			 0);
+	assert_int_equal(proa_transport_write(c.t, "x", 1), 0);
+	DRIVE(loop, f.n == 1 && f.sides[0].rx == 1);
+	proa_transport_abort(f.sides[0].t);
+	DRIVE(loop, c.lost && f.sides[0].lost);
+	assert_int_equal(c.err, PROA_ETRUNCATED);
+	assert_false(c.eof);
+	assert_int_equal(f.sides[0].err, -ECONNABORTED);
+	close_server(loop, s);
+	proa_test_loop_close(loop);
+	proa_tls_context_free(sctx);
+	proa_tls_context_free(cctx);
+}
+
+static int raw_connect(uint16_t port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons(port);
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+/* Whether the server has closed @fd's connection (EOF or a reset). */
+static bool closed_by_peer(int fd)
+{
+	char b[64];
+	ssize_t n = recv(fd, b, sizeof(b), MSG_DONTWAIT | MSG_PEEK);
+
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+/* A peer that sends nothing is cut off by the handshake timeout; one that
+ * sends garbage is closed at once; the server serves the next client. */
+static void test_tls_bad_peers(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct proa_tls_context *sctx = server_ctx("server.pem", "server.key");
+	struct proa_tls_context *cctx = client_ctx(true);
+	struct farm f = {.n = 0};
+	struct proa_server *s = tls_listen(loop, sctx, &f, 100000000);
+	uint16_t port = proa_server_port(s);
+	uint64_t t0 = proa_test_now_ns();
+	int silent = raw_connect(port), junk = raw_connect(port);
+	struct side c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(write(junk, "GET / HTTP/1.0\r\n\r\n", 18), 18);
+	/* both are closed by the server: read returns 0 (or a reset) */
+	DRIVE(loop, closed_by_peer(junk));
+	DRIVE(loop, closed_by_peer(silent));
+	assert_true(proa_test_now_ns() - t0 >= 100000000);
+	close(junk);
+	close(silent);
+	assert_int_equal(f.n, 0);
+	assert_int_equal(
+	    tls_connect(loop, port, cctx, "localhost", &c, err, sizeof(err)),
+	    0);
+	assert_int_equal(proa_transport_close(c.t), 0);
+	DRIVE(loop, c.lost && f.n == 1 && f.sides[0].lost);
+	close_server(loop, s);
+	proa_test_loop_close(loop);
+	proa_tls_context_free(sctx);
+	proa_tls_context_free(cctx);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_tls_echo, setup,
+					    teardown_check),
+	    cmocka_unit_test_setup_teardown(test_tls_verify_errors, setup,
+					    teardown_check),
+	    cmocka_unit_test_setup_teardown(test_tls_truncation, setup,
+					    teardown_check),
+	    cmocka_unit_test_setup_teardown(test_tls_bad_peers, setup,
+					    teardown_check),
+	};
+	const char *dir = getenv("PROA_TEST_CERTS");
+
+	proa_test_require_uring();
+	if (!dir) {
+		fprintf(stderr, "PROA_TEST_CERTS is not set (the tls_certs "
+				"fixture makes the certificates)\n");
+		return 1;
+	}
+	snprintf(certs, sizeof(certs), "%s", dir);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
