@@ -59,6 +59,7 @@ struct tls {
 	bool reneg;   /* the peer started a renegotiation */
 	bool paused;  /* the user paused reading */
 	bool in_pump; /* pump() is running (re-entry from callbacks) */
+	bool upgrade; /* start_tls: the protocol is connected already */
 	int err;      /* connection_lost's */
 	struct proa_timer hs_timer;
 	struct proa_handle resume;
@@ -135,7 +136,7 @@ static void handshake_done(struct tls *x)
 	}
 	x->outer.proto = p;
 	x->outer.made = true;
-	if (p->ops->connection_made)
+	if (p->ops->connection_made && !x->upgrade)
 		p->ops->connection_made(p, &x->outer);
 	if (x->fut) {
 		proa_future_set_canceller(x->fut, NULL, NULL);
@@ -459,15 +460,13 @@ static void info_cb(const SSL *ssl, int where, int ret)
 		x->reneg = true;
 }
 
-int proa__tls_open(struct proa_loop *loop, int fd,
-		   const struct proa__tls_args *a,
-		   const struct proa_transport_options *topt,
-		   proa_protocol_factory factory, void *arg,
-		   struct proa_server *server)
+/* A TLS state for @loop, not attached to a socket yet; NULL on failure. */
+static struct tls *tls_new(struct proa_loop *loop,
+			   const struct proa__tls_args *a,
+			   proa_protocol_factory factory, void *arg)
 {
 	struct tls *x = calloc(1, sizeof(*x));
 	SSL_CTX *sctx = a->ctx ? proa_tls_context_ssl_ctx(a->ctx) : NULL;
-	int ret = -ENOMEM;
 
 	if (!x || !sctx)
 		goto fail;
@@ -519,26 +518,95 @@ int proa__tls_open(struct proa_loop *loop, int fd,
 			     hs_timeout, x);
 	if (x->fut)
 		proa_future_set_canceller(x->fut, fut_cancel, x);
+	return x;
+fail:
+	if (x)
+		SSL_free(x->ssl);
+	free(x);
+	ERR_clear_error();
+	return NULL;
+}
+
+/* Undo tls_new() for a TLS state no socket ever carried. */
+static void tls_discard(struct tls *x)
+{
+	proa_timer_cancel(&x->hs_timer);
+	if (x->fut)
+		proa_future_set_canceller(x->fut, NULL, NULL);
+	SSL_free(x->ssl);
+	proa_tls_context_free(x->ctx);
+	free(x);
+}
+
+int proa__tls_open(struct proa_loop *loop, int fd,
+		   const struct proa__tls_args *a,
+		   const struct proa_transport_options *topt,
+		   proa_protocol_factory factory, void *arg,
+		   struct proa_server *server)
+{
+	struct tls *x = tls_new(loop, a, factory, arg);
+	int ret;
+
+	if (!x) {
+		close(fd);
+		return -ENOMEM;
+	}
 	/* The socket transport calls in_made, which starts a client's
 	 * handshake; from then on in_lost frees @x. */
 	ret = proa__transport_open(loop, fd, topt, inner_factory, x, server,
 				   NULL);
 	if (ret < 0) {
 		/* @fd is closed; nothing of the user's was called. */
-		proa_timer_cancel(&x->hs_timer);
-		if (x->fut)
-			proa_future_set_canceller(x->fut, NULL, NULL);
-		SSL_free(x->ssl);
-		proa_tls_context_free(x->ctx);
-		free(x);
+		tls_discard(x);
 		return ret;
 	}
 	return 0;
-fail:
-	if (x)
-		SSL_free(x->ssl);
-	free(x);
-	close(fd);
-	ERR_clear_error();
-	return ret;
+}
+
+/* ---- start_tls ---------------------------------------------------------- */
+
+static struct proa_protocol *same_protocol(void *arg, struct proa_transport *t)
+{
+	(void)t;
+	return arg;
+}
+
+int proa_transport_start_tls(struct proa_transport *t,
+			     struct proa_tls_context *ctx, bool server_side,
+			     const char *server_hostname, uint64_t timeout_ns,
+			     char *err, size_t errlen, struct proa_future *fut)
+{
+	struct proa__tls_args a = {
+	    .ctx = ctx,
+	    .server = server_side,
+	    .hostname = server_hostname,
+	    .timeout_ns = timeout_ns,
+	    .errbuf = err,
+	    .errlen = errlen,
+	    .fut = fut,
+	};
+	struct tls *x;
+
+	if (!t || !ctx || !fut || fut->priv.loop != t->loop)
+		return -EINVAL;
+	PROA__LOOP_CHECK(t->loop);
+	if (fut->priv.state != PROA_FUTURE_PENDING || fut->priv.canceller)
+		return -EBUSY;
+	/* A socket transport, open both ways.  Bytes still waiting to be
+	 * sent in clear go first: TLS records queue behind them (a server
+	 * answers "go ahead", then upgrades, in one callback). */
+	if (t->vt || t->state != PROA_TS_OPEN)
+		return -EINVAL;
+	if (!server_side && (!server_hostname || !server_hostname[0]) &&
+	    proa__tls_verifies(ctx))
+		return -EINVAL;
+	x = tls_new(t->loop, &a, same_protocol, t->proto);
+	if (!x)
+		return -ENOMEM;
+	x->upgrade = true;
+	x->inner = t;
+	proa_transport_set_protocol(t, &x->inner_p);
+	if (!server_side)
+		pump(x);
+	return 0;
 }

@@ -140,6 +140,36 @@ PROA_API void proa_tls_context_free(struct proa_tls_context *ctx);
  */
 PROA_API void *proa_tls_context_ssl_ctx(struct proa_tls_context *ctx);
 
+struct proa_transport;
+struct proa_future;
+
+/*
+ * proa_transport_start_tls - upgrade the connected socket transport @t to
+ * TLS (STARTTLS): @t's protocol carries on over the new TLS transport,
+ * without a second connection_made; @fut resolves with that transport
+ * once the handshake is done (the old @t must not be used from then on),
+ * or with the handshake's error (PROA_ETLS, PROA_ETLSVERIFY with the
+ * reason in @err, -ETIMEDOUT after @timeout_ns, 0 meaning 60 s).
+ * @server_side: which end of the handshake this is.
+ * @server_hostname: a client's name to verify; required while the
+ * context verifies.
+ *
+ * Bytes written in clear before the call are sent before the handshake,
+ * so a server can answer "go ahead" and upgrade in one callback; bytes
+ * that arrive after the call belong to TLS.
+ *
+ * Return: 0; -EINVAL (not a socket transport, not open both ways, no
+ * name to verify); -EBUSY (@fut in use); -ENOMEM.
+ *
+ * Thread: loop.
+ */
+PROA_API int proa_transport_start_tls(struct proa_transport *t,
+				      struct proa_tls_context *ctx,
+				      bool server_side,
+				      const char *server_hostname,
+				      uint64_t timeout_ns, char *err,
+				      size_t errlen, struct proa_future *fut);
+
 #ifdef __cplusplus
 }
 #endif

@@ -393,6 +393,125 @@ static void test_tls_bad_peers(void **state)
 	proa_tls_context_free(cctx);
 }
 
+/* STARTTLS: a clear connection, a "STARTTLS" line and its answer, then
+ * both ends upgrade and the same protocols go on over TLS. */
+struct starttls {
+	struct proa_protocol p;
+	struct proa_transport *t;
+	struct proa_tls_context *ctx;
+	bool server;
+	struct proa_future up;
+	bool upgraded, lost;
+	int err;
+	char got[64];
+	size_t n;
+};
+
+static void st_made(struct proa_protocol *p, struct proa_transport *t)
+{
+	struct starttls *s = proa_container_of(p, struct starttls, p);
+
+	s->t = t;
+	if (!s->server)
+		assert_int_equal(proa_transport_write(t, "STARTTLS\n", 9), 0);
+}
+
+static void st_data(struct proa_protocol *p, const void *data, size_t len)
+{
+	struct starttls *s = proa_container_of(p, struct starttls, p);
+	char err[128];
+
+	assert_true(s->n + len < sizeof(s->got));
+	memcpy(s->got + s->n, data, len);
+	s->n += len;
+	if (s->upgraded || !memchr(s->got, '\n', s->n))
+		return;
+	s->n = 0;
+	s->upgraded = true;
+	proa_future_init(&s->up, proa_transport_loop(s->t));
+	if (s->server) {
+		/* answer in clear, then upgrade, in this one callback */
+		assert_int_equal(proa_transport_write(s->t, "GO\n", 3), 0);
+		assert_int_equal(proa_transport_start_tls(s->t, s->ctx, true,
+							  NULL, 0, NULL, 0,
+							  &s->up),
+				 0);
+	} else {
+		assert_int_equal(proa_transport_start_tls(s->t, s->ctx, false,
+							  "localhost", 0, err,
+							  sizeof(err), &s->up),
+				 0);
+	}
+}
+
+static void st_lost(struct proa_protocol *p, int err)
+{
+	struct starttls *s = proa_container_of(p, struct starttls, p);
+
+	s->lost = true;
+	s->err = err;
+}
+
+static const struct proa_protocol_ops st_ops = {
+    .connection_made = st_made,
+    .data_received = st_data,
+    .connection_lost = st_lost,
+};
+
+static struct proa_protocol *st_make(void *arg, struct proa_transport *t)
+{
+	(void)t;
+	return &((struct starttls *)arg)->p;
+}
+
+static void test_start_tls(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct starttls sv = {.p.ops = &st_ops, .server = true},
+			cl = {.p.ops = &st_ops};
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	struct proa_server *s = NULL;
+	struct proa_future fut;
+	struct proa_transport *ct, *st;
+
+	(void)state;
+	sv.ctx = server_ctx("server.pem", "server.key");
+	cl.ctx = client_ctx(true);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(proa_tcp_listen_addr(loop, (struct sockaddr *)&a,
+					      sizeof(a), NULL, st_make, &sv,
+					      &s),
+			 0);
+	proa_future_init(&fut, loop);
+	assert_int_equal(proa_tcp_connect(loop, "127.0.0.1",
+					  proa_server_port(s), NULL, st_make,
+					  &cl, &fut),
+			 0);
+	DRIVE(loop, proa_future_is_done(&fut));
+	assert_int_equal(proa_future_result(&fut, NULL), 0);
+	assert_int_equal(proa_future_fini(&fut), 0);
+	DRIVE(loop, sv.upgraded && cl.upgraded && proa_future_is_done(&sv.up) &&
+			proa_future_is_done(&cl.up));
+	assert_int_equal(proa_future_result(&sv.up, (void **)&st), 0);
+	assert_int_equal(proa_future_result(&cl.up, (void **)&ct), 0);
+	assert_int_equal(proa_future_fini(&sv.up), 0);
+	assert_int_equal(proa_future_fini(&cl.up), 0);
+	assert_false(proa_transport_can_write_eof(ct));
+	/* the same protocols, now over TLS */
+	sv.t = st;
+	cl.t = ct;
+	assert_int_equal(proa_transport_write(ct, "secret\n", 7), 0);
+	DRIVE(loop, sv.n == 7);
+	assert_memory_equal(sv.got, "secret\n", 7);
+	assert_int_equal(proa_transport_close(ct), 0);
+	DRIVE(loop, sv.lost && cl.lost);
+	assert_int_equal(cl.err, 0);
+	close_server(loop, s);
+	proa_test_loop_close(loop);
+	proa_tls_context_free(sv.ctx);
+	proa_tls_context_free(cl.ctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -403,6 +522,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_tls_truncation, setup,
 					    teardown_check),
 	    cmocka_unit_test_setup_teardown(test_tls_bad_peers, setup,
+					    teardown_check),
+	    cmocka_unit_test_setup_teardown(test_start_tls, setup,
 					    teardown_check),
 	};
 	const char *dir = getenv("PROA_TEST_CERTS");
