@@ -178,6 +178,10 @@ int proa__tls_open(struct proa_loop *loop, int fd,
 		   proa_protocol_factory factory, void *arg,
 		   struct proa_server *server);
 
+/* Offer the session last kept for server @name, if any (tls_ctx.c). */
+void proa__tls_context_resume(struct proa_tls_context *ctx, void *ssl,
+			      const char *name);
+
 /* Whether a client context checks the peer's certificate. */
 bool proa__tls_verifies(struct proa_tls_context *ctx);
 

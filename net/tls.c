@@ -494,6 +494,7 @@ static struct tls *tls_new(struct proa_loop *loop,
 			SSL_set_tlsext_host_name(x->ssl, a->hostname);
 			if (SSL_get_verify_mode(x->ssl) & SSL_VERIFY_PEER)
 				SSL_set1_host(x->ssl, a->hostname);
+			proa__tls_context_resume(a->ctx, x->ssl, a->hostname);
 		} else if (a->hostname && a->hostname[0] &&
 			   (SSL_get_verify_mode(x->ssl) & SSL_VERIFY_PEER)) {
 			X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(x->ssl),
@@ -609,4 +610,38 @@ int proa_transport_start_tls(struct proa_transport *t,
 	if (!server_side)
 		pump(x);
 	return 0;
+}
+
+/* ---- what a TLS transport knows ------------------------------------------ */
+
+static struct tls *tls_of(const struct proa_transport *t)
+{
+	return t && t->vt == &tls_vt ? of_outer(t) : NULL;
+}
+
+bool proa_tls_session_reused(const struct proa_transport *t)
+{
+	struct tls *x = tls_of(t);
+
+	return x && x->done && SSL_session_reused(x->ssl);
+}
+
+const char *proa_tls_alpn(const struct proa_transport *t, size_t *len)
+{
+	struct tls *x = tls_of(t);
+	const unsigned char *p = NULL;
+	unsigned n = 0;
+
+	if (x && x->done)
+		SSL_get0_alpn_selected(x->ssl, &p, &n);
+	if (len)
+		*len = n;
+	return n ? (const char *)p : NULL;
+}
+
+const char *proa_tls_version(const struct proa_transport *t)
+{
+	struct tls *x = tls_of(t);
+
+	return x && x->done ? SSL_get_version(x->ssl) : NULL;
 }

@@ -13,6 +13,7 @@
  * shared; the reference count is atomic.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "net_int.h"
 #include "proa/tls.h"
 
 /* The session id context: resumed sessions must come from a proa server. */
@@ -39,8 +41,21 @@ struct sni_cert {
 	SSL_CTX *ssl;
 };
 
+/* A client's sessions, by server name, for resumption: OpenSSL's client
+ * cache only stores them, the lookup is ours. */
+#define CLIENT_SESSIONS 64
+
+struct client_session {
+	char *name;
+	SSL_SESSION *sess;
+};
+
 struct proa_tls_context {
 	unsigned refs; /* __atomic */
+	/* the context is shared by loops: its session table is locked */
+	pthread_mutex_t sess_mu;
+	struct client_session sessions[CLIENT_SESSIONS];
+	unsigned next_session;
 	enum proa_tls_role role;
 	int min_version; /* TLS1_2_VERSION or TLS1_3_VERSION */
 	bool no_session_cache;
@@ -50,6 +65,8 @@ struct proa_tls_context {
 	struct sni_cert *sni;
 	size_t nsni;
 };
+
+static int new_session_cb(SSL *ssl, SSL_SESSION *sess);
 
 /* What the password callback sees while a key is loaded. */
 struct passwd {
@@ -403,6 +420,10 @@ static int ssl_ctx_make(struct proa_tls_context *ctx, SSL_CTX **out, char *err,
 		SSL_CTX_set_session_cache_mode(ssl,
 					       server ? SSL_SESS_CACHE_SERVER
 						      : SSL_SESS_CACHE_CLIENT);
+		if (!server) {
+			SSL_CTX_set_app_data(ssl, ctx);
+			SSL_CTX_sess_set_new_cb(ssl, new_session_cb);
+		}
 	}
 	if (server && SSL_CTX_set_session_id_context(
 			  ssl, sid_ctx, sizeof(sid_ctx) - 1) != 1) {
@@ -468,10 +489,64 @@ static int setup_verify(struct proa_tls_context *ctx,
 	return 0;
 }
 
+/* A client got a session (TLS 1.3: a ticket, after the handshake): keep
+ * the newest per server name. */
+static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
+{
+	struct proa_tls_context *ctx =
+	    SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	struct client_session *slot = NULL;
+	unsigned i;
+
+	if (!ctx || !name)
+		return 0; /* not kept: OpenSSL frees it */
+	pthread_mutex_lock(&ctx->sess_mu);
+	for (i = 0; i < CLIENT_SESSIONS; i++) {
+		if (ctx->sessions[i].name &&
+		    strcmp(ctx->sessions[i].name, name) == 0) {
+			slot = &ctx->sessions[i];
+			break;
+		}
+	}
+	if (!slot) {
+		slot = &ctx->sessions[ctx->next_session++ % CLIENT_SESSIONS];
+		free(slot->name);
+		slot->name = strdup(name);
+	}
+	SSL_SESSION_free(slot->sess);
+	slot->sess = slot->name ? sess : NULL;
+	pthread_mutex_unlock(&ctx->sess_mu);
+	return slot->sess ? 1 : 0; /* 1: the reference is ours now */
+}
+
+void proa__tls_context_resume(struct proa_tls_context *ctx, void *ssl,
+			      const char *name)
+{
+	unsigned i;
+
+	if (!name || ctx->no_session_cache)
+		return;
+	pthread_mutex_lock(&ctx->sess_mu);
+	for (i = 0; i < CLIENT_SESSIONS; i++) {
+		if (ctx->sessions[i].name && ctx->sessions[i].sess &&
+		    strcmp(ctx->sessions[i].name, name) == 0) {
+			SSL_set_session(ssl, ctx->sessions[i].sess);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&ctx->sess_mu);
+}
+
 static void context_destroy(struct proa_tls_context *ctx)
 {
 	size_t i;
 
+	for (i = 0; i < CLIENT_SESSIONS; i++) {
+		free(ctx->sessions[i].name);
+		SSL_SESSION_free(ctx->sessions[i].sess);
+	}
+	pthread_mutex_destroy(&ctx->sess_mu);
 	for (i = 0; i < ctx->nsni; i++) {
 		SSL_CTX_free(ctx->sni[i].ssl);
 		free(ctx->sni[i].name);
@@ -539,6 +614,7 @@ static int context_new(struct proa_tls_context **out, enum proa_tls_role role,
 		return -ENOMEM;
 	}
 	ctx->refs = 1;
+	pthread_mutex_init(&ctx->sess_mu, NULL);
 	ctx->role = role;
 	ctx->min_version = min_version;
 	ctx->no_session_cache = opt->no_session_cache;

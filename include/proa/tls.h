@@ -170,6 +170,18 @@ PROA_API int proa_transport_start_tls(struct proa_transport *t,
 				      uint64_t timeout_ns, char *err,
 				      size_t errlen, struct proa_future *fut);
 
+/*
+ * What a TLS transport negotiated (NULL / false for a transport that is
+ * not TLS, or before its handshake): whether the session was resumed
+ * (clients offer the last session of the same server name), the ALPN
+ * protocol (not NUL-terminated: @len bytes), the version ("TLSv1.3").
+ *
+ * Thread: loop.
+ */
+PROA_API bool proa_tls_session_reused(const struct proa_transport *t);
+PROA_API const char *proa_tls_alpn(const struct proa_transport *t, size_t *len);
+PROA_API const char *proa_tls_version(const struct proa_transport *t);
+
 #ifdef __cplusplus
 }
 #endif

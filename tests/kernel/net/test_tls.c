@@ -226,6 +226,8 @@ static void test_tls_echo(void **state)
 	assert_int_equal(tls_connect(loop, proa_server_port(s), cctx,
 				     "localhost", &c, err, sizeof(err)),
 			 0);
+	assert_string_equal(proa_tls_version(c.t), "TLSv1.3");
+	assert_null(proa_tls_version(NULL));
 	assert_false(proa_transport_can_write_eof(c.t));
 	assert_int_equal(proa_transport_write_eof(c.t), -EOPNOTSUPP);
 	while (c.rx < total) {
@@ -306,6 +308,55 @@ static void test_tls_verify_errors(void **state)
 	proa_tls_context_free(old);
 	proa_tls_context_free(cctx);
 	proa_tls_context_free(sys);
+}
+
+/* A second connection to the same name resumes the first's session;
+ * ALPN is what both offered. */
+static void test_tls_resume_alpn(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct proa_tls_options so = {.cert_file = cert("server.pem"),
+				      .key_file = cert("server.key"),
+				      .alpn = "h2,http/1.1"};
+	struct proa_tls_options co = {.ca_file = cert("ca.pem"),
+				      .alpn = "http/1.1"};
+	struct proa_tls_context *sctx = NULL, *cctx = NULL;
+	struct farm f = {.n = 0};
+	struct proa_server *s;
+	struct side c;
+	char err[256];
+	const char *p;
+	size_t len;
+	unsigned k;
+
+	(void)state;
+	assert_int_equal(
+	    proa_tls_context_new(&sctx, PROA_TLS_SERVER, &so, err, sizeof(err)),
+	    0);
+	assert_int_equal(
+	    proa_tls_context_new(&cctx, PROA_TLS_CLIENT, &co, err, sizeof(err)),
+	    0);
+	s = tls_listen(loop, sctx, &f, 0);
+	for (k = 0; k < 2; k++) {
+		assert_int_equal(tls_connect(loop, proa_server_port(s), cctx,
+					     "localhost", &c, err, sizeof(err)),
+				 0);
+		p = proa_tls_alpn(c.t, &len);
+		assert_non_null(p);
+		assert_int_equal(len, 8);
+		assert_memory_equal(p, "http/1.1", 8);
+		/* TLS 1.3 tickets come after the handshake: exchange data
+		 * so that the first session is kept before it closes */
+		assert_int_equal(proa_transport_write(c.t, "ping", 4), 0);
+		DRIVE(loop, c.rx == 4);
+		assert_int_equal(proa_tls_session_reused(c.t), k == 1);
+		assert_int_equal(proa_transport_close(c.t), 0);
+		DRIVE(loop, c.lost && f.sides[k].lost);
+	}
+	close_server(loop, s);
+	proa_test_loop_close(loop);
+	proa_tls_context_free(sctx);
+	proa_tls_context_free(cctx);
 }
 
 /* The server aborts: no close_notify, the client sees PROA_ETRUNCATED,
@@ -524,6 +575,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_tls_bad_peers, setup,
 					    teardown_check),
 	    cmocka_unit_test_setup_teardown(test_start_tls, setup,
+					    teardown_check),
+	    cmocka_unit_test_setup_teardown(test_tls_resume_alpn, setup,
 					    teardown_check),
 	};
 	const char *dir = getenv("PROA_TEST_CERTS");
