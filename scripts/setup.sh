@@ -13,6 +13,7 @@ set -euo pipefail
 what=${1:-build}
 build_pkgs=(cmake make gcc pkg-config liburing-dev libhwloc-dev libssl-dev)
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev libuv1-dev libevent-dev
+	libhttp-parser-dev curl
 	openssl strace procps)
 bench_pkgs=(fio nginx-light wrk gnuplot-nox python3)
 
