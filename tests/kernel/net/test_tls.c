@@ -20,7 +20,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "proa_test.h"
@@ -563,6 +567,190 @@ static void test_start_tls(void **state)
 	proa_tls_context_free(cl.ctx);
 }
 
+/* ---- real peers: openssl s_client against the proa server ------------- */
+
+struct child {
+	pid_t pid;
+	int in;	 /* its stdin */
+	int out; /* its stdout and stderr */
+	char got[8192];
+	size_t n;
+	bool eof;
+	struct proa_op poll; /* the loop wakes when the child prints */
+};
+
+static void child_polled(struct proa_op *op)
+{
+	(void)op;
+}
+
+static bool have_openssl(void)
+{
+	return system("openssl version >/dev/null 2>&1") == 0;
+}
+
+/* Start openssl with @argv (NULL-terminated), pipes on both ends. */
+static void spawn(struct child *c, char *const argv[])
+{
+	int in[2], out[2];
+
+	memset(c, 0, sizeof(*c));
+	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	c->pid = fork();
+	assert_true(c->pid >= 0);
+	if (c->pid == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		dup2(out[1], 2);
+		execvp("openssl", argv);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	c->in = in[1];
+	c->out = out[0];
+	fcntl(c->out, F_SETFL, O_NONBLOCK);
+}
+
+/* Take what the child printed so far (sets @eof when it closed stdout). */
+static void child_read(struct child *c)
+{
+	ssize_t n = 0;
+
+	while (c->n < sizeof(c->got) - 1 &&
+	       (n = read(c->out, c->got + c->n, sizeof(c->got) - 1 - c->n)) > 0)
+		c->n += (size_t)n;
+	c->got[c->n] = '\0';
+	if (n == 0)
+		c->eof = true;
+}
+
+/* One loop iteration that also wakes when the child prints (a poll op on
+ * its stdout): the server and the child both make progress, no sleeps. */
+static void child_step(struct proa_loop *loop, struct child *c)
+{
+	if (!c->eof && proa_op_is_idle(&c->poll)) {
+		proa_op_init(&c->poll, child_polled, c);
+		assert_int_equal(
+		    proa_op_poll(loop, &c->poll, c->out, POLLIN, 0), 0);
+	}
+	assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
+	child_read(c);
+}
+
+/* Run the loop until the child exits; its exit status. */
+static int child_wait(struct proa_loop *loop, struct child *c)
+{
+	int st = 0, i;
+
+	if (c->in >= 0)
+		close(c->in);
+	c->in = -1;
+	for (i = 0; i < 100000 && !c->eof; i++)
+		child_step(loop, c);
+	assert_true(c->eof);
+	if (!proa_op_is_idle(&c->poll))
+		proa_op_cancel(&c->poll);
+	proa_test_drive_op(loop, &c->poll, 100000);
+	/* stdout closed: it is exiting */
+	assert_int_equal(waitpid(c->pid, &st, 0), c->pid);
+	close(c->out);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* openssl s_client, TLS 1.2 and 1.3, verifying against the test CA: a
+ * line goes through the proa TLS echo server and comes back. */
+static void test_tls_s_client(void **state)
+{
+	static const char *const versions[] = {"-tls1_2", "-tls1_3"};
+	struct proa_loop *loop;
+	struct proa_tls_context *sctx;
+	struct proa_server *s;
+	struct farm f = {.n = 0};
+	struct child ch;
+	char addr[64], ca[600];
+	unsigned k, i;
+	int rc;
+
+	(void)state;
+	if (!have_openssl()) {
+		print_message("no openssl command: skipped\n");
+		skip();
+	}
+	loop = proa_test_loop_new();
+	sctx = server_ctx("server.pem", "server.key");
+	s = tls_listen(loop, sctx, &f, 0);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", proa_server_port(s));
+	snprintf(ca, sizeof(ca), "%s", cert("ca.pem"));
+	for (k = 0; k < 2; k++) {
+		char *argv[] = {"openssl",
+				"s_client",
+				"-connect",
+				addr,
+				"-CAfile",
+				ca,
+				"-servername",
+				"localhost",
+				"-verify_hostname",
+				"localhost",
+				"-verify_return_error",
+				(char *)versions[k],
+				"-quiet",
+				"-ign_eof",
+				NULL};
+
+		spawn(&ch, argv);
+		assert_int_equal(write(ch.in, "hello proa\n", 11), 11);
+		for (i = 0; i < 100000 && !strstr(ch.got, "hello proa"); i++)
+			child_step(loop, &ch);
+		assert_non_null(strstr(ch.got, "hello proa"));
+		/* the server ends it: close_notify, then s_client exits 0 */
+		assert_int_equal(f.n, k + 1);
+		assert_int_equal(proa_transport_close(f.sides[k].t), 0);
+		rc = child_wait(loop, &ch);
+		print_message("s_client %s: exit %d\n", versions[k], rc);
+		assert_int_equal(rc, 0);
+		DRIVE(loop, f.sides[k].lost);
+		assert_int_equal(f.sides[k].err, 0);
+	}
+
+	/* a TLS 1.1-only client is refused (it must offer 1.1 at all: a
+	 * security level that allows it) and calls nothing of ours */
+	{
+		char *argv[] = {
+		    "openssl", "s_client", "-connect",		 addr,
+		    "-tls1_1", "-cipher",  "DEFAULT@SECLEVEL=0", NULL};
+
+		spawn(&ch, argv);
+		rc = child_wait(loop, &ch);
+		print_message("s_client -tls1_1: exit %d\n", rc);
+		assert_true(rc != 0);
+		assert_int_equal(f.n, 2);
+	}
+
+	/* renegotiation: s_client's "R" command; the server cuts it off */
+	{
+		char *argv[] = {
+		    "openssl", "s_client",    "-connect",  addr, "-CAfile", ca,
+		    "-tls1_2", "-servername", "localhost", NULL};
+
+		spawn(&ch, argv);
+		for (i = 0; i < 100000 && f.n < 3; i++)
+			child_step(loop, &ch);
+		assert_int_equal(f.n, 3);
+		assert_int_equal(write(ch.in, "R\n", 2), 2);
+		for (i = 0; i < 100000 && !f.sides[2].lost; i++)
+			child_step(loop, &ch);
+		assert_true(f.sides[2].lost);
+		assert_int_equal(f.sides[2].err, PROA_ETLS);
+		child_wait(loop, &ch);
+	}
+	close_server(loop, s);
+	proa_test_loop_close(loop);
+	proa_tls_context_free(sctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -577,6 +765,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_start_tls, setup,
 					    teardown_check),
 	    cmocka_unit_test_setup_teardown(test_tls_resume_alpn, setup,
+					    teardown_check),
+	    cmocka_unit_test_setup_teardown(test_tls_s_client, setup,
 					    teardown_check),
 	};
 	const char *dir = getenv("PROA_TEST_CERTS");
