@@ -81,6 +81,11 @@ struct config {
 	double duration;
 	uint64_t count;
 	bool verify;
+	const char *tls_cert; /* server: --tls CERT KEY */
+	const char *tls_key;
+	const char *tls_ca;   /* client: --tls-ca FILE */
+	const char *tls_name; /* client: --tls-name NAME (default --host) */
+	struct proa_tls_context *tls; /* made from the above in main() */
 	/* which role-specific options were given, for the checks */
 	const char *server_only;
 	const char *client_only;
@@ -92,11 +97,13 @@ static void usage(FILE *f)
 	    f,
 	    "usage: proa-echo --server [--host H] [--port N] [--unix PATH] "
 	    "[--udp]\n"
-	    "                 [--loops N [--handoff]] [--reuseport]\n"
+	    "                 [--loops N [--handoff]] [--reuseport] "
+	    "[--tls CERT KEY]\n"
 	    "       proa-echo --client [--host H] [--port N] [--unix PATH] "
 	    "[--udp]\n"
 	    "                 [--connections N] [--size BYTES] [--depth N]\n"
 	    "                 [--duration SECS | --count N] [--verify]\n"
+	    "                 [--tls-ca FILE [--tls-name NAME]]\n"
 	    "\n"
 	    "An echo server, and a load generator that measures it, over "
 	    "TCP,\n"
@@ -118,6 +125,8 @@ static void usage(FILE *f)
 	    "                       to the loops (default: SO_REUSEPORT per "
 	    "loop)\n"
 	    "  -r, --reuseport      set SO_REUSEPORT on the listener\n"
+	    "      --tls CERT KEY   TLS with this PEM certificate and key "
+	    "(TCP)\n"
 	    "client:\n"
 	    "  -n, --connections N  connections or UDP endpoints (1)\n"
 	    "  -S, --size BYTES     message size (64)\n"
@@ -125,6 +134,9 @@ static void usage(FILE *f)
 	    "  -t, --duration SECS  run this long, fractions allowed (5)\n"
 	    "  -N, --count N        stop after N messages in all instead\n"
 	    "  -V, --verify         check every echoed byte\n"
+	    "      --tls-ca FILE    TLS, verifying the server with this CA "
+	    "(TCP)\n"
+	    "      --tls-name NAME  the name to verify (default: --host)\n"
 	    "  -h, --help           this text\n"
 	    "\n"
 	    "The server prints \"listening on HOST:PORT\" (or "
@@ -200,6 +212,9 @@ static bool parse_seconds(const char *opt, const char *s, double *out)
 
 enum {
 	OPT_HANDOFF = 256,
+	OPT_TLS,
+	OPT_TLS_CA,
+	OPT_TLS_NAME,
 };
 
 static const struct option long_opts[] = {
@@ -218,6 +233,9 @@ static const struct option long_opts[] = {
     {"duration", required_argument, NULL, 't'},
     {"count", required_argument, NULL, 'N'},
     {"verify", no_argument, NULL, 'V'},
+    {"tls", required_argument, NULL, OPT_TLS},
+    {"tls-ca", required_argument, NULL, OPT_TLS_CA},
+    {"tls-name", required_argument, NULL, OPT_TLS_NAME},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -323,6 +341,18 @@ static bool parse_opt(struct config *cfg, int ch, const char *arg)
 		cfg->verify = true;
 		cfg->client_only = "--verify";
 		return true;
+	case OPT_TLS:
+		cfg->tls_cert = arg;
+		cfg->server_only = "--tls";
+		return true;
+	case OPT_TLS_CA:
+		cfg->tls_ca = arg;
+		cfg->client_only = "--tls-ca";
+		return true;
+	case OPT_TLS_NAME:
+		cfg->tls_name = arg;
+		cfg->client_only = "--tls-name";
+		return true;
 	default:
 		return false;
 	}
@@ -370,12 +400,53 @@ static int parse_args(struct config *cfg, int argc, char **argv)
 		}
 		if (!parse_opt(cfg, ch, optarg))
 			return 2;
+		/* --tls CERT KEY: the key is the next word */
+		if (ch == OPT_TLS) {
+			if (optind >= argc || argv[optind][0] == '-') {
+				bad_usage("--tls needs CERT and KEY");
+				return 2;
+			}
+			cfg->tls_key = argv[optind++];
+		}
 	}
 	if (optind < argc) {
 		bad_usage("unexpected argument '%s'", argv[optind]);
 		return 2;
 	}
-	return check_config(cfg) ? 0 : 2;
+	if (!check_config(cfg))
+		return 2;
+	if ((cfg->tls_cert || cfg->tls_ca) && (cfg->udp || cfg->unix_path)) {
+		bad_usage("--tls and --tls-ca are for TCP");
+		return 2;
+	}
+	if (cfg->tls_name && !cfg->tls_ca) {
+		bad_usage("--tls-name goes with --tls-ca");
+		return 2;
+	}
+	return 0;
+}
+
+/* The TLS context the options ask for; false (after saying why) if it
+ * cannot be made. */
+static bool make_tls(struct config *cfg)
+{
+	struct proa_tls_options o = {0};
+	char err[512];
+	int ret;
+
+	if (!cfg->tls_cert && !cfg->tls_ca)
+		return true;
+	o.cert_file = cfg->tls_cert;
+	o.key_file = cfg->tls_key;
+	o.ca_file = cfg->tls_ca;
+	ret = proa_tls_context_new(
+	    &cfg->tls, cfg->tls_cert ? PROA_TLS_SERVER : PROA_TLS_CLIENT, &o,
+	    err, sizeof(err));
+	if (ret < 0) {
+		fail("TLS: %s", err);
+		return false;
+	}
+	return true;
 }
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -735,7 +806,8 @@ static int server_listen_one(struct echo_server *srv, struct proa_loop *loop,
 			     uint16_t *port)
 {
 	const struct config *cfg = srv->cfg;
-	struct proa_server_options opt = {.reuse_port = cfg->reuseport};
+	struct proa_server_options opt = {.reuse_port = cfg->reuseport,
+					  .tls = cfg->tls};
 	struct proa_future fut;
 	void *val = NULL;
 	int ret;
@@ -868,7 +940,8 @@ static int run_server_group(struct echo_server *srv, const sigset_t *sigs)
 {
 	const struct config *cfg = srv->cfg;
 	struct proa_loop_group_options gopt = {.nloops = cfg->loops};
-	struct proa_server_options opt = {.reuse_port = cfg->reuseport};
+	struct proa_server_options opt = {.reuse_port = cfg->reuseport,
+					  .tls = cfg->tls};
 	struct proa_loop_group *g;
 	char target[300];
 	uint16_t port;
@@ -966,6 +1039,7 @@ struct client_conn {
 	size_t rx_part;		  /* bytes of the current message */
 	uint64_t rx_msgs;	  /* UDP: progress, for the stall check */
 	uint64_t rx_msgs_seen;
+	char tls_error[256]; /* why a TLS handshake failed */
 };
 
 struct client {
@@ -1226,7 +1300,9 @@ static void on_connected(struct proa_future *fut, void *arg)
 	c->connecting = false;
 	ret = proa_future_result(&c->fut, &val);
 	if (ret < 0) {
-		if (ret != -ECANCELED)
+		if (ret != -ECANCELED && c->tls_error[0])
+			client_fail(cl, "TLS: %s", c->tls_error);
+		else if (ret != -ECANCELED)
 			client_fail(cl, "connect %s: %s", cl->target,
 				    proa_strerror(ret));
 		return;
@@ -1325,7 +1401,13 @@ static const struct proa_udp_ops client_udp_ops = {
 static int client_open(struct client *cl, struct client_conn *c)
 {
 	const struct config *cfg = cl->cfg;
-	struct proa_connect_options copt = {.timeout_ns = CONNECT_TIMEOUT_NS};
+	struct proa_connect_options copt = {
+	    .timeout_ns = CONNECT_TIMEOUT_NS,
+	    .tls = cfg->tls,
+	    .server_hostname = cfg->tls_name,
+	    .tls_error = c->tls_error,
+	    .tls_error_len = sizeof(c->tls_error),
+	};
 	int ret;
 
 	if (cfg->udp) {
@@ -1443,6 +1525,7 @@ int main(int argc, char **argv)
 {
 	struct config cfg;
 	sigset_t sigs;
+	int ret;
 
 	switch (parse_args(&cfg, argc, argv)) {
 	case 0:
@@ -1452,8 +1535,11 @@ int main(int argc, char **argv)
 	default:
 		return 2;
 	}
+	if (!make_tls(&cfg))
+		return 1;
 	block_stop_signals(&sigs);
-	if (cfg.role == ROLE_SERVER)
-		return run_server(&cfg, &sigs);
-	return run_client(&cfg);
+	ret = cfg.role == ROLE_SERVER ? run_server(&cfg, &sigs)
+				      : run_client(&cfg);
+	proa_tls_context_free(cfg.tls);
+	return ret;
 }

@@ -94,7 +94,7 @@ static int handshake_error(struct tls *x)
 	}
 	if (x->errbuf && x->errlen)
 		snprintf(x->errbuf, x->errlen, "%s", why);
-	proa__log(PROA_LOG_INFO, "tls %p: %s", (void *)x, why);
+	proa__log(PROA_LOG_DEBUG, "tls %p: %s", (void *)x, why);
 	ERR_clear_error();
 	return ret;
 }
@@ -423,7 +423,7 @@ static void hs_timeout(void *arg)
 
 	if (x->errbuf && x->errlen)
 		snprintf(x->errbuf, x->errlen, "TLS handshake timed out");
-	proa__log(PROA_LOG_INFO, "tls %p: handshake timed out", (void *)x);
+	proa__log(PROA_LOG_DEBUG, "tls %p: handshake timed out", (void *)x);
 	fail(x, -ETIMEDOUT);
 }
 

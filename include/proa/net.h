@@ -132,7 +132,7 @@ struct proa_transport_options {
  *     listener pauses this long and then accepts again (100 ms).
  * tls: a server TLS context (proa/tls.h): every connection is TLS; the
  *     factory is called, and connection_made, once the handshake is done
- *     (a failed or timed-out handshake is logged at info level and the
+ *     (a failed or timed-out handshake is logged at debug level and the
  *     socket closed: nothing of the protocol's is called).
  * tls_handshake_timeout_ns: 0 means 60 s.
  */

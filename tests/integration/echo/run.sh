@@ -236,6 +236,53 @@ else
 	fail "tcp --loops 2 --handoff: server did not start"
 fi
 
+# ---- TLS ----------------------------------------------------------------------
+
+certs=$work/certs
+if ! command -v openssl >/dev/null; then
+	echo "SKIP: tls (no openssl command)"
+elif ! "$(dirname "$0")/../../../scripts/make-test-certs.sh" "$certs" >/dev/null; then
+	fail "tls: could not make the test certificates"
+elif start_server --port 0 --tls "$certs/server.pem" "$certs/server.key"; then
+	check_client "tls" 4000 8 4096 4 --port "$SRV_PORT" \
+		--tls-ca "$certs/ca.pem"
+	# a wrong name is refused, and the reason named
+	out=$(run_limited 30 "$bin" --client --port "$SRV_PORT" --count 10 \
+		--tls-ca "$certs/ca.pem" --tls-name wrong.example 2>&1)
+	rc=$?
+	if [ "$rc" -eq 1 ] && [[ $out == *"hostname mismatch"* ]]; then
+		pass "tls: a wrong name is refused ($out)"
+	else
+		fail "tls: wrong name: exit $rc, '$out'"
+	fi
+	# curl completes the handshake with the test CA (the echo is not
+	# HTTP, so curl then stops: exit 1 "HTTP/0.9", not 35 or 60)
+	if command -v curl >/dev/null; then
+		out=$(run_limited 30 curl --cacert "$certs/ca.pem" -sS -v \
+			--max-time 10 "https://localhost:$SRV_PORT/" 2>&1)
+		rc=$?
+		if [[ $out == *"SSL connection using TLSv1.3"* ]] &&
+			[ "$rc" -ne 35 ] && [ "$rc" -ne 60 ]; then
+			pass "tls: curl's handshake with the test CA (curl exit $rc after it)"
+		else
+			fail "tls: curl exit $rc: $(echo "$out" | tail -3)"
+		fi
+	else
+		echo "SKIP: tls curl check (no curl)"
+	fi
+	check_stop "tls"
+	out=$(run_limited 30 "$bin" --server --port 0 --tls "$certs/server.pem" \
+		"$certs/other.key" 2>&1)
+	rc=$?
+	if [ "$rc" -eq 1 ] && [[ $out == *"TLS:"* ]]; then
+		pass "tls: a key that does not match is a clear error ($out)"
+	else
+		fail "tls: mismatched key: exit $rc, '$out'"
+	fi
+else
+	fail "tls: server did not start"
+fi
+
 # ---- SIGINT, with connections still open --------------------------------
 
 if start_server --port 0; then
