@@ -54,6 +54,7 @@ struct side {
 	bool echo, verify, made, lost, eof;
 	int err;
 	uint64_t rx, bad;
+	char head[64]; /* the first bytes received */
 };
 
 static void s_made(struct proa_protocol *p, struct proa_transport *t)
@@ -74,6 +75,8 @@ static void s_data(struct proa_protocol *p, const void *data, size_t len)
 		for (i = 0; i < len; i++)
 			s->bad += b[i] != proa_test_pattern(s->rx + i);
 	}
+	for (i = 0; i < len && s->rx + i < sizeof(s->head); i++)
+		s->head[s->rx + i] = (char)b[i];
 	s->rx += len;
 	if (s->echo)
 		assert_int_equal(proa_transport_write(s->t, data, len), 0);
@@ -751,6 +754,65 @@ static void test_tls_s_client(void **state)
 	proa_tls_context_free(sctx);
 }
 
+/* The proa client against openssl s_server (-rev: each line comes back
+ * reversed), TLS 1.2 and 1.3, verifying it with the test CA. */
+static void test_tls_s_server(void **state)
+{
+	static const char *const versions[] = {"-tls1_2", "-tls1_3"};
+	struct proa_loop *loop;
+	struct proa_tls_context *cctx;
+	struct child ch;
+	struct side c;
+	char crt[600], key[600], err[256], *p;
+	unsigned k, i;
+	uint16_t port;
+
+	(void)state;
+	if (!have_openssl()) {
+		print_message("no openssl command: skipped\n");
+		skip();
+	}
+	loop = proa_test_loop_new();
+	cctx = client_ctx(true);
+	snprintf(crt, sizeof(crt), "%s", cert("server.pem"));
+	snprintf(key, sizeof(key), "%s", cert("server.key"));
+	for (k = 0; k < 2; k++) {
+		char *argv[] = {"openssl", "s_server",
+				"-accept", "0",
+				"-cert",   crt,
+				"-key",	   key,
+				"-rev",	   (char *)versions[k],
+				NULL};
+
+		spawn(&ch, argv);
+		for (i = 0; i < 100000 && !strstr(ch.got, "ACCEPT"); i++)
+			child_step(loop, &ch);
+		p = strstr(ch.got, "ACCEPT");
+		assert_non_null(p);
+		for (i = 0; i < 100000 && !strchr(p, '\n'); i++)
+			child_step(loop, &ch);
+		p = strrchr(p, ':');
+		assert_non_null(p);
+		port = (uint16_t)atoi(p + 1);
+		assert_true(port > 0);
+		assert_int_equal(tls_connect(loop, port, cctx, "localhost", &c,
+					     err, sizeof(err)),
+				 0);
+		assert_string_equal(proa_tls_version(c.t),
+				    k == 0 ? "TLSv1.2" : "TLSv1.3");
+		c.verify = false;
+		assert_int_equal(proa_transport_write(c.t, "hello\n", 6), 0);
+		DRIVE(loop, c.rx >= 6);
+		assert_memory_equal(c.head, "olleh\n", 6);
+		assert_int_equal(proa_transport_close(c.t), 0);
+		DRIVE(loop, c.lost);
+		kill(ch.pid, SIGTERM);
+		child_wait(loop, &ch);
+	}
+	proa_test_loop_close(loop);
+	proa_tls_context_free(cctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -767,6 +829,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_tls_resume_alpn, setup,
 					    teardown_check),
 	    cmocka_unit_test_setup_teardown(test_tls_s_client, setup,
+					    teardown_check),
+	    cmocka_unit_test_setup_teardown(test_tls_s_server, setup,
 					    teardown_check),
 	};
 	const char *dir = getenv("PROA_TEST_CERTS");
