@@ -175,7 +175,7 @@ static void pump(struct tls *x)
 		ERR_clear_error();
 		n = SSL_read(x->ssl, buf, (int)sizeof(buf));
 		if (x->reneg) {
-			proa__log(PROA_LOG_INFO,
+			proa__log(PROA_LOG_DEBUG,
 				  "tls %p: peer tried to renegotiate",
 				  (void *)x);
 			fail(x, PROA_ETLS);
