@@ -572,10 +572,12 @@ static struct proa_protocol *same_protocol(void *arg, struct proa_transport *t)
 	return arg;
 }
 
-int proa_transport_start_tls(struct proa_transport *t,
-			     struct proa_tls_context *ctx, bool server_side,
-			     const char *server_hostname, uint64_t timeout_ns,
-			     char *err, size_t errlen, struct proa_future *fut)
+/* @err is written later, by the handshake (tidy cannot see that). */
+int proa_transport_start_tls(
+    struct proa_transport *t, struct proa_tls_context *ctx, bool server_side,
+    const char *server_hostname, uint64_t timeout_ns,
+    char *err, // NOLINT(readability-non-const-parameter)
+    size_t errlen, struct proa_future *fut)
 {
 	struct proa__tls_args a = {
 	    .ctx = ctx,

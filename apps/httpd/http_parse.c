@@ -53,7 +53,12 @@ static bool is_host_char(unsigned char c)
 
 static char lower(char c)
 {
-	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+	unsigned char u = (unsigned char)c;
+
+	/* ASCII only, on purpose: header names are tokens. */
+	if (u >= 'A' && u <= 'Z')
+		u = (unsigned char)(u | 0x20u);
+	return (char)u;
 }
 
 /* @lit is lower case. */
