@@ -647,3 +647,26 @@ const char *proa_tls_version(const struct proa_transport *t)
 
 	return x && x->done ? SSL_get_version(x->ssl) : NULL;
 }
+
+int proa_tls_key_update(struct proa_transport *t, bool peer_too)
+{
+	struct tls *x = tls_of(t);
+
+	if (!x)
+		return -EINVAL;
+	PROA__LOOP_CHECK(t->loop);
+	if (!x->done || t->state != PROA_TS_OPEN)
+		return -EPIPE;
+	if (SSL_version(x->ssl) < TLS1_3_VERSION)
+		return -EOPNOTSUPP;
+	ERR_clear_error();
+	/* Queued by OpenSSL; SSL_do_handshake sends it now. */
+	if (SSL_key_update(x->ssl, peer_too
+				       ? SSL_KEY_UPDATE_REQUESTED
+				       : SSL_KEY_UPDATE_NOT_REQUESTED) != 1 ||
+	    SSL_do_handshake(x->ssl) != 1) {
+		ERR_clear_error();
+		return PROA_ETLS;
+	}
+	return flush_out(x);
+}

@@ -182,6 +182,18 @@ PROA_API bool proa_tls_session_reused(const struct proa_transport *t);
 PROA_API const char *proa_tls_alpn(const struct proa_transport *t, size_t *len);
 PROA_API const char *proa_tls_version(const struct proa_transport *t);
 
+/*
+ * proa_tls_key_update - TLS 1.3: send a KeyUpdate now (new traffic keys
+ * for what we send), and with @peer_too ask the peer to update its own.
+ * A peer's KeyUpdate is answered by the transport by itself.
+ *
+ * Return: 0; -EINVAL (not a TLS transport); -EPIPE (handshake not done,
+ * or closing); -EOPNOTSUPP (TLS 1.2); PROA_ETLS.
+ *
+ * Thread: loop.
+ */
+PROA_API int proa_tls_key_update(struct proa_transport *t, bool peer_too);
+
 #ifdef __cplusplus
 }
 #endif

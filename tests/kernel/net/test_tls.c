@@ -250,6 +250,19 @@ static void test_tls_echo(void **state)
 		assert_false(c.lost);
 	}
 	assert_int_equal(c.bad, 0);
+	/* TLS 1.3 key updates, ours and the peer's (OpenSSL's rule: the
+	 * answer to a KeyUpdate leaves with the next flush), then more data
+	 * both ways under the new keys */
+	assert_int_equal(proa_tls_key_update(c.t, true), 0);
+	assert_int_equal(proa_tls_key_update(f.sides[0].t, false), 0);
+	assert_int_equal(proa_tls_key_update(NULL, false), -EINVAL);
+	for (i = 0; i < sizeof(buf); i++)
+		buf[i] = proa_test_pattern(sent + i);
+	assert_int_equal(proa_transport_write(c.t, buf, sizeof(buf)), 0);
+	sent += sizeof(buf);
+	DRIVE(loop, c.rx == sent);
+	assert_int_equal(c.bad, 0);
+	assert_false(c.lost);
 	assert_int_equal(proa_transport_close(c.t), 0);
 	DRIVE(loop, c.lost && f.sides[0].lost);
 	assert_int_equal(c.err, 0);
