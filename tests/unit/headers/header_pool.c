@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: MIT */
+/* proa/pool.h compiles on its own, first and alone (STYLE.md 3). */
+#include "proa/pool.h"
+#include "proa/pool.h" /* and guards against a second inclusion */
+
+int proa_header_pool(void);
+
+int proa_header_pool(void)
+{
+	return 0;
+}
