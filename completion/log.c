@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "completion_int.h"
@@ -61,6 +62,23 @@ int proa__appendf(char *buf, size_t len, size_t *used, const char *fmt, ...)
 	return 0;
 }
 
+/* Debug lines reach stderr only with PROA_DEBUG set (not "0"): a peer
+ * that fails TLS handshakes on purpose must not be able to fill a
+ * server's stderr.  A hook of proa_set_log_fn() gets every line. */
+static bool debug_env(void)
+{
+	static int on = -1;
+	const char *e;
+
+	if (__atomic_load_n(&on, __ATOMIC_RELAXED) < 0) {
+		/* NOLINTNEXTLINE(concurrency-mt-unsafe): read-only env */
+		e = getenv("PROA_DEBUG");
+		__atomic_store_n(&on, e && *e && strcmp(e, "0") != 0,
+				 __ATOMIC_RELAXED);
+	}
+	return __atomic_load_n(&on, __ATOMIC_RELAXED) > 0;
+}
+
 void proa__log(enum proa_log_level level, const char *fmt, ...)
 {
 	char msg[1024];
@@ -81,7 +99,7 @@ void proa__log(enum proa_log_level level, const char *fmt, ...)
 	arg = log_arg;
 	if (fn)
 		fn(arg, level, msg);
-	else
+	else if (level != PROA_LOG_DEBUG || debug_env())
 		fprintf(stderr, "proa: %s: %s\n", level_name(level), msg);
 	proa__mutex_unlock(&log_mu);
 }

@@ -99,6 +99,22 @@ static int handshake_error(struct tls *x)
 	return ret;
 }
 
+static int flush_out(struct tls *x);
+
+/* The handshake or the protocol failed and OpenSSL queued an alert: send
+ * it, then close (an abort would drop it and the peer would see a bare
+ * EOF). */
+static void fail_alert(struct tls *x, int err)
+{
+	if (x->err == 0)
+		x->err = err;
+	if (x->outer.state >= PROA_TS_TEARDOWN || !x->inner)
+		return;
+	x->outer.state = PROA_TS_TEARDOWN;
+	if (flush_out(x) < 0 || proa_transport_close(x->inner) < 0)
+		proa_transport_abort(x->inner);
+}
+
 static void fail(struct tls *x, int err)
 {
 	if (x->err == 0)
@@ -166,7 +182,7 @@ static void pump(struct tls *x)
 		if (n != 1) {
 			e = SSL_get_error(x->ssl, n);
 			if (e != SSL_ERROR_WANT_READ)
-				fail(x, handshake_error(x));
+				fail_alert(x, handshake_error(x));
 			goto out;
 		}
 		handshake_done(x);
@@ -178,7 +194,7 @@ static void pump(struct tls *x)
 			proa__log(PROA_LOG_DEBUG,
 				  "tls %p: peer tried to renegotiate",
 				  (void *)x);
-			fail(x, PROA_ETLS);
+			fail_alert(x, PROA_ETLS);
 			goto out;
 		}
 		if (n > 0) {
@@ -203,7 +219,7 @@ static void pump(struct tls *x)
 			close_outer(x);
 			break;
 		}
-		fail(x, PROA_ETLS);
+		fail_alert(x, PROA_ETLS);
 		break;
 	}
 out:
