@@ -24,6 +24,12 @@
  * straight back (the transport copies it), the client sends slices of one
  * shared pattern buffer.
  *
+ * TLS (TCP only): the server with --tls CERT KEY, the client with --tls
+ * (verifying against the system store) or --tls-ca FILE, and --tls-name
+ * for the name to verify (default --host).  A failed handshake is one
+ * line, "proa-echo: TLS: <why>" (proa's own debug lines show only with
+ * PROA_DEBUG set).
+ *
  * Exit: 0 on success, 1 on a runtime failure (cannot listen, connect
  * refused, mismatch, connection lost), 2 for bad arguments.
  */
@@ -83,6 +89,7 @@ struct config {
 	bool verify;
 	const char *tls_cert; /* server: --tls CERT KEY */
 	const char *tls_key;
+	bool tls_on;	      /* --tls given (client: the system store) */
 	const char *tls_ca;   /* client: --tls-ca FILE */
 	const char *tls_name; /* client: --tls-name NAME (default --host) */
 	struct proa_tls_context *tls; /* made from the above in main() */
@@ -103,7 +110,7 @@ static void usage(FILE *f)
 	    "[--udp]\n"
 	    "                 [--connections N] [--size BYTES] [--depth N]\n"
 	    "                 [--duration SECS | --count N] [--verify]\n"
-	    "                 [--tls-ca FILE [--tls-name NAME]]\n"
+	    "                 [--tls | --tls-ca FILE] [--tls-name NAME]\n"
 	    "\n"
 	    "An echo server, and a load generator that measures it, over "
 	    "TCP,\n"
@@ -134,9 +141,13 @@ static void usage(FILE *f)
 	    "  -t, --duration SECS  run this long, fractions allowed (5)\n"
 	    "  -N, --count N        stop after N messages in all instead\n"
 	    "  -V, --verify         check every echoed byte\n"
+	    "      --tls            TLS, verifying the server against the "
+	    "system store (TCP)\n"
 	    "      --tls-ca FILE    TLS, verifying the server with this CA "
 	    "(TCP)\n"
-	    "      --tls-name NAME  the name to verify (default: --host)\n"
+	    "      --tls-name NAME  with --tls or --tls-ca: the name to "
+	    "verify\n"
+	    "                       (default: --host)\n"
 	    "  -h, --help           this text\n"
 	    "\n"
 	    "The server prints \"listening on HOST:PORT\" (or "
@@ -233,7 +244,7 @@ static const struct option long_opts[] = {
     {"duration", required_argument, NULL, 't'},
     {"count", required_argument, NULL, 'N'},
     {"verify", no_argument, NULL, 'V'},
-    {"tls", required_argument, NULL, OPT_TLS},
+    {"tls", no_argument, NULL, OPT_TLS},
     {"tls-ca", required_argument, NULL, OPT_TLS_CA},
     {"tls-name", required_argument, NULL, OPT_TLS_NAME},
     {"help", no_argument, NULL, 'h'},
@@ -342,8 +353,7 @@ static bool parse_opt(struct config *cfg, int ch, const char *arg)
 		cfg->client_only = "--verify";
 		return true;
 	case OPT_TLS:
-		cfg->tls_cert = arg;
-		cfg->server_only = "--tls";
+		cfg->tls_on = true;
 		return true;
 	case OPT_TLS_CA:
 		cfg->tls_ca = arg;
@@ -400,12 +410,14 @@ static int parse_args(struct config *cfg, int argc, char **argv)
 		}
 		if (!parse_opt(cfg, ch, optarg))
 			return 2;
-		/* --tls CERT KEY: the key is the next word */
-		if (ch == OPT_TLS) {
-			if (optind >= argc || argv[optind][0] == '-') {
+		/* --tls CERT KEY (server) or --tls alone (client): the
+		 * words after it, if any, are the certificate and key */
+		if (ch == OPT_TLS && optind < argc && argv[optind][0] != '-') {
+			if (optind + 1 >= argc || argv[optind + 1][0] == '-') {
 				bad_usage("--tls needs CERT and KEY");
 				return 2;
 			}
+			cfg->tls_cert = argv[optind++];
 			cfg->tls_key = argv[optind++];
 		}
 	}
@@ -415,12 +427,21 @@ static int parse_args(struct config *cfg, int argc, char **argv)
 	}
 	if (!check_config(cfg))
 		return 2;
-	if ((cfg->tls_cert || cfg->tls_ca) && (cfg->udp || cfg->unix_path)) {
+	if ((cfg->tls_on || cfg->tls_ca) && (cfg->udp || cfg->unix_path)) {
 		bad_usage("--tls and --tls-ca are for TCP");
 		return 2;
 	}
-	if (cfg->tls_name && !cfg->tls_ca) {
-		bad_usage("--tls-name goes with --tls-ca");
+	if (cfg->role == ROLE_SERVER && cfg->tls_on && !cfg->tls_cert) {
+		bad_usage("--tls needs CERT and KEY on the server");
+		return 2;
+	}
+	if (cfg->role == ROLE_CLIENT && cfg->tls_cert) {
+		bad_usage("--tls CERT KEY is a --server option (the client "
+			  "takes --tls alone or --tls-ca FILE)");
+		return 2;
+	}
+	if (cfg->tls_name && !cfg->tls_on && !cfg->tls_ca) {
+		bad_usage("--tls-name goes with --tls or --tls-ca");
 		return 2;
 	}
 	return 0;
@@ -434,14 +455,15 @@ static bool make_tls(struct config *cfg)
 	char err[512];
 	int ret;
 
-	if (!cfg->tls_cert && !cfg->tls_ca)
+	if (!cfg->tls_on && !cfg->tls_ca)
 		return true;
 	o.cert_file = cfg->tls_cert;
 	o.key_file = cfg->tls_key;
 	o.ca_file = cfg->tls_ca;
-	ret = proa_tls_context_new(
-	    &cfg->tls, cfg->tls_cert ? PROA_TLS_SERVER : PROA_TLS_CLIENT, &o,
-	    err, sizeof(err));
+	ret = proa_tls_context_new(&cfg->tls,
+				   cfg->role == ROLE_SERVER ? PROA_TLS_SERVER
+							    : PROA_TLS_CLIENT,
+				   &o, err, sizeof(err));
 	if (ret < 0) {
 		fail("TLS: %s", err);
 		return false;
