@@ -135,8 +135,11 @@ sess_start() {
 	mkfifo "$fifo"
 	timeout -k 5 30 openssl s_client "$@" <"$fifo" >"$SESS_OUT" 2>"$SESS_ERR" &
 	SESS_PID=$!
+	SESS_FIFO=$fifo
+	# The fifo stays until the session ends: the background shell may not
+	# have opened it for s_client's stdin yet (removing it here raced
+	# under load).
 	exec {SESS_IN}<>"$fifo"
-	rm -f "$fifo"
 }
 
 sess_end() {
@@ -146,6 +149,7 @@ sess_end() {
 	fi
 	wait "$SESS_PID"
 	SESS_RC=$?
+	rm -f "$SESS_FIFO"
 }
 
 sclient() {
