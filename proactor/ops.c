@@ -96,9 +96,10 @@ int proa_op_timeout(struct proa_loop *loop, struct proa_op *op, uint64_t ns)
 	return submit(loop, op);
 }
 
+/* read, write, recv, send: one buffer; @extra is recv/send's flags. */
 static int rw(struct proa_loop *loop, struct proa_op *op, int fd,
-	      const void *buf, size_t len, int64_t off, enum proa__op_kind kind,
-	      enum proa_feature feat, const char *func)
+	      const void *buf, size_t len, int64_t off, uint32_t extra,
+	      enum proa__op_kind kind, enum proa_feature feat, const char *func)
 {
 	int ret = begin_as(loop, op, kind, feat, func);
 
@@ -111,20 +112,21 @@ static int rw(struct proa_loop *loop, struct proa_op *op, int fd,
 	op->priv.addr = buf;
 	op->priv.len = (uint32_t)len;
 	op->priv.off = (uint64_t)off; /* -1: the file position */
+	op->priv.extra = extra;
 	return submit(loop, op);
 }
 
 int proa_op_read(struct proa_loop *loop, struct proa_op *op, int fd, void *buf,
 		 size_t len, int64_t off)
 {
-	return rw(loop, op, fd, buf, len, off, PROA__OP_READ, PROA_FEAT_OP_READ,
-		  __func__);
+	return rw(loop, op, fd, buf, len, off, 0, PROA__OP_READ,
+		  PROA_FEAT_OP_READ, __func__);
 }
 
 int proa_op_write(struct proa_loop *loop, struct proa_op *op, int fd,
 		  const void *buf, size_t len, int64_t off)
 {
-	return rw(loop, op, fd, buf, len, off, PROA__OP_WRITE,
+	return rw(loop, op, fd, buf, len, off, 0, PROA__OP_WRITE,
 		  PROA_FEAT_OP_WRITE, __func__);
 }
 
@@ -276,8 +278,8 @@ int proa_op_accept(struct proa_loop *loop, struct proa_op *op, int fd,
 	if ((flags & ~PROA_ACCEPT_MULTISHOT) || (addr && !addrlen) ||
 	    (addr && multi))
 		return -EINVAL;
-	if (multi && !proa__ring_feature(loop->ring,
-					 PROA_FEAT_ACCEPT_MULTISHOT))
+	if (multi &&
+	    !proa__ring_feature(loop->ring, PROA_FEAT_ACCEPT_MULTISHOT))
 		return -EOPNOTSUPP;
 	op->priv.fd = fd;
 	op->priv.addr = addr;
@@ -305,21 +307,11 @@ int proa_op_connect(struct proa_loop *loop, struct proa_op *op, int fd,
 	return submit(loop, op);
 }
 
-int proa_op_recv(struct proa_loop *loop, struct proa_op *op, int fd,
-		 void *buf, size_t len, int msg_flags)
+int proa_op_recv(struct proa_loop *loop, struct proa_op *op, int fd, void *buf,
+		 size_t len, int msg_flags)
 {
-	int ret = begin(loop, op, PROA__OP_RECV, PROA_FEAT_OP_RECV);
-
-	if (ret < 0)
-		return ret;
-	ret = check_rw(fd, buf, len, 0);
-	if (ret < 0)
-		return ret;
-	op->priv.fd = fd;
-	op->priv.addr = buf;
-	op->priv.len = (uint32_t)len;
-	op->priv.extra = (uint32_t)msg_flags;
-	return submit(loop, op);
+	return rw(loop, op, fd, buf, len, 0, (uint32_t)msg_flags, PROA__OP_RECV,
+		  PROA_FEAT_OP_RECV, __func__);
 }
 
 int proa_op_recv_select(struct proa_loop *loop, struct proa_op *op, int fd,
@@ -344,12 +336,11 @@ int proa_op_recv_select(struct proa_loop *loop, struct proa_op *op, int fd,
 	return submit(loop, op);
 }
 
-int proa_op_recvmsg_select(struct proa_loop *loop, struct proa_op *op,
-			   int fd, struct msghdr *msg,
-			   struct proa_buf_ring *br)
+int proa_op_recvmsg_select(struct proa_loop *loop, struct proa_op *op, int fd,
+			   struct msghdr *msg, struct proa_buf_ring *br)
 {
-	int ret = begin(loop, op, PROA__OP_RECVMSG_SELECT,
-			PROA_FEAT_RECV_MULTISHOT);
+	int ret =
+	    begin(loop, op, PROA__OP_RECVMSG_SELECT, PROA_FEAT_RECV_MULTISHOT);
 
 	if (ret < 0)
 		return ret;
@@ -367,18 +358,9 @@ int proa_op_recvmsg_select(struct proa_loop *loop, struct proa_op *op,
 int proa_op_send(struct proa_loop *loop, struct proa_op *op, int fd,
 		 const void *buf, size_t len, int msg_flags)
 {
-	int ret = begin(loop, op, PROA__OP_SEND, PROA_FEAT_OP_SEND);
-
-	if (ret < 0)
-		return ret;
-	ret = check_rw(fd, buf, len, 0);
-	if (ret < 0)
-		return ret;
-	op->priv.fd = fd;
-	op->priv.addr = buf;
-	op->priv.len = (uint32_t)len;
-	op->priv.extra = (uint32_t)(msg_flags | MSG_NOSIGNAL);
-	return submit(loop, op);
+	return rw(loop, op, fd, buf, len, 0,
+		  (uint32_t)(msg_flags | MSG_NOSIGNAL), PROA__OP_SEND,
+		  PROA_FEAT_OP_SEND, __func__);
 }
 
 static int msg_op(struct proa_loop *loop, struct proa_op *op, int fd,

@@ -183,8 +183,7 @@ static void buffer_taken(const struct proa__cqe *c)
 
 	if ((c->op->priv.kind == PROA__OP_RECV_SELECT ||
 	     c->op->priv.kind == PROA__OP_RECVMSG_SELECT) &&
-	    id < br->nbufs &&
-	    br->in_ring[id]) {
+	    id < br->nbufs && br->in_ring[id]) {
 		br->in_ring[id] = 0;
 		br->avail--;
 	}
@@ -341,8 +340,7 @@ fail:
 	return ret;
 }
 
-static bool selects_from(struct proa_link *head,
-			 const struct proa_buf_ring *br)
+static bool selects_from(struct proa_link *head, const struct proa_buf_ring *br)
 {
 	struct proa_link *l;
 	struct proa_op *op;
@@ -387,7 +385,7 @@ void proa__buf_ring_push(struct proa_buf_ring *br, unsigned id)
 void proa__buf_rings_free_all(struct proa__ring *r)
 {
 	while (!proa__list_empty(&r->buf_rings))
-		buf_ring_release(r, proa_container_of(r->buf_rings.next,
-						      struct proa_buf_ring,
-						      link));
+		buf_ring_release(r,
+				 proa_container_of(r->buf_rings.next,
+						   struct proa_buf_ring, link));
 }

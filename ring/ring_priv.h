@@ -31,7 +31,8 @@ struct proa__backend_ops {
 	void (*exit)(struct proa__ring *r);
 	/* Provided-buffer rings: set up @br->kring and register it; undo;
 	 * add buffer @id to the ring's tail. */
-	int (*buf_ring_register)(struct proa__ring *r, struct proa_buf_ring *br);
+	int (*buf_ring_register)(struct proa__ring *r,
+				 struct proa_buf_ring *br);
 	void (*buf_ring_unregister)(struct proa__ring *r,
 				    struct proa_buf_ring *br);
 	void (*buf_ring_push)(struct proa_buf_ring *br, unsigned id);

@@ -829,9 +829,9 @@ static bool probe_buf_ring(struct uring *u)
 /* A feature the tests may hide (proa__ring_faults.hide_features). */
 static void set_probed(struct proa__ring *r, enum proa_feature f, bool on)
 {
-	proa__ring_set_feature(r, f,
-			       on && !(proa__ring_faults.hide_features &
-				       (UINT64_C(1) << f)));
+	proa__ring_set_feature(
+	    r, f,
+	    on && !(proa__ring_faults.hide_features & (UINT64_C(1) << f)));
 }
 
 static void probe_features(struct uring *u)
@@ -865,9 +865,9 @@ static void probe_features(struct uring *u)
 	if (!probe)
 		return;
 	for (i = 0; i < sizeof(op_features) / sizeof(op_features[0]); i++)
-		set_probed(r, op_features[i].feat,
-			   io_uring_opcode_supported(probe,
-						     op_features[i].opcode));
+		set_probed(
+		    r, op_features[i].feat,
+		    io_uring_opcode_supported(probe, op_features[i].opcode));
 	io_uring_free_probe(probe);
 	set_probed(r, PROA_FEAT_ACCEPT_MULTISHOT,
 		   proa__ring_feature(r, PROA_FEAT_OP_ACCEPT) &&
@@ -947,12 +947,12 @@ int proa_recvmsg_parse(const struct msghdr *msg, const void *buf, size_t len,
 	memset(out, 0, sizeof(*out));
 	if (m.msg_namelen > 0 && o->namelen > 0) {
 		out->name = io_uring_recvmsg_name(o);
-		out->namelen = o->namelen < m.msg_namelen ? o->namelen
-							   : m.msg_namelen;
+		out->namelen =
+		    o->namelen < m.msg_namelen ? o->namelen : m.msg_namelen;
 	}
 	if (m.msg_controllen > 0) {
 		out->control = (const unsigned char *)io_uring_recvmsg_name(o) +
-				m.msg_namelen;
+			       m.msg_namelen;
 		out->controllen = o->controllen;
 	}
 	out->payload = io_uring_recvmsg_payload(o, &m);

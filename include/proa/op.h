@@ -242,9 +242,8 @@ PROA_API int proa_op_accept(struct proa_loop *loop, struct proa_op *op, int fd,
  * the callback).  @op->res is 0 or -errno (-ECONNREFUSED, -ENETUNREACH...).
  * -EINVAL: @addr NULL or @addrlen 0.
  */
-PROA_API int proa_op_connect(struct proa_loop *loop, struct proa_op *op,
-			     int fd, const struct sockaddr *addr,
-			     unsigned addrlen);
+PROA_API int proa_op_connect(struct proa_loop *loop, struct proa_op *op, int fd,
+			     const struct sockaddr *addr, unsigned addrlen);
 
 /**
  * proa_op_recv() - receive up to @len bytes into @buf; @msg_flags as
@@ -285,10 +284,10 @@ PROA_API int proa_op_send(struct proa_loop *loop, struct proa_op *op, int fd,
  * msghdr, its iovecs, name and control buffers are borrowed until the
  * callback.  sendmsg adds MSG_NOSIGNAL.  -EINVAL: @msg NULL.
  */
-PROA_API int proa_op_sendmsg(struct proa_loop *loop, struct proa_op *op,
-			     int fd, const struct msghdr *msg, int msg_flags);
-PROA_API int proa_op_recvmsg(struct proa_loop *loop, struct proa_op *op,
-			     int fd, struct msghdr *msg, int msg_flags);
+PROA_API int proa_op_sendmsg(struct proa_loop *loop, struct proa_op *op, int fd,
+			     const struct msghdr *msg, int msg_flags);
+PROA_API int proa_op_recvmsg(struct proa_loop *loop, struct proa_op *op, int fd,
+			     struct msghdr *msg, int msg_flags);
 
 /**
  * proa_op_recvmsg_select() - multishot recvmsg(2) into buffers of @br, for
@@ -300,9 +299,8 @@ PROA_API int proa_op_recvmsg(struct proa_loop *loop, struct proa_op *op,
  * -ENOBUFS ends it when @br is empty (the datagrams wait in the socket).
  * -EOPNOTSUPP without PROA_FEAT_RECV_MULTISHOT.
  */
-PROA_API int proa_op_recvmsg_select(struct proa_loop *loop,
-				    struct proa_op *op, int fd,
-				    struct msghdr *msg,
+PROA_API int proa_op_recvmsg_select(struct proa_loop *loop, struct proa_op *op,
+				    int fd, struct msghdr *msg,
 				    struct proa_buf_ring *br);
 
 /* One datagram of proa_op_recvmsg_select(). */
