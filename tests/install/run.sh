@@ -34,9 +34,15 @@ for exe in "$work/cmake/consumer_shared" "$work/cmake/consumer_static" \
 	[ "$rc" = 77 ] && exit 77
 	[ "$rc" = 0 ] || { echo "FAILED: $exe exited $rc"; status=1; }
 done
-# The shared consumer really uses the installed shared library.
-ldd "$work/pc_shared" | grep -q "$libdir/libproa.so" ||
-	LD_LIBRARY_PATH=$libdir ldd "$work/pc_shared" | grep -q "$libdir/libproa.so" ||
-	{ echo "FAILED: pc_shared does not link the installed libproa.so"; status=1; }
+# The shared consumer really uses the installed shared library. ldd's output
+# is taken whole first: "ldd | grep -q" under pipefail fails at random when
+# grep exits at the first match and ldd dies of SIGPIPE.
+deps=$(LD_LIBRARY_PATH=$libdir ldd "$work/pc_shared")
+case $deps in
+*"$libdir/libproa.so"*) ;;
+*) echo "FAILED: pc_shared does not link the installed libproa.so:"
+	echo "$deps"
+	status=1 ;;
+esac
 [ "$status" = 0 ] && echo "install: find_package and pkg-config consumers ok"
 exit $status
