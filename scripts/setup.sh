@@ -6,16 +6,17 @@
 # Usage: scripts/setup.sh [build|test|bench]   (default: build)
 #   build  compiler tools and the libraries proa links
 #   test   build + cmocka, sanitizer runtimes, clang, the benchmark peers
-#          needed for the perf smoke test, the tools tests drive
-#   bench  test + the peers and tools of perf/run (fio, nginx, wrk, gnuplot)
+#          needed for the perf smoke test, the tools tests drive (curl,
+#          wrk, openssl, strace)
+#   bench  test + the peers and tools of perf/run (fio, nginx, gnuplot)
 set -euo pipefail
 
 what=${1:-build}
 build_pkgs=(cmake make gcc pkg-config liburing-dev libhwloc-dev libssl-dev)
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev libuv1-dev libevent-dev
-	libhttp-parser-dev curl
+	libhttp-parser-dev curl wrk
 	openssl strace procps)
-bench_pkgs=(fio nginx-light wrk gnuplot-nox python3)
+bench_pkgs=(fio nginx-light gnuplot-nox python3)
 
 case $what in
 build) pkgs=("${build_pkgs[@]}") ;;

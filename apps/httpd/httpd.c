@@ -1,0 +1,1574 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * proa-httpd - a static file server on proa.
+ *
+ *   proa-httpd [options] [DIR]      serve DIR (default: .) on 127.0.0.1:8080
+ *
+ * One loop per --loops, each pinned to a CPU by the loop group and
+ * listening with SO_REUSEPORT; a connection lives on one loop from accept
+ * to close, with that loop's open-file cache and access log: nothing is
+ * shared between loops, no lock on the request path.
+ *
+ * A connection is a proa protocol.  Bytes go into the connection's input
+ * buffer; complete request heads are parsed (http_parse.c, strict) and
+ * answered in order, so pipelined requests are answered one after the
+ * other.  A file of at most FILE_CACHE_DATA_MAX bytes is answered from
+ * the cache's memory in one write; a bigger one is read with
+ * proa_op_read() into the connection's buffer and written piece by piece,
+ * at the pace the peer takes it (the transport's water marks).
+ *
+ * Threads: main() parses options, starts the group and waits for
+ * SIGINT/SIGTERM in sigwait(); everything else runs on the loops' threads.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+
+#include <proa.h>
+#include <proa/net.h>
+#include <proa/tls.h>
+
+#include "files.h"
+#include "http_parse.h"
+#include "http_util.h"
+
+#define IN_CAP                                                                 \
+	((size_t)48 * 1024) /* input buffer: a 16 KiB head and then some */
+#define IN_ROOM                                                                \
+	((size_t)16 * 1024) /* pause reading below this much free room */
+#define FBUF_SIZE ((size_t)128 * 1024) /* one read of a big file */
+#define MAX_LOOPS 256
+#define LOG_BUF ((size_t)64 * 1024)
+#define SHUTDOWN_GRACE_S 30
+
+struct config {
+	const char *root;
+	const char *host;
+	uint16_t port;
+	unsigned loops;
+	unsigned max_conns;
+	uint64_t header_timeout_ns;
+	uint64_t idle_timeout_ns;
+	uint64_t write_timeout_ns;
+	uint64_t body_max;
+	const char *tls_cert, *tls_key;
+	const char *access_log;
+	bool quiet;
+};
+
+struct server;
+
+/* The access log of one loop: lines gather in one buffer while the other
+ * is being written with proa_op_write(), so the loop never waits for the
+ * disk.  When both are full, lines are dropped and counted. */
+struct access_log {
+	int fd;
+	char *buf[2];
+	size_t len[2];
+	int cur; /* the buffer lines go to */
+	bool writing;
+	struct proa_op op;
+	struct proa_timer flush_timer;
+	uint64_t dropped;
+};
+
+struct shard {
+	struct server *srv;
+	struct proa_loop *loop;
+	struct proa_link conns;
+	unsigned nconns;
+	struct file_cache cache;
+	struct access_log log;
+	char date[30];
+	time_t date_t;
+	bool draining;
+	bool drained;
+	struct proa_handle close_h;
+	uint64_t requests, responses_by_class[6];
+};
+
+struct server {
+	struct config cfg;
+	struct proa_tls_context *tls;
+	int rootfd;
+	int logfd;
+	unsigned nshards;
+	struct shard *shards;
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	unsigned ndrained;
+};
+
+enum conn_state {
+	C_HEAD,	   /* waiting for (the rest of) a request head */
+	C_SENDING, /* a file body going out through reads */
+	C_LINGER,  /* answered and shut for writing: input drained, dropped */
+	C_CLOSING, /* closed: everything else is dropped */
+};
+
+enum timer_mode {
+	T_NONE,
+	T_HEADER, /* a request head has started (or the connection is new) */
+	T_IDLE,	  /* keep-alive, between requests */
+	T_LINGER, /* lingering close */
+};
+
+/* How long, and how many bytes, a lingering close reads before it gives
+ * up and closes anyway. */
+#define LINGER_NS 2000000000ull
+#define LINGER_MAX ((uint64_t)1024 * 1024)
+
+enum body_state {
+	B_NONE,
+	B_LENGTH,	 /* body_left bytes of Content-Length */
+	B_CHUNK_SIZE,	 /* in a chunk-size line */
+	B_CHUNK_EXT,	 /* after the size, until LF */
+	B_CHUNK_DATA,	 /* body_left bytes of chunk data */
+	B_CHUNK_DATA_CR, /* the CRLF after the data */
+	B_CHUNK_DATA_LF,
+	B_TRAILER_START, /* at the start of a trailer line */
+	B_TRAILER,	 /* inside a trailer line */
+	B_TRAILER_LF,	 /* the final CRLF's LF */
+};
+
+struct conn {
+	struct proa_protocol proto;
+	struct proa_link link;
+	struct shard *sh;
+	struct proa_transport *t;
+	enum conn_state state;
+	bool close_after; /* close once the current response is out */
+	bool reading_paused;
+	bool writing_paused;
+	bool lost;	/* connection_lost ran; freed when the read ends */
+	bool read_busy; /* op in flight */
+	bool chunk_had_digit;
+	enum body_state body;
+	uint64_t body_left, body_seen;
+	enum timer_mode tmode;
+	struct proa_timer timer;
+	/* input */
+	char *in;
+	size_t in_off, in_len; /* unread bytes: in[in_off, in_off + in_len) */
+	/* a file response in progress */
+	struct fentry *fe;
+	uint64_t f_off, f_left;
+	char *fbuf;
+	struct proa_op rd;
+	/* for the access log */
+	char peer[48];
+	unsigned requests;
+};
+
+static const char *prog = "proa-httpd";
+static const struct http_limits limits = HTTP_LIMITS_DEFAULT;
+
+static void fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "%s: ", prog);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+/* ---- small helpers ----------------------------------------------------- */
+
+static void link_add_tail(struct proa_link *head, struct proa_link *l)
+{
+	l->prev = head->prev;
+	l->next = head;
+	head->prev->next = l;
+	head->prev = l;
+}
+
+static void link_del(struct proa_link *l)
+{
+	l->prev->next = l->next;
+	l->next->prev = l->prev;
+	l->next = l->prev = l;
+}
+
+struct out {
+	char *p;
+	size_t len, cap;
+};
+
+static void put(struct out *o, const char *s, size_t n)
+{
+	if (o->len + n > o->cap)
+		n = o->cap - o->len; /* never: the header buffer is sized */
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+}
+
+static void puts_(struct out *o, const char *s)
+{
+	put(o, s, strlen(s));
+}
+
+static void putu(struct out *o, uint64_t v)
+{
+	char tmp[24];
+	int n = 0;
+
+	do
+		tmp[sizeof(tmp) - 1 - n++] = (char)('0' + v % 10);
+	while ((v /= 10) && n < 20);
+	put(o, tmp + sizeof(tmp) - n, (size_t)n);
+}
+
+static const char *shard_date(struct shard *sh)
+{
+	time_t now = time(NULL);
+
+	if (now != sh->date_t) {
+		sh->date_t = now;
+		http_date_format(now, sh->date);
+	}
+	return sh->date;
+}
+
+/* ---- access log -------------------------------------------------------- */
+
+static void log_flush(struct shard *sh);
+static void shard_check_drained(struct shard *sh);
+
+static void log_written(struct proa_op *op)
+{
+	struct access_log *lg = proa_container_of(op, struct access_log, op);
+	struct shard *sh = proa_container_of(lg, struct shard, log);
+	int done = 1 - lg->cur;
+
+	/* A short or failed write loses that much of the log, never the
+	 * server: say so once in a while through the dropped counter. */
+	if (op->res < 0 || (size_t)op->res < lg->len[done])
+		lg->dropped++;
+	lg->len[done] = 0;
+	lg->writing = false;
+	if (lg->len[lg->cur] >= LOG_BUF / 2 || sh->draining)
+		log_flush(sh);
+	if (sh->draining)
+		shard_check_drained(sh);
+}
+
+static void log_flush(struct shard *sh)
+{
+	struct access_log *lg = &sh->log;
+	int b = lg->cur;
+
+	if (lg->writing || lg->len[b] == 0)
+		return;
+	proa_op_init(&lg->op, log_written, NULL);
+	if (proa_op_write(sh->loop, &lg->op, lg->fd, lg->buf[b], lg->len[b],
+			  -1) < 0) {
+		lg->dropped++;
+		lg->len[b] = 0;
+		return;
+	}
+	lg->writing = true;
+	lg->cur = 1 - b;
+}
+
+static void log_tick(void *arg)
+{
+	log_flush(arg);
+}
+
+static void log_request(struct conn *c, const struct http_request *req,
+			int status, uint64_t bytes)
+{
+	struct access_log *lg = &c->sh->log;
+	char line[600];
+	int n;
+
+	if (lg->fd < 0)
+		return;
+	if (!proa_timer_is_active(&lg->flush_timer))
+		proa_timer_start(c->sh->loop, &lg->flush_timer, 1000000000ull,
+				 1000000000ull, log_tick, c->sh);
+	n = snprintf(
+	    line, sizeof(line),
+	    "%s [%s] \"%.*s %.*s HTTP/%d.%d\" %d %" PRIu64 "\n", c->peer,
+	    shard_date(c->sh), req ? (int)req->method_name.len : 1,
+	    req ? req->method_name.ptr : "-",
+	    req ? (int)(req->target.len > 400 ? 400 : req->target.len) : 1,
+	    req ? req->target.ptr : "-", req ? req->version / 10 : 1,
+	    req ? req->version % 10 : 1, status, bytes);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line))
+		n = sizeof(line) - 1;
+	if (lg->len[lg->cur] + (size_t)n > LOG_BUF) {
+		log_flush(c->sh);
+		if (lg->len[lg->cur] + (size_t)n > LOG_BUF) {
+			lg->dropped++;
+			return;
+		}
+	}
+	memcpy(lg->buf[lg->cur] + lg->len[lg->cur], line, (size_t)n);
+	lg->len[lg->cur] += (size_t)n;
+	if (lg->len[lg->cur] >= LOG_BUF / 2)
+		log_flush(c->sh);
+}
+
+/* ---- connections ------------------------------------------------------- */
+
+static void conn_process(struct conn *c);
+static void send_file_next(struct conn *c);
+
+static void timer_fired(void *arg);
+
+static void timer_set(struct conn *c, enum timer_mode mode)
+{
+	struct server *srv = c->sh->srv;
+	uint64_t ns = mode == T_HEADER ? srv->cfg.header_timeout_ns
+		      : mode == T_IDLE ? srv->cfg.idle_timeout_ns
+				       : LINGER_NS;
+
+	if (c->tmode == mode && proa_timer_is_active(&c->timer))
+		return;
+	proa_timer_cancel(&c->timer);
+	c->tmode = mode;
+	if (mode != T_NONE && ns)
+		proa_loop_call_later(c->sh->loop, &c->timer, ns, timer_fired,
+				     c);
+}
+
+static void conn_close(struct conn *c)
+{
+	if (c->state == C_CLOSING)
+		return;
+	c->state = C_CLOSING;
+	timer_set(c, T_NONE);
+	proa_transport_close(c->t);
+}
+
+/*
+ * Close after a response we chose to end the connection with.  Closing
+ * with unread input makes the kernel send RST, and an RST can reach the
+ * client before it has read our response, which it then loses (a 400
+ * for a request it is still sending).  So, as nginx's lingering close:
+ * shut our side after the response (the transport flushes first), read
+ * and drop what still comes for a while, then close.
+ */
+static void conn_linger(struct conn *c)
+{
+	if (c->state == C_CLOSING || c->state == C_LINGER)
+		return;
+	if (!proa_transport_can_write_eof(c->t) ||
+	    proa_transport_write_eof(c->t) < 0) {
+		conn_close(c);
+		return;
+	}
+	c->state = C_LINGER;
+	c->body = B_NONE;
+	c->body_seen = 0;
+	timer_set(c, T_LINGER);
+	if (c->reading_paused) {
+		c->reading_paused = false;
+		proa_transport_resume_reading(c->t);
+	}
+}
+
+static void conn_abort(struct conn *c)
+{
+	c->state = C_CLOSING;
+	timer_set(c, T_NONE);
+	proa_transport_abort(c->t);
+}
+
+/* Write a whole response head (and a body in memory); false when the
+ * transport refused it (the connection is going away). */
+static bool conn_write(struct conn *c, const struct iovec *iov, int n)
+{
+	if (proa_transport_writev(c->t, iov, n) < 0) {
+		conn_abort(c);
+		return false;
+	}
+	return true;
+}
+
+static void head_start(struct out *o, struct conn *c, int status)
+{
+	puts_(o, "HTTP/1.1 ");
+	putu(o, (uint64_t)status);
+	put(o, " ", 1);
+	puts_(o, http_reason(status));
+	puts_(o, "\r\nServer: proa-httpd\r\nDate: ");
+	put(o, shard_date(c->sh), 29);
+	puts_(o, "\r\n");
+}
+
+static void head_end(struct out *o, struct conn *c, bool v10_keep_alive)
+{
+	if (c->close_after)
+		puts_(o, "Connection: close\r\n");
+	else if (v10_keep_alive)
+		puts_(o, "Connection: keep-alive\r\n");
+	puts_(o, "\r\n");
+}
+
+static void count_status(struct conn *c, int status)
+{
+	int k = status / 100;
+
+	c->sh->responses_by_class[k >= 1 && k <= 5 ? k : 0]++;
+}
+
+/*
+ * An error or a redirect: a small HTML body (none for HEAD).  @close: the
+ * request cannot be framed or trusted, so the connection ends after it.
+ */
+static void respond_simple(struct conn *c, const struct http_request *req,
+			   int status, bool close, const char *extra)
+{
+	char hbuf[1024], body[160];
+	struct out o = {hbuf, 0, sizeof(hbuf)};
+	struct iovec iov[2];
+	int blen;
+	bool head = req && req->method == HTTP_METHOD_HEAD;
+
+	if (close)
+		c->close_after = true;
+	blen =
+	    snprintf(body, sizeof(body),
+		     "<html><head><title>%d %s</title></head><body><h1>%d "
+		     "%s</h1></body></html>\n",
+		     status, http_reason(status), status, http_reason(status));
+	if (status == 304)
+		blen = 0;
+	head_start(&o, c, status);
+	if (blen) {
+		puts_(&o, "Content-Type: text/html; charset=utf-8\r\n");
+		puts_(&o, "Content-Length: ");
+		putu(&o, (uint64_t)blen);
+		puts_(&o, "\r\n");
+	}
+	if (extra)
+		puts_(&o, extra);
+	head_end(&o, c, req && req->version == 10 && req->keep_alive);
+	iov[0] = (struct iovec){hbuf, o.len};
+	iov[1] = (struct iovec){body, (size_t)blen};
+	count_status(c, status);
+	log_request(c, req, status, head ? 0 : (uint64_t)blen);
+	if (!conn_write(c, iov, head || !blen ? 1 : 2))
+		return;
+	if (c->close_after)
+		conn_linger(c);
+}
+
+/* After a response is complete: next request, or close, or wait. */
+static void response_done(struct conn *c)
+{
+	if (c->state == C_CLOSING)
+		return;
+	if (c->close_after || c->sh->draining) {
+		conn_linger(c);
+		return;
+	}
+	c->state = C_HEAD;
+}
+
+static void file_done(struct conn *c)
+{
+	if (c->fe) {
+		file_cache_release(&c->sh->cache, c->fe);
+		c->fe = NULL;
+	}
+}
+
+/* Discard request-body bytes from @p[0..n); returns how many were eaten.
+ * On a malformed chunked body, the connection is aborted and n returned. */
+static size_t body_eat(struct conn *c, const char *p, size_t n)
+{
+	size_t i = 0;
+	uint64_t max = c->sh->srv->cfg.body_max;
+
+	while (i < n && c->body != B_NONE) {
+		char ch = p[i];
+
+		switch (c->body) {
+		case B_LENGTH:
+		case B_CHUNK_DATA: {
+			uint64_t take =
+			    n - i < c->body_left ? n - i : c->body_left;
+			i += take;
+			c->body_left -= take;
+			if (c->body_left == 0)
+				c->body = c->body == B_LENGTH ? B_NONE
+							      : B_CHUNK_DATA_CR;
+			continue;
+		}
+		case B_CHUNK_SIZE: {
+			int v = -1;
+
+			if (ch >= '0' && ch <= '9')
+				v = ch - '0';
+			else if (ch >= 'a' && ch <= 'f')
+				v = ch - 'a' + 10;
+			else if (ch >= 'A' && ch <= 'F')
+				v = ch - 'A' + 10;
+			if (v >= 0) {
+				if (c->body_left > (UINT64_MAX >> 4))
+					goto bad;
+				c->body_left = c->body_left << 4 | (unsigned)v;
+				c->chunk_had_digit = true;
+			} else if (ch == ';' || ch == '\r') {
+				if (!c->chunk_had_digit)
+					goto bad;
+				c->body = B_CHUNK_EXT;
+				if (ch == '\r')
+					break;
+			} else {
+				goto bad;
+			}
+			break;
+		}
+		case B_CHUNK_EXT:
+			if (ch == '\n') {
+				if (p[i - (i > 0)] != '\r' && i > 0)
+					goto bad;
+				c->body_seen += c->body_left;
+				if (c->body_seen > max)
+					goto bad;
+				c->body = c->body_left ? B_CHUNK_DATA
+						       : B_TRAILER_START;
+			} else if ((unsigned char)ch < 0x20 && ch != '\t' &&
+				   ch != '\r') {
+				goto bad;
+			}
+			break;
+		case B_CHUNK_DATA_CR:
+			if (ch != '\r')
+				goto bad;
+			c->body = B_CHUNK_DATA_LF;
+			break;
+		case B_CHUNK_DATA_LF:
+			if (ch != '\n')
+				goto bad;
+			c->body = B_CHUNK_SIZE;
+			c->body_left = 0;
+			c->chunk_had_digit = false;
+			break;
+		case B_TRAILER_START:
+			if (ch == '\r')
+				c->body = B_TRAILER_LF;
+			else
+				c->body = B_TRAILER;
+			break;
+		case B_TRAILER:
+			if (ch == '\n')
+				c->body = B_TRAILER_START;
+			break;
+		case B_TRAILER_LF:
+			if (ch != '\n')
+				goto bad;
+			c->body = B_NONE;
+			break;
+		default:
+			break;
+		}
+		i++;
+		/* The trailer section counts against the limit too. */
+		if (++c->body_seen > max + 65536)
+			goto bad;
+	}
+	return i;
+bad:
+	/* The response was sent already: there is no way to say 400 now,
+	 * and the stream cannot be framed any more. */
+	c->body = B_NONE;
+	c->close_after = true;
+	if (c->state == C_HEAD)
+		conn_linger(c);
+	return n;
+}
+
+/* Answer a parsed request; @head_len bytes of input are its head. */
+static void handle_request(struct conn *c, const struct http_request *req)
+{
+	struct server *srv = c->sh->srv;
+	char path[HTTP_PATH_MAX + 1 + 16];
+	char hbuf[1024];
+	struct out o = {hbuf, 0, sizeof(hbuf)};
+	struct fentry *fe = NULL;
+	enum file_result fr;
+	bool dir, head = req->method == HTTP_METHOD_HEAD;
+	bool v10ka = req->version == 10 && req->keep_alive;
+	uint64_t first = 0, last = 0, len;
+	int status, ret;
+
+	c->sh->requests++;
+	c->requests++;
+	if (!req->keep_alive)
+		c->close_after = true;
+	if (req->method == HTTP_METHOD_UNKNOWN || req->te_other) {
+		respond_simple(c, req, 501, true, NULL);
+		return;
+	}
+	/* The body, if any, is read and thrown away after the response;
+	 * over the limit, it is refused and the connection closed. */
+	if (req->content_length > 0 || req->chunked) {
+		if (req->content_length > (int64_t)srv->cfg.body_max) {
+			respond_simple(c, req, 413, true, NULL);
+			return;
+		}
+		/* The client waits for "100 Continue" before its body; we
+		 * never send one, so the connection cannot be reused. */
+		if (req->expect_continue)
+			c->close_after = true;
+		c->body_seen = 0;
+		c->chunk_had_digit = false;
+		if (req->chunked) {
+			c->body = B_CHUNK_SIZE;
+			c->body_left = 0;
+		} else {
+			c->body = B_LENGTH;
+			c->body_left = (uint64_t)req->content_length;
+		}
+	}
+	if (req->method != HTTP_METHOD_GET && req->method != HTTP_METHOD_HEAD) {
+		respond_simple(c, req, 405, false, "Allow: GET, HEAD\r\n");
+		return;
+	}
+	ret = http_target_path(req->target.ptr, req->target.len, path, &dir);
+	if (ret) {
+		respond_simple(c, req, ret, ret == 400, NULL);
+		return;
+	}
+	fr = file_cache_get(&c->sh->cache, path, proa_loop_time(c->sh->loop),
+			    &fe);
+	if (fr == FILE_IS_DIR) {
+		size_t n = strlen(path);
+
+		if (!dir) {
+			/* Relative links in the index need the slash.  The
+			 * path is decoded: encode it again, or a %0d%0a in
+			 * the target would split the response. */
+			char loc[3 * HTTP_PATH_MAX + 40];
+			static const char hex[] = "0123456789ABCDEF";
+			size_t k = 0;
+
+			k += (size_t)snprintf(loc, sizeof(loc), "Location: /");
+			for (size_t i = 0; i < n; i++) {
+				unsigned char ch = (unsigned char)path[i];
+
+				if ((ch >= 'a' && ch <= 'z') ||
+				    (ch >= 'A' && ch <= 'Z') ||
+				    (ch >= '0' && ch <= '9') ||
+				    (ch && strchr("/-._~", ch))) {
+					loc[k++] = (char)ch;
+				} else {
+					loc[k++] = '%';
+					loc[k++] = hex[ch >> 4];
+					loc[k++] = hex[ch & 15];
+				}
+			}
+			memcpy(loc + k, "/\r\n", 4);
+			respond_simple(c, req, 301, false, loc);
+			return;
+		}
+		memcpy(path + n, n ? "/index.html" : "index.html", n ? 12 : 11);
+		fr = file_cache_get(&c->sh->cache, path,
+				    proa_loop_time(c->sh->loop), &fe);
+		if (fr == FILE_NOT_FOUND || fr == FILE_IS_DIR)
+			fr = FILE_FORBIDDEN; /* no listing */
+	} else if (fr == FILE_OK && dir) {
+		/* "/file.txt/" names no file. */
+		file_cache_release(&c->sh->cache, fe);
+		fr = FILE_NOT_FOUND;
+	}
+	switch (fr) {
+	case FILE_OK:
+		break;
+	case FILE_NOT_FOUND:
+		respond_simple(c, req, 404, false, NULL);
+		return;
+	case FILE_TOO_LONG:
+		respond_simple(c, req, 414, false, NULL);
+		return;
+	case FILE_UNAVAILABLE:
+		respond_simple(c, req, 503, false, "Retry-After: 1\r\n");
+		return;
+	default:
+		respond_simple(c, req, 403, false, NULL);
+		return;
+	}
+
+	/* Conditional requests (RFC 9110 13.2.2): If-None-Match wins over
+	 * If-Modified-Since. */
+	bool not_modified = false;
+	if (req->if_none_match.ptr) {
+		for (size_t i = 0; i < req->nheaders; i++) {
+			const struct http_header *h = &req->headers[i];
+
+			if (h->name_len == 13 &&
+			    strncasecmp(h->name, "If-None-Match", 13) == 0 &&
+			    http_etag_match(h->value, h->value_len, fe->etag))
+				not_modified = true;
+		}
+	} else if (req->if_modified_since.ptr) {
+		time_t ims;
+
+		if (http_date_parse(req->if_modified_since.ptr,
+				    req->if_modified_since.len, &ims) &&
+		    fe->mtime_sec <= ims)
+			not_modified = true;
+	}
+	status = 200;
+	len = fe->size;
+	if (!not_modified && req->range.ptr) {
+		bool use_range = true;
+
+		/* If-Range: the range only if the representation is the one
+		 * the client has (a strong ETag or the exact date). */
+		for (size_t i = 0; i < req->nheaders; i++) {
+			const struct http_header *h = &req->headers[i];
+
+			if (h->name_len == 8 &&
+			    strncasecmp(h->name, "If-Range", 8) == 0)
+				use_range =
+				    (h->value_len == strlen(fe->etag) &&
+				     memcmp(h->value, fe->etag, h->value_len) ==
+					 0) ||
+				    (h->value_len == 29 &&
+				     memcmp(h->value, fe->lastmod, 29) == 0);
+		}
+		if (use_range) {
+			switch (http_range(req->range.ptr, req->range.len,
+					   fe->size, &first, &last)) {
+			case HTTP_RANGE_OK:
+				status = 206;
+				len = last - first + 1;
+				break;
+			case HTTP_RANGE_UNSAT: {
+				char cr[64];
+
+				snprintf(cr, sizeof(cr),
+					 "Content-Range: bytes */%" PRIu64
+					 "\r\n",
+					 fe->size);
+				file_cache_release(&c->sh->cache, fe);
+				respond_simple(c, req, 416, false, cr);
+				return;
+			}
+			default:
+				break;
+			}
+		}
+	}
+	if (not_modified)
+		status = 304;
+	head_start(&o, c, status);
+	if (status != 304) {
+		puts_(&o, "Content-Type: ");
+		puts_(&o, fe->mime);
+		puts_(&o, "\r\nContent-Length: ");
+		putu(&o, len);
+		puts_(&o, "\r\n");
+	}
+	if (status == 206) {
+		puts_(&o, "Content-Range: bytes ");
+		putu(&o, first);
+		put(&o, "-", 1);
+		putu(&o, last);
+		put(&o, "/", 1);
+		putu(&o, fe->size);
+		puts_(&o, "\r\n");
+	}
+	puts_(&o, "Last-Modified: ");
+	put(&o, fe->lastmod, 29);
+	puts_(&o, "\r\nETag: ");
+	puts_(&o, fe->etag);
+	puts_(&o, "\r\nAccept-Ranges: bytes\r\n");
+	if (c->sh->draining)
+		c->close_after = true;
+	head_end(&o, c, v10ka);
+	count_status(c, status);
+	bool body = !head && status != 304 && len > 0;
+	log_request(c, req, status, body ? len : 0);
+
+	if (!body || fe->data) {
+		struct iovec iov[2] = {{hbuf, o.len},
+				       {fe->data + first, (size_t)len}};
+		bool ok = conn_write(c, iov, body ? 2 : 1);
+
+		file_cache_release(&c->sh->cache, fe);
+		if (ok)
+			response_done(c);
+		return;
+	}
+	/* A big file: the head now, then the body a read at a time. */
+	struct iovec iov = {hbuf, o.len};
+	if (!conn_write(c, &iov, 1)) {
+		file_cache_release(&c->sh->cache, fe);
+		return;
+	}
+	if (!c->fbuf && !(c->fbuf = malloc(FBUF_SIZE))) {
+		file_cache_release(&c->sh->cache, fe);
+		conn_abort(c);
+		return;
+	}
+	c->fe = fe;
+	c->f_off = first;
+	c->f_left = len;
+	c->state = C_SENDING;
+	send_file_next(c);
+}
+
+static void conn_free(struct conn *c)
+{
+	free(c->in);
+	free(c->fbuf);
+	free(c);
+}
+
+static void file_read_done(struct proa_op *op)
+{
+	struct conn *c = proa_container_of(op, struct conn, rd);
+
+	c->read_busy = false;
+	if (c->lost) {
+		file_done(c);
+		conn_free(c);
+		return;
+	}
+	if (c->state == C_CLOSING) {
+		file_done(c);
+		return;
+	}
+	if (op->res <= 0) {
+		/* The file shrank or failed under us: the promised length
+		 * cannot be kept, so the peer must see the cut. */
+		file_done(c);
+		conn_abort(c);
+		return;
+	}
+	if (proa_transport_write(c->t, c->fbuf, (size_t)op->res) < 0) {
+		file_done(c);
+		conn_abort(c);
+		return;
+	}
+	c->f_off += (uint64_t)op->res;
+	c->f_left -= (uint64_t)op->res;
+	send_file_next(c);
+}
+
+/* Read the next piece of the file unless the peer is behind. */
+static void send_file_next(struct conn *c)
+{
+	size_t n;
+
+	if (c->f_left == 0) {
+		file_done(c);
+		response_done(c);
+		if (c->state == C_HEAD)
+			conn_process(c);
+		return;
+	}
+	if (c->writing_paused || c->read_busy)
+		return;
+	n = c->f_left < FBUF_SIZE ? (size_t)c->f_left : FBUF_SIZE;
+	proa_op_init(&c->rd, file_read_done, NULL);
+	if (proa_op_read(c->sh->loop, &c->rd, c->fe->fd, c->fbuf, n,
+			 (int64_t)c->f_off) < 0) {
+		file_done(c);
+		conn_abort(c);
+		return;
+	}
+	c->read_busy = true;
+}
+
+static void timer_fired(void *arg)
+{
+	struct conn *c = arg;
+
+	if (c->state == C_CLOSING)
+		return;
+	if (c->state == C_LINGER) {
+		c->tmode = T_NONE;
+		conn_close(c);
+		return;
+	}
+	if (c->tmode == T_HEADER && c->in_len > 0) {
+		/* A head started and did not finish in time (slowloris). */
+		c->tmode = T_NONE;
+		respond_simple(c, NULL, 408, true, NULL);
+		return;
+	}
+	c->tmode = T_NONE;
+	conn_close(c);
+}
+
+/* Parse and answer what the input holds, in order. */
+static void conn_process(struct conn *c)
+{
+	while (c->state == C_HEAD) {
+		struct http_request req;
+		size_t consumed;
+		int ret;
+
+		if (c->body != B_NONE) {
+			size_t n = body_eat(c, c->in + c->in_off, c->in_len);
+
+			c->in_off += n;
+			c->in_len -= n;
+			if (c->body != B_NONE || c->state != C_HEAD)
+				break;
+		}
+		if (c->in_len == 0) {
+			c->in_off = 0;
+			if (c->sh->draining) {
+				conn_close(c);
+				return;
+			}
+			timer_set(c, T_IDLE);
+			break;
+		}
+		ret = http_parse_request(c->in + c->in_off, c->in_len, &limits,
+					 &req, &consumed);
+		if (ret == HTTP_PARSE_INCOMPLETE) {
+			timer_set(c, T_HEADER);
+			break;
+		}
+		if (ret < 0) {
+			respond_simple(c, NULL, http_parse_status(ret), true,
+				       NULL);
+			return;
+		}
+		timer_set(c, T_NONE);
+		handle_request(c, &req);
+		c->in_off += consumed;
+		c->in_len -= consumed;
+	}
+	/* Keep the unread bytes at the front so the next read has room. */
+	if (c->in_off > 0 && c->in_len > 0 &&
+	    c->in_off + c->in_len > IN_CAP / 2) {
+		memmove(c->in, c->in + c->in_off, c->in_len);
+		c->in_off = 0;
+	} else if (c->in_len == 0) {
+		c->in_off = 0;
+	}
+	if (c->state == C_CLOSING || c->state == C_LINGER)
+		return;
+	bool room = IN_CAP - (c->in_off + c->in_len) >= IN_ROOM;
+	if (!room && !c->reading_paused) {
+		c->reading_paused = true;
+		proa_transport_pause_reading(c->t);
+	} else if (room && c->reading_paused) {
+		c->reading_paused = false;
+		proa_transport_resume_reading(c->t);
+	}
+}
+
+static void conn_made(struct proa_protocol *p, struct proa_transport *t)
+{
+	struct conn *c = proa_container_of(p, struct conn, proto);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	c->t = t;
+	strcpy(c->peer, "-");
+	if (proa_transport_peername(t, &ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET)
+			inet_ntop(AF_INET,
+				  &((struct sockaddr_in *)&ss)->sin_addr,
+				  c->peer, sizeof(c->peer));
+		else if (ss.ss_family == AF_INET6)
+			inet_ntop(AF_INET6,
+				  &((struct sockaddr_in6 *)&ss)->sin6_addr,
+				  c->peer, sizeof(c->peer));
+	}
+	timer_set(c, T_HEADER);
+}
+
+static void conn_data(struct proa_protocol *p, const void *data, size_t len)
+{
+	struct conn *c = proa_container_of(p, struct conn, proto);
+	const char *d = data;
+
+	if (c->state == C_CLOSING)
+		return;
+	if (c->state == C_LINGER) {
+		c->body_seen += len;
+		if (c->body_seen > LINGER_MAX)
+			conn_close(c);
+		return;
+	}
+	/* Body bytes with no request waiting behind them are eaten on the
+	 * spot rather than copied. */
+	if (c->body != B_NONE && c->in_len == 0 && c->state == C_HEAD) {
+		size_t n = body_eat(c, d, len);
+
+		d += n;
+		len -= n;
+		if (c->state != C_HEAD || len == 0) {
+			if (c->state == C_HEAD && c->body == B_NONE)
+				conn_process(c);
+			return;
+		}
+	}
+	if (c->in_off + c->in_len + len > IN_CAP) {
+		memmove(c->in, c->in + c->in_off, c->in_len);
+		c->in_off = 0;
+	}
+	if (c->in_len + len > IN_CAP) {
+		/* Only a peer that ignores flow control gets here (reading
+		 * pauses with IN_ROOM left): refuse rather than lose bytes. */
+		respond_simple(c, NULL, 431, true, NULL);
+		return;
+	}
+	if (c->tmode == T_IDLE)
+		timer_set(c, T_HEADER);
+	memcpy(c->in + c->in_off + c->in_len, d, len);
+	c->in_len += len;
+	conn_process(c);
+}
+
+static bool conn_eof(struct proa_protocol *p)
+{
+	struct conn *c = proa_container_of(p, struct conn, proto);
+
+	if (c->state == C_LINGER)
+		return false; /* all read: close now */
+	/* The client is done sending; answer what it asked and close (a
+	 * half-closed client still reads: "curl | head" style). */
+	c->close_after = true;
+	if (c->state == C_HEAD && c->in_len == 0 && c->body == B_NONE)
+		return false;
+	if (c->state == C_HEAD && c->body != B_NONE)
+		return false; /* a body cut short: nothing more to answer */
+	return true;
+}
+
+static void conn_lost(struct proa_protocol *p, int err)
+{
+	struct conn *c = proa_container_of(p, struct conn, proto);
+	struct shard *sh = c->sh;
+
+	(void)err;
+	proa_timer_cancel(&c->timer);
+	link_del(&c->link);
+	sh->nconns--;
+	c->t = NULL;
+	c->state = C_CLOSING;
+	if (c->read_busy) {
+		/* The read writes into fbuf: free when it completes. */
+		c->lost = true;
+		proa_op_cancel(&c->rd);
+	} else {
+		file_done(c);
+		conn_free(c);
+	}
+	if (sh->draining)
+		shard_check_drained(sh);
+}
+
+static void conn_pause_writing(struct proa_protocol *p)
+{
+	proa_container_of(p, struct conn, proto)->writing_paused = true;
+}
+
+static void conn_resume_writing(struct proa_protocol *p)
+{
+	struct conn *c = proa_container_of(p, struct conn, proto);
+
+	c->writing_paused = false;
+	if (c->state == C_SENDING)
+		send_file_next(c);
+}
+
+static const struct proa_protocol_ops conn_ops = {
+    .connection_made = conn_made,
+    .data_received = conn_data,
+    .eof_received = conn_eof,
+    .connection_lost = conn_lost,
+    .pause_writing = conn_pause_writing,
+    .resume_writing = conn_resume_writing,
+};
+
+static struct shard *shard_of(struct server *srv, struct proa_loop *loop)
+{
+	for (unsigned i = 0; i < srv->nshards; i++)
+		if (srv->shards[i].loop == loop)
+			return &srv->shards[i];
+	return NULL;
+}
+
+static struct proa_protocol *conn_factory(void *arg, struct proa_transport *t)
+{
+	struct server *srv = arg;
+	struct shard *sh = shard_of(srv, proa_transport_loop(t));
+	struct conn *c;
+
+	if (!sh || sh->draining)
+		return NULL;
+	c = calloc(1, sizeof(*c));
+	if (!c || !(c->in = malloc(IN_CAP))) {
+		free(c);
+		return NULL; /* refused: closed at once */
+	}
+	c->proto.ops = &conn_ops;
+	c->sh = sh;
+	link_add_tail(&sh->conns, &c->link);
+	sh->nconns++;
+	return &c->proto;
+}
+
+/* ---- shutdown ---------------------------------------------------------- */
+
+static void shard_check_drained(struct shard *sh)
+{
+	struct server *srv = sh->srv;
+
+	if (sh->drained || sh->nconns > 0)
+		return;
+	if (sh->log.fd >= 0) {
+		log_flush(sh);
+		if (sh->log.writing || sh->log.len[sh->log.cur] > 0)
+			return; /* log_written() calls again */
+		proa_timer_cancel(&sh->log.flush_timer);
+	}
+	sh->drained = true;
+	pthread_mutex_lock(&srv->mu);
+	srv->ndrained++;
+	pthread_cond_signal(&srv->cond);
+	pthread_mutex_unlock(&srv->mu);
+}
+
+/* On the shard's loop: stop taking requests, close idle connections, let
+ * the others finish the response they are sending. */
+static void shard_drain(void *arg)
+{
+	struct shard *sh = arg;
+	struct proa_link *l, *next;
+
+	sh->draining = true;
+	for (l = sh->conns.next; l != &sh->conns; l = next) {
+		struct conn *c = proa_container_of(l, struct conn, link);
+
+		next = l->next;
+		c->close_after = true;
+		if (c->state == C_HEAD)
+			conn_close(c);
+	}
+	shard_check_drained(sh);
+}
+
+/* ---- options and main --------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: proa-httpd [options] [DIR]\n"
+		"Serve the files under DIR (default: the current directory) "
+		"over HTTP/1.1.\n"
+		"\n"
+		"  --host HOST           address to listen on (127.0.0.1; "
+		"0.0.0.0 or :: for all)\n"
+		"  --port PORT           port (8080; 0: any free port)\n"
+		"  --loops N             loops, one per CPU, SO_REUSEPORT "
+		"(1)\n"
+		"  --max-conns N         connections per loop; over it, new "
+		"ones are\n"
+		"                        accepted and closed at once (10000; "
+		"0: no cap)\n"
+		"  --header-timeout MS   a request head must arrive within "
+		"this (10000): 408\n"
+		"  --idle-timeout MS     keep-alive connections idle this long "
+		"are closed (15000)\n"
+		"  --write-timeout MS    a reader taking nothing this long is "
+		"cut off (30000)\n"
+		"  --body-max BYTES      largest request body read and "
+		"discarded (1048576): 413\n"
+		"  --tls CERT KEY        serve HTTPS with this PEM certificate "
+		"and key\n"
+		"  --access-log FILE     append one line per request (off)\n"
+		"  --quiet               print nothing but errors\n"
+		"  -h, --help            this text\n"
+		"\n"
+		"Prints \"serving DIR at http://HOST:PORT/\" once listening; "
+		"SIGINT or SIGTERM\n"
+		"finish the responses in flight, then exit 0.\n");
+}
+
+static bool bad_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "%s: ", prog);
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\ntry '%s --help'\n", prog);
+	va_end(ap);
+	return false;
+}
+
+static bool parse_u64(const char *opt, const char *s, uint64_t min,
+		      uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	if (!s || !*s || *s == '-')
+		return bad_usage("%s: bad value '%s'", opt, s ? s : "");
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return bad_usage("%s: bad value '%s' (%llu to %llu)", opt, s,
+				 (unsigned long long)min,
+				 (unsigned long long)max);
+	*out = v;
+	return true;
+}
+
+static bool parse_args(int argc, char **argv, struct config *cfg)
+{
+	enum {
+		O_HOST = 256,
+		O_PORT,
+		O_LOOPS,
+		O_MAXC,
+		O_HT,
+		O_IT,
+		O_WT,
+		O_BODY,
+		O_TLS,
+		O_LOG,
+		O_QUIET
+	};
+	static const struct option opts[] = {
+	    {"host", required_argument, NULL, O_HOST},
+	    {"port", required_argument, NULL, O_PORT},
+	    {"loops", required_argument, NULL, O_LOOPS},
+	    {"max-conns", required_argument, NULL, O_MAXC},
+	    {"header-timeout", required_argument, NULL, O_HT},
+	    {"idle-timeout", required_argument, NULL, O_IT},
+	    {"write-timeout", required_argument, NULL, O_WT},
+	    {"body-max", required_argument, NULL, O_BODY},
+	    {"tls", required_argument, NULL, O_TLS},
+	    {"access-log", required_argument, NULL, O_LOG},
+	    {"quiet", no_argument, NULL, O_QUIET},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	uint64_t v = 0;
+	int ch;
+
+	*cfg = (struct config){
+	    .root = ".",
+	    .host = "127.0.0.1",
+	    .port = 8080,
+	    .loops = 1,
+	    .max_conns = 10000,
+	    .header_timeout_ns = 10000000000ull,
+	    .idle_timeout_ns = 15000000000ull,
+	    .write_timeout_ns = 30000000000ull,
+	    .body_max = 1048576,
+	};
+	opterr = 0;
+	/* NOLINTNEXTLINE(concurrency-mt-unsafe): main, before any thread */
+	while ((ch = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (ch) {
+		case O_HOST:
+			if (!*optarg)
+				return bad_usage("--host: empty");
+			cfg->host = optarg;
+			break;
+		case O_PORT:
+			if (!parse_u64("--port", optarg, 0, 65535, &v))
+				return false;
+			cfg->port = (uint16_t)v;
+			break;
+		case O_LOOPS:
+			if (!parse_u64("--loops", optarg, 1, MAX_LOOPS, &v))
+				return false;
+			cfg->loops = (unsigned)v;
+			break;
+		case O_MAXC:
+			if (!parse_u64("--max-conns", optarg, 0, 1000000, &v))
+				return false;
+			cfg->max_conns = (unsigned)v;
+			break;
+		case O_HT:
+		case O_IT:
+		case O_WT:
+			if (!parse_u64(ch == O_HT   ? "--header-timeout"
+				       : ch == O_IT ? "--idle-timeout"
+						    : "--write-timeout",
+				       optarg, 1, 86400000ull, &v))
+				return false;
+			v *= 1000000ull;
+			if (ch == O_HT)
+				cfg->header_timeout_ns = v;
+			else if (ch == O_IT)
+				cfg->idle_timeout_ns = v;
+			else
+				cfg->write_timeout_ns = v;
+			break;
+		case O_BODY:
+			if (!parse_u64("--body-max", optarg, 0,
+				       UINT64_C(1) << 40, &v))
+				return false;
+			cfg->body_max = v;
+			break;
+		case O_TLS:
+			if (optind >= argc || argv[optind][0] == '-')
+				return bad_usage("--tls needs CERT and KEY");
+			cfg->tls_cert = optarg;
+			cfg->tls_key = argv[optind++];
+			break;
+		case O_LOG:
+			cfg->access_log = optarg;
+			break;
+		case O_QUIET:
+			cfg->quiet = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0); /* NOLINT(concurrency-mt-unsafe) */
+		case ':':
+			return bad_usage("%s needs a value", argv[optind - 1]);
+		default:
+			return bad_usage("unknown option '%s'",
+					 argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		cfg->root = argv[optind++];
+	if (optind < argc)
+		return bad_usage("one directory only ('%s' is extra)",
+				 argv[optind]);
+	return true;
+}
+
+static int shards_init(struct server *srv, struct proa_loop_group *g)
+{
+	srv->nshards = proa_loop_group_size(g);
+	srv->shards = calloc(srv->nshards, sizeof(*srv->shards));
+	if (!srv->shards)
+		return -ENOMEM;
+	for (unsigned i = 0; i < srv->nshards; i++) {
+		struct shard *sh = &srv->shards[i];
+
+		sh->srv = srv;
+		sh->loop = proa_loop_group_loop(g, i);
+		sh->conns.next = sh->conns.prev = &sh->conns;
+		sh->log.fd = srv->logfd;
+		if (file_cache_init(&sh->cache, srv->rootfd, 4096, 64u << 20) <
+		    0)
+			return -ENOMEM;
+		if (srv->logfd >= 0) {
+			sh->log.buf[0] = malloc(LOG_BUF);
+			sh->log.buf[1] = malloc(LOG_BUF);
+			if (!sh->log.buf[0] || !sh->log.buf[1])
+				return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static void shards_free(struct server *srv)
+{
+	for (unsigned i = 0; srv->shards && i < srv->nshards; i++) {
+		struct shard *sh = &srv->shards[i];
+
+		/* What the loop could not write before it stopped. */
+		for (int b = 0; b < 2 && srv->logfd >= 0; b++) {
+			int k = (sh->log.cur + 1 + b) % 2;
+
+			if (sh->log.len[k] && write(srv->logfd, sh->log.buf[k],
+						    sh->log.len[k]) < 0)
+				sh->log.dropped++;
+		}
+		file_cache_destroy(&sh->cache);
+		free(sh->log.buf[0]);
+		free(sh->log.buf[1]);
+	}
+	free(srv->shards);
+}
+
+static void wait_drained(struct server *srv)
+{
+	struct timespec deadline;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += SHUTDOWN_GRACE_S;
+	pthread_mutex_lock(&srv->mu);
+	while (srv->ndrained < srv->nshards)
+		if (pthread_cond_timedwait(&srv->cond, &srv->mu, &deadline))
+			break;
+	pthread_mutex_unlock(&srv->mu);
+}
+
+static void print_summary(const struct server *srv)
+{
+	uint64_t req = 0, by[6] = {0}, dropped = 0, hits = 0, misses = 0;
+
+	for (unsigned i = 0; i < srv->nshards; i++) {
+		const struct shard *sh = &srv->shards[i];
+
+		req += sh->requests;
+		for (int k = 0; k < 6; k++)
+			by[k] += sh->responses_by_class[k];
+		dropped += sh->log.dropped;
+		hits += sh->cache.hits;
+		misses += sh->cache.misses;
+	}
+	fprintf(stderr,
+		"%s: %" PRIu64 " requests (2xx %" PRIu64 ", 3xx %" PRIu64
+		", 4xx %" PRIu64 ", 5xx %" PRIu64 "), file cache %" PRIu64
+		" hits %" PRIu64 " misses\n",
+		prog, req, by[2], by[3], by[4], by[5], hits, misses);
+	if (dropped)
+		fprintf(stderr, "%s: access log: %" PRIu64 " lines lost\n",
+			prog, dropped);
+}
+
+int main(int argc, char **argv)
+{
+	struct server srv = {.rootfd = -1, .logfd = -1};
+	struct config *cfg = &srv.cfg;
+	struct proa_loop_group_options gopt = {0};
+	struct proa_server_options sopt = {0};
+	struct proa_loop_group *g = NULL;
+	char rootpath[PATH_MAX];
+	sigset_t sigs;
+	int ret, signo, status = 1;
+
+	if (!parse_args(argc, argv, cfg))
+		return 2;
+	ret = files_root_open(cfg->root, &srv.rootfd);
+	if (ret < 0) {
+		fail("cannot serve '%s': %s", cfg->root,
+		     ret == -ENOSYS
+			 ? "this kernel has no openat2 (Linux 5.6+)"
+			 : strerror(-ret)); /* NOLINT(concurrency-mt-unsafe) */
+		return 1;
+	}
+	if (!realpath(cfg->root, rootpath))
+		snprintf(rootpath, sizeof(rootpath), "%s", cfg->root);
+	if (cfg->access_log) {
+		srv.logfd =
+		    open(cfg->access_log,
+			 O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (srv.logfd < 0) {
+			/* NOLINTNEXTLINE(concurrency-mt-unsafe): one thread */
+			const char *why = strerror(errno);
+
+			fail("cannot open access log '%s': %s", cfg->access_log,
+			     why);
+			goto out;
+		}
+	}
+	if (cfg->tls_cert) {
+		struct proa_tls_options to = {.cert_file = cfg->tls_cert,
+					      .key_file = cfg->tls_key,
+					      .alpn = "http/1.1"};
+		char err[512];
+
+		ret = proa_tls_context_new(&srv.tls, PROA_TLS_SERVER, &to, err,
+					   sizeof(err));
+		if (ret < 0) {
+			fail("TLS: %s", err);
+			goto out;
+		}
+	}
+	pthread_mutex_init(&srv.mu, NULL);
+	pthread_cond_init(&srv.cond, NULL);
+
+	/* Blocked before any thread exists, so that only sigwait() below
+	 * sees them. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	gopt.nloops = cfg->loops;
+	ret = proa_loop_group_new(&g, &gopt);
+	if (ret < 0) {
+		fail("cannot start %u loops: %s", cfg->loops,
+		     proa_strerror(ret));
+		goto out;
+	}
+	if (shards_init(&srv, g) < 0) {
+		fail("out of memory");
+		goto out;
+	}
+	sopt.tls = srv.tls;
+	sopt.reuse_port = true;
+	sopt.max_connections = cfg->max_conns;
+	sopt.transport.idle_timeout_ns = 0; /* ours: header and idle */
+	sopt.transport.write_timeout_ns = cfg->write_timeout_ns;
+	sopt.transport.write_high = (size_t)256 * 1024;
+	sopt.transport.write_low = (size_t)64 * 1024;
+	ret = proa_loop_group_listen(g, cfg->host, cfg->port,
+				     PROA_GROUP_REUSEPORT, &sopt, conn_factory,
+				     &srv);
+	if (ret < 0) {
+		fail("cannot listen on %s port %u: %s", cfg->host,
+		     (unsigned)cfg->port, proa_strerror(ret));
+		goto out;
+	}
+	if (!cfg->quiet) {
+		bool v6 = strchr(cfg->host, ':') != NULL;
+
+		printf("%s: serving %s at %s://%s%s%s:%u/\n", prog, rootpath,
+		       srv.tls ? "https" : "http", v6 ? "[" : "", cfg->host,
+		       v6 ? "]" : "", (unsigned)proa_loop_group_port(g));
+		fflush(stdout);
+	}
+	do
+		ret = sigwait(&sigs, &signo);
+	while (ret == EINTR);
+	for (unsigned i = 0; i < srv.nshards; i++) {
+		if (proa_loop_call_soon_threadsafe(
+			srv.shards[i].loop, &srv.shards[i].close_h, shard_drain,
+			&srv.shards[i]) < 0) {
+			pthread_mutex_lock(&srv.mu);
+			srv.ndrained++;
+			pthread_mutex_unlock(&srv.mu);
+		}
+	}
+	wait_drained(&srv);
+	/* Closes the listeners, aborts what did not drain in time, joins
+	 * the loops: their shards are ours after it. */
+	ret = proa_loop_group_free(g);
+	g = NULL;
+	if (ret < 0) {
+		fail("stopping the loops: %s", proa_strerror(ret));
+		goto out;
+	}
+	if (!cfg->quiet)
+		print_summary(&srv);
+	status = 0;
+out:
+	if (g)
+		proa_loop_group_free(g);
+	shards_free(&srv);
+	proa_tls_context_free(srv.tls);
+	if (srv.logfd >= 0)
+		close(srv.logfd);
+	if (srv.rootfd >= 0)
+		close(srv.rootfd);
+	return status;
+}

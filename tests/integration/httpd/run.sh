@@ -1,0 +1,418 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# proa-httpd end to end, with curl, raw sockets (bash's /dev/tcp) and wrk:
+# the command line, GET/HEAD, ranges, conditional requests, keep-alive and
+# pipelining, a table of smuggling and traversal requests with the answer
+# each must get, error statuses, the slowloris cut-off while others are
+# served, TLS through curl, the access log, EMFILE, and a graceful
+# shutdown that loses no response in flight.  Each check prints PASS or
+# FAIL; the exit status is the number of failures (capped at 100).
+#
+# Usage: run.sh PATH/TO/proa-httpd CERTDIR
+# CERTDIR holds what scripts/make-test-certs.sh makes (made here if not).
+set -u
+
+bin=${1:?usage: run.sh PATH/TO/proa-httpd CERTDIR}
+certs=${2:?usage: run.sh PATH/TO/proa-httpd CERTDIR}
+here=$(cd "$(dirname "$0")" && pwd)
+[ -x "$bin" ] || {
+	echo "run.sh: $bin is not an executable" >&2
+	exit 2
+}
+for tool in curl; do
+	command -v $tool >/dev/null || {
+		echo "run.sh: $tool is missing (scripts/setup.sh test)" >&2
+		exit 2
+	}
+done
+work=$(mktemp -d)
+# shellcheck source=../lib.sh
+. "$here/../lib.sh"
+# shellcheck disable=SC2317 # run by the trap
+cleanup() {
+	[ -n "$SRV_PID" ] && kill -KILL "$SRV_PID" 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+[ -f "$certs/server.pem" ] || "$here/../../../scripts/make-test-certs.sh" "$certs" >/dev/null || {
+	echo "run.sh: cannot make test certificates" >&2
+	exit 2
+}
+
+# ---- the served tree ----------------------------------------------------
+root=$work/www
+mkdir -p "$root/sub" "$root/empty" "$work/outside"
+printf 'Hello, World!' >"$root/hello.txt"
+printf '<h1>index</h1>\n' >"$root/index.html"
+printf 'sub index\n' >"$root/sub/index.html"
+printf 'body{}\n' >"$root/sub/style.css"
+head -c 300000 /dev/urandom >"$root/big.bin"
+head -c 5000000 /dev/urandom >"$root/huge.bin"
+printf 'secret\n' >"$work/outside/secret.txt"
+ln -s ../outside/secret.txt "$root/escape.txt"
+ln -s "$work/outside" "$root/escape-dir"
+ln -s hello.txt "$root/inside-link.txt"
+mkfifo "$root/fifo"
+printf 'private\n' >"$root/noread.txt"
+chmod 000 "$root/noread.txt"
+
+PORT=
+URL=
+start_httpd() { # ARGS...
+	lib_start_server "$bin" --port 0 "$@" || return 1
+	case $SRV_LINE in
+	"proa-httpd: serving "*" at http"*"://127.0.0.1:"*/)
+		PORT=${SRV_LINE##*:}
+		PORT=${PORT%/}
+		URL=${SRV_LINE##* at }
+		URL=${URL%/}
+		return 0
+		;;
+	esac
+	echo "  unexpected first line: '$SRV_LINE'"
+	lib_stop_server KILL
+	return 1
+}
+
+# raw REQUEST: send REQUEST (printf %b escapes) on a new connection and
+# print everything until the server closes (at most 5 s); status 124 if
+# it did not close.
+raw() {
+	local fd rc
+	exec {fd}<>"/dev/tcp/127.0.0.1/$PORT" || return 1
+	printf '%b' "$1" >&"$fd"
+	timeout 5 cat <&"$fd"
+	rc=$?
+	exec {fd}<&-
+	return $rc
+}
+
+# status_of TEXT: the status code of the first status line.
+status_of() {
+	printf '%s' "$1" | head -1 | sed -n 's/^HTTP\/1\.1 \([0-9]*\) .*/\1/p' | tr -d '\r'
+}
+
+# ---- command line ---------------------------------------------------------
+out=$("$bin" --help)
+rc=$?
+check "--help exits 0 and documents the flags" \
+	test "$rc" = 0 -a -n "$(printf '%s' "$out" | grep -- '--header-timeout')"
+err=$("$bin" --bogus 2>&1)
+rc=$?
+check "an unknown flag exits 2: $err" test "$rc" = 2
+err=$("$bin" --port 99999 2>&1)
+rc=$?
+check "a bad port exits 2: $err" test "$rc" = 2
+err=$(run_limited 10 "$bin" --port 0 "$work/nonexistent" 2>&1)
+rc=$?
+check "a missing directory exits 1: $err" \
+	test "$rc" = 1 -a -n "$(printf '%s' "$err" | grep 'No such file')"
+err=$(run_limited 10 "$bin" --port 0 "$root/hello.txt" 2>&1)
+rc=$?
+check "a file as the root exits 1: $err" test "$rc" = 1
+
+# ---- one server for most of what follows ----------------------------------
+if ! start_httpd --header-timeout 1500 --access-log "$work/access.log" "$root"; then
+	fail "proa-httpd did not start"
+	exit 1
+fi
+pass "started: $SRV_LINE"
+
+# GET, HEAD, headers
+hdr=$(curl -sS -D - -o "$work/got" "$URL/hello.txt")
+check "GET /hello.txt: 200 and the bytes" \
+	test "$(status_of "$hdr")" = 200 -a "$(cat "$work/got")" = "Hello, World!"
+for h in "Content-Type: text/plain; charset=utf-8" "Content-Length: 13" \
+	"Server: proa-httpd" "Accept-Ranges: bytes"; do
+	check "GET has '$h'" grep -qi "^$h" <<<"$(tr -d '\r' <<<"$hdr")"
+done
+for h in Date ETag Last-Modified; do
+	check "GET has $h" grep -qi "^$h: " <<<"$hdr"
+done
+etag=$(tr -d '\r' <<<"$hdr" | sed -n 's/^ETag: //Ip')
+lastmod=$(tr -d '\r' <<<"$hdr" | sed -n 's/^Last-Modified: //Ip')
+out=$(curl -sS -I "$URL/hello.txt" | tr -d '\r')
+check "HEAD: 200, Content-Length 13, no body" \
+	test "$(status_of "$out")" = 200 -a -n "$(grep '^Content-Length: 13' <<<"$out")"
+raw 'HEAD /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >"$work/head"
+check "HEAD sends no body bytes" test "$(tail -c 4 "$work/head" | od -An -c | tr -d ' ')" = '\r\n\r\n'
+check "GET / serves index.html" test "$(curl -sS "$URL/")" = "<h1>index</h1>"
+check "GET /sub/ serves sub/index.html" test "$(curl -sS "$URL/sub/")" = "sub index"
+out=$(curl -sS -D - -o /dev/null "$URL/sub" | tr -d '\r')
+check "GET /sub redirects to /sub/ (301)" \
+	test "$(status_of "$out")" = 301 -a -n "$(grep '^Location: /sub/$' <<<"$out")"
+check "Content-Type from the extension (css)" \
+	test "$(curl -sS -o /dev/null -w '%{content_type}' "$URL/sub/style.css")" = "text/css; charset=utf-8"
+curl -sS -o "$work/big" "$URL/big.bin"
+check "a 300 KB file arrives byte-exact" cmp -s "$work/big" "$root/big.bin"
+curl -sS -o "$work/huge" "$URL/huge.bin"
+check "a 5 MB file arrives byte-exact" cmp -s "$work/huge" "$root/huge.bin"
+
+# ranges
+check_range() { # NAME RANGE STATUS FILE FIRST LEN
+	local name=$1 range=$2 want=$3 file=$4 first=$5 len=$6 st
+	st=$(curl -sS -o "$work/range" -w '%{http_code}' -H "Range: $range" "$URL/$file")
+	if [ "$st" = "$want" ] && cmp -s "$work/range" <(tail -c +$((first + 1)) "$root/$file" | head -c "$len"); then
+		pass "Range $range on $file ($name): $st, right bytes"
+	else
+		fail "Range $range on $file ($name): status $st (want $want), $(wc -c <"$work/range") bytes"
+	fi
+}
+check_range "small, middle" "bytes=2-6" 206 hello.txt 2 5
+check_range "small, open end" "bytes=7-" 206 hello.txt 7 6
+check_range "small, suffix" "bytes=-3" 206 hello.txt 10 3
+check_range "past the end clipped" "bytes=10-99" 206 hello.txt 10 3
+check_range "big, middle" "bytes=100000-250000" 206 big.bin 100000 150001
+check_range "huge, tail" "bytes=4999000-" 206 huge.bin 4999000 1000
+check_range "several ranges: whole file" "bytes=0-1,5-6" 200 hello.txt 0 13
+check_range "malformed: ignored" "bytes=x-y" 200 hello.txt 0 13
+out=$(curl -sS -D - -o /dev/null -H "Range: bytes=100-200" "$URL/hello.txt" | tr -d '\r')
+check "unsatisfiable range: 416 with Content-Range: bytes */13" \
+	test "$(status_of "$out")" = 416 -a -n "$(grep '^Content-Range: bytes \*/13$' <<<"$out")"
+out=$(curl -sS -D - -o /dev/null -H "Range: bytes=0-3" "$URL/hello.txt" | tr -d '\r')
+check "206 carries Content-Range: bytes 0-3/13" grep -q '^Content-Range: bytes 0-3/13$' <<<"$out"
+st=$(curl -sS -o "$work/range" -w '%{http_code}' -H "Range: bytes=0-3" -H 'If-Range: "stale"' "$URL/hello.txt")
+check "If-Range with another ETag: the whole file (200)" test "$st" = 200
+
+# conditional requests
+st=$(curl -sS -o "$work/c" -w '%{http_code}' -H "If-None-Match: $etag" "$URL/hello.txt")
+check "If-None-Match with the ETag: 304, no body" test "$st" = 304 -a ! -s "$work/c"
+st=$(curl -sS -o /dev/null -w '%{http_code}' -H "If-None-Match: \"x\", W/$etag" "$URL/hello.txt")
+check "If-None-Match list with the weak ETag: 304" test "$st" = 304
+st=$(curl -sS -o /dev/null -w '%{http_code}' -H 'If-None-Match: "other"' "$URL/hello.txt")
+check "If-None-Match with another ETag: 200" test "$st" = 200
+st=$(curl -sS -o /dev/null -w '%{http_code}' -H "If-Modified-Since: $lastmod" "$URL/hello.txt")
+check "If-Modified-Since = Last-Modified: 304" test "$st" = 304
+st=$(curl -sS -o /dev/null -w '%{http_code}' -H "If-Modified-Since: Sat, 01 Jan 2000 00:00:00 GMT" "$URL/hello.txt")
+check "If-Modified-Since in 2000: 200" test "$st" = 200
+st=$(curl -sS -o /dev/null -w '%{http_code}' -H 'If-None-Match: "other"' -H "If-Modified-Since: $lastmod" "$URL/hello.txt")
+check "If-None-Match wins over If-Modified-Since: 200" test "$st" = 200
+
+# keep-alive and pipelining
+out=$(curl -sS -v -o /dev/null -o /dev/null "$URL/hello.txt" "$URL/big.bin" 2>&1)
+check "curl reuses the connection for a second request" grep -q 'Re-using existing connection' <<<"$out"
+resp=$(raw 'GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /sub/index.html HTTP/1.1\r\nHost: x\r\n\r\nHEAD /hello.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+rc=$?
+order=$(printf '%s' "$resp" | tr -d '\r' | grep -E '^HTTP/1.1|^Hello|^sub index' | tr '\n' '|')
+check "4 pipelined requests answered in order, then closed: $order" \
+	test "$rc" = 0 -a "$order" = "HTTP/1.1 200 OK|Hello, World!HTTP/1.1 200 OK|sub index|HTTP/1.1 200 OK|HTTP/1.1 404 Not Found|"
+resp=$(raw 'GET /hello.txt HTTP/1.0\r\n\r\n')
+check "HTTP/1.0 without keep-alive: answered and closed" test $? = 0 -a "$(status_of "$resp")" = 200
+resp=$(raw 'GET /hello.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n')
+rc=$?
+check "HTTP/1.0 with keep-alive: kept open, says keep-alive" \
+	test "$rc" = 124 -a -n "$(grep -i '^Connection: keep-alive' <<<"$resp")"
+resp=$(raw 'GET /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nabcdeGET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+check "a body is read and discarded; the next request is answered" \
+	test "$(grep -o 'HTTP/1.1 200' <<<"$resp" | wc -l)" = 2
+resp=$(raw 'GET /hello.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n3;x=y\r\nfgh\r\n0\r\nTrailer: 1\r\n\r\nGET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+check "a chunked body is discarded; the next request is answered" \
+	test "$(grep -o 'HTTP/1.1 200' <<<"$resp" | wc -l)" = 2
+
+# smuggling, malformed requests and limits: each must get its status, and
+# the 400s the end of the connection.
+long=$(head -c 9000 /dev/zero | tr '\0' a)
+bighdr=$(head -c 9000 /dev/zero | tr '\0' b)
+check_raw() { # NAME REQUEST STATUS CLOSED(yes|no)
+	local name=$1 req=$2 want=$3 closed=$4 resp rc st
+	resp=$(raw "$req")
+	rc=$?
+	st=$(status_of "$resp")
+	if [ "$st" = "$want" ] && { [ "$closed" = no ] || [ "$rc" = 0 ]; }; then
+		pass "$name: $st${closed:+, closed=$closed}"
+	else
+		fail "$name: status '$st' (want $want), reader rc $rc (closed wanted: $closed)"
+	fi
+}
+R='GET /hello.txt HTTP/1.1\r\nHost: x\r\n'
+check_raw "Content-Length and Transfer-Encoding" "${R}Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" 400 yes
+check_raw "duplicate Content-Length (equal)" "${R}Content-Length: 3\r\nContent-Length: 3\r\n\r\nabc" 400 yes
+check_raw "duplicate Content-Length (different)" "${R}Content-Length: 3\r\nContent-Length: 4\r\n\r\nabcd" 400 yes
+check_raw "Content-Length list" "${R}Content-Length: 3, 3\r\n\r\nabc" 400 yes
+check_raw "negative Content-Length" "${R}Content-Length: -1\r\n\r\n" 400 yes
+check_raw "Content-Length with a sign" "${R}Content-Length: +3\r\n\r\nabc" 400 yes
+check_raw "Transfer-Encoding not ending in chunked" "${R}Transfer-Encoding: chunked, identity\r\n\r\n" 400 yes
+check_raw "Transfer-Encoding: xchunked" "${R}Transfer-Encoding: xchunked\r\n\r\n" 400 yes
+check_raw "two Transfer-Encoding lines" "${R}Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" 400 yes
+check_raw "Transfer-Encoding in HTTP/1.0" 'GET /hello.txt HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n' 400 yes
+check_raw "obs-fold" "${R}X-A: 1\r\n folded\r\n\r\n" 400 yes
+check_raw "space before the colon" "${R}Content-Length : 3\r\n\r\nabc" 400 yes
+check_raw "control character in a value" "${R}X-A: a\x01b\r\n\r\n" 400 yes
+check_raw "NUL in a value" "${R}X-A: a\x00b\r\n\r\n" 400 yes
+check_raw "control character in a name" "${R}X\x01A: 1\r\n\r\n" 400 yes
+check_raw "bare LF line ends" 'GET /hello.txt HTTP/1.1\nHost: x\n\n' 400 yes
+check_raw "no Host in HTTP/1.1" 'GET /hello.txt HTTP/1.1\r\n\r\n' 400 yes
+check_raw "two Host lines" "${R}Host: y\r\n\r\n" 400 yes
+check_raw "gzip, chunked: 501" "${R}Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n" 501 yes
+check_raw "unknown method: 501" 'BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n' 501 yes
+check_raw "HTTP/2.0 request line: 505" 'GET / HTTP/2.0\r\nHost: x\r\n\r\n' 505 yes
+check_raw "target over 8 KiB: 414" "GET /$long HTTP/1.1\r\nHost: x\r\n\r\n" 414 yes
+check_raw "header line over 8 KiB: 431" "${R}X-Big: $bighdr\r\n\r\n" 431 yes
+hdrs=$(for i in $(seq 1 120); do printf 'X-%d: 1\\r\\n' "$i"; done)
+check_raw "120 header lines: 431" "${R}${hdrs}\r\n" 431 yes
+check_raw "body over --body-max: 413" "${R}Content-Length: 99999999\r\n\r\n" 413 yes
+check_raw "bad chunk size: cut" "${R}Transfer-Encoding: chunked\r\n\r\nzz\r\n\r\n" 200 yes
+resp=$(raw 'POST /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nab')
+check "POST: 405 with Allow: GET, HEAD" \
+	test "$(status_of "$resp")" = 405 -a -n "$(tr -d '\r' <<<"$resp" | grep '^Allow: GET, HEAD$')"
+check_raw "DELETE: 405" 'DELETE /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' 405 yes
+
+# traversal and what may be served
+T='HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'
+check_raw "/../outside/secret.txt" "GET /../outside/secret.txt $T" 403 yes
+check_raw "/sub/../../outside/secret.txt" "GET /sub/../../outside/secret.txt $T" 403 yes
+check_raw "/%2e%2e/outside/secret.txt" "GET /%2e%2e/outside/secret.txt $T" 403 yes
+check_raw "/%2E%2E%2foutside (encoded slash)" "GET /%2E%2E%2foutside/secret.txt $T" 400 yes
+check_raw "/.%2e/outside/secret.txt" "GET /.%2e/outside/secret.txt $T" 403 yes
+check_raw "%252e%252e decoded once only" "GET /%252e%252e/outside/secret.txt $T" 404 yes
+check_raw "%00 in the path" "GET /hello.txt%00.html $T" 400 yes
+check_raw "bad percent escape" "GET /hello%zz.txt $T" 400 yes
+check_raw "truncated percent escape" "GET /hello.txt% $T" 400 yes
+check_raw "symlink to a file outside the root" "GET /escape.txt $T" 403 yes
+check_raw "symlink to a directory outside the root" "GET /escape-dir/secret.txt $T" 403 yes
+check_raw "symlink inside the root" "GET /inside-link.txt $T" 200 yes
+check_raw "a FIFO is not served (and does not hang)" "GET /fifo $T" 403 yes
+if [ "$(id -u)" != 0 ]; then
+	check_raw "an unreadable file: 403" "GET /noread.txt $T" 403 yes
+fi
+check_raw "a directory without index: 403" "GET /empty/ $T" 403 yes
+check_raw "a missing file: 404" "GET /missing.txt $T" 404 yes
+check_raw "a file with a trailing slash: 404" "GET /hello.txt/ $T" 404 yes
+check_raw "query string ignored" "GET /hello.txt?a=1&b=/../x $T" 200 yes
+check_raw "absolute-form target" "GET http://x/hello.txt $T" 200 yes
+check_raw "asterisk target" "GET * $T" 400 yes
+
+# slowloris: a client that sends its head a byte now and then is cut off
+# at --header-timeout (1.5 s) with 408, while others are served meanwhile.
+exec {slow}<>"/dev/tcp/127.0.0.1/$PORT"
+start=$(date +%s%N)
+(
+	for c in G E T ' ' /; do
+		printf '%s' "$c"
+		sleep 0.4
+	done
+	sleep 5
+) >&"$slow" 2>/dev/null &
+dripper=$!
+served=0
+for _ in 1 2 3 4 5; do
+	[ "$(curl -sS -m 2 "$URL/hello.txt")" = "Hello, World!" ] && served=$((served + 1))
+done
+resp=$(timeout 10 cat <&"$slow")
+rc=$?
+ms=$((($(date +%s%N) - start) / 1000000))
+exec {slow}<&-
+kill "$dripper" 2>/dev/null
+wait "$dripper" 2>/dev/null
+check "slowloris cut off with 408 after ${ms} ms (1500-5000 wanted), $served/5 others served" \
+	test "$(status_of "$resp")" = 408 -a "$rc" = 0 -a "$ms" -ge 1400 -a "$ms" -lt 5000 -a "$served" = 5
+
+# a short load with wrk: every response a 200
+if command -v wrk >/dev/null; then
+	out=$(run_limited 30 wrk -t1 -c16 -d1s "$URL/hello.txt" 2>&1)
+	reqs=$(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' <<<"$out")
+	if [ -n "$reqs" ] && [ "$reqs" -gt 100 ] && ! grep -q 'Non-2xx' <<<"$out" &&
+		! grep -q 'Socket errors' <<<"$out"; then
+		pass "wrk smoke: $reqs requests in 1 s, all 2xx, no socket errors"
+	else
+		fail "wrk smoke: $out"
+	fi
+	out=$(run_limited 30 wrk -t1 -c4 -d1s "$URL/big.bin" 2>&1)
+	if grep -q 'requests in' <<<"$out" && ! grep -q 'Non-2xx\|Socket errors' <<<"$out"; then
+		pass "wrk on a 300 KB file: $(sed -n 's/^ *\([0-9]* requests in.*\)/\1/p' <<<"$out")"
+	else
+		fail "wrk on a 300 KB file: $out"
+	fi
+else
+	fail "wrk is missing (scripts/setup.sh test installs it)"
+fi
+
+# graceful shutdown: a slow download in flight when SIGTERM comes still
+# completes byte-exact, and the server exits 0.
+curl -sS --limit-rate 2M -o "$work/during" "$URL/huge.bin" 2>"$work/during.err" &
+dl=$!
+# Wait (bounded) until the response has started arriving.
+for _ in $(seq 1 100); do
+	[ -s "$work/during" ] && break
+	sleep 0.05
+done
+lib_stop_server TERM
+wait "$dl"
+dlrc=$?
+check "SIGTERM during a 5 MB download: the download completes byte-exact" \
+	test "$dlrc" = 0 -a -n "$(cmp "$work/during" "$root/huge.bin" && echo same)"
+check "SIGTERM: exit 0 with the summary ($(tail -1 "$SRV_ERR"))" \
+	test "$SRV_RC" = 0 -a -n "$(grep 'requests (2xx' "$SRV_ERR")"
+lines=$(wc -l <"$work/access.log")
+check "the access log has a line per request ($lines)" test "$lines" -gt 150
+check "the access log names the requests" grep -q '"GET /hello.txt HTTP/1.1" 200 13' "$work/access.log"
+
+# ---- a port held by another program: exit 1, said in words --------------
+# (Two proa-httpd share a port through SO_REUSEPORT, as nginx's reuseport
+# does; openssl s_server does not set it.)
+if start_httpd "$root"; then
+	port=$PORT
+	lib_stop_server TERM
+	# Its "ACCEPT" line says it listens.
+	if lib_start_server openssl s_server -cert "$certs/server.pem" \
+		-key "$certs/server.key" -accept "$port" &&
+		until [ "$SRV_LINE" = ACCEPT ]; do
+			read -r -t 20 -u "$SRV_FD" SRV_LINE || break
+		done && [ "$SRV_LINE" = ACCEPT ]; then
+		err=$(run_limited 10 "$bin" --port "$port" "$root" 2>&1)
+		rc=$?
+		check "a port in use exits 1: $err" \
+			test "$rc" = 1 -a -n "$(grep -i 'in use' <<<"$err")"
+		lib_stop_server TERM
+	else
+		fail "openssl s_server did not start on $port"
+	fi
+fi
+
+# ---- TLS: curl with the test CA ----------------------------------------
+if start_httpd --tls "$certs/server.pem" "$certs/server.key" "$root"; then
+	url=https://localhost:$PORT
+	got=$(curl -sS --cacert "$certs/ca.pem" "$url/hello.txt" 2>&1)
+	check "curl over TLS with the test CA: $got" test "$got" = "Hello, World!"
+	curl -sS --cacert "$certs/ca.pem" -o "$work/tlsbig" "$url/huge.bin"
+	check "5 MB over TLS byte-exact" cmp -s "$work/tlsbig" "$root/huge.bin"
+	out=$(curl -sS --cacert "$certs/ca.pem" -v -o /dev/null -o /dev/null "$url/hello.txt" "$url/big.bin" 2>&1)
+	check "keep-alive over TLS" grep -q 'Re-using existing connection' <<<"$out"
+	err=$(curl -sS "$url/hello.txt" 2>&1)
+	check "curl without the CA refuses the certificate" test -n "$(grep -i 'certificate' <<<"$err")"
+	lib_stop_server TERM
+	check "TLS server exits 0 on SIGTERM" test "$SRV_RC" = 0
+else
+	fail "proa-httpd --tls did not start"
+fi
+err=$(run_limited 10 "$bin" --port 0 --tls "$work/none.pem" "$certs/server.key" "$root" 2>&1)
+check "a missing certificate exits 1: $err" test $? = 1
+
+# ---- EMFILE: 80 connections against 64 descriptors do not break it ------
+if start_httpd_limited() { lib_start_server bash -c 'ulimit -n 64 && exec "$0" "$@"' "$bin" --port 0 "$root"; }; start_httpd_limited; then
+	PORT=${SRV_LINE##*:}
+	PORT=${PORT%/}
+	fds=()
+	for _ in $(seq 1 80); do
+		exec {f}<>"/dev/tcp/127.0.0.1/$PORT" && fds+=("$f")
+	done
+	# While they are all open, some were accepted and some wait: close
+	# them and the server must serve again (it retries accept).
+	for f in "${fds[@]}"; do exec {f}<&-; done
+	got=""
+	for _ in $(seq 1 50); do
+		got=$(curl -sS -m 2 "http://127.0.0.1:$PORT/hello.txt" 2>/dev/null) &&
+			[ "$got" = "Hello, World!" ] && break
+		sleep 0.1
+	done
+	check "after 80 connections against 64 descriptors, still serving" test "$got" = "Hello, World!"
+	lib_stop_server TERM
+	check "and exits 0 ($(tail -1 "$SRV_ERR"))" test "$SRV_RC" = 0
+else
+	fail "proa-httpd did not start with 64 descriptors"
+fi
+
+echo "httpd integration: $failures failure(s)"
+[ "$failures" -gt 100 ] && failures=100
+exit "$failures"

@@ -1,0 +1,85 @@
+# SPDX-License-Identifier: MIT
+# tests/integration/lib.sh - sourced by the integration scripts: PASS/FAIL
+# bookkeeping, bounded commands, and a server started in the background
+# whose first stdout line says it is ready.
+#
+# Synchronisation is by that line, read from a fifo with a bounded wait;
+# every process runs under timeout(1), so nothing can hang a test.
+# The caller sets $work (a temporary directory) before using these.
+
+failures=0
+SRV_PID=
+SRV_FD=
+SRV_ERR=
+SRV_LINE=
+SRV_RC=
+lib_nserv=0
+
+pass() {
+	echo "PASS: $*"
+}
+
+fail() {
+	echo "FAIL: $*"
+	failures=$((failures + 1))
+}
+
+# check NAME CONDITION...: PASS if the command succeeds, FAIL otherwise.
+check() {
+	local name=$1
+	shift
+	if "$@"; then
+		pass "$name"
+	else
+		fail "$name"
+	fi
+}
+
+# run_limited SECS CMD...: CMD under timeout(1), killed if it hangs.
+run_limited() {
+	local secs=$1
+	shift
+	timeout --foreground -k 5 "$secs" "$@"
+}
+
+# lib_start_server CMD ARGS...: start CMD in the background and wait (at
+# most 20 s) for its first stdout line, left in SRV_LINE.  Sets SRV_PID and
+# SRV_ERR (its stderr); returns non-zero if the line did not come.
+lib_start_server() {
+	local fifo
+	lib_nserv=$((lib_nserv + 1))
+	fifo=$work/ready.$lib_nserv
+	SRV_ERR=$work/server.$lib_nserv.err
+	mkfifo "$fifo"
+	# timeout(1) itself, not a function: $! must be the process that
+	# passes our signals on.  --foreground: without it timeout also
+	# signals its whole process group, so the server would get SIGTERM
+	# twice, and the second, pending at exit, stalls LeakSanitizer.
+	timeout --foreground -k 5 600 "$@" >"$fifo" 2>"$SRV_ERR" &
+	SRV_PID=$!
+	# Read-write, so that opening never blocks; the read is bounded.  The
+	# fifo stays until the line is read: the background shell may not
+	# have opened it yet.
+	exec {SRV_FD}<>"$fifo"
+	if ! read -r -t 20 -u "$SRV_FD" SRV_LINE; then
+		echo "  '$*' did not report ready; stderr:"
+		sed 's/^/  | /' "$SRV_ERR"
+		lib_stop_server KILL
+		rm -f "$fifo"
+		return 1
+	fi
+	rm -f "$fifo"
+	return 0
+}
+
+# lib_stop_server [SIGNAL]: signal the server (TERM) and wait for it; its
+# exit status goes to SRV_RC.
+lib_stop_server() {
+	local sig=${1:-TERM}
+	[ -n "$SRV_PID" ] || return 0
+	kill -"$sig" "$SRV_PID" 2>/dev/null
+	wait "$SRV_PID"
+	SRV_RC=$?
+	exec {SRV_FD}<&-
+	SRV_PID=
+}
