@@ -26,10 +26,15 @@ struct proa__chunk {
 	uint32_t cap;
 	uint32_t head; /* first byte not yet sent */
 	uint32_t tail; /* first free byte */
-	int32_t bid;   /* ring buffer id, or -1 */
+	int32_t bid;   /* ring buffer id, -1, or PROA__CHUNK_EXTERNAL */
+	/* PROA__CHUNK_EXTERNAL: the caller's memory (write_ref), handed
+	 * back with release(release_arg) once sent or dropped */
+	void (*release)(void *arg);
+	void *release_arg;
 	unsigned char data[];
 };
 
+#define PROA__CHUNK_EXTERNAL (-2)
 #define PROA__CHUNK_SIZE (16384u - sizeof(struct proa__chunk))
 #define PROA__CHUNK_CACHE 256 /* chunks a loop keeps for reuse */
 #define PROA__SEND_IOV 64     /* chunks gathered into one sendmsg */
@@ -72,6 +77,10 @@ struct proa__chunk *proa__chunk_get(struct proa__netloop *nl);
 /* A chunk that lends ring buffer @bid (@len bytes at @p) to a write. */
 struct proa__chunk *proa__chunk_lend(struct proa__netloop *nl, unsigned bid,
 				     const void *p, size_t len);
+/* A chunk that sends the caller's @len bytes at @p (write_ref). */
+struct proa__chunk *proa__chunk_external(struct proa__netloop *nl,
+					 const void *p, size_t len,
+					 void (*release)(void *arg), void *arg);
 void proa__chunk_put(struct proa__netloop *nl, struct proa__chunk *c);
 
 /*

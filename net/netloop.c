@@ -142,8 +142,9 @@ struct proa__chunk *proa__chunk_get(struct proa__netloop *nl)
 	return c;
 }
 
-struct proa__chunk *proa__chunk_lend(struct proa__netloop *nl, unsigned bid,
-				     const void *p, size_t len)
+/* A chunk header (no data) pointing at @len bytes at @p. */
+static struct proa__chunk *chunk_ref(struct proa__netloop *nl, const void *p,
+				     size_t len)
 {
 	struct proa__chunk *c = nl->free_refs;
 
@@ -158,14 +159,42 @@ struct proa__chunk *proa__chunk_lend(struct proa__netloop *nl, unsigned bid,
 	c->head = 0;
 	c->tail = (uint32_t)len;
 	c->cap = (uint32_t)len; /* full: later writes never append here */
-	c->bid = (int32_t)bid;
+	c->release = NULL;
+	c->release_arg = NULL;
+	return c;
+}
+
+struct proa__chunk *proa__chunk_lend(struct proa__netloop *nl, unsigned bid,
+				     const void *p, size_t len)
+{
+	struct proa__chunk *c = chunk_ref(nl, p, len);
+
+	if (c)
+		c->bid = (int32_t)bid;
+	return c;
+}
+
+struct proa__chunk *proa__chunk_external(struct proa__netloop *nl,
+					 const void *p, size_t len,
+					 void (*release)(void *arg), void *arg)
+{
+	struct proa__chunk *c = chunk_ref(nl, p, len);
+
+	if (c) {
+		c->bid = PROA__CHUNK_EXTERNAL;
+		c->release = release;
+		c->release_arg = arg;
+	}
 	return c;
 }
 
 void proa__chunk_put(struct proa__netloop *nl, struct proa__chunk *c)
 {
-	if (c->bid >= 0) {
-		proa_buf_ring_put(nl->br, (unsigned)c->bid);
+	if (c->bid >= 0 || c->bid == PROA__CHUNK_EXTERNAL) {
+		if (c->bid >= 0)
+			proa_buf_ring_put(nl->br, (unsigned)c->bid);
+		else
+			c->release(c->release_arg);
 		if (nl->nfree_refs < PROA__CHUNK_CACHE) {
 			c->next = nl->free_refs;
 			nl->free_refs = c;

@@ -501,6 +501,63 @@ int proa_transport_write(struct proa_transport *t, const void *data, size_t len)
 	return queued(t, before);
 }
 
+/* write_ref on a transport that copies (TLS): the bytes are taken in the
+ * call, and the memory handed back from the ready queue, so that release
+ * never runs inside write_ref. */
+struct ref_release {
+	struct proa_handle h;
+	void (*release)(void *arg);
+	void *arg;
+};
+
+static void ref_release_run(void *arg)
+{
+	struct ref_release *r = arg;
+
+	r->release(r->arg);
+	free(r);
+}
+
+int proa_transport_write_ref(struct proa_transport *t, const void *data,
+			     size_t len, void (*release)(void *arg), void *arg)
+{
+	struct proa__chunk *c;
+	size_t before;
+	int ret;
+
+	if (!t || !release || (!data && len > 0) || len > UINT32_MAX)
+		return -EINVAL;
+	PROA__LOOP_CHECK(t->loop);
+	if (t->vt || len == 0) {
+		struct ref_release *r = malloc(sizeof(*r));
+
+		if (!r)
+			return -ENOMEM;
+		*r = (struct ref_release){.release = release, .arg = arg};
+		ret = t->vt ? t->vt->write(t, data, len)
+			    : (can_write(t) ? 0 : -EPIPE);
+		if (ret == 0)
+			ret = proa_loop_call_soon(t->loop, &r->h,
+						  ref_release_run, r);
+		if (ret < 0)
+			free(r);
+		return ret;
+	}
+	if (!can_write(t))
+		return -EPIPE;
+	c = proa__chunk_external(t->nl, data, len, release, arg);
+	if (!c)
+		return -ENOMEM;
+	before = t->wbytes;
+	if (t->wtail)
+		t->wtail->next = c;
+	else
+		t->whead = c;
+	t->wtail = c;
+	t->wbytes += len;
+	return queued(t, before);
+}
+
 int proa_transport_writev(struct proa_transport *t, const struct iovec *iov,
 			  int iovcnt)
 {

@@ -304,6 +304,22 @@ PROA_API int proa_transport_write(struct proa_transport *t, const void *data,
 PROA_API int proa_transport_writev(struct proa_transport *t,
 				   const struct iovec *iov, int iovcnt);
 
+/**
+ * proa_transport_write_ref() - queue @len bytes for sending from the
+ * caller's memory, without copying them (a file server's cache, a big
+ * buffer).  The memory must stay unchanged until @release(@arg) runs, on
+ * the loop thread, once the bytes are sent or the connection dropped them
+ * (close, abort, failure: before connection_lost).  @release never runs
+ * inside this call; on a transport that must copy anyway (TLS) it runs from
+ * the ready queue after the copy.  Counted in the write buffer and its
+ * water marks like any write.
+ * Return: 0 (then @release runs exactly once); -EINVAL (a NULL @release,
+ *         @len over 4 GiB); -EPIPE, -ENOMEM as write (then it never runs).
+ */
+PROA_API int proa_transport_write_ref(struct proa_transport *t,
+				      const void *data, size_t len,
+				      void (*release)(void *arg), void *arg);
+
 /** proa_transport_write_eof() - shut our write side once the buffer has
  * been sent.  Return: 0, or -EPIPE if already closing. */
 PROA_API int proa_transport_write_eof(struct proa_transport *t);
