@@ -203,6 +203,7 @@ static enum file_result entry_open(struct file_cache *c, const char *path,
 		close(fd);
 		return FILE_UNAVAILABLE;
 	}
+	e->cache = c;
 	e->fd = fd;
 	e->size = stx.stx_size;
 	e->dev = (uint64_t)stx.stx_dev_major << 32 | stx.stx_dev_minor;

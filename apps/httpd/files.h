@@ -32,7 +32,10 @@
 #define FILE_CACHE_DATA_MAX ((uint64_t)64 * 1024)
 #define FILE_CACHE_VALID_NS 1000000000ull
 
+struct file_cache;
+
 struct fentry {
+	struct file_cache *cache;
 	struct fentry *hnext;	      /* hash chain */
 	struct fentry *lprev, *lnext; /* LRU, most recent first */
 	char *path; /* relative to the root; "" is the root itself */

@@ -52,6 +52,9 @@
 #define IN_ROOM                                                                \
 	((size_t)16 * 1024) /* pause reading below this much free room */
 #define FBUF_SIZE ((size_t)128 * 1024) /* one read of a big file */
+/* Bodies from the cache at least this big are sent from the cache's
+ * memory (write_ref) rather than copied into the write buffer. */
+#define REF_MIN ((uint64_t)8 * 1024)
 #define MAX_LOOPS 256
 #define LOG_BUF ((size_t)64 * 1024)
 #define SHUTDOWN_GRACE_S 30
@@ -168,7 +171,13 @@ struct conn {
 	/* a file response in progress */
 	struct fentry *fe;
 	uint64_t f_off, f_left;
-	char *fbuf;
+	struct fslot {
+		struct conn *c;
+		char *buf;
+		bool busy; /* being read into, or lent to the transport */
+	} slot[2];
+	struct fslot *rd_slot; /* the one being read into */
+	unsigned lent;	       /* slots the transport holds */
 	struct proa_op rd;
 	/* for the access log */
 	char peer[48];
@@ -602,7 +611,14 @@ bad:
 	return n;
 }
 
-/* Answer a parsed request; @head_len bytes of input are its head. */
+static void file_ref_release(void *arg)
+{
+	struct fentry *fe = arg;
+
+	file_cache_release(fe->cache, fe);
+}
+
+/* Answer a parsed request. */
 static void handle_request(struct conn *c, const struct http_request *req)
 {
 	struct server *srv = c->sh->srv;
@@ -806,7 +822,7 @@ static void handle_request(struct conn *c, const struct http_request *req)
 	bool body = !head && status != 304 && len > 0;
 	log_request(c, req, status, body ? len : 0);
 
-	if (!body || fe->data) {
+	if (!body || (fe->data && len < REF_MIN)) {
 		struct iovec iov[2] = {{hbuf, o.len},
 				       {fe->data + first, (size_t)len}};
 		bool ok = conn_write(c, iov, body ? 2 : 1);
@@ -816,16 +832,33 @@ static void handle_request(struct conn *c, const struct http_request *req)
 			response_done(c);
 		return;
 	}
-	/* A big file: the head now, then the body a read at a time. */
 	struct iovec iov = {hbuf, o.len};
 	if (!conn_write(c, &iov, 1)) {
 		file_cache_release(&c->sh->cache, fe);
 		return;
 	}
-	if (!c->fbuf && !(c->fbuf = malloc(FBUF_SIZE))) {
-		file_cache_release(&c->sh->cache, fe);
-		conn_abort(c);
+	if (fe->data) {
+		/* Sent from the cache's copy: the reference taken above is
+		 * the transport's until it has sent it. */
+		if (proa_transport_write_ref(c->t, fe->data + first,
+					     (size_t)len, file_ref_release,
+					     fe) < 0) {
+			file_cache_release(&c->sh->cache, fe);
+			conn_abort(c);
+			return;
+		}
+		response_done(c);
 		return;
+	}
+	/* A big file: a read at a time into two buffers, each sent from
+	 * where it was read while the other fills. */
+	for (int i = 0; i < 2; i++) {
+		if (!c->slot[i].buf && !(c->slot[i].buf = malloc(FBUF_SIZE))) {
+			file_cache_release(&c->sh->cache, fe);
+			conn_abort(c);
+			return;
+		}
+		c->slot[i].c = c;
 	}
 	c->fe = fe;
 	c->f_off = first;
@@ -837,21 +870,49 @@ static void handle_request(struct conn *c, const struct http_request *req)
 static void conn_free(struct conn *c)
 {
 	free(c->in);
-	free(c->fbuf);
+	free(c->slot[0].buf);
+	free(c->slot[1].buf);
 	free(c);
+}
+
+/* Whether nothing of ours is in flight any more, so that a connection
+ * already lost can be freed. */
+static bool conn_quiet(const struct conn *c)
+{
+	return !c->read_busy && c->lent == 0;
+}
+
+static void slot_release(void *arg)
+{
+	struct fslot *sl = arg;
+	struct conn *c = sl->c;
+
+	sl->busy = false;
+	c->lent--;
+	if (c->lost) {
+		if (conn_quiet(c))
+			conn_free(c);
+		return;
+	}
+	if (c->state == C_SENDING)
+		send_file_next(c);
 }
 
 static void file_read_done(struct proa_op *op)
 {
 	struct conn *c = proa_container_of(op, struct conn, rd);
+	struct fslot *sl = c->rd_slot;
 
 	c->read_busy = false;
+	c->rd_slot = NULL;
+	sl->busy = false;
 	if (c->lost) {
 		file_done(c);
-		conn_free(c);
+		if (conn_quiet(c))
+			conn_free(c);
 		return;
 	}
-	if (c->state == C_CLOSING) {
+	if (c->state != C_SENDING) {
 		file_done(c);
 		return;
 	}
@@ -862,11 +923,14 @@ static void file_read_done(struct proa_op *op)
 		conn_abort(c);
 		return;
 	}
-	if (proa_transport_write(c->t, c->fbuf, (size_t)op->res) < 0) {
+	if (proa_transport_write_ref(c->t, sl->buf, (size_t)op->res,
+				     slot_release, sl) < 0) {
 		file_done(c);
 		conn_abort(c);
 		return;
 	}
+	sl->busy = true;
+	c->lent++;
 	c->f_off += (uint64_t)op->res;
 	c->f_left -= (uint64_t)op->res;
 	send_file_next(c);
@@ -878,6 +942,8 @@ static void send_file_next(struct conn *c)
 	size_t n;
 
 	if (c->f_left == 0) {
+		/* All queued: the next response may queue behind it while
+		 * the transport still sends from the slots. */
 		file_done(c);
 		response_done(c);
 		if (c->state == C_HEAD)
@@ -886,14 +952,21 @@ static void send_file_next(struct conn *c)
 	}
 	if (c->writing_paused || c->read_busy)
 		return;
+	struct fslot *sl = !c->slot[0].busy   ? &c->slot[0]
+			   : !c->slot[1].busy ? &c->slot[1]
+					      : NULL;
+	if (!sl)
+		return; /* slot_release() calls again */
 	n = c->f_left < FBUF_SIZE ? (size_t)c->f_left : FBUF_SIZE;
 	proa_op_init(&c->rd, file_read_done, NULL);
-	if (proa_op_read(c->sh->loop, &c->rd, c->fe->fd, c->fbuf, n,
+	if (proa_op_read(c->sh->loop, &c->rd, c->fe->fd, sl->buf, n,
 			 (int64_t)c->f_off) < 0) {
 		file_done(c);
 		conn_abort(c);
 		return;
 	}
+	sl->busy = true;
+	c->rd_slot = sl;
 	c->read_busy = true;
 }
 
@@ -1070,10 +1143,12 @@ static void conn_lost(struct proa_protocol *p, int err)
 	sh->nconns--;
 	c->t = NULL;
 	c->state = C_CLOSING;
-	if (c->read_busy) {
-		/* The read writes into fbuf: free when it completes. */
+	/* The transport gave back what it held before this call; a read may
+	 * still be writing into a slot: free when it completes. */
+	if (!conn_quiet(c)) {
 		c->lost = true;
-		proa_op_cancel(&c->rd);
+		if (c->read_busy)
+			proa_op_cancel(&c->rd);
 	} else {
 		file_done(c);
 		conn_free(c);
