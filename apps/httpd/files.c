@@ -124,13 +124,7 @@ void file_cache_destroy(struct file_cache *c)
 
 		for (; e; e = next) {
 			next = e->hnext;
-			if (e->data)
-				c->data_bytes -= e->size;
-			if (e->fd >= 0)
-				close(e->fd);
-			free(e->data);
-			free(e->path);
-			free(e);
+			entry_free(c, e);
 		}
 	}
 	free(c->table);

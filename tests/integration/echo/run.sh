@@ -34,21 +34,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-pass() {
-	echo "PASS: $*"
-}
-
-fail() {
-	echo "FAIL: $*"
-	failures=$((failures + 1))
-}
-
-# run_limited SECS CMD...: CMD under timeout(1), killed if it hangs.
-run_limited() {
-	local secs=$1
-	shift
-	timeout --foreground -k 5 "$secs" "$@"
-}
+# pass, fail, run_limited
+# shellcheck source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
 
 # start_server ARGS...: start "proa-echo --server ARGS" and wait (at most
 # 20 s) for its "listening on" line.  Sets SRV_PID, SRV_PORT (or empty for

@@ -53,24 +53,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-pass() {
-	echo "PASS: $*"
-}
-
-fail() {
-	echo "FAIL: $*"
-	failures=$((failures + 1))
-}
+# pass, fail, run_limited
+# shellcheck source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
 
 # show FILE: indent a file's last lines under a FAIL.
 show() {
 	tail -n 8 "$1" | sed 's/^/  | /'
-}
-
-run_limited() {
-	local secs=$1
-	shift
-	timeout --foreground -k 5 "$secs" "$@"
 }
 
 # start_server ARGS...: "proa-echo --server ARGS"; waits (at most 20 s)
