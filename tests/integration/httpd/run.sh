@@ -348,6 +348,34 @@ lines=$(wc -l <"$work/access.log")
 check "the access log has a line per request ($lines)" test "$lines" -gt 150
 check "the access log names the requests" grep -q '"GET /hello.txt HTTP/1.1" 200 13' "$work/access.log"
 
+# ---- idle keep-alive and write timeouts ------------------------------------
+truncate -s 64M "$root/sparse.bin"
+if start_httpd --idle-timeout 500 --write-timeout 500 "$root"; then
+	# A kept-alive connection left idle is closed after ~0.5 s.
+	start=$(date +%s%N)
+	resp=$(raw 'GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n')
+	rc=$?
+	ms=$((($(date +%s%N) - start) / 1000000))
+	check "idle keep-alive connection closed after ${ms} ms (400-3000 wanted)" \
+		test "$rc" = 0 -a "$(status_of "$resp")" = 200 -a "$ms" -ge 400 -a "$ms" -lt 3000
+	# A reader that takes nothing: the server gives up on it after
+	# --write-timeout and closes; what arrived is less than the file.
+	exec {stall}<>"/dev/tcp/127.0.0.1/$PORT"
+	printf 'GET /sparse.bin HTTP/1.1\r\nHost: x\r\n\r\n' >&"$stall"
+	# The timeout runs while we do not read: wait it out, then drain.
+	sleep 2
+	timeout 20 cat <&"$stall" >"$work/stalled"
+	rc=$?
+	got=$(wc -c <"$work/stalled")
+	exec {stall}<&-
+	check "a reader that stalls is cut off by --write-timeout ($got of 67108864 bytes, then EOF)" \
+		test "$rc" = 0 -a "$got" -gt 0 -a "$got" -lt 67108864
+	lib_stop_server TERM
+	check "exits 0 after the timeouts" test "$SRV_RC" = 0
+else
+	fail "proa-httpd with short timeouts did not start"
+fi
+
 # ---- a port held by another program: exit 1, said in words --------------
 # (Two proa-httpd share a port through SO_REUSEPORT, as nginx's reuseport
 # does; openssl s_server does not set it.)
