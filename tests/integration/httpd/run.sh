@@ -348,6 +348,19 @@ lines=$(wc -l <"$work/access.log")
 check "the access log has a line per request ($lines)" test "$lines" -gt 150
 check "the access log names the requests" grep -q '"GET /hello.txt HTTP/1.1" 200 13' "$work/access.log"
 
+# ---- two loops (SO_REUSEPORT): every request answered -------------------
+if start_httpd --loops 2 "$root"; then
+	ok=0
+	for _ in $(seq 1 20); do
+		[ "$(curl -sS -m 5 "$URL/hello.txt")" = "Hello, World!" ] && ok=$((ok + 1))
+	done
+	check "--loops 2: 20/20 requests answered ($ok)" test "$ok" = 20
+	lib_stop_server TERM
+	check "--loops 2 exits 0 on SIGTERM ($(tail -1 "$SRV_ERR"))" test "$SRV_RC" = 0
+else
+	fail "proa-httpd --loops 2 did not start"
+fi
+
 # ---- idle keep-alive and write timeouts ------------------------------------
 truncate -s 64M "$root/sparse.bin"
 if start_httpd --idle-timeout 500 --write-timeout 500 "$root"; then
