@@ -51,6 +51,7 @@
 	((size_t)48 * 1024) /* input buffer: a 16 KiB head and then some */
 #define IN_ROOM                                                                \
 	((size_t)16 * 1024) /* pause reading below this much free room */
+#define IN_FREE_MAX 64	    /* input buffers a loop keeps for reuse */
 #define FBUF_SIZE ((size_t)128 * 1024) /* one read of a big file */
 /* Bodies from the cache at least this big are sent from the cache's
  * memory (write_ref) rather than copied into the write buffer. */
@@ -102,6 +103,10 @@ struct shard {
 	bool draining;
 	bool drained;
 	struct proa_handle close_h;
+	/* input buffers not in use: a connection holds one only while it
+	 * has bytes it could not answer yet, so an idle one holds none */
+	void *free_in;
+	unsigned nfree_in;
 	uint64_t requests, responses_by_class[6];
 };
 
@@ -992,32 +997,64 @@ static void timer_fired(void *arg)
 }
 
 /* Parse and answer what the input holds, in order. */
-static void conn_process(struct conn *c)
+/* The connection's input buffer, taken from the shard's free list. */
+static bool in_reserve(struct conn *c)
 {
+	struct shard *sh = c->sh;
+
+	if (c->in)
+		return true;
+	if (sh->free_in) {
+		c->in = sh->free_in;
+		memcpy(&sh->free_in, c->in, sizeof(void *));
+		sh->nfree_in--;
+	} else {
+		c->in = malloc(IN_CAP);
+	}
+	c->in_off = 0;
+	return c->in != NULL;
+}
+
+static void in_put(struct shard *sh, char *buf)
+{
+	if (sh->nfree_in >= IN_FREE_MAX) {
+		free(buf);
+		return;
+	}
+	memcpy(buf, &sh->free_in, sizeof(void *));
+	sh->free_in = buf;
+	sh->nfree_in++;
+}
+
+/*
+ * Parse and answer the requests in @p[0..@n) - all the unread input - in
+ * order, until one needs more bytes or a response must finish first.
+ * Return: the bytes used (all of them once the connection is closing).
+ */
+static size_t process_bytes(struct conn *c, const char *p, size_t n)
+{
+	size_t used = 0;
+
 	while (c->state == C_HEAD) {
 		struct http_request req;
 		size_t consumed;
 		int ret;
 
 		if (c->body != B_NONE) {
-			size_t n = body_eat(c, c->in + c->in_off, c->in_len);
-
-			c->in_off += n;
-			c->in_len -= n;
+			used += body_eat(c, p + used, n - used);
 			if (c->body != B_NONE || c->state != C_HEAD)
 				break;
 		}
-		if (c->in_len == 0) {
-			c->in_off = 0;
+		if (used == n) {
 			if (c->sh->draining) {
 				conn_close(c);
-				return;
+				break;
 			}
 			timer_set(c, T_IDLE);
 			break;
 		}
-		ret = http_parse_request(c->in + c->in_off, c->in_len, &limits,
-					 &req, &consumed);
+		ret = http_parse_request(p + used, n - used, &limits, &req,
+					 &consumed);
 		if (ret == HTTP_PARSE_INCOMPLETE) {
 			timer_set(c, T_HEADER);
 			break;
@@ -1025,31 +1062,53 @@ static void conn_process(struct conn *c)
 		if (ret < 0) {
 			respond_simple(c, NULL, http_parse_status(ret), true,
 				       NULL);
-			return;
+			break;
 		}
 		timer_set(c, T_NONE);
 		handle_request(c, &req);
-		c->in_off += consumed;
-		c->in_len -= consumed;
+		used += consumed;
 	}
-	/* Keep the unread bytes at the front so the next read has room. */
-	if (c->in_off > 0 && c->in_len > 0 &&
-	    c->in_off + c->in_len > IN_CAP / 2) {
-		memmove(c->in, c->in + c->in_off, c->in_len);
+	if (c->state == C_CLOSING || c->state == C_LINGER)
+		return n;
+	return used;
+}
+
+/* After input was used: give an empty buffer back, keep the rest at the
+ * front, and pause reading when there is no room for another read. */
+static void in_settle(struct conn *c)
+{
+	size_t room;
+
+	if (c->in && c->in_len == 0) {
+		in_put(c->sh, c->in);
+		c->in = NULL;
 		c->in_off = 0;
-	} else if (c->in_len == 0) {
+	} else if (c->in && c->in_off > 0 &&
+		   c->in_off + c->in_len > IN_CAP / 2) {
+		memmove(c->in, c->in + c->in_off, c->in_len);
 		c->in_off = 0;
 	}
 	if (c->state == C_CLOSING || c->state == C_LINGER)
 		return;
-	bool room = IN_CAP - (c->in_off + c->in_len) >= IN_ROOM;
-	if (!room && !c->reading_paused) {
+	room = IN_CAP - (c->in ? c->in_off + c->in_len : 0);
+	if (room < IN_ROOM && !c->reading_paused) {
 		c->reading_paused = true;
 		proa_transport_pause_reading(c->t);
-	} else if (room && c->reading_paused) {
+	} else if (room >= IN_ROOM && c->reading_paused) {
 		c->reading_paused = false;
 		proa_transport_resume_reading(c->t);
 	}
+}
+
+/* Go on with the buffered input (after a response finished). */
+static void conn_process(struct conn *c)
+{
+	size_t k =
+	    process_bytes(c, c->in ? c->in + c->in_off : NULL, c->in_len);
+
+	c->in_off += k;
+	c->in_len -= k;
+	in_settle(c);
 }
 
 static void conn_made(struct proa_protocol *p, struct proa_transport *t)
@@ -1086,18 +1145,23 @@ static void conn_data(struct proa_protocol *p, const void *data, size_t len)
 			conn_close(c);
 		return;
 	}
-	/* Body bytes with no request waiting behind them are eaten on the
-	 * spot rather than copied. */
-	if (c->body != B_NONE && c->in_len == 0 && c->state == C_HEAD) {
-		size_t n = body_eat(c, d, len);
+	if (c->tmode == T_IDLE)
+		timer_set(c, T_HEADER);
+	/* Nothing held back: parse the bytes where they are, and keep only
+	 * what cannot be answered yet. */
+	if (c->in_len == 0 && c->state == C_HEAD) {
+		size_t k = process_bytes(c, d, len);
 
-		d += n;
-		len -= n;
-		if (c->state != C_HEAD || len == 0) {
-			if (c->state == C_HEAD && c->body == B_NONE)
-				conn_process(c);
+		d += k;
+		len -= k;
+		if (len == 0) {
+			in_settle(c);
 			return;
 		}
+	}
+	if (!in_reserve(c)) {
+		conn_abort(c);
+		return;
 	}
 	if (c->in_off + c->in_len + len > IN_CAP) {
 		memmove(c->in, c->in + c->in_off, c->in_len);
@@ -1109,8 +1173,6 @@ static void conn_data(struct proa_protocol *p, const void *data, size_t len)
 		respond_simple(c, NULL, 431, true, NULL);
 		return;
 	}
-	if (c->tmode == T_IDLE)
-		timer_set(c, T_HEADER);
 	memcpy(c->in + c->in_off + c->in_len, d, len);
 	c->in_len += len;
 	conn_process(c);
@@ -1197,10 +1259,8 @@ static struct proa_protocol *conn_factory(void *arg, struct proa_transport *t)
 	if (!sh || sh->draining)
 		return NULL;
 	c = calloc(1, sizeof(*c));
-	if (!c || !(c->in = malloc(IN_CAP))) {
-		free(c);
+	if (!c)
 		return NULL; /* refused: closed at once */
-	}
 	c->proto.ops = &conn_ops;
 	c->sh = sh;
 	link_add_tail(&sh->conns, &c->link);
@@ -1477,6 +1537,13 @@ static void shards_free(struct server *srv)
 		file_cache_destroy(&sh->cache);
 		free(sh->log.buf[0]);
 		free(sh->log.buf[1]);
+		while (sh->free_in) {
+			void *next;
+
+			memcpy(&next, sh->free_in, sizeof(void *));
+			free(sh->free_in);
+			sh->free_in = next;
+		}
 	}
 	free(srv->shards);
 }
