@@ -516,6 +516,8 @@ static size_t body_eat(struct conn *c, const char *p, size_t n)
 	size_t i = 0;
 	uint64_t max = c->sh->srv->cfg.body_max;
 
+	if (n == 0)
+		return 0;
 	while (i < n && c->body != B_NONE) {
 		char ch = p[i];
 
@@ -1103,8 +1105,7 @@ static void in_settle(struct conn *c)
 /* Go on with the buffered input (after a response finished). */
 static void conn_process(struct conn *c)
 {
-	size_t k =
-	    process_bytes(c, c->in ? c->in + c->in_off : NULL, c->in_len);
+	size_t k = process_bytes(c, c->in ? c->in + c->in_off : "", c->in_len);
 
 	c->in_off += k;
 	c->in_len -= k;
