@@ -534,11 +534,16 @@ int proa_transport_write_ref(struct proa_transport *t, const void *data,
 		if (!r)
 			return -ENOMEM;
 		*r = (struct ref_release){.release = release, .arg = arg};
-		ret = t->vt ? t->vt->write(t, data, len)
-			    : (can_write(t) ? 0 : -EPIPE);
-		if (ret == 0)
-			ret = proa_loop_call_soon(t->loop, &r->h,
-						  ref_release_run, r);
+		/* The release is scheduled before the bytes are taken, so
+		 * that a failure leaves nothing half done: either both
+		 * happen or neither. */
+		ret = proa_loop_call_soon(t->loop, &r->h, ref_release_run, r);
+		if (ret == 0) {
+			ret = t->vt ? t->vt->write(t, data, len)
+				    : (can_write(t) ? 0 : -EPIPE);
+			if (ret < 0)
+				proa_handle_cancel(&r->h);
+		}
 		if (ret < 0)
 			free(r);
 		return ret;
