@@ -6,7 +6,8 @@
  * host name with verification on is refused; an abort without
  * close_notify is PROA_ETRUNCATED, a close is a clean end; a peer that
  * sends nothing is cut off by the handshake timeout and a garbage
- * ClientHello is closed, while the server goes on serving.
+ * ClientHello is closed, while the server goes on serving; write_ref
+ * copies and releases once, never inside the call.
  *
  * Certificates come from scripts/make-test-certs.sh (the tls_certs
  * fixture), in $PROA_TEST_CERTS.
@@ -826,6 +827,134 @@ static void test_tls_s_server(void **state)
 	proa_tls_context_free(cctx);
 }
 
+/* The release side of a write_ref on TLS: counts the calls, notes
+ * whether connection_lost had run, checks the memory was unchanged, then
+ * poisons it (~pattern): TLS copies inside the call, so the peer must
+ * still get the original bytes. */
+struct tls_ref {
+	uint8_t *buf;
+	size_t len;
+	uint64_t base;
+	const struct side *owner;
+	unsigned calls;
+	bool intact, lost_before;
+};
+
+static void tls_ref_release(void *arg)
+{
+	struct tls_ref *r = arg;
+	size_t i;
+
+	r->calls++;
+	r->lost_before = r->owner && r->owner->lost;
+	r->intact = true;
+	for (i = 0; i < r->len; i++) {
+		if (r->buf[i] != proa_test_pattern(r->base + i)) {
+			r->intact = false;
+			break;
+		}
+	}
+	for (i = 0; i < r->len; i++)
+		r->buf[i] = (uint8_t)~proa_test_pattern(r->base + i);
+}
+
+/* write_ref over TLS, between copied writes: the bytes arrive in order,
+ * byte-exact, and are echoed back; release runs once, never inside the
+ * call; refused calls (NULL release, after close) never release; a
+ * release pending at abort runs before connection_lost. */
+static void test_tls_write_ref(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct proa_tls_context *sctx = server_ctx("server.pem", "server.key");
+	struct proa_tls_context *cctx = client_ctx(true);
+	struct farm f = {.n = 0};
+	struct proa_server *s = tls_listen(loop, sctx, &f, 0);
+	const size_t head = 1000, len = 1u << 20;
+	struct tls_ref r = {.base = head, .len = len}, z = {.buf = NULL};
+	struct tls_ref a = {.base = 0, .len = 4096}, bad = {.buf = NULL};
+	uint8_t first[1000], last[1000];
+	uint64_t total = head + len + sizeof(last);
+	struct side c;
+	char err[256] = "";
+	unsigned i;
+
+	(void)state;
+	assert_int_equal(tls_connect(loop, proa_server_port(s), cctx,
+				     "localhost", &c, err, sizeof(err)),
+			 0);
+	DRIVE(loop, f.n == 1 && f.sides[0].made);
+	f.sides[0].verify = true;
+	r.owner = &c;
+	r.buf = malloc(len);
+	assert_non_null(r.buf);
+	for (i = 0; i < len; i++)
+		r.buf[i] = proa_test_pattern(head + i);
+	for (i = 0; i < sizeof(first); i++)
+		first[i] = proa_test_pattern(i);
+	for (i = 0; i < sizeof(last); i++)
+		last[i] = proa_test_pattern(head + len + i);
+	assert_int_equal(proa_transport_write_ref(c.t, r.buf, len, NULL, &bad),
+			 -EINVAL);
+	assert_int_equal(proa_transport_write(c.t, first, sizeof(first)), 0);
+	assert_int_equal(
+	    proa_transport_write_ref(c.t, r.buf, len, tls_ref_release, &r), 0);
+	assert_int_equal(r.calls, 0); /* never inside the call */
+	assert_int_equal(proa_transport_write(c.t, last, sizeof(last)), 0);
+	assert_int_equal(
+	    proa_transport_write_ref(c.t, NULL, 0, tls_ref_release, &z), 0);
+	assert_int_equal(z.calls, 0);
+	/* the server verifies; its echo comes back and the client verifies */
+	DRIVE(loop, f.sides[0].rx == total && c.rx == total && r.calls > 0 &&
+			z.calls > 0);
+	assert_int_equal(f.sides[0].bad, 0);
+	assert_int_equal(c.bad, 0);
+	for (i = 0; i < 1000; i++)
+		assert_true(proa_loop_run(loop, PROA_RUN_NOWAIT) >= 0);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(z.calls, 1);
+	assert_true(r.intact);
+	assert_false(r.lost_before);
+	/* a release pending at abort runs before connection_lost */
+	a.owner = &f.sides[0];
+	a.buf = malloc(a.len);
+	assert_non_null(a.buf);
+	for (i = 0; i < a.len; i++)
+		a.buf[i] = proa_test_pattern(i);
+	assert_int_equal(proa_transport_write_ref(f.sides[0].t, a.buf, a.len,
+						  tls_ref_release, &a),
+			 0);
+	proa_transport_abort(f.sides[0].t);
+	assert_int_equal(a.calls, 0);
+	DRIVE(loop, c.lost && f.sides[0].lost);
+	assert_int_equal(a.calls, 1);
+	assert_true(a.intact);
+	assert_false(a.lost_before);
+	/* after close: -EPIPE, never released */
+	assert_int_equal(tls_connect(loop, proa_server_port(s), cctx,
+				     "localhost", &c, err, sizeof(err)),
+			 0);
+	assert_int_equal(proa_transport_close(c.t), 0);
+	assert_int_equal(
+	    proa_transport_write_ref(c.t, r.buf, len, tls_ref_release, &bad),
+	    -EPIPE);
+	assert_int_equal(
+	    proa_transport_write_ref(c.t, NULL, 0, tls_ref_release, &bad),
+	    -EPIPE);
+	DRIVE(loop, c.lost && f.n == 2 && f.sides[1].lost);
+	for (i = 0; i < 1000; i++)
+		assert_true(proa_loop_run(loop, PROA_RUN_NOWAIT) >= 0);
+	assert_int_equal(bad.calls, 0);
+	close_server(loop, s);
+	proa_test_loop_close(loop);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(bad.calls, 0);
+	free(r.buf);
+	free(a.buf);
+	proa_tls_context_free(sctx);
+	proa_tls_context_free(cctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -844,6 +973,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_tls_s_client, setup,
 					    teardown_check),
 	    cmocka_unit_test_setup_teardown(test_tls_s_server, setup,
+					    teardown_check),
+	    cmocka_unit_test_setup_teardown(test_tls_write_ref, setup,
 					    teardown_check),
 	};
 	const char *dir = getenv("PROA_TEST_CERTS");
