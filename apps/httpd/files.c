@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -80,6 +81,8 @@ static void entry_free(struct file_cache *c, struct fentry *e)
 {
 	if (e->data)
 		c->data_bytes -= e->size;
+	if (e->map)
+		munmap(e->map, e->size);
 	if (e->fd >= 0)
 		close(e->fd);
 	free(e->data);
@@ -228,6 +231,13 @@ static enum file_result entry_open(struct file_cache *c, const char *path,
 		} else {
 			free(d);
 		}
+	}
+	if (!e->data && e->size > 0 && e->size <= FILE_CACHE_MAP_MAX) {
+		void *m = mmap(NULL, e->size, PROT_READ, MAP_SHARED, fd, 0);
+
+		/* Without a mapping the file is read instead. */
+		if (m != MAP_FAILED)
+			e->map = m;
 	}
 	*out = e;
 	return FILE_OK;

@@ -15,6 +15,12 @@
  * size, mtime): a file replaced or changed is reopened.  Entries in use by
  * a response are never closed under it (reference count).
  *
+ * Bigger files, up to FILE_CACHE_MAP_MAX, are mapped (MAP_SHARED,
+ * read-only) and sent from the mapping with proa_transport_write_ref(): the
+ * process itself never touches the pages, only the kernel's socket copy
+ * does, so a file truncated under a response fails that send (EFAULT)
+ * instead of raising SIGBUS.
+ *
  * Opening and the small files' first read are synchronous on the loop
  * thread, as nginx's open_file_cache does them: a cold, uncached file
  * costs the loop one open and, for a small one, one read, once.
@@ -31,6 +37,10 @@
 
 #define FILE_CACHE_DATA_MAX ((uint64_t)64 * 1024)
 #define FILE_CACHE_VALID_NS 1000000000ull
+/* Files above FILE_CACHE_DATA_MAX and up to this are mapped, so that a
+ * response is sent from the page cache with one copy (the socket's) and
+ * no read; bigger ones are read a piece at a time. */
+#define FILE_CACHE_MAP_MAX ((uint64_t)1 << 30)
 
 struct file_cache;
 
@@ -52,6 +62,7 @@ struct fentry {
 	char etag[48];	  /* with its quotes */
 	char lastmod[30]; /* IMF-fixdate */
 	char *data;	  /* the content, for small files; else NULL */
+	char *map;	  /* bigger files: mapped read-only, or NULL */
 };
 
 struct file_cache {

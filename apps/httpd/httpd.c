@@ -56,6 +56,7 @@
 /* Bodies from the cache at least this big are sent from the cache's
  * memory (write_ref) rather than copied into the write buffer. */
 #define REF_MIN ((uint64_t)8 * 1024)
+#define WRITE_HIGH ((size_t)256 * 1024) /* the transports' high mark */
 #define MAX_LOOPS 256
 #define LOG_BUF ((size_t)64 * 1024)
 #define SHUTDOWN_GRACE_S 30
@@ -844,12 +845,14 @@ static void handle_request(struct conn *c, const struct http_request *req)
 		file_cache_release(&c->sh->cache, fe);
 		return;
 	}
-	if (fe->data) {
-		/* Sent from the cache's copy: the reference taken above is
-		 * the transport's until it has sent it. */
-		if (proa_transport_write_ref(c->t, fe->data + first,
-					     (size_t)len, file_ref_release,
-					     fe) < 0) {
+	/* TLS encrypts in user space: it would touch a mapping, which a
+	 * truncated file turns into SIGBUS, so TLS reads instead. */
+	if (fe->data || (fe->map && !c->sh->srv->tls)) {
+		/* Sent from the cache's copy or the mapping: the reference
+		 * taken above is the transport's until it has sent it. */
+		if (proa_transport_write_ref(
+			c->t, (fe->data ? fe->data : fe->map) + first,
+			(size_t)len, file_ref_release, fe) < 0) {
 			file_cache_release(&c->sh->cache, fe);
 			conn_abort(c);
 			return;
@@ -1042,6 +1045,12 @@ static size_t process_bytes(struct conn *c, const char *p, size_t n)
 		size_t consumed;
 		int ret;
 
+		/* A peer that pipelines faster than it reads gets no more
+		 * answers queued until the write buffer drains. */
+		if ((c->writing_paused ||
+		     proa_transport_write_buffer_size(c->t) > WRITE_HIGH) &&
+		    used < n)
+			break;
 		if (c->body != B_NONE) {
 			used += body_eat(c, p + used, n - used);
 			if (c->body != B_NONE || c->state != C_HEAD)
@@ -1232,6 +1241,8 @@ static void conn_resume_writing(struct proa_protocol *p)
 	c->writing_paused = false;
 	if (c->state == C_SENDING)
 		send_file_next(c);
+	else if (c->state == C_HEAD && c->in_len > 0)
+		conn_process(c);
 }
 
 static const struct proa_protocol_ops conn_ops = {
@@ -1662,7 +1673,7 @@ int main(int argc, char **argv)
 	sopt.max_connections = cfg->max_conns;
 	sopt.transport.idle_timeout_ns = 0; /* ours: header and idle */
 	sopt.transport.write_timeout_ns = cfg->write_timeout_ns;
-	sopt.transport.write_high = (size_t)256 * 1024;
+	sopt.transport.write_high = WRITE_HIGH;
 	sopt.transport.write_low = (size_t)64 * 1024;
 	ret = proa_loop_group_listen(g, cfg->host, cfg->port,
 				     PROA_GROUP_REUSEPORT, &sopt, conn_factory,
