@@ -91,6 +91,26 @@ static int env_ring_mode(enum proa_ring_mode *mode)
 	return 0;
 }
 
+static int env_backend(enum proa_backend *b)
+{
+	const char *v =
+	    getenv("PROA_BACKEND"); /* NOLINT(concurrency-mt-unsafe) */
+
+	if (!v || !*v || strcasecmp(v, "auto") == 0)
+		return 0;
+	if (strcasecmp(v, "io_uring") == 0 || strcasecmp(v, "uring") == 0)
+		*b = PROA_BACKEND_IO_URING;
+	else if (strcasecmp(v, "epoll") == 0)
+		*b = PROA_BACKEND_EPOLL;
+	else {
+		proa__log(PROA_LOG_ERROR,
+			  "PROA_BACKEND=%s: expected auto, io_uring or epoll",
+			  v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static bool env_debug(void)
 {
 	const char *v =
@@ -108,8 +128,14 @@ static int resolve_opts(const struct proa_loop_opts *opts,
 
 	if (opts)
 		o = *opts;
-	if ((unsigned)o.ring_mode > PROA_RING_PLAIN)
+	if ((unsigned)o.ring_mode > PROA_RING_PLAIN ||
+	    (unsigned)o.backend > PROA_BACKEND_EPOLL)
 		return -EINVAL;
+	if (o.backend == PROA_BACKEND_AUTO) {
+		ret = env_backend(&o.backend);
+		if (ret < 0)
+			return ret;
+	}
 	if (o.ring_mode == PROA_RING_AUTO) {
 		ret = env_ring_mode(&o.ring_mode);
 		if (ret < 0)
@@ -125,7 +151,8 @@ static int resolve_opts(const struct proa_loop_opts *opts,
 		return -EINVAL;
 	p->sq_entries = o.sq_entries;
 	p->cq_entries = o.cq_entries;
-	p->mode = o.ring_mode;
+	p->mode = o.ring_mode; /* meaningless on epoll: ignored there */
+	p->backend = o.backend;
 	*debug = o.debug > 0 || (o.debug == 0 && env_debug());
 	*slow_ns = (uint64_t)(o.slow_callback_ms ? o.slow_callback_ms : 100) *
 		   1000000u;
@@ -166,7 +193,7 @@ int proa_loop_new(struct proa_loop **out, const struct proa_loop_opts *opts)
 	ret = proa__ring_new(&loop->ring, &params, reason, sizeof(reason));
 	if (ret < 0) {
 		if (debug)
-			proa__log(PROA_LOG_INFO, "no io_uring: %s", reason);
+			proa__log(PROA_LOG_INFO, "no loop: %s", reason);
 		goto err_free_loop;
 	}
 	ret = proa__wake_init(loop);

@@ -44,6 +44,11 @@ static int begin_as(struct proa_loop *loop, struct proa_op *op,
 
 static int submit(struct proa_loop *loop, struct proa_op *op)
 {
+	/* The epoll backend reads pipes and sockets by readiness but sends
+	 * regular files to the pool: it is asked once the fd is known. */
+	if (!(op->priv.iflags & PROA__OPF_POOLED) && proa__op_is_file(op) &&
+	    proa__ring_offload(loop->ring, op))
+		op->priv.iflags |= PROA__OPF_POOLED;
 	if (proa__unlikely(op->priv.iflags & PROA__OPF_POOLED))
 		return proa__pool_fallback_submit(loop, op);
 	return proa__ring_submit(loop->ring, op);

@@ -14,11 +14,58 @@
  *    must not see it idle and reuse it under a pending CQE).
  */
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "ring_priv.h"
 
 struct proa__ring_faults proa__ring_faults;
+
+/* io_uring refused, as opposed to out of resources: ENOSYS (no io_uring,
+ * or seccomp says so), EPERM (seccomp, kernel.io_uring_disabled, an LSM),
+ * EINVAL (a kernel too old for what proa needs). */
+static bool refused(int err)
+{
+	return err == -ENOSYS || err == -EPERM || err == -EINVAL;
+}
+
+static int backend_new(struct proa__ring **out,
+		       const struct proa__ring_params *p, char *reason,
+		       size_t reason_len)
+{
+	static atomic_bool told;
+	char why[256] = "";
+	int ret;
+
+	/* epoll chosen: not even a probe, so no io_uring system call. */
+	if (p->backend == PROA_BACKEND_EPOLL) {
+		ret = proa__epoll_new(out, NULL);
+		if (ret < 0 && reason && reason_len)
+			snprintf(reason, reason_len, "epoll_create1: %s",
+				 proa_strerror(ret));
+		return ret;
+	}
+	ret = proa__uring_new(out, p, why, sizeof(why));
+	if (ret == 0 || p->backend == PROA_BACKEND_IO_URING || !refused(ret)) {
+		if (ret < 0 && reason && reason_len)
+			snprintf(reason, reason_len, "%s", why);
+		return ret;
+	}
+	ret = proa__epoll_new(out, why);
+	if (ret < 0) {
+		if (reason && reason_len)
+			snprintf(reason, reason_len,
+				 "%s; and the epoll fallback failed: %s", why,
+				 proa_strerror(ret));
+		return ret;
+	}
+	/* Once per process at INFO (a program may make many loops), then
+	 * at DEBUG. */
+	proa__log(atomic_exchange(&told, true) ? PROA_LOG_DEBUG : PROA_LOG_INFO,
+		  "io_uring unavailable, using the epoll backend: %s", why);
+	return 0;
+}
 
 int proa__ring_new(struct proa__ring **out, const struct proa__ring_params *p,
 		   char *reason, size_t reason_len)
@@ -26,7 +73,7 @@ int proa__ring_new(struct proa__ring **out, const struct proa__ring_params *p,
 	struct proa__ring *r;
 	int ret;
 
-	ret = proa__uring_new(&r, p, reason, reason_len);
+	ret = backend_new(&r, p, reason, reason_len);
 	if (ret < 0)
 		return ret;
 	proa__list_init(&r->queued);
@@ -75,6 +122,11 @@ int proa__ring_submit(struct proa__ring *r, struct proa_op *op)
 	proa__list_add_tail(&r->queued, &op->priv.link);
 	count_new(r, op);
 	return 0;
+}
+
+bool proa__ring_offload(struct proa__ring *r, const struct proa_op *op)
+{
+	return r->ops->offload && r->ops->offload(r, op);
 }
 
 /* Complete @op without the kernel; its callback runs after the next reap. */

@@ -4,7 +4,7 @@
  *
  * struct proa__ring is opaque outside ring/ so that only ring/ includes
  * liburing.  It is the one internal interface that both backends implement
- * (io_uring now; the epoll backend behind the same functions later): ops go
+ * (io_uring in uring.c, readiness in epoll.c): ops go
  * in with proa__ring_submit(), completions come out of proa__ring_reap() as
  * plain (op, res, flags) records, and the loop dispatches them.
  *
@@ -29,7 +29,8 @@ struct proa__cqe {
 struct proa__ring_params {
 	uint32_t sq_entries;
 	uint32_t cq_entries;
-	enum proa_ring_mode mode;
+	enum proa_ring_mode mode; /* io_uring only */
+	enum proa_backend backend;
 };
 
 struct proa__ring_stats {
@@ -42,7 +43,10 @@ struct proa__ring_stats {
 	uint64_t wakeups; /* MSG_RING wake-ups received */
 };
 
-/* Create a ring; on failure @reason says why in words. */
+/* Create a ring on @p->backend; AUTO tries io_uring and falls back to
+ * epoll when io_uring is refused (EPERM, ENOSYS, EINVAL), saying why in a
+ * log line and in proa__ring_describe().  On failure @reason says why in
+ * words. */
 int proa__ring_new(struct proa__ring **out, const struct proa__ring_params *p,
 		   char *reason, size_t reason_len);
 void proa__ring_free(struct proa__ring *r);
@@ -53,6 +57,10 @@ int proa__ring_enable(struct proa__ring *r);
 /* Hand an op with kind and arguments filled in to the kernel, or queue it
  * until the SQ has room.  0, or -EOPNOTSUPP if the kernel lacks the op. */
 int proa__ring_submit(struct proa__ring *r, struct proa_op *op);
+
+/* Whether the backend wants user file op @op (kind and fd set) to run on
+ * the pool's file lane instead: a regular file on the epoll backend. */
+bool proa__ring_offload(struct proa__ring *r, const struct proa_op *op);
 
 /* Request cancellation; see proa_op_cancel() for the return values. */
 int proa__ring_cancel(struct proa__ring *r, struct proa_op *op);

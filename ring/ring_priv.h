@@ -5,8 +5,8 @@
  *
  * ring.c keeps what every backend shares: the queue of ops waiting for
  * submission space, the list of ops in flight, ops completed without the
- * kernel (cancelled while still queued), counters.  A backend (uring.c now,
- * epoll.c later) only turns ops into kernel work and kernel results into
+ * kernel (cancelled while still queued), counters.  A backend (uring.c,
+ * epoll.c) only turns ops into kernel work and kernel results into
  * struct proa__cqe records.
  */
 #ifndef PROA_RING_PRIV_H
@@ -29,6 +29,9 @@ struct proa__backend_ops {
 	int (*msg_wake)(struct proa__ring *src, const struct proa__ring *dst);
 	int (*describe)(const struct proa__ring *r, char *buf, size_t len);
 	void (*exit)(struct proa__ring *r);
+	/* Whether a user file op should run on the pool instead (the epoll
+	 * backend: a regular file does not poll).  NULL: never. */
+	bool (*offload)(struct proa__ring *r, const struct proa_op *op);
 	/* Provided-buffer rings: set up @br->kring and register it; undo;
 	 * add buffer @id to the ring's tail. */
 	int (*buf_ring_register)(struct proa__ring *r,
@@ -66,5 +69,8 @@ static inline void proa__ring_set_feature(struct proa__ring *r,
 int proa__uring_new(struct proa__ring **out, const struct proa__ring_params *p,
 		    char *reason, size_t reason_len);
 int proa__uring_probe(char *reason, size_t len);
+/* The epoll backend; @why (may be NULL) says why io_uring is not used, for
+ * proa_loop_describe().  Makes no io_uring system call. */
+int proa__epoll_new(struct proa__ring **out, const char *why);
 
 #endif /* PROA_RING_PRIV_H */

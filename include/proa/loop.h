@@ -107,9 +107,33 @@ enum proa_ring_mode {
 };
 
 /*
+ * Which kernel interface a loop is built on (proa_loop_backend() names it).
+ *
+ * AUTO tries io_uring and falls back to epoll when io_uring is refused:
+ * io_uring_setup fails with EPERM (a seccomp filter, as Docker's default
+ * profile has; kernel.io_uring_disabled), ENOSYS (no io_uring) or EINVAL
+ * (a kernel too old for proa).  The reason is logged once per process at
+ * INFO level and shown by proa_loop_describe() ("fallback: ...").  Resource
+ * errors (ENOMEM, EMFILE, ENFILE) stay errors: they are not fallbacks.
+ *
+ * On epoll, operations are tried at once and retried on readiness; user
+ * file operations on regular files (and fsync, openat, statx) run on the
+ * pool's file lane; there is no MSG_RING (the eventfd wakes the loop);
+ * provided-buffer rings and multishot accept/recv are emulated in user
+ * space; @ring_mode is ignored.  With EPOLL chosen proa makes no io_uring
+ * system call.
+ */
+enum proa_backend {
+	PROA_BACKEND_AUTO = 0,
+	PROA_BACKEND_IO_URING, /* io_uring or an error, never epoll */
+	PROA_BACKEND_EPOLL,
+};
+
+/*
  * struct proa_loop_opts - options for proa_loop_new(); all-zero means
  * defaults.  Environment variables fill the fields left at zero:
- * PROA_RING=defer|coop|plain for @ring_mode, PROA_DEBUG=1 for @debug.
+ * PROA_RING=defer|coop|plain for @ring_mode, PROA_DEBUG=1 for @debug,
+ * PROA_BACKEND=auto|io_uring|epoll for @backend.
  */
 struct proa_loop_opts {
 	enum proa_ring_mode ring_mode;
@@ -121,10 +145,13 @@ struct proa_loop_opts {
 	int debug;
 	/* Debug mode logs callbacks slower than this; 0: 100 ms. */
 	uint32_t slow_callback_ms;
+	/* io_uring, epoll, or AUTO (0: PROA_BACKEND, else auto). */
+	enum proa_backend backend;
 };
 
 /**
- * proa_loop_new() - create an event loop on io_uring.
+ * proa_loop_new() - create an event loop on io_uring, or on epoll (see
+ * enum proa_backend).
  * @out:  receives the loop; untouched on error.
  * @opts: options, or NULL for defaults.
  *
@@ -132,7 +159,8 @@ struct proa_loop_opts {
  * loop, so a loop may be made on one thread and run on another.
  *
  * Return: 0; -ENOSYS, -EPERM or -EINVAL when io_uring cannot be set up on
- *         this system (proa_io_uring_probe() says why, in words); -ENOMEM,
+ *         this system and the backend is PROA_BACKEND_IO_URING
+ *         (proa_io_uring_probe() says why, in words); -ENOMEM,
  *         -EMFILE or -ENFILE when resources ran out; -EINVAL for bad
  *         options.
  * Thread: any.
@@ -433,7 +461,7 @@ struct proa_loop_stats {
 	uint64_t iterations;
 	uint64_t submissions;  /* SQEs handed to the kernel */
 	uint64_t completions;  /* CQEs reaped */
-	uint64_t enters;       /* io_uring_enter system calls */
+	uint64_t enters;       /* io_uring_enter (epoll: epoll_wait) calls */
 	uint64_t sq_full;      /* times the SQ was full and had to be flushed */
 	uint64_t cq_overflows; /* times the kernel had to hold CQEs back */
 	uint64_t cq_dropped;   /* CQEs the kernel lost (should stay 0) */
@@ -504,7 +532,7 @@ PROA_API bool proa_loop_feature(const struct proa_loop *loop,
 PROA_API const char *proa_feature_name(enum proa_feature f);
 
 /**
- * proa_loop_backend() - the backend in use: "io_uring".
+ * proa_loop_backend() - the backend in use: "io_uring" or "epoll".
  * Thread: any.
  */
 PROA_API const char *proa_loop_backend(const struct proa_loop *loop);

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,15 +38,66 @@ static inline uint64_t proa_test_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Whether PROA_BACKEND asks for @name (case as the library reads it). */
+static inline bool proa_test_env_backend_is(const char *name)
+{
+	const char *v = getenv("PROA_BACKEND");
+
+	return v && strcasecmp(v, name) == 0;
+}
+
+/*
+ * A binary that needs a loop.  Under PROA_BACKEND=epoll nothing is needed
+ * (and io_uring is not even probed: such runs make no io_uring call).
+ * Where io_uring is refused, PROA_BACKEND=auto (the default) runs the
+ * tests on epoll; only a run that asked for io_uring by name is skipped
+ * (exit 77, ctest: skipped), with the reason.
+ */
 static inline void proa_test_require_uring(void)
 {
 	char why[256];
-	int ret = proa_io_uring_probe(why, sizeof(why));
+	int ret;
 
+	if (!proa_test_env_backend_is("io_uring"))
+		return;
+	ret = proa_io_uring_probe(why, sizeof(why));
 	if (ret == -ENOSYS || ret == -EPERM || ret == -EINVAL) {
 		fprintf(stderr, "skipped: %s\n", why);
 		exit(77);
 	}
+}
+
+/*
+ * A binary about io_uring itself (set-up flags, io_uring_enter faults):
+ * skipped where io_uring is refused or when PROA_BACKEND=epoll is asked
+ * for; otherwise its loops are made on io_uring whatever the environment.
+ */
+static inline void proa_test_require_io_uring_backend(void)
+{
+	char why[256];
+	int ret;
+
+	if (proa_test_env_backend_is("epoll")) {
+		fprintf(stderr, "skipped: PROA_BACKEND=epoll, and this test "
+				"is about io_uring itself\n");
+		exit(77);
+	}
+	ret = proa_io_uring_probe(why, sizeof(why));
+	if (ret == -ENOSYS || ret == -EPERM || ret == -EINVAL) {
+		fprintf(stderr, "skipped: %s\n", why);
+		exit(77);
+	}
+	setenv("PROA_BACKEND", "io_uring", 1);
+}
+
+/* The backend a loop made with default options is expected to be on. */
+static inline const char *proa_test_expected_backend(void)
+{
+	if (proa_test_env_backend_is("epoll"))
+		return "epoll";
+	if (proa_test_env_backend_is("io_uring"))
+		return "io_uring";
+	return proa_io_uring_probe(NULL, 0) == 0 ? "io_uring" : "epoll";
 }
 
 static inline int proa_test_count_dir(const char *path)

@@ -24,6 +24,11 @@
 #include "proa_test.h"
 #include "ring/ring_int.h"
 
+/* These tests are about io_uring itself: never the epoll fallback. */
+static const struct proa_loop_opts uring_only = {
+    .backend = PROA_BACKEND_IO_URING,
+};
+
 static void reset_faults(void)
 {
 	memset(&proa__ring_faults, 0, sizeof(proa__ring_faults));
@@ -414,7 +419,9 @@ static void test_setup_refused_gives_errno_and_reason(void **state)
 	for (i = 0; i < 4; i++) {
 		reset_faults();
 		proa__ring_faults.setup_errno = cases[i].err;
-		assert_int_equal(proa_loop_new(&loop, NULL), -cases[i].err);
+		/* io_uring chosen: auto would fall back (test_backend.c). */
+		assert_int_equal(proa_loop_new(&loop, &uring_only),
+				 -cases[i].err);
 		assert_ptr_equal(loop, (struct proa_loop *)&loop);
 		assert_int_equal(proa_io_uring_probe(why, sizeof(why)),
 				 -cases[i].err);
@@ -451,7 +458,7 @@ static int child_under_seccomp(int err, const char *word)
 		return 12;
 	if (err == EPERM && !strstr(why, "seccomp"))
 		return 13;
-	if (proa_loop_new(&loop, NULL) != -err || loop)
+	if (proa_loop_new(&loop, &uring_only) != -err || loop)
 		return 14;
 	return 0;
 }
@@ -528,6 +535,6 @@ int main(void)
 	    cmocka_unit_test(test_each_ring_mode_can_be_chosen),
 	};
 
-	proa_test_require_uring();
+	proa_test_require_io_uring_backend();
 	return cmocka_run_group_tests_name("ring.stress", tests, NULL, NULL);
 }
