@@ -273,7 +273,8 @@ def main():
         specs = [
             ("echo", "msgs/s", "cpu us/msg",
              lambda m: m.get("depth") == 1),
-            ("http", "req/s", "cpu us/req", lambda m: True),
+            ("http", "req/s", "cpu us/req",
+             lambda m: m.get("depth", 1) == 1),
         ]
         try:
             for bench, tu, cu, flt in specs:
