@@ -1080,7 +1080,6 @@ static int ep_describe(const struct proa__ring *r, char *buf, size_t len)
 {
 	const struct ep *e = proa_container_of(r, const struct ep, base);
 	size_t used = 0;
-	unsigned i;
 
 #define EMIT(...)                                                              \
 	do {                                                                   \
@@ -1094,11 +1093,6 @@ static int ep_describe(const struct proa__ring *r, char *buf, size_t len)
 		EMIT("fallback: %s\n", e->why);
 	EMIT("file operations: pool (regular files), readiness (pipes, "
 	     "sockets, character devices)\n");
-	for (i = 0; i < PROA_FEAT__COUNT; i++) {
-		EMIT("%s: %s\n", proa_feature_name((enum proa_feature)i),
-		     proa__ring_feature(r, (enum proa_feature)i) ? "yes"
-								 : "no");
-	}
 #undef EMIT
 	return used > INT_MAX ? INT_MAX : (int)used;
 }

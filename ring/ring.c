@@ -14,6 +14,7 @@
  *    must not see it idle and reuse it under a pending CQE).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -326,7 +327,22 @@ const char *proa__ring_backend(const struct proa__ring *r)
 
 int proa__ring_describe(const struct proa__ring *r, char *buf, size_t len)
 {
-	return r->ops->describe(r, buf, len);
+	int ret = r->ops->describe(r, buf, len);
+	size_t used;
+
+	if (ret < 0)
+		return ret;
+	/* Every backend's report ends with the same feature lines. */
+	used = (size_t)ret;
+	for (unsigned i = 0; i < PROA_FEAT__COUNT; i++) {
+		if (proa__appendf(buf, len, &used, "%s: %s\n",
+				  proa_feature_name((enum proa_feature)i),
+				  proa__ring_feature(r, (enum proa_feature)i)
+				      ? "yes"
+				      : "no") < 0)
+			return -EINVAL;
+	}
+	return used > INT_MAX ? INT_MAX : (int)used;
 }
 
 void proa__ring_get_stats(const struct proa__ring *r,

@@ -27,6 +27,7 @@ struct proa__backend_ops {
 			 unsigned max);
 	int (*enable)(struct proa__ring *r);
 	int (*msg_wake)(struct proa__ring *src, const struct proa__ring *dst);
+	/* The backend's own lines; ring.c appends the features. */
 	int (*describe)(const struct proa__ring *r, char *buf, size_t len);
 	void (*exit)(struct proa__ring *r);
 	/* Whether a user file op should run on the pool instead (the epoll

@@ -519,11 +519,6 @@ static int uring_describe(const struct proa__ring *r, char *buf, size_t len)
 			EMIT(" %s", setup_names[i].name);
 	}
 	EMIT("\n");
-	for (i = 0; i < PROA_FEAT__COUNT; i++) {
-		EMIT("%s: %s\n", proa_feature_name((enum proa_feature)i),
-		     proa__ring_feature(r, (enum proa_feature)i) ? "yes"
-								 : "no");
-	}
 #undef EMIT
 	return used > INT_MAX ? INT_MAX : (int)used;
 }

@@ -118,7 +118,8 @@ static void on_read(struct proa_op *op)
 			fprintf(stderr,
 				"proa-fileread: read returned %d (%s), "
 				"expected %zu\n",
-				op->res, op->res < 0 ? strerror(-op->res) : "short",
+				op->res,
+				op->res < 0 ? strerror(-op->res) : "short",
 				r->bs);
 		r->failed = 1;
 		return;
@@ -176,14 +177,30 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'f': path = optarg; break;
-		case 'b': bs = strtol(optarg, NULL, 10); break;
-		case 'q': qd = strtol(optarg, NULL, 10); break;
-		case 's': seconds = strtod(optarg, NULL); break;
-		case 'w': warmup = strtod(optarg, NULL); break;
-		case 'd': direct = 1; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'f':
+			path = optarg;
+			break;
+		case 'b':
+			bs = strtol(optarg, NULL, 10);
+			break;
+		case 'q':
+			qd = strtol(optarg, NULL, 10);
+			break;
+		case 's':
+			seconds = strtod(optarg, NULL);
+			break;
+		case 'w':
+			warmup = strtod(optarg, NULL);
+			break;
+		case 'd':
+			direct = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (!path || optind != argc || bs < 512 || bs > (1 << 24) || qd < 1 ||
@@ -260,8 +277,7 @@ int main(int argc, char **argv)
 	       proa_loop_backend(r.loop), bs, qd, direct,
 	       (unsigned long long)r.reads, secs, (double)r.reads / secs,
 	       usr / (double)r.reads, sys / (double)r.reads,
-	       (usr + sys) / (double)r.reads,
-	       (double)enters / (double)r.reads);
+	       (usr + sys) / (double)r.reads, (double)enters / (double)r.reads);
 	for (long i = 0; i < qd; i++)
 		free(slots[i].buf);
 	free(slots);
