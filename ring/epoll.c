@@ -162,7 +162,8 @@ static int grow(void **p, unsigned *cap, size_t elem, unsigned need)
 
 static int vec_reserve(struct opvec *v)
 {
-	return grow((void **)&v->v, &v->cap, sizeof(*v->v), v->n + 1);
+	return grow((void **)&v->v, &v->cap, sizeof(struct proa_op *),
+		    v->n + 1);
 }
 
 /* Only after vec_reserve(). */
@@ -173,7 +174,8 @@ static void vec_push(struct opvec *v, struct proa_op *op)
 
 static void vec_del_at(struct opvec *v, unsigned i)
 {
-	memmove(&v->v[i], &v->v[i + 1], (v->n - i - 1) * sizeof(*v->v));
+	memmove(&v->v[i], &v->v[i + 1],
+		(v->n - i - 1) * sizeof(struct proa_op *));
 	v->n--;
 }
 
@@ -301,11 +303,12 @@ static struct epfd *fd_get(struct ep *e, int fd)
 	if ((unsigned)fd >= e->ntab) {
 		while (n <= (unsigned)fd)
 			n = n ? 2 * n : 64;
-		p = realloc(e->tab, n * sizeof(*e->tab));
+		p = realloc(e->tab, n * sizeof(struct epfd *));
 		if (!p)
 			return NULL;
 		e->tab = p;
-		memset(e->tab + e->ntab, 0, (n - e->ntab) * sizeof(*e->tab));
+		memset(e->tab + e->ntab, 0,
+		       (n - e->ntab) * sizeof(struct epfd *));
 		e->ntab = n;
 	}
 	f = calloc(1, sizeof(*f));

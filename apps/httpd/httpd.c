@@ -199,6 +199,7 @@ static void fail(const char *fmt, ...)
 
 	va_start(ap, fmt);
 	fprintf(stderr, "%s: ", prog);
+	/* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized) */
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 	va_end(ap);
@@ -1363,6 +1364,7 @@ static bool bad_usage(const char *fmt, ...)
 
 	va_start(ap, fmt);
 	fprintf(stderr, "%s: ", prog);
+	/* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized) */
 	vfprintf(stderr, fmt, ap);
 	fprintf(stderr, "\ntry '%s --help'\n", prog);
 	va_end(ap);
