@@ -54,6 +54,7 @@ int proa__appendf(char *buf, size_t len, size_t *used, const char *fmt, ...)
 		room = len - *used;
 	}
 	va_start(ap, fmt);
+	/* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): false alarm */
 	n = vsnprintf(dst, room, fmt, ap);
 	va_end(ap);
 	if (n < 0)
