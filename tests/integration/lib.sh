@@ -64,7 +64,7 @@ lib_start_server() {
 	if ! read -r -t 20 -u "$SRV_FD" SRV_LINE; then
 		echo "  '$*' did not report ready; stderr:"
 		sed 's/^/  | /' "$SRV_ERR"
-		lib_stop_server KILL
+		stop_server KILL
 		rm -f "$fifo"
 		return 1
 	fi
@@ -72,9 +72,9 @@ lib_start_server() {
 	return 0
 }
 
-# lib_stop_server [SIGNAL]: signal the server (TERM) and wait for it; its
+# stop_server [SIGNAL]: signal the server (TERM) and wait for it; its
 # exit status goes to SRV_RC.
-lib_stop_server() {
+stop_server() {
 	local sig=${1:-TERM}
 	[ -n "$SRV_PID" ] || return 0
 	kill -"$sig" "$SRV_PID" 2>/dev/null

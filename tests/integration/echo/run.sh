@@ -20,7 +20,6 @@ bin=${1:?usage: run.sh PATH/TO/proa-echo}
 }
 work=$(mktemp -d)
 failures=0
-nserv=0
 SRV_PID=
 SRV_FD=
 SRV_ERR=
@@ -42,29 +41,9 @@ trap cleanup EXIT
 # 20 s) for its "listening on" line.  Sets SRV_PID, SRV_PORT (or empty for
 # unix), SRV_ERR; returns non-zero if the line did not come.
 start_server() {
-	local fifo line
-	nserv=$((nserv + 1))
-	fifo=$work/listen.$nserv
-	SRV_ERR=$work/server.$nserv.err
-	mkfifo "$fifo"
-	# timeout(1) itself, not a function: $! must be the process that
-	# passes our signals on to the server.  --foreground: without it
-	# timeout also signals its whole process group, so the server gets
-	# SIGTERM twice, and the second, pending at exit, stalls
-	# LeakSanitizer's stop-the-world in ASan builds.
-	timeout --foreground -k 5 300 "$bin" --server "$@" >"$fifo" 2>"$SRV_ERR" &
-	SRV_PID=$!
-	# Read-write, so that opening never blocks; the read below is bounded.
-	# The fifo stays until the line is read: the server's shell may not
-	# have opened it yet.
-	exec {SRV_FD}<>"$fifo"
-	if ! read -r -t 20 -u "$SRV_FD" line; then
-		echo "  server $* did not report listening; stderr:"
-		sed 's/^/  | /' "$SRV_ERR"
-		stop_server TERM
-		return 1
-	fi
-	rm -f "$fifo"
+	local line
+	lib_start_server "$bin" --server "$@" || return 1
+	line=$SRV_LINE
 	case $line in
 	"listening on unix:"*)
 		SRV_PORT=
@@ -79,17 +58,6 @@ start_server() {
 		;;
 	esac
 	return 0
-}
-
-# stop_server [SIGNAL]: signal the server (TERM; timeout(1) passes it on)
-# and wait for it; its exit status goes to SRV_RC.
-stop_server() {
-	local sig=${1:-TERM}
-	kill -"$sig" "$SRV_PID" 2>/dev/null
-	wait "$SRV_PID"
-	SRV_RC=$?
-	exec {SRV_FD}<&-
-	SRV_PID=
 }
 
 # check_client NAME MESSAGES CONNS SIZE DEPTH ARGS...: run the client and

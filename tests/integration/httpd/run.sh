@@ -71,7 +71,7 @@ start_httpd() { # ARGS...
 		;;
 	esac
 	echo "  unexpected first line: '$SRV_LINE'"
-	lib_stop_server KILL
+	stop_server KILL
 	return 1
 }
 
@@ -337,7 +337,7 @@ for _ in $(seq 1 100); do
 	[ -s "$work/during" ] && break
 	sleep 0.05
 done
-lib_stop_server TERM
+stop_server TERM
 wait "$dl"
 dlrc=$?
 check "SIGTERM during a 5 MB download: the download completes byte-exact" \
@@ -355,7 +355,7 @@ if start_httpd --loops 2 "$root"; then
 		[ "$(curl -sS -m 5 "$URL/hello.txt")" = "Hello, World!" ] && ok=$((ok + 1))
 	done
 	check "--loops 2: 20/20 requests answered ($ok)" test "$ok" = 20
-	lib_stop_server TERM
+	stop_server TERM
 	check "--loops 2 exits 0 on SIGTERM ($(tail -1 "$SRV_ERR"))" test "$SRV_RC" = 0
 else
 	fail "proa-httpd --loops 2 did not start"
@@ -383,7 +383,7 @@ if start_httpd --idle-timeout 500 --write-timeout 500 "$root"; then
 	exec {stall}<&-
 	check "a reader that stalls is cut off by --write-timeout ($got of 67108864 bytes, then EOF)" \
 		test "$rc" = 0 -a "$got" -gt 0 -a "$got" -lt 67108864
-	lib_stop_server TERM
+	stop_server TERM
 	check "exits 0 after the timeouts" test "$SRV_RC" = 0
 else
 	fail "proa-httpd with short timeouts did not start"
@@ -394,7 +394,7 @@ fi
 # does; openssl s_server does not set it.)
 if start_httpd "$root"; then
 	port=$PORT
-	lib_stop_server TERM
+	stop_server TERM
 	# Its "ACCEPT" line says it listens.
 	if lib_start_server openssl s_server -cert "$certs/server.pem" \
 		-key "$certs/server.key" -accept "$port" &&
@@ -405,10 +405,12 @@ if start_httpd "$root"; then
 		rc=$?
 		check "a port in use exits 1: $err" \
 			test "$rc" = 1 -a -n "$(grep -i 'in use' <<<"$err")"
-		lib_stop_server TERM
+		stop_server TERM
 	else
 		fail "openssl s_server did not start on $port"
 	fi
+else
+	fail "proa-httpd did not start (port-in-use check)"
 fi
 
 # ---- TLS: curl with the test CA ----------------------------------------
@@ -422,7 +424,7 @@ if start_httpd --tls "$certs/server.pem" "$certs/server.key" "$root"; then
 	check "keep-alive over TLS" grep -q 'Re-using existing connection' <<<"$out"
 	err=$(curl -sS "$url/hello.txt" 2>&1)
 	check "curl without the CA refuses the certificate" test -n "$(grep -i 'certificate' <<<"$err")"
-	lib_stop_server TERM
+	stop_server TERM
 	check "TLS server exits 0 on SIGTERM" test "$SRV_RC" = 0
 else
 	fail "proa-httpd --tls did not start"
@@ -448,7 +450,7 @@ if start_httpd_limited() { lib_start_server bash -c 'ulimit -n 64 && exec "$0" "
 		sleep 0.1
 	done
 	check "after 80 connections against 64 descriptors, still serving" test "$got" = "Hello, World!"
-	lib_stop_server TERM
+	stop_server TERM
 	check "and exits 0 ($(tail -1 "$SRV_ERR"))" test "$SRV_RC" = 0
 else
 	fail "proa-httpd did not start with 64 descriptors"

@@ -36,7 +36,6 @@ fi
 
 work=$(mktemp -d)
 failures=0
-nserv=0
 nsess=0
 SRV_PID=
 SRV_FD=
@@ -65,32 +64,11 @@ show() {
 # start_server ARGS...: "proa-echo --server ARGS"; waits (at most 20 s)
 # for its "listening on" line.  Sets SRV_PID, SRV_PORT, SRV_ERR.
 start_server() {
-	local fifo line
-	nserv=$((nserv + 1))
-	fifo=$work/listen.$nserv
-	SRV_ERR=$work/server.$nserv.err
-	mkfifo "$fifo"
-	timeout --foreground -k 5 300 "$bin" --server "$@" >"$fifo" 2>"$SRV_ERR" &
-	SRV_PID=$!
-	exec {SRV_FD}<>"$fifo"
-	if ! read -r -t 20 -u "$SRV_FD" line; then
-		echo "  server $* did not report listening; stderr:"
-		show "$SRV_ERR"
-		stop_server
-		return 1
-	fi
-	rm -f "$fifo"
-	SRV_PORT=${line##*:}
-	[[ $line == "listening on "*:[0-9]* ]]
+	lib_start_server "$bin" --server "$@" || return 1
+	SRV_PORT=${SRV_LINE##*:}
+	[[ $SRV_LINE == "listening on "*:[0-9]* ]]
 }
 
-stop_server() {
-	kill -TERM "$SRV_PID" 2>/dev/null
-	wait "$SRV_PID"
-	SRV_RC=$?
-	exec {SRV_FD}<&-
-	SRV_PID=
-}
 
 # wait_for FILE PATTERN SECS: poll until FILE holds a line matching the
 # grep -E PATTERN (true) or SECS pass (false).
