@@ -47,6 +47,8 @@
 
 #include <proa.h>
 
+#include "drain.h"
+
 #define PROG "proa-echo"
 
 /* How long connections may take to drain once the server is told to stop. */
@@ -627,10 +629,8 @@ struct echo_server {
 	struct proa_udp *udp;
 	struct proa_signal sig[2];
 	bool stopping;
-	/* loop group: shards report drained under @mu */
-	pthread_mutex_t mu;
-	pthread_cond_t cond;
-	unsigned ndrained;
+	/* loop group: shards report when drained */
+	struct app_drain drain;
 };
 
 struct echo_conn {
@@ -649,12 +649,8 @@ static void shard_check_drained(struct shard *sh)
 	sh->drained = true;
 	if (proa_timer_is_active(&sh->grace))
 		proa_timer_cancel(&sh->grace);
-	if (srv->nshards > 1) {
-		pthread_mutex_lock(&srv->mu);
-		srv->ndrained++;
-		pthread_cond_signal(&srv->cond);
-		pthread_mutex_unlock(&srv->mu);
-	}
+	if (srv->nshards > 1)
+		app_drain_done(&srv->drain);
 }
 
 static struct echo_conn *conn_of(struct proa_protocol *p)
@@ -944,20 +940,6 @@ static int run_server_loop(struct echo_server *srv)
 	return 0;
 }
 
-/* Wait (bounded) until every shard has closed its connections. */
-static void group_wait_drained(struct echo_server *srv)
-{
-	struct timespec deadline;
-
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += (time_t)(SHUTDOWN_GRACE_NS / 1000000000ull);
-	pthread_mutex_lock(&srv->mu);
-	while (srv->ndrained < srv->nshards)
-		if (pthread_cond_timedwait(&srv->cond, &srv->mu, &deadline))
-			break;
-	pthread_mutex_unlock(&srv->mu);
-}
-
 static int run_server_group(struct echo_server *srv, const sigset_t *sigs)
 {
 	const struct config *cfg = srv->cfg;
@@ -977,6 +959,7 @@ static int run_server_group(struct echo_server *srv, const sigset_t *sigs)
 		return 1;
 	}
 	srv->nshards = proa_loop_group_size(g);
+	srv->drain.total = srv->nshards;
 	for (unsigned i = 0; i < srv->nshards; i++) {
 		srv->shards[i].loop = proa_loop_group_loop(g, i);
 		srv->shards[i].srv = srv;
@@ -1001,13 +984,11 @@ static int run_server_group(struct echo_server *srv, const sigset_t *sigs)
 		ret = proa_loop_call_soon_threadsafe(
 		    srv->shards[i].loop, &srv->shards[i].close_h,
 		    shard_close_all, &srv->shards[i]);
-		if (ret < 0) {
-			pthread_mutex_lock(&srv->mu);
-			srv->ndrained++;
-			pthread_mutex_unlock(&srv->mu);
-		}
+		if (ret < 0)
+			app_drain_done(&srv->drain);
 	}
-	group_wait_drained(srv);
+	app_drain_wait(&srv->drain,
+		       (unsigned)(SHUTDOWN_GRACE_NS / 1000000000ull));
 	/* Closes the listeners, aborts what did not drain, joins the loops:
 	 * the counters are ours to read after it. */
 	ret = proa_loop_group_free(g);
@@ -1031,14 +1012,12 @@ static int run_server(const struct config *cfg, const sigset_t *sigs)
 	}
 	srv.shards[0].srv = &srv;
 	list_init(&srv.shards[0].conns);
-	pthread_mutex_init(&srv.mu, NULL);
-	pthread_cond_init(&srv.cond, NULL);
+	app_drain_init(&srv.drain, 0);
 	if (cfg->loops > 1)
 		ret = run_server_group(&srv, sigs);
 	else
 		ret = run_server_loop(&srv);
-	pthread_cond_destroy(&srv.cond);
-	pthread_mutex_destroy(&srv.mu);
+	app_drain_destroy(&srv.drain);
 	free(srv.shards);
 	return ret;
 }

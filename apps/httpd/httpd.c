@@ -43,6 +43,7 @@
 #include <proa/net.h>
 #include <proa/tls.h>
 
+#include "../drain.h"
 #include "files.h"
 #include "http_parse.h"
 #include "http_util.h"
@@ -118,9 +119,7 @@ struct server {
 	int logfd;
 	unsigned nshards;
 	struct shard *shards;
-	pthread_mutex_t mu;
-	pthread_cond_t cond;
-	unsigned ndrained;
+	struct app_drain drain; /* loops report when drained */
 };
 
 enum conn_state {
@@ -1296,10 +1295,7 @@ static void shard_check_drained(struct shard *sh)
 		proa_timer_cancel(&sh->log.flush_timer);
 	}
 	sh->drained = true;
-	pthread_mutex_lock(&srv->mu);
-	srv->ndrained++;
-	pthread_cond_signal(&srv->cond);
-	pthread_mutex_unlock(&srv->mu);
+	app_drain_done(&srv->drain);
 }
 
 /* On the shard's loop: stop taking requests, close idle connections, let
@@ -1512,6 +1508,7 @@ static bool parse_args(int argc, char **argv, struct config *cfg)
 static int shards_init(struct server *srv, struct proa_loop_group *g)
 {
 	srv->nshards = proa_loop_group_size(g);
+	srv->drain.total = srv->nshards;
 	srv->shards = calloc(srv->nshards, sizeof(*srv->shards));
 	if (!srv->shards)
 		return -ENOMEM;
@@ -1562,19 +1559,6 @@ static void shards_free(struct server *srv)
 	free(srv->shards);
 }
 
-static void wait_drained(struct server *srv)
-{
-	struct timespec deadline;
-
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += SHUTDOWN_GRACE_S;
-	pthread_mutex_lock(&srv->mu);
-	while (srv->ndrained < srv->nshards)
-		if (pthread_cond_timedwait(&srv->cond, &srv->mu, &deadline))
-			break;
-	pthread_mutex_unlock(&srv->mu);
-}
-
 static void print_summary(const struct server *srv)
 {
 	uint64_t req = 0, by[6] = {0}, dropped = 0, hits = 0, misses = 0;
@@ -1612,6 +1596,7 @@ int main(int argc, char **argv)
 
 	if (!parse_args(argc, argv, cfg))
 		return 2;
+	app_drain_init(&srv.drain, 0);
 	ret = files_root_open(cfg->root, &srv.rootfd);
 	if (ret < 0) {
 		fail("cannot serve '%s': %s", cfg->root,
@@ -1648,8 +1633,6 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	pthread_mutex_init(&srv.mu, NULL);
-	pthread_cond_init(&srv.cond, NULL);
 
 	/* Blocked before any thread exists, so that only sigwait() below
 	 * sees them. */
@@ -1700,12 +1683,10 @@ int main(int argc, char **argv)
 		if (proa_loop_call_soon_threadsafe(
 			srv.shards[i].loop, &srv.shards[i].close_h, shard_drain,
 			&srv.shards[i]) < 0) {
-			pthread_mutex_lock(&srv.mu);
-			srv.ndrained++;
-			pthread_mutex_unlock(&srv.mu);
+			app_drain_done(&srv.drain);
 		}
 	}
-	wait_drained(&srv);
+	app_drain_wait(&srv.drain, SHUTDOWN_GRACE_S);
 	/* Closes the listeners, aborts what did not drain in time, joins
 	 * the loops: their shards are ours after it. */
 	ret = proa_loop_group_free(g);
@@ -1722,6 +1703,7 @@ out:
 		proa_loop_group_free(g);
 	shards_free(&srv);
 	proa_tls_context_free(srv.tls);
+	app_drain_destroy(&srv.drain);
 	if (srv.logfd >= 0)
 		close(srv.logfd);
 	if (srv.rootfd >= 0)
