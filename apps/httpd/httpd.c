@@ -163,8 +163,7 @@ struct conn {
 	bool close_after; /* close once the current response is out */
 	bool reading_paused;
 	bool writing_paused;
-	bool lost;	/* connection_lost ran; freed when the read ends */
-	bool read_busy; /* op in flight */
+	bool lost; /* connection_lost ran; freed when the read ends */
 	bool chunk_had_digit;
 	enum body_state body;
 	uint64_t body_left, body_seen;
@@ -181,7 +180,7 @@ struct conn {
 		char *buf;
 		bool busy; /* being read into, or lent to the transport */
 	} slot[2];
-	struct fslot *rd_slot; /* the one being read into */
+	struct fslot *rd_slot; /* the one being read into: a read in flight */
 	unsigned lent;	       /* slots the transport holds */
 	struct proa_op rd;
 	/* for the access log */
@@ -889,7 +888,7 @@ static void conn_free(struct conn *c)
  * already lost can be freed. */
 static bool conn_quiet(const struct conn *c)
 {
-	return !c->read_busy && c->lent == 0;
+	return !c->rd_slot && c->lent == 0;
 }
 
 static void slot_release(void *arg)
@@ -913,7 +912,6 @@ static void file_read_done(struct proa_op *op)
 	struct conn *c = proa_container_of(op, struct conn, rd);
 	struct fslot *sl = c->rd_slot;
 
-	c->read_busy = false;
 	c->rd_slot = NULL;
 	sl->busy = false;
 	if (c->lost) {
@@ -960,7 +958,7 @@ static void send_file_next(struct conn *c)
 			conn_process(c);
 		return;
 	}
-	if (c->writing_paused || c->read_busy)
+	if (c->writing_paused || c->rd_slot)
 		return;
 	struct fslot *sl = !c->slot[0].busy   ? &c->slot[0]
 			   : !c->slot[1].busy ? &c->slot[1]
@@ -977,7 +975,6 @@ static void send_file_next(struct conn *c)
 	}
 	sl->busy = true;
 	c->rd_slot = sl;
-	c->read_busy = true;
 }
 
 static void timer_fired(void *arg)
@@ -1219,7 +1216,7 @@ static void conn_lost(struct proa_protocol *p, int err)
 	 * still be writing into a slot: free when it completes. */
 	if (!conn_quiet(c)) {
 		c->lost = true;
-		if (c->read_busy)
+		if (c->rd_slot)
 			proa_op_cancel(&c->rd);
 	} else {
 		file_done(c);
