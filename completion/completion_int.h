@@ -183,6 +183,7 @@ enum proa__op_kind {
 	PROA__OP_RECVMSG,
 	PROA__OP_SHUTDOWN,
 	PROA__OP_RECVMSG_SELECT,
+	PROA__OP_SPLICE,
 };
 
 /* op->priv.iflags */

@@ -763,6 +763,7 @@ const char *proa_feature_name(enum proa_feature f)
 	    [PROA_FEAT_ACCEPT_MULTISHOT] = "ACCEPT_MULTISHOT",
 	    [PROA_FEAT_RECV_MULTISHOT] = "RECV_MULTISHOT",
 	    [PROA_FEAT_BUF_RING] = "BUF_RING",
+	    [PROA_FEAT_OP_SPLICE] = "OP_SPLICE",
 	};
 
 	if ((unsigned)f >= PROA_FEAT__COUNT)

@@ -402,6 +402,29 @@ int proa_op_recvmsg(struct proa_loop *loop, struct proa_op *op, int fd,
 		      PROA_FEAT_OP_RECVMSG, __func__);
 }
 
+int proa_op_splice(struct proa_loop *loop, struct proa_op *op, int fd_in,
+		   int64_t off_in, int fd_out, int64_t off_out, size_t len,
+		   unsigned flags)
+{
+	const unsigned known =
+	    SPLICE_F_MOVE | SPLICE_F_NONBLOCK | SPLICE_F_MORE | SPLICE_F_GIFT;
+	int ret = begin(loop, op, PROA__OP_SPLICE, PROA_FEAT_OP_SPLICE);
+
+	if (ret < 0)
+		return ret;
+	if (fd_in < 0 || fd_out < 0)
+		return -EBADF;
+	if (len > INT32_MAX || off_in < -1 || off_out < -1 || (flags & ~known))
+		return -EINVAL;
+	op->priv.fd = fd_in;
+	op->priv.off = (uint64_t)off_in;
+	op->priv.extra = (uint32_t)fd_out;
+	op->priv.len = (uint32_t)len;
+	op->priv.u.ts.tv_sec = off_out;
+	op->priv.u.ts.tv_nsec = flags;
+	return submit(loop, op);
+}
+
 int proa_op_shutdown(struct proa_loop *loop, struct proa_op *op, int fd,
 		     int how)
 {

@@ -243,6 +243,13 @@ static void prep(struct io_uring_sqe *sqe, struct proa_op *op)
 	case PROA__OP_SHUTDOWN:
 		io_uring_prep_shutdown(sqe, p->fd, (int)p->extra);
 		break;
+	case PROA__OP_SPLICE:
+		/* proactor/ops.c: fd/off in, extra/u.ts.tv_sec out,
+		 * u.ts.tv_nsec the SPLICE_F_ flags */
+		io_uring_prep_splice(sqe, p->fd, (int64_t)p->off, (int)p->extra,
+				     p->u.ts.tv_sec, p->len,
+				     (unsigned)p->u.ts.tv_nsec);
+		break;
 	default:
 		/* proactor/ops.c fills only the kinds above. */
 		abort();
@@ -790,6 +797,7 @@ static const struct {
     {PROA_FEAT_OP_RECVMSG, IORING_OP_RECVMSG},
     {PROA_FEAT_OP_SENDMSG, IORING_OP_SENDMSG},
     {PROA_FEAT_OP_SHUTDOWN, IORING_OP_SHUTDOWN},
+    {PROA_FEAT_OP_SPLICE, IORING_OP_SPLICE},
 };
 
 /* Whether the running kernel is @maj.@min or newer.  Flags within an

@@ -515,6 +515,7 @@ enum proa_feature {
 	PROA_FEAT_ACCEPT_MULTISHOT, /* Linux 5.19 */
 	PROA_FEAT_RECV_MULTISHOT,   /* Linux 6.0 */
 	PROA_FEAT_BUF_RING,	    /* provided-buffer rings, Linux 5.19 */
+	PROA_FEAT_OP_SPLICE,
 	PROA_FEAT__COUNT
 };
 

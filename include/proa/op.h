@@ -330,6 +330,29 @@ PROA_API int proa_recvmsg_parse(const struct msghdr *msg, const void *buf,
 PROA_API int proa_op_shutdown(struct proa_loop *loop, struct proa_op *op,
 			      int fd, int how);
 
+/**
+ * proa_op_splice() - move up to @len bytes from @fd_in to @fd_out inside
+ * the kernel (splice(2)); one of the two must be a pipe.  A file's bytes go
+ * to a socket as references to its page cache, never copied: file to pipe,
+ * then pipe to socket.
+ * @off_in, @off_out: the offset in a file, or -1 for a pipe or a socket.
+ * @flags: SPLICE_F_MOVE, SPLICE_F_NONBLOCK, SPLICE_F_MORE.
+ *
+ * res: the bytes moved, 0 at the end of the input, or -errno; -EAGAIN
+ * when a non-blocking socket or pipe is full (wait with proa_op_poll()).
+ * io_uring runs every splice in its kernel workers (io-wq), so each costs
+ * a hand-off there: worth it for big transfers, not for a few KiB.
+ *
+ * Return: 0; -EBADF; -EINVAL (@len over INT32_MAX, an offset below -1,
+ *         unknown @flags); -EOPNOTSUPP where the backend has no splice
+ *         (the epoll backend, or a kernel without IORING_OP_SPLICE:
+ *         PROA_FEAT_OP_SPLICE).
+ * Thread: loop.
+ */
+PROA_API int proa_op_splice(struct proa_loop *loop, struct proa_op *op,
+			    int fd_in, int64_t off_in, int fd_out,
+			    int64_t off_out, size_t len, unsigned flags);
+
 /*
  * Provided-buffer rings: @nbufs buffers of @bufsize bytes that the kernel
  * hands out to proa_op_recv_select() as data arrives (io_uring's

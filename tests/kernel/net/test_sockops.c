@@ -249,6 +249,22 @@ static void test_bad_input_is_refused_before_queueing(void **state)
 	CASE(-EINVAL, proa_op_sendmsg(loop, &op, sv[0], NULL, 0));
 	CASE(-EINVAL, proa_op_recvmsg(loop, &op, sv[0], NULL, 0));
 	CASE(-EINVAL, proa_op_shutdown(loop, &op, sv[0], 99));
+	/* splice: checked where the loop has it, refused where not. */
+	if (proa_loop_feature(loop, PROA_FEAT_OP_SPLICE)) {
+		CASE(-EBADF, proa_op_splice(loop, &op, -1, 0, sv[0], -1, 1, 0));
+		CASE(-EBADF, proa_op_splice(loop, &op, sv[0], -1, -1, 0, 1, 0));
+		CASE(-EINVAL,
+		     proa_op_splice(loop, &op, sv[0], -2, sv[1], -1, 1, 0));
+		CASE(-EINVAL,
+		     proa_op_splice(loop, &op, sv[0], -1, sv[1], -2, 1, 0));
+		CASE(-EINVAL, proa_op_splice(loop, &op, sv[0], -1, sv[1], -1,
+					     (size_t)INT32_MAX + 1, 0));
+		CASE(-EINVAL,
+		     proa_op_splice(loop, &op, sv[0], -1, sv[1], -1, 1, 0x100));
+	} else {
+		CASE(-EOPNOTSUPP,
+		     proa_op_splice(loop, &op, sv[0], -1, sv[1], -1, 1, 0));
+	}
 	/* Buffer rings: sizes are checked before the feature. */
 	CASE(-EINVAL, proa_buf_ring_new(loop, &nbr, 0, 64));
 	CASE(-EINVAL, proa_buf_ring_new(loop, &nbr, 3, 64));
