@@ -18,7 +18,9 @@
  * A piece of a transport's write buffer: bytes copied into @data, or a
  * receive buffer of the loop's ring lent to the write (@bid >= 0: the
  * bytes stay where the kernel put them and the buffer goes back to the
- * ring once sent).
+ * ring once sent), or the caller's memory (PROA__CHUNK_EXTERNAL), or a
+ * range of a file (PROA__CHUNK_FILE: @fd from @foff, @head and @tail
+ * count bytes of it; spliced, never read into memory).
  */
 struct proa__chunk {
 	struct proa__chunk *next;
@@ -31,13 +33,30 @@ struct proa__chunk {
 	 * back with release(release_arg) once sent or dropped */
 	void (*release)(void *arg);
 	void *release_arg;
+	int fd;	       /* PROA__CHUNK_FILE */
+	uint64_t foff; /* PROA__CHUNK_FILE: the file offset of byte 0 */
 	unsigned char data[];
 };
 
 #define PROA__CHUNK_EXTERNAL (-2)
+#define PROA__CHUNK_FILE (-3)
 #define PROA__CHUNK_SIZE (16384u - sizeof(struct proa__chunk))
 #define PROA__CHUNK_CACHE 256 /* chunks a loop keeps for reuse */
 #define PROA__SEND_IOV 64     /* chunks gathered into one sendmsg */
+
+/*
+ * A pipe that file chunks are spliced through (file -> pipe -> socket).
+ * A transport holds one only while it is sending a file, so a loop needs
+ * as many as it has files in flight, not one per connection.
+ */
+struct proa__pipe {
+	struct proa__pipe *next;
+	int rd, wr;
+	uint32_t cap; /* bytes the pipe holds (F_GETPIPE_SZ) */
+};
+
+#define PROA__PIPE_SIZE (256u * 1024) /* asked for; see netloop.c */
+#define PROA__PIPE_CACHE 16	      /* idle pipes a loop keeps */
 
 /*
  * Per loop: the provided-buffer ring every socket receives into, the
@@ -60,6 +79,8 @@ struct proa__netloop {
 	unsigned nfree;
 	struct proa__chunk *free_refs; /* headers of lent ring buffers */
 	unsigned nfree_refs;
+	struct proa__pipe *free_pipes;
+	unsigned nfree_pipes;
 	uint64_t enobufs; /* receives the empty ring ended (tests read it) */
 	uint64_t lent;	  /* ring buffers sent from without a copy */
 	/* the ring buffer a data_received is being shown, which a write of
@@ -81,7 +102,17 @@ struct proa__chunk *proa__chunk_lend(struct proa__netloop *nl, unsigned bid,
 struct proa__chunk *proa__chunk_external(struct proa__netloop *nl,
 					 const void *p, size_t len,
 					 void (*release)(void *arg), void *arg);
+/* A chunk that splices @len bytes of file @fd from @off (sendfile). */
+struct proa__chunk *proa__chunk_file(struct proa__netloop *nl, int fd,
+				     uint64_t off, size_t len,
+				     void (*release)(void *arg), void *arg);
 void proa__chunk_put(struct proa__netloop *nl, struct proa__chunk *c);
+
+/* A pipe to splice through: a cached one or a new one; NULL with errno
+ * set.  Put back with @clean false if bytes may be left in it (then it is
+ * closed, never reused). */
+struct proa__pipe *proa__pipe_get(struct proa__netloop *nl);
+void proa__pipe_put(struct proa__netloop *nl, struct proa__pipe *p, bool clean);
 
 /*
  * A transport that is not a socket's (TLS over a socket transport) answers
@@ -122,14 +153,17 @@ struct proa_transport {
 	int err;	     /* the first error: connection_lost's */
 
 	struct proa_op rop; /* receive */
-	struct proa_op wop; /* sendmsg */
+	struct proa_op wop; /* sendmsg, a splice, or a poll for room */
 	struct proa_op xop; /* shutdown, then close */
 	struct msghdr msg;  /* of the sendmsg in flight */
 	struct iovec iov[PROA__SEND_IOV];
 
 	struct proa__chunk *whead, *wtail;
-	size_t wbytes;	  /* buffered, not yet sent */
-	size_t high, low; /* water marks */
+	size_t wbytes;		 /* buffered, not yet sent */
+	uint8_t wkind;		 /* what wop is doing: enum in transport.c */
+	uint32_t piped;		 /* bytes of the head file chunk in @pipe */
+	struct proa__pipe *pipe; /* while a file chunk is being sent */
+	size_t high, low;	 /* water marks */
 
 	/* data that arrived after pause_reading(), before the cancel did */
 	unsigned char *held;

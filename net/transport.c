@@ -12,7 +12,10 @@
  *        waits in the socket, nothing is lost)
  *   wop  sendmsg gathering up to 64 chunks of the write buffer; writes
  *        made during an iteration leave together at its end (netloop's
- *        hook), so a busy loop makes no system call per write
+ *        hook), so a busy loop makes no system call per write.  A file
+ *        chunk (sendfile) at the head goes by splice instead: file to
+ *        the transport's pipe, pipe to socket, and a poll for room when
+ *        the socket is full
  *   xop  shutdown(SHUT_WR) for write_eof and graceful close, then close
  *
  * States (enum proa_transport_state):
@@ -29,15 +32,22 @@
  * Thread: loop, everything.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "net_int.h"
 
 #define DEFAULT_HIGH ((size_t)64 * 1024)
 #define DEFAULT_LOW ((size_t)16 * 1024)
+
+/* What wop is doing (t->wkind). */
+enum { W_SENDMSG, W_FILL, W_DRAIN, W_POLL };
 
 static void recv_done(struct proa_op *op);
 static void send_done(struct proa_op *op);
@@ -266,15 +276,53 @@ static void mark_dirty(struct proa_transport *t)
 	}
 }
 
+/*
+ * The file chunk @c is at the head: fill the pipe from the file, or send
+ * what the pipe holds.  The bytes count as sent (consume) only once they
+ * have left the pipe for the socket.
+ */
+static int send_file(struct proa_transport *t, struct proa__chunk *c)
+{
+	uint32_t n = c->tail - c->head;
+
+	if (t->piped > 0) {
+		t->wkind = W_DRAIN;
+		/* More to come: let TCP fill whole segments meanwhile. */
+		return proa_op_splice(
+		    t->loop, &t->wop, t->pipe->rd, -1, t->fd, -1, t->piped,
+		    n > t->piped || c->next ? SPLICE_F_MORE : 0);
+	}
+	if (!t->pipe && !(t->pipe = proa__pipe_get(t->nl)))
+		return -errno;
+	if (n > t->pipe->cap)
+		n = t->pipe->cap;
+	t->wkind = W_FILL;
+	return proa_op_splice(t->loop, &t->wop, c->fd,
+			      (int64_t)(c->foff + c->head), t->pipe->wr, -1, n,
+			      0);
+}
+
 static void send_more(struct proa_transport *t)
 {
 	struct proa__chunk *c;
-	int n = 0, ret;
+	int n = 0, ret, flags = 0;
 
 	if (!proa_op_is_idle(&t->wop) || t->wbytes == 0 ||
 	    t->state >= PROA_TS_TEARDOWN)
 		return;
-	for (c = t->whead; c && n < PROA__SEND_IOV; c = c->next) {
+	for (c = t->whead; c && c->tail == c->head; c = c->next)
+		;
+	if (c && c->bid == PROA__CHUNK_FILE) {
+		ret = send_file(t, c);
+		if (ret < 0)
+			fatal(t, ret);
+		return;
+	}
+	for (; c && n < PROA__SEND_IOV; c = c->next) {
+		if (c->bid == PROA__CHUNK_FILE) {
+			flags = MSG_MORE; /* the file follows at once */
+			break;
+		}
 		if (c->tail == c->head)
 			continue;
 		t->iov[n].iov_base = c->base + c->head;
@@ -284,7 +332,8 @@ static void send_more(struct proa_transport *t)
 	memset(&t->msg, 0, sizeof(t->msg));
 	t->msg.msg_iov = t->iov;
 	t->msg.msg_iovlen = (size_t)n;
-	ret = proa_op_sendmsg(t->loop, &t->wop, t->fd, &t->msg, 0);
+	t->wkind = W_SENDMSG;
+	ret = proa_op_sendmsg(t->loop, &t->wop, t->fd, &t->msg, flags);
 	if (ret < 0)
 		fatal(t, ret);
 }
@@ -359,6 +408,50 @@ static void consume(struct proa_transport *t, size_t n)
 	}
 }
 
+/*
+ * A splice or its poll finished.  1: @res bytes left the pipe for the
+ * socket (consume them); 0: handled here.
+ */
+static int file_step_done(struct proa_transport *t, int res)
+{
+	int ret;
+
+	switch (t->wkind) {
+	case W_FILL:
+		if (res > 0) {
+			t->piped = (uint32_t)res;
+			send_more(t);
+		} else {
+			/* 0: the file ended before the length promised (it
+			 * shrank); the peer was told more bytes would come,
+			 * so the connection cannot go on. */
+			fatal(t, res == 0 ? -ENODATA : res);
+		}
+		return 0;
+	case W_DRAIN:
+		if (res == -EAGAIN) {
+			/* The socket is full: wait for room. */
+			t->wkind = W_POLL;
+			ret = proa_op_poll(t->loop, &t->wop, t->fd, POLLOUT, 0);
+			if (ret < 0)
+				fatal(t, ret);
+			return 0;
+		}
+		if (res <= 0) {
+			fatal(t, res == 0 ? -EIO : res);
+			return 0;
+		}
+		t->piped -= (uint32_t)res;
+		return 1;
+	default: /* W_POLL */
+		if (res < 0)
+			fatal(t, res);
+		else
+			send_more(t);
+		return 0;
+	}
+}
+
 static void send_done(struct proa_op *op)
 {
 	struct proa_transport *t = op->data;
@@ -367,11 +460,19 @@ static void send_done(struct proa_op *op)
 		teardown(t);
 		return;
 	}
+	if (t->wkind != W_SENDMSG && file_step_done(t, op->res) == 0)
+		return;
 	if (op->res < 0) {
 		fatal(t, op->res);
 		return;
 	}
 	consume(t, (size_t)op->res);
+	/* The file is sent: its pipe (empty now) serves another one. */
+	if (t->pipe && t->piped == 0 &&
+	    !(t->whead && t->whead->bid == PROA__CHUNK_FILE)) {
+		proa__pipe_put(t->nl, t->pipe, true);
+		t->pipe = NULL;
+	}
 	t->last_io = t->last_progress = proa_loop_time(t->loop);
 	if (t->proto_paused && t->wbytes <= t->low)
 		queue_notify(t);
@@ -563,6 +664,92 @@ int proa_transport_write_ref(struct proa_transport *t, const void *data,
 	return queued(t, before);
 }
 
+/* sendfile where nothing can splice: the range mapped and sent from the
+ * mapping by write_ref, unmapped when that releases it. */
+struct map_ref {
+	void *base;
+	size_t len;
+	void (*release)(void *arg);
+	void *arg;
+};
+
+static void map_ref_release(void *arg)
+{
+	struct map_ref *m = arg;
+
+	munmap(m->base, m->len);
+	m->release(m->arg);
+	free(m);
+}
+
+static int sendfile_mapped(struct proa_transport *t, int fd, uint64_t off,
+			   size_t len, void (*release)(void *arg), void *arg)
+{
+	uint64_t skew = off % (uint64_t)sysconf(_SC_PAGESIZE);
+	struct map_ref *m = malloc(sizeof(*m));
+	int ret;
+
+	if (!m)
+		return -ENOMEM;
+	m->len = (size_t)skew + len;
+	m->base =
+	    mmap(NULL, m->len, PROT_READ, MAP_SHARED, fd, (off_t)(off - skew));
+	if (m->base == MAP_FAILED) {
+		ret = -errno;
+		free(m);
+		return ret;
+	}
+	m->release = release;
+	m->arg = arg;
+	ret = proa_transport_write_ref(t, (unsigned char *)m->base + skew, len,
+				       map_ref_release, m);
+	if (ret < 0) {
+		munmap(m->base, m->len);
+		free(m);
+	}
+	return ret;
+}
+
+int proa_transport_sendfile(struct proa_transport *t, int fd, uint64_t off,
+			    size_t len, void (*release)(void *arg), void *arg)
+{
+	struct proa__chunk *c;
+	struct stat st;
+	size_t before;
+
+	if (!t || !release || len > UINT32_MAX)
+		return -EINVAL;
+	if (fd < 0)
+		return -EBADF;
+	PROA__LOOP_CHECK(t->loop);
+	/* Only a regular file, and only bytes it has now: a range past its
+	 * end would hang the splice loop or fault the mapping. */
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	if (off > (uint64_t)st.st_size || len > (uint64_t)st.st_size - off)
+		return -EINVAL;
+	if (t->vt || len == 0 ||
+	    !proa_loop_feature(t->loop, PROA_FEAT_OP_SPLICE))
+		return len == 0
+			   ? proa_transport_write_ref(t, "", 0, release, arg)
+			   : sendfile_mapped(t, fd, off, len, release, arg);
+	if (!can_write(t))
+		return -EPIPE;
+	c = proa__chunk_file(t->nl, fd, off, len, release, arg);
+	if (!c)
+		return -ENOMEM;
+	before = t->wbytes;
+	if (t->wtail)
+		t->wtail->next = c;
+	else
+		t->whead = c;
+	t->wtail = c;
+	t->wbytes += len;
+	return queued(t, before);
+}
+
 int proa_transport_writev(struct proa_transport *t, const struct iovec *iov,
 			  int iovcnt)
 {
@@ -622,6 +809,8 @@ static void lost_run(void *arg)
 		t->whead = c->next;
 		proa__chunk_put(t->nl, c);
 	}
+	if (t->pipe)
+		proa__pipe_put(t->nl, t->pipe, t->piped == 0);
 	free(t->held);
 	free(t->rbuf);
 	if (t->made && t->proto && t->proto->ops->connection_lost)

@@ -320,6 +320,34 @@ PROA_API int proa_transport_write_ref(struct proa_transport *t,
 				      const void *data, size_t len,
 				      void (*release)(void *arg), void *arg);
 
+/**
+ * proa_transport_sendfile() - queue @len bytes of the regular file @fd from
+ * offset @off, behind what is queued already, to be sent without passing
+ * through user space: io_uring splices them file -> pipe -> socket, so the
+ * socket takes references to the page cache and nothing is copied on the
+ * sending side (asyncio's loop.sendfile, nginx's sendfile).  @fd must stay
+ * open and the range unchanged until @release(@arg), with write_ref's
+ * rules: exactly once, never inside this call, once the bytes are sent or
+ * dropped, before connection_lost.  Counted in the write buffer and its
+ * water marks like any write.
+ *
+ * Where nothing can splice (TLS, the epoll backend, a kernel without
+ * IORING_OP_SPLICE) the range is mapped and sent from the mapping (TLS
+ * encrypts from it): one copy, by the socket.  A file cut shorter while
+ * its bytes are in flight ends the connection: -ENODATA when spliced,
+ * -EFAULT from the socket's copy of a mapping - except under TLS, which
+ * reads the mapping itself and so takes SIGBUS (keep a file sent over TLS
+ * from shrinking, or read it instead).
+ *
+ * Return: 0 (then @release runs exactly once); -EBADF; -EINVAL (not a
+ *         regular file, a range past its end now, a NULL @release, @len
+ *         over 4 GiB); -EPIPE, -ENOMEM as write; what fstat or mmap said.
+ * Thread: loop.
+ */
+PROA_API int proa_transport_sendfile(struct proa_transport *t, int fd,
+				     uint64_t off, size_t len,
+				     void (*release)(void *arg), void *arg);
+
 /** proa_transport_write_eof() - shut our write side once the buffer has
  * been sent.  Return: 0, or -EPIPE if already closing. */
 PROA_API int proa_transport_write_eof(struct proa_transport *t);
