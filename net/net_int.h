@@ -55,8 +55,8 @@ struct proa__pipe {
 	uint32_t cap; /* bytes the pipe holds (F_GETPIPE_SZ) */
 };
 
-#define PROA__PIPE_SIZE (256u * 1024) /* asked for; see netloop.c */
-#define PROA__PIPE_CACHE 16	      /* idle pipes a loop keeps */
+#define PROA__PIPE_SIZE (1024u * 1024) /* asked for; see netloop.c */
+#define PROA__PIPE_CACHE 16	       /* idle pipes a loop keeps */
 
 /*
  * Per loop: the provided-buffer ring every socket receives into, the
