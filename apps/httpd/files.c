@@ -232,7 +232,8 @@ static enum file_result entry_open(struct file_cache *c, const char *path,
 			free(d);
 		}
 	}
-	if (!e->data && e->size > 0 && e->size <= FILE_CACHE_MAP_MAX) {
+	if (c->map_files && !e->data && e->size > 0 &&
+	    e->size <= FILE_CACHE_MAP_MAX) {
 		void *m = mmap(NULL, e->size, PROT_READ, MAP_SHARED, fd, 0);
 
 		/* Without a mapping the file is read instead. */

@@ -15,11 +15,13 @@
  * size, mtime): a file replaced or changed is reopened.  Entries in use by
  * a response are never closed under it (reference count).
  *
- * Bigger files, up to FILE_CACHE_MAP_MAX, are mapped (MAP_SHARED,
- * read-only) and sent from the mapping with proa_transport_write_ref(): the
- * process itself never touches the pages, only the kernel's socket copy
- * does, so a file truncated under a response fails that send (EFAULT)
- * instead of raising SIGBUS.
+ * Bigger files are spliced from the descriptor (proa-httpd's sendfile
+ * path).  Where that is not the path - a loop that cannot splice, or
+ * --send-path map - files up to FILE_CACHE_MAP_MAX are mapped (MAP_SHARED,
+ * read-only; @map_files) and sent from the mapping with
+ * proa_transport_write_ref(): the process itself never touches the pages,
+ * only the kernel's socket copy does, so a file truncated under a response
+ * fails that send (EFAULT) instead of raising SIGBUS.
  *
  * Opening and the small files' first read are synchronous on the loop
  * thread, as nginx's open_file_cache does them: a cold, uncached file
@@ -71,6 +73,7 @@ struct file_cache {
 	unsigned nbuckets;
 	unsigned count, max;
 	size_t data_bytes, data_max;
+	bool map_files;	   /* map bigger files (see above); set after init */
 	struct fentry lru; /* sentinel */
 	uint64_t hits, misses, revalidated;
 };
@@ -103,5 +106,11 @@ enum file_result {
 enum file_result file_cache_get(struct file_cache *c, const char *path,
 				uint64_t now_ns, struct fentry **out);
 void file_cache_release(struct file_cache *c, struct fentry *e);
+
+/* One more reference to @e, which the caller holds one of already. */
+static inline void file_cache_hold(struct fentry *e)
+{
+	e->refs++;
+}
 
 #endif /* HTTPD_FILES_H */

@@ -13,9 +13,13 @@
  * buffer; complete request heads are parsed (http_parse.c, strict) and
  * answered in order, so pipelined requests are answered one after the
  * other.  A file of at most FILE_CACHE_DATA_MAX bytes is answered from
- * the cache's memory in one write; a bigger one is read with
- * proa_op_read() into the connection's buffer and written piece by piece,
- * at the pace the peer takes it (the transport's water marks).
+ * the cache's memory in one write; a bigger one is spliced from the
+ * file (proa_transport_sendfile: no copy on our side at all), or, where
+ * the loop cannot splice, sent from a mapping; under TLS it is read with
+ * proa_op_read() into the connection's buffers and written piece by
+ * piece, at the pace the peer takes it (the transport's water marks).
+ * --send-path picks one way for every body, to measure them against
+ * each other (see send_body()).
  *
  * Threads: main() parses options, starts the group and waits for
  * SIGINT/SIGTERM in sigwait(); everything else runs on the loops' threads.
@@ -62,6 +66,30 @@
 #define LOG_BUF ((size_t)64 * 1024)
 #define SHUTDOWN_GRACE_S 30
 
+/*
+ * How a body bigger than REF_MIN leaves (--send-path).  Measured with
+ * perf/http/run-http --servers proa,proa-map,proa-read,nginx (wrk on CPU
+ * 0, server on CPU 1, 1 MiB file, 16 connections, medians of 3), server
+ * CPU per request: read + send 578 us (two copies), map + send 211-271
+ * us (the socket's copy), splice 122 us, nginx's sendfile 161 us;
+ * requests/s within noise of each other (wrk's receive, on one core, is
+ * the limit).  So splice is the default for what the cache does not
+ * hold.  Files of up to 64 KiB are in memory already, and one sendmsg
+ * sends them with their head; spliced (--send-path splice) they cost the
+ * same at 16 and 64 connections (22.5 against 22.0, 21.1 against 21.4
+ * us) and more at one (44.7 against 31.7 us): each splice is a hand-off
+ * to io_uring's kernel workers, which only pays for itself on big files.
+ * sendfile on our pool was not built: it would add a cross-thread wake-up (~70
+ * us here) per piece to the same page-cache references that splice hands the
+ * socket.
+ */
+enum send_path {
+	SEND_AUTO,   /* cache's copy up to 64 KiB, then splice (or map) */
+	SEND_SPLICE, /* every such body spliced from the file */
+	SEND_MAP,    /* the cache's copy, else a mapping */
+	SEND_READ,   /* read into the connection's buffers, then sent */
+};
+
 struct config {
 	const char *root;
 	const char *host;
@@ -75,6 +103,7 @@ struct config {
 	const char *tls_cert, *tls_key;
 	const char *access_log;
 	bool quiet;
+	enum send_path send_path;
 };
 
 struct server;
@@ -104,6 +133,7 @@ struct shard {
 	time_t date_t;
 	bool draining;
 	bool drained;
+	enum send_path send_path; /* --send-path, as this loop can */
 	struct proa_handle close_h;
 	/* input buffers not in use: a connection holds one only while it
 	 * has bytes it could not answer yet, so an idle one holds none */
@@ -625,6 +655,38 @@ static void file_ref_release(void *arg)
 	file_cache_release(fe->cache, fe);
 }
 
+/*
+ * A body spliced from the file: the socket takes the page cache's pages,
+ * nothing is copied on our side (proa_transport_sendfile).  Measured on
+ * the way in (perf/http/run-http, --send-path): see the note at
+ * enum send_path.  One reference to @fe per piece (a piece is at most
+ * 1 GiB); the caller's reference is dropped here.
+ */
+static void send_spliced(struct conn *c, struct fentry *fe, uint64_t off,
+			 uint64_t len)
+{
+	const uint64_t piece_max = (uint64_t)1 << 30;
+
+	while (len > 0) {
+		uint64_t n = len < piece_max ? len : piece_max;
+
+		file_cache_hold(fe);
+		if (proa_transport_sendfile(c->t, fe->fd, off, (size_t)n,
+					    file_ref_release, fe) < 0) {
+			/* The file shrank since it was checked: the head
+			 * promised bytes that cannot come. */
+			file_cache_release(&c->sh->cache, fe);
+			file_cache_release(&c->sh->cache, fe);
+			conn_abort(c);
+			return;
+		}
+		off += n;
+		len -= n;
+	}
+	file_cache_release(&c->sh->cache, fe);
+	response_done(c);
+}
+
 /* Answer a parsed request. */
 static void handle_request(struct conn *c, const struct http_request *req)
 {
@@ -844,9 +906,15 @@ static void handle_request(struct conn *c, const struct http_request *req)
 		file_cache_release(&c->sh->cache, fe);
 		return;
 	}
+	enum send_path sp = c->sh->send_path;
+	if (sp == SEND_SPLICE || (sp == SEND_AUTO && !fe->data)) {
+		send_spliced(c, fe, first, len);
+		return;
+	}
 	/* TLS encrypts in user space: it would touch a mapping, which a
 	 * truncated file turns into SIGBUS, so TLS reads instead. */
-	if (fe->data || (fe->map && !c->sh->srv->tls)) {
+	if ((fe->data && sp != SEND_READ) ||
+	    (fe->map && sp == SEND_MAP && !c->sh->srv->tls)) {
 		/* Sent from the cache's copy or the mapping: the reference
 		 * taken above is the transport's until it has sent it. */
 		if (proa_transport_write_ref(
@@ -1343,6 +1411,12 @@ static void usage(FILE *f)
 		"  --tls CERT KEY        serve HTTPS with this PEM certificate "
 		"and key\n"
 		"  --access-log FILE     append one line per request (off)\n"
+		"  --send-path WAY       how bodies over 8 KiB leave: auto "
+		"(files up to 64 KiB\n"
+		"                        from memory, bigger ones spliced), "
+		"splice, map or\n"
+		"                        read (to compare them; TLS always "
+		"reads)\n"
 		"  --quiet               print nothing but errors\n"
 		"  -h, --help            this text\n"
 		"\n"
@@ -1395,6 +1469,7 @@ static bool parse_args(int argc, char **argv, struct config *cfg)
 		O_BODY,
 		O_TLS,
 		O_LOG,
+		O_SEND,
 		O_QUIET
 	};
 	static const struct option opts[] = {
@@ -1408,6 +1483,7 @@ static bool parse_args(int argc, char **argv, struct config *cfg)
 	    {"body-max", required_argument, NULL, O_BODY},
 	    {"tls", required_argument, NULL, O_TLS},
 	    {"access-log", required_argument, NULL, O_LOG},
+	    {"send-path", required_argument, NULL, O_SEND},
 	    {"quiet", no_argument, NULL, O_QUIET},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -1481,6 +1557,20 @@ static bool parse_args(int argc, char **argv, struct config *cfg)
 		case O_LOG:
 			cfg->access_log = optarg;
 			break;
+		case O_SEND:
+			if (!strcmp(optarg, "auto"))
+				cfg->send_path = SEND_AUTO;
+			else if (!strcmp(optarg, "splice"))
+				cfg->send_path = SEND_SPLICE;
+			else if (!strcmp(optarg, "map"))
+				cfg->send_path = SEND_MAP;
+			else if (!strcmp(optarg, "read"))
+				cfg->send_path = SEND_READ;
+			else
+				return bad_usage("--send-path: '%s' is not "
+						 "auto, splice, map or read",
+						 optarg);
+			break;
 		case O_QUIET:
 			cfg->quiet = true;
 			break;
@@ -1519,6 +1609,30 @@ static int shards_init(struct server *srv, struct proa_loop_group *g)
 		if (file_cache_init(&sh->cache, srv->rootfd, 4096, 64u << 20) <
 		    0)
 			return -ENOMEM;
+		sh->send_path = srv->cfg.send_path;
+		if (srv->tls && (sh->send_path == SEND_SPLICE ||
+				 sh->send_path == SEND_MAP)) {
+			fail("--send-path splice or map: not with --tls, "
+			     "which encrypts from its own reads");
+			return -EINVAL;
+		}
+		if (sh->send_path == SEND_SPLICE &&
+		    !proa_loop_feature(sh->loop, PROA_FEAT_OP_SPLICE)) {
+			fail("--send-path splice: this loop cannot splice "
+			     "(backend %s)",
+			     proa_loop_backend(sh->loop));
+			return -EINVAL;
+		}
+		if (srv->tls) {
+			/* TLS copies what it encrypts: the cache's copy
+			 * for small files, reads for the rest. */
+			if (sh->send_path == SEND_AUTO)
+				sh->send_path = SEND_MAP;
+		} else if (sh->send_path == SEND_AUTO &&
+			   !proa_loop_feature(sh->loop, PROA_FEAT_OP_SPLICE)) {
+			sh->send_path = SEND_MAP;
+		}
+		sh->cache.map_files = sh->send_path == SEND_MAP && !srv->tls;
 		if (srv->logfd >= 0) {
 			sh->log.buf[0] = malloc(LOG_BUF);
 			sh->log.buf[1] = malloc(LOG_BUF);
@@ -1646,8 +1760,10 @@ int main(int argc, char **argv)
 		     proa_strerror(ret));
 		goto out;
 	}
-	if (shards_init(&srv, g) < 0) {
-		fail("out of memory");
+	ret = shards_init(&srv, g);
+	if (ret < 0) {
+		if (ret == -ENOMEM)
+			fail("out of memory");
 		goto out;
 	}
 	sopt.tls = srv.tls;

@@ -104,6 +104,10 @@ check "an unknown flag exits 2: $err" test "$rc" = 2
 err=$("$bin" --port 99999 2>&1)
 rc=$?
 check "a bad port exits 2: $err" test "$rc" = 2
+err=$("$bin" --send-path sideways 2>&1)
+rc=$?
+check "a bad --send-path exits 2: $err" \
+	test "$rc" = 2 -a -n "$(printf '%s' "$err" | grep 'auto, splice, map or read')"
 err=$(run_limited 10 "$bin" --port 0 "$work/nonexistent" 2>&1)
 rc=$?
 check "a missing directory exits 1: $err" \
@@ -455,6 +459,40 @@ if start_httpd_limited() { lib_start_server bash -c 'ulimit -n 64 && exec "$0" "
 else
 	fail "proa-httpd did not start with 64 descriptors"
 fi
+
+# ---- every --send-path gives the same bytes ------------------------------
+# splice (file -> pipe -> socket), map (sent from a mapping) and read (read
+# into buffers, then sent) for files in memory (20 KB) and not (300 KB,
+# 5 MB), whole, by range, and one after the other on a kept-alive
+# connection.  The epoll backend cannot splice: asking for it is refused.
+head -c 20000 /dev/urandom >"$root/mid.bin"
+for way in splice map read; do
+	if [ "$way" = splice ] && [ "${PROA_BACKEND:-}" = epoll ]; then
+		err=$(run_limited 10 "$bin" --port 0 --send-path splice "$root" 2>&1)
+		rc=$?
+		check "--send-path splice on epoll exits 1: $err" \
+			test "$rc" = 1 -a -n "$(printf '%s' "$err" | grep 'cannot splice')"
+		continue
+	fi
+	if ! start_httpd --send-path "$way" "$root"; then
+		fail "proa-httpd --send-path $way did not start"
+		continue
+	fi
+	for f in mid.bin big.bin huge.bin; do
+		curl -sS -o "$work/sp" "$URL/$f"
+		check "--send-path $way: $f byte-exact" cmp -s "$work/sp" "$root/$f"
+	done
+	check_range "$way" "bytes=12345-4012344" 206 huge.bin 12345 4000000
+	check_range "$way, in memory" "bytes=100-19999" 206 mid.bin 100 19900
+	curl -sS -o "$work/sp1" -o "$work/sp2" -o "$work/sp3" \
+		"$URL/huge.bin" "$URL/mid.bin" "$URL/big.bin"
+	same=no
+	cmp -s "$work/sp1" "$root/huge.bin" && cmp -s "$work/sp2" "$root/mid.bin" &&
+		cmp -s "$work/sp3" "$root/big.bin" && same=yes
+	check "--send-path $way: three files on one connection" test "$same" = yes
+	stop_server TERM
+	check "--send-path $way exits 0 ($(tail -1 "$SRV_ERR"))" test "$SRV_RC" = 0
+done
 
 echo "httpd integration: $failures failure(s)"
 [ "$failures" -gt 100 ] && failures=100
