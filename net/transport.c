@@ -602,6 +602,21 @@ int proa_transport_write(struct proa_transport *t, const void *data, size_t len)
 	return queued(t, before);
 }
 
+/* Put a referencing chunk (write_ref, sendfile) of @len bytes at the end
+ * of the write buffer. */
+static int enqueue(struct proa_transport *t, struct proa__chunk *c, size_t len)
+{
+	size_t before = t->wbytes;
+
+	if (t->wtail)
+		t->wtail->next = c;
+	else
+		t->whead = c;
+	t->wtail = c;
+	t->wbytes += len;
+	return queued(t, before);
+}
+
 /* write_ref on a transport that copies (TLS): the bytes are taken in the
  * call, and the memory handed back from the ready queue, so that release
  * never runs inside write_ref. */
@@ -623,7 +638,6 @@ int proa_transport_write_ref(struct proa_transport *t, const void *data,
 			     size_t len, void (*release)(void *arg), void *arg)
 {
 	struct proa__chunk *c;
-	size_t before;
 	int ret;
 
 	if (!t || !release || (!data && len > 0) || len > UINT32_MAX)
@@ -654,14 +668,7 @@ int proa_transport_write_ref(struct proa_transport *t, const void *data,
 	c = proa__chunk_external(t->nl, data, len, release, arg);
 	if (!c)
 		return -ENOMEM;
-	before = t->wbytes;
-	if (t->wtail)
-		t->wtail->next = c;
-	else
-		t->whead = c;
-	t->wtail = c;
-	t->wbytes += len;
-	return queued(t, before);
+	return enqueue(t, c, len);
 }
 
 /* sendfile where nothing can splice: the range mapped and sent from the
@@ -715,7 +722,6 @@ int proa_transport_sendfile(struct proa_transport *t, int fd, uint64_t off,
 {
 	struct proa__chunk *c;
 	struct stat st;
-	size_t before;
 
 	if (!t || !release || len > UINT32_MAX)
 		return -EINVAL;
@@ -740,14 +746,7 @@ int proa_transport_sendfile(struct proa_transport *t, int fd, uint64_t off,
 	c = proa__chunk_file(t->nl, fd, off, len, release, arg);
 	if (!c)
 		return -ENOMEM;
-	before = t->wbytes;
-	if (t->wtail)
-		t->wtail->next = c;
-	else
-		t->whead = c;
-	t->wtail = c;
-	t->wbytes += len;
-	return queued(t, before);
+	return enqueue(t, c, len);
 }
 
 int proa_transport_writev(struct proa_transport *t, const struct iovec *iov,
