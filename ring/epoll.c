@@ -814,7 +814,6 @@ static void complete_waiters(struct ep *e, struct opvec *v, int32_t res)
 static void do_close(struct ep *e, struct proa_op *op)
 {
 	struct epfd *f = fd_find(e, op->priv.fd);
-	int ret;
 
 	if (f) {
 		/* DESIGN rule 6 says nothing waits on it; if something does,
@@ -831,9 +830,28 @@ static void do_close(struct ep *e, struct proa_op *op)
 		f->nonblock = false;
 		f->hup = false;
 	}
-	ret = close(op->priv.fd);
-	/* Linux frees the descriptor even when close(2) says EINTR. */
-	cq_push(e, op, ret < 0 && errno != EINTR ? -errno : 0, 0);
+	/* close(2) itself waits for the wait that publishes this
+	 * completion (close_published()), as io_uring closes when the SQE
+	 * is submitted: the number is not free for another file before the
+	 * op's callback runs. */
+	cq_push(e, op, 0, 0);
+}
+
+/* Close the descriptors of the close ops about to be published. */
+static void close_published(struct ep *e)
+{
+	struct proa_op *op;
+	unsigned i;
+	int ret;
+
+	for (i = e->cq_pub; i < e->cq_n; i++) {
+		op = e->cq[i].op;
+		if (op->priv.kind != PROA__OP_CLOSE)
+			continue;
+		ret = close(op->priv.fd);
+		/* Linux frees the descriptor even when close(2) says EINTR. */
+		e->cq[i].res = ret < 0 && errno != EINTR ? -errno : 0;
+	}
 }
 
 static int issue_timeout(struct ep *e, struct proa_op *op)
@@ -1044,6 +1062,7 @@ static int ep_wait(struct proa__ring *r, int64_t timeout_ns)
 	if (e->nkick > 0)
 		run_kicks(e);
 	fire_timeouts(e);
+	close_published(e);
 	e->cq_pub = e->cq_n;
 	return 0;
 }
