@@ -10,7 +10,9 @@
  *  - proa_test_fds() / proa_test_threads(): count descriptors and threads,
  *    so tests can assert that nothing was left behind;
  *  - drive helpers that run the loop one iteration at a time until a
- *    condition holds, with an iteration bound instead of sleeps;
+ *    condition holds, with an iteration or a time bound instead of sleeps;
+ *  - proa_test_have_ipv6() and proa_test_raise_nofile(): what the machine
+ *    offers (an IPv6 loopback, enough descriptors), asked once;
  *  - a log capture for tests that assert on debug-mode log lines.
  *
  * Include after <cmocka.h> (which needs <stdarg.h>, <stddef.h>, <setjmp.h>).
@@ -19,11 +21,15 @@
 #define PROA_TEST_H
 
 #include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -184,10 +190,95 @@ static inline void proa_test_drive_op(struct proa_loop *loop,
 		assert_true(expr);                                             \
 	} while (0)
 
+static inline void proa_test_nop(void *arg)
+{
+	(void)arg;
+}
+
+/*
+ * Iterate until @expr holds; fail once @max_ns of wall time have passed.
+ * A timer at the deadline wakes a loop that would otherwise sleep on
+ * operations that never complete (connections nobody serves), so a wait
+ * for many peers fails in bounded time instead of hanging.  The loop must
+ * be one the caller may run (its own thread).  @expr is evaluated once
+ * more for the assertion: keep it free of side effects.
+ */
+#define PROA_TEST_DRIVE_NS(loop, expr, max_ns)                                 \
+	do {                                                                   \
+		struct proa_timer t__;                                         \
+		uint64_t end__ = proa_test_now_ns() + (max_ns);                \
+		memset(&t__, 0, sizeof(t__));                                  \
+		/* the loop's clock is CLOCK_MONOTONIC: fires at end__ */      \
+		assert_int_equal(proa_loop_call_at((loop), &t__, end__,        \
+						   proa_test_nop, NULL),       \
+				 0);                                           \
+		while (!(expr) && proa_test_now_ns() < end__)                  \
+			assert_true(proa_loop_run((loop), PROA_RUN_ONCE) >=    \
+				    0);                                        \
+		if (proa_timer_is_active(&t__))                                \
+			proa_timer_cancel(&t__);                               \
+		assert_true(expr);                                             \
+	} while (0)
+
 /* The byte at offset @i of a test stream: checks order and content. */
 static inline uint8_t proa_test_pattern(uint64_t i)
 {
 	return (uint8_t)(i * 131u + (i >> 11));
+}
+
+/* Whether this system has an IPv6 loopback to bind (a container may run
+ * with IPv6 off); where it has, tests of ::1 must pass. */
+static inline bool proa_test_have_ipv6(void)
+{
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6};
+	int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	a.sin6_addr = in6addr_loopback;
+	ok = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+	close(fd);
+	return ok;
+}
+
+/*
+ * Raise the soft RLIMIT_NOFILE for a test that opens @need descriptors:
+ * to 8192 (or @need, if more), never above the hard limit and never
+ * lower than it was.  Return: true if @need are allowed now; false with
+ * the reason in @why (the hard limit is too low: only root raises it).
+ */
+static inline bool proa_test_raise_nofile(rlim_t need, char *why, size_t len)
+{
+	struct rlimit rl;
+	rlim_t want = need > 8192 ? need : 8192;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		snprintf(why, len, "getrlimit(RLIMIT_NOFILE): %s",
+			 strerror(errno));
+		return false;
+	}
+	if (rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max)
+		want = rl.rlim_max;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+			snprintf(why, len, "setrlimit(RLIMIT_NOFILE, %llu): %s",
+				 (unsigned long long)want, strerror(errno));
+			return false;
+		}
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+		snprintf(why, len,
+			 "RLIMIT_NOFILE is %llu (hard limit %llu) but %llu "
+			 "descriptors are needed: raise the hard limit "
+			 "(ulimit -Hn, as root) to run this test",
+			 (unsigned long long)rl.rlim_cur,
+			 (unsigned long long)rl.rlim_max,
+			 (unsigned long long)need);
+		return false;
+	}
+	return true;
 }
 
 /* cmocka setup/teardown pair: the test leaves no descriptor open (the

@@ -4,7 +4,8 @@
  * over the group's loops, by SO_REUSEPORT and by handoff from one
  * acceptor; each connection echoes one message; the group shuts down with
  * connections still open (they are aborted) and leaves no thread, loop or
- * descriptor behind.  Runs under TSan too (label thread).
+ * descriptor behind; pinned loops run on the CPU they report.  Runs under
+ * TSan too (label thread).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <unistd.h>
 
@@ -20,6 +22,16 @@
 
 #define NCONN 1000
 #define NLOOPS 4
+
+/* Each wait is bounded in time: short of descriptors, connections sit in
+ * a backlog nobody drains, and the test must fail, not hang. */
+#define WAIT_NS (UINT64_C(30) * 1000000000)
+#define DRIVE_NS(loop, expr) PROA_TEST_DRIVE_NS(loop, expr, WAIT_NS)
+
+/* 1,000 connections hold 2,000 descriptors, the loops some more. */
+#define NEED_FDS 2100
+static bool nofile_ok;
+static char nofile_why[256];
 
 /* ---- the server side: runs on the group's loop threads ---------------- */
 
@@ -112,18 +124,48 @@ static struct proa_protocol *client_make(void *arg, struct proa_transport *t)
 	return &c->p;
 }
 
+static unsigned futures_done(const struct proa_future *fut)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < NCONN; i++)
+		n += proa_future_is_done(&fut[i]);
+	return n;
+}
+
+static unsigned clients_echoed(const struct client *cl)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < NCONN; i++)
+		n += cl[i].rx == 10;
+	return n;
+}
+
+static unsigned clients_lost(const struct client *cl)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < NCONN; i++)
+		n += cl[i].lost;
+	return n;
+}
+
 static void run_group(enum proa_group_mode mode, bool close_first)
 {
 	struct proa_loop_group_options go = {.nloops = NLOOPS};
 	struct proa_loop_group *g = NULL;
 	int fds = proa_test_fds(), threads = proa_test_threads();
-	struct proa_loop *loop = proa_test_loop_new();
+	struct proa_loop *loop;
 	static struct proa_future fut[NCONN];
 	static struct client cl[NCONN];
-	uint64_t total = 0, per;
-	unsigned i, done, lost;
+	uint64_t total = 0, per, t0;
+	unsigned i;
 	uint16_t port;
 
+	if (!nofile_ok)
+		fail_msg("%s", nofile_why);
+	loop = proa_test_loop_new();
 	atomic_store(&srv_made, 0);
 	atomic_store(&srv_lost, 0);
 	memset(cl, 0, sizeof(cl));
@@ -144,22 +186,14 @@ static void run_group(enum proa_group_mode mode, bool close_first)
 						  client_make, &cl[i], &fut[i]),
 				 0);
 	}
-	do {
-		assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
-		for (done = 0, i = 0; i < NCONN; i++)
-			done += proa_future_is_done(&fut[i]);
-	} while (done < NCONN);
+	DRIVE_NS(loop, futures_done(fut) == NCONN);
 	for (i = 0; i < NCONN; i++) {
 		assert_int_equal(proa_future_result(&fut[i], NULL), 0);
 		assert_int_equal(proa_future_fini(&fut[i]), 0);
 		assert_int_equal(
 		    proa_transport_write(cl[i].t, "0123456789", 10), 0);
 	}
-	do {
-		assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
-		for (done = 0, i = 0; i < NCONN; i++)
-			done += cl[i].rx == 10;
-	} while (done < NCONN);
+	DRIVE_NS(loop, clients_echoed(cl) == NCONN);
 	for (i = 0; i < NLOOPS; i++) {
 		per = proa_loop_group_accepted(g, i);
 		print_message("loop %u (cpu %d): %llu connections\n", i,
@@ -179,24 +213,20 @@ static void run_group(enum proa_group_mode mode, bool close_first)
 		/* The clients close: every server side sees EOF. */
 		for (i = 0; i < NCONN; i++)
 			assert_int_equal(proa_transport_close(cl[i].t), 0);
-		do {
-			assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
-			for (lost = 0, i = 0; i < NCONN; i++)
-				lost += cl[i].lost;
-		} while (lost < NCONN);
-		while (atomic_load(&srv_lost) < NCONN)
+		DRIVE_NS(loop, clients_lost(cl) == NCONN);
+		/* The server sides end on the group's threads: nothing of
+		 * this loop wakes for them, so poll, for a bounded time. */
+		t0 = proa_test_now_ns();
+		while (atomic_load(&srv_lost) < NCONN &&
+		       proa_test_now_ns() - t0 < WAIT_NS)
 			assert_true(proa_loop_run(loop, PROA_RUN_NOWAIT) >= 0);
+		assert_int_equal(atomic_load(&srv_lost), NCONN);
 	}
 	/* Shut down with whatever is still open: aborted, then joined. */
 	assert_int_equal(proa_loop_group_free(g), 0);
 	assert_int_equal(atomic_load(&srv_lost), NCONN);
-	if (!close_first) {
-		do {
-			assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
-			for (lost = 0, i = 0; i < NCONN; i++)
-				lost += cl[i].lost;
-		} while (lost < NCONN);
-	}
+	if (!close_first)
+		DRIVE_NS(loop, clients_lost(cl) == NCONN);
 	proa_test_loop_close(loop);
 	assert_int_equal(proa_test_fds(), fds);
 	for (i = 0; i < 5000 && proa_test_threads() > threads; i++)
@@ -221,6 +251,113 @@ static void test_shutdown_with_open_connections(void **state)
 	(void)state;
 	run_group(PROA_GROUP_HANDOFF, false);
 	run_group(PROA_GROUP_REUSEPORT, false);
+}
+
+/* What a callback run on a loop of the group saw of its thread. */
+struct where {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct proa_handle h;
+	bool done;
+	int ret;       /* pthread_getaffinity_np() */
+	int cpu;       /* sched_getcpu() */
+	cpu_set_t aff; /* the thread's affinity */
+};
+
+static void where_run(void *arg)
+{
+	struct where *w = arg;
+
+	pthread_mutex_lock(&w->mu);
+	w->ret =
+	    pthread_getaffinity_np(pthread_self(), sizeof(w->aff), &w->aff);
+	w->cpu = sched_getcpu();
+	w->done = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* Wait for where_run(), at most 10 s. */
+static bool where_wait(struct where *w)
+{
+	struct timespec ts;
+	bool done;
+	int ret = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 10;
+	pthread_mutex_lock(&w->mu);
+	while (!w->done && ret == 0)
+		ret = pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+	done = w->done;
+	pthread_mutex_unlock(&w->mu);
+	return done;
+}
+
+static int first_cpu(const cpu_set_t *set)
+{
+	int cpu;
+
+	for (cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (CPU_ISSET(cpu, set))
+			return cpu;
+	}
+	return -1;
+}
+
+/*
+ * Pinned (the default): each loop reports a CPU of this process, and a
+ * callback run on that loop (call_soon_threadsafe) finds its thread's
+ * affinity set to that CPU's set - the CPU is its first, it is within
+ * the process's CPUs, and the thread runs inside it; loops given
+ * different CPUs share none, loops given the same CPU the same set.
+ */
+static void test_pinned_cpus(void **state)
+{
+	struct proa_loop_group_options go = {.nloops = NLOOPS};
+	struct proa_loop_group *g = NULL;
+	struct where w[NLOOPS];
+	cpu_set_t allowed, both;
+	unsigned i, j;
+	int cpu[NLOOPS];
+
+	(void)state;
+	assert_int_equal(sched_getaffinity(0, sizeof(allowed), &allowed), 0);
+	memset(w, 0, sizeof(w));
+	assert_int_equal(proa_loop_group_new(&g, &go), 0);
+	for (i = 0; i < NLOOPS; i++) {
+		cpu[i] = proa_loop_group_cpu(g, i);
+		print_message("loop %u: cpu %d\n", i, cpu[i]);
+		assert_true(cpu[i] >= 0);
+		assert_true(CPU_ISSET(cpu[i], &allowed));
+		pthread_mutex_init(&w[i].mu, NULL);
+		pthread_cond_init(&w[i].cv, NULL);
+		assert_int_equal(
+		    proa_loop_call_soon_threadsafe(proa_loop_group_loop(g, i),
+						   &w[i].h, where_run, &w[i]),
+		    0);
+	}
+	for (i = 0; i < NLOOPS; i++) {
+		assert_true(where_wait(&w[i]));
+		assert_int_equal(w[i].ret, 0);
+		assert_int_equal(first_cpu(&w[i].aff), cpu[i]);
+		assert_true(CPU_ISSET(w[i].cpu, &w[i].aff));
+		CPU_AND(&both, &w[i].aff, &allowed);
+		assert_true(CPU_EQUAL(&both, &w[i].aff));
+		for (j = 0; j < i; j++) {
+			CPU_AND(&both, &w[i].aff, &w[j].aff);
+			if (cpu[i] == cpu[j])
+				assert_true(CPU_EQUAL(&w[i].aff, &w[j].aff));
+			else
+				assert_int_equal(CPU_COUNT(&both), 0);
+		}
+	}
+	/* The handles stay ours until the loops are gone. */
+	assert_int_equal(proa_loop_group_free(g), 0);
+	for (i = 0; i < NLOOPS; i++) {
+		pthread_mutex_destroy(&w[i].mu);
+		pthread_cond_destroy(&w[i].cv);
+	}
 }
 
 static void test_bad_input(void **state)
@@ -261,9 +398,16 @@ int main(void)
 	    cmocka_unit_test(test_handoff),
 	    cmocka_unit_test(test_shutdown_with_open_connections),
 	    cmocka_unit_test(test_bad_input),
+	    cmocka_unit_test(test_pinned_cpus),
 	};
 
 	proa_test_require_uring();
+	/* The 1,000-connection runs fail at once, saying why, if the
+	 * descriptors they need cannot be had. */
+	nofile_ok =
+	    proa_test_raise_nofile(NEED_FDS, nofile_why, sizeof(nofile_why));
+	if (!nofile_ok)
+		fprintf(stderr, "test_group: %s\n", nofile_why);
 	/* Sanitizers start a helper thread with the first pthread_create:
 	 * let that happen before any test counts threads. */
 	if (pthread_create(&th, NULL, nothing, NULL) == 0)

@@ -230,22 +230,6 @@ static void ep_close(struct proa_loop *loop, struct ep *e)
 	e->last = NULL;
 }
 
-/* Whether this system has an IPv6 loopback to bind. */
-static bool have_ipv6(void)
-{
-	struct sockaddr_storage ss;
-	socklen_t len;
-	int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	bool ok;
-
-	if (fd < 0)
-		return false;
-	sa_local(&ss, &len, AF_INET6, 0);
-	ok = bind(fd, (struct sockaddr *)&ss, len) == 0;
-	close(fd);
-	return ok;
-}
-
 /* ---- cases ----------------------------------------------------------------
  */
 
@@ -264,7 +248,7 @@ static void test_udp_bind_port0_sockname_reports_port(void **state)
 		struct ep e;
 		int fd;
 
-		if (fams[k] == AF_INET6 && !have_ipv6()) {
+		if (fams[k] == AF_INET6 && !proa_test_have_ipv6()) {
 			fprintf(stderr, "no IPv6 loopback: ::1 not tested\n");
 			continue;
 		}
@@ -404,7 +388,7 @@ static void test_udp_large_datagrams_arrive_whole(void **state)
 {
 	(void)state;
 	large_datagrams(AF_INET, 65507);
-	if (have_ipv6())
+	if (proa_test_have_ipv6())
 		large_datagrams(AF_INET6, 65527);
 }
 
