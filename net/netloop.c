@@ -16,6 +16,7 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -286,9 +287,20 @@ struct proa__pipe *proa__pipe_get(struct proa__netloop *nl)
 	return p;
 }
 
+/*
+ * A pipe goes back to the cache only if it is provably empty: its caller's
+ * accounting says so (@clean) and the kernel agrees (FIONREAD).  Bytes
+ * left in a reused pipe would be the head of another connection's
+ * response (a splice that completed during teardown once did exactly
+ * that), so on any doubt the pipe is closed and the next one made anew:
+ * a pipe2() is cheap, a leak of one client's data to another is not.
+ */
 void proa__pipe_put(struct proa__netloop *nl, struct proa__pipe *p, bool clean)
 {
-	if (clean && nl->nfree_pipes < PROA__PIPE_CACHE) {
+	int n = -1;
+
+	if (clean && nl->nfree_pipes < PROA__PIPE_CACHE &&
+	    ioctl(p->rd, FIONREAD, &n) == 0 && n == 0) {
 		p->next = nl->free_pipes;
 		nl->free_pipes = p;
 		nl->nfree_pipes++;

@@ -457,6 +457,13 @@ static void send_done(struct proa_op *op)
 	struct proa_transport *t = op->data;
 
 	if (t->state == PROA_TS_TEARDOWN) {
+		/* A splice that won the race with the cancel still moved its
+		 * bytes: keep the pipe's count true, so that a pipe with
+		 * bytes in it is never handed to another connection. */
+		if (op->res > 0 && t->wkind == W_FILL)
+			t->piped += (uint32_t)op->res;
+		else if (op->res > 0 && t->wkind == W_DRAIN)
+			t->piped -= (uint32_t)op->res;
 		teardown(t);
 		return;
 	}
