@@ -142,7 +142,9 @@ struct proa_transport {
 	int fd;
 	uint8_t state;	     /* enum proa_transport_state */
 	bool want_read;	     /* reading not paused by the protocol */
-	bool proto_paused;   /* pause_writing() called, resume not yet */
+	bool proto_paused;   /* over the high mark, not yet back to the low */
+	bool told_paused;    /* pause_writing() delivered, resume not yet */
+	bool pause_owed;     /* crossed the high mark, pause_writing due */
 	bool made;	     /* connection_made() called */
 	bool notify_queued;  /* @notify scheduled */
 	bool eof_pending;    /* write_eof(): shut down once flushed */

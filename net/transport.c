@@ -240,6 +240,18 @@ void proa__transports_feed(struct proa__netloop *nl)
 
 /* ---- sending ------------------------------------------------------------ */
 
+/*
+ * Tell the protocol where the write buffer stands.  t->proto_paused is the
+ * buffer's state, changed in the call that crossed a mark; t->told_paused
+ * is what the protocol was last told, and t->pause_owed says that the
+ * buffer crossed the high mark since the protocol was last told it could
+ * write.  The telling is deferred (rule 1), so the buffer may have gone
+ * over the high mark and back under the low one before this runs: the
+ * protocol still gets pause_writing and then resume_writing, because it
+ * may have seen write_buffer_size() above the high mark and be waiting
+ * for the resume (a deep pipeline once hung on exactly that).  The two
+ * always alternate, pause first.
+ */
 static void notify_run(void *arg)
 {
 	struct proa_transport *t = arg;
@@ -247,12 +259,16 @@ static void notify_run(void *arg)
 	t->notify_queued = false;
 	if (t->state >= PROA_TS_TEARDOWN)
 		return;
-	if (!t->proto_paused && t->wbytes > t->high) {
-		t->proto_paused = true;
+	if (t->pause_owed) {
+		t->pause_owed = false;
+		t->told_paused = true;
 		if (t->proto->ops->pause_writing)
 			t->proto->ops->pause_writing(t->proto);
-	} else if (t->proto_paused && t->wbytes <= t->low) {
-		t->proto_paused = false;
+		if (t->state >= PROA_TS_TEARDOWN)
+			return;
+	}
+	if (!t->proto_paused && t->told_paused) {
+		t->told_paused = false;
 		if (t->proto->ops->resume_writing)
 			t->proto->ops->resume_writing(t->proto);
 	}
@@ -266,6 +282,16 @@ static void queue_notify(struct proa_transport *t)
 		return;
 	if (proa_loop_call_soon(t->loop, &t->notify, notify_run, t) == 0)
 		t->notify_queued = true;
+}
+
+/* The write buffer crossed a mark: over the high one (@paused), or back to
+ * the low one.  The protocol hears of it from the ready queue. */
+static void set_paused(struct proa_transport *t, bool paused)
+{
+	t->proto_paused = paused;
+	if (paused && !t->told_paused)
+		t->pause_owed = true;
+	queue_notify(t);
 }
 
 static void mark_dirty(struct proa_transport *t)
@@ -482,7 +508,7 @@ static void send_done(struct proa_op *op)
 	}
 	t->last_io = t->last_progress = proa_loop_time(t->loop);
 	if (t->proto_paused && t->wbytes <= t->low)
-		queue_notify(t);
+		set_paused(t, false);
 	if (t->wbytes > 0) {
 		send_more(t); /* a short write goes on at once */
 		return;
@@ -581,7 +607,7 @@ static int queued(struct proa_transport *t, size_t before)
 	}
 	mark_dirty(t);
 	if (!t->proto_paused && t->wbytes > t->high)
-		queue_notify(t);
+		set_paused(t, true);
 	return 0;
 }
 
@@ -1098,7 +1124,7 @@ int proa_transport_set_write_buffer_limits(struct proa_transport *t,
 	set_limits(t, high, low);
 	if (t->state < PROA_TS_TEARDOWN &&
 	    (t->proto_paused ? t->wbytes <= t->low : t->wbytes > t->high))
-		queue_notify(t);
+		set_paused(t, !t->proto_paused);
 	return 0;
 }
 

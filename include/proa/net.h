@@ -65,7 +65,14 @@ struct proa_protocol;
  *                  timeouts, -ECONNABORTED for abort()).  The transport is
  *                  freed when it returns.
  * pause_writing / resume_writing: the write buffer went above the high
- *                  water mark / came back to the low one.
+ *                  water mark / came back to the low one.  They alternate,
+ *                  pause first, and come from the ready queue, never from
+ *                  inside the write that crossed the mark.  A protocol
+ *                  that sees proa_transport_write_buffer_size() above the
+ *                  high mark may stop producing and rely on a
+ *                  resume_writing to come once the buffer is back at the
+ *                  low mark: if it drained before the pause was delivered,
+ *                  both arrive back to back.
  */
 struct proa_protocol_ops {
 	void (*connection_made)(struct proa_protocol *p,

@@ -405,6 +405,154 @@ static void test_sendfile_reset_mid_body(void **state)
 	proa_test_loop_close(loop);
 }
 
+/* ---- flow control: every pause_writing is answered ---------------------- */
+
+/*
+ * A protocol in the shape of an HTTP server that pipelines: each piece of
+ * input is a request; it answers requests while the write buffer is under
+ * the high mark and stops otherwise, to go on in resume_writing.
+ */
+struct pl {
+	struct proa_protocol p;
+	struct proa_transport *t;
+	unsigned pending; /* requests not answered yet */
+	unsigned answered, pauses, resumes;
+	bool paused, lost;
+	size_t high;
+};
+
+static void pl_answer(struct pl *c)
+{
+	static const char resp[300] = {'r'};
+
+	while (c->pending > 0 && !c->paused &&
+	       proa_transport_write_buffer_size(c->t) <= c->high) {
+		assert_int_equal(proa_transport_write(c->t, resp, sizeof(resp)),
+				 0);
+		c->pending--;
+		c->answered++;
+	}
+}
+
+static void pl_data(struct proa_protocol *p, const void *data, size_t len)
+{
+	struct pl *c = proa_container_of(p, struct pl, p);
+
+	(void)data;
+	c->pending += (unsigned)len;
+	pl_answer(c);
+}
+
+static void pl_pause(struct proa_protocol *p)
+{
+	struct pl *c = proa_container_of(p, struct pl, p);
+
+	assert_false(c->paused);
+	c->paused = true;
+	c->pauses++;
+}
+
+static void pl_resume(struct proa_protocol *p)
+{
+	struct pl *c = proa_container_of(p, struct pl, p);
+
+	assert_true(c->paused);
+	c->paused = false;
+	c->resumes++;
+	pl_answer(c);
+}
+
+static void pl_made(struct proa_protocol *p, struct proa_transport *t)
+{
+	struct pl *c = proa_container_of(p, struct pl, p);
+
+	c->t = t;
+}
+
+static void pl_lost(struct proa_protocol *p, int err)
+{
+	struct pl *c = proa_container_of(p, struct pl, p);
+
+	(void)err;
+	c->lost = true;
+	c->t = NULL;
+}
+
+static const struct proa_protocol_ops pl_ops = {
+    .connection_made = pl_made,
+    .data_received = pl_data,
+    .connection_lost = pl_lost,
+    .pause_writing = pl_pause,
+    .resume_writing = pl_resume,
+};
+
+static struct proa_protocol *pl_make(void *arg, struct proa_transport *t)
+{
+	(void)t;
+	return &((struct pl *)arg)->p;
+}
+
+/*
+ * 5,000 one-byte "requests" in one send, answered 300 bytes each while
+ * the buffer is at most 4 KiB; the client reads everything.  The buffer
+ * goes over the high mark and, the socket taking it all at once, back
+ * under the low mark before the pause notice runs: the protocol that
+ * stopped on the size must still be told to go on.
+ */
+static void test_pipeline_pause_resume_pairs(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct pl srv = {.p.ops = &pl_ops, .high = 4096};
+	struct proa_server_options so = {.transport.write_high = 4096,
+					 .transport.write_low = 1024};
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	struct proa_server *s = NULL;
+	static char req[5000], buf[65536];
+	size_t got = 0, want = sizeof(req) * 300;
+	int fd;
+	ssize_t n;
+
+	(void)state;
+	memset(req, 'g', sizeof(req));
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(proa_tcp_listen_addr(loop, (struct sockaddr *)&a,
+					      sizeof(a), &so, pl_make, &srv,
+					      &s),
+			 0);
+	a.sin_port = htons(proa_server_port(s));
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	assert_true(fd >= 0);
+	assert_true(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 ||
+		    errno == EINPROGRESS);
+	DRIVE_NS(loop, srv.t != NULL);
+	assert_int_equal(send(fd, req, sizeof(req), MSG_NOSIGNAL),
+			 (ssize_t)sizeof(req));
+	{
+		uint64_t end = proa_test_now_ns() + WAIT_NS;
+
+		while (got < want && proa_test_now_ns() < end) {
+			n = recv(fd, buf, sizeof(buf), 0);
+			if (n > 0) {
+				got += (size_t)n;
+				continue;
+			}
+			assert_true(n < 0 && errno == EAGAIN);
+			assert_true(proa_loop_run(loop, PROA_RUN_NOWAIT) >= 0);
+		}
+	}
+	if (got != want)
+		fail_msg("%zu of %zu bytes came back (%u requests answered, "
+			 "%u pauses, %u resumes, buffer %zu): a pause was "
+			 "never followed by a resume",
+			 got, want, srv.answered, srv.pauses, srv.resumes,
+			 proa_transport_write_buffer_size(srv.t));
+	assert_int_equal(srv.pauses, srv.resumes);
+	close(fd);
+	DRIVE_NS(loop, srv.lost);
+	close_server(loop, s);
+	proa_test_loop_close(loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -412,6 +560,9 @@ int main(void)
 					    proa_test_fds_setup,
 					    proa_test_fds_check),
 	    cmocka_unit_test_setup_teardown(test_sendfile_reset_mid_body,
+					    proa_test_fds_setup,
+					    proa_test_fds_check),
+	    cmocka_unit_test_setup_teardown(test_pipeline_pause_resume_pairs,
 					    proa_test_fds_setup,
 					    proa_test_fds_check),
 	};
