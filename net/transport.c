@@ -106,9 +106,9 @@ static void start_read(struct proa_transport *t)
 	    !can_read(t) || t->held_len > 0)
 		return;
 	if (nl->br)
-		ret = proa_op_recv_select(t->loop, &t->rop, t->fd, nl->br,
-					  nl->multishot ? PROA_RECV_MULTISHOT
-							: 0);
+		ret = proa_op_recv_select(
+		    t->loop, &t->rop, t->fd, nl->br,
+		    nl->multishot && !t->oneshot ? PROA_RECV_MULTISHOT : 0);
 	else
 		ret = proa_op_recv(t->loop, &t->rop, t->fd, t->rbuf,
 				   nl->bufsize, 0);
@@ -966,6 +966,13 @@ int proa_transport_pause_reading(struct proa_transport *t)
 	if (t->state >= PROA_TS_CLOSING)
 		return -EPIPE;
 	t->want_read = false;
+	/* A multishot receive is cancelled asynchronously, and the kernel
+	 * may post a burst of buffers (up to 32 per wake-up) before the
+	 * cancel lands: all of it is held until resume_reading.  A
+	 * connection that needed flow control once receives one buffer at
+	 * a time from now on, so that each later pause overshoots by one
+	 * buffer at most. */
+	t->oneshot = true;
 	stop_read(t);
 	return 0;
 }
@@ -1211,6 +1218,7 @@ int proa__transport_open(struct proa_loop *loop, int fd,
 	t->server = server;
 	t->want_read = true;
 	set_limits(t, opt ? opt->write_high : 0, opt ? opt->write_low : 0);
+	t->oneshot = opt && opt->recv_oneshot;
 	proa_op_init(&t->rop, recv_done, t);
 	proa_op_init(&t->wop, send_done, t);
 	proa_op_init(&t->xop, shut_done, t);

@@ -112,6 +112,15 @@ typedef struct proa_protocol *(*proa_protocol_factory)(
  *     progress for this long (0: never).
  * rcvbuf / sndbuf: SO_RCVBUF / SO_SNDBUF (0: the system's).
  * no_delay: TCP_NODELAY (default on: -1 turns it off).
+ * recv_oneshot: one receive buffer at a time instead of a multishot
+ *     receive.  A multishot receive may deliver a burst of buffers (up to
+ *     32 x the loop's buffer size) after pause_reading(), all of which the
+ *     transport holds until resume_reading(); one-shot receives bound that
+ *     to one buffer, for one more submission per receive.  A transport
+ *     whose protocol paused reading once switches to one-shot receives
+ *     anyway; set this where every connection's memory must be bounded
+ *     from the start (a server facing clients that pipeline and never
+ *     read).
  */
 struct proa_transport_options {
 	size_t write_high;
@@ -121,6 +130,7 @@ struct proa_transport_options {
 	int rcvbuf;
 	int sndbuf;
 	int no_delay;
+	bool recv_oneshot;
 };
 
 /*

@@ -553,6 +553,135 @@ static void test_pipeline_pause_resume_pairs(void **state)
 	proa_test_loop_close(loop);
 }
 
+/* ---- pause_reading: what a transport holds for a paused protocol -------- */
+
+struct rp {
+	struct proa_protocol p;
+	struct proa_transport *t;
+	uint64_t rx;
+	unsigned pauses;
+	bool lost, drain;
+};
+
+/* Every piece pauses reading: the protocol is always "full". */
+static void rp_data(struct proa_protocol *p, const void *data, size_t len)
+{
+	struct rp *c = proa_container_of(p, struct rp, p);
+
+	(void)data;
+	c->rx += len;
+	if (c->drain)
+		return;
+	c->pauses++;
+	assert_int_equal(proa_transport_pause_reading(c->t), 0);
+}
+
+static void rp_made(struct proa_protocol *p, struct proa_transport *t)
+{
+	proa_container_of(p, struct rp, p)->t = t;
+}
+
+static void rp_lost(struct proa_protocol *p, int err)
+{
+	struct rp *c = proa_container_of(p, struct rp, p);
+
+	(void)err;
+	c->lost = true;
+	c->t = NULL;
+}
+
+static const struct proa_protocol_ops rp_ops = {
+    .connection_made = rp_made,
+    .data_received = rp_data,
+    .connection_lost = rp_lost,
+};
+
+static struct proa_protocol *rp_make(void *arg, struct proa_transport *t)
+{
+	(void)t;
+	return &((struct rp *)arg)->p;
+}
+
+/* Pause, let the receive end, and check what the transport holds. */
+static void rp_settle(struct proa_loop *loop, struct rp *c, size_t max_held)
+{
+	DRIVE_NS(loop, c->pauses > 0 && proa_op_is_idle(&c->t->rop));
+	if (c->t->held_len > max_held)
+		fail_msg("%zu bytes held after pause_reading, bound %zu",
+			 c->t->held_len, max_held);
+}
+
+/*
+ * A peer that sends 2 MiB at once to a protocol that pauses after every
+ * piece.  With recv_oneshot, each pause leaves at most one receive buffer
+ * held; without it the first pause may take a multishot burst, but every
+ * later one holds one buffer at most (the transport went one-shot).
+ */
+static void run_pause_bound(bool oneshot)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct rp srv = {.p.ops = &rp_ops};
+	struct proa_server_options so = {.transport.recv_oneshot = oneshot};
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	struct proa_server *s = NULL;
+	size_t total = (size_t)2 << 20, sent = 0, bufsize;
+	static char buf[1 << 16];
+	int fd, round;
+	ssize_t n;
+
+	memset(buf, 'p', sizeof(buf));
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(proa_tcp_listen_addr(loop, (struct sockaddr *)&a,
+					      sizeof(a), &so, rp_make, &srv,
+					      &s),
+			 0);
+	a.sin_port = htons(proa_server_port(s));
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	assert_true(fd >= 0);
+	assert_true(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 ||
+		    errno == EINPROGRESS);
+	DRIVE_NS(loop, srv.t != NULL);
+	bufsize = proa__netloop_get(loop)->bufsize;
+	while (sent < total) {
+		n = send(fd, buf, sizeof(buf), MSG_NOSIGNAL);
+		if (n <= 0)
+			break; /* the socket buffers are full */
+		sent += (size_t)n;
+	}
+	assert_true(sent > 4 * bufsize);
+	rp_settle(loop, &srv, oneshot ? bufsize : sent);
+	/* Held bytes go to the protocol a piece per resume; nothing new is
+	 * received while any are held, and once they are gone each pause
+	 * holds one buffer at most. */
+	for (round = 0; round < 8; round++) {
+		size_t before = srv.t->held_len;
+
+		srv.pauses = 0;
+		assert_int_equal(proa_transport_resume_reading(srv.t), 0);
+		rp_settle(loop, &srv, before > bufsize ? before : bufsize);
+		if (before > bufsize)
+			round = 0;
+	}
+	close(fd);
+	srv.drain = true;
+	assert_int_equal(proa_transport_resume_reading(srv.t), 0);
+	DRIVE_NS(loop, srv.lost);
+	close_server(loop, s);
+	proa_test_loop_close(loop);
+}
+
+static void test_pause_reading_oneshot_bound(void **state)
+{
+	(void)state;
+	run_pause_bound(true);
+}
+
+static void test_pause_reading_multishot_then_bound(void **state)
+{
+	(void)state;
+	run_pause_bound(false);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -565,6 +694,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_pipeline_pause_resume_pairs,
 					    proa_test_fds_setup,
 					    proa_test_fds_check),
+	    cmocka_unit_test_setup_teardown(test_pause_reading_oneshot_bound,
+					    proa_test_fds_setup,
+					    proa_test_fds_check),
+	    cmocka_unit_test_setup_teardown(
+		test_pause_reading_multishot_then_bound, proa_test_fds_setup,
+		proa_test_fds_check),
 	};
 
 	proa_test_require_uring();
