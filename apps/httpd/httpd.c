@@ -52,8 +52,19 @@
 #include "http_parse.h"
 #include "http_util.h"
 
+/*
+ * What one connection may hold in user memory, so that a client that
+ * pipelines and never reads costs a bound (docs/httpd.md has the table):
+ * the input buffer (IN_CAP), and copied response bytes: the server stops
+ * answering pipelined requests once the write buffer is over WRITE_HIGH,
+ * so it holds at most WRITE_HIGH plus one response's copied part (a head
+ * of at most 1 KiB and a body under REF_MIN) in 16 KiB chunks: two
+ * chunks.  Bodies of REF_MIN and more are sent by reference to the file
+ * cache or the page cache, which connections share.  32 KiB + 2 x 16 KiB
+ * = 64 KiB, plus the connection's own struct.
+ */
 #define IN_CAP                                                                 \
-	((size_t)48 * 1024) /* input buffer: a 16 KiB head and then some */
+	((size_t)32 * 1024) /* input buffer: a 16 KiB head and room to read */
 #define IN_ROOM                                                                \
 	((size_t)16 * 1024) /* pause reading below this much free room */
 #define IN_FREE_MAX 64	    /* input buffers a loop keeps for reuse */
@@ -61,7 +72,8 @@
 /* Bodies from the cache at least this big are sent from the cache's
  * memory (write_ref) rather than copied into the write buffer. */
 #define REF_MIN ((uint64_t)8 * 1024)
-#define WRITE_HIGH ((size_t)256 * 1024) /* the transports' high mark */
+#define WRITE_HIGH ((size_t)16 * 1024) /* the transports' high mark */
+#define WRITE_LOW ((size_t)4 * 1024)	/* and their low mark */
 #define MAX_LOOPS 256
 #define LOG_BUF ((size_t)64 * 1024)
 #define SHUTDOWN_GRACE_S 30
@@ -1772,7 +1784,9 @@ int main(int argc, char **argv)
 	sopt.transport.idle_timeout_ns = 0; /* ours: header and idle */
 	sopt.transport.write_timeout_ns = cfg->write_timeout_ns;
 	sopt.transport.write_high = WRITE_HIGH;
-	sopt.transport.write_low = (size_t)64 * 1024;
+	sopt.transport.write_low = WRITE_LOW;
+	/* The bound on input held per connection (see IN_CAP). */
+	sopt.transport.recv_oneshot = true;
 	ret = proa_loop_group_listen(g, cfg->host, cfg->port,
 				     PROA_GROUP_REUSEPORT, &sopt, conn_factory,
 				     &srv);
