@@ -73,7 +73,7 @@
  * memory (write_ref) rather than copied into the write buffer. */
 #define REF_MIN ((uint64_t)8 * 1024)
 #define WRITE_HIGH ((size_t)16 * 1024) /* the transports' high mark */
-#define WRITE_LOW ((size_t)4 * 1024)	/* and their low mark */
+#define WRITE_LOW ((size_t)4 * 1024)   /* and their low mark */
 #define MAX_LOOPS 256
 #define LOG_BUF ((size_t)64 * 1024)
 #define SHUTDOWN_GRACE_S 30
@@ -109,6 +109,7 @@ struct config {
 	unsigned loops;
 	unsigned max_conns;
 	uint64_t header_timeout_ns;
+	uint64_t body_timeout_ns;
 	uint64_t idle_timeout_ns;
 	uint64_t write_timeout_ns;
 	uint64_t body_max;
@@ -175,6 +176,7 @@ enum timer_mode {
 	T_NONE,
 	T_HEADER, /* a request head has started (or the connection is new) */
 	T_IDLE,	  /* keep-alive, between requests */
+	T_BODY,	  /* a request body being read: restarted by each read */
 	T_LINGER, /* lingering close */
 };
 
@@ -397,6 +399,7 @@ static void timer_set(struct conn *c, enum timer_mode mode)
 	struct server *srv = c->sh->srv;
 	uint64_t ns = mode == T_HEADER ? srv->cfg.header_timeout_ns
 		      : mode == T_IDLE ? srv->cfg.idle_timeout_ns
+		      : mode == T_BODY ? srv->cfg.body_timeout_ns
 				       : LINGER_NS;
 
 	if (c->tmode == mode && proa_timer_is_active(&c->timer))
@@ -1130,6 +1133,12 @@ static size_t process_bytes(struct conn *c, const char *p, size_t n)
 			break;
 		if (c->body != B_NONE) {
 			used += body_eat(c, p + used, n - used);
+			if (c->body != B_NONE && c->state == C_HEAD) {
+				/* More body to come: each read restarts the
+				 * wait, as nginx's client_body_timeout. */
+				proa_timer_cancel(&c->timer);
+				timer_set(c, T_BODY);
+			}
 			if (c->body != B_NONE || c->state != C_HEAD)
 				break;
 		}
@@ -1234,6 +1243,10 @@ static void conn_data(struct proa_protocol *p, const void *data, size_t len)
 	}
 	if (c->tmode == T_IDLE)
 		timer_set(c, T_HEADER);
+	else if (c->tmode == T_BODY) {
+		proa_timer_cancel(&c->timer); /* progress: wait afresh */
+		timer_set(c, T_BODY);
+	}
 	/* Nothing held back: parse the bytes where they are, and keep only
 	 * what cannot be answered yet. */
 	if (c->in_len == 0 && c->state == C_HEAD) {
@@ -1412,8 +1425,13 @@ static void usage(FILE *f)
 		"ones are\n"
 		"                        accepted and closed at once (10000; "
 		"0: no cap)\n"
-		"  --header-timeout MS   a request head must arrive within "
-		"this (10000): 408\n"
+		"  --header-timeout MS   a request head (and a TLS handshake) "
+		"must arrive\n"
+		"                        within this (10000): 408\n"
+		"  --body-timeout MS     a request body's next bytes must "
+		"arrive within\n"
+		"                        this (10000), or the connection is "
+		"closed\n"
 		"  --idle-timeout MS     keep-alive connections idle this long "
 		"are closed (15000)\n"
 		"  --write-timeout MS    a reader taking nothing this long is "
@@ -1476,6 +1494,7 @@ static bool parse_args(int argc, char **argv, struct config *cfg)
 		O_LOOPS,
 		O_MAXC,
 		O_HT,
+		O_BT,
 		O_IT,
 		O_WT,
 		O_BODY,
@@ -1490,6 +1509,7 @@ static bool parse_args(int argc, char **argv, struct config *cfg)
 	    {"loops", required_argument, NULL, O_LOOPS},
 	    {"max-conns", required_argument, NULL, O_MAXC},
 	    {"header-timeout", required_argument, NULL, O_HT},
+	    {"body-timeout", required_argument, NULL, O_BT},
 	    {"idle-timeout", required_argument, NULL, O_IT},
 	    {"write-timeout", required_argument, NULL, O_WT},
 	    {"body-max", required_argument, NULL, O_BODY},
@@ -1510,6 +1530,7 @@ static bool parse_args(int argc, char **argv, struct config *cfg)
 	    .loops = 1,
 	    .max_conns = 10000,
 	    .header_timeout_ns = 10000000000ull,
+	    .body_timeout_ns = 10000000000ull,
 	    .idle_timeout_ns = 15000000000ull,
 	    .write_timeout_ns = 30000000000ull,
 	    .body_max = 1048576,
@@ -1539,9 +1560,11 @@ static bool parse_args(int argc, char **argv, struct config *cfg)
 			cfg->max_conns = (unsigned)v;
 			break;
 		case O_HT:
+		case O_BT:
 		case O_IT:
 		case O_WT:
 			if (!parse_u64(ch == O_HT   ? "--header-timeout"
+				       : ch == O_BT ? "--body-timeout"
 				       : ch == O_IT ? "--idle-timeout"
 						    : "--write-timeout",
 				       optarg, 1, 86400000ull, &v))
@@ -1549,6 +1572,8 @@ static bool parse_args(int argc, char **argv, struct config *cfg)
 			v *= 1000000ull;
 			if (ch == O_HT)
 				cfg->header_timeout_ns = v;
+			else if (ch == O_BT)
+				cfg->body_timeout_ns = v;
 			else if (ch == O_IT)
 				cfg->idle_timeout_ns = v;
 			else
@@ -1779,6 +1804,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	sopt.tls = srv.tls;
+	/* A handshake is a request head's wait: a client that sends nothing
+	 * or half a ClientHello must not hold a slot longer than one that
+	 * sends half a head. */
+	sopt.tls_handshake_timeout_ns = cfg->header_timeout_ns;
 	sopt.reuse_port = true;
 	sopt.max_connections = cfg->max_conns;
 	sopt.transport.idle_timeout_ns = 0; /* ours: header and idle */
