@@ -387,6 +387,36 @@ static void test_close_refuses_with_an_armed_timer(void **state)
 	(void)state;
 }
 
+/* A period so long that deadline + period passes the end of the clock:
+ * the timer fires once, then stays armed for ever, never again (the sum
+ * once wrapped to a time already past, so it fired every iteration). */
+static void test_timer_repeat_past_clock_end_fires_once(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct proa_timer t = {0}, later = {0};
+	int fired = 0, i;
+
+	fired_n = 0;
+	assert_int_equal(
+	    proa_timer_start(loop, &t, 0, UINT64_MAX, count_cb, NULL), 0);
+	assert_int_equal(
+	    proa_loop_call_later(loop, &later, UINT64_MAX, count_cb, NULL), 0);
+	while (fired_n == 0)
+		assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
+	fired = fired_n;
+	/* NOWAIT: both timers stay armed, so ONCE would sleep to the end. */
+	for (i = 0; i < 5; i++)
+		assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
+	assert_int_equal(fired, 1);
+	assert_int_equal(fired_n, 1);
+	assert_true(proa_timer_is_active(&t));
+	assert_true(proa_timer_is_active(&later));
+	assert_int_equal(proa_timer_cancel(&t), 0);
+	assert_int_equal(proa_timer_cancel(&later), 0);
+	proa_test_loop_close(loop);
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -401,6 +431,7 @@ int main(void)
 		test_timer_rearmed_from_own_callback_and_past_deadline),
 	    cmocka_unit_test(test_cancel_all_disarms_armed_and_due_timers),
 	    cmocka_unit_test(test_close_refuses_with_an_armed_timer),
+	    cmocka_unit_test(test_timer_repeat_past_clock_end_fires_once),
 	};
 
 	proa_test_require_uring();
