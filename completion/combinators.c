@@ -3,9 +3,11 @@
  * completion/combinators.c - futures made of futures: all, any, with-timeout.
  *
  * Each combinator allocates one state block, attaches a done-callback to
- * every input, and frees the block when the last input has reported back -
- * not when the output resolves - so no input callback can ever reach freed
- * state.  Inputs are borrowed until they are done.
+ * every input, and frees the block when the last callback still attached
+ * has reported back - not when the output resolves - so no input callback
+ * can ever reach freed state.  Inputs are borrowed until the output
+ * resolves: any() then takes its callbacks back from the pending losers,
+ * so their owners may release them (detach_losers()).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -15,6 +17,8 @@
 enum { COMB_ALL, COMB_ANY };
 
 struct comb;
+
+static void comb_input_done(struct proa_future *fut, void *arg);
 
 struct comb_slot {
 	struct comb *c;
@@ -32,6 +36,24 @@ struct comb {
 	bool aborted; /* set-up failed: callbacks only release the block */
 	struct comb_slot slots[];
 };
+
+/*
+ * ANY has a winner: the inputs are no longer borrowed, and their owners may
+ * release the losers while still pending, which drops our callbacks with
+ * them - the block would then wait for reports that never come.  Take our
+ * callbacks back from the pending losers now; only those already queued
+ * (done inputs) still report, and the last of them frees the block.
+ */
+static void detach_losers(struct comb *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++) {
+		if (proa_future_remove_done_callback(
+			c->slots[i].fut, comb_input_done, &c->slots[i]) == 1)
+			c->left--;
+	}
+}
 
 static void comb_input_done(struct proa_future *fut, void *arg)
 {
@@ -60,6 +82,7 @@ static void comb_input_done(struct proa_future *fut, void *arg)
 		 * while the other inputs still run: never touch it again. */
 		proa__future_resolve(c->out, (int32_t)slot->idx, NULL);
 		c->out = NULL;
+		detach_losers(c);
 	}
 	if (c->left == 0)
 		free(c);
