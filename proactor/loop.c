@@ -318,6 +318,7 @@ static void run_ready(struct proa_loop *loop)
 	struct proa_link batch;
 	struct proa_handle *h;
 	proa_callback_fn fn;
+	uint32_t flags;
 	void *arg;
 
 	proa__list_init(&batch);
@@ -327,9 +328,13 @@ static void run_ready(struct proa_loop *loop)
 		h = proa_container_of(batch.next, struct proa_handle,
 				      priv.link);
 		proa__list_del(&h->priv.link);
+		/* Everything the run needs is read before the handle is
+		 * published idle: from that store on, another thread may post
+		 * it again and rewrite it (call_soon_threadsafe). */
 		fn = h->fn;
 		arg = h->arg;
-		if (h->priv.flags & PROA__HF_TIMER) {
+		flags = h->priv.flags;
+		if (flags & PROA__HF_TIMER) {
 			proa__timer_before_run(
 			    loop,
 			    proa_container_of(h, struct proa_timer, handle));
@@ -337,7 +342,7 @@ static void run_ready(struct proa_loop *loop)
 			/* Idle before it runs: the callback may reuse it. */
 			proa__atomic_store(&h->priv.state, PROA__H_IDLE,
 					   PROA__RELEASE);
-			if (h->priv.flags & PROA__HF_ALLOC)
+			if (flags & PROA__HF_ALLOC)
 				recycle_handle(loop, h);
 		}
 		proa__run_callback(loop, fn, arg);

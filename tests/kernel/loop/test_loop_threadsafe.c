@@ -206,6 +206,60 @@ static void test_threadsafe_from_callback_and_busy_handle(void **state)
 	(void)state;
 }
 
+/* ---- a handle reposted the moment it is idle
+ * -------------------------------------------------- */
+
+#define REPOSTS 20000
+
+struct reposter {
+	struct proa_loop *loop;
+	pthread_t th;
+	struct proa_handle h;
+	unsigned ran; /* loop thread only */
+};
+
+static void reposted_cb(void *arg)
+{
+	struct reposter *r = arg;
+
+	r->ran++;
+}
+
+static void *reposter_main(void *arg)
+{
+	struct reposter *r = arg;
+	int i;
+
+	for (i = 0; i < REPOSTS; i++) {
+		/* The handle is ours again the moment it reads idle. */
+		while (!proa_handle_is_idle(&r->h))
+			sched_yield();
+		THREAD_CHECK(proa_loop_call_soon_threadsafe(
+				 r->loop, &r->h, reposted_cb, r) == 0);
+	}
+	return NULL;
+}
+
+/* The drain publishes a handle idle before running it, and a producer may
+ * post it again at once: the drain must not read the handle after that
+ * (TSan saw run_ready() read priv.flags while the producer wrote it). */
+static void test_handle_reposted_as_soon_as_idle_is_not_touched(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct reposter r = {.loop = loop};
+
+	atomic_store(&thread_failures, 0);
+	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	assert_int_equal(pthread_create(&r.th, NULL, reposter_main, &r), 0);
+	while (r.ran < REPOSTS)
+		assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
+	assert_int_equal(pthread_join(r.th, NULL), 0);
+	assert_int_equal(atomic_load(&thread_failures), 0);
+	assert_int_equal(r.ran, REPOSTS);
+	proa_test_loop_close(loop);
+	(void)state;
+}
+
 /* ---- close racing producers
  * --------------------------------------------------- */
 
@@ -379,6 +433,8 @@ int main(void)
 	    cmocka_unit_test(
 		test_threadsafe_8x100k_exactly_once_in_order_on_loop),
 	    cmocka_unit_test(test_threadsafe_from_callback_and_busy_handle),
+	    cmocka_unit_test(
+		test_handle_reposted_as_soon_as_idle_is_not_touched),
 	    cmocka_unit_test(
 		test_close_racing_producers_loses_no_accepted_item),
 	    cmocka_unit_test(test_loop_to_loop_wakes_use_msg_ring),
