@@ -171,10 +171,11 @@ static void resolved(struct proa_future *dns, void *arg)
 	try_next(c);
 }
 
+/* @func: the public function called, for the wrong-thread message. */
 static int start(struct proa_loop *loop, const char *host, uint16_t port,
 		 const char *path, const struct proa_connect_options *opt,
 		 proa_protocol_factory factory, void *arg,
-		 struct proa_future *fut)
+		 struct proa_future *fut, const char *func)
 {
 	struct addrinfo hints;
 	struct connector *c;
@@ -184,7 +185,7 @@ static int start(struct proa_loop *loop, const char *host, uint16_t port,
 
 	if (!loop || !factory || !fut || (!host && !path))
 		return -EINVAL;
-	PROA__LOOP_CHECK(loop);
+	PROA__LOOP_CHECK_AS(loop, func);
 	if (loop->closed)
 		return PROA_ECLOSED;
 	if (fut->priv.loop != loop)
@@ -267,7 +268,7 @@ int proa_tcp_connect(struct proa_loop *loop, const char *host, uint16_t port,
 {
 	if (!host || !host[0])
 		return -EINVAL;
-	return start(loop, host, port, NULL, opt, factory, arg, fut);
+	return start(loop, host, port, NULL, opt, factory, arg, fut, __func__);
 }
 
 int proa_unix_connect(struct proa_loop *loop, const char *path,
@@ -277,5 +278,5 @@ int proa_unix_connect(struct proa_loop *loop, const char *path,
 {
 	if (!path)
 		return -EINVAL;
-	return start(loop, NULL, 0, path, opt, factory, arg, fut);
+	return start(loop, NULL, 0, path, opt, factory, arg, fut, __func__);
 }

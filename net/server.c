@@ -302,11 +302,13 @@ static void discard(struct proa_server *s)
 	free(s);
 }
 
-static int check_common(struct proa_loop *loop, proa_protocol_factory factory)
+/* @func: the public function called, for the wrong-thread message. */
+static int check_common(struct proa_loop *loop, proa_protocol_factory factory,
+			const char *func)
 {
 	if (!loop || !factory)
 		return -EINVAL;
-	PROA__LOOP_CHECK(loop);
+	PROA__LOOP_CHECK_AS(loop, func);
 	if (loop->closed)
 		return PROA_ECLOSED;
 	return proa__netloop_get(loop) ? 0 : -ENOMEM;
@@ -319,7 +321,7 @@ int proa_tcp_listen_addr(struct proa_loop *loop, const struct sockaddr *addr,
 			 struct proa_server **out)
 {
 	struct proa_server *s;
-	int ret = check_common(loop, factory);
+	int ret = check_common(loop, factory, __func__);
 
 	if (ret < 0)
 		return ret;
@@ -347,7 +349,7 @@ int proa_unix_listen(struct proa_loop *loop, const char *path,
 	struct sockaddr_storage ss;
 	struct proa_server *s;
 	socklen_t len;
-	int ret = check_common(loop, factory);
+	int ret = check_common(loop, factory, __func__);
 
 	if (ret < 0)
 		return ret;
@@ -473,7 +475,7 @@ int proa_tcp_listen(struct proa_loop *loop, const char *host, uint16_t port,
 	char service[8];
 	socklen_t len;
 	int family = opt ? opt->family : AF_UNSPEC;
-	int ret = check_common(loop, factory);
+	int ret = check_common(loop, factory, __func__);
 
 	if (ret < 0)
 		return ret;

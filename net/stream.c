@@ -320,14 +320,16 @@ static void read_cancel(struct proa_future *fut, void *arg)
 	update_flow(s);
 }
 
-/* Checks shared by the reads; 0 when a read may start. */
-static int read_check(struct proa_stream *s, struct proa_future *fut)
+/* Checks shared by the reads; 0 when a read may start.  @func: the public
+ * function called, for the wrong-thread message. */
+static int read_check(struct proa_stream *s, struct proa_future *fut,
+		      const char *func)
 {
 	if (!s || !fut)
 		return -EINVAL;
 	if (!s->loop)
 		return -ENOTCONN; /* no connection yet: nothing to wait on */
-	PROA__LOOP_CHECK(s->loop);
+	PROA__LOOP_CHECK_AS(s->loop, func);
 	if (s->rkind != R_NONE)
 		return -EBUSY;
 	if (fut->priv.loop != s->loop || proa_future_is_done(fut))
@@ -355,7 +357,7 @@ static int read_start(struct proa_stream *s, struct proa_future *fut,
 int proa_stream_read_exactly(struct proa_stream *s, void *buf, size_t n,
 			     size_t *got, struct proa_future *fut)
 {
-	int ret = read_check(s, fut);
+	int ret = read_check(s, fut, __func__);
 
 	if (ret < 0)
 		return ret;
@@ -373,7 +375,7 @@ int proa_stream_read_until(struct proa_stream *s, const void *delim,
 			   size_t dlen, void *buf, size_t cap, size_t *got,
 			   struct proa_future *fut)
 {
-	int ret = read_check(s, fut);
+	int ret = read_check(s, fut, __func__);
 
 	if (ret < 0)
 		return ret;
@@ -388,7 +390,7 @@ int proa_stream_read_until(struct proa_stream *s, const void *delim,
 int proa_stream_read(struct proa_stream *s, void *buf, size_t cap,
 		     struct proa_future *fut)
 {
-	int ret = read_check(s, fut);
+	int ret = read_check(s, fut, __func__);
 
 	if (ret < 0)
 		return ret;

@@ -322,7 +322,6 @@ static int t_write(struct proa_transport *t, const void *data, size_t len)
 
 	if (!data && len > 0)
 		return -EINVAL;
-	PROA__LOOP_CHECK(t->loop);
 	if (t->state != PROA_TS_OPEN || !x->done)
 		return -EPIPE;
 	if (len == 0)
@@ -363,14 +362,12 @@ static void close_outer(struct tls *x)
 
 static int t_close(struct proa_transport *t)
 {
-	PROA__LOOP_CHECK(t->loop);
 	close_outer(of_outer(t));
 	return 0;
 }
 
 static void t_abort(struct proa_transport *t)
 {
-	PROA__LOOP_CHECK(t->loop);
 	fail(of_outer(t), -ECONNABORTED);
 }
 
@@ -378,7 +375,6 @@ static int t_pause_reading(struct proa_transport *t)
 {
 	struct tls *x = of_outer(t);
 
-	PROA__LOOP_CHECK(t->loop);
 	if (t->state >= PROA_TS_CLOSING)
 		return -EPIPE;
 	x->paused = true;
@@ -395,7 +391,6 @@ static int t_resume_reading(struct proa_transport *t)
 {
 	struct tls *x = of_outer(t);
 
-	PROA__LOOP_CHECK(t->loop);
 	if (t->state >= PROA_TS_CLOSING)
 		return -EPIPE;
 	if (!x->paused)

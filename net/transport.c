@@ -616,11 +616,15 @@ int proa_transport_write(struct proa_transport *t, const void *data, size_t len)
 	size_t before;
 	int ret;
 
-	if (proa__unlikely(t && t->vt))
-		return t->vt->write(t, data, len);
-	if (!t || (!data && len > 0))
+	if (!t)
 		return -EINVAL;
+	/* Before the TLS dispatch, so that a wrong thread is named as
+	 * this call, not the layer's own function. */
 	PROA__LOOP_CHECK(t->loop);
+	if (proa__unlikely(t->vt))
+		return t->vt->write(t, data, len);
+	if (!data && len > 0)
+		return -EINVAL;
 	if (!can_write(t))
 		return -EPIPE;
 	if (len == 0)
@@ -790,6 +794,7 @@ int proa_transport_writev(struct proa_transport *t, const struct iovec *iov,
 
 	if (!t || iovcnt < 0 || (!iov && iovcnt > 0))
 		return -EINVAL;
+	PROA__LOOP_CHECK(t->loop);
 	if (proa__unlikely(t->vt)) {
 		/* Each piece is copied (encrypted) on its own; the socket
 		 * underneath gathers them again. */
@@ -800,7 +805,6 @@ int proa_transport_writev(struct proa_transport *t, const struct iovec *iov,
 		}
 		return 0;
 	}
-	PROA__LOOP_CHECK(t->loop);
 	if (!can_write(t))
 		return -EPIPE;
 	for (i = 0; i < iovcnt; i++) {
@@ -905,9 +909,9 @@ int proa_transport_close(struct proa_transport *t)
 {
 	if (!t)
 		return -EINVAL;
+	PROA__LOOP_CHECK(t->loop);
 	if (proa__unlikely(t->vt))
 		return t->vt->close(t);
-	PROA__LOOP_CHECK(t->loop);
 	if (t->state >= PROA_TS_CLOSING)
 		return 0; /* as asyncio: closing twice is harmless */
 	set_state(t, PROA_TS_CLOSING);
@@ -921,11 +925,11 @@ void proa_transport_abort(struct proa_transport *t)
 {
 	if (!t)
 		return;
+	PROA__LOOP_CHECK(t->loop);
 	if (proa__unlikely(t->vt)) {
 		t->vt->abort(t);
 		return;
 	}
-	PROA__LOOP_CHECK(t->loop);
 	fatal(t, -ECONNABORTED);
 }
 
@@ -933,9 +937,9 @@ int proa_transport_write_eof(struct proa_transport *t)
 {
 	if (!t)
 		return -EINVAL;
+	PROA__LOOP_CHECK(t->loop);
 	if (proa__unlikely(t->vt))
 		return t->vt->write_eof(t);
-	PROA__LOOP_CHECK(t->loop);
 	if (!can_write(t))
 		return -EPIPE;
 	t->eof_pending = true;
@@ -960,9 +964,9 @@ int proa_transport_pause_reading(struct proa_transport *t)
 {
 	if (!t)
 		return -EINVAL;
+	PROA__LOOP_CHECK(t->loop);
 	if (proa__unlikely(t->vt))
 		return t->vt->pause_reading(t);
-	PROA__LOOP_CHECK(t->loop);
 	if (t->state >= PROA_TS_CLOSING)
 		return -EPIPE;
 	t->want_read = false;
@@ -1020,9 +1024,9 @@ int proa_transport_resume_reading(struct proa_transport *t)
 {
 	if (!t)
 		return -EINVAL;
+	PROA__LOOP_CHECK(t->loop);
 	if (proa__unlikely(t->vt))
 		return t->vt->resume_reading(t);
-	PROA__LOOP_CHECK(t->loop);
 	if (t->state >= PROA_TS_CLOSING)
 		return -EPIPE;
 	if (t->want_read)

@@ -9,7 +9,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,20 +27,49 @@ static void nothing_op(struct proa_op *op)
 	(void)op;
 }
 
-enum intrusion { CALL_SOON, TIMER_START, OP_NOP, FUTURE_INIT };
+enum intrusion {
+	CALL_SOON,
+	TIMER_START,
+	OP_NOP,
+	FUTURE_INIT,
+	TCP_LISTEN,
+	TCP_CONNECT,
+	STREAM_READ,
+};
 
 struct intruder {
 	struct proa_loop *loop;
 	enum intrusion what;
+	struct proa_stream *stream; /* STREAM_READ: connected by the owner */
+	struct proa_future *fut;    /* initialised by the owner */
 };
+
+static struct proa_protocol *new_stream(void *arg, struct proa_transport *t)
+{
+	struct proa_stream *s;
+
+	(void)arg;
+	(void)t;
+	return proa_stream_new(&s, 0) == 0 ? proa_stream_protocol(s) : NULL;
+}
+
+static struct proa_protocol *given_stream(void *arg, struct proa_transport *t)
+{
+	(void)t;
+	return proa_stream_protocol(arg);
+}
 
 static void *intrude(void *arg)
 {
 	struct intruder *in = arg;
 	struct proa_handle h = {0};
 	struct proa_timer t = {0};
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct proa_server *srv;
 	struct proa_future fut;
 	struct proa_op op;
+	char buf[8];
 
 	pthread_setname_np(pthread_self(), "intruder");
 	switch (in->what) {
@@ -55,8 +86,40 @@ static void *intrude(void *arg)
 	case FUTURE_INIT:
 		proa_future_init(&fut, in->loop);
 		break;
+	case TCP_LISTEN:
+		proa_tcp_listen_addr(in->loop, (struct sockaddr *)&a, sizeof(a),
+				     NULL, new_stream, NULL, &srv);
+		break;
+	case TCP_CONNECT:
+		proa_tcp_connect(in->loop, "127.0.0.1", 9, NULL, new_stream,
+				 NULL, in->fut);
+		break;
+	case STREAM_READ:
+		proa_stream_read(in->stream, buf, sizeof(buf), in->fut);
+		break;
 	}
 	return NULL; /* not reached in debug mode */
+}
+
+/* The owner connects a stream to a server of its own loop, for an intruder
+ * to read from. */
+static int connect_stream(struct intruder *in)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct proa_server *srv;
+	struct proa_future fut;
+
+	if (proa_tcp_listen_addr(in->loop, (struct sockaddr *)&a, sizeof(a),
+				 NULL, new_stream, NULL, &srv) != 0 ||
+	    proa_stream_new(&in->stream, 0) != 0)
+		return -1;
+	proa_future_init(&fut, in->loop);
+	if (proa_tcp_connect(in->loop, "127.0.0.1", proa_server_port(srv), NULL,
+			     given_stream, in->stream, &fut) != 0 ||
+	    proa_loop_run_until_complete(in->loop, &fut) != 0)
+		return -1;
+	return proa_future_result(&fut, NULL);
 }
 
 /* The child: bind a debug loop to its main thread, then call @what from
@@ -69,9 +132,15 @@ static void child(enum intrusion what, int err_fd)
 
 	dup2(err_fd, STDERR_FILENO);
 	pthread_setname_np(pthread_self(), "owner");
+	struct proa_future fut;
+
 	if (proa_loop_new(&in.loop, &opts) != 0 ||
 	    proa_loop_run(in.loop, PROA_RUN_NOWAIT) != 0)
 		_exit(10);
+	if (what == STREAM_READ && connect_stream(&in) != 0)
+		_exit(12);
+	proa_future_init(&fut, in.loop);
+	in.fut = &fut;
 	pthread_create(&th, NULL, intrude, &in);
 	pthread_join(th, NULL);
 	_exit(11); /* the intrusion went unnoticed */
@@ -87,6 +156,11 @@ static void test_wrong_thread_call_aborts_naming_both_threads(void **state)
 	    {TIMER_START, "proa_loop_call_later()"},
 	    {OP_NOP, "proa_op_nop()"},
 	    {FUTURE_INIT, "proa_future_init()"},
+	    /* Entry points whose checks live in shared helpers (they were
+	     * named check_common(), start() and read_check()). */
+	    {TCP_LISTEN, "proa_tcp_listen_addr()"},
+	    {TCP_CONNECT, "proa_tcp_connect()"},
+	    {STREAM_READ, "proa_stream_read()"},
 	};
 	char out[4096];
 	unsigned i;
