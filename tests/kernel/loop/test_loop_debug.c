@@ -35,6 +35,7 @@ enum intrusion {
 	TCP_LISTEN,
 	TCP_CONNECT,
 	STREAM_READ,
+	LOOP_TIME,
 };
 
 struct intruder {
@@ -96,6 +97,10 @@ static void *intrude(void *arg)
 		break;
 	case STREAM_READ:
 		proa_stream_read(in->stream, buf, sizeof(buf), in->fut);
+		break;
+	case LOOP_TIME:
+		/* Its iteration clock is the loop thread's to sample. */
+		(void)proa_loop_time(in->loop);
 		break;
 	}
 	return NULL; /* not reached in debug mode */
@@ -161,6 +166,7 @@ static void test_wrong_thread_call_aborts_naming_both_threads(void **state)
 	    {TCP_LISTEN, "proa_tcp_listen_addr()"},
 	    {TCP_CONNECT, "proa_tcp_connect()"},
 	    {STREAM_READ, "proa_stream_read()"},
+	    {LOOP_TIME, "proa_loop_time()"},
 	};
 	char out[4096];
 	unsigned i;
