@@ -585,14 +585,45 @@ void proa_loop_ref(struct proa_loop *loop)
 	atomic_fetch_add_explicit(&loop->refs, 1, memory_order_acq_rel);
 }
 
+/* A negative count would keep the loop "referenced" for as long as the
+ * matching refs it swallows: the loop would never again run down or close
+ * when it should.  Debug mode stops the program at the bug. */
+static void unref_unmatched(struct proa_loop *loop)
+{
+#ifdef PROA_DEBUG_CHECKS
+	if (loop->sched.debug) {
+		proa__log(PROA_LOG_ERROR,
+			  "proa_loop_unref() on loop %p without a matching "
+			  "proa_loop_ref()",
+			  (void *)loop);
+		abort();
+	}
+#endif
+	if (!atomic_exchange_explicit(&loop->unref_warned, true,
+				      memory_order_relaxed))
+		proa__log(PROA_LOG_WARN,
+			  "loop %p: proa_loop_unref() without a matching "
+			  "proa_loop_ref(), ignored (logged once)",
+			  (void *)loop);
+}
+
 void proa_loop_unref(struct proa_loop *loop)
 {
+	int v = atomic_load_explicit(&loop->refs, memory_order_seq_cst);
+
+	/* Never below zero.  seq_cst pairs with the liveness check in
+	 * proa__sleep_begin(), as the plain decrement did. */
+	do {
+		if (proa__unlikely(v <= 0)) {
+			unref_unmatched(loop);
+			return;
+		}
+	} while (!atomic_compare_exchange_weak_explicit(&loop->refs, &v, v - 1,
+							memory_order_seq_cst,
+							memory_order_seq_cst));
 	/* The last reference gone may end a PROA_RUN_DEFAULT run that is
-	 * asleep with nothing else to do: wake it to notice.  seq_cst pairs
-	 * with the liveness check in proa__sleep_begin(). */
-	if (atomic_fetch_sub_explicit(&loop->refs, 1, memory_order_seq_cst) ==
-		1 &&
-	    proa__gate_enter(loop)) {
+	 * asleep with nothing else to do: wake it to notice. */
+	if (v == 1 && proa__gate_enter(loop)) {
 		proa__wake(loop);
 		proa__gate_leave(loop);
 	}

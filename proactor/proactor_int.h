@@ -5,8 +5,8 @@
  * ops.c, debug.c).
  *
  * Threads: everything in struct proa_loop belongs to the loop thread except
- * the fields of @q marked "any thread", @stop, @refs and @wakeups_sent,
- * which are atomics for the _threadsafe entry points.
+ * the fields of @q marked "any thread", @stop, @refs, @unref_warned and
+ * @wakeups_sent, which are atomics for the _threadsafe entry points.
  */
 #ifndef PROA_PROACTOR_INT_H
 #define PROA_PROACTOR_INT_H
@@ -85,6 +85,7 @@ struct proa_loop { /* NOLINT(clang-analyzer-optin.performance.Padding) */
 	bool closed;
 	atomic_bool stop;
 	atomic_int refs;
+	atomic_bool unref_warned; /* an unmatched unref was logged */
 	uint64_t slow_ns;
 
 	/* wake-ups from other threads: an eventfd read kept in flight */

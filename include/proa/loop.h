@@ -439,6 +439,10 @@ PROA_API void proa_loop_ref(struct proa_loop *loop);
 
 /**
  * proa_loop_unref() - drop a reference taken by proa_loop_ref().
+ *
+ * An unref without a matching ref is a bug of the caller: in debug mode it
+ * aborts with a message; otherwise the count stays at zero and a warning
+ * is logged, once per loop.
  * Thread: any.
  */
 PROA_API void proa_loop_unref(struct proa_loop *loop);

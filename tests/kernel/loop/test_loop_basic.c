@@ -376,6 +376,31 @@ static void count_done(struct proa_future *fut, void *arg)
 	(*(int *)arg)++;
 }
 
+/* An unref without a ref is ignored, with one warning: a count driven
+ * below zero would swallow the next ref, and the loop would close (or a
+ * DEFAULT run return) while that reference is held.  Debug mode aborts
+ * instead (test_loop_debug). */
+static void test_unmatched_unref_is_ignored_and_logged_once(void **state)
+{
+	struct proa_loop_opts opts = {.debug = -1};
+	struct proa_loop *loop = proa_test_loop_new_opts(&opts);
+	struct proa_test_log log;
+
+	proa_test_log_start(&log);
+	proa_loop_unref(loop);
+	proa_loop_unref(loop);
+	assert_int_equal(log.lines, 1);
+	assert_true(proa_test_log_has(&log, "without a matching"));
+	proa_test_log_stop(&log);
+	proa_loop_ref(loop);
+	assert_int_equal(proa_loop_close(loop), -EBUSY);
+	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
+	proa_loop_unref(loop);
+	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	proa_test_loop_close(loop);
+	(void)state;
+}
+
 static void test_run_until_complete_returns_after_callbacks(void **state)
 {
 	struct proa_loop *loop = proa_test_loop_new();
@@ -704,6 +729,7 @@ int main(void)
 	    cmocka_unit_test(test_stop_before_run_runs_one_iteration),
 	    cmocka_unit_test(test_stop_threadsafe_wakes_a_sleeping_loop),
 	    cmocka_unit_test(test_ref_keeps_default_run_alive_until_unref),
+	    cmocka_unit_test(test_unmatched_unref_is_ignored_and_logged_once),
 	    cmocka_unit_test(test_run_until_complete_returns_after_callbacks),
 	    cmocka_unit_test(test_run_until_complete_interrupted_by_stop),
 	    cmocka_unit_test(test_run_and_close_from_callback_are_refused),

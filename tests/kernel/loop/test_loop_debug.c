@@ -196,6 +196,42 @@ static void test_wrong_thread_call_aborts_naming_both_threads(void **state)
 	(void)state;
 }
 
+/* Debug mode: an unref without a ref stops the program at the bug (without
+ * debug mode it is ignored: test_loop_basic). */
+static void test_unmatched_unref_aborts_in_debug_mode(void **state)
+{
+	struct proa_loop_opts opts = {.debug = 1};
+	struct proa_loop *loop;
+	char out[4096];
+	ssize_t n;
+	int p[2], status;
+	pid_t pid;
+
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(p[1], STDERR_FILENO);
+		if (proa_loop_new(&loop, &opts) != 0)
+			_exit(10);
+		proa_loop_ref(loop);
+		proa_loop_unref(loop);
+		proa_loop_unref(loop);
+		_exit(11); /* went unnoticed */
+	}
+	close(p[1]);
+	n = read(p[0], out, sizeof(out) - 1);
+	close(p[0]);
+	assert_true(n > 0);
+	out[n] = '\0';
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGABRT);
+	assert_non_null(strstr(out, "proa_loop_unref()"));
+	assert_non_null(strstr(out, "without a matching"));
+	(void)state;
+}
+
 static void slow(void *arg)
 {
 	struct timespec ts;
@@ -291,6 +327,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_wrong_thread_call_aborts_naming_both_threads),
+	    cmocka_unit_test(test_unmatched_unref_aborts_in_debug_mode),
 	    cmocka_unit_test(test_slow_callback_is_logged_in_debug_mode_only),
 	    cmocka_unit_test(test_close_lists_operations_in_flight),
 	    cmocka_unit_test(test_proa_debug_env_turns_debug_on),
