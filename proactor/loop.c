@@ -700,11 +700,15 @@ int proa_loop_close(struct proa_loop *loop)
 			proa__list_inflight(loop, "proa_loop_close() refused");
 		return -EBUSY;
 	}
-	/* The default pool goes here: nothing of it is in flight. */
-	run_close_hooks(loop);
+	/* Every check that can refuse comes before anything is undone: a
+	 * refused close must leave the loop as it was.  The gate is the last
+	 * check - an item may have been posted since busy() - and only then
+	 * do the hooks run (the default pool goes here: nothing of it is in
+	 * flight, and nothing can now be posted). */
 	ret = proa__gate_close(loop);
 	if (ret < 0)
 		return ret;
+	run_close_hooks(loop);
 	ret = drain_internal(loop);
 	if (ret < 0) {
 		proa__gate_reopen(loop);

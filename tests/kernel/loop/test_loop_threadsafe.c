@@ -260,6 +260,100 @@ static void test_handle_reposted_as_soon_as_idle_is_not_touched(void **state)
 	(void)state;
 }
 
+/* ---- a refused close changes nothing
+ * ---------------------------------------------------------- */
+
+#define CLOSE_TRIES 300
+
+struct hammer {
+	struct proa_loop *loop;
+	pthread_t th;
+	struct proa_handle h;
+	atomic_bool stop;
+	unsigned ran; /* loop thread only */
+};
+
+static void hammer_cb(void *arg)
+{
+	struct hammer *hm = arg;
+
+	hm->ran++;
+}
+
+static void *hammer_main(void *arg)
+{
+	struct hammer *hm = arg;
+	int ret;
+
+	/* Repost the handle the moment it is idle: the queue is empty only
+	 * for the instants between a run and the next post. */
+	while (!atomic_load(&hm->stop)) {
+		if (!proa_handle_is_idle(&hm->h)) {
+			sched_yield();
+			continue;
+		}
+		ret = proa_loop_call_soon_threadsafe(hm->loop, &hm->h,
+						     hammer_cb, hm);
+		/* PROA_ECLOSED: a close attempt held the gate shut. */
+		THREAD_CHECK(ret == 0 || ret == PROA_ECLOSED);
+	}
+	return NULL;
+}
+
+static int32_t pool_job(void *arg, void **value)
+{
+	(void)arg;
+	(void)value;
+	return 7;
+}
+
+/* close() refuses when an item is posted after its busy() check; it had run
+ * the close hooks by then, so every such refusal shut the default pool
+ * down and the next use built a new one. */
+static void test_refused_close_keeps_the_default_pool(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct hammer hm = {.loop = loop};
+	struct proa_pool *pool, *again;
+	struct proa_future fut;
+	unsigned last = 0;
+	int i, ret, refused = 0;
+
+	atomic_store(&thread_failures, 0);
+	proa_future_init(&fut, loop);
+	assert_int_equal(
+	    proa_pool_submit(loop, PROA_LANE_CPU, pool_job, NULL, &fut), 0);
+	assert_int_equal(proa_loop_run_until_complete(loop, &fut), 0);
+	assert_int_equal(proa_future_result(&fut, NULL), 7);
+	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_int_equal(proa_pool_default(loop, &pool), 0);
+	assert_int_equal(pthread_create(&hm.th, NULL, hammer_main, &hm), 0);
+	for (i = 0; i < CLOSE_TRIES; i++) {
+		while (hm.ran == last)
+			assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
+		last = hm.ran;
+		ret = proa_loop_close(loop);
+		if (ret == 0)
+			break;
+		assert_int_equal(ret, -EBUSY);
+		refused++;
+		assert_int_equal(proa_pool_default(loop, &again), 0);
+		assert_ptr_equal(again, pool);
+	}
+	atomic_store(&hm.stop, true);
+	assert_int_equal(pthread_join(hm.th, NULL), 0);
+	assert_int_equal(atomic_load(&thread_failures), 0);
+	print_message("close refused %d times\n", refused);
+	if (ret == 0) {
+		assert_int_equal(proa_loop_free(loop), 0);
+		return;
+	}
+	while (proa_loop_run(loop, PROA_RUN_NOWAIT) > 0)
+		;
+	proa_test_loop_close(loop);
+	(void)state;
+}
+
 /* ---- close racing producers
  * --------------------------------------------------- */
 
@@ -435,6 +529,7 @@ int main(void)
 	    cmocka_unit_test(test_threadsafe_from_callback_and_busy_handle),
 	    cmocka_unit_test(
 		test_handle_reposted_as_soon_as_idle_is_not_touched),
+	    cmocka_unit_test(test_refused_close_keeps_the_default_pool),
 	    cmocka_unit_test(
 		test_close_racing_producers_loses_no_accepted_item),
 	    cmocka_unit_test(test_loop_to_loop_wakes_use_msg_ring),
