@@ -186,11 +186,11 @@ static void job_deliver(void *arg);
 /* Any thread: send @j home to its loop. */
 static void post_back(struct proa__pool_job *j)
 {
-	int ret =
-	    proa_loop_call_soon_threadsafe(j->cl->loop, &j->h, job_deliver, j);
+	int ret = proa__call_soon_pinned(j->cl->loop, &j->h, job_deliver, j);
 
 	/* The client's reference keeps the loop open until every job is
-	 * back, so this cannot fail; say so loudly if it ever does. */
+	 * back, and proa_loop_shutdown() lets pinned results through, so
+	 * this cannot fail; say so loudly if it ever does. */
 	if (ret < 0)
 		proa__log(PROA_LOG_ERROR,
 			  "pool: a job's result could not reach its loop: %s",

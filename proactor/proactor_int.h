@@ -38,13 +38,18 @@ enum {
 struct proa__mpsc {
 	/* any thread: every producer writes this line */
 	alignas(PROA__CACHELINE) _Atomic(struct proa__mpsc_node *) prod;
-	/* (producers inside << 1) | closed: lets close wait out producers */
+	/* (producers inside << 2) | PROA__GATE_SHUT | PROA__GATE_CLOSED:
+	 * lets close wait out producers (threadsafe.c) */
 	atomic_uint gate;
 	atomic_uint sleep;
 	/* loop thread only */
 	alignas(PROA__CACHELINE) struct proa__mpsc_node *cons;
 	struct proa__mpsc_node stub;
 };
+
+#define PROA__GATE_CLOSED 1u /* closing or closed: nothing enters */
+#define PROA__GATE_SHUT 2u   /* proa_loop_shutdown(): no new public posts */
+#define PROA__GATE_ONE 4u    /* one producer inside */
 
 #define PROA__BATCH 64
 
@@ -161,6 +166,11 @@ bool proa__mpsc_empty(struct proa__mpsc *q);
  * mpsc run functions. */
 void proa__threadsafe_drain(struct proa_loop *loop);
 int proa__post(struct proa__sched *s, struct proa__mpsc_node *n);
+/* call_soon_threadsafe for the library's own results, which a loop
+ * reference pins (a pool job): accepted after proa_loop_shutdown(), which
+ * refuses only new work. */
+int proa__call_soon_pinned(struct proa_loop *loop, struct proa_handle *h,
+			   proa_callback_fn fn, void *arg);
 /* The sleep handshake around a blocking wait. */
 bool proa__sleep_begin(struct proa_loop *loop, bool need_alive);
 void proa__sleep_end(struct proa_loop *loop);

@@ -21,12 +21,19 @@
  * when the producer is itself a proa loop thread on io_uring, an
  * IORING_OP_MSG_RING from that loop's ring.
  *
- * The gate (q.gate = producers inside << 1 | closed) makes close safe
- * against producers racing it (libuv #5058): a producer enters before
+ * The gate (q.gate = producers inside << 2 | shut | closed) makes close
+ * safe against producers racing it (libuv #5058): a producer enters before
  * pushing and leaves after waking; close() sets the closed bit, waits for
  * the count to drain, then checks the queue once more.  A producer that
  * enters after the bit is set gets PROA_ECLOSED, so no item is pushed into a
  * closed loop and no write reaches a closed eventfd.
+ *
+ * Producers that never pause keep the queue non-empty, and close() would
+ * refuse for ever.  proa_loop_shutdown() sets the shut bit and waits out
+ * the producers inside: from then on public posts fail with -ESHUTDOWN,
+ * and the loop runs down what was accepted.  Results the library posts
+ * for work a loop reference pins (pool jobs) still enter: they are not new
+ * work, and the reference keeps the loop from closing until they are in.
  */
 #include <errno.h>
 #include <poll.h>
@@ -120,35 +127,51 @@ void proa__threadsafe_drain(struct proa_loop *loop)
 
 /* ---- the gate ----------------------------------------------------------- */
 
+/* Enter unless one of the @refuse bits is set: 0, or the error of the
+ * bit found (closed wins). */
+static int gate_enter_unless(struct proa_loop *loop, unsigned refuse)
+{
+	unsigned v = atomic_fetch_add_explicit(&loop->q.gate, PROA__GATE_ONE,
+					       memory_order_seq_cst);
+
+	if (proa__unlikely(v & refuse)) {
+		atomic_fetch_sub_explicit(&loop->q.gate, PROA__GATE_ONE,
+					  memory_order_release);
+		return (v & PROA__GATE_CLOSED) ? PROA_ECLOSED : -ESHUTDOWN;
+	}
+	return 0;
+}
+
 bool proa__gate_enter(struct proa_loop *loop)
 {
-	unsigned v =
-	    atomic_fetch_add_explicit(&loop->q.gate, 2, memory_order_seq_cst);
-
-	if (proa__unlikely(v & 1)) {
-		atomic_fetch_sub_explicit(&loop->q.gate, 2,
-					  memory_order_release);
-		return false;
-	}
-	return true;
+	return gate_enter_unless(loop, PROA__GATE_CLOSED) == 0;
 }
 
 void proa__gate_leave(struct proa_loop *loop)
 {
-	atomic_fetch_sub_explicit(&loop->q.gate, 2, memory_order_release);
+	atomic_fetch_sub_explicit(&loop->q.gate, PROA__GATE_ONE,
+				  memory_order_release);
 }
 
 bool proa__gate_closed(struct proa_loop *loop)
 {
-	return atomic_load_explicit(&loop->q.gate, memory_order_acquire) & 1;
+	return atomic_load_explicit(&loop->q.gate, memory_order_acquire) &
+	       PROA__GATE_CLOSED;
+}
+
+/* Producers inside the gate push and wake, then leave: short. */
+static void gate_wait_empty(struct proa_loop *loop)
+{
+	while (atomic_load_explicit(&loop->q.gate, memory_order_acquire) >=
+	       PROA__GATE_ONE)
+		sched_yield();
 }
 
 int proa__gate_close(struct proa_loop *loop)
 {
-	atomic_fetch_or_explicit(&loop->q.gate, 1, memory_order_seq_cst);
-	/* Producers inside the gate push and wake, then leave: short. */
-	while (atomic_load_explicit(&loop->q.gate, memory_order_acquire) >> 1)
-		sched_yield();
+	atomic_fetch_or_explicit(&loop->q.gate, PROA__GATE_CLOSED,
+				 memory_order_seq_cst);
+	gate_wait_empty(loop);
 	if (!proa__mpsc_empty(&loop->q)) {
 		proa__gate_reopen(loop);
 		return -EBUSY;
@@ -158,7 +181,20 @@ int proa__gate_close(struct proa_loop *loop)
 
 void proa__gate_reopen(struct proa_loop *loop)
 {
-	atomic_fetch_and_explicit(&loop->q.gate, ~1u, memory_order_release);
+	atomic_fetch_and_explicit(&loop->q.gate, ~PROA__GATE_CLOSED,
+				  memory_order_release);
+}
+
+int proa_loop_shutdown(struct proa_loop *loop)
+{
+	if (!loop)
+		return -EINVAL;
+	atomic_fetch_or_explicit(&loop->q.gate, PROA__GATE_SHUT,
+				 memory_order_seq_cst);
+	/* Those that entered before the bit have pushed when they leave:
+	 * after this, the queue holds all it will ever get from them. */
+	gate_wait_empty(loop);
+	return 0;
 }
 
 /* ---- sleeping and waking ------------------------------------------------- */
@@ -279,16 +315,23 @@ int proa__wake_init(struct proa_loop *loop)
 
 /* ---- the public entry points -------------------------------------------- */
 
-int proa__post(struct proa__sched *s, struct proa__mpsc_node *n)
+static int post(struct proa_loop *loop, struct proa__mpsc_node *n, bool pinned)
 {
-	struct proa_loop *loop = (struct proa_loop *)(void *)s;
+	int ret = gate_enter_unless(loop, pinned ? PROA__GATE_CLOSED
+						 : PROA__GATE_CLOSED |
+						       PROA__GATE_SHUT);
 
-	if (!proa__gate_enter(loop))
-		return PROA_ECLOSED;
+	if (ret < 0)
+		return ret;
 	push(&loop->q, n);
 	proa__wake(loop);
 	proa__gate_leave(loop);
 	return 0;
+}
+
+int proa__post(struct proa__sched *s, struct proa__mpsc_node *n)
+{
+	return post((struct proa_loop *)(void *)s, n, false);
 }
 
 static void posted_handle_run(struct proa__mpsc_node *node)
@@ -299,9 +342,8 @@ static void posted_handle_run(struct proa__mpsc_node *node)
 	proa__call_soon(h->priv.loop, h);
 }
 
-int proa_loop_call_soon_threadsafe(struct proa_loop *loop,
-				   struct proa_handle *h, proa_callback_fn fn,
-				   void *arg)
+static int call_soon_threadsafe(struct proa_loop *loop, struct proa_handle *h,
+				proa_callback_fn fn, void *arg, bool pinned)
 {
 	bool alloc = false;
 	int ret;
@@ -332,7 +374,7 @@ int proa_loop_call_soon_threadsafe(struct proa_loop *loop,
 	h->arg = arg;
 	h->priv.loop = loop;
 	h->priv.node.run = posted_handle_run;
-	ret = proa__post(&loop->sched, &h->priv.node);
+	ret = post(loop, &h->priv.node, pinned);
 	if (ret < 0) {
 		if (alloc)
 			free(h);
@@ -341,6 +383,19 @@ int proa_loop_call_soon_threadsafe(struct proa_loop *loop,
 					   PROA__RELEASE);
 	}
 	return ret;
+}
+
+int proa_loop_call_soon_threadsafe(struct proa_loop *loop,
+				   struct proa_handle *h, proa_callback_fn fn,
+				   void *arg)
+{
+	return call_soon_threadsafe(loop, h, fn, arg, false);
+}
+
+int proa__call_soon_pinned(struct proa_loop *loop, struct proa_handle *h,
+			   proa_callback_fn fn, void *arg)
+{
+	return call_soon_threadsafe(loop, h, fn, arg, true);
 }
 
 int proa_loop_stop_threadsafe(struct proa_loop *loop)

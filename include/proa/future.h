@@ -134,7 +134,8 @@ PROA_API int proa_future_set_result(struct proa_future *fut, int32_t res,
  * proa_future_fini() returns -EBUSY while the result is on its way.
  *
  * Return: 0; -EALREADY if a threadsafe result was already posted;
- *         PROA_ECLOSED if the loop is closed.
+ *         PROA_ECLOSED if the loop is closed; -ESHUTDOWN after
+ *         proa_loop_shutdown().
  * Thread: any.
  */
 PROA_API int proa_future_set_result_threadsafe(struct proa_future *fut,

@@ -176,7 +176,8 @@ PROA_API int proa_loop_new(struct proa_loop **out,
  * or in flight, timers armed, handles ready, cross-thread items queued,
  * signal watches, or references held (proa_loop_ref()).  In debug mode the
  * refusal lists the operations still in flight.  To wind a busy loop down,
- * call proa_loop_cancel_all() and run it until proa_loop_run() returns.
+ * call proa_loop_cancel_all() and run it until proa_loop_run() returns;
+ * if other threads keep posting, call proa_loop_shutdown() first.
  * The memory stays valid until proa_loop_free(), so later calls return
  * PROA_ECLOSED instead of touching freed memory.
  *
@@ -320,12 +321,35 @@ PROA_API int proa_loop_call_soon(struct proa_loop *loop, struct proa_handle *h,
  * busy loop costs producers no system call.
  *
  * Return: 0; -EBUSY if @h is not idle; -EINVAL if @fn is NULL; -ENOMEM;
- *         PROA_ECLOSED if the loop is closed.  On error @fn never runs.
+ *         PROA_ECLOSED if the loop is closed; -ESHUTDOWN after
+ *         proa_loop_shutdown().  On error @fn never runs.
  * Thread: any.
  */
 PROA_API int proa_loop_call_soon_threadsafe(struct proa_loop *loop,
 					    struct proa_handle *h,
 					    proa_callback_fn fn, void *arg);
+
+/**
+ * proa_loop_shutdown() - stop taking cross-thread work, so that close can
+ * win against producers that never pause.
+ * @loop: the loop.
+ *
+ * proa_loop_close() refuses while cross-thread items are queued, and
+ * threads that post without pause keep the queue from ever emptying.
+ * After this call, proa_loop_call_soon_threadsafe() and
+ * proa_future_set_result_threadsafe() on @loop fail with -ESHUTDOWN (and
+ * their callbacks never run); what was accepted before still runs.  When
+ * the call returns, every accepted item is queued: run the loop until it
+ * has nothing left (proa_loop_run(@loop, PROA_RUN_DEFAULT) returns), then
+ * close it.  The results of the loop's pool jobs still arrive (each job
+ * holds a reference, so the loop cannot close before they are in), and
+ * proa_loop_stop_threadsafe() keeps working.  There is no way back: the
+ * loop is on its way to close.
+ *
+ * Return: 0, or -EINVAL if @loop is NULL.  Calling it again is harmless.
+ * Thread: any (it waits, briefly, for posts already under way to finish).
+ */
+PROA_API int proa_loop_shutdown(struct proa_loop *loop);
 
 /**
  * proa_handle_cancel() - unschedule a ready handle.

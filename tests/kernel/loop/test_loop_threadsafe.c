@@ -439,6 +439,124 @@ static void test_close_racing_producers_loses_no_accepted_item(void **state)
 	(void)state;
 }
 
+/* ---- shutdown: close wins against producers that never pause
+ * ------------------------------------------ */
+
+#define FLOODERS 2
+
+struct flooder {
+	struct proa_loop *loop;
+	pthread_t th;
+	atomic_bool *closed;
+	unsigned long accepted;
+	int err;
+};
+
+static void *flooder_main(void *arg)
+{
+	struct flooder *fl = arg;
+	int ret;
+
+	/* No bound: only a refusal for good stops it.  PROA_ECLOSED before
+	 * the loop is closed comes from a close attempt that was refused. */
+	for (;;) {
+		ret = proa_loop_call_soon_threadsafe(fl->loop, NULL, ran_cb,
+						     NULL);
+		if (ret == 0)
+			fl->accepted++;
+		else if (ret != PROA_ECLOSED || atomic_load(fl->closed))
+			break;
+	}
+	fl->err = ret;
+	return NULL;
+}
+
+/* The loop's own callback reposting itself keeps the queue non-empty at
+ * every close, deterministically: before proa_loop_shutdown() nothing
+ * could end that; after it the repost fails and close wins. */
+struct chain {
+	struct proa_loop *loop;
+	unsigned runs;
+	int err;
+};
+
+static void chain_cb(void *arg)
+{
+	struct chain *c = arg;
+	int ret;
+
+	c->runs++;
+	ret = proa_loop_call_soon_threadsafe(c->loop, NULL, chain_cb, c);
+	if (ret < 0)
+		c->err = ret;
+}
+
+static void test_shutdown_ends_a_self_reposting_chain(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct chain c = {.loop = loop};
+	int tries, ret = -EBUSY;
+
+	assert_int_equal(
+	    proa_loop_call_soon_threadsafe(loop, NULL, chain_cb, &c), 0);
+	for (tries = 0; tries < 10; tries++) {
+		assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
+		assert_int_equal(proa_loop_close(loop), -EBUSY);
+	}
+	assert_int_equal(proa_loop_shutdown(loop), 0);
+	for (tries = 0; tries < 10 && ret != 0; tries++) {
+		assert_true(proa_loop_run(loop, PROA_RUN_NOWAIT) >= 0);
+		ret = proa_loop_close(loop);
+	}
+	assert_int_equal(ret, 0);
+	assert_int_equal(c.err, -ESHUTDOWN);
+	assert_int_equal(c.runs, 11);
+	assert_int_equal(proa_loop_free(loop), 0);
+	(void)state;
+}
+
+static void
+test_shutdown_lets_close_win_against_flooding_producers(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct flooder fl[FLOODERS];
+	unsigned long accepted = 0;
+	atomic_bool closed = false;
+	int i, tries, ret = -EBUSY;
+
+	atomic_store(&ran, 0);
+	for (i = 0; i < FLOODERS; i++) {
+		fl[i] = (struct flooder){.loop = loop, .closed = &closed};
+		assert_int_equal(
+		    pthread_create(&fl[i].th, NULL, flooder_main, &fl[i]), 0);
+	}
+	while (atomic_load(&ran) < 1000)
+		assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
+	/* Refused new work; every accepted item is queued once it returns,
+	 * so a few drains empty the queue for good. */
+	assert_int_equal(proa_loop_shutdown(loop), 0);
+	for (tries = 0; tries < 1000 && ret != 0; tries++) {
+		assert_true(proa_loop_run(loop, PROA_RUN_NOWAIT) >= 0);
+		ret = proa_loop_close(loop);
+		if (ret != 0)
+			assert_int_equal(ret, -EBUSY);
+	}
+	atomic_store(&closed, true);
+	assert_int_equal(ret, 0);
+	for (i = 0; i < FLOODERS; i++) {
+		assert_int_equal(pthread_join(fl[i].th, NULL), 0);
+		/* ECLOSED only if it slept through shutdown and close. */
+		assert_true(fl[i].err == -ESHUTDOWN ||
+			    fl[i].err == PROA_ECLOSED);
+		accepted += fl[i].accepted;
+	}
+	/* Nothing accepted was dropped. */
+	assert_int_equal(accepted, atomic_load(&ran));
+	print_message("closed after %d tries; %lu items\n", tries, accepted);
+	assert_int_equal(proa_loop_free(loop), 0);
+	(void)state;
+}
+
 /* ---- loop to loop: MSG_RING
  * --------------------------------------------------- */
 
@@ -532,6 +650,9 @@ int main(void)
 	    cmocka_unit_test(test_refused_close_keeps_the_default_pool),
 	    cmocka_unit_test(
 		test_close_racing_producers_loses_no_accepted_item),
+	    cmocka_unit_test(test_shutdown_ends_a_self_reposting_chain),
+	    cmocka_unit_test(
+		test_shutdown_lets_close_win_against_flooding_producers),
 	    cmocka_unit_test(test_loop_to_loop_wakes_use_msg_ring),
 	};
 
