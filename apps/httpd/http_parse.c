@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * http_parse.c - the request-head parser; the grammar it accepts and why
- * is at the top of http_parse.h.
+ * http_parse.c - the request-head parser and the chunked-body decoder;
+ * the grammar each accepts and why is in http_parse.h.
  *
  * One left-to-right pass over at most max_head bytes.  Every check is made
  * at the byte that decides it (a limit at the first byte past it, a field
@@ -494,6 +494,298 @@ int http_parse_request(const char *buf, size_t len,
 	return ret;
 }
 
+/* ---- chunked bodies ---------------------------------------------------- */
+
+void http_chunked_init(struct http_chunked *d, uint64_t max_body)
+{
+	memset(d, 0, sizeof(*d));
+	d->state = HTTP_CHUNK_SIZE_START;
+	d->max_body = max_body;
+}
+
+static int hex_val(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* qdtext: HTAB, SP, 0x21, 0x23-0x5b, 0x5d-0x7e, obs-text */
+static bool is_qdtext(unsigned char c)
+{
+	return c == '\t' || c == ' ' || c == 0x21 || (c >= 0x23 && c <= 0x5b) ||
+	       (c >= 0x5d && c != 0x7f);
+}
+
+/* the byte after a backslash: HTAB, SP, VCHAR, obs-text */
+static bool is_qpair(unsigned char c)
+{
+	return c == '\t' || (c >= ' ' && c != 0x7f);
+}
+
+static bool is_ctl(unsigned char c)
+{
+	return c < ' ' || c == 0x7f;
+}
+
+static bool in_size_line(enum http_chunk_state st)
+{
+	return st >= HTTP_CHUNK_SIZE_START && st <= HTTP_CHUNK_EXT_QEND;
+}
+
+static bool in_trailers(enum http_chunk_state st)
+{
+	return st >= HTTP_CHUNK_TRAILER_START && st <= HTTP_CHUNK_END_LF;
+}
+
+/* A hex digit of chunk-size: refused at the digit that passes a limit. */
+static int size_digit(struct http_chunked *d, int v)
+{
+	if (d->left > (UINT64_MAX >> 4))
+		return HTTP_PARSE_ECHUNKBIG;
+	d->left = d->left << 4 | (unsigned)v;
+	if (d->left > d->max_body - d->body)
+		return HTTP_PARSE_EBODYLONG;
+	d->state = HTTP_CHUNK_SIZE;
+	return HTTP_PARSE_OK;
+}
+
+/* After the name, a token or a quoted value: what may follow it. */
+static int ext_next(struct http_chunked *d, unsigned char c, bool bws)
+{
+	if (c == ';')
+		d->state = HTTP_CHUNK_EXT_NAME_START;
+	else if (c == '\r')
+		d->state = HTTP_CHUNK_SIZE_LF;
+	else if (bws && is_ows(c))
+		d->state = HTTP_CHUNK_EXT_BWS;
+	else
+		return HTTP_PARSE_ECHUNKEXT;
+	return HTTP_PARSE_OK;
+}
+
+/* One byte of a chunk-size line, which is not a LF. */
+static int size_line_byte(struct http_chunked *d, unsigned char c)
+{
+	int v = hex_val(c);
+
+	switch (d->state) {
+	case HTTP_CHUNK_SIZE_START:
+		return v < 0 ? HTTP_PARSE_ECHUNKSIZE : size_digit(d, v);
+	case HTTP_CHUNK_SIZE:
+		if (v >= 0)
+			return size_digit(d, v);
+		if (c == ';' || c == '\r' || is_ows(c))
+			return ext_next(d, c, true);
+		return HTTP_PARSE_ECHUNKSIZE;
+	case HTTP_CHUNK_EXT_BWS:
+		if (c == ';')
+			d->state = HTTP_CHUNK_EXT_NAME_START;
+		else if (!is_ows(c))
+			return HTTP_PARSE_ECHUNKEXT;
+		return HTTP_PARSE_OK;
+	case HTTP_CHUNK_EXT_NAME_START:
+		if (is_tchar(c))
+			d->state = HTTP_CHUNK_EXT_NAME;
+		else if (!is_ows(c))
+			return HTTP_PARSE_ECHUNKEXT;
+		return HTTP_PARSE_OK;
+	case HTTP_CHUNK_EXT_NAME:
+		if (is_tchar(c))
+			return HTTP_PARSE_OK;
+		if (c == '=')
+			d->state = HTTP_CHUNK_EXT_VAL_START;
+		else if (is_ows(c))
+			d->state = HTTP_CHUNK_EXT_NAME_BWS;
+		else
+			return ext_next(d, c, false);
+		return HTTP_PARSE_OK;
+	case HTTP_CHUNK_EXT_NAME_BWS:
+		if (c == '=')
+			d->state = HTTP_CHUNK_EXT_VAL_START;
+		else if (c == ';')
+			d->state = HTTP_CHUNK_EXT_NAME_START;
+		else if (!is_ows(c))
+			return HTTP_PARSE_ECHUNKEXT;
+		return HTTP_PARSE_OK;
+	case HTTP_CHUNK_EXT_VAL_START:
+		if (is_tchar(c))
+			d->state = HTTP_CHUNK_EXT_TOKEN;
+		else if (c == '"')
+			d->state = HTTP_CHUNK_EXT_QSTR;
+		else if (!is_ows(c))
+			return HTTP_PARSE_ECHUNKEXT;
+		return HTTP_PARSE_OK;
+	case HTTP_CHUNK_EXT_TOKEN:
+		return is_tchar(c) ? HTTP_PARSE_OK : ext_next(d, c, true);
+	case HTTP_CHUNK_EXT_QSTR:
+		if (c == '"')
+			d->state = HTTP_CHUNK_EXT_QEND;
+		else if (c == '\\')
+			d->state = HTTP_CHUNK_EXT_QPAIR;
+		else if (!is_qdtext(c))
+			return HTTP_PARSE_ECHUNKEXT;
+		return HTTP_PARSE_OK;
+	case HTTP_CHUNK_EXT_QPAIR:
+		if (!is_qpair(c))
+			return HTTP_PARSE_ECHUNKEXT;
+		d->state = HTTP_CHUNK_EXT_QSTR;
+		return HTTP_PARSE_OK;
+	case HTTP_CHUNK_EXT_QEND:
+		return ext_next(d, c, true);
+	default:
+		return HTTP_PARSE_EINVAL;
+	}
+}
+
+/* One byte of the trailer section, checked as parse_field_line() does. */
+static int trailer_byte(struct http_chunked *d, unsigned char c)
+{
+	switch (d->state) {
+	case HTTP_CHUNK_TRAILER_START:
+		if (c == '\r')
+			d->state = HTTP_CHUNK_END_LF;
+		else if (is_tchar(c))
+			d->state = HTTP_CHUNK_TRAILER_NAME;
+		else if (c == '\n')
+			return HTTP_PARSE_EEOL;
+		else if (is_ows(c))
+			return HTTP_PARSE_EOBSFOLD;
+		else
+			return is_ctl(c) ? HTTP_PARSE_ECTL : HTTP_PARSE_EHEADER;
+		return HTTP_PARSE_OK;
+	case HTTP_CHUNK_TRAILER_NAME:
+		if (c == ':')
+			d->state = HTTP_CHUNK_TRAILER_VALUE;
+		else if (c == '\n')
+			return HTTP_PARSE_EEOL;
+		else if (is_ows(c))
+			return HTTP_PARSE_EWSCOLON;
+		else if (c == '\r')
+			return HTTP_PARSE_EHEADER; /* no colon */
+		else if (!is_tchar(c))
+			return is_ctl(c) ? HTTP_PARSE_ECTL : HTTP_PARSE_EHEADER;
+		return HTTP_PARSE_OK;
+	case HTTP_CHUNK_TRAILER_VALUE:
+		if (c == '\r')
+			d->state = HTTP_CHUNK_TRAILER_LF;
+		else if (c == '\n')
+			return HTTP_PARSE_EEOL;
+		else if (is_ctl(c) && c != '\t')
+			return HTTP_PARSE_ECTL;
+		return HTTP_PARSE_OK;
+	case HTTP_CHUNK_TRAILER_LF:
+		if (c != '\n')
+			return HTTP_PARSE_EEOL;
+		d->state = HTTP_CHUNK_TRAILER_START;
+		return HTTP_PARSE_OK;
+	case HTTP_CHUNK_END_LF:
+		if (c != '\n')
+			return HTTP_PARSE_EEOL;
+		d->state = HTTP_CHUNK_DONE;
+		return HTTP_PARSE_OK;
+	default:
+		return HTTP_PARSE_EINVAL;
+	}
+}
+
+/*
+ * One byte that is not chunk data.  The limits are checked before the
+ * grammar, so the byte that passes one is the error whatever it is.
+ */
+static int framing_byte(struct http_chunked *d, unsigned char c)
+{
+	d->framing++;
+	if (d->framing > HTTP_CHUNK_SLACK &&
+	    d->framing - HTTP_CHUNK_SLACK > d->max_body - d->body)
+		return HTTP_PARSE_EBODYLONG;
+	if (in_size_line(d->state)) {
+		/* The CR that ends the line is not counted, as max_line. */
+		if (c != '\r' && ++d->line > HTTP_CHUNK_LINE_MAX)
+			return HTTP_PARSE_ECHUNKLONG;
+		if (c == '\n')
+			return HTTP_PARSE_EEOL;
+		return size_line_byte(d, c);
+	}
+	if (in_trailers(d->state)) {
+		if (++d->line > HTTP_CHUNK_TRAILER_MAX)
+			return HTTP_PARSE_ETRAILERLONG;
+		return trailer_byte(d, c);
+	}
+	switch (d->state) {
+	case HTTP_CHUNK_SIZE_LF:
+		if (c != '\n')
+			return HTTP_PARSE_EEOL; /* a bare CR */
+		d->line = 0;
+		d->body += d->left;
+		d->state = d->left ? HTTP_CHUNK_DATA : HTTP_CHUNK_TRAILER_START;
+		return HTTP_PARSE_OK;
+	case HTTP_CHUNK_DATA_CR:
+		if (c != '\r')
+			return c == '\n' ? HTTP_PARSE_EEOL
+					 : HTTP_PARSE_ECHUNKDATA;
+		d->state = HTTP_CHUNK_DATA_LF;
+		return HTTP_PARSE_OK;
+	case HTTP_CHUNK_DATA_LF:
+		if (c != '\n')
+			return HTTP_PARSE_EEOL;
+		d->state = HTTP_CHUNK_SIZE_START;
+		return HTTP_PARSE_OK;
+	default:
+		return HTTP_PARSE_EINVAL;
+	}
+}
+
+/*
+ * The state lives in @d, never in @buf, so a cut between any two bytes
+ * changes nothing but where a call returns: each byte is judged alone,
+ * in order, against the state the bytes before it left.
+ */
+int http_chunked_parse(struct http_chunked *d, const char *buf, size_t len,
+		       size_t *consumed, struct http_span *data)
+{
+	const unsigned char *b = (const unsigned char *)buf;
+	size_t i = 0;
+	int ret;
+
+	*consumed = 0;
+	*data = (struct http_span){0};
+	if (d->state == HTTP_CHUNK_ERROR)
+		return d->err;
+	while (i < len && d->state != HTTP_CHUNK_DONE) {
+		if (d->state == HTTP_CHUNK_DATA) {
+			size_t take = len - i;
+
+			if (data->ptr)
+				break; /* one run per call */
+			if (take > d->left)
+				take = (size_t)d->left;
+			data->ptr = buf + i;
+			data->len = take;
+			i += take;
+			d->left -= take;
+			if (d->left == 0)
+				d->state = HTTP_CHUNK_DATA_CR;
+			continue;
+		}
+		ret = framing_byte(d, b[i]);
+		if (ret < 0) {
+			d->state = HTTP_CHUNK_ERROR;
+			d->err = ret;
+			*consumed = i;
+			return ret;
+		}
+		i++;
+	}
+	*consumed = i;
+	return d->state == HTTP_CHUNK_DONE ? HTTP_PARSE_OK
+					   : HTTP_PARSE_INCOMPLETE;
+}
+
 int http_parse_status(int err)
 {
 	switch (err) {
@@ -510,6 +802,8 @@ int http_parse_status(int err)
 		return 431;
 	case HTTP_PARSE_EVERSION:
 		return 505;
+	case HTTP_PARSE_EBODYLONG:
+		return 413;
 	default:
 		return 400;
 	}
@@ -562,6 +856,20 @@ const char *http_parse_strerror(int err)
 		return "too many headers";
 	case HTTP_PARSE_EVERSION:
 		return "HTTP version not supported";
+	case HTTP_PARSE_ECHUNKSIZE:
+		return "missing or invalid chunk-size";
+	case HTTP_PARSE_ECHUNKBIG:
+		return "chunk-size over 64 bits";
+	case HTTP_PARSE_ECHUNKEXT:
+		return "malformed chunk extension";
+	case HTTP_PARSE_ECHUNKLONG:
+		return "chunk-size line too long";
+	case HTTP_PARSE_ECHUNKDATA:
+		return "chunk data not followed by CRLF";
+	case HTTP_PARSE_ETRAILERLONG:
+		return "trailer section too large";
+	case HTTP_PARSE_EBODYLONG:
+		return "request body too large";
 	default:
 		return "unknown error";
 	}

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * http_parse.h - strict, bounded, allocation-free HTTP/1.x request-head
- * parser for proa-httpd.  Plain C11 + libc: no dependency on the rest of
- * proa, so it can be unit-tested and fuzzed alone.
+ * parser and chunked-body decoder for proa-httpd.  Plain C11 + libc: no
+ * dependency on the rest of proa, so it can be unit-tested and fuzzed
+ * alone.  The chunked decoder's rules are with its declarations, below.
  *
  * Decisions (RFC 9112 allows leniency in several places; we take none of
  * it, because every lenient reading is a request-smuggling seam):
@@ -140,6 +141,15 @@ enum {
 	HTTP_PARSE_ETOOMANY = -19,  /* more than max_headers lines */
 	/* 505 */
 	HTTP_PARSE_EVERSION = -20,
+	/* chunked bodies (http_chunked_parse()): 400 */
+	HTTP_PARSE_ECHUNKSIZE = -21,   /* missing or non-hex chunk-size */
+	HTTP_PARSE_ECHUNKBIG = -22,    /* chunk-size over 64 bits */
+	HTTP_PARSE_ECHUNKEXT = -23,    /* malformed chunk extension */
+	HTTP_PARSE_ECHUNKLONG = -24,   /* chunk line over HTTP_CHUNK_LINE_MAX */
+	HTTP_PARSE_ECHUNKDATA = -25,   /* chunk data not followed by CRLF */
+	HTTP_PARSE_ETRAILERLONG = -26, /* over HTTP_CHUNK_TRAILER_MAX */
+	/* 413 */
+	HTTP_PARSE_EBODYLONG = -27, /* over max_body (+ HTTP_CHUNK_SLACK) */
 };
 
 /**
@@ -166,9 +176,137 @@ int http_parse_request(const char *buf, size_t len,
 		       const struct http_limits *lim, struct http_request *req,
 		       size_t *consumed);
 
+/*
+ * Chunked transfer coding (RFC 9112 7.1), decoded incrementally: the
+ * bytes may be cut anywhere, and every cut gives the same body, the same
+ * end and the same error at the same offset as the whole input.  As for
+ * heads, no leniency:
+ *   - Every line ends in CRLF.  A bare LF, or a CR not followed by LF, is
+ *     HTTP_PARSE_EEOL wherever it is (size line, extension, after the
+ *     data, trailer).
+ *   - chunk-size is 1*HEXDIG, first on its line: leading whitespace, a
+ *     sign, "0x" or whitespace between digits is refused.  Leading zeros
+ *     are fine; a value over 64 bits is HTTP_PARSE_ECHUNKBIG.
+ *   - chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ), name a
+ *     token, value a token or a quoted-string: spaces and tabs before
+ *     ';' and around '=' are accepted, as the grammar allows; trailing
+ *     whitespace before CRLF is not (it is not in the grammar).  The whole
+ *     chunk-size line is at most HTTP_CHUNK_LINE_MAX bytes without CRLF.
+ *   - The trailer section is parsed like field lines in a head (no
+ *     obs-fold, no whitespace before the colon, no CTL in a value, same
+ *     error codes) and ignored; with its final CRLF it is at most
+ *     HTTP_CHUNK_TRAILER_MAX bytes.
+ *   - The chunk sizes add up to at most max_body, checked at the digit
+ *     that passes it; the framing (size lines, CRLFs, trailers) may add
+ *     HTTP_CHUNK_SLACK bytes on top, so a stream of tiny chunks is
+ *     bounded too.  Both are HTTP_PARSE_EBODYLONG.
+ */
+#define HTTP_CHUNK_LINE_MAX 4096
+#define HTTP_CHUNK_TRAILER_MAX 8192
+#define HTTP_CHUNK_SLACK 65536
+
+/*
+ * Where the decoder is.  Each state but DATA takes one byte at a time; a
+ * byte with no arrow out of its state, or a limit passed, goes to ERROR.
+ * DONE and ERROR are final.  "SP" is a space or a tab.
+ *
+ *   SIZE_START -HEX-> SIZE -CR-> SIZE_LF -LF, size > 0-> DATA
+ *        ^            |             ^   \                 | size bytes
+ *        |       ';', SP            |    LF, size 0       v
+ *        |            v             |     v            DATA_CR
+ *        |          EXT_* ----CR----+   TRAILER_START     | CR
+ *        |                                                v
+ *        +-----------------------LF-------------------- DATA_LF
+ *
+ * Extensions (RFC 9112 7.1.1: BWS before ';' and around '='):
+ *   SIZE -SP-> EXT_BWS -';'-> EXT_NAME_START -tchar-> EXT_NAME
+ *   SIZE -';'-> EXT_NAME_START                (EXT_NAME_START: SP stays)
+ *   EXT_NAME -SP-> EXT_NAME_BWS -'='-> EXT_VAL_START (SP stays)
+ *   EXT_NAME -'='-> EXT_VAL_START -tchar-> EXT_TOKEN
+ *                   EXT_VAL_START -'"'-> EXT_QSTR -'"'-> EXT_QEND
+ *                   EXT_QSTR -'\'-> EXT_QPAIR -HTAB/SP/VCHAR/obs-text->
+ *                   EXT_QSTR
+ *   EXT_NAME, EXT_NAME_BWS, EXT_TOKEN, EXT_QEND -';'-> EXT_NAME_START
+ *   EXT_TOKEN, EXT_QEND -SP-> EXT_BWS
+ *   EXT_NAME, EXT_TOKEN, EXT_QEND -CR-> SIZE_LF
+ *
+ * Trailers:
+ *   TRAILER_START -CR-> END_LF -LF-> DONE
+ *   TRAILER_START -tchar-> TRAILER_NAME -':'-> TRAILER_VALUE -CR->
+ *   TRAILER_LF -LF-> TRAILER_START
+ */
+enum http_chunk_state {
+	HTTP_CHUNK_SIZE_START,	   /* the first hex digit of a chunk-size */
+	HTTP_CHUNK_SIZE,	   /* more hex digits */
+	HTTP_CHUNK_EXT_BWS,	   /* whitespace, which only ';' may follow */
+	HTTP_CHUNK_EXT_NAME_START, /* after ';': BWS, then a token */
+	HTTP_CHUNK_EXT_NAME,
+	HTTP_CHUNK_EXT_NAME_BWS,  /* whitespace after a name: '=' or ';' */
+	HTTP_CHUNK_EXT_VAL_START, /* after '=': BWS, then token or '"' */
+	HTTP_CHUNK_EXT_TOKEN,
+	HTTP_CHUNK_EXT_QSTR,
+	HTTP_CHUNK_EXT_QPAIR, /* the byte after a backslash */
+	HTTP_CHUNK_EXT_QEND,  /* after the closing quote */
+	HTTP_CHUNK_SIZE_LF,   /* the LF ending the chunk-size line */
+	HTTP_CHUNK_DATA,      /* left bytes of chunk data */
+	HTTP_CHUNK_DATA_CR,   /* the CRLF after the data */
+	HTTP_CHUNK_DATA_LF,
+	HTTP_CHUNK_TRAILER_START, /* a trailer line, or the final CRLF */
+	HTTP_CHUNK_TRAILER_NAME,
+	HTTP_CHUNK_TRAILER_VALUE,
+	HTTP_CHUNK_TRAILER_LF,
+	HTTP_CHUNK_END_LF, /* the LF of the final CRLF */
+	HTTP_CHUNK_DONE,
+	HTTP_CHUNK_ERROR,
+};
+
+/* A chunked-body decoder; plain data, set up by http_chunked_init(). */
+struct http_chunked {
+	enum http_chunk_state state;
+	int err;	   /* the error, in HTTP_CHUNK_ERROR */
+	uint64_t left;	   /* chunk-size being read, then data bytes left */
+	uint64_t body;	   /* chunk sizes so far (of whole size lines) */
+	uint64_t max_body; /* limit on body */
+	uint64_t framing;  /* bytes that were not chunk data */
+	size_t line;	   /* bytes in this size line or trailer section */
+};
+
+/**
+ * http_chunked_init() - start decoding a chunked body.
+ * @d:        caller-owned decoder.
+ * @max_body: the largest sum of chunk sizes accepted (0: only an empty
+ *            body).
+ * Thread: any.
+ */
+void http_chunked_init(struct http_chunked *d, uint64_t max_body);
+
+/**
+ * http_chunked_parse() - feed the next bytes of a chunked body.
+ * @d:        the decoder.
+ * @buf:      the next bytes, any number, cut anywhere; not kept.
+ * @len:      their number.  Never read past @buf + @len.
+ * @consumed: always set: the bytes of @buf this call used.  On
+ *            HTTP_PARSE_OK what follows the body (a pipelined request)
+ *            starts at @buf + *@consumed; on an error it is the offset of
+ *            the byte found invalid (or that passed a limit).
+ * @data:     always set: the chunk data among the consumed bytes, a span
+ *            of @buf (ptr NULL, len 0 when none).  One call delivers at
+ *            most one run of data: it stops when the next run would
+ *            begin, so *@consumed may be less than @len with
+ *            HTTP_PARSE_INCOMPLETE; call again with the rest.
+ *
+ * Return: HTTP_PARSE_OK once the final CRLF (after the trailers) was
+ *         consumed, and again on every later call, with nothing
+ *         consumed; HTTP_PARSE_INCOMPLETE when more is needed; or a
+ *         negative HTTP_PARSE_E*, which later calls return again.
+ * Thread: any, for distinct decoders.
+ */
+int http_chunked_parse(struct http_chunked *d, const char *buf, size_t len,
+		       size_t *consumed, struct http_span *data);
+
 /**
  * http_parse_status() - the HTTP status to answer for a parse error.
- * Return: 400, 414, 431, 505 (500 for HTTP_PARSE_EINVAL), or 0 for
+ * Return: 400, 413, 414, 431, 505 (500 for HTTP_PARSE_EINVAL), or 0 for
  *         HTTP_PARSE_OK / HTTP_PARSE_INCOMPLETE.
  * Thread: any.
  */

@@ -187,15 +187,8 @@ enum timer_mode {
 
 enum body_state {
 	B_NONE,
-	B_LENGTH,	 /* body_left bytes of Content-Length */
-	B_CHUNK_SIZE,	 /* in a chunk-size line */
-	B_CHUNK_EXT,	 /* after the size, until LF */
-	B_CHUNK_DATA,	 /* body_left bytes of chunk data */
-	B_CHUNK_DATA_CR, /* the CRLF after the data */
-	B_CHUNK_DATA_LF,
-	B_TRAILER_START, /* at the start of a trailer line */
-	B_TRAILER,	 /* inside a trailer line */
-	B_TRAILER_LF,	 /* the final CRLF's LF */
+	B_LENGTH,  /* body_left bytes of Content-Length */
+	B_CHUNKED, /* the decoder in conn.chunk */
 };
 
 struct conn {
@@ -208,9 +201,9 @@ struct conn {
 	bool reading_paused;
 	bool writing_paused;
 	bool lost; /* connection_lost ran; freed when the read ends */
-	bool chunk_had_digit;
 	enum body_state body;
 	uint64_t body_left, body_seen;
+	struct http_chunked chunk;
 	enum timer_mode tmode;
 	struct proa_timer timer;
 	/* input */
@@ -559,98 +552,25 @@ static void file_done(struct conn *c)
 static size_t body_eat(struct conn *c, const char *p, size_t n)
 {
 	size_t i = 0;
-	uint64_t max = c->sh->srv->cfg.body_max;
 
-	if (n == 0)
-		return 0;
-	while (i < n && c->body != B_NONE) {
-		char ch = p[i];
-
-		switch (c->body) {
-		case B_LENGTH:
-		case B_CHUNK_DATA: {
-			uint64_t take =
-			    n - i < c->body_left ? n - i : c->body_left;
-			i += take;
-			c->body_left -= take;
-			if (c->body_left == 0)
-				c->body = c->body == B_LENGTH ? B_NONE
-							      : B_CHUNK_DATA_CR;
-			continue;
-		}
-		case B_CHUNK_SIZE: {
-			int v = -1;
-
-			if (ch >= '0' && ch <= '9')
-				v = ch - '0';
-			else if (ch >= 'a' && ch <= 'f')
-				v = ch - 'a' + 10;
-			else if (ch >= 'A' && ch <= 'F')
-				v = ch - 'A' + 10;
-			if (v >= 0) {
-				if (c->body_left > (UINT64_MAX >> 4))
-					goto bad;
-				c->body_left = c->body_left << 4 | (unsigned)v;
-				c->chunk_had_digit = true;
-			} else if (ch == ';' || ch == '\r') {
-				if (!c->chunk_had_digit)
-					goto bad;
-				c->body = B_CHUNK_EXT;
-				if (ch == '\r')
-					break;
-			} else {
-				goto bad;
-			}
-			break;
-		}
-		case B_CHUNK_EXT:
-			if (ch == '\n') {
-				if (p[i - (i > 0)] != '\r' && i > 0)
-					goto bad;
-				c->body_seen += c->body_left;
-				if (c->body_seen > max)
-					goto bad;
-				c->body = c->body_left ? B_CHUNK_DATA
-						       : B_TRAILER_START;
-			} else if ((unsigned char)ch < 0x20 && ch != '\t' &&
-				   ch != '\r') {
-				goto bad;
-			}
-			break;
-		case B_CHUNK_DATA_CR:
-			if (ch != '\r')
-				goto bad;
-			c->body = B_CHUNK_DATA_LF;
-			break;
-		case B_CHUNK_DATA_LF:
-			if (ch != '\n')
-				goto bad;
-			c->body = B_CHUNK_SIZE;
-			c->body_left = 0;
-			c->chunk_had_digit = false;
-			break;
-		case B_TRAILER_START:
-			if (ch == '\r')
-				c->body = B_TRAILER_LF;
-			else
-				c->body = B_TRAILER;
-			break;
-		case B_TRAILER:
-			if (ch == '\n')
-				c->body = B_TRAILER_START;
-			break;
-		case B_TRAILER_LF:
-			if (ch != '\n')
-				goto bad;
+	if (c->body == B_LENGTH) {
+		i = n < c->body_left ? n : (size_t)c->body_left;
+		c->body_left -= i;
+		if (c->body_left == 0)
 			c->body = B_NONE;
-			break;
-		default:
-			break;
-		}
-		i++;
-		/* The trailer section counts against the limit too. */
-		if (++c->body_seen > max + 65536)
+		return i;
+	}
+	while (i < n && c->body == B_CHUNKED) {
+		struct http_span data;
+		size_t used;
+		int ret;
+
+		ret = http_chunked_parse(&c->chunk, p + i, n - i, &used, &data);
+		if (ret < 0)
 			goto bad;
+		i += used;
+		if (ret == HTTP_PARSE_OK)
+			c->body = B_NONE;
 	}
 	return i;
 bad:
@@ -735,11 +655,9 @@ static void handle_request(struct conn *c, const struct http_request *req)
 		 * never send one, so the connection cannot be reused. */
 		if (req->expect_continue)
 			c->close_after = true;
-		c->body_seen = 0;
-		c->chunk_had_digit = false;
 		if (req->chunked) {
-			c->body = B_CHUNK_SIZE;
-			c->body_left = 0;
+			c->body = B_CHUNKED;
+			http_chunked_init(&c->chunk, srv->cfg.body_max);
 		} else {
 			c->body = B_LENGTH;
 			c->body_left = (uint64_t)req->content_length;
