@@ -214,6 +214,56 @@ resp=$(raw 'GET /hello.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n
 check "a chunked body is discarded; the next request is answered" \
 	test "$(grep -o 'HTTP/1.1 200' <<<"$resp" | wc -l)" = 2
 
+# Chunked framing (RFC 9112 7.1).  The GET is answered before its body is
+# read, so a body refused is seen as the connection cut after that one
+# answer, the pipelined request left unanswered; a body accepted lets the
+# pipelined request be answered too.
+# raw_split PART1 PART2: as raw, PART2 sent 0.3 s after PART1 (its own read).
+raw_split() {
+	local fd rc
+	exec {fd}<>"/dev/tcp/127.0.0.1/$PORT" || return 1
+	printf '%b' "$1" >&"$fd"
+	sleep 0.3
+	printf '%b' "$2" >&"$fd"
+	timeout 5 cat <&"$fd"
+	rc=$?
+	exec {fd}<&-
+	return $rc
+}
+C='GET /hello.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n'
+NEXT='GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'
+check_chunked() { # NAME ANSWERS(1: refused, 2: accepted) PART1 [PART2]
+	local name=$1 want=$2 resp rc n
+	if [ $# -gt 3 ]; then
+		resp=$(raw_split "$3" "$4")
+	else
+		resp=$(raw "$3")
+	fi
+	rc=$?
+	n=$(grep -o 'HTTP/1.1 200' <<<"$resp" | wc -l)
+	if [ "$n" = "$want" ] && [ "$rc" = 0 ]; then
+		pass "$name: $n answer(s), closed"
+	else
+		fail "$name: $n answer(s) (want $want), reader rc $rc"
+	fi
+}
+check_chunked "chunked: bare CR after the size is refused" 1 \
+	"${C}5\r\r\nhello\r\n0\r\n\r\n${NEXT}"
+check_chunked "chunked: bare CR in an extension is refused" 1 \
+	"${C}5;a\rb\r\nhello\r\n0\r\n\r\n${NEXT}"
+check_chunked "chunked: '5;a' LF is refused (one read)" 1 \
+	"${C}5;a\nhello\r\n0\r\n\r\n${NEXT}"
+check_chunked "chunked: '5;a' LF is refused (LF starts the next read)" 1 \
+	"${C}5;a" "\nhello\r\n0\r\n\r\n${NEXT}"
+check_chunked "chunked: '5 ;a' (BWS before ';') is accepted" 2 \
+	"${C}5 ;a\r\nhello\r\n0\r\n\r\n${NEXT}"
+check_chunked "chunked: BWS around '=' is accepted" 2 \
+	"${C}5 ; a = \"b c\"\r\nhello\r\n0\r\n\r\n${NEXT}"
+check_chunked "chunked: a space inside the size is refused" 1 \
+	"${C}5 5\r\nhello\r\n0\r\n\r\n${NEXT}"
+check_chunked "chunked: obs-fold in a trailer is refused" 1 \
+	"${C}0\r\nX: 1\r\n folded\r\n\r\n${NEXT}"
+
 # smuggling, malformed requests and limits: each must get its status, and
 # the 400s the end of the connection.
 long=$(head -c 9000 /dev/zero | tr '\0' a)
