@@ -503,17 +503,6 @@ void http_chunked_init(struct http_chunked *d, uint64_t max_body)
 	d->max_body = max_body;
 }
 
-static int hex_val(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* qdtext: HTAB, SP, 0x21, 0x23-0x5b, 0x5d-0x7e, obs-text */
 static bool is_qdtext(unsigned char c)
 {
@@ -571,7 +560,7 @@ static int ext_next(struct http_chunked *d, unsigned char c, bool bws)
 /* One byte of a chunk-size line, which is not a LF. */
 static int size_line_byte(struct http_chunked *d, unsigned char c)
 {
-	int v = hex_val(c);
+	int v = http_hex_val(c);
 
 	switch (d->state) {
 	case HTTP_CHUNK_SIZE_START:

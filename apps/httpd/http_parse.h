@@ -50,6 +50,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The value of hex digit @c, or -1: for chunk sizes and %XX escapes. */
+static inline int http_hex_val(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -2,20 +2,10 @@
 /*
  * http_util.c - see http_util.h.
  */
+#include "http_parse.h"
 #include "http_util.h"
 
 #include <string.h>
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 static bool lower_prefix(const char *s, size_t len, const char *p)
 {
@@ -89,8 +79,8 @@ int http_target_path(const char *target, size_t len, char *out, bool *dir)
 
 			if (len - i < 3)
 				return 400;
-			hi = hexval(target[i + 1]);
-			lo = hexval(target[i + 2]);
+			hi = http_hex_val((unsigned char)target[i + 1]);
+			lo = http_hex_val((unsigned char)target[i + 2]);
 			if (hi < 0 || lo < 0)
 				return 400;
 			c = (char)(hi << 4 | lo);

@@ -262,17 +262,39 @@ static void check_cached_pipes(struct proa_loop *loop)
 	}
 }
 
-static uint16_t listen_here(struct proa_loop *loop, struct fsrv *srv,
-			    struct proa_server **s)
+/* Listen on 127.0.0.1, any port; return the port. */
+static uint16_t listen_on(struct proa_loop *loop,
+			  const struct proa_server_options *opt,
+			  proa_protocol_factory make, void *arg,
+			  struct proa_server **s)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET};
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	assert_int_equal(proa_tcp_listen_addr(loop, (struct sockaddr *)&a,
-					      sizeof(a), NULL, fsrv_make, srv,
-					      s),
+					      sizeof(a), opt, make, arg, s),
 			 0);
 	return proa_server_port(*s);
+}
+
+static uint16_t listen_here(struct proa_loop *loop, struct fsrv *srv,
+			    struct proa_server **s)
+{
+	return listen_on(loop, NULL, fsrv_make, srv, s);
+}
+
+/* A plain non-blocking client socket connecting to 127.0.0.1:@port. */
+static int raw_connect(uint16_t port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+	assert_true(fd >= 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons(port);
+	assert_true(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 ||
+		    errno == EINPROGRESS);
+	return fd;
 }
 
 static void close_server(struct proa_loop *loop, struct proa_server *s)
@@ -349,27 +371,20 @@ static void test_sendfile_reset_mid_body(void **state)
 	    .fd = {-1, make_file(1, FILE_LEN), make_file(2, FILE_LEN)}};
 	struct proa_server *s = NULL;
 	uint16_t port = listen_here(loop, &srv, &s);
-	struct sockaddr_in a = {.sin_family = AF_INET};
 	struct linger lg = {.l_onoff = 1, .l_linger = 0};
 	unsigned i, conns = 0;
 	static uint8_t buf[65536];
 
 	(void)state;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	a.sin_port = htons(port);
 	for (i = 0; i < 24; i++) {
 		struct fcli good = {.cmd = 'b', .file = 2};
 		/* How much of the file the client takes before it resets:
 		 * across the first pipe's end (1 MiB) and beyond. */
 		size_t want = (size_t)1024 * 1024 - 4096 + (size_t)i * 600;
 		size_t got = 0;
-		int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		int fd = raw_connect(port);
 		ssize_t n;
 
-		assert_true(fd >= 0);
-		assert_true(connect(fd, (struct sockaddr *)&a, sizeof(a)) ==
-				0 ||
-			    errno == EINPROGRESS);
 		DRIVE_NS(loop, srv.made == conns + 1);
 		assert_int_equal(send(fd, "a", 1, MSG_NOSIGNAL), 1);
 		while (got < want) {
@@ -505,7 +520,6 @@ static void test_pipeline_pause_resume_pairs(void **state)
 	struct pl srv = {.p.ops = &pl_ops, .high = 4096};
 	struct proa_server_options so = {.transport.write_high = 4096,
 					 .transport.write_low = 1024};
-	struct sockaddr_in a = {.sin_family = AF_INET};
 	struct proa_server *s = NULL;
 	static char req[5000], buf[65536];
 	size_t got = 0, want = sizeof(req) * 300;
@@ -514,16 +528,7 @@ static void test_pipeline_pause_resume_pairs(void **state)
 
 	(void)state;
 	memset(req, 'g', sizeof(req));
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(proa_tcp_listen_addr(loop, (struct sockaddr *)&a,
-					      sizeof(a), &so, pl_make, &srv,
-					      &s),
-			 0);
-	a.sin_port = htons(proa_server_port(s));
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	assert_true(fd >= 0);
-	assert_true(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 ||
-		    errno == EINPROGRESS);
+	fd = raw_connect(listen_on(loop, &so, pl_make, &srv, &s));
 	DRIVE_NS(loop, srv.t != NULL);
 	assert_int_equal(send(fd, req, sizeof(req), MSG_NOSIGNAL),
 			 (ssize_t)sizeof(req));
@@ -622,7 +627,6 @@ static void run_pause_bound(bool oneshot)
 	struct proa_loop *loop = proa_test_loop_new();
 	struct rp srv = {.p.ops = &rp_ops};
 	struct proa_server_options so = {.transport.recv_oneshot = oneshot};
-	struct sockaddr_in a = {.sin_family = AF_INET};
 	struct proa_server *s = NULL;
 	size_t total = (size_t)2 << 20, sent = 0, bufsize;
 	static char buf[1 << 16];
@@ -630,16 +634,7 @@ static void run_pause_bound(bool oneshot)
 	ssize_t n;
 
 	memset(buf, 'p', sizeof(buf));
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(proa_tcp_listen_addr(loop, (struct sockaddr *)&a,
-					      sizeof(a), &so, rp_make, &srv,
-					      &s),
-			 0);
-	a.sin_port = htons(proa_server_port(s));
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	assert_true(fd >= 0);
-	assert_true(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 ||
-		    errno == EINPROGRESS);
+	fd = raw_connect(listen_on(loop, &so, rp_make, &srv, &s));
 	DRIVE_NS(loop, srv.t != NULL);
 	bufsize = proa__netloop_get(loop)->bufsize;
 	while (sent < total) {
