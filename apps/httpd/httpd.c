@@ -29,6 +29,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -1330,12 +1331,14 @@ static void shard_drain(void *arg)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: proa-httpd [options] [DIR]\n"
+		"usage: proa-httpd [options] [DIR] [options]\n"
 		"Serve the files under DIR (default: the current directory) "
 		"over HTTP/1.1.\n"
 		"\n"
-		"  --host HOST           address to listen on (127.0.0.1; "
-		"0.0.0.0 or :: for all)\n"
+		"  --host HOST           address or name to listen on "
+		"(127.0.0.1; 0.0.0.0 or ::\n"
+		"                        for all; a name: its first address "
+		"that binds)\n"
 		"  --port PORT           port (8080; 0: any free port)\n"
 		"  --loops N             loops, one per CPU, SO_REUSEPORT "
 		"(1)\n"
@@ -1454,8 +1457,11 @@ static bool parse_args(int argc, char **argv, struct config *cfg)
 	    .body_max = 1048576,
 	};
 	opterr = 0;
+	/* No '+': GNU getopt permutes, so options may follow DIR as the
+	 * README writes it ("[DIR] [--port N]").  The leading ':' makes a
+	 * missing value ':' rather than '?' (unknown option). */
 	/* NOLINTNEXTLINE(concurrency-mt-unsafe): main, before any thread */
-	while ((ch = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (ch) {
 		case O_HOST:
 			if (!*optarg)
@@ -1649,6 +1655,54 @@ static void print_summary(const struct server *srv)
 			prog, dropped);
 }
 
+/*
+ * Listen on --host: a name is resolved here, once, before any request
+ * (the group binds numeric addresses only), and the first address that
+ * can be bound is the one served, as a client tries them in turn.  The
+ * address served goes to @host, numeric.  False after saying why.
+ */
+static bool listen_host(struct proa_loop_group *g, const struct config *cfg,
+			const struct proa_server_options *sopt,
+			struct server *srv, char *host, size_t hostlen)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE};
+	struct addrinfo *res, *a;
+	int ret, gai, first_err = 0;
+	bool ok;
+
+	/* NOLINTNEXTLINE(concurrency-mt-unsafe): the loops do not resolve */
+	gai = getaddrinfo(cfg->host, NULL, &hints, &res);
+	if (gai != 0) {
+		fail("cannot resolve --host '%s': %s", cfg->host,
+		     gai == EAI_SYSTEM ? strerror(errno) /* NOLINT */
+				       : gai_strerror(gai));
+		return false;
+	}
+	for (a = res; a; a = a->ai_next) {
+		if ((a->ai_family != AF_INET && a->ai_family != AF_INET6) ||
+		    getnameinfo(a->ai_addr, a->ai_addrlen, host,
+				(socklen_t)hostlen, NULL, 0, NI_NUMERICHOST))
+			continue;
+		ret = proa_loop_group_listen(g, host, cfg->port,
+					     PROA_GROUP_REUSEPORT, sopt,
+					     conn_factory, srv);
+		if (ret == 0)
+			break;
+		/* The first address's error is the one worth telling. */
+		if (!first_err)
+			first_err = ret;
+	}
+	ok = a != NULL;
+	freeaddrinfo(res);
+	if (ok)
+		return true;
+	fail("cannot listen on %s port %u: %s", cfg->host, (unsigned)cfg->port,
+	     first_err ? proa_strerror(first_err) : "no usable address");
+	return false;
+}
+
 int main(int argc, char **argv)
 {
 	struct server srv = {.rootfd = -1, .logfd = -1};
@@ -1656,7 +1710,7 @@ int main(int argc, char **argv)
 	struct proa_loop_group_options gopt = {0};
 	struct proa_server_options sopt = {0};
 	struct proa_loop_group *g = NULL;
-	char rootpath[PATH_MAX];
+	char rootpath[PATH_MAX], host[NI_MAXHOST];
 	sigset_t sigs;
 	int ret, signo, status = 1;
 
@@ -1734,19 +1788,13 @@ int main(int argc, char **argv)
 	sopt.transport.write_low = WRITE_LOW;
 	/* The bound on input held per connection (see IN_CAP). */
 	sopt.transport.recv_oneshot = true;
-	ret = proa_loop_group_listen(g, cfg->host, cfg->port,
-				     PROA_GROUP_REUSEPORT, &sopt, conn_factory,
-				     &srv);
-	if (ret < 0) {
-		fail("cannot listen on %s port %u: %s", cfg->host,
-		     (unsigned)cfg->port, proa_strerror(ret));
+	if (!listen_host(g, cfg, &sopt, &srv, host, sizeof(host)))
 		goto out;
-	}
 	if (!cfg->quiet) {
-		bool v6 = strchr(cfg->host, ':') != NULL;
+		bool v6 = strchr(host, ':') != NULL;
 
 		printf("%s: serving %s at %s://%s%s%s:%u/\n", prog, rootpath,
-		       srv.tls ? "https" : "http", v6 ? "[" : "", cfg->host,
+		       srv.tls ? "https" : "http", v6 ? "[" : "", host,
 		       v6 ? "]" : "", (unsigned)proa_loop_group_port(g));
 		fflush(stdout);
 	}

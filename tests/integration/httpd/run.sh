@@ -115,6 +115,36 @@ check "a missing directory exits 1: $err" \
 err=$(run_limited 10 "$bin" --port 0 "$root/hello.txt" 2>&1)
 rc=$?
 check "a file as the root exits 1: $err" test "$rc" = 1
+err=$("$bin" --loops 2>&1)
+rc=$?
+check "--loops without a value exits 2 and says so: $err" \
+	test "$rc" = 2 -a -n "$(printf '%s' "$err" | grep -- '--loops needs a value')"
+err=$(run_limited 10 "$bin" --port 0 --host no-such-host.invalid "$root" 2>&1)
+rc=$?
+check "an unknown --host exits 1 and says it cannot resolve: $err" \
+	test "$rc" = 1 -a -n "$(printf '%s' "$err" | grep 'no-such-host.invalid')"
+# Options after the directory (GNU getopt order), as the README shows.
+if lib_start_server "$bin" "$root" --port 0; then
+	case $SRV_LINE in
+	"proa-httpd: serving $root at http://127.0.0.1:"*) ok=yes ;;
+	*) ok="no: $SRV_LINE" ;;
+	esac
+	check "DIR --port 0: options after the directory ($ok)" test "$ok" = yes
+	stop_server TERM
+else
+	fail "DIR --port 0 did not start"
+fi
+# A name for --host: resolved at start-up, the first address that works.
+if lib_start_server "$bin" --host localhost --port 0 "$root"; then
+	url=${SRV_LINE##* at }
+	url=${url%/}
+	got=$(curl -sS -m 5 "$url/hello.txt" 2>&1)
+	check "--host localhost listens ($SRV_LINE) and serves: $got" \
+		test "$got" = "Hello, World!"
+	stop_server TERM
+else
+	fail "--host localhost did not start"
+fi
 
 # ---- one server for most of what follows ----------------------------------
 if ! start_httpd --header-timeout 1500 --access-log "$work/access.log" "$root"; then
