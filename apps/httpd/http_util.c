@@ -96,13 +96,16 @@ int http_target_path(const char *target, size_t len, char *out, bool *dir)
 			return 414;
 		out[o++] = c;
 	}
+	/* A last segment "." names the directory it is in ("/." is the
+	 * root, "/a/." is "/a/"), as a trailing slash does: without this
+	 * "/." would be redirected to add the slash, to "//". */
+	*dir = target[i - 1] == '/' || (o - seg == 1 && out[seg] == '.');
 	ret = end_segment(out, seg, &o);
 	if (ret)
 		return ret;
 	/* end_segment left a '/' after a non-empty last segment. */
 	if (o > 0 && out[o - 1] == '/')
 		o--;
-	*dir = target[i - 1] == '/';
 	out[o] = '\0';
 	return 0;
 }

@@ -30,7 +30,8 @@ extern "C" {
  * @out:  at least HTTP_PATH_MAX + 1 bytes: the decoded path without a
  *        leading '/', "." segments and repeated slashes removed ("" for
  *        the root).  A trailing slash is kept off but reported.
- * @dir:  set when the target ends in '/' (a directory was asked for).
+ * @dir:  set when the target ends in '/' or in a "." segment (a
+ *        directory was asked for: "/." is the root).
  *
  * Percent-decoding is done once: "%2e%2e" is "..", and a "%25" stays a
  * literal '%' that is never decoded again.

@@ -360,6 +360,12 @@ check_raw "a FIFO is not served (and does not hang)" "GET /fifo $T" 403 yes
 if [ "$(id -u)" != 0 ]; then
 	check_raw "an unreadable file: 403" "GET /noread.txt $T" 403 yes
 fi
+check_raw "/. names the root: served as /" "GET /. $T" 200 yes
+check_raw "/%2e names the root: served as /" "GET /%2e $T" 200 yes
+resp=$(raw "GET /. $T")
+check "/. answers with the index, not a redirect to //" \
+	test "$(tr -d '\r' <<<"$resp" | tail -1)" = "<h1>index</h1>"
+check_raw "/sub/. is /sub/" "GET /sub/. $T" 200 yes
 check_raw "a directory without index: 403" "GET /empty/ $T" 403 yes
 check_raw "a missing file: 404" "GET /missing.txt $T" 404 yes
 check_raw "a file with a trailing slash: 404" "GET /hello.txt/ $T" 404 yes
