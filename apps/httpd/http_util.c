@@ -115,16 +115,20 @@ static bool is_ows(char c)
 	return c == ' ' || c == '\t';
 }
 
-/* A decimal number of at most 18 digits at s[*i]; false if none. */
-static bool number(const char *s, size_t len, size_t *i, uint64_t *out)
+/* A decimal number at s[*i], of any length; false if none.  *@over is
+ * set when its value does not fit in 64 bits. */
+static bool number(const char *s, size_t len, size_t *i, uint64_t *out,
+		   bool *over)
 {
 	uint64_t v = 0;
 	size_t start = *i;
 
 	while (*i < len && s[*i] >= '0' && s[*i] <= '9') {
-		if (*i - start >= 18)
-			return false;
-		v = v * 10 + (uint64_t)(s[*i] - '0');
+		unsigned d = (unsigned)(s[*i] - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
+			*over = true;
+		v = v * 10 + d;
 		(*i)++;
 	}
 	*out = v;
@@ -143,15 +147,19 @@ enum http_range_result http_range(const char *v, size_t len, uint64_t size,
 	i = 6;
 	for (;;) {
 		uint64_t a = 0, b = 0;
-		bool has_a, has_b;
+		bool has_a, has_b, over = false;
 
 		while (i < len && is_ows(v[i]))
 			i++;
-		has_a = number(v, len, &i, &a);
+		has_a = number(v, len, &i, &a, &over);
 		if (i >= len || v[i] != '-')
-			return HTTP_RANGE_INVALID;
+			return over ? HTTP_RANGE_UNSAT : HTTP_RANGE_INVALID;
 		i++;
-		has_b = number(v, len, &i, &b);
+		has_b = number(v, len, &i, &b, &over);
+		/* No byte of any file is past 2^64 - 1: as nginx, a number
+		 * that does not fit is unsatisfiable (416), not ignored. */
+		if (over)
+			return HTTP_RANGE_UNSAT;
 		if (!has_a && !has_b)
 			return HTTP_RANGE_INVALID;
 		if (has_a && has_b && b < a)

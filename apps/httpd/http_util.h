@@ -56,6 +56,12 @@ enum http_range_result {
  * bytes: "bytes=a-b", "bytes=a-", "bytes=-n" (case-insensitive unit,
  * optional whitespace around commas).  On HTTP_RANGE_OK, [*@first,
  * *@last] are the bytes to send, @last clipped to @size - 1.
+ *
+ * As nginx: a well-formed range that starts past the end (or a suffix
+ * of 0) is HTTP_RANGE_UNSAT, and so is a number that does not fit in 64
+ * bits, wherever it is; a malformed value (other unit, no dash, last <
+ * first, junk) is HTTP_RANGE_INVALID, which RFC 9110 14.2 lets the
+ * server ignore.
  */
 enum http_range_result http_range(const char *v, size_t len, uint64_t size,
 				  uint64_t *first, uint64_t *last);

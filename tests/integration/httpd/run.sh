@@ -204,6 +204,16 @@ check_range "malformed: ignored" "bytes=x-y" 200 hello.txt 0 13
 out=$(curl -sS -D - -o /dev/null -H "Range: bytes=100-200" "$URL/hello.txt" | tr -d '\r')
 check "unsatisfiable range: 416 with Content-Range: bytes */13" \
 	test "$(status_of "$out")" = 416 -a -n "$(grep '^Content-Range: bytes \*/13$' <<<"$out")"
+# Numbers past 2^64 - 1 cannot name a byte of any file: 416, as nginx.
+for r in "bytes=99999999999999999999-" "bytes=18446744073709551616-" \
+	"bytes=0-99999999999999999999999" "bytes=-99999999999999999999"; do
+	out=$(curl -sS -D - -o /dev/null -H "Range: $r" "$URL/hello.txt" | tr -d '\r')
+	check "Range $r (overflows 64 bits): 416, bytes */13" \
+		test "$(status_of "$out")" = 416 -a -n "$(grep '^Content-Range: bytes \*/13$' <<<"$out")"
+done
+check_range "19 digits, in range of 64 bits" "bytes=0000000000000000002-6" 206 hello.txt 2 5
+out=$(curl -sS -D - -o /dev/null -H "Range: bytes=18446744073709551615-" "$URL/hello.txt" | tr -d '\r')
+check "Range bytes=2^64-1- (valid, past the end): 416" test "$(status_of "$out")" = 416
 out=$(curl -sS -D - -o /dev/null -H "Range: bytes=0-3" "$URL/hello.txt" | tr -d '\r')
 check "206 carries Content-Range: bytes 0-3/13" grep -q '^Content-Range: bytes 0-3/13$' <<<"$out"
 st=$(curl -sS -o "$work/range" -w '%{http_code}' -H "Range: bytes=0-3" -H 'If-Range: "stale"' "$URL/hello.txt")

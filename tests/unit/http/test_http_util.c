@@ -140,7 +140,18 @@ static const struct range_case range_cases[] = {
     {"bytes=1-2,", 10, HTTP_RANGE_INVALID, 0, 0},
     {"items=1-2", 10, HTTP_RANGE_INVALID, 0, 0},
     {"bytes=1", 10, HTTP_RANGE_INVALID, 0, 0},
-    {"bytes=99999999999999999999-", 10, HTTP_RANGE_INVALID, 0, 0},
+    /* past 2^64 - 1: unsatisfiable (nginx), not ignored */
+    {"bytes=99999999999999999999-", 10, HTTP_RANGE_UNSAT, 0, 0},
+    {"bytes=18446744073709551616-", 10, HTTP_RANGE_UNSAT, 0, 0},
+    {"bytes=0-18446744073709551616", 10, HTTP_RANGE_UNSAT, 0, 0},
+    {"bytes=-99999999999999999999", 10, HTTP_RANGE_UNSAT, 0, 0},
+    {"bytes=99999999999999999999", 10, HTTP_RANGE_UNSAT, 0, 0},
+    {"bytes=0-1,99999999999999999999-", 10, HTTP_RANGE_UNSAT, 0, 0},
+    /* 19 and 20 digits that fit */
+    {"bytes=18446744073709551615-", 10, HTTP_RANGE_UNSAT, 0, 0},
+    {"bytes=0000000000000000002-6", 10, HTTP_RANGE_OK, 2, 6},
+    {"bytes=2-18446744073709551615", 10, HTTP_RANGE_OK, 2, 9},
+    {"bytes=-18446744073709551615", 10, HTTP_RANGE_OK, 0, 9},
 };
 
 static void test_range(void **state)
