@@ -193,6 +193,33 @@ enum http_range_result http_range(const char *v, size_t len, uint64_t size,
 	return HTTP_RANGE_OK;
 }
 
+size_t http_log_escape(char *dst, size_t cap, const char *src, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+
+	if (cap == 0)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)src[i];
+
+		if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+			if (cap - o <= 4)
+				break;
+			dst[o++] = '\\';
+			dst[o++] = 'x';
+			dst[o++] = hex[c >> 4];
+			dst[o++] = hex[c & 15];
+		} else {
+			if (cap - o <= 1)
+				break;
+			dst[o++] = (char)c;
+		}
+	}
+	dst[o] = '\0';
+	return o;
+}
+
 bool http_etag_match(const char *v, size_t len, const char *etag)
 {
 	size_t elen = strlen(etag), i = 0;

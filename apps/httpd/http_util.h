@@ -67,6 +67,16 @@ enum http_range_result http_range(const char *v, size_t len, uint64_t size,
 				  uint64_t *first, uint64_t *last);
 
 /**
+ * http_log_escape() - @src[0..@len) made safe for a quoted field of a log
+ * line, as nginx's escape=default: '"', '\\', control bytes and bytes
+ * from 0x7f as "\xHH", so that no field can end early or a line split.
+ * @dst: @cap bytes; the result is cut before an escape that does not fit,
+ *       and NUL-terminated (@cap > 0).
+ * Return: the bytes written, without the NUL.
+ */
+size_t http_log_escape(char *dst, size_t cap, const char *src, size_t len);
+
+/**
  * http_etag_match() - whether an If-None-Match list @v (one field line's
  * value) matches @etag (a strong tag with its quotes) by the weak
  * comparison: "*" matches, W/"x" matches "x".  A malformed list matches

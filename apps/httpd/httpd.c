@@ -348,7 +348,7 @@ static void log_request(struct conn *c, const struct http_request *req,
 			int status, uint64_t bytes)
 {
 	struct access_log *lg = &c->sh->log;
-	char line[600];
+	char line[2048], method[64] = "-", target[1600] = "-";
 	int n;
 
 	if (lg->fd < 0)
@@ -356,14 +356,20 @@ static void log_request(struct conn *c, const struct http_request *req,
 	if (!proa_timer_is_active(&lg->flush_timer))
 		proa_timer_start(c->sh->loop, &lg->flush_timer, 1000000000ull,
 				 1000000000ull, log_tick, c->sh);
-	n = snprintf(
-	    line, sizeof(line),
-	    "%s [%s] \"%.*s %.*s HTTP/%d.%d\" %d %" PRIu64 "\n", c->peer,
-	    shard_date(c->sh), req ? (int)req->method_name.len : 1,
-	    req ? req->method_name.ptr : "-",
-	    req ? (int)(req->target.len > 400 ? 400 : req->target.len) : 1,
-	    req ? req->target.ptr : "-", req ? req->version / 10 : 1,
-	    req ? req->version % 10 : 1, status, bytes);
+	/* Escaped as nginx does ('"' is \x22): a target may hold '"' and
+	 * '\\', which would end the quoted field early and let a client
+	 * forge what looks like more fields of the line. */
+	if (req) {
+		http_log_escape(method, sizeof(method), req->method_name.ptr,
+				req->method_name.len);
+		http_log_escape(target, sizeof(target), req->target.ptr,
+				req->target.len > 400 ? 400 : req->target.len);
+	}
+	n = snprintf(line, sizeof(line),
+		     "%s [%s] \"%s %s HTTP/%d.%d\" %d %" PRIu64 "\n", c->peer,
+		     shard_date(c->sh), method, target,
+		     req ? req->version / 10 : 1, req ? req->version % 10 : 1,
+		     status, bytes);
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof(line))

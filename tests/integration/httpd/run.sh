@@ -383,6 +383,8 @@ check_raw "query string ignored" "GET /hello.txt?a=1&b=/../x $T" 200 yes
 check_raw "absolute-form target" "GET http://x/hello.txt $T" 200 yes
 check_raw "asterisk target" "GET * $T" 400 yes
 
+raw 'GET /q"\\x" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >/dev/null
+
 # slowloris: a client that sends its head a byte now and then is cut off
 # at --header-timeout (1.5 s) with 408, while others are served meanwhile.
 exec {slow}<>"/dev/tcp/127.0.0.1/$PORT"
@@ -447,6 +449,12 @@ check "SIGTERM: exit 0 with the summary ($(tail -1 "$SRV_ERR"))" \
 lines=$(wc -l <"$work/access.log")
 check "the access log has a line per request ($lines)" test "$lines" -gt 150
 check "the access log names the requests" grep -q '"GET /hello.txt HTTP/1.1" 200 13' "$work/access.log"
+# '"' and '\\' in a target are escaped as nginx does (\x22, \x5C), so a
+# line cannot be made to look like two fields.
+check "the access log escapes '\"' and '\\' in the request line" \
+	grep -qF '"GET /q\x22\x5Cx\x22 HTTP/1.1" 404' "$work/access.log"
+check "no raw '\"' inside a logged request line" \
+	test -z "$(grep -F '/q"' "$work/access.log")"
 
 # ---- two loops (SO_REUSEPORT): every request answered -------------------
 if start_httpd --loops 2 "$root"; then

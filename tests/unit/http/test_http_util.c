@@ -175,6 +175,26 @@ static void test_range(void **state)
 	}
 }
 
+static void test_log_escape(void **state)
+{
+	char out[64];
+
+	(void)state;
+	assert_int_equal(http_log_escape(out, sizeof(out), R2("/a b?c=d")), 8);
+	assert_string_equal(out, "/a b?c=d");
+	http_log_escape(out, sizeof(out), R2("/q\"\\x\""));
+	assert_string_equal(out, "/q\\x22\\x5Cx\\x22");
+	http_log_escape(out, sizeof(out), R2("a\r\n\x01\x7f\xff\tz"));
+	assert_string_equal(out, "a\\x0D\\x0A\\x01\\x7F\\xFF\\x09z");
+	/* cut before an escape that does not fit, never inside one */
+	assert_int_equal(http_log_escape(out, 6, R2("ab\"cd")), 2);
+	assert_string_equal(out, "ab");
+	assert_int_equal(http_log_escape(out, 7, R2("ab\"cd")), 6);
+	assert_string_equal(out, "ab\\x22");
+	assert_int_equal(http_log_escape(out, 1, R2("abc")), 0);
+	assert_string_equal(out, "");
+}
+
 static void test_etag(void **state)
 {
 	const char *e = "\"abc\"";
@@ -254,6 +274,7 @@ int main(void)
 	    cmocka_unit_test(test_target_path),
 	    cmocka_unit_test(test_target_path_long),
 	    cmocka_unit_test(test_range),
+	    cmocka_unit_test(test_log_escape),
 	    cmocka_unit_test(test_etag),
 	    cmocka_unit_test(test_dates),
 	    cmocka_unit_test(test_mime),
