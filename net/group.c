@@ -4,7 +4,8 @@
  * one per core (hwloc, the pool's SPREAD placement), serving one address.
  *
  *   PROA_GROUP_REUSEPORT  every loop has its own SO_REUSEPORT listener;
- *                         the kernel spreads connections by hash
+ *                         the kernel spreads connections by hash; the
+ *                         first checks that nobody else listens there
  *   PROA_GROUP_HANDOFF    loop 0 accepts and hands each socket to the
  *                         next loop in turn with call_soon_threadsafe
  *                         (whose wake-up is a MSG_RING between loops where
@@ -60,6 +61,7 @@ struct proa_loop_group {
 	void *arg;
 	struct proa_server_options opt;
 	enum proa_group_mode mode;
+	bool shared; /* the caller asked for reuse_port: others may join */
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	atomic_uint port;
@@ -183,6 +185,7 @@ static void listen_here(void *arg)
 	struct gloop *gl = arg;
 	struct proa_loop_group *g = gl->g;
 	struct sockaddr_storage ss = g->addr;
+	struct proa_server_options opt;
 	uint16_t port = (uint16_t)atomic_load(&g->port);
 	int ret;
 
@@ -191,8 +194,12 @@ static void listen_here(void *arg)
 		((struct sockaddr_in *)&ss)->sin_port = htons(port);
 	else
 		((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
+	/* The first listener makes sure the port is nobody else's; the
+	 * others join it by SO_REUSEPORT (see port_taken() in server.c). */
+	opt = g->opt;
+	opt.reuse_port_exclusive = gl->idx == 0 && !g->shared;
 	ret = proa_tcp_listen_addr(gl->loop, (struct sockaddr *)&ss, g->addrlen,
-				   &g->opt, counted, gl, &gl->server);
+				   &opt, counted, gl, &gl->server);
 	if (ret == 0) {
 		atomic_store(&g->port, proa_server_port(gl->server));
 		if (g->mode == PROA_GROUP_HANDOFF)
@@ -422,6 +429,8 @@ int proa_loop_group_listen(struct proa_loop_group *g, const char *host,
 	g->mode = mode;
 	if (opt)
 		g->opt = *opt;
+	/* The caller's reuse_port: share with other processes too. */
+	g->shared = g->opt.reuse_port;
 	g->opt.reuse_port = mode == PROA_GROUP_REUSEPORT || g->opt.reuse_port;
 	atomic_store(&g->port, port);
 	k = mode == PROA_GROUP_HANDOFF ? 1 : g->n;

@@ -239,6 +239,54 @@ static struct proa_server *server_new(struct proa_loop *loop,
 	return s;
 }
 
+static uint16_t port_of(const struct sockaddr *addr)
+{
+	if (addr->sa_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)addr)->sin_port);
+	if (addr->sa_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)addr)->sin6_port);
+	return 0;
+}
+
+/*
+ * reuse_port_exclusive: whether anyone listens on @addr already.  The
+ * kernel lets a SO_REUSEPORT socket join a port when every socket there
+ * has SO_REUSEPORT and the same effective uid - so a second copy of the
+ * same server, run by the same user (root, typically), joins the first
+ * and takes part of its connections instead of failing.  SO_REUSEPORT
+ * itself cannot tell "my other loops" from "another process", and a
+ * first listener bound without it would keep our own loops out too.  So
+ * we ask first with a plain bind (SO_REUSEADDR as the listener has it,
+ * no SO_REUSEPORT): it fails with EADDRINUSE when any socket listens
+ * there, whatever its options or owner, and passes over TIME_WAIT
+ * leftovers as the real bind does.  The probe is closed at once (never
+ * listened on, it leaves nothing behind) and the listener bound with
+ * SO_REUSEPORT for our later listeners to join.
+ *
+ * Two such servers started in the same instant can both pass the probe
+ * before either binds; closing that window takes a lock outside the
+ * socket layer, which is more than a port check is worth here.
+ */
+static int port_taken(const struct proa_server *s, const struct sockaddr *addr,
+		      socklen_t len, bool v6only)
+{
+	int one = 1, fd, ret = 0;
+
+	if (port_of(addr) == 0)
+		return 0; /* the kernel picks a port nobody holds */
+	fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (!s->opt.no_reuse_addr)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (addr->sa_family == AF_INET6 && v6only)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, addr, len) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
 /* Make listener s->n for @addr; on failure nothing of it is left. */
 static int add_listener(struct proa_server *s, const struct sockaddr *addr,
 			socklen_t len, bool v6only)
@@ -248,6 +296,12 @@ static int add_listener(struct proa_server *s, const struct sockaddr *addr,
 
 	if (s->n >= MAX_LISTENERS)
 		return -ENOSPC;
+	if (s->opt.reuse_port && s->opt.reuse_port_exclusive &&
+	    addr->sa_family != AF_UNIX) {
+		ret = port_taken(s, addr, len, v6only);
+		if (ret < 0)
+			return ret;
+	}
 	fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 		    0);
 	if (fd < 0)

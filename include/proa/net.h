@@ -137,7 +137,12 @@ struct proa_transport_options {
  * Listening settings; zero means the default.
  * backlog: listen(2)'s (511).
  * reuse_port: SO_REUSEPORT, so several listeners (one per loop) share
- *     the address.
+ *     the address.  The kernel lets any socket of the same user with
+ *     SO_REUSEPORT join, another process's too.
+ * reuse_port_exclusive: with reuse_port, first make sure nothing listens
+ *     on the address (a bind without SO_REUSEPORT must succeed; else
+ *     -EADDRINUSE), so that only listeners made after this one share it
+ *     - a process's own.  Loop groups set it on their first loop.
  * no_reuse_addr: do not set SO_REUSEADDR (set by default for TCP).
  * family: AF_UNSPEC (every address the host resolves to), AF_INET or
  *     AF_INET6.
@@ -159,6 +164,7 @@ struct proa_server_options {
 	int backlog;
 	bool reuse_port;
 	bool no_reuse_addr;
+	bool reuse_port_exclusive;
 	int family;
 	unsigned max_connections;
 	uint64_t accept_retry_ns;
@@ -559,6 +565,12 @@ PROA_API int proa_loop_group_cpu(const struct proa_loop_group *g, unsigned i);
  * proa_loop_group_listen() - serve @host:@port on every loop of @g;
  * @factory is called on the loop that owns the connection (with @arg).
  * The address is bound synchronously (numeric hosts only; NULL for all).
+ * PROA_GROUP_REUSEPORT shares the port between the group's loops only:
+ * the first loop's listener is reuse_port_exclusive, so a port another
+ * process listens on is -EADDRINUSE, and so is this group's port to a
+ * second group.  @opt->reuse_port set by the caller opts into sharing
+ * with other processes' SO_REUSEPORT listeners too (a restart that
+ * overlaps the old server).
  * Return: 0, or -errno (nothing left listening).  Thread: any, not a
  * loop of @g.
  */

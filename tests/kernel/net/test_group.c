@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -385,6 +386,63 @@ static void test_bad_input(void **state)
 	assert_int_equal(proa_loop_group_free(NULL), 0);
 }
 
+/*
+ * SO_REUSEPORT is shared between a group's own loops only: a second
+ * group on the port of a first, or a listener that asks for the port to
+ * itself, gets -EADDRINUSE instead of joining and taking part of the
+ * connections.  A caller that sets reuse_port opts into sharing.
+ */
+static void test_reuseport_port_of_another(void **state)
+{
+	struct proa_loop_group_options go = {.nloops = 2, .no_pin = true};
+	struct proa_server_options shared = {.reuse_port = true};
+	struct proa_server_options excl = {.reuse_port = true,
+					   .reuse_port_exclusive = true};
+	struct proa_loop_group *a = NULL, *b = NULL;
+	struct proa_server *srv = NULL;
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	struct proa_loop *loop;
+	uint16_t port;
+
+	(void)state;
+	loop = proa_test_loop_new();
+	assert_int_equal(proa_loop_group_new(&a, &go), 0);
+	assert_int_equal(proa_loop_group_listen(a, "127.0.0.1", 0,
+						PROA_GROUP_REUSEPORT, NULL,
+						echo_make, NULL),
+			 0);
+	port = proa_loop_group_port(a);
+	assert_int_equal(proa_loop_group_new(&b, &go), 0);
+	assert_int_equal(proa_loop_group_listen(b, "127.0.0.1", port,
+						PROA_GROUP_REUSEPORT, NULL,
+						echo_make, NULL),
+			 -EADDRINUSE);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons(port);
+	assert_int_equal(proa_tcp_listen_addr(loop, (struct sockaddr *)&sin,
+					      sizeof(sin), &excl, echo_make,
+					      NULL, &srv),
+			 -EADDRINUSE);
+	/* Opting in: both groups serve the port. */
+	assert_int_equal(proa_loop_group_listen(b, "127.0.0.1", port,
+						PROA_GROUP_REUSEPORT, &shared,
+						echo_make, NULL),
+			 0);
+	assert_int_equal(proa_loop_group_free(b), 0);
+	assert_int_equal(proa_loop_group_free(a), 0);
+	/* The port free again: a group takes it, its second loop joining
+	 * the first's listener. */
+	b = NULL;
+	assert_int_equal(proa_loop_group_new(&b, &go), 0);
+	assert_int_equal(proa_loop_group_listen(b, "127.0.0.1", port,
+						PROA_GROUP_REUSEPORT, NULL,
+						echo_make, NULL),
+			 0);
+	assert_int_equal(proa_loop_group_port(b), port);
+	assert_int_equal(proa_loop_group_free(b), 0);
+	proa_test_loop_close(loop);
+}
+
 static void *nothing(void *arg)
 {
 	return arg;
@@ -398,6 +456,7 @@ int main(void)
 	    cmocka_unit_test(test_handoff),
 	    cmocka_unit_test(test_shutdown_with_open_connections),
 	    cmocka_unit_test(test_bad_input),
+	    cmocka_unit_test(test_reuseport_port_of_another),
 	    cmocka_unit_test(test_pinned_cpus),
 	};
 
