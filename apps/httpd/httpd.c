@@ -5,7 +5,8 @@
  *   proa-httpd [options] [DIR]      serve DIR (default: .) on 127.0.0.1:8080
  *
  * One loop per --loops, each pinned to a CPU by the loop group and
- * listening with SO_REUSEPORT; a connection lives on one loop from accept
+ * listening with SO_REUSEPORT (between these loops only: another process
+ * on the port is refused); a connection lives on one loop from accept
  * to close, with that loop's open-file cache and access log: nothing is
  * shared between loops, no lock on the request path.
  *
@@ -1786,7 +1787,9 @@ int main(int argc, char **argv)
 	 * or half a ClientHello must not hold a slot longer than one that
 	 * sends half a head. */
 	sopt.tls_handshake_timeout_ns = cfg->header_timeout_ns;
-	sopt.reuse_port = true;
+	/* Not sopt.reuse_port: the group shares the port between its own
+	 * loops only, so a second server on it fails (EADDRINUSE) rather
+	 * than taking part of this one's connections. */
 	sopt.max_connections = cfg->max_conns;
 	sopt.transport.idle_timeout_ns = 0; /* ours: header and idle */
 	sopt.transport.write_timeout_ns = cfg->write_timeout_ns;

@@ -469,6 +469,33 @@ else
 	fail "proa-httpd --loops 2 did not start"
 fi
 
+# ---- a second proa-httpd on the port of a first: refused -----------------
+# SO_REUSEPORT is only between a server's own loops: another process on
+# the same port must fail (EADDRINUSE), not take part of the traffic.
+if start_httpd --loops 2 --access-log "$work/first.log" "$root"; then
+	first_pid=$SRV_PID
+	first_port=$PORT
+	err=$(run_limited 5 "$bin" --port "$first_port" "$root" 2>&1)
+	rc=$?
+	check "a second proa-httpd on port $first_port exits 1, port in use: $err" \
+		test "$rc" = 1 -a -n "$(grep -i 'in use' <<<"$err")"
+	err=$(run_limited 5 "$bin" --loops 2 --port "$first_port" "$root" 2>&1)
+	rc=$?
+	check "a second one with --loops 2 exits 1 too: $err" \
+		test "$rc" = 1 -a -n "$(grep -i 'in use' <<<"$err")"
+	ok=0
+	for _ in $(seq 1 20); do
+		[ "$(curl -sS -m 5 "http://127.0.0.1:$first_port/hello.txt")" = "Hello, World!" ] && ok=$((ok + 1))
+	done
+	SRV_PID=$first_pid
+	stop_server TERM
+	n=$(grep -c '"GET /hello.txt' "$work/first.log")
+	check "the first one answered all 20 requests ($ok answered, $n in its log)" \
+		test "$ok" = 20 -a "$n" = 20
+else
+	fail "proa-httpd (first on its port) did not start"
+fi
+
 # ---- idle keep-alive and write timeouts ------------------------------------
 truncate -s 64M "$root/sparse.bin"
 if start_httpd --idle-timeout 500 --write-timeout 500 "$root"; then
@@ -498,8 +525,6 @@ else
 fi
 
 # ---- a port held by another program: exit 1, said in words --------------
-# (Two proa-httpd share a port through SO_REUSEPORT, as nginx's reuseport
-# does; openssl s_server does not set it.)
 if start_httpd "$root"; then
 	port=$PORT
 	stop_server TERM
