@@ -302,14 +302,18 @@ static void mark_dirty(struct proa_transport *t)
 	}
 }
 
+static int file_chunk_to_map(struct proa_transport *t, struct proa__chunk *c);
+
 /*
  * The file chunk @c is at the head: fill the pipe from the file, or send
  * what the pipe holds.  The bytes count as sent (consume) only once they
- * have left the pipe for the socket.
+ * have left the pipe for the socket.  1: @c became a mapped chunk, to be
+ * sent as memory (no pipe could be had).
  */
 static int send_file(struct proa_transport *t, struct proa__chunk *c)
 {
 	uint32_t n = c->tail - c->head;
+	int err;
 
 	if (t->piped > 0) {
 		t->wkind = W_DRAIN;
@@ -318,8 +322,16 @@ static int send_file(struct proa_transport *t, struct proa__chunk *c)
 		    t->loop, &t->wop, t->pipe->rd, -1, t->fd, -1, t->piped,
 		    n > t->piped || c->next ? SPLICE_F_MORE : 0);
 	}
-	if (!t->pipe && !(t->pipe = proa__pipe_get(t->nl)))
-		return -errno;
+	if (!t->pipe && !(t->pipe = proa__pipe_get(t->nl))) {
+		err = errno;
+		/* A pipe is two descriptors.  Without them (EMFILE under
+		 * load) the bytes still have to follow what was queued
+		 * before them - a response head, typically - so they are
+		 * sent from a mapping, which needs no descriptor. */
+		if (err == EMFILE || err == ENFILE || err == ENOMEM)
+			return file_chunk_to_map(t, c);
+		return -err;
+	}
 	if (n > t->pipe->cap)
 		n = t->pipe->cap;
 	t->wkind = W_FILL;
@@ -342,7 +354,8 @@ static void send_more(struct proa_transport *t)
 		ret = send_file(t, c);
 		if (ret < 0)
 			fatal(t, ret);
-		return;
+		if (ret != 1)
+			return;
 	}
 	for (; c && n < PROA__SEND_IOV; c = c->next) {
 		if (c->bid == PROA__CHUNK_FILE) {
@@ -724,6 +737,43 @@ static void map_ref_release(void *arg)
 	munmap(m->base, m->len);
 	m->release(m->arg);
 	free(m);
+}
+
+/*
+ * The rest of file chunk @c, [foff + head, foff + tail), mapped: @c
+ * becomes an external chunk over the mapping, released (unmapped, then
+ * the caller's release) as write_ref's are.  1, or -errno from mmap.
+ */
+static int file_chunk_to_map(struct proa_transport *t, struct proa__chunk *c)
+{
+	uint64_t off = c->foff + c->head;
+	uint64_t skew = off % (uint64_t)sysconf(_SC_PAGESIZE);
+	size_t len = c->tail - c->head;
+	struct map_ref *m = malloc(sizeof(*m));
+
+	(void)t;
+	if (!m)
+		return -ENOMEM;
+	m->len = (size_t)skew + len;
+	m->base = mmap(NULL, m->len, PROT_READ, MAP_SHARED, c->fd,
+		       (off_t)(off - skew));
+	if (m->base == MAP_FAILED) {
+		int ret = -errno;
+
+		free(m);
+		return ret;
+	}
+	m->release = c->release;
+	m->arg = c->release_arg;
+	c->bid = PROA__CHUNK_EXTERNAL;
+	c->base = (unsigned char *)m->base + skew;
+	c->foff = off;
+	c->tail -= c->head;
+	c->cap = c->tail;
+	c->head = 0;
+	c->release = map_ref_release;
+	c->release_arg = m;
+	return 1;
 }
 
 static int sendfile_mapped(struct proa_transport *t, int fd, uint64_t off,

@@ -356,7 +356,9 @@ PROA_API int proa_transport_write_ref(struct proa_transport *t,
  *
  * Where nothing can splice (TLS, the epoll backend, a kernel without
  * IORING_OP_SPLICE) the range is mapped and sent from the mapping (TLS
- * encrypts from it): one copy, by the socket.  A file cut shorter while
+ * encrypts from it): one copy, by the socket.  So is a range whose turn
+ * comes when no pipe can be made (EMFILE, ENFILE): what was queued before
+ * it is never left without it.  A file cut shorter while
  * its bytes are in flight ends the connection: -ENODATA when spliced,
  * -EFAULT from the socket's copy of a mapping - except under TLS, which
  * reads the mapping itself and so takes SIGBUS (keep a file sent over TLS

@@ -589,6 +589,49 @@ else
 	fail "proa-httpd did not start with 64 descriptors"
 fi
 
+# ---- EMFILE while a body > 64 KiB is to be spliced ------------------------
+# The splice path needs a pipe (two descriptors).  With none left, the
+# response must still be whole (another way to send it) or a clean 503,
+# never a head cut from its body.  One stalled reader holds the loop's
+# pipe; idle connections take every descriptor but one, which the
+# request's own connection takes.
+if lib_start_server bash -c 'ulimit -n 64 && exec "$0" "$@"' "$bin" --port 0 --header-timeout 30000 "$root"; then
+	PORT=${SRV_LINE##*:}
+	PORT=${PORT%/}
+	spid=$(cat /proc/"$SRV_PID"/task/*/children 2>/dev/null | tr ' ' '\n' | head -1)
+	nfds() { ls /proc/"$spid"/fd 2>/dev/null | wc -l; }
+	curl -sS -o /dev/null "http://127.0.0.1:$PORT/big.bin" # opened and cached
+	exec {stall}<>"/dev/tcp/127.0.0.1/$PORT"
+	printf 'GET /sparse.bin HTTP/1.1\r\nHost: x\r\n\r\n' >&"$stall"
+	sleep 0.3
+	fds=()
+	for _ in $(seq 1 100); do
+		n0=$(nfds)
+		[ "$n0" -ge 63 ] && break
+		exec {f}<>"/dev/tcp/127.0.0.1/$PORT" || break
+		fds+=("$f")
+		for _ in $(seq 1 50); do
+			[ "$(nfds)" -gt "$n0" ] && break
+			sleep 0.01
+		done
+	done
+	sleep 0.2
+	have=$(nfds)
+	st=$(curl -sS -m 10 -o "$work/emfile" -w '%{http_code}' "http://127.0.0.1:$PORT/big.bin" 2>"$work/emfile.err")
+	rc=$?
+	if [ "$rc" = 0 ] && [ "$st" = 200 ] && cmp -s "$work/emfile" "$root/big.bin"; then
+		pass "EMFILE ($have of 64 descriptors in use): a 300 KB file arrives whole"
+	elif [ "$rc" = 0 ] && [ "$st" = 503 ]; then
+		pass "EMFILE ($have of 64 descriptors in use): a clean 503"
+	else
+		fail "EMFILE ($have of 64 descriptors in use): status $st, curl rc $rc, $(wc -c <"$work/emfile") bytes: $(cat "$work/emfile.err")"
+	fi
+	for f in "${fds[@]}"; do exec {f}<&-; done
+	exec {stall}<&-
+	stop_server TERM
+	check "exits 0 after EMFILE ($(tail -1 "$SRV_ERR"))" test "$SRV_RC" = 0
+fi
+
 # ---- every --send-path gives the same bytes ------------------------------
 # splice (file -> pipe -> socket), map (sent from a mapping) and read (read
 # into buffers, then sent) for files in memory (20 KB) and not (300 KB,

@@ -2086,6 +2086,58 @@ static void test_sendfile_close_flushes(void **state)
 	farm_free(&cf);
 }
 
+/*
+ * No descriptor left when the file's turn comes (EMFILE): splicing needs
+ * a pipe, two descriptors, and the bytes queued before the file (a
+ * response head) must not go out without it.  The file is sent from a
+ * mapping instead: whole, released once, the connection kept.
+ */
+static void test_sendfile_without_descriptors(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct farm sf = {.flags = 0}, cf = {.flags = P_VERIFY};
+	struct proa_server_options so = {.transport.sndbuf = 4096};
+	struct proa_server *s = listen_local(loop, &so, &sf);
+	struct peer *c = connect_local(loop, proa_server_port(s), NULL, &cf);
+	const size_t len = 1u << 20;
+	int fd = pat_file(len);
+	struct wref r = {.len = 0};
+	struct rlimit old, low;
+	struct peer *sv;
+	int lowest;
+
+	(void)state;
+	DRIVE(loop, sf.peers && sf.peers->made);
+	sv = sf.peers;
+	r.t = sv->t;
+	/* The lowest free descriptor becomes the limit: none can be had. */
+	lowest = dup(0);
+	assert_true(lowest >= 0);
+	close(lowest);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)lowest;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	assert_true(dup(0) < 0 && errno == EMFILE);
+	assert_int_equal(
+	    proa_transport_sendfile(sv->t, fd, 0, len, wref_release, &r), 0);
+	DRIVE(loop, c->rx == len || sv->lost);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_false(sv->lost);
+	assert_int_equal(c->rx, len);
+	assert_int_equal(c->bad, 0);
+	DRIVE(loop, r.calls == 1);
+	assert_int_equal(proa_transport_close(sv->t), 0);
+	DRIVE(loop, sv->lost && c->lost);
+	assert_int_equal(sv->err, 0);
+	assert_int_equal(r.calls, 1);
+	close(fd);
+	close_server(loop, s);
+	proa_test_loop_close(loop);
+	farm_free(&sf);
+	farm_free(&cf);
+}
+
 /* abort() while a file is being sent to a peer that reads nothing (the
  * pipe holds bytes, a splice or its poll is in flight): released once,
  * not inside abort, before connection_lost(-ECONNABORTED); what the peer
@@ -2567,6 +2619,8 @@ int main(void)
 					    teardown_check),
 	    cmocka_unit_test_setup_teardown(test_sendfile_close_flushes, setup,
 					    teardown_check),
+	    cmocka_unit_test_setup_teardown(test_sendfile_without_descriptors,
+					    setup, teardown_check),
 	    cmocka_unit_test_setup_teardown(test_sendfile_abort, setup,
 					    teardown_check),
 	    cmocka_unit_test_setup_teardown(test_sendfile_errors, setup,
