@@ -193,6 +193,30 @@ enum http_range_result http_range(const char *v, size_t len, uint64_t size,
 	return HTTP_RANGE_OK;
 }
 
+bool http_expect_ok(const char *v, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		size_t start;
+
+		while (i < len && (is_ows(v[i]) || v[i] == ','))
+			i++;
+		start = i;
+		while (i < len && v[i] != ',')
+			i++;
+		/* the member without its trailing whitespace */
+		size_t end = i;
+		while (end > start && is_ows(v[end - 1]))
+			end--;
+		if (end > start &&
+		    (end - start != 12 ||
+		     !lower_prefix(v + start, 12, "100-continue")))
+			return false;
+	}
+	return true;
+}
+
 size_t http_log_escape(char *dst, size_t cap, const char *src, size_t len)
 {
 	static const char hex[] = "0123456789ABCDEF";
@@ -492,6 +516,8 @@ const char *http_reason(int status)
 		return "URI Too Long";
 	case 416:
 		return "Range Not Satisfiable";
+	case 417:
+		return "Expectation Failed";
 	case 431:
 		return "Request Header Fields Too Large";
 	case 500:

@@ -67,6 +67,14 @@ enum http_range_result http_range(const char *v, size_t len, uint64_t size,
 				  uint64_t *first, uint64_t *last);
 
 /**
+ * http_expect_ok() - whether an Expect field value @v (one line's; a
+ * list) asks only for "100-continue" (case-insensitive, empty elements
+ * and whitespace allowed).  Anything else is an expectation the server
+ * cannot meet: 417 (RFC 9110 10.1.1).
+ */
+bool http_expect_ok(const char *v, size_t len);
+
+/**
  * http_log_escape() - @src[0..@len) made safe for a quoted field of a log
  * line, as nginx's escape=default: '"', '\\', control bytes and bytes
  * from 0x7f as "\xHH", so that no field can end early or a line split.

@@ -630,6 +630,39 @@ static void send_spliced(struct conn *c, struct fentry *fe, uint64_t off,
 	response_done(c);
 }
 
+/*
+ * Expect (RFC 9110 10.1.1), once the body, if any, is set to be read:
+ * "100-continue" with a body to read gets "100 Continue" now, before the
+ * final answer, so a client that waits for it sends its body (which is
+ * then read and dropped, and the connection goes on).  A body refused
+ * (413) never gets here; nor a request without one, whose framing says
+ * there is nothing to wait for.  Any other expectation: 417.  HTTP/1.0
+ * has no Expect: ignored.  False when the request was answered.
+ */
+static bool expect(struct conn *c, const struct http_request *req)
+{
+	static const struct iovec cont = {"HTTP/1.1 100 Continue\r\n\r\n", 25};
+	bool ok = true;
+
+	if (!req->expect.ptr || req->version < 11)
+		return true;
+	for (size_t i = 0; i < req->nheaders; i++) {
+		const struct http_header *h = &req->headers[i];
+
+		if (h->name_len == 6 &&
+		    strncasecmp(h->name, "Expect", 6) == 0 &&
+		    !http_expect_ok(h->value, h->value_len))
+			ok = false;
+	}
+	if (!ok) {
+		respond_simple(c, req, 417, false, NULL);
+		return false;
+	}
+	if (c->body != B_NONE && !conn_write(c, &cont, 1))
+		return false;
+	return true;
+}
+
 /* Answer a parsed request. */
 static void handle_request(struct conn *c, const struct http_request *req)
 {
@@ -659,10 +692,6 @@ static void handle_request(struct conn *c, const struct http_request *req)
 			respond_simple(c, req, 413, true, NULL);
 			return;
 		}
-		/* The client waits for "100 Continue" before its body; we
-		 * never send one, so the connection cannot be reused. */
-		if (req->expect_continue)
-			c->close_after = true;
 		if (req->chunked) {
 			c->body = B_CHUNKED;
 			http_chunked_init(&c->chunk, srv->cfg.body_max);
@@ -671,6 +700,8 @@ static void handle_request(struct conn *c, const struct http_request *req)
 			c->body_left = (uint64_t)req->content_length;
 		}
 	}
+	if (!expect(c, req))
+		return;
 	if (req->method != HTTP_METHOD_GET && req->method != HTTP_METHOD_HEAD) {
 		respond_simple(c, req, 405, false, "Allow: GET, HEAD\r\n");
 		return;

@@ -304,6 +304,29 @@ check_chunked "chunked: a space inside the size is refused" 1 \
 check_chunked "chunked: obs-fold in a trailer is refused" 1 \
 	"${C}0\r\nX: 1\r\n folded\r\n\r\n${NEXT}"
 
+# Expect: 100-continue (RFC 9110 10.1.1): "100 Continue" before a body
+# that will be read, then the answer; the connection goes on.
+resp=$(raw 'GET /hello.txt HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nabcdeGET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+order=$(printf '%s' "$resp" | grep -oE 'HTTP/1.1 [0-9]+ [A-Za-z]+' | tr '\n' '|')
+check "Expect: 100-continue: 100 Continue, 200, and the next request 200: $order" \
+	test "$order" = "HTTP/1.1 100 Continue|HTTP/1.1 200 OK|HTTP/1.1 200 OK|"
+# The head alone: the 100 must come before the client sends its body.
+exec {ex}<>"/dev/tcp/127.0.0.1/$PORT"
+printf 'POST /hello.txt HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n' >&"$ex"
+line=
+read -r -t 2 -u "$ex" line
+check "Expect: 100-continue: 100 Continue before the body is sent ('${line%$'\r'}')" \
+	test "${line%$'\r'}" = "HTTP/1.1 100 Continue"
+printf 'abc' >&"$ex"
+exec {ex}<&-
+resp=$(raw 'GET /hello.txt HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 99999999\r\n\r\n')
+check "Expect: 100-continue with a body over --body-max: 413, no 100" \
+	test "$(status_of "$resp")" = 413
+resp=$(raw 'GET /hello.txt HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n')
+check "Expect: 100-continue without a body: no 100" test "$(status_of "$resp")" = 200
+resp=$(raw 'GET /hello.txt HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nab')
+check "Expect: 100-continue in HTTP/1.0 is ignored: no 100" test "$(status_of "$resp")" = 200
+
 # smuggling, malformed requests and limits: each must get its status, and
 # the 400s the end of the connection.
 long=$(head -c 9000 /dev/zero | tr '\0' a)
@@ -351,6 +374,8 @@ resp=$(raw 'POST /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnecti
 check "POST: 405 with Allow: GET, HEAD" \
 	test "$(status_of "$resp")" = 405 -a -n "$(tr -d '\r' <<<"$resp" | grep '^Allow: GET, HEAD$')"
 check_raw "DELETE: 405" 'DELETE /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' 405 yes
+check_raw "an unknown expectation: 417" "GET /hello.txt HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\nConnection: close\r\n\r\n" 417 yes
+check_raw "100-continue with an unknown one: 417" "GET /hello.txt HTTP/1.1\r\nHost: x\r\nExpect: 100-continue, x=y\r\nConnection: close\r\n\r\n" 417 yes
 
 # traversal and what may be served
 T='HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'

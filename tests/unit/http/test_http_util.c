@@ -175,6 +175,20 @@ static void test_range(void **state)
 	}
 }
 
+static void test_expect(void **state)
+{
+	(void)state;
+	assert_true(http_expect_ok(R2("100-continue")));
+	assert_true(http_expect_ok(R2("100-Continue")));
+	assert_true(http_expect_ok(R2(" 100-continue , ,100-CONTINUE ")));
+	assert_true(http_expect_ok(R2("")));
+	assert_false(http_expect_ok(R2("teapot")));
+	assert_false(http_expect_ok(R2("100-continue, x=y")));
+	assert_false(http_expect_ok(R2("100-continuex")));
+	assert_false(http_expect_ok(R2("100-continue;a=b")));
+	assert_false(http_expect_ok(R2("100-contin")));
+}
+
 static void test_log_escape(void **state)
 {
 	char out[64];
@@ -274,6 +288,7 @@ int main(void)
 	    cmocka_unit_test(test_target_path),
 	    cmocka_unit_test(test_target_path_long),
 	    cmocka_unit_test(test_range),
+	    cmocka_unit_test(test_expect),
 	    cmocka_unit_test(test_log_escape),
 	    cmocka_unit_test(test_etag),
 	    cmocka_unit_test(test_dates),
