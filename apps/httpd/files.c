@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -160,40 +161,89 @@ static void fill_validators(struct fentry *e, const char *path)
 	e->mime = http_mime_type(path, strlen(path));
 }
 
-/* Open @path beneath the root; FILE_OK with a new entry (not in the
- * table). */
+static int open_beneath(int rootfd, const char *path, uint64_t flags)
+{
+	struct open_how how = {.flags = flags | O_CLOEXEC,
+			       .resolve =
+				   RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+
+	return (int)syscall(SYS_openat2, rootfd, *path ? path : ".", &how,
+			    sizeof(how));
+}
+
+/*
+ * The object the O_PATH descriptor @pfd names, opened for reading.
+ * Through /proc/self/fd it is that very object, with the permission
+ * check of a real open; without /proc (a bare chroot) the path is
+ * opened again and must still be the same inode - a window in which a
+ * device swapped in would be opened, which only /proc closes.
+ */
+static int reopen_read(int rootfd, const char *path, int pfd,
+		       const struct statx *stx)
+{
+	const uint64_t flags = O_RDONLY | O_NONBLOCK | O_NOCTTY;
+	char proc[40];
+	struct stat st;
+	int fd;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+	fd = open(proc, (int)flags | O_CLOEXEC);
+	if (fd >= 0 || errno != ENOENT)
+		return fd;
+	fd = open_beneath(rootfd, path, flags);
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st) < 0 || st.st_ino != stx->stx_ino ||
+	    major(st.st_dev) != stx->stx_dev_major ||
+	    minor(st.st_dev) != stx->stx_dev_minor) {
+		close(fd);
+		errno = ENOENT; /* replaced meanwhile: as if not there */
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Open @path beneath the root; FILE_OK with a new entry (not in the
+ * table).  The path is opened with O_PATH first, which opens nothing
+ * (no FIFO reader appears, no device driver's open() runs), and only a
+ * regular file is then opened for reading, through that descriptor.
+ */
 static enum file_result entry_open(struct file_cache *c, const char *path,
 				   struct fentry **out)
 {
-	/* O_NONBLOCK: opening a FIFO must not wait for a writer (it is
-	 * refused just after, as not regular). */
-	struct open_how how = {
-	    .flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY,
-	    .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
 	struct statx stx;
 	struct fentry *e;
-	int fd;
+	int pfd, fd;
 
-	fd = (int)syscall(SYS_openat2, c->rootfd, *path ? path : ".", &how,
-			  sizeof(how));
-	if (fd < 0)
+	pfd = open_beneath(c->rootfd, path, O_PATH);
+	if (pfd < 0)
 		return errno_result(errno);
-	if (statx(fd, "", AT_EMPTY_PATH,
-		  STATX_TYPE | STATX_SIZE | STATX_MTIME | STATX_INO,
+	if (statx(pfd, "", AT_EMPTY_PATH,
+		  STATX_TYPE | STATX_MODE | STATX_SIZE | STATX_MTIME |
+		      STATX_INO,
 		  &stx) < 0) {
 		int err = errno;
 
-		close(fd);
+		close(pfd);
 		return errno_result(err);
 	}
 	if (S_ISDIR(stx.stx_mode)) {
-		close(fd);
+		close(pfd);
 		return FILE_IS_DIR;
 	}
 	if (!S_ISREG(stx.stx_mode)) {
-		close(fd);
+		close(pfd);
 		return FILE_FORBIDDEN;
 	}
+	fd = reopen_read(c->rootfd, path, pfd, &stx);
+	if (fd < 0) {
+		int err = errno;
+
+		close(pfd);
+		return errno_result(err);
+	}
+	close(pfd);
 	e = calloc(1, sizeof(*e));
 	if (!e || !(e->path = strdup(path))) {
 		free(e);

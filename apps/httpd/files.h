@@ -5,7 +5,9 @@
  * Files are opened relative to the root's descriptor with openat2() and
  * RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS, so that no "..", absolute
  * symlink or symlink chain leads outside the root whatever the path
- * decoding let through; only regular files are served.
+ * decoding let through; only regular files are served, and a path is
+ * opened for reading only once O_PATH and statx have shown it to be one
+ * (a FIFO or a device node is never opened).
  *
  * Each loop has its own cache (no lock): an entry holds the open file, its
  * statx identity, the ETag and Last-Modified strings, and, for files of at

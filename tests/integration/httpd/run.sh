@@ -392,6 +392,23 @@ check_raw "symlink to a file outside the root" "GET /escape.txt $T" 403 yes
 check_raw "symlink to a directory outside the root" "GET /escape-dir/secret.txt $T" 403 yes
 check_raw "symlink inside the root" "GET /inside-link.txt $T" 200 yes
 check_raw "a FIFO is not served (and does not hang)" "GET /fifo $T" 403 yes
+# ... and is not even opened: a writer blocked in open() would be let
+# through by a reader's open (O_PATH does not count as one).
+timeout 3 bash -c 'printf x >"$1"' _ "$root/fifo" &
+writer=$!
+sleep 0.2
+check_raw "a FIFO with a writer waiting: 403" "GET /fifo $T" 403 yes
+sleep 0.5
+if kill -0 "$writer" 2>/dev/null; then
+	pass "the FIFO was refused without being opened (the writer still waits)"
+else
+	fail "the FIFO was opened for reading before it was refused (the writer got through)"
+fi
+kill "$writer" 2>/dev/null
+wait "$writer" 2>/dev/null
+if mknod "$root/null" c 1 3 2>/dev/null; then
+	check_raw "a device node is not served" "GET /null $T" 403 yes
+fi
 if [ "$(id -u)" != 0 ]; then
 	check_raw "an unreadable file: 403" "GET /noread.txt $T" 403 yes
 fi
