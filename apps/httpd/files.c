@@ -232,7 +232,12 @@ static enum file_result entry_open(struct file_cache *c, const char *path,
 		close(pfd);
 		return FILE_IS_DIR;
 	}
-	if (!S_ISREG(stx.stx_mode)) {
+	/* Root reads every file (CAP_DAC_OVERRIDE), so running as root
+	 * would publish a 0600 or 000 file: serve only what any user may
+	 * read.  Asked each time: once --user has dropped root, the
+	 * kernel's own check on the open below is the rule. */
+	if (!S_ISREG(stx.stx_mode) ||
+	    (!(stx.stx_mode & S_IROTH) && geteuid() == 0)) {
 		close(pfd);
 		return FILE_FORBIDDEN;
 	}
@@ -255,6 +260,7 @@ static enum file_result entry_open(struct file_cache *c, const char *path,
 	e->size = stx.stx_size;
 	e->dev = (uint64_t)stx.stx_dev_major << 32 | stx.stx_dev_minor;
 	e->ino = stx.stx_ino;
+	e->mode = stx.stx_mode;
 	e->mtime_sec = stx.stx_mtime.tv_sec;
 	e->mtime_nsec = stx.stx_mtime.tv_nsec;
 	e->lnext = e->lprev = e;
@@ -301,9 +307,12 @@ static bool entry_valid(struct file_cache *c, struct fentry *e)
 
 	c->revalidated++;
 	if (statx(c->rootfd, *e->path ? e->path : ".", 0,
-		  STATX_TYPE | STATX_SIZE | STATX_MTIME | STATX_INO, &stx) < 0)
+		  STATX_TYPE | STATX_MODE | STATX_SIZE | STATX_MTIME |
+		      STATX_INO,
+		  &stx) < 0)
 		return false;
-	return S_ISREG(stx.stx_mode) && stx.stx_ino == e->ino &&
+	/* A chmod changes no mtime: the mode is compared too. */
+	return stx.stx_mode == e->mode && stx.stx_ino == e->ino &&
 	       ((uint64_t)stx.stx_dev_major << 32 | stx.stx_dev_minor) ==
 		   e->dev &&
 	       stx.stx_size == e->size &&

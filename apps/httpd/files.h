@@ -7,7 +7,8 @@
  * symlink or symlink chain leads outside the root whatever the path
  * decoding let through; only regular files are served, and a path is
  * opened for reading only once O_PATH and statx have shown it to be one
- * (a FIFO or a device node is never opened).
+ * (a FIFO or a device node is never opened).  While the process is root,
+ * only files "other" may read (S_IROTH) are served.
  *
  * Each loop has its own cache (no lock): an entry holds the open file, its
  * statx identity, the ETag and Last-Modified strings, and, for files of at
@@ -59,6 +60,7 @@ struct fentry {
 	bool stale; /* out of the table: freed at refs 0 */
 	uint64_t size;
 	uint64_t dev, ino;
+	uint32_t mode; /* st_mode when opened: a chmod is a change */
 	int64_t mtime_sec;
 	uint32_t mtime_nsec;
 	uint64_t checked_ns;
