@@ -31,8 +31,10 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <netdb.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -117,6 +119,7 @@ struct config {
 	uint64_t body_max;
 	const char *tls_cert, *tls_key;
 	const char *access_log;
+	const char *user; /* --user: drop root for this user after binding */
 	bool quiet;
 	enum send_path send_path;
 };
@@ -1406,6 +1409,11 @@ static void usage(FILE *f)
 		"splice, map or\n"
 		"                        read (to compare them; TLS always "
 		"reads)\n"
+		"  --user NAME           once listening, drop root for "
+		"NAME's uid, gid and\n"
+		"                        groups (as root, files only other "
+		"users may read are\n"
+		"                        served: mode o+r)\n"
 		"  --quiet               print nothing but errors\n"
 		"  -h, --help            this text\n"
 		"\n"
@@ -1460,6 +1468,7 @@ static bool parse_args(int argc, char **argv, struct config *cfg)
 		O_TLS,
 		O_LOG,
 		O_SEND,
+		O_USER,
 		O_QUIET
 	};
 	static const struct option opts[] = {
@@ -1475,6 +1484,7 @@ static bool parse_args(int argc, char **argv, struct config *cfg)
 	    {"tls", required_argument, NULL, O_TLS},
 	    {"access-log", required_argument, NULL, O_LOG},
 	    {"send-path", required_argument, NULL, O_SEND},
+	    {"user", required_argument, NULL, O_USER},
 	    {"quiet", no_argument, NULL, O_QUIET},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -1569,6 +1579,11 @@ static bool parse_args(int argc, char **argv, struct config *cfg)
 				return bad_usage("--send-path: '%s' is not "
 						 "auto, splice, map or read",
 						 optarg);
+			break;
+		case O_USER:
+			if (!*optarg)
+				return bad_usage("--user: empty");
+			cfg->user = optarg;
 			break;
 		case O_QUIET:
 			cfg->quiet = true;
@@ -1741,6 +1756,55 @@ static bool listen_host(struct proa_loop_group *g, const struct config *cfg,
 	return false;
 }
 
+/* Who --user is: looked up before any thread exists (NSS may load
+ * modules), used after binding by drop_root(). */
+struct user_ids {
+	uid_t uid;
+	gid_t gid;
+	gid_t groups[64];
+	int ngroups;
+};
+
+static bool user_lookup(const char *name, struct user_ids *u)
+{
+	/* NOLINTNEXTLINE(concurrency-mt-unsafe): main, before any thread */
+	struct passwd *pw = getpwnam(name);
+
+	if (!pw)
+		return bad_usage("--user: no user '%s'", name);
+	u->uid = pw->pw_uid;
+	u->gid = pw->pw_gid;
+	u->ngroups = (int)(sizeof(u->groups) / sizeof(u->groups[0]));
+	if (getgrouplist(name, pw->pw_gid, u->groups, &u->ngroups) < 0)
+		return bad_usage("--user: '%s' is in more than %zu groups",
+				 name,
+				 sizeof(u->groups) / sizeof(u->groups[0]));
+	return true;
+}
+
+/*
+ * Become --user once the port is bound (it may be below 1024) and the
+ * root, log and key are open.  glibc applies setgroups/setgid/setuid to
+ * every thread of the process, the loops' included.  Groups first:
+ * after setuid() nothing else may be changed.  False after saying why:
+ * the server must not go on as root when asked not to.
+ */
+static bool drop_root(const char *name, const struct user_ids *u)
+{
+	if (setgroups((size_t)u->ngroups, u->groups) < 0 ||
+	    setgid(u->gid) < 0 || setuid(u->uid) < 0) {
+		/* NOLINTNEXTLINE(concurrency-mt-unsafe): one caller */
+		fail("--user %s: %s", name, strerror(errno));
+		return false;
+	}
+	if (getuid() != u->uid || geteuid() != u->uid || getegid() != u->gid ||
+	    (u->uid != 0 && setuid(0) == 0)) {
+		fail("--user %s: privileges were not dropped", name);
+		return false;
+	}
+	return true;
+}
+
 int main(int argc, char **argv)
 {
 	struct server srv = {.rootfd = -1, .logfd = -1};
@@ -1749,10 +1813,13 @@ int main(int argc, char **argv)
 	struct proa_server_options sopt = {0};
 	struct proa_loop_group *g = NULL;
 	char rootpath[PATH_MAX], host[NI_MAXHOST];
+	struct user_ids user = {0};
 	sigset_t sigs;
 	int ret, signo, status = 1;
 
 	if (!parse_args(argc, argv, cfg))
+		return 2;
+	if (cfg->user && !user_lookup(cfg->user, &user))
 		return 2;
 	app_drain_init(&srv.drain, 0);
 	ret = files_root_open(cfg->root, &srv.rootfd);
@@ -1829,6 +1896,8 @@ int main(int argc, char **argv)
 	/* The bound on input held per connection (see IN_CAP). */
 	sopt.transport.recv_oneshot = true;
 	if (!listen_host(g, cfg, &sopt, &srv, host, sizeof(host)))
+		goto out;
+	if (cfg->user && !drop_root(cfg->user, &user))
 		goto out;
 	if (!cfg->quiet) {
 		bool v6 = strchr(host, ':') != NULL;

@@ -679,6 +679,26 @@ if lib_start_server bash -c 'ulimit -n 64 && exec "$0" "$@"' "$bin" --port 0 --h
 	check "exits 0 after EMFILE ($(tail -1 "$SRV_ERR"))" test "$SRV_RC" = 0
 fi
 
+# ---- --user: privileges dropped after binding -------------------------------
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+	if start_httpd --user nobody "$root"; then
+		spid=$(cat /proc/"$SRV_PID"/task/*/children 2>/dev/null | tr ' ' '\n' | head -1)
+		uid=$(awk '/^Uid:/ {print $2 $3 $4 $5}' /proc/"$spid"/status)
+		want=$(id -u nobody)
+		check "--user nobody: the server runs as nobody (uid $uid)" test "$uid" = "$want$want$want$want"
+		check "--user nobody: a readable file is served" \
+			test "$(curl -sS "$URL/hello.txt")" = "Hello, World!"
+		check "--user nobody: a 000 file is refused (403)" \
+			test "$(curl -sS -o /dev/null -w '%{http_code}' "$URL/noread.txt")" = 403
+		stop_server TERM
+		check "--user nobody exits 0 ($(tail -1 "$SRV_ERR"))" test "$SRV_RC" = 0
+	else
+		fail "proa-httpd --user nobody did not start"
+	fi
+	err=$(run_limited 10 "$bin" --port 0 --user no-such-user-here "$root" 2>&1)
+	check "--user with an unknown name exits 2: $err" test $? = 2
+fi
+
 # ---- every --send-path gives the same bytes ------------------------------
 # splice (file -> pipe -> socket), map (sent from a mapping) and read (read
 # into buffers, then sent) for files in memory (20 KB) and not (300 KB,
