@@ -109,6 +109,28 @@ static void unbound(struct proa__place *pl, const char *why)
 	snprintf(pl->note, sizeof(pl->note), "unbound: %s", why);
 }
 
+/*
+ * hwloc 2.9 writes "[hwloc/linux] failed to find sysfs cpu topology
+ * directory, aborting linux discovery." to the application's stderr
+ * where /sys is not mounted (containers, chroots).  Without it there is
+ * no topology to place by, so we go unbound at once, as after any hwloc
+ * failure, and hwloc is not asked.  The paths are the two hwloc's Linux
+ * backend looks for.  Not HWLOC_HIDE_ERRORS: a library's setenv() races
+ * the application's getenv() in other threads, and hides hwloc's other
+ * messages too.  A topology named in the environment (an XML file, a
+ * synthetic one, another fs root) is still hwloc's to read.
+ */
+static bool no_sysfs_topology(void)
+{
+	/* NOLINTBEGIN(concurrency-mt-unsafe): getenv only, never setenv */
+	if (getenv("HWLOC_XMLFILE") || getenv("HWLOC_SYNTHETIC") ||
+	    getenv("HWLOC_FSROOT") || getenv("HWLOC_COMPONENTS"))
+		return false;
+	/* NOLINTEND(concurrency-mt-unsafe) */
+	return access("/sys/bus/cpu/devices", R_OK | X_OK) < 0 &&
+	       access("/sys/devices/system/cpu", R_OK | X_OK) < 0;
+}
+
 int proa__place_init(struct proa__place *pl, enum proa_placement policy)
 {
 	hwloc_topology_t topo = NULL;
@@ -128,6 +150,10 @@ int proa__place_init(struct proa__place *pl, enum proa_placement policy)
 	}
 	if (proa__pool_fault_no_topology) {
 		unbound(pl, "hwloc found no topology");
+		goto out;
+	}
+	if (no_sysfs_topology()) {
+		unbound(pl, "no CPU topology in /sys");
 		goto out;
 	}
 	if (hwloc_topology_init(&topo) < 0) {

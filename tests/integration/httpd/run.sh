@@ -699,6 +699,17 @@ if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
 	check "--user with an unknown name exits 2: $err" test $? = 2
 fi
 
+# ---- no /sys (containers): hwloc says nothing, the loops still run ----------
+if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
+	out=$(run_limited 10 unshare -m bash -c 'mount -t tmpfs none /sys || exit 77
+		"$0" --port 0 --loops 2 "$1" & p=$!; sleep 1; kill -TERM $p; wait $p' "$bin" "$root" 2>&1)
+	rc=$?
+	if [ "$rc" != 77 ]; then
+		check "without /sys: starts, exits 0, no hwloc message ($(head -1 <<<"$out"))" \
+			test "$rc" = 0 -a -z "$(grep -i hwloc <<<"$out")"
+	fi
+fi
+
 # ---- every --send-path gives the same bytes ------------------------------
 # splice (file -> pipe -> socket), map (sent from a mapping) and read (read
 # into buffers, then sent) for files in memory (20 KB) and not (300 KB,
