@@ -13,7 +13,10 @@
 set -euo pipefail
 
 what=${1:-build}
-build_pkgs=(cmake make gcc pkg-config liburing-dev libhwloc-dev libssl-dev)
+# libudev-dev: hwloc's static link flags (pkg-config --static proa) name
+# -ludev.
+build_pkgs=(cmake make gcc pkg-config liburing-dev libhwloc-dev libssl-dev
+	libudev-dev)
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev libuv1-dev libevent-dev
 	libhttp-parser-dev curl wrk
 	openssl strace procps
