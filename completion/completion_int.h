@@ -218,4 +218,23 @@ void proa__future_ts_run(struct proa__mpsc_node *node);
 /* Resolve @fut if it is still pending (combinators).  Loop thread. */
 void proa__future_resolve(struct proa_future *fut, int32_t res, void *value);
 
+/*
+ * Whether an options struct's reserved tail is all zero.  A caller built
+ * against a later proa may have set a field that this one does not know
+ * (it sits where this one has reserved room): refused with -EINVAL rather
+ * than ignored, as the kernel treats unknown flags.
+ */
+#define PROA__RESERVED_ZERO(opt)                                               \
+	proa__all_zero((opt)->reserved, sizeof((opt)->reserved))
+
+static inline bool proa__all_zero(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		if (b[i])
+			return false;
+	return true;
+}
+
 #endif /* PROA_COMPLETION_INT_H */

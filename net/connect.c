@@ -183,7 +183,9 @@ static int start(struct proa_loop *loop, const char *host, uint16_t port,
 	socklen_t len;
 	int ret;
 
-	if (!loop || !factory || !fut || (!host && !path))
+	if (!loop || !factory || !fut || (!host && !path) ||
+	    (opt && (!PROA__RESERVED_ZERO(opt) ||
+		     !PROA__RESERVED_ZERO(&opt->transport))))
 		return -EINVAL;
 	PROA__LOOP_CHECK_AS(loop, func);
 	if (loop->closed)

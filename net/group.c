@@ -332,7 +332,7 @@ int proa_loop_group_new(struct proa_loop_group **out,
 	unsigned i, n = opt ? opt->nloops : 0;
 	int ret;
 
-	if (!out)
+	if (!out || (opt && !PROA__RESERVED_ZERO(opt)))
 		return -EINVAL;
 	if (n == 0) {
 		if (sched_getaffinity(getpid(), sizeof(allowed), &allowed) < 0)
@@ -413,7 +413,9 @@ int proa_loop_group_listen(struct proa_loop_group *g, const char *host,
 	int ret;
 
 	if (!g || !factory ||
-	    (mode != PROA_GROUP_REUSEPORT && mode != PROA_GROUP_HANDOFF))
+	    (mode != PROA_GROUP_REUSEPORT && mode != PROA_GROUP_HANDOFF) ||
+	    (opt && (!PROA__RESERVED_ZERO(opt) ||
+		     !PROA__RESERVED_ZERO(&opt->transport))))
 		return -EINVAL;
 	for (i = 0; i < g->n; i++) {
 		if (pthread_equal(g->gl[i].th, pthread_self()))

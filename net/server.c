@@ -358,9 +358,11 @@ static void discard(struct proa_server *s)
 
 /* @func: the public function called, for the wrong-thread message. */
 static int check_common(struct proa_loop *loop, proa_protocol_factory factory,
-			const char *func)
+			const struct proa_server_options *opt, const char *func)
 {
-	if (!loop || !factory)
+	if (!loop || !factory ||
+	    (opt && (!PROA__RESERVED_ZERO(opt) ||
+		     !PROA__RESERVED_ZERO(&opt->transport))))
 		return -EINVAL;
 	PROA__LOOP_CHECK_AS(loop, func);
 	if (loop->closed)
@@ -375,7 +377,7 @@ int proa_tcp_listen_addr(struct proa_loop *loop, const struct sockaddr *addr,
 			 struct proa_server **out)
 {
 	struct proa_server *s;
-	int ret = check_common(loop, factory, __func__);
+	int ret = check_common(loop, factory, opt, __func__);
 
 	if (ret < 0)
 		return ret;
@@ -403,7 +405,7 @@ int proa_unix_listen(struct proa_loop *loop, const char *path,
 	struct sockaddr_storage ss;
 	struct proa_server *s;
 	socklen_t len;
-	int ret = check_common(loop, factory, __func__);
+	int ret = check_common(loop, factory, opt, __func__);
 
 	if (ret < 0)
 		return ret;
@@ -529,7 +531,7 @@ int proa_tcp_listen(struct proa_loop *loop, const char *host, uint16_t port,
 	char service[8];
 	socklen_t len;
 	int family = opt ? opt->family : AF_UNSPEC;
-	int ret = check_common(loop, factory, __func__);
+	int ret = check_common(loop, factory, opt, __func__);
 
 	if (ret < 0)
 		return ret;

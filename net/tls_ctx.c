@@ -664,6 +664,10 @@ int proa_tls_context_new(struct proa_tls_context **out, enum proa_tls_role role,
 		set_err(err, errlen, "no place for the context");
 		return -EINVAL;
 	}
+	if (opt && !PROA__RESERVED_ZERO(opt)) {
+		set_err(err, errlen, "reserved option fields are not zero");
+		return -EINVAL;
+	}
 	*out = NULL;
 	ERR_clear_error();
 	ret = context_new(out, role, opt ? opt : &defaults, err, errlen);

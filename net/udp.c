@@ -568,7 +568,8 @@ int proa_udp_bind(struct proa_loop *loop, const struct sockaddr *addr,
 	struct proa_udp *u;
 	int ret;
 
-	if (!loop || !ops || !ops->datagram_received || !out)
+	if (!loop || !ops || !ops->datagram_received || !out ||
+	    (opt && !PROA__RESERVED_ZERO(opt)))
 		return -EINVAL;
 	PROA__CHECK_THREAD(proa__sched_of(loop));
 	if (!addr && !remote)

@@ -124,8 +124,11 @@ int proa_pool_new(struct proa_pool **out, const struct proa_pool_opts *opts)
 	unsigned i;
 	int ret;
 
-	if (!out)
+	if (!out || (opts && !PROA__RESERVED_ZERO(opts)))
 		return -EINVAL;
+	for (i = 0; opts && i < PROA_LANE__COUNT; i++)
+		if (!PROA__RESERVED_ZERO(&opts->lanes[i]))
+			return -EINVAL;
 	*out = NULL;
 	if (!opts)
 		opts = &defaults;

@@ -169,7 +169,7 @@ int proa_loop_new(struct proa_loop **out, const struct proa_loop_opts *opts)
 	bool debug;
 	int ret;
 
-	if (!out)
+	if (!out || (opts && !PROA__RESERVED_ZERO(opts)))
 		return -EINVAL;
 	ret = resolve_opts(opts, &params, &debug, &slow_ns);
 	if (ret < 0)

@@ -147,6 +147,9 @@ struct proa_loop_opts {
 	uint32_t slow_callback_ms;
 	/* io_uring, epoll, or AUTO (0: PROA_BACKEND, else auto). */
 	enum proa_backend backend;
+	/* Must be zero: room for fields a later 0.x adds without changing
+	 * the size (README, "ABI"); nonzero is -EINVAL. */
+	uint64_t reserved[4];
 };
 
 /**
@@ -500,6 +503,9 @@ struct proa_loop_stats {
 	uint64_t timers_fired;
 	uint64_t ops_inflight;	/* now: user operations queued or in flight */
 	uint64_t timers_active; /* now: timers armed or due */
+	/* Zeroed by the library: room for counters a later release adds
+	 * (README, "ABI"). */
+	uint64_t reserved[8];
 };
 
 /**

@@ -131,6 +131,9 @@ struct proa_transport_options {
 	int sndbuf;
 	int no_delay;
 	bool recv_oneshot;
+	/* Must be zero: room for fields a later 0.x adds without changing
+	 * the size (README, "ABI"); nonzero is -EINVAL. */
+	uint64_t reserved[4];
 };
 
 /*
@@ -169,6 +172,9 @@ struct proa_server_options {
 	unsigned max_connections;
 	uint64_t accept_retry_ns;
 	struct proa_transport_options transport;
+	/* Must be zero: room for fields a later 0.x adds without changing
+	 * the size (README, "ABI"); nonzero is -EINVAL. */
+	uint64_t reserved[4];
 };
 
 /**
@@ -245,6 +251,9 @@ struct proa_server_stats {
 	uint64_t accept_pause; /* pauses after EMFILE/ENFILE/... */
 	uint64_t rearmed;      /* multishot accept re-armed by us */
 	unsigned active;       /* connections open now */
+	/* Zeroed by the library: room for counters a later release adds
+	 * (README, "ABI"). */
+	uint64_t reserved[4];
 };
 
 PROA_API int proa_server_stats(const struct proa_server *s,
@@ -277,6 +286,9 @@ struct proa_connect_options {
 	uint64_t timeout_ns; /* whole connect, name lookup included (0: none) */
 	int family;	     /* AF_UNSPEC, AF_INET, AF_INET6 */
 	struct proa_transport_options transport;
+	/* Must be zero: room for fields a later 0.x adds without changing
+	 * the size (README, "ABI"); nonzero is -EINVAL. */
+	uint64_t reserved[4];
 };
 
 /**
@@ -501,6 +513,9 @@ struct proa_udp_options {
 	const struct sockaddr *remote;
 	socklen_t remote_len;
 	size_t max_queued; /* bytes waiting to be sent (1 MiB) */
+	/* Must be zero: room for fields a later 0.x adds without changing
+	 * the size (README, "ABI"); nonzero is -EINVAL. */
+	uint64_t reserved[4];
 };
 
 /**
@@ -547,6 +562,9 @@ enum proa_group_mode {
 struct proa_loop_group_options {
 	unsigned nloops; /* 0: the number of CPUs this process may use */
 	bool no_pin;	 /* do not pin the loops' threads */
+	/* Must be zero: room for fields a later 0.x adds without changing
+	 * the size (README, "ABI"); nonzero is -EINVAL. */
+	uint64_t reserved[4];
 };
 
 /**

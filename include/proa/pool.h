@@ -70,12 +70,17 @@ struct proa_pool_lane_opts {
 	/* Most jobs waiting for a worker (submitted, not started); 0:
 	 * 65536 (CPU, file) or 1024 (DNS). */
 	unsigned queue;
+	/* Must be zero (README, "ABI"). */
+	uint32_t reserved[2];
 };
 
 /* Options for proa_pool_new(); all-zero means defaults. */
 struct proa_pool_opts {
 	enum proa_placement placement;
 	struct proa_pool_lane_opts lanes[PROA_LANE__COUNT];
+	/* Must be zero: room for fields a later 0.x adds without changing
+	 * the size (README, "ABI"); nonzero is -EINVAL. */
+	uint64_t reserved[4];
 };
 
 /**
@@ -218,12 +223,18 @@ struct proa_pool_lane_stats {
 	 * start to end, over the jobs so far; 0 if none.  Within 1/8. */
 	uint64_t wait_p50_ns, wait_p99_ns;
 	uint64_t run_p50_ns, run_p99_ns;
+	/* Zeroed by the library: room for counters a later release adds
+	 * (README, "ABI"). */
+	uint64_t reserved[2];
 };
 
 struct proa_pool_stats {
 	enum proa_placement placement;
 	bool bound; /* false: hwloc found no topology, workers unbound */
 	struct proa_pool_lane_stats lanes[PROA_LANE__COUNT];
+	/* Zeroed by the library: room for counters a later release adds
+	 * (README, "ABI"). */
+	uint64_t reserved[4];
 };
 
 /**

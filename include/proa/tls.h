@@ -68,6 +68,9 @@ struct proa_tls_options {
 	const char *alpn;
 	int min_version;
 	bool no_session_cache;
+	/* Must be zero: room for fields a later 0.x adds without changing
+	 * the size (README, "ABI"); nonzero is -EINVAL. */
+	uint64_t reserved[4];
 };
 
 /*

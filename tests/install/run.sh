@@ -44,5 +44,18 @@ case $deps in
 	echo "$deps"
 	status=1 ;;
 esac
-[ "$status" = 0 ] && echo "install: find_package and pkg-config consumers ok"
+# The shared library exports the public API and nothing else, each symbol
+# in the version node of its ABI (cmake/proa.map.in).
+soname=$(objdump -p "$libdir/libproa.so" | awk '$1 == "SONAME" {print $2}')
+abi=${soname#libproa.so.}
+syms=$(nm -D --defined-only "$libdir/libproa.so" | awk '{print $3}')
+bad=$(grep -v -E "^(proa_[a-zA-Z0-9][a-zA-Z0-9_]*@@PROA_$abi|PROA_$abi)\$" \
+	<<<"$(nm -D --defined-only --with-symbol-versions \
+		"$libdir/libproa.so" | awk '{print $3}')" || true)
+if [ -z "$abi" ] || [ -n "$bad" ] || ! grep -q '^proa_loop_new' <<<"$syms"; then
+	echo "FAILED: exports of $soname beyond proa_* in PROA_$abi:"
+	echo "$bad" | head -20
+	status=1
+fi
+[ "$status" = 0 ] && echo "install: find_package and pkg-config consumers ok; $soname exports $(wc -l <<<"$syms") proa_* symbols, version PROA_$abi"
 exit $status

@@ -11,8 +11,12 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <string.h>
 
 #include "proa.h"
+#include "proa/net.h"
+#include "proa/pool.h"
+#include "proa/tls.h"
 
 #if defined(__x86_64__) || defined(__aarch64__)
 _Static_assert(sizeof(struct proa_op) == 96, "struct proa_op size");
@@ -21,6 +25,36 @@ _Static_assert(sizeof(struct proa_timer) == 112, "struct proa_timer size");
 _Static_assert(sizeof(struct proa_future) == 176, "struct proa_future size");
 _Static_assert(sizeof(struct proa_signal) == 48, "struct proa_signal size");
 #endif
+/* The structs a caller fills and the library reads, or the library fills
+ * for a caller: their sizes are ABI too.  They grow only into their
+ * reserved tails; a size change here is a new SONAME (README, "ABI"). */
+_Static_assert(sizeof(struct proa_loop_opts) == 56,
+	       "struct proa_loop_opts size");
+_Static_assert(sizeof(struct proa_loop_stats) == 176,
+	       "struct proa_loop_stats size");
+_Static_assert(sizeof(struct proa_transport_options) == 80,
+	       "struct proa_transport_options size");
+_Static_assert(sizeof(struct proa_server_options) == 152,
+	       "struct proa_server_options size");
+_Static_assert(sizeof(struct proa_server_stats) == 72,
+	       "struct proa_server_stats size");
+_Static_assert(sizeof(struct proa_connect_options) == 168,
+	       "struct proa_connect_options size");
+_Static_assert(sizeof(struct proa_udp_options) == 72,
+	       "struct proa_udp_options size");
+_Static_assert(sizeof(struct proa_loop_group_options) == 40,
+	       "struct proa_loop_group_options size");
+_Static_assert(sizeof(struct proa_pool_lane_opts) == 16,
+	       "struct proa_pool_lane_opts size");
+_Static_assert(sizeof(struct proa_pool_opts) == 88,
+	       "struct proa_pool_opts size");
+_Static_assert(sizeof(struct proa_pool_lane_stats) == 104,
+	       "struct proa_pool_lane_stats size");
+_Static_assert(sizeof(struct proa_pool_stats) == 352,
+	       "struct proa_pool_stats size");
+_Static_assert(sizeof(struct proa_tls_options) == 96,
+	       "struct proa_tls_options size");
+
 _Static_assert(offsetof(struct proa_op, cb) == 0, "cb first");
 _Static_assert(PROA_OP_IDLE == 0, "zeroed memory is an idle op");
 _Static_assert(PROA_FUTURE_PENDING == 0, "zeroed future state is pending");
@@ -76,6 +110,36 @@ static void test_strerror_covers_both_ranges(void **state)
 	(void)state;
 }
 
+/* A caller built against a later proa may fill what is reserved here:
+ * every constructor refuses that with -EINVAL instead of ignoring it. */
+static void test_reserved_fields_must_be_zero(void **state)
+{
+	struct proa_loop_opts lo = {.reserved[3] = 1};
+	struct proa_pool_opts po = {.lanes[1].reserved[0] = 1};
+	struct proa_pool_opts po2 = {.reserved[0] = 1};
+	struct proa_loop_group_options go = {.reserved[2] = 1};
+	struct proa_tls_options to = {.reserved[1] = 1};
+	struct proa_loop *loop = NULL;
+	struct proa_pool *pool = NULL;
+	struct proa_loop_group *g = NULL;
+	struct proa_tls_context *tls = NULL;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(proa_loop_new(&loop, &lo), -EINVAL);
+	assert_null(loop);
+	assert_int_equal(proa_pool_new(&pool, &po), -EINVAL);
+	assert_int_equal(proa_pool_new(&pool, &po2), -EINVAL);
+	assert_null(pool);
+	assert_int_equal(proa_loop_group_new(&g, &go), -EINVAL);
+	assert_null(g);
+	assert_int_equal(
+	    proa_tls_context_new(&tls, PROA_TLS_CLIENT, &to, err, sizeof(err)),
+	    -EINVAL);
+	assert_null(tls);
+	assert_non_null(strstr(err, "reserved"));
+}
+
 static void test_version_matches_header(void **state)
 {
 	char want[32];
@@ -103,6 +167,7 @@ int main(void)
 	    cmocka_unit_test(test_zeroed_objects_are_idle),
 	    cmocka_unit_test(test_strerror_covers_both_ranges),
 	    cmocka_unit_test(test_version_matches_header),
+	    cmocka_unit_test(test_reserved_fields_must_be_zero),
 	    cmocka_unit_test(test_feature_names_are_complete),
 	};
 
