@@ -125,7 +125,7 @@ struct proa__tvt {
 	int (*write_eof)(struct proa_transport *t);
 	bool (*can_write_eof)(const struct proa_transport *t);
 	int (*close)(struct proa_transport *t);
-	void (*abort)(struct proa_transport *t);
+	int (*abort)(struct proa_transport *t);
 	int (*pause_reading)(struct proa_transport *t);
 	int (*resume_reading)(struct proa_transport *t);
 	bool (*is_reading)(const struct proa_transport *t);

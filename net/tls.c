@@ -366,9 +366,10 @@ static int t_close(struct proa_transport *t)
 	return 0;
 }
 
-static void t_abort(struct proa_transport *t)
+static int t_abort(struct proa_transport *t)
 {
 	fail(of_outer(t), -ECONNABORTED);
+	return 0;
 }
 
 static int t_pause_reading(struct proa_transport *t)

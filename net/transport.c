@@ -971,16 +971,15 @@ int proa_transport_close(struct proa_transport *t)
 	return 0;
 }
 
-void proa_transport_abort(struct proa_transport *t)
+int proa_transport_abort(struct proa_transport *t)
 {
 	if (!t)
-		return;
+		return -EINVAL;
 	PROA__LOOP_CHECK(t->loop);
-	if (proa__unlikely(t->vt)) {
-		t->vt->abort(t);
-		return;
-	}
+	if (proa__unlikely(t->vt))
+		return t->vt->abort(t);
 	fatal(t, -ECONNABORTED);
+	return 0;
 }
 
 int proa_transport_write_eof(struct proa_transport *t)

@@ -256,6 +256,14 @@ struct proa_server_stats {
 	uint64_t reserved[4];
 };
 
+/**
+ * proa_server_stats() - copy @s's counters into @out.
+ * @s:   a server.
+ * @out: filled whole (its reserved tail zeroed).
+ *
+ * Return: 0, or -EINVAL for NULL arguments.
+ * Thread: loop (the server's).
+ */
 PROA_API int proa_server_stats(const struct proa_server *s,
 			       struct proa_server_stats *out);
 
@@ -394,9 +402,19 @@ PROA_API bool proa_transport_can_write_eof(const struct proa_transport *t);
  * connection_lost(0) follows (or an error, if sending fails). */
 PROA_API int proa_transport_close(struct proa_transport *t);
 
-/** proa_transport_abort() - close at once, dropping the buffer;
- * connection_lost(-ECONNABORTED) follows. */
-PROA_API void proa_transport_abort(struct proa_transport *t);
+/**
+ * proa_transport_abort() - close at once, dropping the buffer.
+ * @t: the transport.
+ *
+ * connection_lost(-ECONNABORTED) follows from the ready queue (the buffer's
+ * write_ref and sendfile releases first).  Aborting a transport that is
+ * already closing or aborted is harmless, as with close.
+ *
+ * Return: 0, or -EINVAL for NULL (an int like its siblings, so that
+ *         callers can treat every closing call alike).
+ * Thread: loop.
+ */
+PROA_API int proa_transport_abort(struct proa_transport *t);
 
 /** pause_reading / resume_reading: no data_received while paused; the
  * kernel-side receive is cancelled, so data waits in the socket (TCP flow
