@@ -325,6 +325,50 @@ const char *proa__ring_backend(const struct proa__ring *r)
 	return r->ops->name;
 }
 
+/* The features' names live beside the probe that finds them (they are
+ * ring facts), so that the ring reports them without calling up. */
+const char *proa_feature_name(enum proa_feature f)
+{
+	static const char *const names[PROA_FEAT__COUNT] = {
+	    [PROA_FEAT_SINGLE_ISSUER] = "SINGLE_ISSUER",
+	    [PROA_FEAT_DEFER_TASKRUN] = "DEFER_TASKRUN",
+	    [PROA_FEAT_COOP_TASKRUN] = "COOP_TASKRUN",
+	    [PROA_FEAT_TASKRUN_FLAG] = "TASKRUN_FLAG",
+	    [PROA_FEAT_SUBMIT_ALL] = "SUBMIT_ALL",
+	    [PROA_FEAT_NODROP] = "NODROP",
+	    [PROA_FEAT_EXT_ARG] = "EXT_ARG",
+	    [PROA_FEAT_REG_RING_FD] = "REG_RING_FD",
+	    [PROA_FEAT_MSG_RING] = "MSG_RING",
+	    [PROA_FEAT_OP_NOP] = "OP_NOP",
+	    [PROA_FEAT_OP_TIMEOUT] = "OP_TIMEOUT",
+	    [PROA_FEAT_OP_READ] = "OP_READ",
+	    [PROA_FEAT_OP_WRITE] = "OP_WRITE",
+	    [PROA_FEAT_OP_READV] = "OP_READV",
+	    [PROA_FEAT_OP_WRITEV] = "OP_WRITEV",
+	    [PROA_FEAT_OP_FSYNC] = "OP_FSYNC",
+	    [PROA_FEAT_OP_OPENAT] = "OP_OPENAT",
+	    [PROA_FEAT_OP_CLOSE] = "OP_CLOSE",
+	    [PROA_FEAT_OP_STATX] = "OP_STATX",
+	    [PROA_FEAT_OP_POLL] = "OP_POLL",
+	    [PROA_FEAT_OP_ASYNC_CANCEL] = "OP_ASYNC_CANCEL",
+	    [PROA_FEAT_OP_ACCEPT] = "OP_ACCEPT",
+	    [PROA_FEAT_OP_CONNECT] = "OP_CONNECT",
+	    [PROA_FEAT_OP_RECV] = "OP_RECV",
+	    [PROA_FEAT_OP_SEND] = "OP_SEND",
+	    [PROA_FEAT_OP_RECVMSG] = "OP_RECVMSG",
+	    [PROA_FEAT_OP_SENDMSG] = "OP_SENDMSG",
+	    [PROA_FEAT_OP_SHUTDOWN] = "OP_SHUTDOWN",
+	    [PROA_FEAT_ACCEPT_MULTISHOT] = "ACCEPT_MULTISHOT",
+	    [PROA_FEAT_RECV_MULTISHOT] = "RECV_MULTISHOT",
+	    [PROA_FEAT_BUF_RING] = "BUF_RING",
+	    [PROA_FEAT_OP_SPLICE] = "OP_SPLICE",
+	};
+
+	if ((unsigned)f >= PROA_FEAT__COUNT)
+		return "?";
+	return names[f];
+}
+
 int proa__ring_describe(const struct proa__ring *r, char *buf, size_t len)
 {
 	int ret = r->ops->describe(r, buf, len);
