@@ -144,7 +144,8 @@ static inline struct proa__sched *proa__sched_of(struct proa_loop *loop)
 	return (struct proa__sched *)(void *)loop;
 }
 
-/* The wrong-thread check of every Thread: loop entry point (STYLE.md 9).
+/* The wrong-thread check of every Thread: loop entry point
+ * (docs/architecture.md rule 2).
  * Helpers shared by several entry points use the _AS form with the public
  * function's name, so that the message names what the caller called. */
 #ifdef PROA_DEBUG_CHECKS

@@ -13,7 +13,7 @@
  *
  * A callback added to a done future is scheduled at once, behind the ones
  * already queued: FIFO order holds, and it never runs inside the add call
- * (DESIGN.md rule 3; Tulip's "nastiest" bug).
+ * (docs/architecture.md rule 3; Tulip's "nastiest" bug).
  */
 #include <errno.h>
 #include <stdlib.h>

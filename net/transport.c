@@ -27,7 +27,7 @@
  *   CLOSED --close(2) done--> connection_lost(err), freed
  *
  * The descriptor is closed only once no operation on it is in flight
- * (DESIGN.md rule 6), and connection_lost is the last callback.
+ * (docs/architecture.md rule 6), and connection_lost is the last callback.
  *
  * Thread: loop, everything.
  */
@@ -70,8 +70,8 @@ const char *proa_transport_state_name(enum proa_transport_state s)
 	return "?";
 }
 
-/* Every transition goes through here, traced in debug mode (seed 004:
- * a connection's life should be readable from the log). */
+/* Every transition goes through here, traced in debug mode (a
+ * connection's life should be readable from the log). */
 static void set_state(struct proa_transport *t, enum proa_transport_state s)
 {
 	if (proa__unlikely(t->loop->sched.debug))

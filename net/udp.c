@@ -28,11 +28,11 @@
  *   CLOSING --rop and every send idle--> fin scheduled (call_soon)
  *   fin: close(2), free the ring, closed(), free the endpoint
  *
- * The descriptor is closed only once neither op is in flight (DESIGN.md
- * rule 6), and closed() is the last callback.  It always runs from the
- * endpoint's own call_soon handle, so it never runs inside
- * proa_udp_close() nor inside one of our op callbacks that still has to
- * touch the endpoint after the user's callback returns.
+ * The descriptor is closed only once neither op is in flight
+ * (docs/architecture.md rule 6), and closed() is the last callback.  It
+ * always runs from the endpoint's own call_soon handle, so it never runs
+ * inside proa_udp_close() nor inside one of our op callbacks that still
+ * has to touch the endpoint after the user's callback returns.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -234,7 +234,7 @@ static size_t free_list(struct proa_link *head)
 /* ---- closing ----------------------------------------------------------- */
 
 /* The last step, from the endpoint's own handle: nothing is in flight, so
- * the descriptor and the ring can go (DESIGN.md rule 6). */
+ * the descriptor and the ring can go (docs/architecture.md rule 6). */
 static void fin_run(void *arg)
 {
 	struct proa_udp *u = arg;

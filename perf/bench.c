@@ -24,7 +24,7 @@
  * repeats the whole program, takes medians and prints the ratios.
  *
  * The loop thread is pinned to CPU 0 and other threads to CPU 1 where the
- * machine has two CPUs (BENCHMARKS.md: the two sides on different cores);
+ * machine has two CPUs (docs/benchmarks.md: the two sides on different cores);
  * the pool benchmarks run unpinned (see main()).  Memory a benchmark
  * writes while timed is faulted in beforehand, for proa and peer alike.
  */
@@ -801,9 +801,9 @@ static void timer_fire(void *arg)
 /*
  * Churn: @live timers armed 1-2 hours ahead (random, fixed seed), then
  * start+cancel pairs of one more timer.  near: the churned timer is due in
- * 1 ms, ahead of every live one (the shape of BENCHMARKS.md's libuv
- * reference: in a heap it goes to the root and back); far: it is due at a
- * random time 1-2 hours ahead, among the live ones.
+ * 1 ms, ahead of every live one (the hard shape for a heap: it goes to
+ * the root and back); far: it is due at a random time 1-2 hours ahead,
+ * among the live ones.
  */
 static uint64_t churn_delay_ns(bool near)
 {
@@ -1321,8 +1321,8 @@ int main(int argc, char **argv)
 	 * second loop, the ping-pong peer) on CPU 1.  The pool benchmarks are
 	 * the exception: they run unpinned, loop and workers, because workers
 	 * inherit the affinity of the thread that starts them (libuv's and
-	 * proa's PROA_PLACE_NONE alike), and BENCHMARKS.md's libuv reference
-	 * figures for the pool are the unpinned ones.
+	 * proa's PROA_PLACE_NONE alike): a pinned loop would put every worker
+	 * on its CPU.
 	 */
 	pin(0);
 	if (wanted(argc, argv, "call_soon")) {

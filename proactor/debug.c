@@ -36,7 +36,7 @@ void proa__check_thread(struct proa__sched *s, const char *func)
 		  func, (int)gettid(), me, (void *)loop, (int)loop->owner_tid,
 		  owner);
 	/* Debug mode turns misuse that would corrupt the loop into a stop
-	 * with a message, by request (DESIGN.md rule 2). */
+	 * with a message, by request (docs/architecture.md rule 2). */
 	abort();
 }
 

@@ -10,8 +10,9 @@
  *   3. move due timers and the cross-thread items queued so far to the
  *      ready list;
  *   4. run the ready list as it stands now; what those callbacks schedule
- *      waits for the next iteration, after the next poll (Tornado's order,
- *      seed 001), so nothing that reschedules itself can starve I/O.
+ *      waits for the next iteration, after the next poll (Tornado's order;
+ *      docs/architecture.md rule 4), so nothing that reschedules itself
+ *      can starve I/O.
  * Callbacks run in steps 2 and 4 only, always on the loop thread, never
  * inside the call that scheduled them.  Op completions are dispatched as
  * they are reaped rather than queued again, because a multishot op can

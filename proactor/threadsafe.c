@@ -8,7 +8,7 @@
  * order.  The loop takes, each iteration, the items queued when it starts
  * taking (and at most a bounded batch), so producers cannot starve I/O.
  *
- * No lost wake-up (RELIABILITY.md P19).  The loop and a producer run a
+ * No lost wake-up (docs/reliability.md P19).  The loop and a producer run a
  * Dekker handshake on q.sleep, every access seq_cst:
  *   loop:     sleep = SLEEPING; if (queue, stop or liveness changed) don't
  *             block; ... block in the ring ...; sleep = AWAKE

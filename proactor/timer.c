@@ -255,9 +255,10 @@ void proa__timer_before_run(struct proa_loop *loop, struct proa_timer *t)
 		return;
 	}
 	/* Keep the phase; skip the periods missed while the loop (or the
-	 * machine) was stalled instead of replaying them (seed 004).  A
-	 * period past the end of the clock saturates: the timer then stays
-	 * armed and never fires again, rather than firing every iteration. */
+	 * machine) was stalled instead of replaying them (docs/architecture.md
+	 * rule 8).  A period past the end of the clock saturates: the timer
+	 * then stays armed and never fires again, rather than firing every
+	 * iteration. */
 	next = add_sat(P(t)->when, P(t)->repeat);
 	if (next <= loop->now) {
 		k = (loop->now - P(t)->when) / P(t)->repeat + 1;

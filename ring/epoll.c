@@ -816,9 +816,9 @@ static void do_close(struct ep *e, struct proa_op *op)
 	struct epfd *f = fd_find(e, op->priv.fd);
 
 	if (f) {
-		/* DESIGN rule 6 says nothing waits on it; if something does,
-		 * it ends now rather than wait on a number that will be
-		 * another file's. */
+		/* The close rule (docs/architecture.md rule 6) says nothing
+		 * waits on it; if something does, it ends now rather than
+		 * wait on a number that will be another file's. */
 		complete_waiters(e, &f->rd, -ECANCELED);
 		complete_waiters(e, &f->wr, -ECANCELED);
 		complete_waiters(e, &f->po, -ECANCELED);

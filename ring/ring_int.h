@@ -140,7 +140,7 @@ proa__buf_ring_owner(const struct proa_buf_ring *br)
 }
 
 /*
- * Fault injection for tests (RELIABILITY.md P1-P5).  liburing makes raw
+ * Fault injection for tests (docs/reliability.md P1-P5).  liburing makes raw
  * system calls, so LD_PRELOAD cannot reach them; tests set these before
  * creating loops.  Not thread-safe; never set in production.
  */

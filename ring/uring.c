@@ -4,7 +4,7 @@
  *
  * Set-up: flags are tried strongest first and dropped on EINVAL
  * (SINGLE_ISSUER|DEFER_TASKRUN, then COOP_TASKRUN, then none; SUBMIT_ALL
- * where accepted), never SQPOLL (RELIABILITY.md P8).  The ring starts
+ * where accepted), never SQPOLL (docs/reliability.md P8).  The ring starts
  * disabled (R_DISABLED) and is enabled by the thread that first runs the
  * loop, because SINGLE_ISSUER binds the ring to its first submitter.
  *
@@ -137,7 +137,7 @@ static int submit_now(struct uring *u)
 	return ret;
 }
 
-/* An SQE, flushing a full SQ once (RELIABILITY.md P2).  NULL when the ring
+/* An SQE, flushing a full SQ once (docs/reliability.md P2).  NULL when the ring
  * is not enabled yet or the kernel is pushing back. */
 static struct io_uring_sqe *get_sqe_flush(struct uring *u)
 {

@@ -20,7 +20,7 @@
  * Transport lifetime: proa allocates it, hands it to the protocol in
  * connection_made(), and frees it when connection_lost() returns.  The
  * protocol must not use the transport after that.  Closing follows
- * DESIGN.md rule 6: operations in flight are cancelled and their
+ * docs/architecture.md rule 6: operations in flight are cancelled and their
  * completions awaited before the descriptor is closed.
  *
  * Thread: loop, for every function here, unless its comment says
@@ -322,8 +322,8 @@ PROA_API int proa_unix_connect(struct proa_loop *loop, const char *path,
 
 /* ---- transports -------------------------------------------------------- */
 
-/* The explicit state of a connection (DESIGN.md; transitions traced in
- * debug mode). */
+/* The explicit state of a connection (docs/architecture.md,
+ * "Networking"; transitions traced in debug mode). */
 enum proa_transport_state {
 	PROA_TS_OPEN = 0,   /* reading and writing */
 	PROA_TS_HALF_LOCAL, /* write_eof() done: reading only */

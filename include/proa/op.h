@@ -190,8 +190,9 @@ PROA_API int proa_op_openat(struct proa_loop *loop, struct proa_op *op,
 /**
  * proa_op_close() - close @fd.
  *
- * The caller must have no other operation in flight on @fd (DESIGN.md rule
- * 6); the network layer enforces that for its sockets.
+ * The caller must have no other operation in flight on @fd
+ * (docs/architecture.md rule 6); the network layer enforces that for its
+ * sockets.
  */
 PROA_API int proa_op_close(struct proa_loop *loop, struct proa_op *op, int fd);
 

@@ -1,7 +1,8 @@
 -- SPDX-License-Identifier: MIT
 -- wrk -s pipeline.lua: each write carries 16 GETs of the URL, which the
 -- server must answer in order (HTTP/1.1 pipelining); wrk counts each
--- response as a request.  BENCHMARKS.md's "pipelined x16" shape.
+-- response as a request.  docs/benchmarks.md's "pipelined x16"
+-- shape.
 local depth = 16
 local req
 

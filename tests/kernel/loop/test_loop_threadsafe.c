@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * call_soon_threadsafe (RELIABILITY.md P19): every item runs exactly once,
+ * call_soon_threadsafe (docs/reliability.md P19): every item runs exactly once,
  * on the loop thread, in per-producer order; no wake-up is lost, whether
  * the item arrives while the loop sleeps or while it drains; close races
  * producers without losing an accepted item; a producer that is itself a

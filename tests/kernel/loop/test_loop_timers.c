@@ -3,7 +3,8 @@
  * Timers: fire in deadline order (arming order on ties), never early,
  * cancelled ones never; cancel from callbacks, also of a timer due in the
  * same iteration; repeating timers keep their phase and skip missed periods
- * (seed 004) instead of replaying them; the heap against a sorted model.
+ * instead of replaying them (docs/architecture.md rule 8); the heap against
+ * a sorted model.
  */
 #include <errno.h>
 #include <setjmp.h>

@@ -712,9 +712,9 @@ static bool lost_or_fd_held(const struct peer *sv, int fd)
 }
 
 /*
- * The close rule (DESIGN.md rule 6): close() with a receive and a send in
- * flight (the peer reads nothing; small buffers both ends) keeps the
- * descriptor open, and its number taken, on every iteration until
+ * The close rule (docs/architecture.md rule 6): close() with a receive
+ * and a send in flight (the peer reads nothing; small buffers both ends)
+ * keeps the descriptor open, and its number taken, on every iteration until
  * connection_lost - which finds every operation ended and the descriptor
  * closed.  The close is graceful: once the peer reads again, it gets every
  * byte and then EOF.

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The thread pool (RELIABILITY.md P20, P23): 1M jobs each delivered exactly
- * once on the loop thread; 98 queued jobs cancelled behind 2 blocked ones;
- * lanes that do not wait for each other; a full queue that refuses (or
+ * The thread pool (docs/reliability.md P20, P23): 1M jobs each delivered
+ * exactly once on the loop thread; 98 queued jobs cancelled behind 2 blocked
+ * ones; lanes that do not wait for each other; a full queue that refuses (or
  * makes the caller wait) and loses nothing; workers bound as the placement
  * says; shutdown and free with work pending leaving no thread behind;
  * getaddrinfo; and file operations the ring "lacks" run on the file lane.

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The ring under pressure (RELIABILITY.md P1-P5, P11): a 4-entry SQ running
- * 10k operations, a 16-entry CQ overflowed by 10k completions, cancel racing
- * completion 10k times, io_uring_enter failing with EBUSY/EAGAIN/EINTR, SQEs
- * refused, a 1 ms SIGALRM storm, and io_uring set-up refused (by the fault
+ * The ring under pressure (docs/reliability.md P1-P5, P11): a 4-entry SQ
+ * running 10k operations, a 16-entry CQ overflowed by 10k completions, cancel
+ * racing completion 10k times, io_uring_enter failing with EBUSY/EAGAIN/EINTR,
+ * SQEs refused, a 1 ms SIGALRM storm, and io_uring set-up refused (by the fault
  * hook, and for real by a seccomp filter in a child process).
  */
 #include <errno.h>

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* proa/base.h compiles on its own, first and alone (STYLE.md 3). */
+/* proa/base.h compiles on its own, first and alone
+ * (docs/architecture.md, "Public headers"). */
 #include "proa/base.h"
 #include "proa/base.h" /* and guards against a second inclusion */
 

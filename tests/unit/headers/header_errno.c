@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* proa/errno.h compiles on its own, first and alone (STYLE.md 3). */
+/* proa/errno.h compiles on its own, first and alone
+ * (docs/architecture.md, "Public headers"). */
 #include "proa/errno.h"
 #include "proa/errno.h" /* and guards against a second inclusion */
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* proa/future.h compiles on its own, first and alone (STYLE.md 3). */
+/* proa/future.h compiles on its own, first and alone
+ * (docs/architecture.md, "Public headers"). */
 #include "proa/future.h"
 #include "proa/future.h" /* and guards against a second inclusion */
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* proa/loop.h compiles on its own, first and alone (STYLE.md 3). */
+/* proa/loop.h compiles on its own, first and alone
+ * (docs/architecture.md, "Public headers"). */
 #include "proa/loop.h"
 #include "proa/loop.h" /* and guards against a second inclusion */
 

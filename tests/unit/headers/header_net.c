@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* proa/net.h compiles on its own, first and alone (STYLE.md 3). */
+/* proa/net.h compiles on its own, first and alone
+ * (docs/architecture.md, "Public headers"). */
 #include "proa/net.h"
 #include "proa/net.h" /* and guards against a second inclusion */
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* proa/op.h compiles on its own, first and alone (STYLE.md 3). */
+/* proa/op.h compiles on its own, first and alone
+ * (docs/architecture.md, "Public headers"). */
 #include "proa/op.h"
 #include "proa/op.h" /* and guards against a second inclusion */
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* proa/pool.h compiles on its own, first and alone (STYLE.md 3). */
+/* proa/pool.h compiles on its own, first and alone
+ * (docs/architecture.md, "Public headers"). */
 #include "proa/pool.h"
 #include "proa/pool.h" /* and guards against a second inclusion */
 

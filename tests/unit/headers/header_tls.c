@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* proa/tls.h compiles on its own, first and alone (STYLE.md 3). */
+/* proa/tls.h compiles on its own, first and alone
+ * (docs/architecture.md, "Public headers"). */
 #include "proa/tls.h"
 #include "proa/tls.h" /* and guards against a second inclusion */
 

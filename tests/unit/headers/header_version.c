@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* proa/version.h compiles on its own, first and alone (STYLE.md 3). */
+/* proa/version.h compiles on its own, first and alone
+ * (docs/architecture.md, "Public headers"). */
 #include "proa/version.h"
 #include "proa/version.h" /* and guards against a second inclusion */
 

@@ -2,7 +2,8 @@
 /*
  * The public headers: each compiles alone (the header_*.c files beside this
  * one, built into this test), and the caller-embedded structs keep their
- * sizes, which are ABI (STYLE.md 3).  Change a size only on purpose, here.
+ * sizes, which are ABI (docs/architecture.md, "Public headers").  Change a
+ * size only on purpose, here.
  */
 #include <errno.h>
 #include <setjmp.h>
