@@ -28,48 +28,22 @@
 #define proa__unlikely(x) (x)
 #endif
 
-/* ---- intrusive circular lists ---------------------------------------- */
-
-static inline void proa__list_init(struct proa_link *head)
-{
-	head->next = head;
-	head->prev = head;
-}
-
-static inline bool proa__list_empty(const struct proa_link *head)
-{
-	return head->next == head;
-}
-
-static inline void proa__list_add_tail(struct proa_link *head,
-				       struct proa_link *node)
-{
-	node->prev = head->prev;
-	node->next = head;
-	head->prev->next = node;
-	head->prev = node;
-}
-
-/* Unlink @node and leave it self-linked, so a second unlink is harmless. */
-static inline void proa__list_del(struct proa_link *node)
-{
-	node->prev->next = node->next;
-	node->next->prev = node->prev;
-	node->next = node;
-	node->prev = node;
-}
+/* ---- intrusive circular lists ----------------------------------------
+ * proa_list_init(), _empty(), _add_tail() and _del() are public
+ * (proa/base.h), so that programs on the public headers need no copies.
+ */
 
 /* Move every node of @from to the tail of @to; @from becomes empty. */
 static inline void proa__list_splice_tail(struct proa_link *from,
 					  struct proa_link *to)
 {
-	if (proa__list_empty(from))
+	if (proa_list_empty(from))
 		return;
 	from->next->prev = to->prev;
 	to->prev->next = from->next;
 	from->prev->next = to;
 	to->prev = from->prev;
-	proa__list_init(from);
+	proa_list_init(from);
 }
 
 /* ---- atomics on fields of public structs ------------------------------

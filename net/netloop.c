@@ -30,9 +30,9 @@ static void netloop_flush(struct proa__loop_hook *h)
 	struct proa__netloop *nl =
 	    proa_container_of(h, struct proa__netloop, hook);
 
-	if (!proa__list_empty(&nl->starved))
+	if (!proa_list_empty(&nl->starved))
 		proa__transports_feed(nl);
-	if (!proa__list_empty(&nl->dirty))
+	if (!proa_list_empty(&nl->dirty))
 		proa__transports_flush(nl);
 }
 
@@ -77,9 +77,9 @@ static struct proa__netloop *netloop_new(struct proa_loop *loop)
 	nl->nbufs = DEFAULT_NBUFS;
 	nl->bufsize = DEFAULT_BUFSIZE;
 	nl->cur_bid = -1;
-	proa__list_init(&nl->starved);
-	proa__list_init(&nl->dirty);
-	proa__list_init(&nl->all);
+	proa_list_init(&nl->starved);
+	proa_list_init(&nl->dirty);
+	proa_list_init(&nl->all);
 	nl->hook.flush = netloop_flush;
 	nl->hook.close = netloop_close;
 	proa__loop_hook_add(loop, &nl->hook);

@@ -119,7 +119,7 @@ static void start_read(struct proa_transport *t)
 static void stop_read(struct proa_transport *t)
 {
 	if (t->on_starved) {
-		proa__list_del(&t->starve_link);
+		proa_list_del(&t->starve_link);
 		t->on_starved = false;
 	}
 	if (!proa_op_is_idle(&t->rop))
@@ -210,7 +210,7 @@ static void recv_done(struct proa_op *op)
 		 * buffers come back (proa__transports_feed). */
 		nl->enobufs++;
 		if (can_read(t) && t->want_read && !t->on_starved) {
-			proa__list_add_tail(&nl->starved, &t->starve_link);
+			proa_list_add_tail(&nl->starved, &t->starve_link);
 			t->on_starved = true;
 		}
 	} else if (res != -ECANCELED) {
@@ -228,11 +228,11 @@ void proa__transports_feed(struct proa__netloop *nl)
 {
 	struct proa_transport *t;
 
-	while (!proa__list_empty(&nl->starved) &&
+	while (!proa_list_empty(&nl->starved) &&
 	       proa_buf_ring_available(nl->br) > 0) {
 		t = proa_container_of(nl->starved.next, struct proa_transport,
 				      starve_link);
-		proa__list_del(&t->starve_link);
+		proa_list_del(&t->starve_link);
 		t->on_starved = false;
 		start_read(t);
 	}
@@ -297,7 +297,7 @@ static void set_paused(struct proa_transport *t, bool paused)
 static void mark_dirty(struct proa_transport *t)
 {
 	if (!t->on_dirty) {
-		proa__list_add_tail(&t->nl->dirty, &t->dirty_link);
+		proa_list_add_tail(&t->nl->dirty, &t->dirty_link);
 		t->on_dirty = true;
 	}
 }
@@ -381,10 +381,10 @@ void proa__transports_flush(struct proa__netloop *nl)
 {
 	struct proa_transport *t;
 
-	while (!proa__list_empty(&nl->dirty)) {
+	while (!proa_list_empty(&nl->dirty)) {
 		t = proa_container_of(nl->dirty.next, struct proa_transport,
 				      dirty_link);
-		proa__list_del(&t->dirty_link);
+		proa_list_del(&t->dirty_link);
 		t->on_dirty = false;
 		send_more(t);
 	}
@@ -888,7 +888,7 @@ static void lost_run(void *arg)
 	struct proa_transport *t = arg;
 	struct proa__chunk *c;
 
-	proa__list_del(&t->link);
+	proa_list_del(&t->link);
 	proa_handle_cancel(&t->notify);
 	proa_handle_cancel(&t->resume);
 	while ((c = t->whead) != NULL) {
@@ -921,7 +921,7 @@ static void teardown(struct proa_transport *t)
 		proa_timer_cancel(&t->idle_timer);
 		proa_timer_cancel(&t->write_timer);
 		if (t->on_dirty) {
-			proa__list_del(&t->dirty_link);
+			proa_list_del(&t->dirty_link);
 			t->on_dirty = false;
 		}
 	}
@@ -1275,10 +1275,10 @@ int proa__transport_open(struct proa_loop *loop, int fd,
 	proa_op_init(&t->rop, recv_done, t);
 	proa_op_init(&t->wop, send_done, t);
 	proa_op_init(&t->xop, shut_done, t);
-	proa__list_add_tail(&nl->all, &t->link);
+	proa_list_add_tail(&nl->all, &t->link);
 	p = factory(arg, t);
 	if (!p || !p->ops || !p->ops->data_received) {
-		proa__list_del(&t->link);
+		proa_list_del(&t->link);
 		free(t->rbuf);
 		free(t);
 		close(fd);

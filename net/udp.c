@@ -175,10 +175,10 @@ static struct udp_dgram *dgram_get(struct proa_udp *u, size_t len)
 	size_t cap;
 
 	/* LIFO: the most recently freed entry is the likeliest to fit. */
-	if (!proa__list_empty(&u->freeq)) {
+	if (!proa_list_empty(&u->freeq)) {
 		d = proa_container_of(u->freeq.next, struct udp_dgram, link);
 		if (d->cap >= len) {
-			proa__list_del(&d->link);
+			proa_list_del(&d->link);
 			u->nfree--;
 			u->free_bytes -= d->cap;
 			return d;
@@ -188,7 +188,7 @@ static struct udp_dgram *dgram_get(struct proa_udp *u, size_t len)
 	d = malloc(sizeof(*d) + cap);
 	if (!d)
 		return NULL;
-	proa__list_init(&d->link);
+	proa_list_init(&d->link);
 	d->cap = cap;
 	d->u = u;
 	proa_op_init(&d->op, send_done, d);
@@ -227,7 +227,7 @@ static size_t free_list(struct proa_link *head)
 		free(d);
 		l = next;
 	}
-	proa__list_init(head);
+	proa_list_init(head);
 	return bytes;
 }
 
@@ -431,7 +431,7 @@ static int submit_dgram(struct proa_udp *u, struct udp_dgram *d)
 	d->msg.msg_iovlen = 1;
 	ret = proa_op_sendmsg(u->loop, &d->op, u->fd, &d->msg, 0);
 	if (ret == 0) {
-		proa__list_add_tail(&u->inflight, &d->link);
+		proa_list_add_tail(&u->inflight, &d->link);
 		u->ninflight++;
 	}
 	return ret;
@@ -444,7 +444,7 @@ static void send_next(struct proa_udp *u)
 	/* report() runs the user's error_received, which may queue more,
 	 * start a send (sendto on an empty queue) or close: re-check. */
 	while (!u->closing && u->ninflight < SEND_INFLIGHT &&
-	       !proa__list_empty(&u->sendq)) {
+	       !proa_list_empty(&u->sendq)) {
 		struct proa_link *l = u->sendq.next;
 		struct udp_dgram *d =
 		    proa_container_of(l, struct udp_dgram, link);
@@ -452,7 +452,7 @@ static void send_next(struct proa_udp *u)
 
 		/* The analyzer loses track of which list a freed entry was
 		 * on: send_done() frees entries of inflight, never of sendq. */
-		proa__list_del(l); // NOLINT(clang-analyzer-unix.Malloc)
+		proa_list_del(l); // NOLINT(clang-analyzer-unix.Malloc)
 		ret = submit_dgram(u, d);
 		if (ret == 0)
 			continue;
@@ -468,7 +468,7 @@ static void send_done(struct proa_op *op)
 	struct proa_udp *u = d->u;
 	int res = op->res;
 
-	proa__list_del(&d->link);
+	proa_list_del(&d->link);
 	u->ninflight--;
 	u->queued -= d->len;
 	dgram_put(u, d);
@@ -591,10 +591,10 @@ int proa_udp_bind(struct proa_loop *loop, const struct sockaddr *addr,
 	u->family = addr ? addr->sa_family : remote->sa_family;
 	u->max_queued =
 	    opt && opt->max_queued ? opt->max_queued : UDP_DEFAULT_MAX_QUEUED;
-	proa__list_init(&u->sendq);
-	proa__list_init(&u->freeq);
+	proa_list_init(&u->sendq);
+	proa_list_init(&u->freeq);
 	proa_op_init(&u->rop, recv_done, u);
-	proa__list_init(&u->inflight);
+	proa_list_init(&u->inflight);
 
 	ret = setup_socket(u, addr, addrlen, opt);
 	if (ret < 0)
@@ -648,7 +648,7 @@ int proa_udp_sendto(struct proa_udp *u, const void *data, size_t len,
 	d->addrlen = to ? tolen : 0;
 	if (to)
 		memcpy(&d->addr, to, tolen);
-	if (u->ninflight < SEND_INFLIGHT && proa__list_empty(&u->sendq)) {
+	if (u->ninflight < SEND_INFLIGHT && proa_list_empty(&u->sendq)) {
 		/* Room in flight and nothing before it: go now (the SQE
 		 * leaves with the loop's next submission).  The queue can be
 		 * non-empty with room in flight only while send_done()
@@ -659,7 +659,7 @@ int proa_udp_sendto(struct proa_udp *u, const void *data, size_t len,
 			return ret;
 		}
 	} else {
-		proa__list_add_tail(&u->sendq, &d->link);
+		proa_list_add_tail(&u->sendq, &d->link);
 	}
 	u->queued += len;
 	return 0;

@@ -150,13 +150,13 @@ int proa_pool_new(struct proa_pool **out, const struct proa_pool_opts *opts)
 	atomic_init(&pool->refs, 1);
 	atomic_init(&pool->shut, false);
 	pthread_mutex_init(&pool->mu, NULL);
-	proa__list_init(&pool->clients);
+	proa_list_init(&pool->clients);
 	for (i = 0; i < PROA_LANE__COUNT; i++) {
 		ln = &pool->lanes[i];
 		pthread_mutex_init(&ln->mu, NULL);
 		pthread_cond_init(&ln->work, NULL);
 		pthread_cond_init(&ln->space, NULL);
-		proa__list_init(&ln->queue);
+		proa_list_init(&ln->queue);
 		atomic_init(&ln->backlog, 0);
 		atomic_init(&ln->rejected, 0);
 		ln->max_threads = opts->lanes[i].threads
@@ -211,17 +211,17 @@ static void *worker_main(void *p)
 	tl_worker = w;
 	pthread_mutex_lock(&ln->mu);
 	for (;;) {
-		while (proa__list_empty(&ln->queue) && !ln->shut) {
+		while (proa_list_empty(&ln->queue) && !ln->shut) {
 			ln->idle++;
 			pthread_cond_wait(&ln->work, &ln->mu);
 			ln->idle--;
 			hot = false;
 		}
-		if (proa__list_empty(&ln->queue))
+		if (proa_list_empty(&ln->queue))
 			break; /* shut down, and nothing left to drain */
 		j = proa_container_of(ln->queue.next, struct proa__pool_job,
 				      link);
-		proa__list_del(&j->link);
+		proa_list_del(&j->link);
 		atomic_store_explicit(&j->state, PROA__JOB_RUNNING,
 				      memory_order_relaxed);
 		atomic_fetch_sub_explicit(&ln->backlog, 1,
@@ -343,10 +343,10 @@ static struct proa__pool_client *client_new(struct proa_loop *loop,
 	cl->loop = loop;
 	cl->pool = pool;
 	for (i = 0; i < PROA_LANE__COUNT; i++)
-		proa__list_init(&cl->pending[i]);
+		proa_list_init(&cl->pending[i]);
 	atomic_fetch_add_explicit(&pool->refs, 1, memory_order_relaxed);
 	pthread_mutex_lock(&pool->mu);
-	proa__list_add_tail(&pool->clients, &cl->in_pool);
+	proa_list_add_tail(&pool->clients, &cl->in_pool);
 	pthread_mutex_unlock(&pool->mu);
 	proa__loop_hook_add(loop, &cl->hook);
 	return cl;
@@ -360,7 +360,7 @@ static void client_release(struct proa__pool_client *cl)
 
 	proa__loop_hook_del(&cl->hook);
 	pthread_mutex_lock(&cl->pool->mu);
-	proa__list_del(&cl->in_pool);
+	proa_list_del(&cl->in_pool);
 	pthread_mutex_unlock(&cl->pool->mu);
 	while ((j = cl->cache) != NULL) {
 		cl->cache = (struct proa__pool_job *)j->link.next;
@@ -458,7 +458,7 @@ static void flush_lane(struct proa__pool_client *cl, unsigned lane)
 	struct proa_link batch, *l;
 	unsigned n = cl->npending[lane], wake, need;
 
-	proa__list_init(&batch);
+	proa_list_init(&batch);
 	proa__list_splice_tail(&cl->pending[lane], &batch);
 	cl->npending[lane] = 0;
 	for (l = batch.next; l != &batch; l = l->next)
@@ -492,9 +492,9 @@ static void flush_lane(struct proa__pool_client *cl, unsigned lane)
 	pthread_mutex_unlock(&ln->mu);
 	proa__log(PROA_LOG_ERROR, "pool: no %s worker could start",
 		  proa_lane_name(lane));
-	while (!proa__list_empty(&batch)) {
+	while (!proa_list_empty(&batch)) {
 		j = proa_container_of(batch.next, struct proa__pool_job, link);
-		proa__list_del(&j->link);
+		proa_list_del(&j->link);
 		atomic_fetch_sub(&ln->backlog, 1);
 		j->res = -EAGAIN;
 		j->ran = false;
@@ -504,9 +504,9 @@ static void flush_lane(struct proa__pool_client *cl, unsigned lane)
 	}
 	return;
 refuse:
-	while (!proa__list_empty(&batch)) {
+	while (!proa_list_empty(&batch)) {
 		j = proa_container_of(batch.next, struct proa__pool_job, link);
-		proa__list_del(&j->link);
+		proa_list_del(&j->link);
 		atomic_fetch_sub(&ln->backlog, 1);
 		job_finish_unrun(j, -ESHUTDOWN);
 	}
@@ -613,7 +613,7 @@ int proa__pool_submit(struct proa_pool *pool, struct proa_loop *loop,
 	j->lane = (uint8_t)lane;
 	j->t_submit = loop->now;
 	atomic_init(&j->state, PROA__JOB_PENDING);
-	proa__list_add_tail(&cl->pending[lane], &j->link);
+	proa_list_add_tail(&cl->pending[lane], &j->link);
 	cl->npending[lane]++;
 	if (cl->outstanding++ == 0)
 		proa_loop_ref(loop);
@@ -632,7 +632,7 @@ bool proa__pool_job_cancel(struct proa__pool_job *j)
 
 	if (state == PROA__JOB_PENDING) {
 		/* Still ours: no other thread has seen it. */
-		proa__list_del(&j->link);
+		proa_list_del(&j->link);
 		cl->npending[j->lane]--;
 		pthread_mutex_lock(&ln->mu);
 		atomic_fetch_sub(&ln->backlog, 1);
@@ -651,7 +651,7 @@ bool proa__pool_job_cancel(struct proa__pool_job *j)
 		pthread_mutex_unlock(&ln->mu); /* a worker took it */
 		return false;
 	}
-	proa__list_del(&j->link);
+	proa_list_del(&j->link);
 	atomic_fetch_sub(&ln->backlog, 1);
 	ln->cancelled++;
 	if (ln->space_waiters)
@@ -767,7 +767,7 @@ int proa_pool_shutdown(struct proa_pool *pool, enum proa_pool_shutdown how)
 	pthread_mutex_unlock(&pool->mu);
 	if (was)
 		return -EALREADY;
-	proa__list_init(&gone);
+	proa_list_init(&gone);
 	for (i = 0; i < PROA_LANE__COUNT; i++) {
 		ln = &pool->lanes[i];
 		pthread_mutex_lock(&ln->mu);
@@ -788,9 +788,9 @@ int proa_pool_shutdown(struct proa_pool *pool, enum proa_pool_shutdown how)
 		pthread_cond_broadcast(&ln->space);
 		pthread_mutex_unlock(&ln->mu);
 	}
-	while (!proa__list_empty(&gone)) {
+	while (!proa_list_empty(&gone)) {
 		j = proa_container_of(gone.next, struct proa__pool_job, link);
-		proa__list_del(&j->link);
+		proa_list_del(&j->link);
 		j->res = -ECANCELED;
 		j->value = NULL;
 		j->ran = false;

@@ -91,9 +91,9 @@ void proa__list_inflight(struct proa_loop *loop, const char *why)
 		  "signal watches",
 		  (void *)loop, why, proa__ring_nr_user(loop->ring),
 		  (unsigned long long)loop->timers_active,
-		  proa__list_empty(&loop->ready) ? "no" : "some",
+		  proa_list_empty(&loop->ready) ? "no" : "some",
 		  proa__mpsc_empty(&loop->q) ? "no" : "some",
 		  atomic_load(&loop->refs),
-		  proa__list_empty(&loop->signals) ? "no" : "some");
+		  proa_list_empty(&loop->signals) ? "no" : "some");
 	proa__ring_for_each(loop->ring, list_one, &ctx);
 }

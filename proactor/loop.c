@@ -187,8 +187,8 @@ int proa_loop_new(struct proa_loop **out, const struct proa_loop_opts *opts)
 	loop->slow_ns = slow_ns;
 	loop->wake_fd = -1;
 	loop->sig_fd = -1;
-	proa__list_init(&loop->ready);
-	proa__list_init(&loop->hooks);
+	proa_list_init(&loop->ready);
+	proa_list_init(&loop->hooks);
 	proa__mpsc_init(&loop->q);
 	proa__signals_init(loop);
 	ret = proa__ring_new(&loop->ring, &params, reason, sizeof(reason));
@@ -216,7 +216,7 @@ void proa__call_soon(struct proa_loop *loop, struct proa_handle *h)
 {
 	/* Release: a producer polling proa_handle_is_idle() elsewhere. */
 	proa__atomic_store(&h->priv.state, PROA__H_READY, PROA__RELEASE);
-	proa__list_add_tail(&loop->ready, &h->priv.link);
+	proa_list_add_tail(&loop->ready, &h->priv.link);
 }
 
 static struct proa_handle *alloc_handle(struct proa_loop *loop)
@@ -301,7 +301,7 @@ int proa_handle_cancel(struct proa_handle *h)
 	if (h->priv.flags & PROA__HF_TIMER)
 		return proa_timer_cancel(
 		    proa_container_of(h, struct proa_timer, handle));
-	proa__list_del(&h->priv.link);
+	proa_list_del(&h->priv.link);
 	proa__atomic_store(&h->priv.state, PROA__H_IDLE, PROA__RELEASE);
 	if (h->priv.flags & PROA__HF_ALLOC)
 		recycle_handle(loop, h);
@@ -322,13 +322,13 @@ static void run_ready(struct proa_loop *loop)
 	uint32_t flags;
 	void *arg;
 
-	proa__list_init(&batch);
+	proa_list_init(&batch);
 	proa__list_splice_tail(&loop->ready, &batch);
 	loop->draining = &batch;
-	while (!proa__list_empty(&batch)) {
+	while (!proa_list_empty(&batch)) {
 		h = proa_container_of(batch.next, struct proa_handle,
 				      priv.link);
-		proa__list_del(&h->priv.link);
+		proa_list_del(&h->priv.link);
 		/* Everything the run needs is read before the handle is
 		 * published idle: from that store on, another thread may post
 		 * it again and rewrite it (call_soon_threadsafe). */
@@ -386,7 +386,7 @@ static void dispatch_completions(struct proa_loop *loop)
 bool proa__loop_alive(struct proa_loop *loop)
 {
 	return proa__ring_nr_user(loop->ring) > 0 || loop->timers_active > 0 ||
-	       !proa__list_empty(&loop->ready) || !proa__mpsc_empty(&loop->q) ||
+	       !proa_list_empty(&loop->ready) || !proa__mpsc_empty(&loop->q) ||
 	       /* seq_cst: pairs with proa_loop_unref() (threadsafe.c) */
 	       atomic_load_explicit(&loop->refs, memory_order_seq_cst) > 0 ||
 	       proa__signals_active(loop);
@@ -396,7 +396,7 @@ static int64_t compute_timeout(struct proa_loop *loop, enum proa_run_mode mode)
 {
 	if (mode == PROA_RUN_NOWAIT)
 		return 0;
-	if (!proa__list_empty(&loop->ready) ||
+	if (!proa_list_empty(&loop->ready) ||
 	    atomic_load_explicit(&loop->stop, memory_order_acquire) ||
 	    proa__ring_has_pending(loop->ring) || !proa__mpsc_empty(&loop->q))
 		return 0;
@@ -411,12 +411,12 @@ static int64_t compute_timeout(struct proa_loop *loop, enum proa_run_mode mode)
 
 void proa__loop_hook_add(struct proa_loop *loop, struct proa__loop_hook *h)
 {
-	proa__list_add_tail(&loop->hooks, &h->link);
+	proa_list_add_tail(&loop->hooks, &h->link);
 }
 
 void proa__loop_hook_del(struct proa__loop_hook *h)
 {
-	proa__list_del(&h->link);
+	proa_list_del(&h->link);
 }
 
 static void run_flush_hooks(struct proa_loop *loop)
@@ -432,7 +432,7 @@ static void run_close_hooks(struct proa_loop *loop)
 {
 	struct proa__loop_hook *h;
 
-	while (!proa__list_empty(&loop->hooks)) {
+	while (!proa_list_empty(&loop->hooks)) {
 		h = proa_container_of(loop->hooks.next, struct proa__loop_hook,
 				      link);
 		h->close(h); /* unlinks it */
@@ -447,7 +447,7 @@ static int iterate(struct proa_loop *loop, enum proa_run_mode mode)
 
 	/* Work gathered outside a run (or by the last ONCE) leaves before
 	 * the loop decides whether it may sleep. */
-	if (!proa__list_empty(&loop->hooks))
+	if (!proa_list_empty(&loop->hooks))
 		run_flush_hooks(loop);
 	timeout = compute_timeout(loop, mode);
 
@@ -467,7 +467,7 @@ static int iterate(struct proa_loop *loop, enum proa_run_mode mode)
 	proa__timers_run_due(loop);
 	proa__threadsafe_drain(loop);
 	run_ready(loop);
-	if (!proa__list_empty(&loop->hooks))
+	if (!proa_list_empty(&loop->hooks))
 		run_flush_hooks(loop);
 	return 0;
 }
@@ -657,9 +657,9 @@ int proa_loop_cancel_all(struct proa_loop *loop)
 static bool busy(struct proa_loop *loop)
 {
 	return proa__ring_nr_user(loop->ring) > 0 || loop->timers_active > 0 ||
-	       !proa__list_empty(&loop->ready) || !proa__mpsc_empty(&loop->q) ||
+	       !proa_list_empty(&loop->ready) || !proa__mpsc_empty(&loop->q) ||
 	       atomic_load_explicit(&loop->refs, memory_order_acquire) > 0 ||
-	       !proa__list_empty(&loop->signals);
+	       !proa_list_empty(&loop->signals);
 }
 
 /* Cancel the loop's own ops and wait for their completions, so that no CQE

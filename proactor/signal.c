@@ -22,19 +22,19 @@ void proa__signals_init(struct proa_loop *loop)
 {
 	sigemptyset(&loop->sig_mask);
 	sigemptyset(&loop->sig_blocked);
-	proa__list_init(&loop->signals);
+	proa_list_init(&loop->signals);
 	proa_op_init(&loop->sig_op, sig_op_done, loop);
 	loop->sig_op.priv.iflags = PROA__OPF_INTERNAL;
 }
 
 bool proa__signals_active(const struct proa_loop *loop)
 {
-	return !proa__list_empty(&loop->signals);
+	return !proa_list_empty(&loop->signals);
 }
 
 void proa__signals_first_run(struct proa_loop *loop)
 {
-	if (!proa__list_empty(&loop->signals))
+	if (!proa_list_empty(&loop->signals))
 		pthread_sigmask(SIG_BLOCK, &loop->sig_mask, NULL);
 }
 
@@ -88,7 +88,7 @@ static void sig_op_done(struct proa_op *op)
 		for (i = 0; i < (size_t)n / sizeof(si[0]); i++)
 			dispatch(loop, (int)si[i].ssi_signo);
 	}
-	if (proa__list_empty(&loop->signals) || proa__gate_closed(loop) ||
+	if (proa_list_empty(&loop->signals) || proa__gate_closed(loop) ||
 	    !proa_op_is_idle(op))
 		return;
 	ret = arm(loop);
@@ -185,7 +185,7 @@ int proa_signal_start(struct proa_loop *loop, struct proa_signal *sig,
 	sig->data = data;
 	sig->signo = signo;
 	sig->priv.loop = loop;
-	proa__list_add_tail(&loop->signals, &sig->priv.link);
+	proa_list_add_tail(&loop->signals, &sig->priv.link);
 	return 0;
 }
 
@@ -201,11 +201,11 @@ int proa_signal_stop(struct proa_signal *sig)
 	PROA__LOOP_CHECK(loop);
 	if (loop->sig_cursor == &sig->priv.link)
 		loop->sig_cursor = sig->priv.link.next;
-	proa__list_del(&sig->priv.link);
+	proa_list_del(&sig->priv.link);
 	sig->priv.loop = NULL;
 	if (!watched_by_others(loop, sig->signo))
 		unwatch(loop, sig->signo);
-	if (proa__list_empty(&loop->signals))
+	if (proa_list_empty(&loop->signals))
 		proa_op_cancel(&loop->sig_op);
 	return 0;
 }

@@ -202,7 +202,7 @@ int proa_timer_cancel(struct proa_timer *t)
 	if (state == PROA__H_ARMED)
 		heap_remove(loop, t);
 	else
-		proa__list_del(&t->handle.priv.link);
+		proa_list_del(&t->handle.priv.link);
 	proa__atomic_store(&t->handle.priv.state, PROA__H_IDLE, PROA__RELAXED);
 	loop->timers_active--;
 	return 0;

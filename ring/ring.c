@@ -77,10 +77,10 @@ int proa__ring_new(struct proa__ring **out, const struct proa__ring_params *p,
 	ret = backend_new(&r, p, reason, reason_len);
 	if (ret < 0)
 		return ret;
-	proa__list_init(&r->queued);
-	proa__list_init(&r->inflight);
-	proa__list_init(&r->done);
-	proa__list_init(&r->buf_rings);
+	proa_list_init(&r->queued);
+	proa_list_init(&r->inflight);
+	proa_list_init(&r->done);
+	proa_list_init(&r->buf_rings);
 	*out = r;
 	return 0;
 }
@@ -108,11 +108,11 @@ int proa__ring_submit(struct proa__ring *r, struct proa_op *op)
 {
 	int ret;
 
-	if (proa__likely(proa__list_empty(&r->queued))) {
+	if (proa__likely(proa_list_empty(&r->queued))) {
 		ret = r->ops->issue(r, op);
 		if (proa__likely(ret == 0)) {
 			op->priv.state = PROA_OP_INFLIGHT;
-			proa__list_add_tail(&r->inflight, &op->priv.link);
+			proa_list_add_tail(&r->inflight, &op->priv.link);
 			count_new(r, op);
 			return 0;
 		}
@@ -120,7 +120,7 @@ int proa__ring_submit(struct proa__ring *r, struct proa_op *op)
 			return ret;
 	}
 	op->priv.state = PROA_OP_QUEUED;
-	proa__list_add_tail(&r->queued, &op->priv.link);
+	proa_list_add_tail(&r->queued, &op->priv.link);
 	count_new(r, op);
 	return 0;
 }
@@ -134,10 +134,10 @@ bool proa__ring_offload(struct proa__ring *r, const struct proa_op *op)
 static void complete_locally(struct proa__ring *r, struct proa_op *op,
 			     int32_t res)
 {
-	proa__list_del(&op->priv.link);
+	proa_list_del(&op->priv.link);
 	op->priv.iflags |= PROA__OPF_LOCAL_DONE;
 	op->res = res;
-	proa__list_add_tail(&r->done, &op->priv.link);
+	proa_list_add_tail(&r->done, &op->priv.link);
 }
 
 int proa__ring_cancel(struct proa__ring *r, struct proa_op *op)
@@ -170,7 +170,7 @@ static void flush_queued(struct proa__ring *r)
 	struct proa_op *op;
 	int ret;
 
-	while (!proa__list_empty(&r->queued)) {
+	while (!proa_list_empty(&r->queued)) {
 		op = proa_container_of(r->queued.next, struct proa_op,
 				       priv.link);
 		ret = r->ops->issue(r, op);
@@ -181,9 +181,9 @@ static void flush_queued(struct proa__ring *r)
 			complete_locally(r, op, ret);
 			continue;
 		}
-		proa__list_del(&op->priv.link);
+		proa_list_del(&op->priv.link);
 		op->priv.state = PROA_OP_INFLIGHT;
-		proa__list_add_tail(&r->inflight, &op->priv.link);
+		proa_list_add_tail(&r->inflight, &op->priv.link);
 	}
 	if (proa__likely(r->nr_cancel_backlog == 0))
 		return;
@@ -208,7 +208,7 @@ int proa__ring_wait(struct proa__ring *r, int64_t timeout_ns)
 	 * empty or the kernel pushes back. */
 	for (;;) {
 		flush_queued(r);
-		if (proa__list_empty(&r->queued) && r->nr_cancel_backlog == 0)
+		if (proa_list_empty(&r->queued) && r->nr_cancel_backlog == 0)
 			break;
 		ret = r->ops->wait(r, 0);
 		if (ret < 0)
@@ -216,7 +216,7 @@ int proa__ring_wait(struct proa__ring *r, int64_t timeout_ns)
 		if (ret > 0)
 			break; /* the kernel is busy: wait for completions */
 	}
-	if (!proa__list_empty(&r->done))
+	if (!proa_list_empty(&r->done))
 		timeout_ns = 0;
 	ret = r->ops->wait(r, timeout_ns);
 	return ret < 0 ? ret : 0;
@@ -224,7 +224,7 @@ int proa__ring_wait(struct proa__ring *r, int64_t timeout_ns)
 
 bool proa__ring_has_pending(struct proa__ring *r)
 {
-	return !proa__list_empty(&r->done) || r->ops->has_pending(r);
+	return !proa_list_empty(&r->done) || r->ops->has_pending(r);
 }
 
 /* The kernel handed a buffer out with this completion: it is the
@@ -248,9 +248,9 @@ unsigned proa__ring_reap(struct proa__ring *r, struct proa__cqe *out,
 	struct proa_op *op;
 	unsigned n = 0, k, i;
 
-	while (n < max && !proa__list_empty(&r->done)) {
+	while (n < max && !proa_list_empty(&r->done)) {
 		op = proa_container_of(r->done.next, struct proa_op, priv.link);
-		proa__list_del(&op->priv.link);
+		proa_list_del(&op->priv.link);
 		out[n].op = op;
 		out[n].res = op->res;
 		out[n].flags = 0;
@@ -272,7 +272,7 @@ void proa__ring_complete(struct proa__ring *r, struct proa_op *op,
 {
 	if (flags & PROA_OP_F_MORE)
 		return;
-	proa__list_del(&op->priv.link);
+	proa_list_del(&op->priv.link);
 	if (op->priv.iflags & PROA__OPF_CANCEL_BACKLOG)
 		r->nr_cancel_backlog--;
 	if (!(op->priv.iflags & PROA__OPF_INTERNAL))
@@ -442,7 +442,7 @@ int proa__buf_ring_register(struct proa__ring *r, struct proa_buf_ring *br)
 	ret = r->ops->buf_ring_register(r, br);
 	if (ret < 0)
 		goto fail;
-	proa__list_add_tail(&r->buf_rings, &br->link);
+	proa_list_add_tail(&r->buf_rings, &br->link);
 	return 0;
 fail:
 	free(br->mem);
@@ -469,7 +469,7 @@ static bool selects_from(struct proa_link *head, const struct proa_buf_ring *br)
 
 static void buf_ring_release(struct proa__ring *r, struct proa_buf_ring *br)
 {
-	proa__list_del(&br->link);
+	proa_list_del(&br->link);
 	r->ops->buf_ring_unregister(r, br);
 	free(br->mem);
 	free(br->in_ring);
@@ -496,7 +496,7 @@ void proa__buf_ring_push(struct proa_buf_ring *br, unsigned id)
 
 void proa__buf_rings_free_all(struct proa__ring *r)
 {
-	while (!proa__list_empty(&r->buf_rings))
+	while (!proa_list_empty(&r->buf_rings))
 		buf_ring_release(r,
 				 proa_container_of(r->buf_rings.next,
 						   struct proa_buf_ring, link));

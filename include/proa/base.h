@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * proa/base.h - definitions every other proa header builds on: the export
- * marker, intrusive list links, container_of and the opaque loop type.
+ * marker, intrusive list links and their helpers, container_of and the
+ * opaque loop type.
  *
  * Nothing here touches the kernel or allocates.  The structures named
  * proa__*_priv are embedded in caller-owned objects so that the library never
@@ -33,6 +34,67 @@ struct proa_link {
 	struct proa_link *next;
 	struct proa_link *prev;
 };
+
+/**
+ * proa_list_init() - make @head an empty list (linked to itself).
+ * @head: caller-owned sentinel.
+ *
+ * A node made this way is also a valid "unlinked" node: proa_list_del()
+ * on it is harmless.
+ *
+ * Thread: any; the caller serialises use of one list (no locking).
+ */
+static inline void proa_list_init(struct proa_link *head)
+{
+	head->next = head;
+	head->prev = head;
+}
+
+/**
+ * proa_list_empty() - whether the list at @head has no nodes.
+ * @head: a sentinel made by proa_list_init().
+ *
+ * Return: true if empty.
+ * Thread: any; the caller serialises use of one list (no locking).
+ */
+static inline bool proa_list_empty(const struct proa_link *head)
+{
+	return head->next == head;
+}
+
+/**
+ * proa_list_add_tail() - link @node in at the tail of the list at @head.
+ * @head: a sentinel made by proa_list_init().
+ * @node: caller-owned and not on any list; borrowed by the list until
+ *        proa_list_del().
+ *
+ * Thread: any; the caller serialises use of one list (no locking).
+ */
+static inline void proa_list_add_tail(struct proa_link *head,
+				      struct proa_link *node)
+{
+	node->prev = head->prev;
+	node->next = head;
+	head->prev->next = node;
+	head->prev = node;
+}
+
+/**
+ * proa_list_del() - unlink @node from its list.
+ * @node: on a list, or self-linked.
+ *
+ * @node is left self-linked, so unlinking it a second time is harmless and
+ * proa_list_empty(@node) says it is on no list.
+ *
+ * Thread: any; the caller serialises use of one list (no locking).
+ */
+static inline void proa_list_del(struct proa_link *node)
+{
+	node->prev->next = node->next;
+	node->next->prev = node->prev;
+	node->next = node;
+	node->prev = node;
+}
 
 /* Recover the enclosing object from a pointer to one of its members. */
 #define proa_container_of(ptr, type, member)                                   \
