@@ -475,28 +475,6 @@ static bool make_tls(struct config *cfg)
 
 /* ---- helpers ----------------------------------------------------------- */
 
-static void list_init(struct proa_link *head)
-{
-	head->next = head;
-	head->prev = head;
-}
-
-static void list_add_tail(struct proa_link *head, struct proa_link *l)
-{
-	l->prev = head->prev;
-	l->next = head;
-	head->prev->next = l;
-	head->prev = l;
-}
-
-static void list_del(struct proa_link *l)
-{
-	l->prev->next = l->next;
-	l->next->prev = l->prev;
-	l->next = l;
-	l->prev = l;
-}
-
 /* "HOST:PORT", with IPv6 literals in brackets, or "unix:PATH". */
 static void format_target(char *buf, size_t len, const struct config *cfg,
 			  uint16_t port)
@@ -693,7 +671,7 @@ static void echo_lost(struct proa_protocol *p, int err)
 	struct shard *sh = c->sh;
 
 	(void)err;
-	list_del(&c->link);
+	proa_list_del(&c->link);
 	sh->nconns--;
 	free(c);
 	shard_check_drained(sh);
@@ -729,7 +707,7 @@ static struct proa_protocol *echo_factory(void *arg, struct proa_transport *t)
 	c->proto.ops = &echo_ops;
 	c->t = t;
 	c->sh = sh;
-	list_add_tail(&sh->conns, &c->link);
+	proa_list_add_tail(&sh->conns, &c->link);
 	sh->nconns++;
 	sh->served++;
 	return &c->proto;
@@ -963,7 +941,7 @@ static int run_server_group(struct echo_server *srv, const sigset_t *sigs)
 	for (unsigned i = 0; i < srv->nshards; i++) {
 		srv->shards[i].loop = proa_loop_group_loop(g, i);
 		srv->shards[i].srv = srv;
-		list_init(&srv->shards[i].conns);
+		proa_list_init(&srv->shards[i].conns);
 	}
 	ret = proa_loop_group_listen(
 	    g, *cfg->host ? cfg->host : NULL, cfg->port,
@@ -1011,7 +989,7 @@ static int run_server(const struct config *cfg, const sigset_t *sigs)
 		return 1;
 	}
 	srv.shards[0].srv = &srv;
-	list_init(&srv.shards[0].conns);
+	proa_list_init(&srv.shards[0].conns);
 	app_drain_init(&srv.drain, 0);
 	if (cfg->loops > 1)
 		ret = run_server_group(&srv, sigs);

@@ -247,21 +247,6 @@ static void fail(const char *fmt, ...)
 
 /* ---- small helpers ----------------------------------------------------- */
 
-static void link_add_tail(struct proa_link *head, struct proa_link *l)
-{
-	l->prev = head->prev;
-	l->next = head;
-	head->prev->next = l;
-	head->prev = l;
-}
-
-static void link_del(struct proa_link *l)
-{
-	l->prev->next = l->next;
-	l->next->prev = l->prev;
-	l->next = l->prev = l;
-}
-
 struct out {
 	char *p;
 	size_t len, cap;
@@ -1261,7 +1246,7 @@ static void conn_lost(struct proa_protocol *p, int err)
 
 	(void)err;
 	proa_timer_cancel(&c->timer);
-	link_del(&c->link);
+	proa_list_del(&c->link);
 	sh->nconns--;
 	c->t = NULL;
 	c->state = C_CLOSING;
@@ -1325,7 +1310,7 @@ static struct proa_protocol *conn_factory(void *arg, struct proa_transport *t)
 		return NULL; /* refused: closed at once */
 	c->proto.ops = &conn_ops;
 	c->sh = sh;
-	link_add_tail(&sh->conns, &c->link);
+	proa_list_add_tail(&sh->conns, &c->link);
 	sh->nconns++;
 	return &c->proto;
 }
@@ -1618,7 +1603,7 @@ static int shards_init(struct server *srv, struct proa_loop_group *g)
 
 		sh->srv = srv;
 		sh->loop = proa_loop_group_loop(g, i);
-		sh->conns.next = sh->conns.prev = &sh->conns;
+		proa_list_init(&sh->conns);
 		sh->log.fd = srv->logfd;
 		if (file_cache_init(&sh->cache, srv->rootfd, 4096, 64u << 20) <
 		    0)
