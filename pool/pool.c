@@ -176,14 +176,6 @@ int proa_pool_new(struct proa_pool **out, const struct proa_pool_opts *opts)
 
 /* ---- workers ------------------------------------------------------------- */
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void job_deliver(void *arg);
 
 /* Any thread: send @j home to its loop. */
@@ -233,11 +225,11 @@ static void *worker_main(void *p)
 
 		/* Back to back, the end of one job is the start of the next:
 		 * one clock read per job. */
-		t0 = hot ? t1 : now_ns();
+		t0 = hot ? t1 : proa__now();
 		j->value = NULL;
 		j->res = j->fn(j->arg, &j->value);
 		j->ran = true;
-		t1 = now_ns();
+		t1 = proa__now();
 		hot = true;
 		proa__hist_add(&w->wait,
 			       t0 > j->t_submit ? t0 - j->t_submit : 0);

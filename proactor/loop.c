@@ -22,21 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "proactor_int.h"
 
 static _Thread_local struct proa_loop *tl_current;
-
-uint64_t proa__now(void)
-{
-	struct timespec ts;
-
-	/* CLOCK_MONOTONIC cannot fail with a valid clock id. */
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- the scheduler interface (completion/ reaches the loop through it) -- */
 

@@ -122,7 +122,6 @@ struct proa_loop { /* NOLINT(clang-analyzer-optin.performance.Padding) */
 
 /* ---- loop.c ----------------------------------------------------------- */
 
-uint64_t proa__now(void);
 void proa__call_soon(struct proa_loop *loop, struct proa_handle *h);
 bool proa__loop_alive(struct proa_loop *loop);
 void proa__loop_hook_add(struct proa_loop *loop, struct proa__loop_hook *h);

@@ -133,14 +133,6 @@ static struct ep *to_ep(struct proa__ring *r)
 	return proa_container_of(r, struct ep, base);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- small containers ----------------------------------------------- */
 
 static int grow(void **p, unsigned *cap, size_t elem, unsigned need)
@@ -278,7 +270,7 @@ static void fire_timeouts(struct ep *e)
 
 	if (e->nheap == 0)
 		return;
-	now = now_ns();
+	now = proa__now();
 	while (e->nheap > 0 && e->heap[0].when <= now) {
 		cq_push(e, e->heap[0].op, -ETIME, 0);
 		heap_del(e, 0);
@@ -869,7 +861,7 @@ static int issue_timeout(struct ep *e, struct proa_op *op)
 		d = UINT64_MAX / 2;
 	else
 		d = (uint64_t)ts->tv_sec * 1000000000u + (uint64_t)ts->tv_nsec;
-	t.when = now_ns() + d;
+	t.when = proa__now() + d;
 	t.seq = e->seq++;
 	t.op = op;
 	e->nheap++;
@@ -1033,7 +1025,7 @@ static int ep_wait(struct proa__ring *r, int64_t timeout_ns)
 	if (work)
 		timeout_ns = 0;
 	if (timeout_ns != 0 && e->nheap > 0) {
-		now = now_ns();
+		now = proa__now();
 		if (e->heap[0].when <= now)
 			timeout_ns = 0;
 		else if (timeout_ns < 0 ||

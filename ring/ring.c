@@ -18,10 +18,20 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "ring_priv.h"
 
 struct proa__ring_faults proa__ring_faults;
+
+uint64_t proa__now(void)
+{
+	struct timespec ts;
+
+	/* CLOCK_MONOTONIC cannot fail with a valid clock id. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /* io_uring refused, as opposed to out of resources: ENOSYS (no io_uring,
  * or seccomp says so), EPERM (seccomp, kernel.io_uring_disabled, an LSM),

@@ -101,6 +101,10 @@ int proa__ring_describe(const struct proa__ring *r, char *buf, size_t len);
 void proa__ring_get_stats(const struct proa__ring *r,
 			  struct proa__ring_stats *out);
 
+/* CLOCK_MONOTONIC in nanoseconds: the one clock of the library (timers,
+ * the epoll backend's timeouts, the pool's timings).  Any thread. */
+uint64_t proa__now(void);
+
 /* proa_io_uring_probe(), the reason-in-words part. */
 int proa__ring_probe(char *reason, size_t len);
 
