@@ -179,6 +179,15 @@ const char *proa__op_kind_name(unsigned kind);
  * buffer still measures it.  Return: 0, or -EINVAL on a format error. */
 int proa__appendf(char *buf, size_t len, size_t *used, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* proa__appendf() for the describe functions, which build a report line by
+ * line: a format error makes the calling function return -EINVAL. */
+#define PROA__EMIT(buf, len, used, ...)                                        \
+	do {                                                                   \
+		if (proa__appendf((buf), (len), (used), __VA_ARGS__) < 0)      \
+			return -EINVAL;                                        \
+	} while (0)
+
 void proa__log(enum proa_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

@@ -879,20 +879,16 @@ int proa_pool_describe(struct proa_pool *pool, char *buf, size_t len)
 	n = proa_pool_stats(pool, &st);
 	if (n < 0)
 		return n;
-#define PUT(...)                                                               \
-	do {                                                                   \
-		if (proa__appendf(buf, len, &used, __VA_ARGS__) < 0)           \
-			return -EINVAL;                                        \
-	} while (0)
-	PUT("placement: %s (%s)\n", proa_placement_name(st.placement),
-	    pool->place.note);
+	PROA__EMIT(buf, len, &used, "placement: %s (%s)\n",
+		   proa_placement_name(st.placement), pool->place.note);
 	for (i = 0; i < PROA_LANE__COUNT; i++)
-		PUT("lane %s: %u of %u workers, queue %u/%u, %llu done\n",
+		PROA__EMIT(
+		    buf, len, &used,
+		    "lane %s: %u of %u workers, queue %u/%u, %llu done\n",
 		    proa_lane_name(i), st.lanes[i].threads,
 		    st.lanes[i].max_threads, (unsigned)st.lanes[i].queued,
 		    st.lanes[i].queue_limit,
 		    (unsigned long long)st.lanes[i].completed);
-#undef PUT
 	return (int)used;
 }
 

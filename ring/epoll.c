@@ -1095,19 +1095,13 @@ static int ep_describe(const struct proa__ring *r, char *buf, size_t len)
 	const struct ep *e = proa_container_of(r, const struct ep, base);
 	size_t used = 0;
 
-#define EMIT(...)                                                              \
-	do {                                                                   \
-		if (proa__appendf(buf, len, &used, __VA_ARGS__) < 0)           \
-			return -EINVAL;                                        \
-	} while (0)
-
-	EMIT("backend: epoll\n");
-	EMIT("trigger: edge\n");
+	PROA__EMIT(buf, len, &used, "backend: epoll\n");
+	PROA__EMIT(buf, len, &used, "trigger: edge\n");
 	if (e->why[0])
-		EMIT("fallback: %s\n", e->why);
-	EMIT("file operations: pool (regular files), readiness (pipes, "
-	     "sockets, character devices)\n");
-#undef EMIT
+		PROA__EMIT(buf, len, &used, "fallback: %s\n", e->why);
+	PROA__EMIT(buf, len, &used,
+		   "file operations: pool (regular files), readiness (pipes, "
+		   "sockets, character devices)\n");
 	return used > INT_MAX ? INT_MAX : (int)used;
 }
 

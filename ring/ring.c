@@ -389,12 +389,10 @@ int proa__ring_describe(const struct proa__ring *r, char *buf, size_t len)
 	/* Every backend's report ends with the same feature lines. */
 	used = (size_t)ret;
 	for (unsigned i = 0; i < PROA_FEAT__COUNT; i++) {
-		if (proa__appendf(buf, len, &used, "%s: %s\n",
-				  proa_feature_name((enum proa_feature)i),
-				  proa__ring_feature(r, (enum proa_feature)i)
-				      ? "yes"
-				      : "no") < 0)
-			return -EINVAL;
+		PROA__EMIT(buf, len, &used, "%s: %s\n",
+			   proa_feature_name((enum proa_feature)i),
+			   proa__ring_feature(r, (enum proa_feature)i) ? "yes"
+								       : "no");
 	}
 	return used > INT_MAX ? INT_MAX : (int)used;
 }

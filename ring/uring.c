@@ -511,22 +511,15 @@ static int uring_describe(const struct proa__ring *r, char *buf, size_t len)
 	size_t used = 0;
 	unsigned i;
 
-#define EMIT(...)                                                              \
-	do {                                                                   \
-		if (proa__appendf(buf, len, &used, __VA_ARGS__) < 0)           \
-			return -EINVAL;                                        \
-	} while (0)
-
-	EMIT("backend: io_uring\n");
-	EMIT("sq_entries: %u\ncq_entries: %u\n", u->ring.sq.ring_entries,
-	     u->ring.cq.ring_entries);
-	EMIT("setup_flags:");
+	PROA__EMIT(buf, len, &used, "backend: io_uring\n");
+	PROA__EMIT(buf, len, &used, "sq_entries: %u\ncq_entries: %u\n",
+		   u->ring.sq.ring_entries, u->ring.cq.ring_entries);
+	PROA__EMIT(buf, len, &used, "setup_flags:");
 	for (i = 0; i < sizeof(setup_names) / sizeof(setup_names[0]); i++) {
 		if (u->setup_flags & setup_names[i].flag)
-			EMIT(" %s", setup_names[i].name);
+			PROA__EMIT(buf, len, &used, " %s", setup_names[i].name);
 	}
-	EMIT("\n");
-#undef EMIT
+	PROA__EMIT(buf, len, &used, "\n");
 	return used > INT_MAX ? INT_MAX : (int)used;
 }
 
