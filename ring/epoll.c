@@ -1232,9 +1232,7 @@ int proa__epoll_new(struct proa__ring **out, const char *why)
 	}
 	e->base.ops = &ep_ops;
 	for (i = 0; i < sizeof(ep_features) / sizeof(ep_features[0]); i++)
-		proa__ring_set_feature(&e->base, ep_features[i],
-				       !(proa__ring_faults.hide_features &
-					 (UINT64_C(1) << ep_features[i])));
+		proa__ring_set_probed(&e->base, ep_features[i], true);
 	if (why)
 		snprintf(e->why, sizeof(e->why), "%s", why);
 	*out = &e->base;

@@ -61,6 +61,18 @@ static inline void proa__ring_set_feature(struct proa__ring *r,
 		r->features |= UINT64_C(1) << f;
 }
 
+/* Set a feature the backend found by probing, unless the tests hide it
+ * (proa__ring_faults.hide_features); both backends go through here, so a
+ * hidden feature is absent whichever one a loop runs on.  Setup facts
+ * (ring flags the caller asked for) use proa__ring_set_feature(). */
+static inline void proa__ring_set_probed(struct proa__ring *r,
+					 enum proa_feature f, bool on)
+{
+	proa__ring_set_feature(
+	    r, f,
+	    on && !(proa__ring_faults.hide_features & (UINT64_C(1) << f)));
+}
+
 /* user_data values below this are tags, not op pointers. */
 #define PROA__UD_IGNORE 1ULL   /* cancel requests, MSG_RING sender side */
 #define PROA__UD_WAKE 2ULL     /* MSG_RING wake-up from another loop */

@@ -822,14 +822,6 @@ static bool probe_buf_ring(struct uring *u)
 	return ok;
 }
 
-/* A feature the tests may hide (proa__ring_faults.hide_features). */
-static void set_probed(struct proa__ring *r, enum proa_feature f, bool on)
-{
-	proa__ring_set_feature(
-	    r, f,
-	    on && !(proa__ring_faults.hide_features & (UINT64_C(1) << f)));
-}
-
 static void probe_features(struct uring *u)
 {
 	struct proa__ring *r = &u->base;
@@ -861,18 +853,18 @@ static void probe_features(struct uring *u)
 	if (!probe)
 		return;
 	for (i = 0; i < sizeof(op_features) / sizeof(op_features[0]); i++)
-		set_probed(
+		proa__ring_set_probed(
 		    r, op_features[i].feat,
 		    io_uring_opcode_supported(probe, op_features[i].opcode));
 	io_uring_free_probe(probe);
-	set_probed(r, PROA_FEAT_ACCEPT_MULTISHOT,
-		   proa__ring_feature(r, PROA_FEAT_OP_ACCEPT) &&
-		       kernel_at_least(5, 19));
-	set_probed(r, PROA_FEAT_BUF_RING, probe_buf_ring(u));
-	set_probed(r, PROA_FEAT_RECV_MULTISHOT,
-		   proa__ring_feature(r, PROA_FEAT_BUF_RING) &&
-		       proa__ring_feature(r, PROA_FEAT_OP_RECV) &&
-		       kernel_at_least(6, 0));
+	proa__ring_set_probed(r, PROA_FEAT_ACCEPT_MULTISHOT,
+			      proa__ring_feature(r, PROA_FEAT_OP_ACCEPT) &&
+				  kernel_at_least(5, 19));
+	proa__ring_set_probed(r, PROA_FEAT_BUF_RING, probe_buf_ring(u));
+	proa__ring_set_probed(r, PROA_FEAT_RECV_MULTISHOT,
+			      proa__ring_feature(r, PROA_FEAT_BUF_RING) &&
+				  proa__ring_feature(r, PROA_FEAT_OP_RECV) &&
+				  kernel_at_least(6, 0));
 }
 
 int proa__uring_new(struct proa__ring **out, const struct proa__ring_params *p,
