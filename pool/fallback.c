@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "pool_int.h"
@@ -19,28 +18,15 @@ static int32_t file_job(void *arg, void **value)
 {
 	struct proa_op *op = arg;
 	int fd = op->priv.fd;
-	bool at_pos = op->priv.off == UINT64_MAX; /* offset -1 */
-	off_t off = (off_t)op->priv.off;
 	ssize_t r;
 
 	(void)value;
 	switch (op->priv.kind) {
 	case PROA__OP_READ:
-		r = at_pos
-			? read(fd, (void *)op->priv.addr, op->priv.len)
-			: pread(fd, (void *)op->priv.addr, op->priv.len, off);
-		break;
 	case PROA__OP_WRITE:
-		r = at_pos ? write(fd, op->priv.addr, op->priv.len)
-			   : pwrite(fd, op->priv.addr, op->priv.len, off);
-		break;
 	case PROA__OP_READV:
-		r = at_pos ? readv(fd, op->priv.addr, (int)op->priv.len)
-			   : preadv(fd, op->priv.addr, (int)op->priv.len, off);
-		break;
 	case PROA__OP_WRITEV:
-		r = at_pos ? writev(fd, op->priv.addr, (int)op->priv.len)
-			   : pwritev(fd, op->priv.addr, (int)op->priv.len, off);
+		r = proa__file_rw(op);
 		break;
 	case PROA__OP_FSYNC:
 		r = op->priv.extra & PROA_FSYNC_DATASYNC ? fdatasync(fd)

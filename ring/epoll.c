@@ -403,42 +403,6 @@ static bool would_block(int err)
 	return err == EAGAIN || err == EWOULDBLOCK;
 }
 
-static ssize_t rw_call(const struct proa_op *op)
-{
-	const struct proa__op_priv *p = &op->priv;
-	bool at = p->off != UINT64_MAX;
-	ssize_t n;
-
-	/* A stream ignores the offset, as io_uring does for FMODE_STREAM
-	 * files; a seekable pollable device honours it. */
-	switch (p->kind) {
-	case PROA__OP_READ:
-		n = at ? pread(p->fd, (void *)p->addr, p->len, (off_t)p->off)
-		       : read(p->fd, (void *)p->addr, p->len);
-		if (n < 0 && at && errno == ESPIPE)
-			n = read(p->fd, (void *)p->addr, p->len);
-		return n;
-	case PROA__OP_WRITE:
-		n = at ? pwrite(p->fd, p->addr, p->len, (off_t)p->off)
-		       : write(p->fd, p->addr, p->len);
-		if (n < 0 && at && errno == ESPIPE)
-			n = write(p->fd, p->addr, p->len);
-		return n;
-	case PROA__OP_READV:
-		n = at ? preadv(p->fd, p->addr, (int)p->len, (off_t)p->off)
-		       : readv(p->fd, p->addr, (int)p->len);
-		if (n < 0 && at && errno == ESPIPE)
-			n = readv(p->fd, p->addr, (int)p->len);
-		return n;
-	default: /* PROA__OP_WRITEV */
-		n = at ? pwritev(p->fd, p->addr, (int)p->len, (off_t)p->off)
-		       : writev(p->fd, p->addr, (int)p->len);
-		if (n < 0 && at && errno == ESPIPE)
-			n = writev(p->fd, p->addr, (int)p->len);
-		return n;
-	}
-}
-
 static struct kfifo *fifo_of(const struct proa_buf_ring *br)
 {
 	return br->kring;
@@ -687,7 +651,7 @@ static int attempt(struct ep *e, const struct epfd *f, struct proa_op *op)
 	case PROA__OP_WRITE:
 	case PROA__OP_READV:
 	case PROA__OP_WRITEV:
-		n = rw_call(op);
+		n = proa__file_rw(op);
 		break;
 	case PROA__OP_RECV:
 		if (p->extra & MSG_WAITALL)

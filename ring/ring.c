@@ -18,7 +18,9 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ring_priv.h"
 
@@ -406,6 +408,44 @@ void proa__ring_get_stats(const struct proa__ring *r,
 int proa__ring_probe(char *reason, size_t len)
 {
 	return proa__uring_probe(reason, len);
+}
+
+/* ---- file calls made without io_uring ---------------------------------- */
+
+ssize_t proa__file_rw(const struct proa_op *op)
+{
+	const struct proa__op_priv *p = &op->priv;
+	bool at = p->off != UINT64_MAX;
+	ssize_t n;
+
+	/* A stream ignores the offset, as io_uring does for FMODE_STREAM
+	 * files; a seekable pollable device honours it. */
+	switch (p->kind) {
+	case PROA__OP_READ:
+		n = at ? pread(p->fd, (void *)p->addr, p->len, (off_t)p->off)
+		       : read(p->fd, (void *)p->addr, p->len);
+		if (n < 0 && at && errno == ESPIPE)
+			n = read(p->fd, (void *)p->addr, p->len);
+		return n;
+	case PROA__OP_WRITE:
+		n = at ? pwrite(p->fd, p->addr, p->len, (off_t)p->off)
+		       : write(p->fd, p->addr, p->len);
+		if (n < 0 && at && errno == ESPIPE)
+			n = write(p->fd, p->addr, p->len);
+		return n;
+	case PROA__OP_READV:
+		n = at ? preadv(p->fd, p->addr, (int)p->len, (off_t)p->off)
+		       : readv(p->fd, p->addr, (int)p->len);
+		if (n < 0 && at && errno == ESPIPE)
+			n = readv(p->fd, p->addr, (int)p->len);
+		return n;
+	default: /* PROA__OP_WRITEV */
+		n = at ? pwritev(p->fd, p->addr, (int)p->len, (off_t)p->off)
+		       : writev(p->fd, p->addr, (int)p->len);
+		if (n < 0 && at && errno == ESPIPE)
+			n = writev(p->fd, p->addr, (int)p->len);
+		return n;
+	}
 }
 
 /* ---- provided-buffer rings ------------------------------------------------

@@ -14,6 +14,8 @@
 #ifndef PROA_RING_INT_H
 #define PROA_RING_INT_H
 
+#include <sys/types.h>
+
 #include "completion/completion_int.h"
 
 struct proa__ring;
@@ -100,6 +102,16 @@ const char *proa__ring_backend(const struct proa__ring *r);
 int proa__ring_describe(const struct proa__ring *r, char *buf, size_t len);
 void proa__ring_get_stats(const struct proa__ring *r,
 			  struct proa__ring_stats *out);
+
+/* The read, write, readv or writev that user op @op (kind, fd, addr, len,
+ * off set) asks for, made at once with the plain system call, for the
+ * backends that do not give it to io_uring: epoll (on a pollable fd once
+ * it is ready) and the pool's file lane.  Offset -1 (UINT64_MAX) means the
+ * file position (read/write); any other offset on a file that cannot seek
+ * (ESPIPE: pipes, sockets, ttys) is ignored, as io_uring ignores it on a
+ * stream.  Return: like read(2), the byte count or -1 with errno set.
+ * Any thread. */
+ssize_t proa__file_rw(const struct proa_op *op);
 
 /* CLOCK_MONOTONIC in nanoseconds: the one clock of the library (timers,
  * the epoll backend's timeouts, the pool's timings).  Any thread. */
