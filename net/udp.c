@@ -46,6 +46,7 @@
 #include "proa/loop.h"
 #include "proa/net.h"
 #include "proa/op.h"
+#include "ring/ring_int.h"
 
 #define UDP_MAX_V4 65507u /* 65535 - IPv4 header (20) - UDP header (8) */
 #define UDP_MAX_V6 65527u /* 65535 - UDP header (8): the IPv6 payload */
@@ -55,12 +56,12 @@
  * can only mean the kernel gave us something unexpected. */
 #define RBUF_SIZE 65536u
 
-/* Multishot: each ring buffer holds struct io_uring_recvmsg_out (16
- * bytes, the kernel's layout), the name room and the payload. */
-#define RECVMSG_OUT_SIZE 16u
+/* Multishot: each ring buffer holds struct proa__recvmsg_out (the
+ * kernel's io_uring_recvmsg_out), the name room and the payload. */
 #define RING_NBUFS 16u
 #define RING_BUFSIZE                                                           \
-	(RECVMSG_OUT_SIZE + sizeof(struct sockaddr_storage) + RBUF_SIZE + 64u)
+	(sizeof(struct proa__recvmsg_out) + sizeof(struct sockaddr_storage) +  \
+	 RBUF_SIZE + 64u)
 
 /* Send entries kept for reuse, so steady traffic does not malloc. */
 #define FREE_MAX 16u

@@ -113,15 +113,6 @@ struct ep {
 	char why[256]; /* why not io_uring, if auto fell back */
 };
 
-/* The layout io_uring gives a multishot recvmsg buffer (liburing's
- * struct io_uring_recvmsg_out), which proa_recvmsg_parse() reads. */
-struct recvmsg_out {
-	uint32_t namelen;
-	uint32_t controllen;
-	uint32_t payloadlen;
-	uint32_t flags;
-};
-
 /* The FIFO of free buffer ids that stands in for the kernel's ring. */
 struct kfifo {
 	unsigned head; /* next id to hand out: ids[head % nbufs] */
@@ -435,7 +426,7 @@ static ssize_t select_call(const struct proa_op *op, struct proa_buf_ring *br,
 {
 	unsigned char *buf = br->mem + (size_t)id * br->bufsize;
 	const struct msghdr *want = op->priv.addr;
-	struct recvmsg_out *o = (struct recvmsg_out *)(void *)buf;
+	struct proa__recvmsg_out *o = (struct proa__recvmsg_out *)(void *)buf;
 	size_t hdr, room;
 	struct msghdr m;
 	struct iovec iov;
@@ -446,7 +437,7 @@ static ssize_t select_call(const struct proa_op *op, struct proa_buf_ring *br,
 		*used = n > 0 ? (uint32_t)n : 0;
 		return n;
 	}
-	hdr = sizeof(*o) + want->msg_namelen + want->msg_controllen;
+	hdr = proa__recvmsg_hdr_len(want);
 	if (hdr > br->bufsize) {
 		errno = EFAULT;
 		return -1;

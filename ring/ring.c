@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -446,6 +447,40 @@ ssize_t proa__file_rw(const struct proa_op *op)
 			n = writev(p->fd, p->addr, (int)p->len);
 		return n;
 	}
+}
+
+/* ---- multishot recvmsg buffers (struct proa__recvmsg_out) -------------- */
+
+int proa_recvmsg_parse(const struct msghdr *msg, const void *buf, size_t len,
+		       struct proa_recvmsg_out *out)
+{
+	const struct proa__recvmsg_out *o = buf;
+	const unsigned char *name;
+	size_t hdr;
+	size_t room;
+
+	if (!msg || !buf || !out || len > INT_MAX)
+		return -EINVAL;
+	hdr = proa__recvmsg_hdr_len(msg);
+	if (len < hdr)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	name = (const unsigned char *)(o + 1);
+	if (msg->msg_namelen > 0 && o->namelen > 0) {
+		out->name = (const struct sockaddr *)(const void *)name;
+		out->namelen = o->namelen < msg->msg_namelen ? o->namelen
+							     : msg->msg_namelen;
+	}
+	if (msg->msg_controllen > 0) {
+		out->control = name + msg->msg_namelen;
+		out->controllen = o->controllen;
+	}
+	out->payload = (const unsigned char *)buf + hdr;
+	room = len - hdr;
+	out->truelen = o->payloadlen;
+	out->payloadlen = o->payloadlen < room ? o->payloadlen : room;
+	out->flags = (int)o->flags;
+	return 0;
 }
 
 /* ---- provided-buffer rings ------------------------------------------------

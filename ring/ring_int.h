@@ -14,6 +14,7 @@
 #ifndef PROA_RING_INT_H
 #define PROA_RING_INT_H
 
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "completion/completion_int.h"
@@ -112,6 +113,29 @@ void proa__ring_get_stats(const struct proa__ring *r,
  * stream.  Return: like read(2), the byte count or -1 with errno set.
  * Any thread. */
 ssize_t proa__file_rw(const struct proa_op *op);
+
+/*
+ * A buffer of proa_op_recvmsg_select(), on either backend: this header,
+ * then msg_namelen bytes of room for the source address, msg_controllen
+ * for ancillary data, then the payload.  The header is the kernel's
+ * struct io_uring_recvmsg_out (uring.c asserts that they match); the epoll
+ * backend writes the same layout, and proa_recvmsg_parse() (ring.c) reads
+ * it for both.
+ */
+struct proa__recvmsg_out {
+	uint32_t namelen;    /* the address's true length */
+	uint32_t controllen; /* ancillary bytes written */
+	uint32_t payloadlen; /* the datagram's true length */
+	uint32_t flags;	     /* msg_flags: MSG_TRUNC, MSG_CTRUNC */
+};
+
+/* Bytes before the payload in a buffer of a recvmsg_select made with
+ * @msg: the header and the name and control room. */
+static inline size_t proa__recvmsg_hdr_len(const struct msghdr *msg)
+{
+	return sizeof(struct proa__recvmsg_out) + msg->msg_namelen +
+	       msg->msg_controllen;
+}
 
 /* CLOCK_MONOTONIC in nanoseconds: the one clock of the library (timers,
  * the epoll backend's timeouts, the pool's timings).  Any thread. */

@@ -42,6 +42,20 @@
 _Static_assert(sizeof(struct proa__timespec) ==
 		   sizeof(struct __kernel_timespec),
 	       "proa__timespec must match __kernel_timespec");
+/* The epoll backend writes, and proa_recvmsg_parse() reads, the kernel's
+ * layout of a multishot recvmsg buffer through struct proa__recvmsg_out. */
+_Static_assert(sizeof(struct proa__recvmsg_out) ==
+		   sizeof(struct io_uring_recvmsg_out),
+	       "proa__recvmsg_out must match io_uring_recvmsg_out");
+_Static_assert(offsetof(struct proa__recvmsg_out, namelen) ==
+		       offsetof(struct io_uring_recvmsg_out, namelen) &&
+		   offsetof(struct proa__recvmsg_out, controllen) ==
+		       offsetof(struct io_uring_recvmsg_out, controllen) &&
+		   offsetof(struct proa__recvmsg_out, payloadlen) ==
+		       offsetof(struct io_uring_recvmsg_out, payloadlen) &&
+		   offsetof(struct proa__recvmsg_out, flags) ==
+		       offsetof(struct io_uring_recvmsg_out, flags),
+	       "proa__recvmsg_out fields must sit where the kernel's do");
 
 struct uring {
 	struct proa__ring base;
@@ -916,38 +930,5 @@ int proa__uring_probe(char *reason, size_t len)
 	r->ops->exit(r);
 	if (reason && len)
 		snprintf(reason, len, "io_uring is available");
-	return 0;
-}
-
-int proa_recvmsg_parse(const struct msghdr *msg, const void *buf, size_t len,
-		       struct proa_recvmsg_out *out)
-{
-	struct msghdr m;
-	struct io_uring_recvmsg_out *o;
-	size_t room;
-
-	if (!msg || !buf || !out || len > INT_MAX)
-		return -EINVAL;
-	m = *msg;
-	o = io_uring_recvmsg_validate((void *)buf, (int)len, &m);
-	if (!o)
-		return -EINVAL;
-	memset(out, 0, sizeof(*out));
-	if (m.msg_namelen > 0 && o->namelen > 0) {
-		out->name = io_uring_recvmsg_name(o);
-		out->namelen =
-		    o->namelen < m.msg_namelen ? o->namelen : m.msg_namelen;
-	}
-	if (m.msg_controllen > 0) {
-		out->control = (const unsigned char *)io_uring_recvmsg_name(o) +
-			       m.msg_namelen;
-		out->controllen = o->controllen;
-	}
-	out->payload = io_uring_recvmsg_payload(o, &m);
-	room = len - (size_t)((const unsigned char *)out->payload -
-			      (const unsigned char *)buf);
-	out->truelen = o->payloadlen;
-	out->payloadlen = o->payloadlen < room ? o->payloadlen : room;
-	out->flags = (int)o->flags;
 	return 0;
 }
