@@ -373,6 +373,10 @@ static void dispatch_completions(struct proa_loop *loop)
 
 /* ---- liveness and the iteration --------------------------------------- */
 
+/* Whether the loop holds anything alive: user ops queued or in flight,
+ * armed timers, ready handles, posted items, references, watched
+ * signals.  The one test for "keep running" (the run modes, the
+ * threadsafe queue) and for "refuse to close" (proa_loop_close()). */
 bool proa__loop_alive(struct proa_loop *loop)
 {
 	return proa__ring_nr_user(loop->ring) > 0 || loop->timers_active > 0 ||
@@ -644,14 +648,6 @@ int proa_loop_cancel_all(struct proa_loop *loop)
 
 /* ---- close ----------------------------------------------------------- */
 
-static bool busy(struct proa_loop *loop)
-{
-	return proa__ring_nr_user(loop->ring) > 0 || loop->timers_active > 0 ||
-	       !proa_list_empty(&loop->ready) || !proa__mpsc_empty(&loop->q) ||
-	       atomic_load_explicit(&loop->refs, memory_order_acquire) > 0 ||
-	       !proa_list_empty(&loop->signals);
-}
-
 /* Cancel the loop's own ops and wait for their completions, so that no CQE
  * can still be written into the loop's memory after the ring is gone. */
 static int drain_internal(struct proa_loop *loop)
@@ -686,16 +682,17 @@ int proa_loop_close(struct proa_loop *loop)
 		return -EPERM;
 	if (loop->running || tl_current)
 		return -EBUSY;
-	if (busy(loop)) {
+	/* Anything that would keep a run going also keeps the loop open. */
+	if (proa__loop_alive(loop)) {
 		if (loop->sched.debug)
 			proa__list_inflight(loop, "proa_loop_close() refused");
 		return -EBUSY;
 	}
 	/* Every check that can refuse comes before anything is undone: a
 	 * refused close must leave the loop as it was.  The gate is the last
-	 * check - an item may have been posted since busy() - and only then
-	 * do the hooks run (the default pool goes here: nothing of it is in
-	 * flight, and nothing can now be posted). */
+	 * check - an item may have been posted since the liveness test - and
+	 * only then do the hooks run (the default pool goes here: nothing of
+	 * it is in flight, and nothing can now be posted). */
 	ret = proa__gate_close(loop);
 	if (ret < 0)
 		return ret;
