@@ -94,11 +94,19 @@ check "the server exits 0 after all that" test "$SRV_RC" = 0
 # ---- memory per client that pipelines and never reads ------------------
 # The bound (docs/httpd.md): 32 KiB input + 16 KiB held receive + two
 # 16 KiB write chunks = 80 KiB, plus the connection's structs (~3 KiB).
+# Under a sanitizer the RSS is mostly the sanitizer's (ASan keeps freed
+# memory in a 256 MiB quarantine and pads every allocation: ~1 MiB per
+# such connection measured), so there the clients still run but only a
+# gross bound (4 MiB) is checked; the 84 KiB bound is the plain build's.
+bound=84
+if LC_ALL=C grep -q -a -e __asan_init -e __tsan_init "$bin"; then
+	bound=4096
+fi
 if start_httpd --write-timeout 60000 "$root"; then
 	# SRV_PID is timeout(1)'s; the server is its child.
 	spid=$(pgrep -P "$SRV_PID" | head -1)
-	check "memory per pipelining, never-reading client <= 84 KiB" \
-		c mem "$PORT" "${spid:-0}" 100 300 84
+	check "memory per pipelining, never-reading client <= $bound KiB" \
+		c mem "$PORT" "${spid:-0}" 100 300 "$bound"
 	stop_server
 else
 	fail "proa-httpd (memory) did not start"
