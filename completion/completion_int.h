@@ -168,6 +168,7 @@ enum proa__op_kind {
 #define PROA__OPF_MULTISHOT (1U << 3)
 #define PROA__OPF_LOCAL_DONE (1U << 4) /* completed without the kernel */
 #define PROA__OPF_POOLED (1U << 5)     /* runs on the pool's file lane */
+#define PROA__OPF_POLL_FIRST (1U << 6) /* recv: wait for data first */
 
 const char *proa__op_kind_name(unsigned kind);
 

@@ -146,6 +146,7 @@ struct proa_transport {
 	bool told_paused;    /* pause_writing() delivered, resume not yet */
 	bool pause_owed;     /* crossed the high mark, pause_writing due */
 	bool oneshot;	     /* single-shot receives (see pause_reading) */
+	bool sock_nonempty;  /* the last receive left data in the socket */
 	bool made;	     /* connection_made() called */
 	bool notify_queued;  /* @notify scheduled */
 	bool eof_pending;    /* write_eof(): shut down once flushed */

@@ -97,6 +97,22 @@ static bool can_write(const struct proa_transport *t)
 
 /* ---- receiving ---------------------------------------------------------- */
 
+/*
+ * Multishot where the loop has it, unless the transport receives one
+ * buffer at a time (recv_oneshot, or after a pause).  A one-shot receive
+ * on a socket the last receive left empty - a request/response peer just
+ * answered - waits for data before trying (POLL_FIRST): the first attempt
+ * would fail.  Measured on proa-httpd, 13-byte responses, 100
+ * connections: 6.16 us of server CPU per request without it, 5.57 with
+ * it (multishot: 5.19).
+ */
+static unsigned recv_flags(const struct proa_transport *t)
+{
+	if (t->nl->multishot && !t->oneshot)
+		return PROA_RECV_MULTISHOT;
+	return t->sock_nonempty ? 0 : PROA_RECV_POLL_FIRST;
+}
+
 static void start_read(struct proa_transport *t)
 {
 	struct proa__netloop *nl = t->nl;
@@ -106,9 +122,8 @@ static void start_read(struct proa_transport *t)
 	    !can_read(t) || t->held_len > 0)
 		return;
 	if (nl->br)
-		ret = proa_op_recv_select(
-		    t->loop, &t->rop, t->fd, nl->br,
-		    nl->multishot && !t->oneshot ? PROA_RECV_MULTISHOT : 0);
+		ret = proa_op_recv_select(t->loop, &t->rop, t->fd, nl->br,
+					  recv_flags(t));
 	else
 		ret = proa_op_recv(t->loop, &t->rop, t->fd, t->rbuf,
 				   nl->bufsize, 0);
@@ -187,6 +202,7 @@ static void recv_done(struct proa_op *op)
 	unsigned id;
 
 	if (res > 0) {
+		t->sock_nonempty = op->flags & PROA_OP_F_SOCK_NONEMPTY;
 		t->last_io = proa_loop_time(t->loop);
 		if (op->flags & PROA_OP_F_BUFFER) {
 			id = proa_op_buffer_id(op);

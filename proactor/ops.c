@@ -329,7 +329,8 @@ int proa_op_recv_select(struct proa_loop *loop, struct proa_op *op, int fd,
 	if (fd < 0)
 		return -EBADF;
 	if (!br || proa__buf_ring_owner(br) != loop->ring ||
-	    (flags & ~PROA_RECV_MULTISHOT))
+	    (flags & ~(PROA_RECV_MULTISHOT | PROA_RECV_POLL_FIRST)) ||
+	    (flags & PROA_RECV_MULTISHOT && flags & PROA_RECV_POLL_FIRST))
 		return -EINVAL;
 	if ((flags & PROA_RECV_MULTISHOT) &&
 	    !proa__ring_feature(loop->ring, PROA_FEAT_RECV_MULTISHOT))
@@ -338,6 +339,8 @@ int proa_op_recv_select(struct proa_loop *loop, struct proa_op *op, int fd,
 	op->priv.u.addr2 = br;
 	if (flags & PROA_RECV_MULTISHOT)
 		op->priv.iflags |= PROA__OPF_MULTISHOT;
+	if (flags & PROA_RECV_POLL_FIRST)
+		op->priv.iflags |= PROA__OPF_POLL_FIRST;
 	return submit(loop, op);
 }
 

@@ -236,6 +236,9 @@ static void prep(struct io_uring_sqe *sqe, struct proa_op *op)
 			io_uring_prep_recv_multishot(sqe, p->fd, NULL, 0, 0);
 		else
 			io_uring_prep_recv(sqe, p->fd, NULL, 0, 0);
+		/* Buffer rings came with 5.19, as POLL_FIRST did. */
+		if (p->iflags & PROA__OPF_POLL_FIRST)
+			sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
 		sqe->flags |= IOSQE_BUFFER_SELECT;
 		sqe->buf_group = ((struct proa_buf_ring *)p->u.addr2)->bgid;
 		break;

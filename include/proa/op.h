@@ -57,6 +57,10 @@ enum proa_op_state {
 /* Flags for proa_op_accept() and proa_op_recv_select(). */
 #define PROA_ACCEPT_MULTISHOT (1U << 0)
 #define PROA_RECV_MULTISHOT (1U << 0)
+/* recv_select, one-shot: wait for data before trying to receive, for a
+ * socket that is known to be empty (a request/response peer that was just
+ * answered): saves the first, failing, attempt. */
+#define PROA_RECV_POLL_FIRST (1U << 1)
 
 /* Flags for proa_op_poll(). */
 #define PROA_POLL_MULTISHOT (1U << 0)
@@ -258,7 +262,11 @@ PROA_API int proa_op_recv(struct proa_loop *loop, struct proa_op *op, int fd,
  * proa_op_recv_select() - receive into a buffer the kernel picks from @br
  * when data arrives, so that an idle socket holds no buffer.
  * @flags: 0 or PROA_RECV_MULTISHOT (one completion per arrival, with
- *       PROA_OP_F_MORE, until an error, EOF or cancel ends it).
+ *       PROA_OP_F_MORE, until an error, EOF or cancel ends it), or
+ *       PROA_RECV_POLL_FIRST for a one-shot receive on a socket that is
+ *       probably empty (io_uring's IORING_RECVSEND_POLL_FIRST: no first
+ *       attempt; on epoll, where every receive waits for readiness
+ *       anyway, it changes nothing).
  *
  * A completion with data has PROA_OP_F_BUFFER set: the bytes are at
  * proa_buf_ring_buf(@br, proa_op_buffer_id(@op)), @op->res of them, and the

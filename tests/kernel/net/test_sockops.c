@@ -278,6 +278,10 @@ static void test_bad_input_is_refused_before_queueing(void **state)
 		CASE(-EINVAL, proa_op_recv_select(loop, &op, sv[0], NULL, 0));
 		CASE(-EINVAL, proa_op_recv_select(loop, &op, sv[0], obr, 0));
 		CASE(-EINVAL, proa_op_recv_select(loop, &op, sv[0], br, 0x10));
+		/* POLL_FIRST is for a one-shot receive only. */
+		CASE(-EINVAL, proa_op_recv_select(loop, &op, sv[0], br,
+						  PROA_RECV_MULTISHOT |
+						      PROA_RECV_POLL_FIRST));
 		CASE(-EINVAL, proa_buf_ring_put(br, 4));
 		CASE(-EINVAL, proa_buf_ring_put(br, UINT_MAX));
 		/* Every buffer is in the ring after new: a put is a
@@ -700,6 +704,26 @@ static void test_recv_select_single_shot(void **state)
 	assert_int_equal(proa_buf_ring_put(br, id), -EALREADY);
 	assert_int_equal(proa_buf_ring_put(br, id2), 0);
 	assert_int_equal(proa_buf_ring_available(br), 4);
+	/* POLL_FIRST: waits on an empty socket, and still takes data that
+	 * was there before it was asked. */
+	r = (struct rec){0};
+	assert_int_equal(
+	    proa_op_recv_select(loop, &op, sv[0], br, PROA_RECV_POLL_FIRST), 0);
+	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
+	assert_int_equal(r.n, 0);
+	assert_int_equal(write(sv[1], "first", 5), 5);
+	assert_int_equal(finish(loop, &op, &r), 5);
+	assert_memory_equal(proa_buf_ring_buf(br, proa_op_buffer_id(&op)),
+			    "first", 5);
+	assert_int_equal(proa_buf_ring_put(br, proa_op_buffer_id(&op)), 0);
+	r = (struct rec){0};
+	assert_int_equal(write(sv[1], "ready", 5), 5);
+	assert_int_equal(
+	    proa_op_recv_select(loop, &op, sv[0], br, PROA_RECV_POLL_FIRST), 0);
+	assert_int_equal(finish(loop, &op, &r), 5);
+	assert_memory_equal(proa_buf_ring_buf(br, proa_op_buffer_id(&op)),
+			    "ready", 5);
+	assert_int_equal(proa_buf_ring_put(br, proa_op_buffer_id(&op)), 0);
 
 	/* EOF: 0, and no buffer is taken. */
 	close(sv[1]);
