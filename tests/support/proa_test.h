@@ -13,7 +13,9 @@
  *    condition holds, with an iteration or a time bound instead of sleeps;
  *  - proa_test_have_ipv6() and proa_test_raise_nofile(): what the machine
  *    offers (an IPv6 loopback, enough descriptors), asked once;
- *  - a log capture for tests that assert on debug-mode log lines.
+ *  - a log capture for tests that assert on debug-mode log lines;
+ *  - assert_res(): a proa result (0 or -errno) compared with the one
+ *    wanted, and on a mismatch both said in words with proa_strerror().
  *
  * Include after <cmocka.h> (which needs <stdarg.h>, <stddef.h>, <setjmp.h>).
  */
@@ -22,6 +24,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -34,6 +37,46 @@
 #include <unistd.h>
 
 #include "proa.h"
+
+/*
+ * How a proa result reads, into @buf: " (words)" with what proa_strerror()
+ * says of 0 or a negative code; nothing for a count (proa_strerror() would
+ * call it unknown).
+ */
+static inline const char *proa_test_res_words(long long v, char *buf,
+					      size_t len)
+{
+	buf[0] = '\0';
+	if (v <= 0 && v >= INT_MIN)
+		snprintf(buf, len, " (%s)", proa_strerror((int)v));
+	return buf;
+}
+
+static inline void proa_test_assert_res(long long got, long long want,
+					const char *expr, const char *file,
+					int line)
+{
+	char g[80], w[80];
+
+	if (got == want)
+		return;
+	print_error("%s: got %lld%s, want %lld%s\n", expr, got,
+		    proa_test_res_words(got, g, sizeof(g)), want,
+		    proa_test_res_words(want, w, sizeof(w)));
+	_fail(file, line);
+}
+
+/*
+ * assert_res() - @actual, a proa result (a function's return, op->res, a
+ * future's result: 0 or -errno, PROA_E*), must equal @expected.  Where
+ * assert_int_equal() prints -EBUSY as 0xfffffffffffffff0, this prints
+ * "proa_loop_close(loop): got -16 (Device or resource busy), want 0
+ * (Success)" at the caller's file and line.  Each argument is evaluated
+ * once.  Counts and sizes stay with assert_int_equal().
+ */
+#define assert_res(actual, expected)                                           \
+	proa_test_assert_res((long long)(actual), (long long)(expected),       \
+			     #actual, __FILE__, __LINE__)
 
 /* CLOCK_MONOTONIC in nanoseconds: the loop's clock. */
 static inline uint64_t proa_test_now_ns(void)
@@ -138,7 +181,7 @@ proa_test_loop_new_opts(const struct proa_loop_opts *opts)
 {
 	struct proa_loop *loop = NULL;
 
-	assert_int_equal(proa_loop_new(&loop, opts), 0);
+	assert_res(proa_loop_new(&loop, opts), 0);
 	assert_non_null(loop);
 	return loop;
 }
@@ -150,8 +193,8 @@ static inline struct proa_loop *proa_test_loop_new(void)
 
 static inline void proa_test_loop_close(struct proa_loop *loop)
 {
-	assert_int_equal(proa_loop_close(loop), 0);
-	assert_int_equal(proa_loop_free(loop), 0);
+	assert_res(proa_loop_close(loop), 0);
+	assert_res(proa_loop_free(loop), 0);
 }
 
 /* Run single iterations until *flag is true; fail after @max of them. */
