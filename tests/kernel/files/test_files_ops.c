@@ -63,7 +63,7 @@ static int32_t finish(struct proa_loop *loop, struct proa_op *op,
 		struct proa_op op_;                                            \
 		*(d) = (struct done){0};                                       \
 		proa_op_init(&op_, done_cb, (d));                              \
-		assert_int_equal(call, 0);                                     \
+		assert_res(call, 0);                                           \
 		finish((loop), &op_, (d));                                     \
 	})
 
@@ -122,10 +122,10 @@ static void test_write_then_pread_is_byte_for_byte(void **state)
 	for (i = 0; i < 4; i++) {
 		d[i] = (struct done){0};
 		proa_op_init(&op[i], done_cb, &d[i]);
-		assert_int_equal(proa_op_write(loop, &op[i], fd,
-					       src + (size_t)i * chunk, chunk,
-					       (int64_t)((size_t)i * chunk)),
-				 0);
+		assert_res(proa_op_write(loop, &op[i], fd,
+					 src + (size_t)i * chunk, chunk,
+					 (int64_t)((size_t)i * chunk)),
+			   0);
 	}
 	for (i = 0; i < 4; i++) {
 		res = finish(loop, &op[i], &d[i]);
@@ -212,8 +212,8 @@ static void test_readv_writev_are_byte_for_byte(void **state)
 	assert_memory_equal(b, src + 1, 4999);
 	assert_memory_equal(c, src + 5000, 5000);
 	/* No buffers: nothing moves. */
-	assert_int_equal(
-	    SYNC(loop, &d, proa_op_readv(loop, &op_, fd, NULL, 0, 0)), 0);
+	assert_res(SYNC(loop, &d, proa_op_readv(loop, &op_, fd, NULL, 0, 0)),
+		   0);
 	close(fd);
 	proa_test_loop_close(loop);
 	(void)state;
@@ -237,10 +237,9 @@ static void test_pipe_reads_at_current_position_and_short(void **state)
 	assert_memory_equal(buf, "hello", 5);
 	/* Writer gone: end of file. */
 	close(p[1]);
-	assert_int_equal(
-	    SYNC(loop, &d,
-		 proa_op_read(loop, &op_, p[0], buf, sizeof(buf), -1)),
-	    0);
+	assert_res(SYNC(loop, &d,
+			proa_op_read(loop, &op_, p[0], buf, sizeof(buf), -1)),
+		   0);
 	close(p[0]);
 
 	/* A file at -1 moves its position like read(2). */
@@ -255,13 +254,12 @@ static void test_pipe_reads_at_current_position_and_short(void **state)
 	assert_int_equal(
 	    SYNC(loop, &d, proa_op_read(loop, &op_, fd, buf, 100, 7)), 3);
 	assert_memory_equal(buf, "789", 3);
-	assert_int_equal(
-	    SYNC(loop, &d, proa_op_read(loop, &op_, fd, buf, 100, 10)), 0);
+	assert_res(SYNC(loop, &d, proa_op_read(loop, &op_, fd, buf, 100, 10)),
+		   0);
 	/* Zero length is allowed, even with no buffer. */
-	assert_int_equal(
-	    SYNC(loop, &d, proa_op_read(loop, &op_, fd, NULL, 0, 0)), 0);
-	assert_int_equal(
-	    SYNC(loop, &d, proa_op_write(loop, &op_, fd, NULL, 0, 0)), 0);
+	assert_res(SYNC(loop, &d, proa_op_read(loop, &op_, fd, NULL, 0, 0)), 0);
+	assert_res(SYNC(loop, &d, proa_op_write(loop, &op_, fd, NULL, 0, 0)),
+		   0);
 	close(fd);
 	proa_test_loop_close(loop);
 	(void)state;
@@ -274,8 +272,8 @@ static void test_fsync_and_datasync(void **state)
 	int fd = temp_file();
 
 	assert_int_equal(pwrite(fd, "x", 1, 0), 1);
-	assert_int_equal(SYNC(loop, &d, proa_op_fsync(loop, &op_, fd, 0)), 0);
-	assert_int_equal(
+	assert_res(SYNC(loop, &d, proa_op_fsync(loop, &op_, fd, 0)), 0);
+	assert_res(
 	    SYNC(loop, &d, proa_op_fsync(loop, &op_, fd, PROA_FSYNC_DATASYNC)),
 	    0);
 	close(fd);
@@ -302,40 +300,40 @@ static void test_openat_close_statx(void **state)
 	/* O_CLOEXEC is always added. */
 	assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
 	assert_int_equal(write(fd, "12345", 5), 5);
-	assert_int_equal(SYNC(loop, &d, proa_op_close(loop, &op_, fd)), 0);
+	assert_res(SYNC(loop, &d, proa_op_close(loop, &op_, fd)), 0);
 	assert_int_equal(fcntl(fd, F_GETFD), -1);
 	assert_int_equal(errno, EBADF);
 	/* Exists now: O_EXCL fails in res. */
-	assert_int_equal(SYNC(loop, &d,
-			      proa_op_openat(loop, &op_, AT_FDCWD, path,
-					     O_CREAT | O_EXCL | O_RDWR, 0600)),
-			 -EEXIST);
+	assert_res(SYNC(loop, &d,
+			proa_op_openat(loop, &op_, AT_FDCWD, path,
+				       O_CREAT | O_EXCL | O_RDWR, 0600)),
+		   -EEXIST);
 
 	/* Relative to a directory descriptor. */
 	dirfd = open(tmpdir, O_DIRECTORY | O_CLOEXEC);
 	assert_true(dirfd >= 0);
 	memset(&stx, 0, sizeof(stx));
-	assert_int_equal(SYNC(loop, &d,
-			      proa_op_statx(loop, &op_, dirfd, "a", 0,
-					    STATX_SIZE | STATX_MODE, &stx)),
-			 0);
+	assert_res(SYNC(loop, &d,
+			proa_op_statx(loop, &op_, dirfd, "a", 0,
+				      STATX_SIZE | STATX_MODE, &stx)),
+		   0);
 	assert_true(stx.stx_mask & STATX_SIZE);
 	assert_int_equal(stx.stx_size, 5);
 	assert_true(S_ISREG(stx.stx_mode));
 	fd =
 	    SYNC(loop, &d, proa_op_openat(loop, &op_, dirfd, "a", O_RDONLY, 0));
 	assert_true(fd >= 0);
-	assert_int_equal(SYNC(loop, &d, proa_op_close(loop, &op_, fd)), 0);
+	assert_res(SYNC(loop, &d, proa_op_close(loop, &op_, fd)), 0);
 
 	/* Missing files: -ENOENT in res, for both. */
-	assert_int_equal(
+	assert_res(
 	    SYNC(loop, &d,
 		 proa_op_openat(loop, &op_, dirfd, "missing", O_RDONLY, 0)),
 	    -ENOENT);
-	assert_int_equal(SYNC(loop, &d,
-			      proa_op_statx(loop, &op_, dirfd, "missing", 0,
-					    STATX_SIZE, &stx)),
-			 -ENOENT);
+	assert_res(SYNC(loop, &d,
+			proa_op_statx(loop, &op_, dirfd, "missing", 0,
+				      STATX_SIZE, &stx)),
+		   -ENOENT);
 	close(dirfd);
 	assert_int_equal(unlink(path), 0);
 	assert_int_equal(proa_test_fds(), before);
@@ -357,7 +355,7 @@ static void test_poll_oneshot_and_multishot(void **state)
 	assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
 	/* One-shot: not ready until written. */
 	proa_op_init(&op, done_cb, &d);
-	assert_int_equal(proa_op_poll(loop, &op, p[0], POLLIN, 0), 0);
+	assert_res(proa_op_poll(loop, &op, p[0], POLLIN, 0), 0);
 	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
 	assert_int_equal(d.calls, 0);
 	assert_int_equal(write(p[1], "a", 1), 1);
@@ -368,8 +366,8 @@ static void test_poll_oneshot_and_multishot(void **state)
 	 * then exactly one final completion without F_MORE. */
 	d = (struct done){0};
 	proa_op_init(&op, done_cb, &d);
-	assert_int_equal(
-	    proa_op_poll(loop, &op, p[0], POLLIN, PROA_POLL_MULTISHOT), 0);
+	assert_res(proa_op_poll(loop, &op, p[0], POLLIN, PROA_POLL_MULTISHOT),
+		   0);
 	for (i = 1; i <= 3; i++) {
 		assert_int_equal(write(p[1], "b", 1), 1);
 		while (d.more < (unsigned)i)
@@ -379,11 +377,11 @@ static void test_poll_oneshot_and_multishot(void **state)
 		assert_int_equal(d.calls, 0);
 		assert_false(proa_op_is_idle(&op));
 	}
-	assert_int_equal(proa_op_cancel(&op), 0);
-	assert_int_equal(proa_op_cancel(&op), -EALREADY);
-	assert_int_equal(finish(loop, &op, &d), -ECANCELED);
+	assert_res(proa_op_cancel(&op), 0);
+	assert_res(proa_op_cancel(&op), -EALREADY);
+	assert_res(finish(loop, &op, &d), -ECANCELED);
 	assert_int_equal(d.more, 3);
-	assert_int_equal(proa_op_cancel(&op), -ENOENT);
+	assert_res(proa_op_cancel(&op), -ENOENT);
 	close(p[0]);
 	close(p[1]);
 	proa_test_loop_close(loop);
@@ -400,27 +398,27 @@ static void test_timeout_op_fires_not_early_or_is_cancelled(void **state)
 	struct done d;
 	uint64_t t0 = proa_test_now_ns(), el;
 
-	assert_int_equal(SYNC(loop, &d, proa_op_timeout(loop, &op_, 20000000)),
-			 -ETIME);
+	assert_res(SYNC(loop, &d, proa_op_timeout(loop, &op_, 20000000)),
+		   -ETIME);
 	el = proa_test_now_ns() - t0;
 	assert_true(el >= 20000000);
 
 	d = (struct done){0};
 	proa_op_init(&op, done_cb, &d);
-	assert_int_equal(proa_op_timeout(loop, &op, 60ull * 1000000000ull), 0);
+	assert_res(proa_op_timeout(loop, &op, 60ull * 1000000000ull), 0);
 	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
 	t0 = proa_test_now_ns();
-	assert_int_equal(proa_op_cancel(&op), 0);
-	assert_int_equal(finish(loop, &op, &d), -ECANCELED);
+	assert_res(proa_op_cancel(&op), 0);
+	assert_res(finish(loop, &op, &d), -ECANCELED);
 	/* Cancelling did not wait for the deadline. */
 	assert_true(proa_test_now_ns() - t0 < 10ull * 1000000000ull);
 
 	/* Cancelled while still queued, before the kernel saw it. */
 	d = (struct done){0};
 	proa_op_init(&op, done_cb, &d);
-	assert_int_equal(proa_op_timeout(loop, &op, 60ull * 1000000000ull), 0);
-	assert_int_equal(proa_op_cancel(&op), 0);
-	assert_int_equal(finish(loop, &op, &d), -ECANCELED);
+	assert_res(proa_op_timeout(loop, &op, 60ull * 1000000000ull), 0);
+	assert_res(proa_op_cancel(&op), 0);
+	assert_res(finish(loop, &op, &d), -ECANCELED);
 	proa_test_loop_close(loop);
 	(void)state;
 }
@@ -489,7 +487,7 @@ static void test_bad_input_is_refused_before_queueing(void **state)
 	cases[n++].want = -EINVAL;
 	/* An op already queued. */
 	proa_op_init(&busy, never_cb, &busy_runs);
-	assert_int_equal(proa_op_nop(loop, &busy), 0);
+	assert_res(proa_op_nop(loop, &busy), 0);
 	cases[n].what = "proa_op_read(busy)";
 	cases[n].ret = proa_op_read(loop, &busy, fd, buf, 1, 0);
 	cases[n++].want = -EBUSY;
@@ -511,8 +509,8 @@ static void test_bad_input_is_refused_before_queueing(void **state)
 	 * ever reaches a callback. */
 	proa_test_drive_op(loop, &busy, 1000);
 	assert_int_equal(busy_runs, 1);
-	assert_int_equal(busy.res, 0);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	assert_res(busy.res, 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
 	assert_int_equal(runs, 0);
 	close(fd);
 	proa_test_loop_close(loop);
@@ -531,25 +529,23 @@ static void test_kernel_errors_arrive_in_res(void **state)
 	closed = dup(fd);
 	assert_true(closed >= 0);
 	close(closed);
-	assert_int_equal(
-	    SYNC(loop, &d,
-		 proa_op_read(loop, &op_, closed, buf, sizeof(buf), 0)),
-	    -EBADF);
-	assert_int_equal(SYNC(loop, &d, proa_op_fsync(loop, &op_, closed, 0)),
-			 -EBADF);
-	assert_int_equal(SYNC(loop, &d, proa_op_close(loop, &op_, closed)),
-			 -EBADF);
+	assert_res(SYNC(loop, &d,
+			proa_op_read(loop, &op_, closed, buf, sizeof(buf), 0)),
+		   -EBADF);
+	assert_res(SYNC(loop, &d, proa_op_fsync(loop, &op_, closed, 0)),
+		   -EBADF);
+	assert_res(SYNC(loop, &d, proa_op_close(loop, &op_, closed)), -EBADF);
 	/* Writing to a read-only descriptor. */
 	snprintf(path, sizeof(path), "%s/ro", tmpdir);
 	ro = open(path, O_CREAT | O_RDONLY | O_CLOEXEC, 0600);
 	assert_true(ro >= 0);
-	assert_int_equal(
-	    SYNC(loop, &d, proa_op_write(loop, &op_, ro, "x", 1, 0)), -EBADF);
+	assert_res(SYNC(loop, &d, proa_op_write(loop, &op_, ro, "x", 1, 0)),
+		   -EBADF);
 	/* Reading a directory. */
 	close(ro);
 	ro = open(tmpdir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
 	assert_true(ro >= 0);
-	assert_int_equal(
+	assert_res(
 	    SYNC(loop, &d, proa_op_read(loop, &op_, ro, buf, sizeof(buf), 0)),
 	    -EISDIR);
 	close(ro);
@@ -567,19 +563,19 @@ static void test_ops_after_close_are_refused(void **state)
 	unsigned runs = 0;
 	char buf[4];
 
-	assert_int_equal(proa_loop_close(loop), 0);
+	assert_res(proa_loop_close(loop), 0);
 	proa_op_init(&op, never_cb, &runs);
-	assert_int_equal(proa_op_write(loop, &op, 1, buf, 1, -1), PROA_ECLOSED);
-	assert_int_equal(proa_op_fsync(loop, &op, 1, 0), PROA_ECLOSED);
-	assert_int_equal(proa_op_openat(loop, &op, AT_FDCWD, "/", O_RDONLY, 0),
-			 PROA_ECLOSED);
-	assert_int_equal(proa_op_statx(loop, &op, AT_FDCWD, "/", 0, 0, &stx),
-			 PROA_ECLOSED);
-	assert_int_equal(proa_op_poll(loop, &op, 0, POLLIN, 0), PROA_ECLOSED);
-	assert_int_equal(proa_op_timeout(loop, &op, 1), PROA_ECLOSED);
+	assert_res(proa_op_write(loop, &op, 1, buf, 1, -1), PROA_ECLOSED);
+	assert_res(proa_op_fsync(loop, &op, 1, 0), PROA_ECLOSED);
+	assert_res(proa_op_openat(loop, &op, AT_FDCWD, "/", O_RDONLY, 0),
+		   PROA_ECLOSED);
+	assert_res(proa_op_statx(loop, &op, AT_FDCWD, "/", 0, 0, &stx),
+		   PROA_ECLOSED);
+	assert_res(proa_op_poll(loop, &op, 0, POLLIN, 0), PROA_ECLOSED);
+	assert_res(proa_op_timeout(loop, &op, 1), PROA_ECLOSED);
 	assert_true(proa_op_is_idle(&op));
 	assert_int_equal(runs, 0);
-	assert_int_equal(proa_loop_free(loop), 0);
+	assert_res(proa_loop_free(loop), 0);
 	(void)state;
 }
 

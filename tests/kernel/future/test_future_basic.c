@@ -62,16 +62,16 @@ static void test_callback_on_done_future_runs_later_not_inline(void **state)
 	struct tag t = {&r, 7};
 
 	proa_future_init(&fut, loop);
-	assert_int_equal(proa_future_set_result(&fut, 3, NULL), 0);
-	assert_int_equal(proa_future_add_done_callback(&fut, rec_cb, &t), 0);
+	assert_res(proa_future_set_result(&fut, 3, NULL), 0);
+	assert_res(proa_future_add_done_callback(&fut, rec_cb, &t), 0);
 	assert_int_equal(r.n, 0);
 	/* Resolving does not run callbacks inline either. */
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
 	assert_int_equal(r.n, 1);
 	assert_int_equal(r.order[0], 7);
 	assert_ptr_equal(r.fut[0], &fut);
 	assert_true(pthread_equal(r.thread[0], pthread_self()));
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_future_fini(&fut), 0);
 	proa_test_loop_close(loop);
 	(void)state;
 }
@@ -87,24 +87,24 @@ static void test_callbacks_run_in_the_order_added(void **state)
 	proa_future_init(&fut, loop);
 	for (i = 0; i < 5; i++) {
 		t[i] = (struct tag){&r, i};
-		assert_int_equal(
-		    proa_future_add_done_callback(&fut, rec_cb, &t[i]), 0);
+		assert_res(proa_future_add_done_callback(&fut, rec_cb, &t[i]),
+			   0);
 	}
-	assert_int_equal(proa_future_set_result(&fut, 0, NULL), 0);
+	assert_res(proa_future_set_result(&fut, 0, NULL), 0);
 	assert_int_equal(r.n, 0);
 	/* Added after resolution, before the first ones ran: still after
 	 * them. */
 	for (i = 5; i < 8; i++) {
 		t[i] = (struct tag){&r, i};
-		assert_int_equal(
-		    proa_future_add_done_callback(&fut, rec_cb, &t[i]), 0);
+		assert_res(proa_future_add_done_callback(&fut, rec_cb, &t[i]),
+			   0);
 	}
-	assert_int_equal(proa_future_fini(&fut), -EBUSY);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	assert_res(proa_future_fini(&fut), -EBUSY);
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
 	assert_int_equal(r.n, 8);
 	for (i = 0; i < 8; i++)
 		assert_int_equal(r.order[i], i);
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_future_fini(&fut), 0);
 	proa_test_loop_close(loop);
 	(void)state;
 }
@@ -117,26 +117,25 @@ static void test_remove_done_callback(void **state)
 	struct tag a = {&r, 1}, b = {&r, 2}, c = {&r, 3};
 
 	proa_future_init(&fut, loop);
-	assert_int_equal(proa_future_add_done_callback(&fut, rec_cb, &a), 0);
-	assert_int_equal(proa_future_add_done_callback(&fut, rec_cb, &b), 0);
-	assert_int_equal(proa_future_add_done_callback(&fut, rec_cb, &a), 0);
-	assert_int_equal(proa_future_add_done_callback(&fut, rec_cb, &c), 0);
+	assert_res(proa_future_add_done_callback(&fut, rec_cb, &a), 0);
+	assert_res(proa_future_add_done_callback(&fut, rec_cb, &b), 0);
+	assert_res(proa_future_add_done_callback(&fut, rec_cb, &a), 0);
+	assert_res(proa_future_add_done_callback(&fut, rec_cb, &c), 0);
 	/* Both copies of (rec_cb, &a) go; an absent pair removes nothing. */
 	assert_int_equal(proa_future_remove_done_callback(&fut, rec_cb, &a), 2);
-	assert_int_equal(proa_future_remove_done_callback(&fut, rec_cb, &a), 0);
-	assert_int_equal(proa_future_remove_done_callback(&fut, count_cb, &b),
-			 0);
+	assert_res(proa_future_remove_done_callback(&fut, rec_cb, &a), 0);
+	assert_res(proa_future_remove_done_callback(&fut, count_cb, &b), 0);
 	/* Removing the last keeps the tail right for the next add. */
 	assert_int_equal(proa_future_remove_done_callback(&fut, rec_cb, &c), 1);
-	assert_int_equal(proa_future_add_done_callback(&fut, rec_cb, &c), 0);
-	assert_int_equal(proa_future_set_result(&fut, 0, NULL), 0);
+	assert_res(proa_future_add_done_callback(&fut, rec_cb, &c), 0);
+	assert_res(proa_future_set_result(&fut, 0, NULL), 0);
 	/* Once scheduled, a callback is no longer the future's to remove. */
-	assert_int_equal(proa_future_remove_done_callback(&fut, rec_cb, &b), 0);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	assert_res(proa_future_remove_done_callback(&fut, rec_cb, &b), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
 	assert_int_equal(r.n, 2);
 	assert_int_equal(r.order[0], 2);
 	assert_int_equal(r.order[1], 3);
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_future_fini(&fut), 0);
 	proa_test_loop_close(loop);
 	(void)state;
 }
@@ -161,11 +160,10 @@ static void reent_first(struct proa_future *fut, void *arg)
 	struct reent *re = arg;
 
 	re->first++;
-	assert_int_equal(proa_future_add_done_callback(fut, reent_second, re),
-			 0);
+	assert_res(proa_future_add_done_callback(fut, reent_second, re), 0);
 	/* Resolving again from a callback is refused, not re-run. */
-	assert_int_equal(proa_future_set_result(fut, 9, NULL), -EALREADY);
-	assert_int_equal(proa_future_cancel(fut), -EALREADY);
+	assert_res(proa_future_set_result(fut, 9, NULL), -EALREADY);
+	assert_res(proa_future_cancel(fut), -EALREADY);
 	assert_int_equal(re->second, 0);
 }
 
@@ -178,16 +176,16 @@ static void test_reentrant_callbacks_wait_for_next_iteration(void **state)
 
 	proa_future_init(&fut, loop);
 	for (i = 0; i < 64; i++)
-		assert_int_equal(
+		assert_res(
 		    proa_future_add_done_callback(&fut, reent_first, &re), 0);
-	assert_int_equal(proa_future_set_result(&fut, 1, NULL), 0);
+	assert_res(proa_future_set_result(&fut, 1, NULL), 0);
 	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
 	assert_int_equal(re.first, 64);
 	assert_int_equal(re.second, 0);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
 	assert_int_equal(re.second, 64);
 	assert_int_equal(proa_future_result(&fut, NULL), 1);
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_future_fini(&fut), 0);
 	proa_test_loop_close(loop);
 	(void)state;
 }
@@ -196,7 +194,7 @@ static void test_reentrant_callbacks_wait_for_next_iteration(void **state)
 static void fini_self(struct proa_future *fut, void *arg)
 {
 	(*(unsigned *)arg)++;
-	assert_int_equal(proa_future_fini(fut), 0);
+	assert_res(proa_future_fini(fut), 0);
 }
 
 static void test_last_callback_may_release_its_future(void **state)
@@ -207,10 +205,9 @@ static void test_last_callback_may_release_its_future(void **state)
 
 	assert_non_null(fut);
 	proa_future_init(fut, loop);
-	assert_int_equal(proa_future_add_done_callback(fut, fini_self, &runs),
-			 0);
-	assert_int_equal(proa_future_set_result(fut, 0, NULL), 0);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	assert_res(proa_future_add_done_callback(fut, fini_self, &runs), 0);
+	assert_res(proa_future_set_result(fut, 0, NULL), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
 	assert_int_equal(runs, 1);
 	free(fut); /* ASan: nothing touches it after fini */
 	proa_test_loop_close(loop);
@@ -230,31 +227,30 @@ static void test_result_states_and_set_result_twice(void **state)
 	proa_future_init(&fut, loop);
 	assert_int_equal(proa_future_state(&fut), PROA_FUTURE_PENDING);
 	assert_false(proa_future_is_done(&fut));
-	assert_int_equal(proa_future_result(&fut, &value), PROA_EPENDING);
+	assert_res(proa_future_result(&fut, &value), PROA_EPENDING);
 	assert_null(value);
-	assert_int_equal(proa_future_set_result(&fut, 42, &payload), 0);
-	assert_int_equal(proa_future_set_result(&fut, 43, NULL), -EALREADY);
-	assert_int_equal(proa_future_set_result(&fut, -ECANCELED, NULL),
-			 -EALREADY);
-	assert_int_equal(proa_future_cancel(&fut), -EALREADY);
+	assert_res(proa_future_set_result(&fut, 42, &payload), 0);
+	assert_res(proa_future_set_result(&fut, 43, NULL), -EALREADY);
+	assert_res(proa_future_set_result(&fut, -ECANCELED, NULL), -EALREADY);
+	assert_res(proa_future_cancel(&fut), -EALREADY);
 	assert_int_equal(proa_future_state(&fut), PROA_FUTURE_DONE);
 	assert_true(proa_future_is_done(&fut));
 	assert_int_equal(proa_future_result(&fut, &value), 42);
 	assert_ptr_equal(value, &payload);
 	assert_int_equal(proa_future_result(&fut, NULL), 42);
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_future_fini(&fut), 0);
 
 	/* An error result is DONE; -ECANCELED is CANCELLED. */
 	proa_future_init(&fut, loop);
-	assert_int_equal(proa_future_set_result(&fut, -EIO, NULL), 0);
+	assert_res(proa_future_set_result(&fut, -EIO, NULL), 0);
 	assert_int_equal(proa_future_state(&fut), PROA_FUTURE_DONE);
-	assert_int_equal(proa_future_result(&fut, NULL), -EIO);
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_future_result(&fut, NULL), -EIO);
+	assert_res(proa_future_fini(&fut), 0);
 	proa_future_init(&fut, loop);
-	assert_int_equal(proa_future_set_result(&fut, -ECANCELED, NULL), 0);
+	assert_res(proa_future_set_result(&fut, -ECANCELED, NULL), 0);
 	assert_int_equal(proa_future_state(&fut), PROA_FUTURE_CANCELLED);
-	assert_int_equal(proa_future_result(&fut, NULL), -ECANCELED);
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_future_result(&fut, NULL), -ECANCELED);
+	assert_res(proa_future_fini(&fut), 0);
 	proa_test_loop_close(loop);
 	(void)state;
 }
@@ -267,14 +263,13 @@ static void test_bad_arguments(void **state)
 
 	proa_future_init(&fut, loop);
 	proa_future_init(&done, loop);
-	assert_int_equal(proa_future_add_done_callback(&fut, NULL, NULL),
-			 -EINVAL);
-	assert_int_equal(proa_future_bind_op(&fut, NULL), -EINVAL);
-	assert_int_equal(proa_future_set_result(&done, 0, NULL), 0);
+	assert_res(proa_future_add_done_callback(&fut, NULL, NULL), -EINVAL);
+	assert_res(proa_future_bind_op(&fut, NULL), -EINVAL);
+	assert_res(proa_future_set_result(&done, 0, NULL), 0);
 	proa_op_init(&op, NULL, NULL);
-	assert_int_equal(proa_future_bind_op(&done, &op), -EBUSY);
-	assert_int_equal(proa_future_fini(&done), 0);
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_future_bind_op(&done, &op), -EBUSY);
+	assert_res(proa_future_fini(&done), 0);
+	assert_res(proa_future_fini(&fut), 0);
 	proa_test_loop_close(loop);
 	(void)state;
 }
@@ -289,17 +284,16 @@ static void test_cancel_without_canceller_is_immediate(void **state)
 	unsigned runs = 0;
 
 	proa_future_init(&fut, loop);
-	assert_int_equal(proa_future_add_done_callback(&fut, count_cb, &runs),
-			 0);
-	assert_int_equal(proa_future_cancel(&fut), 0);
+	assert_res(proa_future_add_done_callback(&fut, count_cb, &runs), 0);
+	assert_res(proa_future_cancel(&fut), 0);
 	assert_int_equal(proa_future_state(&fut), PROA_FUTURE_CANCELLED);
-	assert_int_equal(proa_future_result(&fut, NULL), -ECANCELED);
+	assert_res(proa_future_result(&fut, NULL), -ECANCELED);
 	assert_int_equal(runs, 0);
-	assert_int_equal(proa_future_cancel(&fut), -EALREADY);
-	assert_int_equal(proa_future_set_result(&fut, 1, NULL), -EALREADY);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	assert_res(proa_future_cancel(&fut), -EALREADY);
+	assert_res(proa_future_set_result(&fut, 1, NULL), -EALREADY);
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
 	assert_int_equal(runs, 1);
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_future_fini(&fut), 0);
 	proa_test_loop_close(loop);
 	(void)state;
 }
@@ -326,44 +320,44 @@ static void test_cancel_with_canceller_waits_for_the_work(void **state)
 	/* The work wins the race: DONE with its result. */
 	proa_future_init(&fut, loop);
 	proa_future_set_canceller(&fut, canceller_fn, &c);
-	assert_int_equal(proa_future_cancel(&fut), 0);
+	assert_res(proa_future_cancel(&fut), 0);
 	assert_int_equal(c.calls, 1);
 	assert_ptr_equal(c.seen, &fut);
 	assert_int_equal(proa_future_state(&fut), PROA_FUTURE_PENDING);
 	/* Requested once; asking again does not call it again. */
-	assert_int_equal(proa_future_cancel(&fut), 0);
+	assert_res(proa_future_cancel(&fut), 0);
 	assert_int_equal(c.calls, 1);
 	/* Pending with a canceller: the work may still touch it. */
-	assert_int_equal(proa_future_fini(&fut), -EBUSY);
-	assert_int_equal(proa_future_set_result(&fut, 17, NULL), 0);
+	assert_res(proa_future_fini(&fut), -EBUSY);
+	assert_res(proa_future_set_result(&fut, 17, NULL), 0);
 	assert_int_equal(proa_future_state(&fut), PROA_FUTURE_DONE);
 	assert_int_equal(proa_future_result(&fut, NULL), 17);
-	assert_int_equal(proa_future_cancel(&fut), -EALREADY);
+	assert_res(proa_future_cancel(&fut), -EALREADY);
 	assert_int_equal(c.calls, 1);
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_future_fini(&fut), 0);
 
 	/* The cancel wins: CANCELLED. */
 	c = (struct canceller){0};
 	proa_future_init(&fut, loop);
 	proa_future_set_canceller(&fut, canceller_fn, &c);
-	assert_int_equal(proa_future_cancel(&fut), 0);
-	assert_int_equal(proa_future_set_result(&fut, -ECANCELED, NULL), 0);
+	assert_res(proa_future_cancel(&fut), 0);
+	assert_res(proa_future_set_result(&fut, -ECANCELED, NULL), 0);
 	assert_int_equal(proa_future_state(&fut), PROA_FUTURE_CANCELLED);
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_future_fini(&fut), 0);
 
 	/* A cleared canceller is not called and no longer holds fini. */
 	c = (struct canceller){0};
 	proa_future_init(&fut, loop);
 	proa_future_set_canceller(&fut, canceller_fn, &c);
 	proa_future_set_canceller(&fut, NULL, &c);
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_future_fini(&fut), 0);
 	proa_future_init(&fut, loop);
 	proa_future_set_canceller(&fut, canceller_fn, &c);
 	proa_future_set_canceller(&fut, NULL, NULL);
-	assert_int_equal(proa_future_cancel(&fut), 0);
+	assert_res(proa_future_cancel(&fut), 0);
 	assert_int_equal(c.calls, 0);
 	assert_int_equal(proa_future_state(&fut), PROA_FUTURE_CANCELLED);
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_future_fini(&fut), 0);
 	proa_test_loop_close(loop);
 	(void)state;
 }
@@ -381,23 +375,22 @@ static void test_bound_nop_resolves_with_its_result(void **state)
 	proa_future_init(&fut, loop);
 	proa_future_init(&other, loop);
 	proa_op_init(&op, NULL, NULL);
-	assert_int_equal(proa_future_bind_op(&fut, &op), 0);
-	assert_int_equal(proa_future_add_done_callback(&fut, count_cb, &runs),
-			 0);
-	assert_int_equal(proa_op_nop(loop, &op), 0);
+	assert_res(proa_future_bind_op(&fut, &op), 0);
+	assert_res(proa_future_add_done_callback(&fut, count_cb, &runs), 0);
+	assert_res(proa_op_nop(loop, &op), 0);
 	/* In flight: neither rebinding nor releasing is allowed. */
-	assert_int_equal(proa_future_bind_op(&other, &op), -EBUSY);
-	assert_int_equal(proa_future_fini(&fut), -EBUSY);
-	assert_int_equal(proa_loop_run_until_complete(loop, &fut), 0);
-	assert_int_equal(proa_future_result(&fut, NULL), 0);
+	assert_res(proa_future_bind_op(&other, &op), -EBUSY);
+	assert_res(proa_future_fini(&fut), -EBUSY);
+	assert_res(proa_loop_run_until_complete(loop, &fut), 0);
+	assert_res(proa_future_result(&fut, NULL), 0);
 	assert_true(proa_op_is_idle(&op));
 	/* Resolved at the completion, its callback ran in the same
 	 * iteration's drain; nothing is left. */
 	assert_int_equal(runs, 1);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
 	assert_int_equal(runs, 1);
-	assert_int_equal(proa_future_fini(&fut), 0);
-	assert_int_equal(proa_future_fini(&other), 0);
+	assert_res(proa_future_fini(&fut), 0);
+	assert_res(proa_future_fini(&other), 0);
 	proa_test_loop_close(loop);
 	(void)state;
 }
@@ -415,31 +408,29 @@ static void test_bound_read_completes_or_is_cancelled(void **state)
 	/* Data arrives: the future carries the byte count. */
 	proa_future_init(&fut, loop);
 	proa_op_init(&op, NULL, NULL);
-	assert_int_equal(proa_future_bind_op(&fut, &op), 0);
-	assert_int_equal(proa_op_read(loop, &op, p[0], buf, sizeof(buf), -1),
-			 0);
+	assert_res(proa_future_bind_op(&fut, &op), 0);
+	assert_res(proa_op_read(loop, &op, p[0], buf, sizeof(buf), -1), 0);
 	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
 	assert_false(proa_future_is_done(&fut));
 	assert_int_equal(write(p[1], "abc", 3), 3);
-	assert_int_equal(proa_loop_run_until_complete(loop, &fut), 0);
+	assert_res(proa_loop_run_until_complete(loop, &fut), 0);
 	assert_int_equal(proa_future_result(&fut, NULL), 3);
 	assert_memory_equal(buf, "abc", 3);
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_future_fini(&fut), 0);
 
 	/* Nothing arrives: cancelling the future cancels the read. */
 	proa_future_init(&fut, loop);
 	proa_op_init(&op, NULL, NULL);
-	assert_int_equal(proa_future_bind_op(&fut, &op), 0);
-	assert_int_equal(proa_op_read(loop, &op, p[0], buf, sizeof(buf), -1),
-			 0);
+	assert_res(proa_future_bind_op(&fut, &op), 0);
+	assert_res(proa_op_read(loop, &op, p[0], buf, sizeof(buf), -1), 0);
 	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
-	assert_int_equal(proa_future_cancel(&fut), 0);
+	assert_res(proa_future_cancel(&fut), 0);
 	assert_int_equal(proa_future_state(&fut), PROA_FUTURE_PENDING);
-	assert_int_equal(proa_loop_run_until_complete(loop, &fut), 0);
+	assert_res(proa_loop_run_until_complete(loop, &fut), 0);
 	assert_int_equal(proa_future_state(&fut), PROA_FUTURE_CANCELLED);
-	assert_int_equal(proa_future_result(&fut, NULL), -ECANCELED);
+	assert_res(proa_future_result(&fut, NULL), -ECANCELED);
 	assert_true(proa_op_is_idle(&op));
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_future_fini(&fut), 0);
 
 	close(p[0]);
 	close(p[1]);
@@ -456,16 +447,16 @@ static void test_bound_op_never_submitted(void **state)
 	/* A failed submission leaves the future pending and releasable. */
 	proa_future_init(&fut, loop);
 	proa_op_init(&op, NULL, NULL);
-	assert_int_equal(proa_future_bind_op(&fut, &op), 0);
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_future_bind_op(&fut, &op), 0);
+	assert_res(proa_future_fini(&fut), 0);
 
 	/* Cancelled before submission: nothing else would resolve it. */
 	proa_future_init(&fut, loop);
 	proa_op_init(&op, NULL, NULL);
-	assert_int_equal(proa_future_bind_op(&fut, &op), 0);
-	assert_int_equal(proa_future_cancel(&fut), 0);
+	assert_res(proa_future_bind_op(&fut, &op), 0);
+	assert_res(proa_future_cancel(&fut), 0);
 	assert_int_equal(proa_future_state(&fut), PROA_FUTURE_CANCELLED);
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_future_fini(&fut), 0);
 	proa_test_loop_close(loop);
 	(void)state;
 }
@@ -490,10 +481,10 @@ static void test_cancel_racing_completion_10k_via_futures(void **state)
 		runs = 0;
 		proa_future_init(&fut, loop);
 		proa_op_init(&op, NULL, NULL);
-		assert_int_equal(proa_future_bind_op(&fut, &op), 0);
-		assert_int_equal(
-		    proa_future_add_done_callback(&fut, count_cb, &runs), 0);
-		assert_int_equal(proa_op_read(loop, &op, sv[0], &in, 1, -1), 0);
+		assert_res(proa_future_bind_op(&fut, &op), 0);
+		assert_res(proa_future_add_done_callback(&fut, count_cb, &runs),
+			   0);
+		assert_res(proa_op_read(loop, &op, sv[0], &in, 1, -1), 0);
 		/* Half the time the read reaches the kernel first; the
 		 * other half the cancel meets it still in the SQ. */
 		if (i & 2)
@@ -502,11 +493,11 @@ static void test_cancel_racing_completion_10k_via_futures(void **state)
 		wrote = i & 1;
 		if (wrote)
 			assert_int_equal(write(sv[1], "x", 1), 1);
-		assert_int_equal(proa_future_cancel(&fut), 0);
-		assert_int_equal(proa_loop_run_until_complete(loop, &fut), 0);
+		assert_res(proa_future_cancel(&fut), 0);
+		assert_res(proa_loop_run_until_complete(loop, &fut), 0);
 		/* Its callback, then nothing more. */
-		assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
-		assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+		assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+		assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
 		assert_int_equal(runs, 1);
 		res = proa_future_result(&fut, NULL);
 		if (res == 1) {
@@ -515,7 +506,7 @@ static void test_cancel_racing_completion_10k_via_futures(void **state)
 					 PROA_FUTURE_DONE);
 			got_data++;
 		} else {
-			assert_int_equal(res, -ECANCELED);
+			assert_res(res, -ECANCELED);
 			assert_int_equal(proa_future_state(&fut),
 					 PROA_FUTURE_CANCELLED);
 			got_cancel++;
@@ -524,7 +515,7 @@ static void test_cancel_racing_completion_10k_via_futures(void **state)
 		}
 		assert_int_equal(read(sv[0], &left, 1), -1);
 		assert_int_equal(errno, EAGAIN);
-		assert_int_equal(proa_future_fini(&fut), 0);
+		assert_res(proa_future_fini(&fut), 0);
 	}
 	/* A read with no data can only end cancelled. */
 	assert_true(got_cancel >= 5000);
@@ -549,33 +540,32 @@ static void test_threadsafe_result_from_the_loop_thread(void **state)
 	void *value = NULL;
 
 	proa_future_init(&fut, loop);
-	assert_int_equal(proa_future_add_done_callback(&fut, rec_cb, &t), 0);
-	assert_int_equal(proa_future_set_result_threadsafe(&fut, 11, &payload),
-			 0);
+	assert_res(proa_future_add_done_callback(&fut, rec_cb, &t), 0);
+	assert_res(proa_future_set_result_threadsafe(&fut, 11, &payload), 0);
 	/* It travels through the queue: not resolved yet, one per future,
 	 * and the future must stay until it lands. */
 	assert_false(proa_future_is_done(&fut));
-	assert_int_equal(proa_future_set_result_threadsafe(&fut, 12, NULL),
-			 -EALREADY);
-	assert_int_equal(proa_future_fini(&fut), -EBUSY);
-	assert_int_equal(proa_loop_run_until_complete(loop, &fut), 0);
+	assert_res(proa_future_set_result_threadsafe(&fut, 12, NULL),
+		   -EALREADY);
+	assert_res(proa_future_fini(&fut), -EBUSY);
+	assert_res(proa_loop_run_until_complete(loop, &fut), 0);
 	assert_int_equal(proa_future_result(&fut, &value), 11);
 	assert_ptr_equal(value, &payload);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
 	assert_int_equal(r.n, 1);
-	assert_int_equal(proa_future_set_result_threadsafe(&fut, 13, NULL),
-			 -EALREADY);
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_future_set_result_threadsafe(&fut, 13, NULL),
+		   -EALREADY);
+	assert_res(proa_future_fini(&fut), 0);
 
 	/* Cancelled while the result travels: the result is dropped. */
 	proa_future_init(&fut, loop);
-	assert_int_equal(proa_future_set_result_threadsafe(&fut, 5, NULL), 0);
-	assert_int_equal(proa_future_cancel(&fut), 0);
-	assert_int_equal(proa_future_fini(&fut), -EBUSY);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	assert_res(proa_future_set_result_threadsafe(&fut, 5, NULL), 0);
+	assert_res(proa_future_cancel(&fut), 0);
+	assert_res(proa_future_fini(&fut), -EBUSY);
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
 	assert_int_equal(proa_future_state(&fut), PROA_FUTURE_CANCELLED);
-	assert_int_equal(proa_future_result(&fut, NULL), -ECANCELED);
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_future_result(&fut, NULL), -ECANCELED);
+	assert_res(proa_future_fini(&fut), 0);
 	proa_test_loop_close(loop);
 	(void)state;
 }
@@ -620,21 +610,21 @@ static void test_threadsafe_results_from_another_thread(void **state)
 	for (i = 0; i < NTS; i++) {
 		proa_future_init(&c->futs[i], loop);
 		tags[i] = (struct tag){r, i};
-		assert_int_equal(proa_future_add_done_callback(
-				     &c->futs[i], rec_cb, &tags[i]),
-				 0);
+		assert_res(proa_future_add_done_callback(&c->futs[i], rec_cb,
+							 &tags[i]),
+			   0);
 		ptrs[i] = &c->futs[i];
 	}
 	proa_future_init(&all, loop);
-	assert_int_equal(proa_future_all(&all, ptrs, NTS), 0);
+	assert_res(proa_future_all(&all, ptrs, NTS), 0);
 	/* Let the loop fall asleep first, so some results wake it. */
 	assert_int_equal(pthread_create(&th, NULL, ts_producer, c), 0);
-	assert_int_equal(proa_loop_run_until_complete(loop, &all), 0);
+	assert_res(proa_loop_run_until_complete(loop, &all), 0);
 	assert_int_equal(pthread_join(th, NULL), 0);
 	assert_int_equal(atomic_load(&c->failures), 0);
 	assert_int_equal(atomic_load(&c->second_refused), NTS);
-	assert_int_equal(proa_future_result(&all, NULL), 0);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	assert_res(proa_future_result(&all, NULL), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
 	assert_int_equal(r->n, NTS);
 	for (i = 0; i < NTS; i++) {
 		/* On the loop thread, each with its own result. */
@@ -643,8 +633,8 @@ static void test_threadsafe_results_from_another_thread(void **state)
 		assert_ptr_equal(value, c);
 	}
 	for (i = 0; i < NTS; i++)
-		assert_int_equal(proa_future_fini(&c->futs[i]), 0);
-	assert_int_equal(proa_future_fini(&all), 0);
+		assert_res(proa_future_fini(&c->futs[i]), 0);
+	assert_res(proa_future_fini(&all), 0);
 	free(r);
 	free(c);
 	proa_test_loop_close(loop);
@@ -657,16 +647,16 @@ static void test_threadsafe_result_after_close_is_refused(void **state)
 	struct proa_future fut;
 
 	proa_future_init(&fut, loop);
-	assert_int_equal(proa_future_fini(&fut), 0);
-	assert_int_equal(proa_loop_close(loop), 0);
+	assert_res(proa_future_fini(&fut), 0);
+	assert_res(proa_loop_close(loop), 0);
 	/* The future's memory is still there; the loop is closed. */
 	proa_future_init(&fut, loop);
-	assert_int_equal(proa_future_set_result_threadsafe(&fut, 1, NULL),
-			 PROA_ECLOSED);
+	assert_res(proa_future_set_result_threadsafe(&fut, 1, NULL),
+		   PROA_ECLOSED);
 	/* Refused, so another try is refused the same way, not -EALREADY. */
-	assert_int_equal(proa_future_set_result_threadsafe(&fut, 1, NULL),
-			 PROA_ECLOSED);
-	assert_int_equal(proa_loop_free(loop), 0);
+	assert_res(proa_future_set_result_threadsafe(&fut, 1, NULL),
+		   PROA_ECLOSED);
+	assert_res(proa_loop_free(loop), 0);
 	(void)state;
 }
 
@@ -684,20 +674,20 @@ static void test_debug_logs_an_error_nobody_read(void **state)
 	/* Read: not logged. */
 	proa_future_init(&fut, loop);
 	proa_future_set_name(&fut, "read-one");
-	assert_int_equal(proa_future_set_result(&fut, -EIO, NULL), 0);
-	assert_int_equal(proa_future_result(&fut, NULL), -EIO);
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_future_set_result(&fut, -EIO, NULL), 0);
+	assert_res(proa_future_result(&fut, NULL), -EIO);
+	assert_res(proa_future_fini(&fut), 0);
 	assert_false(proa_test_log_has(&log, "nobody read"));
 	/* Success unread: not logged either. */
 	proa_future_init(&fut, loop);
-	assert_int_equal(proa_future_set_result(&fut, 3, NULL), 0);
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_future_set_result(&fut, 3, NULL), 0);
+	assert_res(proa_future_fini(&fut), 0);
 	assert_false(proa_test_log_has(&log, "nobody read"));
 	/* Failure unread: logged with its name and error. */
 	proa_future_init(&fut, loop);
 	proa_future_set_name(&fut, "lost-one");
-	assert_int_equal(proa_future_set_result(&fut, -ECONNREFUSED, NULL), 0);
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_future_set_result(&fut, -ECONNREFUSED, NULL), 0);
+	assert_res(proa_future_fini(&fut), 0);
 	assert_true(proa_test_log_has(&log, "nobody read"));
 	assert_true(proa_test_log_has(&log, "'lost-one'"));
 	assert_true(proa_test_log_has(&log, "refused"));
@@ -720,45 +710,45 @@ static void test_all_waits_for_every_input(void **state)
 	for (i = 0; i < 3; i++)
 		proa_future_init(&f[i], loop);
 	proa_future_init(&out, loop);
-	assert_int_equal(proa_future_all(&out, ptrs, 3), 0);
-	assert_int_equal(proa_future_set_result(&f[2], 0, NULL), 0);
-	assert_int_equal(proa_future_set_result(&f[0], 5, NULL), 0);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	assert_res(proa_future_all(&out, ptrs, 3), 0);
+	assert_res(proa_future_set_result(&f[2], 0, NULL), 0);
+	assert_res(proa_future_set_result(&f[0], 5, NULL), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
 	assert_false(proa_future_is_done(&out));
-	assert_int_equal(proa_future_set_result(&f[1], 7, NULL), 0);
-	assert_int_equal(proa_loop_run_until_complete(loop, &out), 0);
-	assert_int_equal(proa_future_result(&out, NULL), 0);
+	assert_res(proa_future_set_result(&f[1], 7, NULL), 0);
+	assert_res(proa_loop_run_until_complete(loop, &out), 0);
+	assert_res(proa_future_result(&out, NULL), 0);
 	for (i = 0; i < 3; i++)
-		assert_int_equal(proa_future_fini(&f[i]), 0);
-	assert_int_equal(proa_future_fini(&out), 0);
+		assert_res(proa_future_fini(&f[i]), 0);
+	assert_res(proa_future_fini(&out), 0);
 
 	/* Failures: the lowest index wins, whatever the order. */
 	for (i = 0; i < 3; i++)
 		proa_future_init(&f[i], loop);
 	proa_future_init(&out, loop);
-	assert_int_equal(proa_future_all(&out, ptrs, 3), 0);
-	assert_int_equal(proa_future_set_result(&f[2], -EIO, NULL), 0);
-	assert_int_equal(proa_future_set_result(&f[0], 1, NULL), 0);
-	assert_int_equal(proa_future_set_result(&f[1], -EPIPE, NULL), 0);
-	assert_int_equal(proa_loop_run_until_complete(loop, &out), 0);
-	assert_int_equal(proa_future_result(&out, NULL), -EPIPE);
+	assert_res(proa_future_all(&out, ptrs, 3), 0);
+	assert_res(proa_future_set_result(&f[2], -EIO, NULL), 0);
+	assert_res(proa_future_set_result(&f[0], 1, NULL), 0);
+	assert_res(proa_future_set_result(&f[1], -EPIPE, NULL), 0);
+	assert_res(proa_loop_run_until_complete(loop, &out), 0);
+	assert_res(proa_future_result(&out, NULL), -EPIPE);
 	for (i = 0; i < 3; i++)
-		assert_int_equal(proa_future_fini(&f[i]), 0);
-	assert_int_equal(proa_future_fini(&out), 0);
+		assert_res(proa_future_fini(&f[i]), 0);
+	assert_res(proa_future_fini(&out), 0);
 
 	/* Already done inputs count too. */
 	for (i = 0; i < 3; i++) {
 		proa_future_init(&f[i], loop);
-		assert_int_equal(proa_future_set_result(&f[i], i, NULL), 0);
+		assert_res(proa_future_set_result(&f[i], i, NULL), 0);
 	}
 	proa_future_init(&out, loop);
-	assert_int_equal(proa_future_all(&out, ptrs, 3), 0);
+	assert_res(proa_future_all(&out, ptrs, 3), 0);
 	assert_false(proa_future_is_done(&out));
-	assert_int_equal(proa_loop_run_until_complete(loop, &out), 0);
-	assert_int_equal(proa_future_result(&out, NULL), 0);
+	assert_res(proa_loop_run_until_complete(loop, &out), 0);
+	assert_res(proa_future_result(&out, NULL), 0);
 	for (i = 0; i < 3; i++)
-		assert_int_equal(proa_future_fini(&f[i]), 0);
-	assert_int_equal(proa_future_fini(&out), 0);
+		assert_res(proa_future_fini(&f[i]), 0);
+	assert_res(proa_future_fini(&out), 0);
 	proa_test_loop_close(loop);
 	(void)state;
 }
@@ -772,17 +762,17 @@ static void test_cancelling_all_cancels_pending_inputs(void **state)
 	proa_future_init(&f[0], loop);
 	proa_future_init(&f[1], loop);
 	proa_future_init(&out, loop);
-	assert_int_equal(proa_future_set_result(&f[0], 4, NULL), 0);
-	assert_int_equal(proa_future_all(&out, ptrs, 2), 0);
-	assert_int_equal(proa_future_cancel(&out), 0);
+	assert_res(proa_future_set_result(&f[0], 4, NULL), 0);
+	assert_res(proa_future_all(&out, ptrs, 2), 0);
+	assert_res(proa_future_cancel(&out), 0);
 	assert_int_equal(proa_future_state(&f[0]), PROA_FUTURE_DONE);
 	assert_int_equal(proa_future_state(&f[1]), PROA_FUTURE_CANCELLED);
-	assert_int_equal(proa_loop_run_until_complete(loop, &out), 0);
+	assert_res(proa_loop_run_until_complete(loop, &out), 0);
 	assert_int_equal(proa_future_state(&out), PROA_FUTURE_CANCELLED);
-	assert_int_equal(proa_future_result(&out, NULL), -ECANCELED);
-	assert_int_equal(proa_future_fini(&f[0]), 0);
-	assert_int_equal(proa_future_fini(&f[1]), 0);
-	assert_int_equal(proa_future_fini(&out), 0);
+	assert_res(proa_future_result(&out, NULL), -ECANCELED);
+	assert_res(proa_future_fini(&f[0]), 0);
+	assert_res(proa_future_fini(&f[1]), 0);
+	assert_res(proa_future_fini(&out), 0);
 	proa_test_loop_close(loop);
 	(void)state;
 }
@@ -792,7 +782,7 @@ static void test_cancelling_all_cancels_pending_inputs(void **state)
 static void release_out(struct proa_future *out, void *arg)
 {
 	(*(int *)arg) = proa_future_result(out, NULL);
-	assert_int_equal(proa_future_fini(out), 0);
+	assert_res(proa_future_fini(out), 0);
 	free(out);
 }
 
@@ -808,22 +798,21 @@ static void test_any_takes_the_first_and_leaves_the_rest(void **state)
 	for (i = 0; i < 3; i++)
 		proa_future_init(&f[i], loop);
 	proa_future_init(out, loop);
-	assert_int_equal(proa_future_any(out, ptrs, 3), 0);
-	assert_int_equal(
-	    proa_future_add_done_callback(out, release_out, &first), 0);
-	assert_int_equal(proa_future_set_result(&f[1], -EIO, NULL), 0);
+	assert_res(proa_future_any(out, ptrs, 3), 0);
+	assert_res(proa_future_add_done_callback(out, release_out, &first), 0);
+	assert_res(proa_future_set_result(&f[1], -EIO, NULL), 0);
 	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
 	assert_int_equal(first, 1);
 	/* The others were not cancelled, and finishing them after @out is
 	 * gone touches nothing freed (ASan). */
 	assert_int_equal(proa_future_state(&f[0]), PROA_FUTURE_PENDING);
-	assert_int_equal(proa_future_set_result(&f[0], 1, NULL), 0);
-	assert_int_equal(proa_future_set_result(&f[2], 2, NULL), 0);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
-	assert_int_equal(proa_future_result(&f[1], NULL), -EIO);
+	assert_res(proa_future_set_result(&f[0], 1, NULL), 0);
+	assert_res(proa_future_set_result(&f[2], 2, NULL), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	assert_res(proa_future_result(&f[1], NULL), -EIO);
 	for (i = 0; i < 3; i++)
-		assert_int_equal(proa_future_fini(&f[i]), 0);
+		assert_res(proa_future_fini(&f[i]), 0);
 	proa_test_loop_close(loop);
 	(void)state;
 }
@@ -843,20 +832,20 @@ static void test_any_losers_released_while_pending_free_everything(void **state)
 	for (i = 0; i < 4; i++)
 		proa_future_init(&f[i], loop);
 	proa_future_init(&out, loop);
-	assert_int_equal(proa_future_any(&out, ptrs, 4), 0);
-	assert_int_equal(proa_future_set_result(&f[1], 1, NULL), 0);
-	assert_int_equal(proa_future_set_result(&f[2], 2, NULL), 0);
-	assert_int_equal(proa_loop_run_until_complete(loop, &out), 0);
+	assert_res(proa_future_any(&out, ptrs, 4), 0);
+	assert_res(proa_future_set_result(&f[1], 1, NULL), 0);
+	assert_res(proa_future_set_result(&f[2], 2, NULL), 0);
+	assert_res(proa_loop_run_until_complete(loop, &out), 0);
 	assert_int_equal(proa_future_result(&out, NULL), 1);
-	assert_int_equal(proa_future_fini(&out), 0);
+	assert_res(proa_future_fini(&out), 0);
 	/* The pending losers go first, then the rest runs down. */
 	assert_int_equal(proa_future_state(&f[0]), PROA_FUTURE_PENDING);
-	assert_int_equal(proa_future_fini(&f[0]), 0);
-	assert_int_equal(proa_future_fini(&f[3]), 0);
+	assert_res(proa_future_fini(&f[0]), 0);
+	assert_res(proa_future_fini(&f[3]), 0);
 	while (proa_loop_run(loop, PROA_RUN_NOWAIT) > 0)
 		;
-	assert_int_equal(proa_future_fini(&f[1]), 0);
-	assert_int_equal(proa_future_fini(&f[2]), 0);
+	assert_res(proa_future_fini(&f[1]), 0);
+	assert_res(proa_future_fini(&f[2]), 0);
 	proa_test_loop_close(loop);
 	(void)state;
 }
@@ -875,13 +864,13 @@ static void test_with_timeout(void **state)
 	/* In time: @out carries @in's result and value. */
 	proa_future_init(&in, loop);
 	proa_future_init(&out, loop);
-	assert_int_equal(proa_future_with_timeout(&out, &in, 5000000000ull), 0);
-	assert_int_equal(proa_future_set_result(&in, 8, &payload), 0);
-	assert_int_equal(proa_loop_run_until_complete(loop, &out), 0);
+	assert_res(proa_future_with_timeout(&out, &in, 5000000000ull), 0);
+	assert_res(proa_future_set_result(&in, 8, &payload), 0);
+	assert_res(proa_loop_run_until_complete(loop, &out), 0);
 	assert_int_equal(proa_future_result(&out, &value), 8);
 	assert_ptr_equal(value, &payload);
-	assert_int_equal(proa_future_fini(&in), 0);
-	assert_int_equal(proa_future_fini(&out), 0);
+	assert_res(proa_future_fini(&in), 0);
+	assert_res(proa_future_fini(&out), 0);
 
 	/* Too late: -ETIMEDOUT, not early, and the read underneath has
 	 * ended (its buffer is free) by the time @out resolves. */
@@ -889,41 +878,40 @@ static void test_with_timeout(void **state)
 	proa_future_init(&in, loop);
 	proa_future_init(&out, loop);
 	proa_op_init(&op, NULL, NULL);
-	assert_int_equal(proa_future_bind_op(&in, &op), 0);
-	assert_int_equal(proa_op_read(loop, &op, p[0], buf, sizeof(buf), -1),
-			 0);
+	assert_res(proa_future_bind_op(&in, &op), 0);
+	assert_res(proa_op_read(loop, &op, p[0], buf, sizeof(buf), -1), 0);
 	t0 = proa_test_now_ns();
-	assert_int_equal(proa_future_with_timeout(&out, &in, 20000000), 0);
-	assert_int_equal(proa_loop_run_until_complete(loop, &out), 0);
+	assert_res(proa_future_with_timeout(&out, &in, 20000000), 0);
+	assert_res(proa_loop_run_until_complete(loop, &out), 0);
 	el = proa_test_now_ns() - t0;
 	assert_true(el >= 20000000);
-	assert_int_equal(proa_future_result(&out, NULL), -ETIMEDOUT);
+	assert_res(proa_future_result(&out, NULL), -ETIMEDOUT);
 	assert_true(proa_op_is_idle(&op));
 	assert_int_equal(proa_future_state(&in), PROA_FUTURE_CANCELLED);
-	assert_int_equal(proa_future_fini(&in), 0);
-	assert_int_equal(proa_future_fini(&out), 0);
+	assert_res(proa_future_fini(&in), 0);
+	assert_res(proa_future_fini(&out), 0);
 
 	/* Cancelling @out cancels @in: -ECANCELED, not -ETIMEDOUT. */
 	proa_future_init(&in, loop);
 	proa_future_init(&out, loop);
-	assert_int_equal(proa_future_with_timeout(&out, &in, 5000000000ull), 0);
-	assert_int_equal(proa_future_cancel(&out), 0);
+	assert_res(proa_future_with_timeout(&out, &in, 5000000000ull), 0);
+	assert_res(proa_future_cancel(&out), 0);
 	assert_int_equal(proa_future_state(&in), PROA_FUTURE_CANCELLED);
-	assert_int_equal(proa_loop_run_until_complete(loop, &out), 0);
-	assert_int_equal(proa_future_result(&out, NULL), -ECANCELED);
-	assert_int_equal(proa_future_fini(&in), 0);
-	assert_int_equal(proa_future_fini(&out), 0);
+	assert_res(proa_loop_run_until_complete(loop, &out), 0);
+	assert_res(proa_future_result(&out, NULL), -ECANCELED);
+	assert_res(proa_future_fini(&in), 0);
+	assert_res(proa_future_fini(&out), 0);
 
 	/* Zero timeout on a done input: the input's result, not a
 	 * timeout. */
 	proa_future_init(&in, loop);
 	proa_future_init(&out, loop);
-	assert_int_equal(proa_future_set_result(&in, 2, NULL), 0);
-	assert_int_equal(proa_future_with_timeout(&out, &in, 0), 0);
-	assert_int_equal(proa_loop_run_until_complete(loop, &out), 0);
+	assert_res(proa_future_set_result(&in, 2, NULL), 0);
+	assert_res(proa_future_with_timeout(&out, &in, 0), 0);
+	assert_res(proa_loop_run_until_complete(loop, &out), 0);
 	assert_int_equal(proa_future_result(&out, NULL), 2);
-	assert_int_equal(proa_future_fini(&in), 0);
-	assert_int_equal(proa_future_fini(&out), 0);
+	assert_res(proa_future_fini(&in), 0);
+	assert_res(proa_future_fini(&out), 0);
 	close(p[0]);
 	close(p[1]);
 	proa_test_loop_close(loop);
@@ -944,29 +932,29 @@ static void test_combinators_refuse_bad_input(void **state)
 	proa_future_init(&b, loop);
 	proa_future_init(&out, loop);
 	proa_future_init(&foreign, other);
-	assert_int_equal(proa_future_all(&out, ok, 0), -EINVAL);
-	assert_int_equal(proa_future_any(&out, NULL, 2), -EINVAL);
-	assert_int_equal(proa_future_all(NULL, ok, 2), -EINVAL);
-	assert_int_equal(proa_future_all(&out, with_null, 2), -EINVAL);
-	assert_int_equal(proa_future_any(&out, with_foreign, 2), -EINVAL);
-	assert_int_equal(proa_future_all(&out, with_out, 2), -EINVAL);
-	assert_int_equal(proa_future_with_timeout(&out, &out, 1), -EINVAL);
-	assert_int_equal(proa_future_with_timeout(&out, &foreign, 1), -EINVAL);
-	assert_int_equal(proa_future_with_timeout(NULL, &a, 1), -EINVAL);
+	assert_res(proa_future_all(&out, ok, 0), -EINVAL);
+	assert_res(proa_future_any(&out, NULL, 2), -EINVAL);
+	assert_res(proa_future_all(NULL, ok, 2), -EINVAL);
+	assert_res(proa_future_all(&out, with_null, 2), -EINVAL);
+	assert_res(proa_future_any(&out, with_foreign, 2), -EINVAL);
+	assert_res(proa_future_all(&out, with_out, 2), -EINVAL);
+	assert_res(proa_future_with_timeout(&out, &out, 1), -EINVAL);
+	assert_res(proa_future_with_timeout(&out, &foreign, 1), -EINVAL);
+	assert_res(proa_future_with_timeout(NULL, &a, 1), -EINVAL);
 	/* @out already in use. */
-	assert_int_equal(proa_future_all(&out, ok, 2), 0);
-	assert_int_equal(proa_future_any(&out, ok, 2), -EBUSY);
-	assert_int_equal(proa_future_with_timeout(&out, &a, 1), -EBUSY);
+	assert_res(proa_future_all(&out, ok, 2), 0);
+	assert_res(proa_future_any(&out, ok, 2), -EBUSY);
+	assert_res(proa_future_with_timeout(&out, &a, 1), -EBUSY);
 	/* Nothing was attached by the refusals: one callback each. */
-	assert_int_equal(proa_future_set_result(&a, 0, NULL), 0);
-	assert_int_equal(proa_future_set_result(&b, 0, NULL), 0);
-	assert_int_equal(proa_loop_run_until_complete(loop, &out), 0);
-	assert_int_equal(proa_future_result(&out, NULL), 0);
-	assert_int_equal(proa_future_all(&out, ok, 2), -EBUSY);
-	assert_int_equal(proa_future_fini(&a), 0);
-	assert_int_equal(proa_future_fini(&b), 0);
-	assert_int_equal(proa_future_fini(&out), 0);
-	assert_int_equal(proa_future_fini(&foreign), 0);
+	assert_res(proa_future_set_result(&a, 0, NULL), 0);
+	assert_res(proa_future_set_result(&b, 0, NULL), 0);
+	assert_res(proa_loop_run_until_complete(loop, &out), 0);
+	assert_res(proa_future_result(&out, NULL), 0);
+	assert_res(proa_future_all(&out, ok, 2), -EBUSY);
+	assert_res(proa_future_fini(&a), 0);
+	assert_res(proa_future_fini(&b), 0);
+	assert_res(proa_future_fini(&out), 0);
+	assert_res(proa_future_fini(&foreign), 0);
 	proa_test_loop_close(other);
 	proa_test_loop_close(loop);
 	(void)state;

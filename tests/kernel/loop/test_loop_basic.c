@@ -22,7 +22,7 @@ static void test_loop_new_close_leaves_nothing(void **state)
 	int fds = proa_test_fds(), threads = proa_test_threads();
 	struct proa_loop *loop = proa_test_loop_new();
 
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
 	assert_string_equal(proa_loop_backend(loop),
 			    proa_test_expected_backend());
 	proa_test_loop_close(loop);
@@ -70,12 +70,12 @@ static void test_call_soon_runs_in_fifo_order_never_inline(void **state)
 
 	for (i = 0; i < 100; i++) {
 		items[i] = (struct order_item){.o = &o, .id = i};
-		assert_int_equal(
+		assert_res(
 		    proa_loop_call_soon(loop, &items[i].h, record, &items[i]),
 		    0);
 		assert_int_equal(o.n, 0); /* never inside the call */
 	}
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
 	assert_int_equal(o.n, 100);
 	for (i = 0; i < 100; i++)
 		assert_int_equal(o.seen[i], i);
@@ -95,8 +95,7 @@ static void chain_cb(void *arg)
 
 	c->runs++;
 	if (c->runs < 3)
-		assert_int_equal(
-		    proa_loop_call_soon(c->loop, &c->h, chain_cb, c), 0);
+		assert_res(proa_loop_call_soon(c->loop, &c->h, chain_cb, c), 0);
 }
 
 static void test_call_soon_from_callback_waits_for_next_iteration(void **state)
@@ -104,12 +103,12 @@ static void test_call_soon_from_callback_waits_for_next_iteration(void **state)
 	struct proa_loop *loop = proa_test_loop_new();
 	struct chain c = {.loop = loop};
 
-	assert_int_equal(proa_loop_call_soon(loop, &c.h, chain_cb, &c), 0);
+	assert_res(proa_loop_call_soon(loop, &c.h, chain_cb, &c), 0);
 	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
 	assert_int_equal(c.runs, 1);
 	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
 	assert_int_equal(c.runs, 2);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
 	assert_int_equal(c.runs, 3);
 	proa_test_loop_close(loop);
 	(void)state;
@@ -136,8 +135,8 @@ static void spin_cb(void *arg)
 
 	s->spins++;
 	if (s->spinning)
-		assert_int_equal(
-		    proa_loop_call_soon(s->loop, &s->spin, spin_cb, s), 0);
+		assert_res(proa_loop_call_soon(s->loop, &s->spin, spin_cb, s),
+			   0);
 }
 
 static void starve_timer_cb(void *arg)
@@ -164,12 +163,12 @@ test_self_rescheduling_callback_does_not_starve_io_or_timer(void **state)
 	int p[2];
 
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-	assert_int_equal(proa_loop_call_soon(loop, &s.spin, spin_cb, &s), 0);
+	assert_res(proa_loop_call_soon(loop, &s.spin, spin_cb, &s), 0);
 	proa_op_init(&s.rd, starve_read_cb, &s);
-	assert_int_equal(proa_op_read(loop, &s.rd, p[0], s.buf, 1, -1), 0);
+	assert_res(proa_op_read(loop, &s.rd, p[0], s.buf, 1, -1), 0);
 	assert_int_equal(write(p[1], "x", 1), 1);
 	s.timer_due = proa_test_now_ns() + 10000000;
-	assert_int_equal(
+	assert_res(
 	    proa_loop_call_later(loop, &s.timer, 10000000, starve_timer_cb, &s),
 	    0);
 	/* The read completes within two iterations, the timer fires on
@@ -184,7 +183,7 @@ test_self_rescheduling_callback_does_not_starve_io_or_timer(void **state)
 	assert_true(s.timer_late < 500000000);
 	assert_true(s.spins >= s.iter - 1);
 	s.spinning = false;
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
 	close(p[0]);
 	close(p[1]);
 	proa_test_loop_close(loop);
@@ -221,20 +220,20 @@ static void test_handle_cancel_before_and_during_drain(void **state)
 	struct canceller cc = {.victim = &c};
 
 	hits = 0;
-	assert_int_equal(proa_loop_call_soon(loop, &a, hit, NULL), 0);
-	assert_int_equal(proa_handle_cancel(&a), 0);
+	assert_res(proa_loop_call_soon(loop, &a, hit, NULL), 0);
+	assert_res(proa_handle_cancel(&a), 0);
 	assert_true(proa_handle_is_idle(&a));
-	assert_int_equal(proa_handle_cancel(&a), -ENOENT);
+	assert_res(proa_handle_cancel(&a), -ENOENT);
 	/* b cancels c, queued behind it in the same drain. */
-	assert_int_equal(proa_loop_call_soon(loop, &b, cancel_victim, &cc), 0);
-	assert_int_equal(proa_loop_call_soon(loop, &c, hit, NULL), 0);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
-	assert_int_equal(cc.ret, 0);
+	assert_res(proa_loop_call_soon(loop, &b, cancel_victim, &cc), 0);
+	assert_res(proa_loop_call_soon(loop, &c, hit, NULL), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
+	assert_res(cc.ret, 0);
 	assert_int_equal(hits, 0);
 	/* Reuse after cancel. */
-	assert_int_equal(proa_loop_call_soon(loop, &a, hit, NULL), 0);
-	assert_int_equal(proa_loop_call_soon(loop, &a, hit, NULL), -EBUSY);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
+	assert_res(proa_loop_call_soon(loop, &a, hit, NULL), 0);
+	assert_res(proa_loop_call_soon(loop, &a, hit, NULL), -EBUSY);
+	assert_res(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
 	assert_int_equal(hits, 1);
 	proa_test_loop_close(loop);
 	(void)state;
@@ -247,8 +246,8 @@ static void test_call_soon_null_handle_is_allocated_and_freed(void **state)
 
 	hits = 0;
 	for (i = 0; i < 1000; i++)
-		assert_int_equal(proa_loop_call_soon(loop, NULL, hit, NULL), 0);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
+		assert_res(proa_loop_call_soon(loop, NULL, hit, NULL), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
 	assert_int_equal(hits, 1000);
 	proa_test_loop_close(loop); /* LeakSanitizer checks the cache */
 	(void)state;
@@ -264,14 +263,14 @@ static void test_run_nowait_does_not_block(void **state)
 	uint64_t t0;
 
 	hits = 0;
-	assert_int_equal(
+	assert_res(
 	    proa_loop_call_later(loop, &t, 10ull * 1000000000u, hit, NULL), 0);
 	t0 = proa_test_now_ns();
 	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
 	assert_true(proa_test_now_ns() - t0 < 1000000000u);
 	assert_int_equal(hits, 0);
-	assert_int_equal(proa_timer_cancel(&t), 0);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_ONCE), 0);
+	assert_res(proa_timer_cancel(&t), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_ONCE), 0);
 	proa_test_loop_close(loop);
 	(void)state;
 }
@@ -286,9 +285,8 @@ static void test_run_forever_returns_on_stop(void **state)
 	struct proa_loop *loop = proa_test_loop_new();
 	struct proa_timer t = {0};
 
-	assert_int_equal(proa_loop_call_later(loop, &t, 1000000, stop_cb, loop),
-			 0);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_FOREVER), 0);
+	assert_res(proa_loop_call_later(loop, &t, 1000000, stop_cb, loop), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_FOREVER), 0);
 	assert_false(proa_timer_is_active(&t));
 	proa_test_loop_close(loop);
 	(void)state;
@@ -299,11 +297,11 @@ static void test_stop_before_run_runs_one_iteration(void **state)
 	struct proa_loop *loop = proa_test_loop_new();
 	struct chain c = {.loop = loop};
 
-	assert_int_equal(proa_loop_call_soon(loop, &c.h, chain_cb, &c), 0);
+	assert_res(proa_loop_call_soon(loop, &c.h, chain_cb, &c), 0);
 	proa_loop_stop(loop);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_FOREVER), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_FOREVER), 0);
 	assert_int_equal(c.runs, 1); /* what was ready ran, then it stopped */
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
 	assert_int_equal(c.runs, 3);
 	proa_test_loop_close(loop);
 	(void)state;
@@ -332,10 +330,10 @@ static void test_stop_threadsafe_wakes_a_sleeping_loop(void **state)
 	void *ret;
 
 	assert_int_equal(pthread_create(&th, NULL, stop_when_asleep, loop), 0);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_FOREVER), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_FOREVER), 0);
 	assert_int_equal(pthread_join(th, &ret), 0);
 	assert_int_equal((intptr_t)ret, 0);
-	assert_int_equal(proa_loop_stats(loop, &st), 0);
+	assert_res(proa_loop_stats(loop, &st), 0);
 	assert_int_equal(st.wakeups_sent, 1);
 	proa_test_loop_close(loop);
 	(void)state;
@@ -354,9 +352,9 @@ static void test_ref_keeps_default_run_alive_until_unref(void **state)
 	pthread_t th;
 
 	proa_loop_ref(loop);
-	assert_int_equal(proa_loop_close(loop), -EBUSY);
+	assert_res(proa_loop_close(loop), -EBUSY);
 	assert_int_equal(pthread_create(&th, NULL, unref_when_asleep, loop), 0);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
 	assert_int_equal(pthread_join(th, NULL), 0);
 	proa_test_loop_close(loop);
 	(void)state;
@@ -367,7 +365,7 @@ static void test_ref_keeps_default_run_alive_until_unref(void **state)
 
 static void resolve_cb(void *arg)
 {
-	assert_int_equal(proa_future_set_result(arg, 42, NULL), 0);
+	assert_res(proa_future_set_result(arg, 42, NULL), 0);
 }
 
 static void count_done(struct proa_future *fut, void *arg)
@@ -393,10 +391,10 @@ static void test_unmatched_unref_is_ignored_and_logged_once(void **state)
 	assert_true(proa_test_log_has(&log, "without a matching"));
 	proa_test_log_stop(&log);
 	proa_loop_ref(loop);
-	assert_int_equal(proa_loop_close(loop), -EBUSY);
+	assert_res(proa_loop_close(loop), -EBUSY);
 	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
 	proa_loop_unref(loop);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
 	proa_test_loop_close(loop);
 	(void)state;
 }
@@ -409,16 +407,14 @@ static void test_run_until_complete_returns_after_callbacks(void **state)
 	int done = 0;
 
 	proa_future_init(&fut, loop);
-	assert_int_equal(proa_future_add_done_callback(&fut, count_done, &done),
-			 0);
-	assert_int_equal(proa_future_add_done_callback(&fut, count_done, &done),
-			 0);
-	assert_int_equal(
-	    proa_loop_call_later(loop, &t, 1000000, resolve_cb, &fut), 0);
-	assert_int_equal(proa_loop_run_until_complete(loop, &fut), 0);
+	assert_res(proa_future_add_done_callback(&fut, count_done, &done), 0);
+	assert_res(proa_future_add_done_callback(&fut, count_done, &done), 0);
+	assert_res(proa_loop_call_later(loop, &t, 1000000, resolve_cb, &fut),
+		   0);
+	assert_res(proa_loop_run_until_complete(loop, &fut), 0);
 	assert_int_equal(proa_future_result(&fut, NULL), 42);
 	assert_int_equal(done, 2);
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_future_fini(&fut), 0);
 	proa_test_loop_close(loop);
 	(void)state;
 }
@@ -430,10 +426,10 @@ static void test_run_until_complete_interrupted_by_stop(void **state)
 	struct proa_handle h = {0};
 
 	proa_future_init(&fut, loop);
-	assert_int_equal(proa_loop_call_soon(loop, &h, stop_cb, loop), 0);
-	assert_int_equal(proa_loop_run_until_complete(loop, &fut), -EINTR);
+	assert_res(proa_loop_call_soon(loop, &h, stop_cb, loop), 0);
+	assert_res(proa_loop_run_until_complete(loop, &fut), -EINTR);
 	assert_false(proa_future_is_done(&fut));
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_future_fini(&fut), 0);
 	proa_test_loop_close(loop);
 	(void)state;
 }
@@ -464,10 +460,10 @@ static void test_run_and_close_from_callback_are_refused(void **state)
 	struct proa_handle h = {0};
 
 	assert_null(proa_loop_current());
-	assert_int_equal(proa_loop_call_soon(loop, &h, reenter_cb, &r), 0);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
-	assert_int_equal(r.run_ret, -EBUSY);
-	assert_int_equal(r.close_ret, -EBUSY);
+	assert_res(proa_loop_call_soon(loop, &h, reenter_cb, &r), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
+	assert_res(r.run_ret, -EBUSY);
+	assert_res(r.close_ret, -EBUSY);
 	assert_ptr_equal(r.current, loop);
 	assert_null(proa_loop_current());
 	proa_test_loop_close(loop);
@@ -485,10 +481,10 @@ static void test_run_on_a_second_thread_is_refused(void **state)
 	pthread_t th;
 	void *ret;
 
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
 	assert_int_equal(pthread_create(&th, NULL, run_elsewhere, loop), 0);
 	assert_int_equal(pthread_join(th, &ret), 0);
-	assert_int_equal((intptr_t)ret, -EPERM);
+	assert_res((intptr_t)ret, -EPERM);
 	proa_test_loop_close(loop);
 	(void)state;
 }
@@ -527,14 +523,14 @@ static void test_loop_made_on_one_thread_runs_on_another(void **state)
 	h.loop = proa_test_loop_new();
 	proa_op_init(&h.op, handoff_cb, &h);
 	/* Queued before the first run, from the creating thread. */
-	assert_int_equal(proa_op_nop(h.loop, &h.op), 0);
+	assert_res(proa_op_nop(h.loop, &h.op), 0);
 	assert_int_equal(pthread_create(&th, NULL, run_and_close, &h), 0);
 	assert_int_equal(pthread_join(th, NULL), 0);
-	assert_int_equal(h.run_ret, 0);
-	assert_int_equal(h.close_ret, 0);
+	assert_res(h.run_ret, 0);
+	assert_res(h.close_ret, 0);
 	assert_true(h.done);
-	assert_int_equal(h.res, 0);
-	assert_int_equal(proa_loop_free(h.loop), 0);
+	assert_res(h.res, 0);
+	assert_res(proa_loop_free(h.loop), 0);
 	(void)state;
 }
 
@@ -562,18 +558,17 @@ static void test_close_refuses_while_busy_then_winds_down(void **state)
 
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 	proa_op_init(&op, nop_cb, NULL);
-	assert_int_equal(proa_op_read(loop, &op, p[0], &c, 1, -1), 0);
-	assert_int_equal(proa_loop_close(loop), -EBUSY);
-	assert_int_equal(proa_loop_call_later(loop, &t, 1000000000, hit, NULL),
-			 0);
-	assert_int_equal(proa_loop_call_soon(loop, &h, hit, NULL), 0);
-	assert_int_equal(proa_loop_close(loop), -EBUSY);
+	assert_res(proa_op_read(loop, &op, p[0], &c, 1, -1), 0);
+	assert_res(proa_loop_close(loop), -EBUSY);
+	assert_res(proa_loop_call_later(loop, &t, 1000000000, hit, NULL), 0);
+	assert_res(proa_loop_call_soon(loop, &h, hit, NULL), 0);
+	assert_res(proa_loop_close(loop), -EBUSY);
 	/* Wind down as documented: cancel everything, run until idle. */
 	assert_int_equal(proa_loop_cancel_all(loop), 1);
 	assert_false(proa_timer_is_active(&t));
 	hits = 0;
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
-	assert_int_equal(op.res, -ECANCELED);
+	assert_res(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
+	assert_res(op.res, -ECANCELED);
 	assert_int_equal(hits, 1); /* the ready handle still ran */
 	close(p[0]);
 	close(p[1]);
@@ -588,36 +583,35 @@ static void test_bad_input_is_refused(void **state)
 	struct proa_handle h = {0};
 	struct proa_loop_stats st;
 
-	assert_int_equal(proa_loop_new(NULL, NULL), -EINVAL);
+	assert_res(proa_loop_new(NULL, NULL), -EINVAL);
 	opts.sq_entries = 64;
 	opts.cq_entries = 32;
-	assert_int_equal(proa_loop_new(&loop, &opts), -EINVAL);
+	assert_res(proa_loop_new(&loop, &opts), -EINVAL);
 	opts.cq_entries = 0;
 	opts.ring_mode = (enum proa_ring_mode)99;
-	assert_int_equal(proa_loop_new(&loop, &opts), -EINVAL);
+	assert_res(proa_loop_new(&loop, &opts), -EINVAL);
 	assert_null(loop);
 	setenv("PROA_RING", "bogus", 1);
-	assert_int_equal(proa_loop_new(&loop, NULL), -EINVAL);
+	assert_res(proa_loop_new(&loop, NULL), -EINVAL);
 	unsetenv("PROA_RING");
 	assert_null(loop);
 
 	loop = proa_test_loop_new();
-	assert_int_equal(proa_loop_run(NULL, PROA_RUN_ONCE), -EINVAL);
-	assert_int_equal(proa_loop_run(loop, (enum proa_run_mode)42), -EINVAL);
-	assert_int_equal(proa_loop_call_soon(loop, &h, NULL, NULL), -EINVAL);
-	assert_int_equal(proa_loop_call_soon(NULL, &h, hit, NULL), -EINVAL);
-	assert_int_equal(proa_loop_call_soon_threadsafe(loop, &h, NULL, NULL),
-			 -EINVAL);
-	assert_int_equal(proa_loop_call_later(loop, NULL, 1, hit, NULL),
-			 -EINVAL);
-	assert_int_equal(proa_handle_cancel(NULL), -EINVAL);
-	assert_int_equal(proa_timer_cancel(NULL), -EINVAL);
-	assert_int_equal(proa_loop_stats(loop, NULL), -EINVAL);
-	assert_int_equal(proa_loop_stats(NULL, &st), -EINVAL);
-	assert_int_equal(proa_loop_run_until_complete(loop, NULL), -EINVAL);
-	assert_int_equal(proa_loop_describe(NULL, NULL, 0), -EINVAL);
-	assert_int_equal(proa_loop_close(NULL), -EINVAL);
-	assert_int_equal(proa_loop_free(NULL), 0);
+	assert_res(proa_loop_run(NULL, PROA_RUN_ONCE), -EINVAL);
+	assert_res(proa_loop_run(loop, (enum proa_run_mode)42), -EINVAL);
+	assert_res(proa_loop_call_soon(loop, &h, NULL, NULL), -EINVAL);
+	assert_res(proa_loop_call_soon(NULL, &h, hit, NULL), -EINVAL);
+	assert_res(proa_loop_call_soon_threadsafe(loop, &h, NULL, NULL),
+		   -EINVAL);
+	assert_res(proa_loop_call_later(loop, NULL, 1, hit, NULL), -EINVAL);
+	assert_res(proa_handle_cancel(NULL), -EINVAL);
+	assert_res(proa_timer_cancel(NULL), -EINVAL);
+	assert_res(proa_loop_stats(loop, NULL), -EINVAL);
+	assert_res(proa_loop_stats(NULL, &st), -EINVAL);
+	assert_res(proa_loop_run_until_complete(loop, NULL), -EINVAL);
+	assert_res(proa_loop_describe(NULL, NULL, 0), -EINVAL);
+	assert_res(proa_loop_close(NULL), -EINVAL);
+	assert_res(proa_loop_free(NULL), 0);
 	proa_test_loop_close(loop);
 	(void)state;
 }
@@ -631,28 +625,26 @@ static void test_calls_after_close_return_eclosed(void **state)
 	struct proa_op op;
 	char buf[8];
 
-	assert_int_equal(proa_loop_close(loop), 0);
+	assert_res(proa_loop_close(loop), 0);
 	proa_op_init(&op, nop_cb, NULL);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_ONCE), PROA_ECLOSED);
-	assert_int_equal(proa_loop_call_soon(loop, &h, hit, NULL),
-			 PROA_ECLOSED);
-	assert_int_equal(proa_loop_call_soon_threadsafe(loop, &h, hit, NULL),
-			 PROA_ECLOSED);
+	assert_res(proa_loop_run(loop, PROA_RUN_ONCE), PROA_ECLOSED);
+	assert_res(proa_loop_call_soon(loop, &h, hit, NULL), PROA_ECLOSED);
+	assert_res(proa_loop_call_soon_threadsafe(loop, &h, hit, NULL),
+		   PROA_ECLOSED);
 	assert_true(proa_handle_is_idle(&h));
-	assert_int_equal(proa_loop_call_soon_threadsafe(loop, NULL, hit, NULL),
-			 PROA_ECLOSED);
-	assert_int_equal(proa_loop_call_later(loop, &t, 1, hit, NULL),
-			 PROA_ECLOSED);
-	assert_int_equal(proa_op_nop(loop, &op), PROA_ECLOSED);
-	assert_int_equal(proa_op_read(loop, &op, 0, buf, sizeof(buf), 0),
-			 PROA_ECLOSED);
-	assert_int_equal(proa_signal_start(loop, &sig, SIGUSR1, sig_nop, NULL),
-			 PROA_ECLOSED);
-	assert_int_equal(proa_loop_stop_threadsafe(loop), PROA_ECLOSED);
-	assert_int_equal(proa_loop_cancel_all(loop), PROA_ECLOSED);
-	assert_int_equal(proa_loop_close(loop), PROA_ECLOSED);
+	assert_res(proa_loop_call_soon_threadsafe(loop, NULL, hit, NULL),
+		   PROA_ECLOSED);
+	assert_res(proa_loop_call_later(loop, &t, 1, hit, NULL), PROA_ECLOSED);
+	assert_res(proa_op_nop(loop, &op), PROA_ECLOSED);
+	assert_res(proa_op_read(loop, &op, 0, buf, sizeof(buf), 0),
+		   PROA_ECLOSED);
+	assert_res(proa_signal_start(loop, &sig, SIGUSR1, sig_nop, NULL),
+		   PROA_ECLOSED);
+	assert_res(proa_loop_stop_threadsafe(loop), PROA_ECLOSED);
+	assert_res(proa_loop_cancel_all(loop), PROA_ECLOSED);
+	assert_res(proa_loop_close(loop), PROA_ECLOSED);
 	assert_string_equal(proa_strerror(PROA_ECLOSED), "loop is closed");
-	assert_int_equal(proa_loop_free(loop), 0);
+	assert_res(proa_loop_free(loop), 0);
 	(void)state;
 }
 
@@ -670,11 +662,11 @@ static void nops_cb(struct proa_op *op)
 {
 	struct nops *n = op->data;
 
-	assert_int_equal(op->res, 0);
+	assert_res(op->res, 0);
 	n->done++;
 	if (n->left > 0) {
 		n->left--;
-		assert_int_equal(proa_op_nop(n->loop, op), 0);
+		assert_res(proa_op_nop(n->loop, op), 0);
 	}
 }
 
@@ -688,11 +680,11 @@ static void test_stats_count_batched_work(void **state)
 
 	for (i = 0; i < 32; i++) {
 		proa_op_init(&n.op[i], nops_cb, &n);
-		assert_int_equal(proa_op_nop(loop, &n.op[i]), 0);
+		assert_res(proa_op_nop(loop, &n.op[i]), 0);
 	}
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
 	assert_int_equal(n.done, 10000);
-	assert_int_equal(proa_loop_stats(loop, &st), 0);
+	assert_res(proa_loop_stats(loop, &st), 0);
 	assert_true(st.completions >= 10000);
 	assert_true(st.submissions >= 10000);
 	assert_true(st.callbacks >= 10000);

@@ -258,10 +258,9 @@ static void test_slow_callback_is_logged_in_debug_mode_only(void **state)
 		opts.debug = pass == 0 ? 1 : -1;
 		loop = proa_test_loop_new_opts(&opts);
 		proa_test_log_start(&log);
-		assert_int_equal(proa_loop_call_soon(loop, &h, slow, NULL), 0);
-		assert_int_equal(proa_loop_call_soon(loop, NULL, nothing, NULL),
-				 0);
-		assert_int_equal(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
+		assert_res(proa_loop_call_soon(loop, &h, slow, NULL), 0);
+		assert_res(proa_loop_call_soon(loop, NULL, nothing, NULL), 0);
+		assert_res(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
 		if (pass == 0) {
 			assert_true(proa_test_log_has(&log, "took"));
 			assert_int_equal(log.lines, 1); /* not the fast one */
@@ -285,15 +284,15 @@ static void test_close_lists_operations_in_flight(void **state)
 
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 	proa_op_init(&op, nothing_op, NULL);
-	assert_int_equal(proa_op_read(loop, &op, p[0], &c, 1, -1), 0);
+	assert_res(proa_op_read(loop, &op, p[0], &c, 1, -1), 0);
 	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
 	proa_test_log_start(&log);
-	assert_int_equal(proa_loop_close(loop), -EBUSY);
+	assert_res(proa_loop_close(loop), -EBUSY);
 	snprintf(want, sizeof(want), "read fd %d, in flight", p[0]);
 	assert_true(proa_test_log_has(&log, want));
 	assert_true(proa_test_log_has(&log, "1 operations"));
 	proa_test_log_stop(&log);
-	assert_int_equal(proa_op_cancel(&op), 0);
+	assert_res(proa_op_cancel(&op), 0);
 	proa_test_drive_op(loop, &op, 100);
 	close(p[0]);
 	close(p[1]);

@@ -34,7 +34,7 @@ static void watch_cb(struct proa_signal *sig)
 	w->order = seq++;
 	w->thread = pthread_self();
 	if (w->stop_other)
-		assert_int_equal(proa_signal_stop(w->stop_other), 0);
+		assert_res(proa_signal_stop(w->stop_other), 0);
 }
 
 static bool blocked(int signo)
@@ -60,8 +60,7 @@ static void test_signal_runs_callback_on_loop_thread(void **state)
 	struct watch w = {0};
 
 	assert_false(blocked(SIGUSR1));
-	assert_int_equal(proa_signal_start(loop, &w.sig, SIGUSR1, watch_cb, &w),
-			 0);
+	assert_res(proa_signal_start(loop, &w.sig, SIGUSR1, watch_cb, &w), 0);
 	assert_true(blocked(SIGUSR1));
 	assert_ptr_equal(w.sig.data, &w);
 	assert_int_equal(raise(SIGUSR1), 0);
@@ -69,11 +68,11 @@ static void test_signal_runs_callback_on_loop_thread(void **state)
 	drive_until_runs(loop, &w.runs, 1);
 	assert_true(pthread_equal(w.thread, pthread_self()));
 	/* Close refuses while a watch is on; stopping restores the mask. */
-	assert_int_equal(proa_loop_close(loop), -EBUSY);
-	assert_int_equal(proa_signal_stop(&w.sig), 0);
-	assert_int_equal(proa_signal_stop(&w.sig), -ENOENT);
+	assert_res(proa_loop_close(loop), -EBUSY);
+	assert_res(proa_signal_stop(&w.sig), 0);
+	assert_res(proa_signal_stop(&w.sig), -ENOENT);
 	assert_false(blocked(SIGUSR1));
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
 	proa_test_loop_close(loop);
 	(void)state;
 }
@@ -84,14 +83,11 @@ static void test_signal_watches_run_in_order_and_stop_each_other(void **state)
 	struct watch a = {0}, b = {0}, c = {0};
 
 	seq = 0;
-	assert_int_equal(proa_signal_start(loop, &a.sig, SIGUSR2, watch_cb, 0),
-			 0);
-	assert_int_equal(proa_signal_start(loop, &b.sig, SIGUSR2, watch_cb, 0),
-			 0);
-	assert_int_equal(proa_signal_start(loop, &c.sig, SIGUSR2, watch_cb, 0),
-			 0);
-	assert_int_equal(proa_signal_start(loop, &c.sig, SIGUSR2, watch_cb, 0),
-			 -EBUSY);
+	assert_res(proa_signal_start(loop, &a.sig, SIGUSR2, watch_cb, 0), 0);
+	assert_res(proa_signal_start(loop, &b.sig, SIGUSR2, watch_cb, 0), 0);
+	assert_res(proa_signal_start(loop, &c.sig, SIGUSR2, watch_cb, 0), 0);
+	assert_res(proa_signal_start(loop, &c.sig, SIGUSR2, watch_cb, 0),
+		   -EBUSY);
 	a.stop_other = &b.sig; /* b is next in line when a runs */
 	assert_int_equal(raise(SIGUSR2), 0);
 	drive_until_runs(loop, &c.runs, 1);
@@ -103,11 +99,11 @@ static void test_signal_watches_run_in_order_and_stop_each_other(void **state)
 	assert_int_equal(raise(SIGUSR2), 0);
 	drive_until_runs(loop, &c.runs, 2);
 	assert_int_equal(a.runs, 2);
-	assert_int_equal(proa_signal_stop(&a.sig), 0);
+	assert_res(proa_signal_stop(&a.sig), 0);
 	assert_true(blocked(SIGUSR2)); /* c still watches it */
-	assert_int_equal(proa_signal_stop(&c.sig), 0);
+	assert_res(proa_signal_stop(&c.sig), 0);
 	assert_false(blocked(SIGUSR2));
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
 	proa_test_loop_close(loop);
 	(void)state;
 }
@@ -127,13 +123,12 @@ static void test_signal_sent_by_another_thread_is_delivered(void **state)
 	pthread_t th;
 	void *ret;
 
-	assert_int_equal(
-	    proa_signal_start(loop, &w.sig, SIGUSR1, watch_cb, NULL), 0);
+	assert_res(proa_signal_start(loop, &w.sig, SIGUSR1, watch_cb, NULL), 0);
 	assert_int_equal(pthread_create(&th, NULL, send_to_process, &signo), 0);
 	assert_int_equal(pthread_join(th, &ret), 0);
 	assert_int_equal((intptr_t)ret, 0);
 	drive_until_runs(loop, &w.runs, 1);
-	assert_int_equal(proa_signal_stop(&w.sig), 0);
+	assert_res(proa_signal_stop(&w.sig), 0);
 	proa_test_loop_close(loop);
 	(void)state;
 }
@@ -147,12 +142,11 @@ static void test_signal_already_blocked_stays_blocked(void **state)
 	sigemptyset(&one);
 	sigaddset(&one, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &one, NULL);
-	assert_int_equal(
-	    proa_signal_start(loop, &w.sig, SIGUSR1, watch_cb, NULL), 0);
-	assert_int_equal(proa_signal_stop(&w.sig), 0);
+	assert_res(proa_signal_start(loop, &w.sig, SIGUSR1, watch_cb, NULL), 0);
+	assert_res(proa_signal_stop(&w.sig), 0);
 	assert_true(blocked(SIGUSR1)); /* not ours to unblock */
 	pthread_sigmask(SIG_UNBLOCK, &one, NULL);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
 	proa_test_loop_close(loop);
 	(void)state;
 }
@@ -185,8 +179,8 @@ static void test_signal_watch_started_before_run_on_other_thread(void **state)
 
 	r.loop = proa_test_loop_new();
 	/* Started here, before the first run, which happens on th. */
-	assert_int_equal(
-	    proa_signal_start(r.loop, &r.w.sig, SIGUSR2, watch_cb, NULL), 0);
+	assert_res(proa_signal_start(r.loop, &r.w.sig, SIGUSR2, watch_cb, NULL),
+		   0);
 	/* th inherits our (blocked) mask anyway; unblock it in th's view by
 	 * creating it with SIGUSR2 open, to prove the first run blocks it. */
 	sigemptyset(&one);
@@ -202,8 +196,8 @@ static void test_signal_watch_started_before_run_on_other_thread(void **state)
 	assert_int_equal(pthread_join(th, NULL), 0);
 	assert_int_equal(r.w.runs, 1);
 	assert_true(r.blocked_in_runner);
-	assert_int_equal(r.close_ret, 0);
-	assert_int_equal(proa_loop_free(r.loop), 0);
+	assert_res(r.close_ret, 0);
+	assert_res(proa_loop_free(r.loop), 0);
 	pthread_sigmask(SIG_UNBLOCK, &one, NULL);
 	(void)state;
 }
@@ -213,20 +207,17 @@ static void test_signal_bad_input_is_refused(void **state)
 	struct proa_loop *loop = proa_test_loop_new();
 	struct proa_signal sig = {0};
 
-	assert_int_equal(proa_signal_start(loop, &sig, SIGKILL, watch_cb, 0),
-			 -EINVAL);
-	assert_int_equal(proa_signal_start(loop, &sig, SIGSTOP, watch_cb, 0),
-			 -EINVAL);
-	assert_int_equal(proa_signal_start(loop, &sig, 0, watch_cb, 0),
-			 -EINVAL);
-	assert_int_equal(proa_signal_start(loop, &sig, NSIG, watch_cb, 0),
-			 -EINVAL);
-	assert_int_equal(proa_signal_start(loop, &sig, SIGUSR1, NULL, 0),
-			 -EINVAL);
-	assert_int_equal(proa_signal_start(NULL, &sig, SIGUSR1, watch_cb, 0),
-			 -EINVAL);
-	assert_int_equal(proa_signal_stop(&sig), -ENOENT);
-	assert_int_equal(proa_signal_stop(NULL), -EINVAL);
+	assert_res(proa_signal_start(loop, &sig, SIGKILL, watch_cb, 0),
+		   -EINVAL);
+	assert_res(proa_signal_start(loop, &sig, SIGSTOP, watch_cb, 0),
+		   -EINVAL);
+	assert_res(proa_signal_start(loop, &sig, 0, watch_cb, 0), -EINVAL);
+	assert_res(proa_signal_start(loop, &sig, NSIG, watch_cb, 0), -EINVAL);
+	assert_res(proa_signal_start(loop, &sig, SIGUSR1, NULL, 0), -EINVAL);
+	assert_res(proa_signal_start(NULL, &sig, SIGUSR1, watch_cb, 0),
+		   -EINVAL);
+	assert_res(proa_signal_stop(&sig), -ENOENT);
+	assert_res(proa_signal_stop(NULL), -EINVAL);
 	proa_test_loop_close(loop);
 	(void)state;
 }

@@ -131,12 +131,12 @@ static void test_threadsafe_8x100k_exactly_once_in_order_on_loop(void **state)
 		}
 	}
 	/* Bind the loop to this thread before producers look at it. */
-	assert_int_equal(proa_loop_run(s->loop, PROA_RUN_NOWAIT), 0);
+	assert_res(proa_loop_run(s->loop, PROA_RUN_NOWAIT), 0);
 	for (i = 0; i < PRODUCERS; i++)
 		assert_int_equal(
 		    pthread_create(&s->p[i].th, NULL, producer_main, &s->p[i]),
 		    0);
-	assert_int_equal(proa_loop_run(s->loop, PROA_RUN_FOREVER), 0);
+	assert_res(proa_loop_run(s->loop, PROA_RUN_FOREVER), 0);
 	for (i = 0; i < PRODUCERS; i++)
 		assert_int_equal(pthread_join(s->p[i].th, NULL), 0);
 	assert_int_equal(atomic_load(&thread_failures), 0);
@@ -147,7 +147,7 @@ static void test_threadsafe_8x100k_exactly_once_in_order_on_loop(void **state)
 		assert_int_equal(s->p[i].next_expected, ITEMS + SLEEPERS);
 	/* A missed wake-up would have waited for ever; a slow one shows. */
 	assert_true(s->max_sleep_latency < 1000000000u);
-	assert_int_equal(proa_loop_stats(s->loop, &st), 0);
+	assert_res(proa_loop_stats(s->loop, &st), 0);
 	assert_int_equal(st.threadsafe, s->expected);
 	/* Every sleep-phase item needed a wake-up; the burst needed few. */
 	assert_true(st.wakeups_sent >= (uint64_t)SLEEPERS);
@@ -180,9 +180,9 @@ static void self_post_cb(void *arg)
 
 	sp->runs++;
 	if (sp->runs < 100)
-		assert_int_equal(proa_loop_call_soon_threadsafe(
-				     sp->loop, &sp->h, self_post_cb, sp),
-				 0);
+		assert_res(proa_loop_call_soon_threadsafe(sp->loop, &sp->h,
+							  self_post_cb, sp),
+			   0);
 }
 
 static void test_threadsafe_from_callback_and_busy_handle(void **state)
@@ -190,17 +190,16 @@ static void test_threadsafe_from_callback_and_busy_handle(void **state)
 	struct proa_loop *loop = proa_test_loop_new();
 	struct self_post sp = {.loop = loop};
 
-	assert_int_equal(
+	assert_res(
 	    proa_loop_call_soon_threadsafe(loop, &sp.h, self_post_cb, &sp), 0);
 	/* Posted and not yet taken: the handle is not the caller's. */
 	assert_false(proa_handle_is_idle(&sp.h));
-	assert_int_equal(
+	assert_res(
 	    proa_loop_call_soon_threadsafe(loop, &sp.h, self_post_cb, &sp),
 	    -EBUSY);
-	assert_int_equal(proa_loop_call_soon(loop, &sp.h, self_post_cb, &sp),
-			 -EBUSY);
-	assert_int_equal(proa_handle_cancel(&sp.h), -EBUSY);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
+	assert_res(proa_loop_call_soon(loop, &sp.h, self_post_cb, &sp), -EBUSY);
+	assert_res(proa_handle_cancel(&sp.h), -EBUSY);
+	assert_res(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
 	assert_int_equal(sp.runs, 100);
 	proa_test_loop_close(loop);
 	(void)state;
@@ -249,7 +248,7 @@ static void test_handle_reposted_as_soon_as_idle_is_not_touched(void **state)
 	struct reposter r = {.loop = loop};
 
 	atomic_store(&thread_failures, 0);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
 	assert_int_equal(pthread_create(&r.th, NULL, reposter_main, &r), 0);
 	while (r.ran < REPOSTS)
 		assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
@@ -321,12 +320,12 @@ static void test_refused_close_keeps_the_default_pool(void **state)
 
 	atomic_store(&thread_failures, 0);
 	proa_future_init(&fut, loop);
-	assert_int_equal(
-	    proa_pool_submit(loop, PROA_LANE_CPU, pool_job, NULL, &fut), 0);
-	assert_int_equal(proa_loop_run_until_complete(loop, &fut), 0);
+	assert_res(proa_pool_submit(loop, PROA_LANE_CPU, pool_job, NULL, &fut),
+		   0);
+	assert_res(proa_loop_run_until_complete(loop, &fut), 0);
 	assert_int_equal(proa_future_result(&fut, NULL), 7);
-	assert_int_equal(proa_future_fini(&fut), 0);
-	assert_int_equal(proa_pool_default(loop, &pool), 0);
+	assert_res(proa_future_fini(&fut), 0);
+	assert_res(proa_pool_default(loop, &pool), 0);
 	assert_int_equal(pthread_create(&hm.th, NULL, hammer_main, &hm), 0);
 	for (i = 0; i < CLOSE_TRIES; i++) {
 		while (hm.ran == last)
@@ -335,9 +334,9 @@ static void test_refused_close_keeps_the_default_pool(void **state)
 		ret = proa_loop_close(loop);
 		if (ret == 0)
 			break;
-		assert_int_equal(ret, -EBUSY);
+		assert_res(ret, -EBUSY);
 		refused++;
-		assert_int_equal(proa_pool_default(loop, &again), 0);
+		assert_res(proa_pool_default(loop, &again), 0);
 		assert_ptr_equal(again, pool);
 	}
 	atomic_store(&hm.stop, true);
@@ -345,7 +344,7 @@ static void test_refused_close_keeps_the_default_pool(void **state)
 	assert_int_equal(atomic_load(&thread_failures), 0);
 	print_message("close refused %d times\n", refused);
 	if (ret == 0) {
-		assert_int_equal(proa_loop_free(loop), 0);
+		assert_res(proa_loop_free(loop), 0);
 		return;
 	}
 	while (proa_loop_run(loop, PROA_RUN_NOWAIT) > 0)
@@ -404,7 +403,7 @@ static void test_close_racing_producers_loses_no_accepted_item(void **state)
 
 	atomic_store(&ran, 0);
 	atomic_store(&thread_failures, 0);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
 	for (i = 0; i < 4; i++) {
 		r[i] = (struct racer){.loop = loop};
 		assert_int_equal(
@@ -421,7 +420,7 @@ static void test_close_racing_producers_loses_no_accepted_item(void **state)
 		ret = proa_loop_close(loop);
 		if (ret == 0)
 			break;
-		assert_int_equal(ret, -EBUSY);
+		assert_res(ret, -EBUSY);
 		busy++;
 	}
 	for (i = 0; i < 4; i++) {
@@ -435,7 +434,7 @@ static void test_close_racing_producers_loses_no_accepted_item(void **state)
 	print_message("close refused %d times; %d producers met the "
 		      "closed loop\n",
 		      busy, closed_seen);
-	assert_int_equal(proa_loop_free(loop), 0);
+	assert_res(proa_loop_free(loop), 0);
 	(void)state;
 }
 
@@ -497,21 +496,20 @@ static void test_shutdown_ends_a_self_reposting_chain(void **state)
 	struct chain c = {.loop = loop};
 	int tries, ret = -EBUSY;
 
-	assert_int_equal(
-	    proa_loop_call_soon_threadsafe(loop, NULL, chain_cb, &c), 0);
+	assert_res(proa_loop_call_soon_threadsafe(loop, NULL, chain_cb, &c), 0);
 	for (tries = 0; tries < 10; tries++) {
 		assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
-		assert_int_equal(proa_loop_close(loop), -EBUSY);
+		assert_res(proa_loop_close(loop), -EBUSY);
 	}
-	assert_int_equal(proa_loop_shutdown(loop), 0);
+	assert_res(proa_loop_shutdown(loop), 0);
 	for (tries = 0; tries < 10 && ret != 0; tries++) {
 		assert_true(proa_loop_run(loop, PROA_RUN_NOWAIT) >= 0);
 		ret = proa_loop_close(loop);
 	}
-	assert_int_equal(ret, 0);
-	assert_int_equal(c.err, -ESHUTDOWN);
+	assert_res(ret, 0);
+	assert_res(c.err, -ESHUTDOWN);
 	assert_int_equal(c.runs, 11);
-	assert_int_equal(proa_loop_free(loop), 0);
+	assert_res(proa_loop_free(loop), 0);
 	(void)state;
 }
 
@@ -534,15 +532,15 @@ test_shutdown_lets_close_win_against_flooding_producers(void **state)
 		assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
 	/* Refused new work; every accepted item is queued once it returns,
 	 * so a few drains empty the queue for good. */
-	assert_int_equal(proa_loop_shutdown(loop), 0);
+	assert_res(proa_loop_shutdown(loop), 0);
 	for (tries = 0; tries < 1000 && ret != 0; tries++) {
 		assert_true(proa_loop_run(loop, PROA_RUN_NOWAIT) >= 0);
 		ret = proa_loop_close(loop);
 		if (ret != 0)
-			assert_int_equal(ret, -EBUSY);
+			assert_res(ret, -EBUSY);
 	}
 	atomic_store(&closed, true);
-	assert_int_equal(ret, 0);
+	assert_res(ret, 0);
 	for (i = 0; i < FLOODERS; i++) {
 		assert_int_equal(pthread_join(fl[i].th, NULL), 0);
 		/* ECLOSED only if it slept through shutdown and close. */
@@ -553,7 +551,7 @@ test_shutdown_lets_close_win_against_flooding_producers(void **state)
 	/* Nothing accepted was dropped. */
 	assert_int_equal(accepted, atomic_load(&ran));
 	print_message("closed after %d tries; %lu items\n", tries, accepted);
-	assert_int_equal(proa_loop_free(loop), 0);
+	assert_res(proa_loop_free(loop), 0);
 	(void)state;
 }
 
@@ -587,15 +585,14 @@ static void pong(void *arg)
 
 	assert_ptr_equal(proa_loop_current(), pp->a);
 	if (--pp->left == 0) {
-		assert_int_equal(proa_loop_stop_threadsafe(pp->b), 0);
+		assert_res(proa_loop_stop_threadsafe(pp->b), 0);
 		proa_loop_stop(pp->a);
 		return;
 	}
 	/* Wait until b sleeps, so that this post has to wake it. */
 	while (atomic_load(&pp->b->q.sleep) != PROA__SLEEPING)
 		sched_yield();
-	assert_int_equal(proa_loop_call_soon_threadsafe(pp->b, NULL, ping, pp),
-			 0);
+	assert_res(proa_loop_call_soon_threadsafe(pp->b, NULL, ping, pp), 0);
 }
 
 static void *loop_b_main(void *arg)
@@ -618,13 +615,12 @@ static void test_loop_to_loop_wakes_use_msg_ring(void **state)
 	atomic_store(&thread_failures, 0);
 	pp.a = proa_test_loop_new();
 	pp.b = proa_test_loop_new();
-	assert_int_equal(proa_loop_run(pp.a, PROA_RUN_NOWAIT), 0);
+	assert_res(proa_loop_run(pp.a, PROA_RUN_NOWAIT), 0);
 	assert_int_equal(pthread_create(&pp.tb, NULL, loop_b_main, &pp), 0);
 	while (atomic_load(&pp.b->q.sleep) != PROA__SLEEPING)
 		sched_yield();
-	assert_int_equal(proa_loop_call_soon_threadsafe(pp.b, NULL, ping, &pp),
-			 0);
-	assert_int_equal(proa_loop_run(pp.a, PROA_RUN_FOREVER), 0);
+	assert_res(proa_loop_call_soon_threadsafe(pp.b, NULL, ping, &pp), 0);
+	assert_res(proa_loop_run(pp.a, PROA_RUN_FOREVER), 0);
 	assert_int_equal(pthread_join(pp.tb, NULL), 0);
 	assert_int_equal(atomic_load(&thread_failures), 0);
 	assert_int_equal(pp.left, 0);
@@ -634,7 +630,7 @@ static void test_loop_to_loop_wakes_use_msg_ring(void **state)
 	 * as MSG_RING where the kernel has it. */
 	if (proa_loop_feature(pp.a, PROA_FEAT_MSG_RING))
 		assert_true(pp.b_msg_wakeups >= (uint64_t)pp.rounds - 1);
-	assert_int_equal(proa_loop_free(pp.b), 0);
+	assert_res(proa_loop_free(pp.b), 0);
 	proa_test_loop_close(pp.a);
 	(void)state;
 }

@@ -49,7 +49,7 @@ static void ev_cb(void *arg)
 		wrong++;
 	e->order = fire_seq++;
 	if (e->victim) {
-		assert_int_equal(proa_timer_cancel(&e->victim->t), 0);
+		assert_res(proa_timer_cancel(&e->victim->t), 0);
 		e->victim->cancelled = true;
 	}
 }
@@ -66,7 +66,7 @@ static void test_timers_fire_in_order_never_early_cancelled_never(void **state)
 	early = wrong = 0;
 	for (i = 0; i < N; i++) {
 		delay = rnd() % 20000000; /* up to 20 ms */
-		assert_int_equal(
+		assert_res(
 		    proa_loop_call_later(loop, &ev[i].t, delay, ev_cb, &ev[i]),
 		    0);
 		ev[i].when = ev[i].t.priv.when;
@@ -74,8 +74,8 @@ static void test_timers_fire_in_order_never_early_cancelled_never(void **state)
 	}
 	/* A third are cancelled before running... */
 	for (i = 0; i < N; i += 3) {
-		assert_int_equal(proa_timer_cancel(&ev[i].t), 0);
-		assert_int_equal(proa_timer_cancel(&ev[i].t), -ENOENT);
+		assert_res(proa_timer_cancel(&ev[i].t), 0);
+		assert_res(proa_timer_cancel(&ev[i].t), -ENOENT);
 		ev[i].cancelled = true;
 	}
 	/* ...and some by the callback of a timer due before them. */
@@ -92,7 +92,7 @@ static void test_timers_fire_in_order_never_early_cancelled_never(void **state)
 			}
 		}
 	}
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
 	assert_int_equal(early, 0);
 	assert_int_equal(wrong, 0);
 	for (i = 0; i < N; i++) {
@@ -130,11 +130,11 @@ static void test_equal_deadlines_fire_in_arming_order(void **state)
 	fire_seq = 0;
 	early = wrong = 0;
 	for (i = 0; i < N; i++) {
-		assert_int_equal(
+		assert_res(
 		    proa_loop_call_at(loop, &ev[i].t, when, ev_cb, &ev[i]), 0);
 		ev[i].when = when;
 	}
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
 	for (i = 0; i < N; i++)
 		assert_int_equal(ev[i].order, i);
 	assert_int_equal(early, 0);
@@ -162,28 +162,27 @@ static void test_heap_matches_sorted_model(void **state)
 	for (i = 0; i < N; i++) {
 		ev[i].when = 1 + rnd() % 500; /* ns since boot: long past */
 		ev[i].order = -1;
-		assert_int_equal(proa_loop_call_at(loop, &ev[i].t, ev[i].when,
-						   ev_cb, &ev[i]),
-				 0);
+		assert_res(proa_loop_call_at(loop, &ev[i].t, ev[i].when, ev_cb,
+					     &ev[i]),
+			   0);
 		armed_order[i] = seq++;
 	}
 	for (k = 0; k < N; k++) {
 		i = (int)(rnd() % N);
 		if (ev[i].cancelled)
 			continue;
-		assert_int_equal(proa_timer_cancel(&ev[i].t), 0);
+		assert_res(proa_timer_cancel(&ev[i].t), 0);
 		if (rnd() % 4 == 0) { /* re-arm: it now ranks as armed last */
 			ev[i].when = 1 + rnd() % 500;
-			assert_int_equal(proa_loop_call_at(loop, &ev[i].t,
-							   ev[i].when, ev_cb,
-							   &ev[i]),
-					 0);
+			assert_res(proa_loop_call_at(loop, &ev[i].t, ev[i].when,
+						     ev_cb, &ev[i]),
+				   0);
 			armed_order[i] = seq++;
 		} else {
 			ev[i].cancelled = true;
 		}
 	}
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_ONCE), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_ONCE), 0);
 	/* Walk the firing order and check it is sorted. */
 	{
 		int *by_order = malloc(N * sizeof(int));
@@ -242,7 +241,7 @@ static void rep_cb(void *arg)
 			;
 	}
 	if (r->fires >= r->stop_after)
-		assert_int_equal(proa_timer_cancel(&r->t), 0);
+		assert_res(proa_timer_cancel(&r->t), 0);
 }
 
 static void test_repeating_timer_fires_until_cancelled(void **state)
@@ -251,9 +250,9 @@ static void test_repeating_timer_fires_until_cancelled(void **state)
 	struct rep r = {.stop_after = 5};
 	uint64_t t0 = proa_test_now_ns();
 
-	assert_int_equal(
-	    proa_timer_start(loop, &r.t, 1000000, 2000000, rep_cb, &r), 0);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
+	assert_res(proa_timer_start(loop, &r.t, 1000000, 2000000, rep_cb, &r),
+		   0);
+	assert_res(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
 	assert_int_equal(r.fires, 5);
 	assert_false(proa_timer_is_active(&r.t));
 	/* 1 ms, then every 2 ms: the fifth fire is at >= 9 ms. */
@@ -270,10 +269,9 @@ static void test_repeating_timer_skips_missed_periods_keeps_phase(void **state)
 	struct rep r = {.stop_after = 3, .stall_ns = 200000000};
 	uint64_t first, period = 20000000;
 
-	assert_int_equal(
-	    proa_timer_start(loop, &r.t, period, period, rep_cb, &r), 0);
+	assert_res(proa_timer_start(loop, &r.t, period, period, rep_cb, &r), 0);
 	first = r.t.priv.when;
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
 	assert_int_equal(r.fires, 3);
 	/* whens[k] is the deadline armed before fire k ran.  After fire 0
 	 * (which stalled 200 ms, 10 periods), the next deadline stays
@@ -309,7 +307,7 @@ static void restart_cb(void *arg)
 	/* The timer is idle in its own callback: it may be re-armed. */
 	assert_false(proa_timer_is_active(&r->t));
 	if (++r->runs < 3)
-		assert_int_equal(
+		assert_res(
 		    proa_loop_call_later(r->loop, &r->t, 100000, restart_cb, r),
 		    0);
 }
@@ -321,14 +319,12 @@ static void test_timer_rearmed_from_own_callback_and_past_deadline(void **state)
 	struct proa_timer past = {0};
 
 	fired_n = 0;
-	assert_int_equal(proa_loop_call_later(loop, &r.t, 0, restart_cb, &r),
-			 0);
-	assert_int_equal(proa_loop_call_later(loop, &r.t, 0, restart_cb, &r),
-			 -EBUSY);
-	assert_int_equal(proa_loop_call_at(loop, &past, 1, count_cb, NULL), 0);
+	assert_res(proa_loop_call_later(loop, &r.t, 0, restart_cb, &r), 0);
+	assert_res(proa_loop_call_later(loop, &r.t, 0, restart_cb, &r), -EBUSY);
+	assert_res(proa_loop_call_at(loop, &past, 1, count_cb, NULL), 0);
 	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
 	assert_int_equal(fired_n, 1); /* a past deadline: next iteration */
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
 	assert_int_equal(r.runs, 3);
 	proa_test_loop_close(loop);
 	(void)state;
@@ -352,17 +348,17 @@ static void test_cancel_all_disarms_armed_and_due_timers(void **state)
 	memset(due, 0, sizeof(due));
 	memset(later, 0, sizeof(later));
 	fired_n = 0;
-	assert_int_equal(
-	    proa_loop_call_at(loop, &first, when, cancel_all_cb, loop), 0);
+	assert_res(proa_loop_call_at(loop, &first, when, cancel_all_cb, loop),
+		   0);
 	for (i = 0; i < 10; i++) {
-		assert_int_equal(
+		assert_res(
 		    proa_loop_call_at(loop, &due[i], when, count_cb, NULL), 0);
-		assert_int_equal(proa_loop_call_later(loop, &later[i],
-						      60ull * 1000000000u,
-						      count_cb, NULL),
-				 0);
+		assert_res(proa_loop_call_later(loop, &later[i],
+						60ull * 1000000000u, count_cb,
+						NULL),
+			   0);
 	}
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
 	assert_int_equal(fired_n, 0);
 	for (i = 0; i < 10; i++) {
 		assert_false(proa_timer_is_active(&due[i]));
@@ -378,12 +374,12 @@ static void test_close_refuses_with_an_armed_timer(void **state)
 	struct proa_timer t = {0};
 	struct proa_loop_stats st;
 
-	assert_int_equal(
-	    proa_loop_call_later(loop, &t, 1000000000, count_cb, NULL), 0);
-	assert_int_equal(proa_loop_stats(loop, &st), 0);
+	assert_res(proa_loop_call_later(loop, &t, 1000000000, count_cb, NULL),
+		   0);
+	assert_res(proa_loop_stats(loop, &st), 0);
 	assert_int_equal(st.timers_active, 1);
-	assert_int_equal(proa_loop_close(loop), -EBUSY);
-	assert_int_equal(proa_timer_cancel(&t), 0);
+	assert_res(proa_loop_close(loop), -EBUSY);
+	assert_res(proa_timer_cancel(&t), 0);
 	proa_test_loop_close(loop);
 	(void)state;
 }
@@ -398,9 +394,9 @@ static void test_timer_repeat_past_clock_end_fires_once(void **state)
 	int fired = 0, i;
 
 	fired_n = 0;
-	assert_int_equal(
-	    proa_timer_start(loop, &t, 0, UINT64_MAX, count_cb, NULL), 0);
-	assert_int_equal(
+	assert_res(proa_timer_start(loop, &t, 0, UINT64_MAX, count_cb, NULL),
+		   0);
+	assert_res(
 	    proa_loop_call_later(loop, &later, UINT64_MAX, count_cb, NULL), 0);
 	while (fired_n == 0)
 		assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
@@ -412,8 +408,8 @@ static void test_timer_repeat_past_clock_end_fires_once(void **state)
 	assert_int_equal(fired_n, 1);
 	assert_true(proa_timer_is_active(&t));
 	assert_true(proa_timer_is_active(&later));
-	assert_int_equal(proa_timer_cancel(&t), 0);
-	assert_int_equal(proa_timer_cancel(&later), 0);
+	assert_res(proa_timer_cancel(&t), 0);
+	assert_res(proa_timer_cancel(&later), 0);
 	proa_test_loop_close(loop);
 	(void)state;
 }

@@ -170,29 +170,28 @@ static void run_group(enum proa_group_mode mode, bool close_first)
 	atomic_store(&srv_made, 0);
 	atomic_store(&srv_lost, 0);
 	memset(cl, 0, sizeof(cl));
-	assert_int_equal(proa_loop_group_new(&g, &go), 0);
+	assert_res(proa_loop_group_new(&g, &go), 0);
 	assert_int_equal(proa_loop_group_size(g), NLOOPS);
-	assert_int_equal(proa_loop_group_listen(g, "127.0.0.1", 0, mode, NULL,
-						echo_make, NULL),
-			 0);
-	assert_int_equal(proa_loop_group_listen(g, "127.0.0.1", 0, mode, NULL,
-						echo_make, NULL),
-			 -EBUSY);
+	assert_res(proa_loop_group_listen(g, "127.0.0.1", 0, mode, NULL,
+					  echo_make, NULL),
+		   0);
+	assert_res(proa_loop_group_listen(g, "127.0.0.1", 0, mode, NULL,
+					  echo_make, NULL),
+		   -EBUSY);
 	port = proa_loop_group_port(g);
 	assert_true(port != 0);
 	for (i = 0; i < NCONN; i++) {
 		cl[i].p.ops = &client_ops;
 		proa_future_init(&fut[i], loop);
-		assert_int_equal(proa_tcp_connect(loop, "127.0.0.1", port, NULL,
-						  client_make, &cl[i], &fut[i]),
-				 0);
+		assert_res(proa_tcp_connect(loop, "127.0.0.1", port, NULL,
+					    client_make, &cl[i], &fut[i]),
+			   0);
 	}
 	DRIVE_NS(loop, futures_done(fut) == NCONN);
 	for (i = 0; i < NCONN; i++) {
-		assert_int_equal(proa_future_result(&fut[i], NULL), 0);
-		assert_int_equal(proa_future_fini(&fut[i]), 0);
-		assert_int_equal(
-		    proa_transport_write(cl[i].t, "0123456789", 10), 0);
+		assert_res(proa_future_result(&fut[i], NULL), 0);
+		assert_res(proa_future_fini(&fut[i]), 0);
+		assert_res(proa_transport_write(cl[i].t, "0123456789", 10), 0);
 	}
 	DRIVE_NS(loop, clients_echoed(cl) == NCONN);
 	for (i = 0; i < NLOOPS; i++) {
@@ -213,7 +212,7 @@ static void run_group(enum proa_group_mode mode, bool close_first)
 	if (close_first) {
 		/* The clients close: every server side sees EOF. */
 		for (i = 0; i < NCONN; i++)
-			assert_int_equal(proa_transport_close(cl[i].t), 0);
+			assert_res(proa_transport_close(cl[i].t), 0);
 		DRIVE_NS(loop, clients_lost(cl) == NCONN);
 		/* The server sides end on the group's threads: nothing of
 		 * this loop wakes for them, so poll, for a bounded time. */
@@ -224,7 +223,7 @@ static void run_group(enum proa_group_mode mode, bool close_first)
 		assert_int_equal(atomic_load(&srv_lost), NCONN);
 	}
 	/* Shut down with whatever is still open: aborted, then joined. */
-	assert_int_equal(proa_loop_group_free(g), 0);
+	assert_res(proa_loop_group_free(g), 0);
 	assert_int_equal(atomic_load(&srv_lost), NCONN);
 	if (!close_first)
 		DRIVE_NS(loop, clients_lost(cl) == NCONN);
@@ -325,7 +324,7 @@ static void test_pinned_cpus(void **state)
 	(void)state;
 	assert_int_equal(sched_getaffinity(0, sizeof(allowed), &allowed), 0);
 	memset(w, 0, sizeof(w));
-	assert_int_equal(proa_loop_group_new(&g, &go), 0);
+	assert_res(proa_loop_group_new(&g, &go), 0);
 	for (i = 0; i < NLOOPS; i++) {
 		cpu[i] = proa_loop_group_cpu(g, i);
 		print_message("loop %u: cpu %d\n", i, cpu[i]);
@@ -333,14 +332,14 @@ static void test_pinned_cpus(void **state)
 		assert_true(CPU_ISSET(cpu[i], &allowed));
 		pthread_mutex_init(&w[i].mu, NULL);
 		pthread_cond_init(&w[i].cv, NULL);
-		assert_int_equal(
+		assert_res(
 		    proa_loop_call_soon_threadsafe(proa_loop_group_loop(g, i),
 						   &w[i].h, where_run, &w[i]),
 		    0);
 	}
 	for (i = 0; i < NLOOPS; i++) {
 		assert_true(where_wait(&w[i]));
-		assert_int_equal(w[i].ret, 0);
+		assert_res(w[i].ret, 0);
 		assert_int_equal(first_cpu(&w[i].aff), cpu[i]);
 		assert_true(CPU_ISSET(w[i].cpu, &w[i].aff));
 		CPU_AND(&both, &w[i].aff, &allowed);
@@ -354,7 +353,7 @@ static void test_pinned_cpus(void **state)
 		}
 	}
 	/* The handles stay ours until the loops are gone. */
-	assert_int_equal(proa_loop_group_free(g), 0);
+	assert_res(proa_loop_group_free(g), 0);
 	for (i = 0; i < NLOOPS; i++) {
 		pthread_mutex_destroy(&w[i].mu);
 		pthread_cond_destroy(&w[i].cv);
@@ -367,23 +366,23 @@ static void test_bad_input(void **state)
 	struct proa_loop_group_options go = {.nloops = 2, .no_pin = true};
 
 	(void)state;
-	assert_int_equal(proa_loop_group_new(NULL, &go), -EINVAL);
-	assert_int_equal(proa_loop_group_new(&g, &go), 0);
+	assert_res(proa_loop_group_new(NULL, &go), -EINVAL);
+	assert_res(proa_loop_group_new(&g, &go), 0);
 	assert_int_equal(proa_loop_group_cpu(g, 0), -1);
 	assert_null(proa_loop_group_loop(g, 2));
-	assert_int_equal(
+	assert_res(
 	    proa_loop_group_listen(g, "127.0.0.1", 0, 7, NULL, echo_make, NULL),
 	    -EINVAL);
-	assert_int_equal(proa_loop_group_listen(g, "not-numeric", 0,
-						PROA_GROUP_REUSEPORT, NULL,
-						echo_make, NULL),
-			 -EINVAL);
-	assert_int_equal(proa_loop_group_listen(g, "127.0.0.1", 0,
-						PROA_GROUP_REUSEPORT, NULL,
-						NULL, NULL),
-			 -EINVAL);
-	assert_int_equal(proa_loop_group_free(g), 0);
-	assert_int_equal(proa_loop_group_free(NULL), 0);
+	assert_res(proa_loop_group_listen(g, "not-numeric", 0,
+					  PROA_GROUP_REUSEPORT, NULL, echo_make,
+					  NULL),
+		   -EINVAL);
+	assert_res(proa_loop_group_listen(g, "127.0.0.1", 0,
+					  PROA_GROUP_REUSEPORT, NULL, NULL,
+					  NULL),
+		   -EINVAL);
+	assert_res(proa_loop_group_free(g), 0);
+	assert_res(proa_loop_group_free(NULL), 0);
 }
 
 /*
@@ -406,40 +405,40 @@ static void test_reuseport_port_of_another(void **state)
 
 	(void)state;
 	loop = proa_test_loop_new();
-	assert_int_equal(proa_loop_group_new(&a, &go), 0);
-	assert_int_equal(proa_loop_group_listen(a, "127.0.0.1", 0,
-						PROA_GROUP_REUSEPORT, NULL,
-						echo_make, NULL),
-			 0);
+	assert_res(proa_loop_group_new(&a, &go), 0);
+	assert_res(proa_loop_group_listen(a, "127.0.0.1", 0,
+					  PROA_GROUP_REUSEPORT, NULL, echo_make,
+					  NULL),
+		   0);
 	port = proa_loop_group_port(a);
-	assert_int_equal(proa_loop_group_new(&b, &go), 0);
-	assert_int_equal(proa_loop_group_listen(b, "127.0.0.1", port,
-						PROA_GROUP_REUSEPORT, NULL,
-						echo_make, NULL),
-			 -EADDRINUSE);
+	assert_res(proa_loop_group_new(&b, &go), 0);
+	assert_res(proa_loop_group_listen(b, "127.0.0.1", port,
+					  PROA_GROUP_REUSEPORT, NULL, echo_make,
+					  NULL),
+		   -EADDRINUSE);
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	sin.sin_port = htons(port);
-	assert_int_equal(proa_tcp_listen_addr(loop, (struct sockaddr *)&sin,
-					      sizeof(sin), &excl, echo_make,
-					      NULL, &srv),
-			 -EADDRINUSE);
+	assert_res(proa_tcp_listen_addr(loop, (struct sockaddr *)&sin,
+					sizeof(sin), &excl, echo_make, NULL,
+					&srv),
+		   -EADDRINUSE);
 	/* Opting in: both groups serve the port. */
-	assert_int_equal(proa_loop_group_listen(b, "127.0.0.1", port,
-						PROA_GROUP_REUSEPORT, &shared,
-						echo_make, NULL),
-			 0);
-	assert_int_equal(proa_loop_group_free(b), 0);
-	assert_int_equal(proa_loop_group_free(a), 0);
+	assert_res(proa_loop_group_listen(b, "127.0.0.1", port,
+					  PROA_GROUP_REUSEPORT, &shared,
+					  echo_make, NULL),
+		   0);
+	assert_res(proa_loop_group_free(b), 0);
+	assert_res(proa_loop_group_free(a), 0);
 	/* The port free again: a group takes it, its second loop joining
 	 * the first's listener. */
 	b = NULL;
-	assert_int_equal(proa_loop_group_new(&b, &go), 0);
-	assert_int_equal(proa_loop_group_listen(b, "127.0.0.1", port,
-						PROA_GROUP_REUSEPORT, NULL,
-						echo_make, NULL),
-			 0);
+	assert_res(proa_loop_group_new(&b, &go), 0);
+	assert_res(proa_loop_group_listen(b, "127.0.0.1", port,
+					  PROA_GROUP_REUSEPORT, NULL, echo_make,
+					  NULL),
+		   0);
 	assert_int_equal(proa_loop_group_port(b), port);
-	assert_int_equal(proa_loop_group_free(b), 0);
+	assert_res(proa_loop_group_free(b), 0);
 	proa_test_loop_close(loop);
 }
 

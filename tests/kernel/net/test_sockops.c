@@ -82,7 +82,7 @@ static int32_t finish(struct proa_loop *loop, struct proa_op *op, struct rec *r)
 		struct proa_op op_;                                            \
 		*(r) = (struct rec){0};                                        \
 		proa_op_init(&op_, rec_cb, (r));                               \
-		assert_int_equal(call, 0);                                     \
+		assert_res(call, 0);                                           \
 		finish((loop), &op_, (r));                                     \
 	})
 
@@ -206,8 +206,8 @@ static void test_bad_input_is_refused_before_queueing(void **state)
 	nmsg.msg_namelen = sizeof(struct sockaddr_in);
 	memset(buf, 0, sizeof(buf));
 	if (rings) {
-		assert_int_equal(proa_buf_ring_new(loop, &br, 4, 64), 0);
-		assert_int_equal(proa_buf_ring_new(other, &obr, 4, 64), 0);
+		assert_res(proa_buf_ring_new(loop, &br, 4, 64), 0);
+		assert_res(proa_buf_ring_new(other, &obr, 4, 64), 0);
 	} else {
 		print_message("skipped the buffer-ring cases: this kernel "
 			      "lacks BUF_RING\n");
@@ -300,8 +300,7 @@ static void test_bad_input_is_refused_before_queueing(void **state)
 	}
 	/* An op in flight: a recv on a socket with nothing to read. */
 	proa_op_init(&busy, rec_cb, &brec);
-	assert_int_equal(proa_op_recv(loop, &busy, sv[0], buf, sizeof(buf), 0),
-			 0);
+	assert_res(proa_op_recv(loop, &busy, sv[0], buf, sizeof(buf), 0), 0);
 	cases[n].what = "proa_op_recv(busy)";
 	cases[n].ret = proa_op_recv(loop, &busy, sv[0], buf, 1, 0);
 	cases[n++].want = -EBUSY;
@@ -337,14 +336,14 @@ static void test_bad_input_is_refused_before_queueing(void **state)
 	assert_int_equal(brec.n, 0);
 	if (rings)
 		assert_int_equal(proa_buf_ring_available(br), 4);
-	assert_int_equal(proa_op_cancel(&busy), 0);
-	assert_int_equal(finish(loop, &busy, &brec), -ECANCELED);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	assert_res(proa_op_cancel(&busy), 0);
+	assert_res(finish(loop, &busy, &brec), -ECANCELED);
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
 	assert_int_equal(runs, 0);
 
-	assert_int_equal(proa_buf_ring_free(br), 0);
-	assert_int_equal(proa_buf_ring_free(obr), 0);
-	assert_int_equal(proa_buf_ring_free(NULL), 0);
+	assert_res(proa_buf_ring_free(br), 0);
+	assert_res(proa_buf_ring_free(obr), 0);
+	assert_res(proa_buf_ring_free(NULL), 0);
 	close(sv[0]);
 	close(sv[1]);
 	close(lfd);
@@ -371,7 +370,7 @@ static void test_accept_single_shot_with_address(void **state)
 
 	memset(&peer, 0, sizeof(peer));
 	proa_op_init(&op, rec_cb, &r);
-	assert_int_equal(
+	assert_res(
 	    proa_op_accept(loop, &op, lfd, (struct sockaddr *)&peer, &plen, 0),
 	    0);
 	/* Nobody has connected yet: it waits. */
@@ -425,7 +424,7 @@ static void test_accept_multishot_until_cancel(void **state)
 	}
 	lfd = tcp_listener(&lsa);
 	proa_op_init(&op, rec_cb, &r);
-	assert_int_equal(
+	assert_res(
 	    proa_op_accept(loop, &op, lfd, NULL, NULL, PROA_ACCEPT_MULTISHOT),
 	    0);
 	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
@@ -444,12 +443,12 @@ static void test_accept_multishot_until_cancel(void **state)
 	/* Three different descriptors. */
 	assert_true(r.res[0] != r.res[1] && r.res[1] != r.res[2] &&
 		    r.res[0] != r.res[2]);
-	assert_int_equal(proa_op_cancel(&op), 0);
-	assert_int_equal(proa_op_cancel(&op), -EALREADY);
-	assert_int_equal(finish(loop, &op, &r), -ECANCELED);
+	assert_res(proa_op_cancel(&op), 0);
+	assert_res(proa_op_cancel(&op), -EALREADY);
+	assert_res(finish(loop, &op, &r), -ECANCELED);
 	assert_int_equal(r.n, 4);
 	assert_int_equal(r.more, 3);
-	assert_int_equal(proa_op_cancel(&op), -ENOENT);
+	assert_res(proa_op_cancel(&op), -ENOENT);
 	for (i = 0; i < 3; i++) {
 		close(r.res[i]);
 		close(cfd[i]);
@@ -476,11 +475,11 @@ static void test_accept_multishot_hidden_is_eopnotsupp(void **state)
 	assert_false(proa_loop_feature(loop, PROA_FEAT_ACCEPT_MULTISHOT));
 	lfd = tcp_listener(&lsa);
 	proa_op_init(&op, never_cb, &runs);
-	assert_int_equal(
+	assert_res(
 	    proa_op_accept(loop, &op, lfd, NULL, NULL, PROA_ACCEPT_MULTISHOT),
 	    -EOPNOTSUPP);
 	assert_true(proa_op_is_idle(&op));
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
 	assert_int_equal(runs, 0);
 	/* Single-shot accept still works. */
 	cfd = tcp_connect(&lsa);
@@ -511,11 +510,10 @@ static void test_connect_listening_and_refused(void **state)
 	/* To a listener: 0, and the connection is there to accept. */
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(fd >= 0);
-	assert_int_equal(
-	    SYNC(loop, &r,
-		 proa_op_connect(loop, &op_, fd, (struct sockaddr *)&lsa,
-				 sizeof(lsa))),
-	    0);
+	assert_res(SYNC(loop, &r,
+			proa_op_connect(loop, &op_, fd, (struct sockaddr *)&lsa,
+					sizeof(lsa))),
+		   0);
 	afd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	assert_true(afd >= 0);
 	assert_int_equal(write(afd, "x", 1), 1);
@@ -529,11 +527,10 @@ static void test_connect_listening_and_refused(void **state)
 	closed = bound_socket(SOCK_STREAM, &csa);
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	assert_true(fd >= 0);
-	assert_int_equal(
-	    SYNC(loop, &r,
-		 proa_op_connect(loop, &op_, fd, (struct sockaddr *)&csa,
-				 sizeof(csa))),
-	    -ECONNREFUSED);
+	assert_res(SYNC(loop, &r,
+			proa_op_connect(loop, &op_, fd, (struct sockaddr *)&csa,
+					sizeof(csa))),
+		   -ECONNREFUSED);
 	close(fd);
 	close(closed);
 	close(lfd);
@@ -561,13 +558,11 @@ static void test_send_recv_over_socketpair(void **state)
 	stream_pair(sv);
 	/* A recv waiting for data that a send brings. */
 	proa_op_init(&rop, rec_cb, &r);
-	assert_int_equal(proa_op_recv(loop, &rop, sv[1], buf, sizeof(buf), 0),
-			 0);
+	assert_res(proa_op_recv(loop, &rop, sv[1], buf, sizeof(buf), 0), 0);
 	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
 	assert_int_equal(r.n, 0);
 	proa_op_init(&sop, rec_cb, &s);
-	assert_int_equal(proa_op_send(loop, &sop, sv[0], "hello world", 11, 0),
-			 0);
+	assert_res(proa_op_send(loop, &sop, sv[0], "hello world", 11, 0), 0);
 	assert_int_equal(finish(loop, &sop, &s), 11);
 	assert_int_equal(finish(loop, &rop, &r), 11);
 	assert_memory_equal(buf, "hello world", 11);
@@ -595,10 +590,9 @@ static void test_send_recv_over_socketpair(void **state)
 	assert_memory_equal(buf, "peek", 4);
 	/* The peer closed: 0. */
 	close(sv[0]);
-	assert_int_equal(
-	    SYNC(loop, &r,
-		 proa_op_recv(loop, &op_, sv[1], buf, sizeof(buf), 0)),
-	    0);
+	assert_res(SYNC(loop, &r,
+			proa_op_recv(loop, &op_, sv[1], buf, sizeof(buf), 0)),
+		   0);
 	close(sv[1]);
 	proa_test_loop_close(loop);
 	assert_int_equal(proa_test_fds(), before);
@@ -626,15 +620,13 @@ static void test_send_to_closed_peer_is_epipe_without_sigpipe(void **state)
 
 	stream_pair(sv);
 	close(sv[1]);
-	assert_int_equal(
-	    SYNC(loop, &r, proa_op_send(loop, &op_, sv[0], "abc", 3, 0)),
-	    -EPIPE);
+	assert_res(SYNC(loop, &r, proa_op_send(loop, &op_, sv[0], "abc", 3, 0)),
+		   -EPIPE);
 	memset(&msg, 0, sizeof(msg));
 	msg.msg_iov = &iov;
 	msg.msg_iovlen = 1;
-	assert_int_equal(
-	    SYNC(loop, &r, proa_op_sendmsg(loop, &op_, sv[0], &msg, 0)),
-	    -EPIPE);
+	assert_res(SYNC(loop, &r, proa_op_sendmsg(loop, &op_, sv[0], &msg, 0)),
+		   -EPIPE);
 	/* Still alive, and nothing pending either. */
 	assert_int_equal(sigpending(&pending), 0);
 	assert_false(sigismember(&pending, SIGPIPE));
@@ -666,7 +658,7 @@ static void test_recv_select_single_shot(void **state)
 		return;
 	}
 	stream_pair(sv);
-	assert_int_equal(proa_buf_ring_new(loop, &br, 4, 100), 0);
+	assert_res(proa_buf_ring_new(loop, &br, 4, 100), 0);
 	assert_non_null(br);
 	/* Rounded up to 64. */
 	assert_int_equal(proa_buf_ring_bufsize(br), 128);
@@ -676,7 +668,7 @@ static void test_recv_select_single_shot(void **state)
 
 	/* An idle socket holds no buffer. */
 	proa_op_init(&op, rec_cb, &r);
-	assert_int_equal(proa_op_recv_select(loop, &op, sv[0], br, 0), 0);
+	assert_res(proa_op_recv_select(loop, &op, sv[0], br, 0), 0);
 	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
 	assert_int_equal(r.n, 0);
 	assert_int_equal(proa_buf_ring_available(br), 4);
@@ -691,7 +683,7 @@ static void test_recv_select_single_shot(void **state)
 	/* A second one takes another buffer. */
 	r = (struct rec){0};
 	assert_int_equal(write(sv[1], "pong!", 5), 5);
-	assert_int_equal(proa_op_recv_select(loop, &op, sv[0], br, 0), 0);
+	assert_res(proa_op_recv_select(loop, &op, sv[0], br, 0), 0);
 	assert_int_equal(finish(loop, &op, &r), 5);
 	assert_true(r.flags[0] & PROA_OP_F_BUFFER);
 	id2 = proa_op_buffer_id(&op);
@@ -700,9 +692,9 @@ static void test_recv_select_single_shot(void **state)
 	assert_memory_equal(proa_buf_ring_buf(br, id), "ping", 4);
 	assert_int_equal(proa_buf_ring_available(br), 2);
 	/* Back after put, once. */
-	assert_int_equal(proa_buf_ring_put(br, id), 0);
-	assert_int_equal(proa_buf_ring_put(br, id), -EALREADY);
-	assert_int_equal(proa_buf_ring_put(br, id2), 0);
+	assert_res(proa_buf_ring_put(br, id), 0);
+	assert_res(proa_buf_ring_put(br, id), -EALREADY);
+	assert_res(proa_buf_ring_put(br, id2), 0);
 	assert_int_equal(proa_buf_ring_available(br), 4);
 	/* POLL_FIRST: waits on an empty socket, and still takes data that
 	 * was there before it was asked. */
@@ -728,13 +720,12 @@ static void test_recv_select_single_shot(void **state)
 	/* EOF: 0, and no buffer is taken. */
 	close(sv[1]);
 	r = (struct rec){0};
-	assert_int_equal(proa_op_recv_select(loop, &op, sv[0], br, 0), 0);
-	assert_int_equal(finish(loop, &op, &r), 0);
+	assert_res(proa_op_recv_select(loop, &op, sv[0], br, 0), 0);
+	assert_res(finish(loop, &op, &r), 0);
 	if (r.flags[0] & PROA_OP_F_BUFFER)
-		assert_int_equal(proa_buf_ring_put(br, proa_op_buffer_id(&op)),
-				 0);
+		assert_res(proa_buf_ring_put(br, proa_op_buffer_id(&op)), 0);
 	assert_int_equal(proa_buf_ring_available(br), 4);
-	assert_int_equal(proa_buf_ring_free(br), 0);
+	assert_res(proa_buf_ring_free(br), 0);
 	close(sv[0]);
 	proa_test_loop_close(loop);
 	assert_int_equal(proa_test_fds(), before);
@@ -758,9 +749,9 @@ static void test_recv_select_multishot(void **state)
 		return;
 	}
 	stream_pair(sv);
-	assert_int_equal(proa_buf_ring_new(loop, &br, 4, 64), 0);
+	assert_res(proa_buf_ring_new(loop, &br, 4, 64), 0);
 	proa_op_init(&op, rec_cb, &r);
-	assert_int_equal(
+	assert_res(
 	    proa_op_recv_select(loop, &op, sv[0], br, PROA_RECV_MULTISHOT), 0);
 	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
 	assert_int_equal(r.n, 0);
@@ -780,33 +771,32 @@ static void test_recv_select_multishot(void **state)
 		assert_memory_equal(proa_buf_ring_buf(br, id), msg,
 				    (size_t)len);
 		assert_int_equal(proa_buf_ring_available(br), 3);
-		assert_int_equal(proa_buf_ring_put(br, id), 0);
+		assert_res(proa_buf_ring_put(br, id), 0);
 		assert_int_equal(proa_buf_ring_available(br), 4);
 	}
 	/* Still multishot: freeing the ring is refused. */
-	assert_int_equal(proa_buf_ring_free(br), -EBUSY);
+	assert_res(proa_buf_ring_free(br), -EBUSY);
 	/* The peer's EOF ends it: a final completion of 0. */
 	close(sv[1]);
-	assert_int_equal(finish(loop, &op, &r), 0);
+	assert_res(finish(loop, &op, &r), 0);
 	assert_int_equal(r.more, 5);
 	if (r.flags[r.n - 1] & PROA_OP_F_BUFFER)
-		assert_int_equal(proa_buf_ring_put(br, r.flags[r.n - 1] >> 16),
-				 0);
+		assert_res(proa_buf_ring_put(br, r.flags[r.n - 1] >> 16), 0);
 	assert_int_equal(proa_buf_ring_available(br), 4);
 
 	/* And cancel ends another one without F_MORE. */
 	r = (struct rec){0};
 	close(sv[0]);
 	stream_pair(sv);
-	assert_int_equal(
+	assert_res(
 	    proa_op_recv_select(loop, &op, sv[0], br, PROA_RECV_MULTISHOT), 0);
 	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
-	assert_int_equal(proa_op_cancel(&op), 0);
-	assert_int_equal(finish(loop, &op, &r), -ECANCELED);
+	assert_res(proa_op_cancel(&op), 0);
+	assert_res(finish(loop, &op, &r), -ECANCELED);
 	assert_int_equal(r.n, 1);
 	assert_false(r.flags[0] & PROA_OP_F_BUFFER);
 	assert_int_equal(proa_buf_ring_available(br), 4);
-	assert_int_equal(proa_buf_ring_free(br), 0);
+	assert_res(proa_buf_ring_free(br), 0);
 	close(sv[0]);
 	close(sv[1]);
 	proa_test_loop_close(loop);
@@ -830,7 +820,7 @@ static void collect(struct proa_buf_ring *br, const struct rec *r,
 		memcpy(out + *got, proa_buf_ring_buf(br, id),
 		       (size_t)r->res[i]);
 		*got += (size_t)r->res[i];
-		assert_int_equal(proa_buf_ring_put(br, id), 0);
+		assert_res(proa_buf_ring_put(br, id), 0);
 	}
 }
 
@@ -852,16 +842,16 @@ static void test_recv_select_exhaustion_enobufs_loses_nothing(void **state)
 		return;
 	}
 	stream_pair(sv);
-	assert_int_equal(proa_buf_ring_new(loop, &br, 2, 64), 0);
+	assert_res(proa_buf_ring_new(loop, &br, 2, 64), 0);
 	assert_int_equal(proa_buf_ring_bufsize(br), 64);
 	/* Three buffers' worth waits before the loop runs. */
 	fill_pattern(src, sizeof(src), 5);
 	for (i = 0; i < 3; i++)
 		assert_int_equal(write(sv[1], src + i * 64, 64), 64);
 	proa_op_init(&op, rec_cb, &r);
-	assert_int_equal(
+	assert_res(
 	    proa_op_recv_select(loop, &op, sv[0], br, PROA_RECV_MULTISHOT), 0);
-	assert_int_equal(finish(loop, &op, &r), -ENOBUFS);
+	assert_res(finish(loop, &op, &r), -ENOBUFS);
 	/* Both buffers were filled, with F_MORE; the end took none. */
 	assert_int_equal(r.more, 2);
 	assert_int_equal(r.n, 3);
@@ -877,7 +867,7 @@ static void test_recv_select_exhaustion_enobufs_loses_nothing(void **state)
 
 	/* Resubmitted: the rest, in order; the peer's EOF ends it. */
 	r = (struct rec){0};
-	assert_int_equal(
+	assert_res(
 	    proa_op_recv_select(loop, &op, sv[0], br, PROA_RECV_MULTISHOT), 0);
 	while (got < sizeof(src)) {
 		seen = r.n;
@@ -888,11 +878,11 @@ static void test_recv_select_exhaustion_enobufs_loses_nothing(void **state)
 	assert_int_equal(got, sizeof(src));
 	assert_memory_equal(src, dst, sizeof(src));
 	close(sv[1]);
-	assert_int_equal(finish(loop, &op, &r), 0);
+	assert_res(finish(loop, &op, &r), 0);
 	assert_int_equal(proa_buf_ring_available(br) +
 			     ((r.flags[r.n - 1] & PROA_OP_F_BUFFER) ? 1u : 0u),
 			 2);
-	assert_int_equal(proa_buf_ring_free(br), 0);
+	assert_res(proa_buf_ring_free(br), 0);
 	close(sv[0]);
 	proa_test_loop_close(loop);
 	assert_int_equal(proa_test_fds(), before);
@@ -913,31 +903,31 @@ static void test_buf_ring_free_refused_while_in_flight(void **state)
 		return;
 	}
 	stream_pair(sv);
-	assert_int_equal(proa_buf_ring_new(loop, &br, 8, 64), 0);
+	assert_res(proa_buf_ring_new(loop, &br, 8, 64), 0);
 	proa_op_init(&op, rec_cb, &r);
-	assert_int_equal(proa_op_recv_select(loop, &op, sv[0], br, 0), 0);
+	assert_res(proa_op_recv_select(loop, &op, sv[0], br, 0), 0);
 	/* Before the kernel saw it, and after. */
-	assert_int_equal(proa_buf_ring_free(br), -EBUSY);
+	assert_res(proa_buf_ring_free(br), -EBUSY);
 	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
-	assert_int_equal(proa_buf_ring_free(br), -EBUSY);
-	assert_int_equal(proa_op_cancel(&op), 0);
-	assert_int_equal(proa_buf_ring_free(br), -EBUSY);
-	assert_int_equal(finish(loop, &op, &r), -ECANCELED);
-	assert_int_equal(proa_buf_ring_free(br), 0);
+	assert_res(proa_buf_ring_free(br), -EBUSY);
+	assert_res(proa_op_cancel(&op), 0);
+	assert_res(proa_buf_ring_free(br), -EBUSY);
+	assert_res(finish(loop, &op, &r), -ECANCELED);
+	assert_res(proa_buf_ring_free(br), 0);
 
 	/* A ring freed with data completed in it, then a new one: the group
 	 * id is reused and works. */
-	assert_int_equal(proa_buf_ring_new(loop, &br, 2, 64), 0);
+	assert_res(proa_buf_ring_new(loop, &br, 2, 64), 0);
 	r = (struct rec){0};
 	assert_int_equal(write(sv[1], "z", 1), 1);
-	assert_int_equal(proa_op_recv_select(loop, &op, sv[0], br, 0), 0);
-	assert_int_equal(proa_buf_ring_free(br), -EBUSY);
+	assert_res(proa_op_recv_select(loop, &op, sv[0], br, 0), 0);
+	assert_res(proa_buf_ring_free(br), -EBUSY);
 	assert_int_equal(finish(loop, &op, &r), 1);
 	assert_true(r.flags[0] & PROA_OP_F_BUFFER);
 	assert_memory_equal(proa_buf_ring_buf(br, proa_op_buffer_id(&op)), "z",
 			    1);
 	/* A buffer still held does not keep the ring. */
-	assert_int_equal(proa_buf_ring_free(br), 0);
+	assert_res(proa_buf_ring_free(br), 0);
 	close(sv[0]);
 	close(sv[1]);
 	proa_test_loop_close(loop);
@@ -959,12 +949,12 @@ static void test_buf_ring_left_allocated_is_freed_by_loop(void **state)
 		return;
 	}
 	stream_pair(sv);
-	assert_int_equal(proa_buf_ring_new(loop, &a, 16, 4096), 0);
-	assert_int_equal(proa_buf_ring_new(loop, &b, 1, 64), 0);
+	assert_res(proa_buf_ring_new(loop, &a, 16, 4096), 0);
+	assert_res(proa_buf_ring_new(loop, &b, 1, 64), 0);
 	/* Use one, keeping its buffer. */
 	assert_int_equal(write(sv[1], "kept", 4), 4);
 	proa_op_init(&op, rec_cb, &r);
-	assert_int_equal(proa_op_recv_select(loop, &op, sv[0], b, 0), 0);
+	assert_res(proa_op_recv_select(loop, &op, sv[0], b, 0), 0);
 	assert_int_equal(finish(loop, &op, &r), 4);
 	assert_int_equal(proa_buf_ring_available(b), 0);
 	close(sv[0]);
@@ -990,9 +980,9 @@ static void check_datagram(struct proa_buf_ring *br, const struct msghdr *m,
 	assert_true(r->flags[i] & PROA_OP_F_MORE);
 	assert_true(r->flags[i] & PROA_OP_F_BUFFER);
 	assert_true(r->res[i] > 0);
-	assert_int_equal(proa_recvmsg_parse(m, proa_buf_ring_buf(br, id),
-					    (size_t)r->res[i], &out),
-			 0);
+	assert_res(proa_recvmsg_parse(m, proa_buf_ring_buf(br, id),
+				      (size_t)r->res[i], &out),
+		   0);
 	assert_non_null(out.name);
 	assert_int_equal(out.namelen, sizeof(struct sockaddr_in));
 	sin = (const struct sockaddr_in *)out.name;
@@ -1014,7 +1004,7 @@ static void check_datagram(struct proa_buf_ring *br, const struct msghdr *m,
 		assert_false(out.flags & MSG_TRUNC);
 		assert_int_equal(out.truelen, truelen);
 	}
-	assert_int_equal(proa_buf_ring_put(br, id), 0);
+	assert_res(proa_buf_ring_put(br, id), 0);
 }
 
 static void test_recvmsg_select_udp_name_payload_trunc(void **state)
@@ -1037,14 +1027,14 @@ static void test_recvmsg_select_udp_name_payload_trunc(void **state)
 	}
 	rfd = bound_socket(SOCK_DGRAM, &rsa);
 	sfd = bound_socket(SOCK_DGRAM, &ssa);
-	assert_int_equal(proa_buf_ring_new(loop, &br, 4, 128), 0);
+	assert_res(proa_buf_ring_new(loop, &br, 4, 128), 0);
 	memset(&m, 0, sizeof(m));
 	m.msg_namelen = sizeof(struct sockaddr_in);
 	/* What a buffer has left for the payload after the kernel's header
 	 * (io_uring_recvmsg_out, 16 bytes) and the address room. */
 	room = proa_buf_ring_bufsize(br) - 16 - sizeof(struct sockaddr_in);
 	proa_op_init(&op, rec_cb, &r);
-	assert_int_equal(proa_op_recvmsg_select(loop, &op, rfd, &m, br), 0);
+	assert_res(proa_op_recvmsg_select(loop, &op, rfd, &m, br), 0);
 	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
 	assert_int_equal(r.n, 0);
 
@@ -1074,12 +1064,12 @@ static void test_recvmsg_select_udp_name_payload_trunc(void **state)
 	DRIVE(loop, r.n >= 4);
 	check_datagram(br, &m, &r, 3, ssa.sin_port, "after", 5, room);
 
-	assert_int_equal(proa_buf_ring_free(br), -EBUSY);
-	assert_int_equal(proa_op_cancel(&op), 0);
-	assert_int_equal(finish(loop, &op, &r), -ECANCELED);
+	assert_res(proa_buf_ring_free(br), -EBUSY);
+	assert_res(proa_op_cancel(&op), 0);
+	assert_res(finish(loop, &op, &r), -ECANCELED);
 	assert_int_equal(r.more, 4);
 	assert_int_equal(proa_buf_ring_available(br), 4);
-	assert_int_equal(proa_buf_ring_free(br), 0);
+	assert_res(proa_buf_ring_free(br), 0);
 	close(rfd);
 	close(sfd);
 	proa_test_loop_close(loop);
@@ -1123,8 +1113,8 @@ static void test_sendmsg_gathers_recvmsg_scatters(void **state)
 
 	/* No iovecs: nothing moves, and that is not an error. */
 	memset(&msg, 0, sizeof(msg));
-	assert_int_equal(
-	    SYNC(loop, &r, proa_op_sendmsg(loop, &op_, sv[0], &msg, 0)), 0);
+	assert_res(SYNC(loop, &r, proa_op_sendmsg(loop, &op_, sv[0], &msg, 0)),
+		   0);
 	close(sv[0]);
 	close(sv[1]);
 	proa_test_loop_close(loop);
@@ -1147,13 +1137,12 @@ static void test_shutdown_wr_peer_reads_eof(void **state)
 	assert_int_equal(write(sv[0], "last", 4), 4);
 	assert_int_equal(read(sv[1], buf, 4), 4);
 	proa_op_init(&rop, rec_cb, &pr);
-	assert_int_equal(proa_op_recv(loop, &rop, sv[1], buf, sizeof(buf), 0),
-			 0);
+	assert_res(proa_op_recv(loop, &rop, sv[1], buf, sizeof(buf), 0), 0);
 	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
 	assert_int_equal(pr.n, 0);
-	assert_int_equal(
-	    SYNC(loop, &r, proa_op_shutdown(loop, &op_, sv[0], SHUT_WR)), 0);
-	assert_int_equal(finish(loop, &rop, &pr), 0);
+	assert_res(SYNC(loop, &r, proa_op_shutdown(loop, &op_, sv[0], SHUT_WR)),
+		   0);
+	assert_res(finish(loop, &rop, &pr), 0);
 	/* Only one way: the other direction still works. */
 	assert_int_equal(write(sv[1], "back", 4), 4);
 	assert_int_equal(
@@ -1162,8 +1151,8 @@ static void test_shutdown_wr_peer_reads_eof(void **state)
 	    4);
 	assert_memory_equal(buf, "back", 4);
 	/* And writing on the shut side fails (no SIGPIPE: MSG_NOSIGNAL). */
-	assert_int_equal(
-	    SYNC(loop, &r, proa_op_send(loop, &op_, sv[0], "x", 1, 0)), -EPIPE);
+	assert_res(SYNC(loop, &r, proa_op_send(loop, &op_, sv[0], "x", 1, 0)),
+		   -EPIPE);
 	close(sv[0]);
 	close(sv[1]);
 	proa_test_loop_close(loop);

@@ -136,7 +136,7 @@ static struct proa_protocol *sfarm_make(void *arg, struct proa_transport *t)
 
 	(void)t;
 	assert_non_null(sp);
-	assert_int_equal(proa_stream_new(&sp->s, f->limit), 0);
+	assert_res(proa_stream_new(&sp->s, f->limit), 0);
 	if (f->hold)
 		proa_stream_hold(sp->s);
 	sp->p.ops = &spy_ops;
@@ -245,10 +245,9 @@ static struct proa_server *listen_local(struct proa_loop *loop,
 	struct proa_server *s = NULL;
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(proa_tcp_listen_addr(loop, (struct sockaddr *)&a,
-					      sizeof(a), opt, sfarm_make, f,
-					      &s),
-			 0);
+	assert_res(proa_tcp_listen_addr(loop, (struct sockaddr *)&a, sizeof(a),
+					opt, sfarm_make, f, &s),
+		   0);
 	assert_non_null(s);
 	return s;
 }
@@ -258,10 +257,10 @@ static void close_server(struct proa_loop *loop, struct proa_server *s)
 	struct proa_future done;
 
 	proa_future_init(&done, loop);
-	assert_int_equal(proa_server_close(s, &done), 0);
+	assert_res(proa_server_close(s, &done), 0);
 	DRIVE(loop, proa_future_is_done(&done));
-	assert_int_equal(proa_future_result(&done, NULL), 0);
-	assert_int_equal(proa_future_fini(&done), 0);
+	assert_res(proa_future_result(&done, NULL), 0);
+	assert_res(proa_future_fini(&done), 0);
 }
 
 /* Connect with @factory(@arg) and wait; return the transport. */
@@ -274,13 +273,13 @@ connect_with(struct proa_loop *loop, uint16_t port,
 	void *v = NULL;
 
 	proa_future_init(&fut, loop);
-	assert_int_equal(
+	assert_res(
 	    proa_tcp_connect(loop, "127.0.0.1", port, opt, factory, arg, &fut),
 	    0);
 	DRIVE(loop, proa_future_is_done(&fut));
-	assert_int_equal(proa_future_result(&fut, &v), 0);
+	assert_res(proa_future_result(&fut, &v), 0);
 	assert_non_null(v);
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_future_fini(&fut), 0);
 	return v;
 }
 
@@ -328,14 +327,14 @@ static int wait_fut(struct proa_loop *loop, struct proa_future *fut)
 
 	DRIVE(loop, proa_future_is_done(fut));
 	res = proa_future_result(fut, NULL);
-	assert_int_equal(proa_future_fini(fut), 0);
+	assert_res(proa_future_fini(fut), 0);
 	return res;
 }
 
 /* The server closes its stream and both ends go. */
 static void close_both(struct proa_loop *loop, struct spy *sp, struct peer *c)
 {
-	assert_int_equal(proa_stream_close(sp->s), 0);
+	assert_res(proa_stream_close(sp->s), 0);
 	DRIVE(loop, sp->lost && c->lost);
 }
 
@@ -366,13 +365,12 @@ static void test_stream_read_exactly_1mib_byte_exact(void **state)
 		msg[i] = pat(i);
 	sp = pair(loop, s, &sf, &c);
 	proa_future_init(&fut, loop);
-	assert_int_equal(proa_stream_read_exactly(sp->s, got, total, &n, &fut),
-			 0);
+	assert_res(proa_stream_read_exactly(sp->s, got, total, &n, &fut), 0);
 	for (i = 0; off < total; i++) {
 		k = pieces[i % (sizeof(pieces) / sizeof(pieces[0]))];
 		if (k > total - off)
 			k = total - off;
-		assert_int_equal(proa_transport_write(c.t, msg + off, k), 0);
+		assert_res(proa_transport_write(c.t, msg + off, k), 0);
 		off += k;
 		/* a few pieces per iteration, so they travel apart */
 		if (i % 3 == 0)
@@ -383,7 +381,7 @@ static void test_stream_read_exactly_1mib_byte_exact(void **state)
 	assert_memory_equal(got, msg, total);
 	assert_false(proa_stream_at_eof(sp->s));
 	close_both(loop, sp, &c);
-	assert_int_equal(c.err, 0);
+	assert_res(c.err, 0);
 	close_server(loop, s);
 	proa_test_loop_close(loop);
 	sfarm_free(&sf);
@@ -411,36 +409,35 @@ static void test_stream_read_until_lines(void **state)
 
 	(void)state;
 	sp = pair(loop, s, &sf, &c);
-	assert_int_equal(proa_transport_write(c.t, "a\r\nbb\r\nccc\r\n", 12),
-			 0);
+	assert_res(proa_transport_write(c.t, "a\r\nbb\r\nccc\r\n", 12), 0);
 	DRIVE(loop, sp->rx == 12);
 	for (i = 0; i < 3; i++) {
 		proa_future_init(&fut, loop);
-		assert_int_equal(proa_stream_read_until(sp->s, "\r\n", 2, line,
-							sizeof(line), &n, &fut),
-				 0);
+		assert_res(proa_stream_read_until(sp->s, "\r\n", 2, line,
+						  sizeof(line), &n, &fut),
+			   0);
 		assert_int_equal(wait_fut(loop, &fut), (int)strlen(want[i]));
 		assert_int_equal(n, strlen(want[i]));
 		assert_memory_equal(line, want[i], n);
 	}
 	/* pending first, then the line comes in three segments */
 	proa_future_init(&fut, loop);
-	assert_int_equal(proa_stream_read_until(sp->s, "\r\n", 2, line,
-						sizeof(line), &n, &fut),
-			 0);
+	assert_res(proa_stream_read_until(sp->s, "\r\n", 2, line, sizeof(line),
+					  &n, &fut),
+		   0);
 	rx = sp->rx;
-	assert_int_equal(proa_transport_write(c.t, "split", 5), 0);
+	assert_res(proa_transport_write(c.t, "split", 5), 0);
 	DRIVE(loop, sp->rx == rx + 5);
-	assert_int_equal(proa_transport_write(c.t, " line\r", 6), 0);
+	assert_res(proa_transport_write(c.t, " line\r", 6), 0);
 	DRIVE(loop, sp->rx == rx + 11);
 	assert_false(proa_future_is_done(&fut));
-	assert_int_equal(proa_transport_write(c.t, "\ntail\r\n", 7), 0);
+	assert_res(proa_transport_write(c.t, "\ntail\r\n", 7), 0);
 	assert_int_equal(wait_fut(loop, &fut), (int)strlen(want[3]));
 	assert_memory_equal(line, want[3], n);
 	proa_future_init(&fut, loop);
-	assert_int_equal(proa_stream_read_until(sp->s, "\r\n", 2, line,
-						sizeof(line), &n, &fut),
-			 0);
+	assert_res(proa_stream_read_until(sp->s, "\r\n", 2, line, sizeof(line),
+					  &n, &fut),
+		   0);
 	assert_int_equal(wait_fut(loop, &fut), (int)strlen(want[4]));
 	assert_memory_equal(line, want[4], n);
 	close_both(loop, sp, &c);
@@ -468,30 +465,30 @@ static void test_stream_read_exactly_eof_incomplete(void **state)
 	sp = pair(loop, s, &sf, &c);
 	memset(buf, 0xee, sizeof(buf));
 	proa_future_init(&fut, loop);
-	assert_int_equal(
-	    proa_stream_read_exactly(sp->s, buf, sizeof(buf), &n, &fut), 0);
-	assert_int_equal(proa_transport_write(c.t, "0123456789", 10), 0);
-	assert_int_equal(proa_transport_close(c.t), 0);
-	assert_int_equal(wait_fut(loop, &fut), PROA_EINCOMPLETE);
+	assert_res(proa_stream_read_exactly(sp->s, buf, sizeof(buf), &n, &fut),
+		   0);
+	assert_res(proa_transport_write(c.t, "0123456789", 10), 0);
+	assert_res(proa_transport_close(c.t), 0);
+	assert_res(wait_fut(loop, &fut), PROA_EINCOMPLETE);
 	assert_int_equal(n, 10);
 	assert_memory_equal(buf, "0123456789", 10);
 	assert_int_equal(buf[10], 0xee);
 	assert_true(proa_stream_at_eof(sp->s));
 	/* later reads: EOF at once, nothing hangs */
 	proa_future_init(&fut, loop);
-	assert_int_equal(proa_stream_read(sp->s, buf, sizeof(buf), &fut), 0);
-	assert_int_equal(wait_fut(loop, &fut), 0);
+	assert_res(proa_stream_read(sp->s, buf, sizeof(buf), &fut), 0);
+	assert_res(wait_fut(loop, &fut), 0);
 	proa_future_init(&fut, loop);
 	n = 77;
-	assert_int_equal(proa_stream_read_exactly(sp->s, buf, 5, &n, &fut), 0);
-	assert_int_equal(wait_fut(loop, &fut), PROA_EINCOMPLETE);
+	assert_res(proa_stream_read_exactly(sp->s, buf, 5, &n, &fut), 0);
+	assert_res(wait_fut(loop, &fut), PROA_EINCOMPLETE);
 	assert_int_equal(n, 0);
 	/* the write side stayed open after EOF (half-close) */
 	assert_false(sp->lost);
 	assert_int_equal(proa_transport_state(proa_stream_transport(sp->s)),
 			 PROA_TS_HALF_PEER);
 	close_both(loop, sp, &c);
-	assert_int_equal(sp->err, 0);
+	assert_res(sp->err, 0);
 	close_server(loop, s);
 	proa_test_loop_close(loop);
 	sfarm_free(&sf);
@@ -516,37 +513,37 @@ static void test_stream_read_until_emsgsize_keeps_bytes(void **state)
 		msg[i] = (uint8_t)('a' + i % 26);
 	sp = pair(loop, s, &sf, &c);
 	/* a small cap: the window is 16 bytes */
-	assert_int_equal(proa_transport_write(c.t, msg, 100), 0);
+	assert_res(proa_transport_write(c.t, msg, 100), 0);
 	DRIVE(loop, sp->rx == 100);
 	proa_future_init(&fut, loop);
-	assert_int_equal(proa_stream_read_until(sp->s, "\n", 1, small,
-						sizeof(small), &n, &fut),
-			 0);
-	assert_int_equal(wait_fut(loop, &fut), -EMSGSIZE);
+	assert_res(proa_stream_read_until(sp->s, "\n", 1, small, sizeof(small),
+					  &n, &fut),
+		   0);
+	assert_res(wait_fut(loop, &fut), -EMSGSIZE);
 	assert_int_equal(n, 0);
 	/* pending, then more than the limit arrives without a delimiter */
 	proa_future_init(&fut, loop);
-	assert_int_equal(
+	assert_res(
 	    proa_stream_read_until(sp->s, "\n", 1, got, sizeof(got), &n, &fut),
 	    0);
-	assert_int_equal(proa_transport_write(c.t, msg + 100, 1900), 0);
-	assert_int_equal(wait_fut(loop, &fut), -EMSGSIZE);
+	assert_res(proa_transport_write(c.t, msg + 100, 1900), 0);
+	assert_res(wait_fut(loop, &fut), -EMSGSIZE);
 	assert_int_equal(n, 0);
 	/* every byte is still there, in order */
 	DRIVE(loop, sp->rx == 2000);
 	proa_future_init(&fut, loop);
-	assert_int_equal(
-	    proa_stream_read_exactly(sp->s, got, sizeof(got), &n, &fut), 0);
+	assert_res(proa_stream_read_exactly(sp->s, got, sizeof(got), &n, &fut),
+		   0);
 	assert_int_equal(wait_fut(loop, &fut), (int)sizeof(got));
 	assert_memory_equal(got, msg, sizeof(got));
 	/* EOF before the delimiter: the partial bytes, PROA_EINCOMPLETE */
-	assert_int_equal(proa_transport_write(c.t, "no end", 6), 0);
-	assert_int_equal(proa_transport_close(c.t), 0);
+	assert_res(proa_transport_write(c.t, "no end", 6), 0);
+	assert_res(proa_transport_close(c.t), 0);
 	proa_future_init(&fut, loop);
-	assert_int_equal(proa_stream_read_until(sp->s, "\r\n", 2, got,
-						sizeof(got), &n, &fut),
-			 0);
-	assert_int_equal(wait_fut(loop, &fut), PROA_EINCOMPLETE);
+	assert_res(proa_stream_read_until(sp->s, "\r\n", 2, got, sizeof(got),
+					  &n, &fut),
+		   0);
+	assert_res(wait_fut(loop, &fut), PROA_EINCOMPLETE);
 	assert_int_equal(n, 6);
 	assert_memory_equal(got, "no end", 6);
 	assert_true(proa_stream_at_eof(sp->s));
@@ -587,8 +584,7 @@ static void test_stream_limit_pauses_reading(void **state)
 			k = sizeof(piece);
 			for (i = 0; i < k; i++)
 				piece[i] = pat(sent + i);
-			assert_int_equal(proa_transport_write(c.t, piece, k),
-					 0);
+			assert_res(proa_transport_write(c.t, piece, k), 0);
 			sent += k;
 		}
 		assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
@@ -600,13 +596,12 @@ static void test_stream_limit_pauses_reading(void **state)
 				k = (size_t)(total - sent);
 			for (i = 0; i < k; i++)
 				piece[i] = pat(sent + i);
-			assert_int_equal(proa_transport_write(c.t, piece, k),
-					 0);
+			assert_res(proa_transport_write(c.t, piece, k), 0);
 			sent += k;
 		}
 		if (!pending) {
 			proa_future_init(&fut, loop);
-			assert_int_equal(
+			assert_res(
 			    proa_stream_read(sp->s, got, sizeof(got), &fut), 0);
 			pending = true;
 		}
@@ -619,7 +614,7 @@ static void test_stream_limit_pauses_reading(void **state)
 		if (proa_future_is_done(&fut)) {
 			res = proa_future_result(&fut, NULL);
 			assert_true(res > 0);
-			assert_int_equal(proa_future_fini(&fut), 0);
+			assert_res(proa_future_fini(&fut), 0);
 			pending = false;
 			for (i = 0; i < (size_t)res; i++)
 				bad += got[i] != pat(consumed + i);
@@ -658,31 +653,29 @@ static void test_stream_second_read_ebusy(void **state)
 	sp = pair(loop, s, &sf, &c);
 	proa_future_init(&fut, loop);
 	proa_future_init(&f2, loop);
-	assert_int_equal(proa_stream_read_exactly(sp->s, buf, 0, &n, NULL),
-			 -EINVAL);
-	assert_int_equal(proa_stream_read_until(sp->s, "", 0, buf, 8, &n, &f2),
-			 -EINVAL);
-	assert_int_equal(proa_stream_read_exactly(sp->s, buf, 4, &n, &fut), 0);
-	assert_int_equal(proa_stream_read_exactly(sp->s, b2, 4, &n2, &f2),
-			 -EBUSY);
-	assert_int_equal(
-	    proa_stream_read_until(sp->s, "\n", 1, b2, 8, &n2, &f2), -EBUSY);
-	assert_int_equal(proa_stream_read(sp->s, b2, 8, &f2), -EBUSY);
+	assert_res(proa_stream_read_exactly(sp->s, buf, 0, &n, NULL), -EINVAL);
+	assert_res(proa_stream_read_until(sp->s, "", 0, buf, 8, &n, &f2),
+		   -EINVAL);
+	assert_res(proa_stream_read_exactly(sp->s, buf, 4, &n, &fut), 0);
+	assert_res(proa_stream_read_exactly(sp->s, b2, 4, &n2, &f2), -EBUSY);
+	assert_res(proa_stream_read_until(sp->s, "\n", 1, b2, 8, &n2, &f2),
+		   -EBUSY);
+	assert_res(proa_stream_read(sp->s, b2, 8, &f2), -EBUSY);
 	assert_int_equal(n2, 42);
 	assert_int_equal(proa_future_state(&f2), PROA_FUTURE_PENDING);
-	assert_int_equal(proa_future_fini(&f2), 0);
+	assert_res(proa_future_fini(&f2), 0);
 	/* a future already done is refused too */
 	proa_future_init(&f2, loop);
-	assert_int_equal(proa_future_set_result(&f2, 0, NULL), 0);
-	assert_int_equal(proa_stream_drain(sp->s, &f2), -EINVAL);
-	assert_int_equal(wait_fut(loop, &f2), 0);
+	assert_res(proa_future_set_result(&f2, 0, NULL), 0);
+	assert_res(proa_stream_drain(sp->s, &f2), -EINVAL);
+	assert_res(wait_fut(loop, &f2), 0);
 	/* the first read goes on */
-	assert_int_equal(proa_transport_write(c.t, "abcdef", 6), 0);
+	assert_res(proa_transport_write(c.t, "abcdef", 6), 0);
 	assert_int_equal(wait_fut(loop, &fut), 4);
 	assert_memory_equal(buf, "abcd", 4);
 	/* already buffered: resolves through set_result, callbacks later */
 	proa_future_init(&fut, loop);
-	assert_int_equal(proa_stream_read(sp->s, buf, sizeof(buf), &fut), 0);
+	assert_res(proa_stream_read(sp->s, buf, sizeof(buf), &fut), 0);
 	assert_true(proa_future_is_done(&fut));
 	assert_int_equal(wait_fut(loop, &fut), 2);
 	assert_memory_equal(buf, "ef", 2);
@@ -716,36 +709,35 @@ static void test_stream_cancel_pending_read(void **state)
 	(void)state;
 	sp = pair(loop, s, &sf, &c);
 	proa_future_init(&fut, loop);
-	assert_int_equal(
-	    proa_stream_read_exactly(sp->s, buf, sizeof(buf), &n, &fut), 0);
-	assert_int_equal(proa_future_add_done_callback(&fut, count_cb, &calls),
-			 0);
-	assert_int_equal(proa_transport_write(c.t, "0123456789", 10), 0);
+	assert_res(proa_stream_read_exactly(sp->s, buf, sizeof(buf), &n, &fut),
+		   0);
+	assert_res(proa_future_add_done_callback(&fut, count_cb, &calls), 0);
+	assert_res(proa_transport_write(c.t, "0123456789", 10), 0);
 	DRIVE(loop, sp->rx == 10);
 	assert_false(proa_future_is_done(&fut));
-	assert_int_equal(proa_future_cancel(&fut), 0);
+	assert_res(proa_future_cancel(&fut), 0);
 	assert_int_equal(calls, 0); /* never inside the call */
 	assert_int_equal(proa_future_state(&fut), PROA_FUTURE_CANCELLED);
 	DRIVE(loop, calls == 1);
-	assert_int_equal(wait_fut(loop, &fut), -ECANCELED);
+	assert_res(wait_fut(loop, &fut), -ECANCELED);
 	assert_int_equal(n, 0);
 	/* a new read works, and gets the 10 bytes back */
 	proa_future_init(&fut, loop);
-	assert_int_equal(proa_stream_read_exactly(sp->s, buf, 12, &n, &fut), 0);
-	assert_int_equal(proa_transport_write(c.t, "ab", 2), 0);
+	assert_res(proa_stream_read_exactly(sp->s, buf, 12, &n, &fut), 0);
+	assert_res(proa_transport_write(c.t, "ab", 2), 0);
 	assert_int_equal(wait_fut(loop, &fut), 12);
 	assert_memory_equal(buf, "0123456789ab", 12);
 	/* a pending read_until and read cancel the same way */
 	proa_future_init(&fut, loop);
-	assert_int_equal(
+	assert_res(
 	    proa_stream_read_until(sp->s, "\n", 1, buf, sizeof(buf), &n, &fut),
 	    0);
-	assert_int_equal(proa_future_cancel(&fut), 0);
-	assert_int_equal(wait_fut(loop, &fut), -ECANCELED);
+	assert_res(proa_future_cancel(&fut), 0);
+	assert_res(wait_fut(loop, &fut), -ECANCELED);
 	proa_future_init(&fut, loop);
-	assert_int_equal(proa_stream_read(sp->s, buf, sizeof(buf), &fut), 0);
-	assert_int_equal(proa_future_cancel(&fut), 0);
-	assert_int_equal(wait_fut(loop, &fut), -ECANCELED);
+	assert_res(proa_stream_read(sp->s, buf, sizeof(buf), &fut), 0);
+	assert_res(proa_future_cancel(&fut), 0);
+	assert_res(wait_fut(loop, &fut), -ECANCELED);
 	close_both(loop, sp, &c);
 	close_server(loop, s);
 	proa_test_loop_close(loop);
@@ -793,49 +785,47 @@ static void test_stream_drain(void **state)
 	sp = pair(loop, s, &sf, &c);
 	d.s = sp->s;
 	proa_future_init(&fut, loop);
-	assert_int_equal(proa_stream_drain(sp->s, &fut), 0);
+	assert_res(proa_stream_drain(sp->s, &fut), 0);
 	assert_true(proa_future_is_done(&fut));
-	assert_int_equal(wait_fut(loop, &fut), 0);
+	assert_res(wait_fut(loop, &fut), 0);
 
 	/* between the marks: 30 KiB, drained at once in this iteration */
-	assert_int_equal(proa_stream_write(sp->s, chunk, 30 * 1024), 0);
+	assert_res(proa_stream_write(sp->s, chunk, 30 * 1024), 0);
 	proa_future_init(&fut, loop);
-	assert_int_equal(proa_stream_drain(sp->s, &fut), 0);
+	assert_res(proa_stream_drain(sp->s, &fut), 0);
 	assert_false(proa_future_is_done(&fut));
-	assert_int_equal(proa_future_add_done_callback(&fut, drain_cb, &d), 0);
+	assert_res(proa_future_add_done_callback(&fut, drain_cb, &d), 0);
 	DRIVE(loop, d.done);
 	assert_true(d.at_done <= 16 * 1024);
-	assert_int_equal(wait_fut(loop, &fut), 0);
+	assert_res(wait_fut(loop, &fut), 0);
 	DRIVE(loop, c.rxlen == 30 * 1024);
 
 	/* above the high mark, the client not reading */
-	assert_int_equal(proa_transport_pause_reading(c.t), 0);
+	assert_res(proa_transport_pause_reading(c.t), 0);
 	for (i = 0; i < nchunks; i++)
-		assert_int_equal(proa_stream_write(sp->s, chunk, sizeof(chunk)),
-				 0);
+		assert_res(proa_stream_write(sp->s, chunk, sizeof(chunk)), 0);
 	d.done = false;
 	proa_future_init(&fut, loop);
 	proa_future_init(&f2, loop);
-	assert_int_equal(proa_stream_drain(sp->s, &fut), 0);
-	assert_int_equal(proa_stream_drain(sp->s, &f2), -EBUSY);
-	assert_int_equal(proa_future_fini(&f2), 0);
-	assert_int_equal(proa_future_add_done_callback(&fut, drain_cb, &d), 0);
+	assert_res(proa_stream_drain(sp->s, &fut), 0);
+	assert_res(proa_stream_drain(sp->s, &f2), -EBUSY);
+	assert_res(proa_future_fini(&f2), 0);
+	assert_res(proa_future_add_done_callback(&fut, drain_cb, &d), 0);
 	for (i = 0; i < 200; i++)
 		assert_true(proa_loop_run(loop, PROA_RUN_NOWAIT) >= 0);
 	assert_false(d.done);
-	assert_int_equal(proa_transport_resume_reading(c.t), 0);
+	assert_res(proa_transport_resume_reading(c.t), 0);
 	DRIVE(loop, d.done);
 	assert_true(d.at_done <= 16 * 1024);
-	assert_int_equal(wait_fut(loop, &fut), 0);
+	assert_res(wait_fut(loop, &fut), 0);
 	DRIVE(loop, c.rxlen == 30 * 1024 + nchunks * sizeof(chunk));
 
 	/* lost before the low mark: the drain gets the error */
-	assert_int_equal(proa_transport_pause_reading(c.t), 0);
+	assert_res(proa_transport_pause_reading(c.t), 0);
 	for (i = 0; i < nchunks; i++)
-		assert_int_equal(proa_stream_write(sp->s, chunk, sizeof(chunk)),
-				 0);
+		assert_res(proa_stream_write(sp->s, chunk, sizeof(chunk)), 0);
 	proa_future_init(&fut, loop);
-	assert_int_equal(proa_stream_drain(sp->s, &fut), 0);
+	assert_res(proa_stream_drain(sp->s, &fut), 0);
 	for (i = 0; i < 100; i++)
 		assert_true(proa_loop_run(loop, PROA_RUN_NOWAIT) >= 0);
 	assert_false(proa_future_is_done(&fut));
@@ -874,18 +864,18 @@ static void test_stream_reset_fails_pending_read(void **state)
 	DRIVE(loop, sf.spies && sf.spies->made);
 	sp = sf.spies;
 	proa_future_init(&fut, loop);
-	assert_int_equal(
-	    proa_stream_read_exactly(sp->s, buf, sizeof(buf), &n, &fut), 0);
+	assert_res(proa_stream_read_exactly(sp->s, buf, sizeof(buf), &n, &fut),
+		   0);
 	assert_int_equal(write(fd, "0123", 4), 4);
 	DRIVE(loop, sp->rx == 4);
 	raw_reset(fd);
 	res = wait_fut(loop, &fut);
-	assert_int_equal(res, -ECONNRESET);
+	assert_res(res, -ECONNRESET);
 	assert_int_equal(n, 4);
 	assert_memory_equal(buf, "0123", 4);
 	assert_true(sp->lost);
-	assert_int_equal(sp->err, -ECONNRESET);
-	assert_int_equal(proa_server_stats(s, &st), 0);
+	assert_res(sp->err, -ECONNRESET);
+	assert_res(proa_server_stats(s, &st), 0);
 	assert_int_equal(st.active, 0);
 	/* sp->s is gone now: ASan would see a use or a leak */
 	close_server(loop, s);
@@ -917,90 +907,90 @@ static void test_stream_lifetime_hold_free(void **state)
 	(void)state;
 	/* bare, not held: EOF read, close, freed at connection_lost */
 	sp = pair(loop, s1, &bare, &c);
-	assert_int_equal(proa_transport_write(c.t, "hi", 2), 0);
-	assert_int_equal(proa_transport_close(c.t), 0);
+	assert_res(proa_transport_write(c.t, "hi", 2), 0);
+	assert_res(proa_transport_close(c.t), 0);
 	proa_future_init(&fut, loop);
-	assert_int_equal(
-	    proa_stream_read_exactly(sp->s, buf, sizeof(buf), &n, &fut), 0);
-	assert_int_equal(wait_fut(loop, &fut), PROA_EINCOMPLETE);
+	assert_res(proa_stream_read_exactly(sp->s, buf, sizeof(buf), &n, &fut),
+		   0);
+	assert_res(wait_fut(loop, &fut), PROA_EINCOMPLETE);
 	assert_int_equal(n, 2);
-	assert_int_equal(proa_stream_close(sp->s), 0);
+	assert_res(proa_stream_close(sp->s), 0);
 	DRIVE(loop, (proa_server_stats(s1, &st), st.active == 0));
 	DRIVE(loop, c.lost);
 	free(c.rx);
 
 	/* held: still readable after connection_lost, then freed */
 	sp = pair(loop, s2, &held, &c);
-	assert_int_equal(proa_transport_write(c.t, "abc", 3), 0);
-	assert_int_equal(proa_transport_close(c.t), 0);
+	assert_res(proa_transport_write(c.t, "abc", 3), 0);
+	assert_res(proa_transport_close(c.t), 0);
 	DRIVE(loop, c.lost && sp->rx == 3);
-	assert_int_equal(proa_stream_close(sp->s), 0);
+	assert_res(proa_stream_close(sp->s), 0);
 	DRIVE(loop, sp->lost);
 	assert_null(proa_stream_transport(sp->s));
-	assert_int_equal(proa_stream_write(sp->s, "x", 1), -EPIPE);
+	assert_res(proa_stream_write(sp->s, "x", 1), -EPIPE);
 	assert_false(proa_stream_at_eof(sp->s));
 	proa_future_init(&fut, loop);
-	assert_int_equal(proa_stream_read(sp->s, buf, sizeof(buf), &fut), 0);
+	assert_res(proa_stream_read(sp->s, buf, sizeof(buf), &fut), 0);
 	assert_int_equal(wait_fut(loop, &fut), 3);
 	assert_memory_equal(buf, "abc", 3);
 	assert_true(proa_stream_at_eof(sp->s));
 	proa_future_init(&fut, loop);
-	assert_int_equal(proa_stream_drain(sp->s, &fut), 0);
-	assert_int_equal(wait_fut(loop, &fut), 0);
+	assert_res(proa_stream_drain(sp->s, &fut), 0);
+	assert_res(wait_fut(loop, &fut), 0);
 	proa_stream_free(sp->s);
 	free(c.rx);
 
 	/* held, freed while live with a read pending */
 	sp = pair(loop, s2, &held, &c);
 	proa_future_init(&fut, loop);
-	assert_int_equal(proa_stream_read(sp->s, buf, sizeof(buf), &fut), 0);
+	assert_res(proa_stream_read(sp->s, buf, sizeof(buf), &fut), 0);
 	proa_stream_free(sp->s);
-	assert_int_equal(wait_fut(loop, &fut), -ECONNABORTED);
+	assert_res(wait_fut(loop, &fut), -ECONNABORTED);
 	DRIVE(loop, sp->lost && c.lost);
-	assert_int_equal(sp->err, -ECONNABORTED);
+	assert_res(sp->err, -ECONNABORTED);
 	free(c.rx);
 
 	/* a stream as the client: request, answer by read_until */
-	assert_int_equal(proa_stream_new(&cs, 0), 0);
+	assert_res(proa_stream_new(&cs, 0), 0);
 	proa_stream_hold(cs);
-	assert_int_equal(proa_stream_read(cs, buf, 4, NULL), -EINVAL);
+	assert_res(proa_stream_read(cs, buf, 4, NULL), -EINVAL);
 	connect_with(loop, proa_server_port(s2), NULL, stream_make, cs);
 	DRIVE(loop, held.spies != sp && held.spies->made);
 	sp = held.spies;
-	assert_int_equal(proa_stream_write(cs, "ping\n", 5), 0);
+	assert_res(proa_stream_write(cs, "ping\n", 5), 0);
 	proa_future_init(&fut, loop);
-	assert_int_equal(
+	assert_res(
 	    proa_stream_read_until(sp->s, "\n", 1, buf, sizeof(buf), &n, &fut),
 	    0);
 	assert_int_equal(wait_fut(loop, &fut), 5);
-	assert_int_equal(proa_stream_write(sp->s, "pong\n", 5), 0);
+	assert_res(proa_stream_write(sp->s, "pong\n", 5), 0);
 	proa_future_init(&fut, loop);
-	assert_int_equal(
+	assert_res(
 	    proa_stream_read_until(cs, "\n", 1, buf, sizeof(buf), &n, &fut), 0);
 	assert_int_equal(wait_fut(loop, &fut), 5);
 	assert_memory_equal(buf, "pong\n", 5);
-	assert_int_equal(proa_stream_close(cs), 0);
+	assert_res(proa_stream_close(cs), 0);
 	DRIVE(loop,
 	      proa_stream_transport(cs) == NULL && proa_stream_at_eof(sp->s));
 	proa_stream_free(cs);
-	assert_int_equal(proa_stream_close(sp->s), 0);
+	assert_res(proa_stream_close(sp->s), 0);
 	DRIVE(loop, sp->lost);
 	proa_stream_free(sp->s);
 
 	/* a connect that fails: the stream never connected, free it */
-	assert_int_equal(proa_stream_new(&cs, 0), 0);
+	assert_res(proa_stream_new(&cs, 0), 0);
 	proa_future_init(&fut, loop);
-	assert_int_equal(proa_stream_read(cs, buf, 4, &fut), -ENOTCONN);
-	assert_int_equal(proa_stream_write(cs, "x", 1), -ENOTCONN);
+	assert_res(proa_stream_read(cs, buf, 4, &fut), -ENOTCONN);
+	assert_res(proa_stream_write(cs, "x", 1), -ENOTCONN);
 	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
 	assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &alen), 0);
 	close(lfd); /* nobody listens there */
-	assert_int_equal(proa_tcp_connect(loop, "127.0.0.1", ntohs(a.sin_port),
-					  NULL, stream_make, cs, &fut),
-			 0);
-	assert_int_equal(wait_fut(loop, &fut), -ECONNREFUSED);
+	assert_res(proa_tcp_connect(loop, "127.0.0.1", ntohs(a.sin_port), NULL,
+				    stream_make, cs, &fut),
+		   0);
+	assert_res(wait_fut(loop, &fut), -ECONNREFUSED);
 	proa_stream_free(cs);
 
 	close_server(loop, s1);

@@ -108,7 +108,7 @@ static void p_resume(void *arg)
 	if (pe->lost || !pe->reading_paused)
 		return;
 	pe->reading_paused = false;
-	assert_int_equal(proa_transport_resume_reading(pe->t), 0);
+	assert_res(proa_transport_resume_reading(pe->t), 0);
 }
 
 static void p_data(struct proa_protocol *p, const void *data, size_t len)
@@ -127,15 +127,14 @@ static void p_data(struct proa_protocol *p, const void *data, size_t len)
 	}
 	pe->rx += len;
 	if (pe->flags & P_ECHO)
-		assert_int_equal(proa_transport_write(pe->t, data, len), 0);
+		assert_res(proa_transport_write(pe->t, data, len), 0);
 	if (pe->flags & P_PAUSE_EACH) {
 		/* A slow consumer: take one piece per iteration. */
 		pe->reading_paused = true;
-		assert_int_equal(proa_transport_pause_reading(pe->t), 0);
-		assert_int_equal(proa_loop_call_soon(proa_transport_loop(pe->t),
-						     &pe->resume_h, p_resume,
-						     pe),
-				 0);
+		assert_res(proa_transport_pause_reading(pe->t), 0);
+		assert_res(proa_loop_call_soon(proa_transport_loop(pe->t),
+					       &pe->resume_h, p_resume, pe),
+			   0);
 	}
 }
 
@@ -168,7 +167,7 @@ static void p_pause_w(struct proa_protocol *p)
 	pe->wpaused = true;
 	pe->buf_at_pause = proa_transport_write_buffer_size(pe->t);
 	if (pe->flags & P_FLOW)
-		assert_int_equal(proa_transport_pause_reading(pe->t), 0);
+		assert_res(proa_transport_pause_reading(pe->t), 0);
 }
 
 static void p_resume_w(struct proa_protocol *p)
@@ -179,7 +178,7 @@ static void p_resume_w(struct proa_protocol *p)
 	pe->wpaused = false;
 	pe->buf_at_resume = proa_transport_write_buffer_size(pe->t);
 	if (pe->flags & P_FLOW)
-		assert_int_equal(proa_transport_resume_reading(pe->t), 0);
+		assert_res(proa_transport_resume_reading(pe->t), 0);
 }
 
 static const struct proa_protocol_ops peer_ops = {
@@ -243,9 +242,9 @@ static struct proa_server *listen_local(struct proa_loop *loop,
 	struct proa_server *s = NULL;
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(proa_tcp_listen_addr(loop, (struct sockaddr *)&a,
-					      sizeof(a), opt, farm_make, f, &s),
-			 0);
+	assert_res(proa_tcp_listen_addr(loop, (struct sockaddr *)&a, sizeof(a),
+					opt, farm_make, f, &s),
+		   0);
 	assert_non_null(s);
 	assert_true(proa_server_port(s) != 0);
 	return s;
@@ -261,12 +260,12 @@ static struct peer *connect_host(struct proa_loop *loop, const char *host,
 	void *v = NULL;
 
 	proa_future_init(&fut, loop);
-	assert_int_equal(
-	    proa_tcp_connect(loop, host, port, opt, farm_make, f, &fut), 0);
+	assert_res(proa_tcp_connect(loop, host, port, opt, farm_make, f, &fut),
+		   0);
 	DRIVE(loop, proa_future_is_done(&fut));
-	assert_int_equal(proa_future_result(&fut, &v), 0);
+	assert_res(proa_future_result(&fut, &v), 0);
 	assert_non_null(v);
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_future_fini(&fut), 0);
 	assert_true(f->peers->made);
 	assert_ptr_equal(f->peers->t, v);
 	return f->peers;
@@ -285,10 +284,10 @@ static void close_server(struct proa_loop *loop, struct proa_server *s)
 	struct proa_future done;
 
 	proa_future_init(&done, loop);
-	assert_int_equal(proa_server_close(s, &done), 0);
+	assert_res(proa_server_close(s, &done), 0);
 	DRIVE(loop, proa_future_is_done(&done));
-	assert_int_equal(proa_future_result(&done, NULL), 0);
-	assert_int_equal(proa_future_fini(&done), 0);
+	assert_res(proa_future_result(&done, NULL), 0);
+	assert_res(proa_future_fini(&done), 0);
 }
 
 /* Write @total bytes of pat() in pieces, respecting pause_writing. */
@@ -309,7 +308,7 @@ static void pump_more(struct pump *pu)
 			n = (size_t)(pu->total - pu->sent);
 		for (i = 0; i < n; i++)
 			buf[i] = pat(pu->sent + i);
-		assert_int_equal(proa_transport_write(pu->pe->t, buf, n), 0);
+		assert_res(proa_transport_write(pu->pe->t, buf, n), 0);
 		pu->sent += n;
 	}
 }
@@ -340,10 +339,10 @@ static void test_echo_64mib(void **state)
 	assert_int_equal(c->rx, pu.total);
 	assert_int_equal(c->bad, 0);
 	assert_true(c->pauses > 0 || sf.peers->pauses > 0);
-	assert_int_equal(proa_transport_close(c->t), 0);
+	assert_res(proa_transport_close(c->t), 0);
 	DRIVE(loop, c->lost && sf.peers->lost);
-	assert_int_equal(c->err, 0);
-	assert_int_equal(sf.peers->err, 0);
+	assert_res(c->err, 0);
+	assert_res(sf.peers->err, 0);
 	assert_int_equal(sf.peers->rx, pu.total);
 	close_server(loop, s);
 	proa_test_loop_close(loop);
@@ -393,31 +392,30 @@ static void test_thousand(void **state)
 	s = listen_local(loop, NULL, &sf);
 	for (i = 0; i < 1000; i++) {
 		proa_future_init(&fut[i], loop);
-		assert_int_equal(proa_tcp_connect(loop, "127.0.0.1",
-						  proa_server_port(s), NULL,
-						  farm_make, &cf, &fut[i]),
-				 0);
+		assert_res(proa_tcp_connect(loop, "127.0.0.1",
+					    proa_server_port(s), NULL,
+					    farm_make, &cf, &fut[i]),
+			   0);
 	}
 	DRIVE_NS(loop, futures_done(fut, 1000) == 1000);
 	for (i = 0; i < 1000; i++) {
-		assert_int_equal(proa_future_result(&fut[i], NULL), 0);
-		assert_int_equal(proa_future_fini(&fut[i]), 0);
+		assert_res(proa_future_result(&fut[i], NULL), 0);
+		assert_res(proa_future_fini(&fut[i]), 0);
 	}
 	assert_int_equal(cf.made, 1000);
 	for (pe = cf.peers; pe; pe = pe->next) {
 		snprintf(msg, sizeof(msg), "hello %06d", pe->fd);
-		assert_int_equal(proa_transport_write(pe->t, msg, strlen(msg)),
-				 0);
+		assert_res(proa_transport_write(pe->t, msg, strlen(msg)), 0);
 	}
 	DRIVE_NS(loop, farm_got(&cf, 12) == 1000);
-	assert_int_equal(proa_server_stats(s, &st), 0);
+	assert_res(proa_server_stats(s, &st), 0);
 	assert_int_equal(st.accepted, 1000);
 	assert_int_equal(st.active, 1000);
 	for (pe = cf.peers; pe; pe = pe->next)
-		assert_int_equal(proa_transport_close(pe->t), 0);
+		assert_res(proa_transport_close(pe->t), 0);
 	DRIVE_NS(loop, farm_lost(&cf) == 1000 && farm_lost(&sf) == 1000);
 	for (pe = sf.peers; pe; pe = pe->next)
-		assert_int_equal(pe->err, 0);
+		assert_res(pe->err, 0);
 	close_server(loop, s);
 	proa_test_loop_close(loop);
 	farm_free(&sf);
@@ -440,38 +438,38 @@ static void test_half_close(void **state)
 	sv = sf.peers;
 	assert_true(proa_transport_can_write_eof(c->t));
 	/* client -> server, then EOF */
-	assert_int_equal(proa_transport_write(c->t, "ping", 4), 0);
-	assert_int_equal(proa_transport_write_eof(c->t), 0);
-	assert_int_equal(proa_transport_write(c->t, "x", 1), -EPIPE);
+	assert_res(proa_transport_write(c->t, "ping", 4), 0);
+	assert_res(proa_transport_write_eof(c->t), 0);
+	assert_res(proa_transport_write(c->t, "x", 1), -EPIPE);
 	assert_int_equal(proa_transport_state(c->t), PROA_TS_HALF_LOCAL);
 	DRIVE(loop, sv->eof);
 	assert_int_equal(sv->rx, 4);
 	assert_int_equal(proa_transport_state(sv->t), PROA_TS_HALF_PEER);
 	/* the server still writes after the peer's EOF */
-	assert_int_equal(proa_transport_write(sv->t, "pong!", 5), 0);
+	assert_res(proa_transport_write(sv->t, "pong!", 5), 0);
 	DRIVE(loop, c->rx == 5);
 	assert_false(c->lost);
-	assert_int_equal(proa_transport_close(sv->t), 0);
+	assert_res(proa_transport_close(sv->t), 0);
 	DRIVE(loop, c->lost && sv->lost);
 	assert_true(c->eof);
-	assert_int_equal(c->err, 0);
-	assert_int_equal(sv->err, 0);
+	assert_res(c->err, 0);
+	assert_res(sv->err, 0);
 
 	/* server -> client, then EOF; the client answers after EOF */
 	c = connect_local(loop, proa_server_port(s), NULL, &cf);
 	DRIVE(loop, sf.peers != sv && sf.peers->made);
 	sv = sf.peers;
-	assert_int_equal(proa_transport_write(sv->t, "hello", 5), 0);
-	assert_int_equal(proa_transport_write_eof(sv->t), 0);
+	assert_res(proa_transport_write(sv->t, "hello", 5), 0);
+	assert_res(proa_transport_write_eof(sv->t), 0);
 	DRIVE(loop, c->eof);
 	assert_int_equal(c->rx, 5);
-	assert_int_equal(proa_transport_write(c->t, "bye", 3), 0);
-	assert_int_equal(proa_transport_close(c->t), 0);
+	assert_res(proa_transport_write(c->t, "bye", 3), 0);
+	assert_res(proa_transport_close(c->t), 0);
 	DRIVE(loop, c->lost && sv->lost);
 	assert_int_equal(sv->rx, 3);
 	assert_true(sv->eof);
-	assert_int_equal(c->err, 0);
-	assert_int_equal(sv->err, 0);
+	assert_res(c->err, 0);
+	assert_res(sv->err, 0);
 	close_server(loop, s);
 	proa_test_loop_close(loop);
 	farm_free(&sf);
@@ -569,8 +567,8 @@ static void test_reset_mid_write(void **state)
 	sv = sf.peers;
 	/* More than the socket buffers hold: sends stay in flight. */
 	while (proa_transport_write_buffer_size(sv->t) < (8u << 20))
-		assert_int_equal(
-		    proa_transport_write(sv->t, chunk, sizeof(chunk)), 0);
+		assert_res(proa_transport_write(sv->t, chunk, sizeof(chunk)),
+			   0);
 	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT) >= 0, 1);
 	raw_set_step(&r, 1);
 	DRIVE(loop, sv->lost);
@@ -643,7 +641,7 @@ static void test_water_marks(void **state)
 	}
 	/* close with the send in flight and the receive armed */
 	fd = sv->fd;
-	assert_int_equal(proa_transport_close(sv->t), 0);
+	assert_res(proa_transport_close(sv->t), 0);
 	assert_true(proa_transport_is_closing(sv->t));
 	/* fd not reused while operations on it are in flight */
 	{
@@ -653,7 +651,7 @@ static void test_water_marks(void **state)
 		close(probe);
 	}
 	DRIVE(loop, sv->lost);
-	assert_int_equal(sv->err, 0);
+	assert_res(sv->err, 0);
 	pthread_join(r.th, NULL);
 	assert_true(r.eof);
 	assert_int_equal(r.got, pu.total);
@@ -750,7 +748,7 @@ static void test_close_inflight(void **state)
 	fd = sv->fd;
 	assert_int_equal(proa_transport_fd(sv->t), fd);
 	sv->on_lost = lost_ops_idle;
-	assert_int_equal(proa_transport_close(sv->t), 0);
+	assert_res(proa_transport_close(sv->t), 0);
 	assert_false(sv->lost); /* never inside the call */
 	check_fd_held(fd);
 	/* The receive is cancelled; the send waits for the peer. */
@@ -764,7 +762,7 @@ static void test_close_inflight(void **state)
 	raw_set_step(&r, 1);
 	DRIVE_NS(loop, lost_or_fd_held(sv, fd));
 	assert_true(sv->ops_idle_at_lost);
-	assert_int_equal(sv->err, 0);
+	assert_res(sv->err, 0);
 	pthread_join(r.th, NULL);
 	assert_true(r.eof);
 	assert_int_equal(r.got, pu.total);
@@ -791,7 +789,7 @@ static void test_pause_reading(void **state)
 	(void)state;
 	DRIVE(loop, sf.peers && sf.peers->made);
 	sv = sf.peers;
-	assert_int_equal(proa_transport_pause_reading(sv->t), 0);
+	assert_res(proa_transport_pause_reading(sv->t), 0);
 	assert_false(proa_transport_is_reading(sv->t));
 	sv->reading_paused = true;
 	pump_more(&pu);
@@ -801,13 +799,13 @@ static void test_pause_reading(void **state)
 	assert_int_equal(sv->data_calls, calls);
 	assert_int_equal(sv->rx_while_paused, 0);
 	sv->reading_paused = false;
-	assert_int_equal(proa_transport_resume_reading(sv->t), 0);
+	assert_res(proa_transport_resume_reading(sv->t), 0);
 	while (sv->rx < pu.total) {
 		pump_more(&pu);
 		assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
 	}
 	assert_int_equal(sv->bad, 0);
-	assert_int_equal(proa_transport_close(c->t), 0);
+	assert_res(proa_transport_close(c->t), 0);
 	DRIVE(loop, c->lost && sv->lost);
 	close_server(loop, s);
 	proa_test_loop_close(loop);
@@ -827,9 +825,9 @@ static void test_buffer_exhaustion(void **state)
 	struct pump pu = {.total = 8u << 20, .piece = 65536};
 
 	(void)state;
-	assert_int_equal(proa_net_set_buffers(loop, 2, 4096), 0);
+	assert_res(proa_net_set_buffers(loop, 2, 4096), 0);
 	s = listen_local(loop, NULL, &sf);
-	assert_int_equal(proa_net_set_buffers(loop, 4, 4096), -EBUSY);
+	assert_res(proa_net_set_buffers(loop, 4, 4096), -EBUSY);
 	c = connect_local(loop, proa_server_port(s), NULL, &cf);
 	pu.pe = c;
 	DRIVE(loop, sf.peers && sf.peers->made);
@@ -845,7 +843,7 @@ static void test_buffer_exhaustion(void **state)
 	assert_true(
 	    proa_container_of(loop->net, struct proa__netloop, hook)->enobufs >
 	    0);
-	assert_int_equal(proa_transport_close(c->t), 0);
+	assert_res(proa_transport_close(c->t), 0);
 	DRIVE(loop, c->lost && sv->lost);
 	close_server(loop, s);
 	proa_test_loop_close(loop);
@@ -867,22 +865,22 @@ static void test_abort_inflight(void **state)
 	unsigned i;
 
 	(void)state;
-	assert_int_equal(proa_transport_pause_reading(c->t), 0);
+	assert_res(proa_transport_pause_reading(c->t), 0);
 	DRIVE(loop, sf.peers && sf.peers->made);
 	sv = sf.peers;
 	for (i = 0; i < 64; i++)
-		assert_int_equal(
-		    proa_transport_write(sv->t, chunk, sizeof(chunk)), 0);
+		assert_res(proa_transport_write(sv->t, chunk, sizeof(chunk)),
+			   0);
 	for (i = 0; i < 100; i++)
 		assert_true(proa_loop_run(loop, PROA_RUN_NOWAIT) >= 0);
 	assert_false(proa_op_is_idle(&sv->t->wop));
 	assert_false(proa_op_is_idle(&sv->t->rop));
 	proa_transport_abort(sv->t);
 	assert_false(sv->lost); /* never inside the call */
-	assert_int_equal(proa_transport_write(sv->t, "x", 1), -EPIPE);
+	assert_res(proa_transport_write(sv->t, "x", 1), -EPIPE);
 	DRIVE(loop, sv->lost);
-	assert_int_equal(sv->err, -ECONNABORTED);
-	assert_int_equal(proa_transport_resume_reading(c->t), 0);
+	assert_res(sv->err, -ECONNABORTED);
+	assert_res(proa_transport_resume_reading(c->t), 0);
 	DRIVE(loop, c->lost);
 	close_server(loop, s);
 	proa_test_loop_close(loop);
@@ -922,14 +920,14 @@ static void test_emfile(void **state)
 	assert_true(st.accepted < 8);
 	/* Still short of descriptors: each retry fails and pauses again
 	 * (accept_pause counts them).  Watch 20 of them, or 2 s. */
-	assert_int_equal(proa_server_stats(s, &st0), 0);
-	assert_int_equal(proa_loop_stats(loop, &ls0), 0);
+	assert_res(proa_server_stats(s, &st0), 0);
+	assert_res(proa_loop_stats(loop, &ls0), 0);
 	t0 = proa_test_now_ns();
 	DRIVE_NS(loop, (proa_server_stats(s, &st),
 			st.accept_pause - st0.accept_pause >= 20 ||
 			    proa_test_now_ns() - t0 >= UINT64_C(2000000000)));
 	elapsed = proa_test_now_ns() - t0;
-	assert_int_equal(proa_loop_stats(loop, &ls), 0);
+	assert_res(proa_loop_stats(loop, &ls), 0);
 	retries = st.accept_pause - st0.accept_pause;
 	iters = ls.iterations - ls0.iterations;
 	allowed = elapsed / retry_ns + 2;
@@ -966,11 +964,11 @@ static void connect_expect(struct proa_loop *loop, const char *host,
 	struct proa_future fut;
 
 	proa_future_init(&fut, loop);
-	assert_int_equal(
+	assert_res(
 	    proa_tcp_connect(loop, host, port, &co, farm_make, &cf, &fut), 0);
 	DRIVE(loop, proa_future_is_done(&fut));
 	assert_int_equal(proa_future_result(&fut, NULL), want);
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_future_fini(&fut), 0);
 	assert_int_equal(cf.made, 0);
 }
 
@@ -982,7 +980,7 @@ static int plain_connect(const char *host, uint16_t port)
 	socklen_t len;
 	int fd, ret = 0;
 
-	assert_int_equal(proa__parse_numeric(host, port, &ss, &len), 0);
+	assert_res(proa__parse_numeric(host, port, &ss, &len), 0);
 	fd =
 	    socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -1063,13 +1061,13 @@ static void test_connect_errors(void **state)
 		struct proa_future f;
 
 		proa_future_init(&f, loop);
-		assert_int_equal(
+		assert_res(
 		    proa_tcp_connect(loop, "", 1, NULL, farm_make, NULL, &f),
 		    -EINVAL);
-		assert_int_equal(proa_tcp_connect(loop, "127.0.0.1", 1, NULL,
-						  NULL, NULL, &f),
-				 -EINVAL);
-		assert_int_equal(proa_future_fini(&f), 0);
+		assert_res(proa_tcp_connect(loop, "127.0.0.1", 1, NULL, NULL,
+					    NULL, &f),
+			   -EINVAL);
+		assert_res(proa_future_fini(&f), 0);
 	}
 	proa_test_loop_close(loop);
 }
@@ -1090,21 +1088,21 @@ static void test_timeouts(void **state)
 
 	(void)state;
 	DRIVE(loop, sf.peers && sf.peers->lost);
-	assert_int_equal(sf.peers->err, -ETIMEDOUT);
+	assert_res(sf.peers->err, -ETIMEDOUT);
 	assert_true(proa_test_now_ns() - t0 >= 50000000);
 	DRIVE(loop, c->lost);
 
 	c = connect_local(loop, proa_server_port(s), NULL, &cf);
 	DRIVE(loop, sf.peers->made && !sf.peers->lost);
 	sv = sf.peers;
-	assert_int_equal(proa_transport_set_timeouts(sv->t, 0, 50000000), 0);
-	assert_int_equal(proa_transport_pause_reading(c->t), 0);
+	assert_res(proa_transport_set_timeouts(sv->t, 0, 50000000), 0);
+	assert_res(proa_transport_pause_reading(c->t), 0);
 	for (i = 0; i < 256; i++)
-		assert_int_equal(
-		    proa_transport_write(sv->t, chunk, sizeof(chunk)), 0);
+		assert_res(proa_transport_write(sv->t, chunk, sizeof(chunk)),
+			   0);
 	DRIVE(loop, sv->lost);
-	assert_int_equal(sv->err, -ETIMEDOUT);
-	assert_int_equal(proa_transport_resume_reading(c->t), 0);
+	assert_res(sv->err, -ETIMEDOUT);
+	assert_res(proa_transport_resume_reading(c->t), 0);
 	DRIVE(loop, c->lost);
 	close_server(loop, s);
 	proa_test_loop_close(loop);
@@ -1131,20 +1129,20 @@ static void test_unix(void **state)
 	snprintf(abstract, sizeof(abstract), "@proa-test-%d", (int)getpid());
 	unlink(path);
 	for (k = 0; k < 2; k++) {
-		assert_int_equal(
+		assert_res(
 		    proa_unix_listen(loop, names[k], NULL, farm_make, &sf, &s),
 		    0);
 		assert_int_equal(proa_server_port(s), 0);
-		assert_int_equal(
+		assert_res(
 		    proa_unix_listen(loop, names[k], NULL, farm_make, &sf, &s2),
 		    -EADDRINUSE);
 		proa_future_init(&fut, loop);
-		assert_int_equal(proa_unix_connect(loop, names[k], NULL,
-						   farm_make, &cf, &fut),
-				 0);
+		assert_res(proa_unix_connect(loop, names[k], NULL, farm_make,
+					     &cf, &fut),
+			   0);
 		DRIVE(loop, proa_future_is_done(&fut));
-		assert_int_equal(proa_future_result(&fut, NULL), 0);
-		assert_int_equal(proa_future_fini(&fut), 0);
+		assert_res(proa_future_result(&fut, NULL), 0);
+		assert_res(proa_future_fini(&fut), 0);
 		c = cf.peers;
 		pu.pe = c;
 		pu.sent = 0;
@@ -1153,7 +1151,7 @@ static void test_unix(void **state)
 			assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
 		}
 		assert_int_equal(c->bad, 0);
-		assert_int_equal(proa_transport_close(c->t), 0);
+		assert_res(proa_transport_close(c->t), 0);
 		DRIVE(loop, c->lost && sf.peers->lost);
 		close_server(loop, s);
 	}
@@ -1166,7 +1164,7 @@ static void test_unix(void **state)
 
 		memset(longp, 'a', sizeof(longp) - 1);
 		longp[sizeof(longp) - 1] = '\0';
-		assert_int_equal(
+		assert_res(
 		    proa_unix_listen(loop, longp, NULL, farm_make, &sf, &s),
 		    -ENAMETOOLONG);
 	}
@@ -1192,59 +1190,59 @@ static void test_listen_names(void **state)
 
 	(void)state;
 	proa_future_init(&fut, loop);
-	assert_int_equal(
+	assert_res(
 	    proa_tcp_listen(loop, "localhost", 0, NULL, farm_make, &sf, &fut),
 	    0);
 	DRIVE(loop, proa_future_is_done(&fut));
-	assert_int_equal(proa_future_result(&fut, (void **)&s), 0);
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_future_result(&fut, (void **)&s), 0);
+	assert_res(proa_future_fini(&fut), 0);
 	assert_true(proa_server_nsockets(s) >= 1);
 	for (i = 0; i < proa_server_nsockets(s); i++) {
-		assert_int_equal(proa_server_sockname(s, i, &ss, &len), 0);
+		assert_res(proa_server_sockname(s, i, &ss, &len), 0);
 		assert_true(ss.ss_family == AF_INET ||
 			    ss.ss_family == AF_INET6);
 	}
-	assert_int_equal(proa_server_sockname(s, 99, &ss, &len), -ENOENT);
+	assert_res(proa_server_sockname(s, 99, &ss, &len), -ENOENT);
 	c = connect_local(loop, proa_server_port(s), NULL, &cf);
-	assert_int_equal(proa_transport_write(c->t, "abc", 3), 0);
+	assert_res(proa_transport_write(c->t, "abc", 3), 0);
 	DRIVE(loop, c->rx == 3);
-	assert_int_equal(proa_transport_peername(c->t, &ss, &len), 0);
+	assert_res(proa_transport_peername(c->t, &ss, &len), 0);
 	assert_int_equal(ntohs(((struct sockaddr_in *)&ss)->sin_port),
 			 proa_server_port(s));
-	assert_int_equal(proa_transport_close(c->t), 0);
+	assert_res(proa_transport_close(c->t), 0);
 	DRIVE(loop, c->lost && sf.peers->lost);
 	close_server(loop, s);
 
 	/* numeric IPv6, port 0 */
 	proa_future_init(&fut, loop);
-	assert_int_equal(
-	    proa_tcp_listen(loop, "::1", 0, NULL, farm_make, &sf, &fut), 0);
+	assert_res(proa_tcp_listen(loop, "::1", 0, NULL, farm_make, &sf, &fut),
+		   0);
 	DRIVE(loop, proa_future_is_done(&fut));
 	if (proa_test_have_ipv6()) {
-		assert_int_equal(proa_future_result(&fut, (void **)&s), 0);
-		assert_int_equal(proa_future_fini(&fut), 0);
+		assert_res(proa_future_result(&fut, (void **)&s), 0);
+		assert_res(proa_future_fini(&fut), 0);
 		assert_true(proa_server_port(s) != 0);
 		assert_int_equal(proa_server_nsockets(s), 1);
-		assert_int_equal(proa_server_sockname(s, 0, &ss, &len), 0);
+		assert_res(proa_server_sockname(s, 0, &ss, &len), 0);
 		assert_int_equal(ss.ss_family, AF_INET6);
 		c = connect_host(loop, "::1", proa_server_port(s), NULL, &cf);
-		assert_int_equal(proa_transport_write(c->t, "v6!", 3), 0);
+		assert_res(proa_transport_write(c->t, "v6!", 3), 0);
 		DRIVE(loop, c->rx == 3);
-		assert_int_equal(proa_transport_peername(c->t, &ss, &len), 0);
+		assert_res(proa_transport_peername(c->t, &ss, &len), 0);
 		assert_int_equal(ss.ss_family, AF_INET6);
 		assert_true(IN6_IS_ADDR_LOOPBACK(
 		    &((struct sockaddr_in6 *)&ss)->sin6_addr));
 		assert_int_equal(ntohs(((struct sockaddr_in6 *)&ss)->sin6_port),
 				 proa_server_port(s));
 		assert_int_equal(sf.peers->rx, 3);
-		assert_int_equal(proa_transport_close(c->t), 0);
+		assert_res(proa_transport_close(c->t), 0);
 		DRIVE(loop, c->lost && sf.peers->lost);
-		assert_int_equal(c->err, 0);
+		assert_res(c->err, 0);
 		close_server(loop, s);
 	} else {
 		/* No IPv6 here: the listen must say so, not pretend. */
 		assert_true(proa_future_result(&fut, NULL) < 0);
-		assert_int_equal(proa_future_fini(&fut), 0);
+		assert_res(proa_future_fini(&fut), 0);
 		print_message("no IPv6 loopback: ::1 not tested\n");
 	}
 
@@ -1252,27 +1250,27 @@ static void test_listen_names(void **state)
 	 * the name's addresses come in, the one that answers is used */
 	s = listen_local(loop, NULL, &sf);
 	c = connect_host(loop, "localhost", proa_server_port(s), NULL, &cf);
-	assert_int_equal(proa_transport_write(c->t, "byname", 6), 0);
+	assert_res(proa_transport_write(c->t, "byname", 6), 0);
 	DRIVE(loop, c->rx == 6);
-	assert_int_equal(proa_transport_peername(c->t, &ss, &len), 0);
+	assert_res(proa_transport_peername(c->t, &ss, &len), 0);
 	assert_int_equal(ss.ss_family, AF_INET);
 	assert_int_equal(ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr),
 			 INADDR_LOOPBACK);
 	assert_int_equal(ntohs(((struct sockaddr_in *)&ss)->sin_port),
 			 proa_server_port(s));
-	assert_int_equal(proa_transport_close(c->t), 0);
+	assert_res(proa_transport_close(c->t), 0);
 	DRIVE(loop, c->lost && sf.peers->lost);
-	assert_int_equal(c->err, 0);
+	assert_res(c->err, 0);
 	close_server(loop, s);
 
 	/* a name that does not resolve */
 	proa_future_init(&fut, loop);
-	assert_int_equal(proa_tcp_listen(loop, "no-such-host.invalid", 0, NULL,
-					 farm_make, &sf, &fut),
-			 0);
+	assert_res(proa_tcp_listen(loop, "no-such-host.invalid", 0, NULL,
+				   farm_make, &sf, &fut),
+		   0);
 	DRIVE(loop, proa_future_is_done(&fut));
 	assert_true(proa_future_result(&fut, NULL) < 0);
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_future_fini(&fut), 0);
 	proa_test_loop_close(loop);
 	farm_free(&sf);
 	farm_free(&cf);
@@ -1302,7 +1300,7 @@ static void h_data(struct proa_protocol *p, const void *data, size_t len)
 
 	h->fwd += len;
 	/* The ring buffer is lent to the other connection's send. */
-	assert_int_equal(proa_transport_write(h->other->t, data, len), 0);
+	assert_res(proa_transport_write(h->other->t, data, len), 0);
 }
 
 static void h_lost(struct proa_protocol *p, int err)
@@ -1333,12 +1331,12 @@ static void front_made(struct proa_protocol *p, struct proa_transport *t)
 	struct half *h = proa_container_of(p, struct half, p);
 
 	h->t = t;
-	assert_int_equal(proa_transport_pause_reading(t), 0);
+	assert_res(proa_transport_pause_reading(t), 0);
 	proa_future_init(&h->up, proa_transport_loop(t));
-	assert_int_equal(proa_tcp_connect(proa_transport_loop(t), "127.0.0.1",
-					  h->backend, NULL, back_make, h->back,
-					  &h->up),
-			 0);
+	assert_res(proa_tcp_connect(proa_transport_loop(t), "127.0.0.1",
+				    h->backend, NULL, back_make, h->back,
+				    &h->up),
+		   0);
 }
 
 static const struct proa_protocol_ops front_ops = {
@@ -1382,16 +1380,15 @@ static void test_proxy(void **state)
 
 	(void)state;
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(proa_tcp_listen_addr(loop, (struct sockaddr *)&a,
-					      sizeof(a), NULL, front_make,
-					      &eport, &proxy),
-			 0);
+	assert_res(proa_tcp_listen_addr(loop, (struct sockaddr *)&a, sizeof(a),
+					NULL, front_make, &eport, &proxy),
+		   0);
 	c = connect_local(loop, proa_server_port(proxy), NULL, &cf);
 	DRIVE(loop, the_front && proa_future_is_done(&the_front->up));
 	f = the_front;
-	assert_int_equal(proa_future_result(&f->up, NULL), 0);
-	assert_int_equal(proa_future_fini(&f->up), 0);
-	assert_int_equal(proa_transport_resume_reading(f->t), 0);
+	assert_res(proa_future_result(&f->up, NULL), 0);
+	assert_res(proa_future_fini(&f->up), 0);
+	assert_res(proa_transport_resume_reading(f->t), 0);
 	pu.pe = c;
 	while (c->rx < pu.total) {
 		pump_more(&pu);
@@ -1404,7 +1401,7 @@ static void test_proxy(void **state)
 	/* forwarded from ring buffers, not copied */
 	assert_true(
 	    proa_container_of(loop->net, struct proa__netloop, hook)->lent > 0);
-	assert_int_equal(proa_transport_close(c->t), 0);
+	assert_res(proa_transport_close(c->t), 0);
 	DRIVE(loop, c->lost && f->lost && f->back->lost && ef.peers->lost);
 	close_server(loop, proxy);
 	close_server(loop, echo);
@@ -1446,7 +1443,7 @@ static void test_echo_without_features(void **state)
 			assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
 		}
 		assert_int_equal(c->bad, 0);
-		assert_int_equal(proa_transport_close(c->t), 0);
+		assert_res(proa_transport_close(c->t), 0);
 		DRIVE(loop, c->lost && sf.peers->lost);
 		close_server(loop, s);
 		proa_test_loop_close(loop);
@@ -1524,7 +1521,7 @@ static void write_pat(struct proa_transport *t, uint64_t base, size_t len)
 	assert_true(len <= sizeof(buf));
 	for (i = 0; i < len; i++)
 		buf[i] = pat(base + i);
-	assert_int_equal(proa_transport_write(t, buf, len), 0);
+	assert_res(proa_transport_write(t, buf, len), 0);
 	memset(buf, 0, len);
 }
 
@@ -1550,7 +1547,7 @@ static void test_write_ref_8mib(void **state)
 	sv = sf.peers;
 	r.t = sv->t;
 	r.buf = pat_buf(0, total);
-	assert_int_equal(
+	assert_res(
 	    proa_transport_write_ref(sv->t, r.buf, total, wref_release, &r), 0);
 	assert_int_equal(r.calls, 0); /* never inside the call */
 	/* counted in the write buffer like any write */
@@ -1574,9 +1571,9 @@ static void test_write_ref_8mib(void **state)
 	for (i = 0; i < 1000; i++)
 		assert_true(proa_loop_run(loop, PROA_RUN_NOWAIT) >= 0);
 	assert_int_equal(r.calls, 1);
-	assert_int_equal(proa_transport_close(c->t), 0);
+	assert_res(proa_transport_close(c->t), 0);
 	DRIVE(loop, c->lost && sv->lost);
-	assert_int_equal(sv->err, 0);
+	assert_res(sv->err, 0);
 	assert_int_equal(r.calls, 1);
 	assert_true(r.seq < sv->lost_seq);
 	free(r.buf);
@@ -1617,10 +1614,9 @@ static void test_write_ref_mixed_order(void **state)
 		r[k].base = off;
 		r[k].len = ref_len[k];
 		r[k].buf = pat_buf(off, ref_len[k]);
-		assert_int_equal(proa_transport_write_ref(sv->t, r[k].buf,
-							  r[k].len,
-							  wref_release, &r[k]),
-				 0);
+		assert_res(proa_transport_write_ref(sv->t, r[k].buf, r[k].len,
+						    wref_release, &r[k]),
+			   0);
 		off += ref_len[k];
 		if (k == 0) {
 			write_pat(sv->t, off, 1); /* "C" */
@@ -1640,7 +1636,7 @@ static void test_write_ref_mixed_order(void **state)
 		if (k > 0)
 			assert_true(r[k - 1].seq < r[k].seq); /* in order */
 	}
-	assert_int_equal(proa_transport_close(sv->t), 0);
+	assert_res(proa_transport_close(sv->t), 0);
 	DRIVE(loop, c->lost && sv->lost);
 	assert_int_equal(c->rx, off);
 	for (k = 0; k < N; k++) {
@@ -1671,12 +1667,12 @@ static void test_write_ref_close_flushes(void **state)
 	sv = sf.peers;
 	r.t = sv->t;
 	r.buf = pat_buf(0, len);
-	assert_int_equal(
+	assert_res(
 	    proa_transport_write_ref(sv->t, r.buf, len, wref_release, &r), 0);
-	assert_int_equal(proa_transport_close(sv->t), 0);
+	assert_res(proa_transport_close(sv->t), 0);
 	assert_int_equal(r.calls, 0);
 	DRIVE(loop, sv->lost && c->lost);
-	assert_int_equal(sv->err, 0);
+	assert_res(sv->err, 0);
 	assert_int_equal(c->rx, len);
 	assert_int_equal(c->bad, 0);
 	assert_int_equal(r.calls, 1);
@@ -1708,17 +1704,17 @@ static void test_write_ref_abort(void **state)
 	unsigned i;
 
 	(void)state;
-	assert_int_equal(proa_transport_pause_reading(c->t), 0);
+	assert_res(proa_transport_pause_reading(c->t), 0);
 	DRIVE(loop, sf.peers && sf.peers->made);
 	sv = sf.peers;
 	r1.t = r2.t = sv->t;
 	r1.buf = pat_buf(r1.base, r1.len);
 	r2.buf = pat_buf(r2.base, r2.len);
 	write_pat(sv->t, 0, 65536);
-	assert_int_equal(
+	assert_res(
 	    proa_transport_write_ref(sv->t, r1.buf, r1.len, wref_release, &r1),
 	    0);
-	assert_int_equal(
+	assert_res(
 	    proa_transport_write_ref(sv->t, r2.buf, r2.len, wref_release, &r2),
 	    0);
 	write_pat(sv->t, r2.base + r2.len, 100);
@@ -1733,17 +1729,17 @@ static void test_write_ref_abort(void **state)
 	assert_int_equal(r1.calls, 0); /* a send is in flight */
 	assert_int_equal(r2.calls, 0);
 	assert_false(sv->lost);
-	assert_int_equal(
-	    proa_transport_write_ref(sv->t, "x", 1, wref_release, &r1), -EPIPE);
+	assert_res(proa_transport_write_ref(sv->t, "x", 1, wref_release, &r1),
+		   -EPIPE);
 	DRIVE(loop, sv->lost);
-	assert_int_equal(sv->err, -ECONNABORTED);
+	assert_res(sv->err, -ECONNABORTED);
 	assert_int_equal(r1.calls, 1);
 	assert_int_equal(r2.calls, 1);
 	assert_true(r1.intact);
 	assert_true(r2.intact);
 	assert_true(r1.seq < sv->lost_seq);
 	assert_true(r2.seq < sv->lost_seq);
-	assert_int_equal(proa_transport_resume_reading(c->t), 0);
+	assert_res(proa_transport_resume_reading(c->t), 0);
 	DRIVE(loop, c->lost);
 	assert_int_equal(c->bad, 0);
 	assert_true(c->rx < r2.base + r2.len);
@@ -1780,7 +1776,7 @@ static void test_write_ref_reset(void **state)
 	sv = sf.peers;
 	w.t = sv->t;
 	w.buf = pat_buf(0, w.len);
-	assert_int_equal(
+	assert_res(
 	    proa_transport_write_ref(sv->t, w.buf, w.len, wref_release, &w), 0);
 	assert_true(proa_loop_run(loop, PROA_RUN_NOWAIT) >= 0);
 	assert_int_equal(w.calls, 0);
@@ -1818,44 +1814,43 @@ static void test_write_ref_errors(void **state)
 	(void)state;
 	DRIVE(loop, sf.peers && sf.peers->made);
 	sv = sf.peers;
-	assert_int_equal(
+	assert_res(
 	    proa_transport_write_ref(sv->t, data, sizeof(data), NULL, &r),
 	    -EINVAL);
-	assert_int_equal(
-	    proa_transport_write_ref(sv->t, NULL, 5, wref_release, &r),
-	    -EINVAL);
-	assert_int_equal(proa_transport_write_ref(NULL, data, sizeof(data),
-						  wref_release, &r),
-			 -EINVAL);
+	assert_res(proa_transport_write_ref(sv->t, NULL, 5, wref_release, &r),
+		   -EINVAL);
+	assert_res(proa_transport_write_ref(NULL, data, sizeof(data),
+					    wref_release, &r),
+		   -EINVAL);
 	if (SIZE_MAX > UINT32_MAX)
-		assert_int_equal(
-		    proa_transport_write_ref(
-			sv->t, data, (size_t)UINT32_MAX + 1, wref_release, &r),
-		    -EINVAL);
+		assert_res(proa_transport_write_ref(sv->t, data,
+						    (size_t)UINT32_MAX + 1,
+						    wref_release, &r),
+			   -EINVAL);
 	assert_int_equal(proa_transport_write_buffer_size(sv->t), 0);
 	/* after write_eof (the client's side) */
-	assert_int_equal(proa_transport_write_eof(c->t), 0);
-	assert_int_equal(proa_transport_write_ref(c->t, data, sizeof(data),
-						  wref_release, &r),
-			 -EPIPE);
+	assert_res(proa_transport_write_eof(c->t), 0);
+	assert_res(proa_transport_write_ref(c->t, data, sizeof(data),
+					    wref_release, &r),
+		   -EPIPE);
 	DRIVE(loop, sv->eof && c->lost && sv->lost);
 	/* after close */
 	c = connect_local(loop, proa_server_port(s), NULL, &cf);
 	DRIVE(loop, sf.peers != sv && sf.peers->made);
 	sv = sf.peers;
-	assert_int_equal(proa_transport_close(sv->t), 0);
-	assert_int_equal(proa_transport_write_ref(sv->t, data, sizeof(data),
-						  wref_release, &r),
-			 -EPIPE);
-	assert_int_equal(
-	    proa_transport_write_ref(sv->t, data, 0, wref_release, &r), -EPIPE);
+	assert_res(proa_transport_close(sv->t), 0);
+	assert_res(proa_transport_write_ref(sv->t, data, sizeof(data),
+					    wref_release, &r),
+		   -EPIPE);
+	assert_res(proa_transport_write_ref(sv->t, data, 0, wref_release, &r),
+		   -EPIPE);
 	DRIVE(loop, sv->lost && c->lost);
 	/* after abort */
 	c = connect_local(loop, proa_server_port(s), NULL, &cf);
 	proa_transport_abort(c->t);
-	assert_int_equal(proa_transport_write_ref(c->t, data, sizeof(data),
-						  wref_release, &r),
-			 -EPIPE);
+	assert_res(proa_transport_write_ref(c->t, data, sizeof(data),
+					    wref_release, &r),
+		   -EPIPE);
 	DRIVE(loop, c->lost && farm_lost(&sf) == 3);
 	for (i = 0; i < 1000; i++)
 		assert_true(proa_loop_run(loop, PROA_RUN_NOWAIT) >= 0);
@@ -1885,11 +1880,11 @@ static void test_write_ref_empty(void **state)
 	DRIVE(loop, sf.peers && sf.peers->made);
 	sv = sf.peers;
 	r.t = sv->t;
-	assert_int_equal(
-	    proa_transport_write_ref(sv->t, data, 0, wref_release, &r), 0);
+	assert_res(proa_transport_write_ref(sv->t, data, 0, wref_release, &r),
+		   0);
 	assert_int_equal(r.calls, 0);
-	assert_int_equal(
-	    proa_transport_write_ref(sv->t, NULL, 0, wref_release, &rn), 0);
+	assert_res(proa_transport_write_ref(sv->t, NULL, 0, wref_release, &rn),
+		   0);
 	assert_int_equal(rn.calls, 0);
 	assert_int_equal(proa_transport_write_buffer_size(sv->t), 0);
 	DRIVE(loop, r.calls > 0 && rn.calls > 0);
@@ -1900,8 +1895,8 @@ static void test_write_ref_empty(void **state)
 	assert_true(r.seq < rn.seq); /* in the order queued */
 	assert_int_equal(c->rx, 0);
 	/* queued, then abort at once */
-	assert_int_equal(
-	    proa_transport_write_ref(sv->t, NULL, 0, wref_release, &ra), 0);
+	assert_res(proa_transport_write_ref(sv->t, NULL, 0, wref_release, &ra),
+		   0);
 	proa_transport_abort(sv->t);
 	assert_int_equal(ra.calls, 0);
 	DRIVE(loop, sv->lost && c->lost);
@@ -1999,15 +1994,15 @@ static void test_sendfile_mixed_order(void **state)
 				r[nr].base = off;
 				r[nr].len = len;
 				r[nr].buf = pat_buf(off, len);
-				assert_int_equal(proa_transport_write_ref(
-						     sv->t, r[nr].buf, len,
-						     wref_release, &r[nr]),
-						 0);
+				assert_res(proa_transport_write_ref(
+					       sv->t, r[nr].buf, len,
+					       wref_release, &r[nr]),
+					   0);
 			} else {
-				assert_int_equal(proa_transport_sendfile(
-						     sv->t, fd, off, len,
-						     wref_release, &r[nr]),
-						 0);
+				assert_res(proa_transport_sendfile(
+					       sv->t, fd, off, len,
+					       wref_release, &r[nr]),
+					   0);
 				if (len > 0)
 					check_sendfile_chunk(loop, sv->t);
 			}
@@ -2034,9 +2029,9 @@ static void test_sendfile_mixed_order(void **state)
 	assert_int_equal(r[nr - 1].wbuf_at_release, 0);
 	assert_null(sv->t->pipe); /* back in the loop's cache */
 	assert_int_equal(sv->t->piped, 0);
-	assert_int_equal(proa_transport_close(sv->t), 0);
+	assert_res(proa_transport_close(sv->t), 0);
 	DRIVE(loop, c->lost && sv->lost);
-	assert_int_equal(sv->err, 0);
+	assert_res(sv->err, 0);
 	assert_int_equal(c->rx, total);
 	for (k = 0; k < nr; k++) {
 		assert_int_equal(r[k].calls, 1);
@@ -2068,13 +2063,13 @@ static void test_sendfile_close_flushes(void **state)
 	DRIVE(loop, sf.peers && sf.peers->made);
 	sv = sf.peers;
 	r.t = sv->t;
-	assert_int_equal(
-	    proa_transport_sendfile(sv->t, fd, 0, len, wref_release, &r), 0);
+	assert_res(proa_transport_sendfile(sv->t, fd, 0, len, wref_release, &r),
+		   0);
 	assert_int_equal(proa_transport_write_buffer_size(sv->t), len);
-	assert_int_equal(proa_transport_close(sv->t), 0);
+	assert_res(proa_transport_close(sv->t), 0);
 	assert_int_equal(r.calls, 0);
 	DRIVE(loop, sv->lost && c->lost);
-	assert_int_equal(sv->err, 0);
+	assert_res(sv->err, 0);
 	assert_int_equal(c->rx, len);
 	assert_int_equal(c->bad, 0);
 	assert_int_equal(r.calls, 1);
@@ -2119,17 +2114,17 @@ static void test_sendfile_without_descriptors(void **state)
 	low.rlim_cur = (rlim_t)lowest;
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
 	assert_true(dup(0) < 0 && errno == EMFILE);
-	assert_int_equal(
-	    proa_transport_sendfile(sv->t, fd, 0, len, wref_release, &r), 0);
+	assert_res(proa_transport_sendfile(sv->t, fd, 0, len, wref_release, &r),
+		   0);
 	DRIVE(loop, c->rx == len || sv->lost);
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
 	assert_false(sv->lost);
 	assert_int_equal(c->rx, len);
 	assert_int_equal(c->bad, 0);
 	DRIVE(loop, r.calls == 1);
-	assert_int_equal(proa_transport_close(sv->t), 0);
+	assert_res(proa_transport_close(sv->t), 0);
 	DRIVE(loop, sv->lost && c->lost);
-	assert_int_equal(sv->err, 0);
+	assert_res(sv->err, 0);
 	assert_int_equal(r.calls, 1);
 	close(fd);
 	close_server(loop, s);
@@ -2157,12 +2152,12 @@ static void test_sendfile_abort(void **state)
 	unsigned i;
 
 	(void)state;
-	assert_int_equal(proa_transport_pause_reading(c->t), 0);
+	assert_res(proa_transport_pause_reading(c->t), 0);
 	DRIVE(loop, sf.peers && sf.peers->made);
 	sv = sf.peers;
 	r.t = sv->t;
-	assert_int_equal(
-	    proa_transport_sendfile(sv->t, fd, 0, len, wref_release, &r), 0);
+	assert_res(proa_transport_sendfile(sv->t, fd, 0, len, wref_release, &r),
+		   0);
 	for (i = 0; i < 100; i++)
 		assert_true(proa_loop_run(loop, PROA_RUN_NOWAIT) >= 0);
 	DRIVE(loop, !proa_op_is_idle(&sv->t->wop));
@@ -2172,10 +2167,10 @@ static void test_sendfile_abort(void **state)
 	assert_int_equal(r.calls, 0);
 	assert_false(sv->lost);
 	DRIVE(loop, sv->lost);
-	assert_int_equal(sv->err, -ECONNABORTED);
+	assert_res(sv->err, -ECONNABORTED);
 	assert_int_equal(r.calls, 1);
 	assert_true(r.seq < sv->lost_seq);
-	assert_int_equal(proa_transport_resume_reading(c->t), 0);
+	assert_res(proa_transport_resume_reading(c->t), 0);
 	DRIVE(loop, c->lost);
 	assert_int_equal(c->bad, 0);
 	assert_true(c->rx < len);
@@ -2204,59 +2199,55 @@ static void test_sendfile_errors(void **state)
 	assert_int_equal(pipe(p), 0);
 	DRIVE(loop, sf.peers && sf.peers->made);
 	sv = sf.peers;
-	assert_int_equal(
-	    proa_transport_sendfile(sv->t, -1, 0, 1, wref_release, &bad),
-	    -EBADF);
-	assert_int_equal(
+	assert_res(proa_transport_sendfile(sv->t, -1, 0, 1, wref_release, &bad),
+		   -EBADF);
+	assert_res(
 	    proa_transport_sendfile(sv->t, p[0], 0, 1, wref_release, &bad),
 	    -EINVAL); /* not a regular file */
-	assert_int_equal(
+	assert_res(
 	    proa_transport_sendfile(sv->t, fd, 1u << 20, 1, wref_release, &bad),
 	    -EINVAL); /* past the end */
-	assert_int_equal(proa_transport_sendfile(sv->t, fd, (1u << 20) + 1, 0,
-						 wref_release, &bad),
-			 -EINVAL);
-	assert_int_equal(proa_transport_sendfile(sv->t, fd, 0, 1, NULL, &bad),
-			 -EINVAL);
-	assert_int_equal(
-	    proa_transport_sendfile(NULL, fd, 0, 1, wref_release, &bad),
-	    -EINVAL);
-	assert_int_equal(proa_transport_sendfile(sv->t, fd, 0,
-						 (size_t)UINT32_MAX + 1,
-						 wref_release, &bad),
-			 -EINVAL);
+	assert_res(proa_transport_sendfile(sv->t, fd, (1u << 20) + 1, 0,
+					   wref_release, &bad),
+		   -EINVAL);
+	assert_res(proa_transport_sendfile(sv->t, fd, 0, 1, NULL, &bad),
+		   -EINVAL);
+	assert_res(proa_transport_sendfile(NULL, fd, 0, 1, wref_release, &bad),
+		   -EINVAL);
+	assert_res(proa_transport_sendfile(sv->t, fd, 0, (size_t)UINT32_MAX + 1,
+					   wref_release, &bad),
+		   -EINVAL);
 	assert_int_equal(proa_transport_write_buffer_size(sv->t), 0);
 	/* length 0 at the end: accepted, released once, nothing sent */
-	assert_int_equal(
+	assert_res(
 	    proa_transport_sendfile(sv->t, fd, 1u << 20, 0, wref_release, &z),
 	    0);
 	DRIVE(loop, z.calls > 0);
 	/* the file shrinks after the call */
 	tr.t = sv->t;
-	assert_int_equal(
+	assert_res(
 	    proa_transport_sendfile(sv->t, fd, 0, 1u << 20, wref_release, &tr),
 	    0);
 	check_sendfile_chunk(loop, sv->t);
 	if (proa_loop_feature(loop, PROA_FEAT_OP_SPLICE)) {
 		assert_int_equal(ftruncate(fd, 4096), 0);
 		DRIVE(loop, sv->lost);
-		assert_int_equal(sv->err, -ENODATA);
+		assert_res(sv->err, -ENODATA);
 		assert_int_equal(tr.calls, 1);
 		assert_true(tr.seq < sv->lost_seq);
 		DRIVE(loop, c->lost);
 		assert_true(c->rx <= 4096);
 	} else {
 		DRIVE(loop, tr.calls > 0);
-		assert_int_equal(proa_transport_close(sv->t), 0);
+		assert_res(proa_transport_close(sv->t), 0);
 		DRIVE(loop, sv->lost && c->lost);
 		assert_int_equal(c->rx, 1u << 20);
 	}
 	/* closing: refused */
 	c = connect_local(loop, proa_server_port(s), NULL, &cf);
 	proa_transport_abort(c->t);
-	assert_int_equal(
-	    proa_transport_sendfile(c->t, fd, 0, 1, wref_release, &bad),
-	    -EPIPE);
+	assert_res(proa_transport_sendfile(c->t, fd, 0, 1, wref_release, &bad),
+		   -EPIPE);
 	DRIVE(loop, c->lost && farm_lost(&sf) == 2);
 	assert_int_equal(bad.calls, 0);
 	assert_int_equal(z.calls, 1);
@@ -2282,7 +2273,7 @@ static int server_fd(const struct proa_server *s, unsigned i)
 	int fd, v, found = -1;
 	DIR *d;
 
-	assert_int_equal(proa_server_sockname(s, i, &want, &wlen), 0);
+	assert_res(proa_server_sockname(s, i, &want, &wlen), 0);
 	d = opendir("/proc/self/fd");
 	assert_non_null(d);
 	while ((e = readdir(d)) != NULL) {
@@ -2365,9 +2356,9 @@ static void test_server_options(void **state)
 	c = connect_local(loop, port, NULL, &cf);
 	DRIVE(loop, sf.peers && sf.peers->made);
 	sv = sf.peers;
-	assert_int_equal(proa_transport_close(sv->t), 0);
+	assert_res(proa_transport_close(sv->t), 0);
 	DRIVE(loop, sv->lost && c->lost);
-	assert_int_equal(sv->err, 0);
+	assert_res(sv->err, 0);
 	close_server(loop, s);
 	/* without SO_REUSEADDR the port is taken (else this proves nothing) */
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -2377,24 +2368,22 @@ static void test_server_options(void **state)
 	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), -1);
 	assert_int_equal(errno, EADDRINUSE);
 	close(fd);
-	assert_int_equal(proa_tcp_listen_addr(loop, (struct sockaddr *)&a,
-					      sizeof(a), &nr, farm_make, &sf,
-					      &s),
-			 -EADDRINUSE);
+	assert_res(proa_tcp_listen_addr(loop, (struct sockaddr *)&a, sizeof(a),
+					&nr, farm_make, &sf, &s),
+		   -EADDRINUSE);
 	/* the default binds over it, with the backlog asked for */
 	s = NULL;
-	assert_int_equal(proa_tcp_listen_addr(loop, (struct sockaddr *)&a,
-					      sizeof(a), &so, farm_make, &sf,
-					      &s),
-			 0);
+	assert_res(proa_tcp_listen_addr(loop, (struct sockaddr *)&a, sizeof(a),
+					&so, farm_make, &sf, &s),
+		   0);
 	assert_int_equal(proa_server_port(s), port);
 	fd = server_fd(s, 0);
 	assert_int_equal(listen_backlog(fd), capped_backlog(7));
 	assert_int_equal(sockopt_int(fd, SOL_SOCKET, SO_REUSEADDR), 1);
 	c = connect_local(loop, port, NULL, &cf);
-	assert_int_equal(proa_transport_write(c->t, "again", 5), 0);
+	assert_res(proa_transport_write(c->t, "again", 5), 0);
 	DRIVE(loop, c->rx == 5);
-	assert_int_equal(proa_transport_close(c->t), 0);
+	assert_res(proa_transport_close(c->t), 0);
 	DRIVE(loop, c->lost && sf.peers->lost);
 	close_server(loop, s);
 	/* no_reuse_addr: the option is off on the listening socket */
@@ -2444,17 +2433,17 @@ static void test_writev_sockname(void **state)
 	assert_null(iov[2].iov_base);
 	assert_non_null(iov[1].iov_base);
 	assert_int_equal(iov[1].iov_len, 0);
-	assert_int_equal(proa_transport_writev(c->t, iov, N), 0);
+	assert_res(proa_transport_writev(c->t, iov, N), 0);
 	assert_int_equal(proa_transport_write_buffer_size(c->t), off);
 	/* refused whole: nothing of the good pieces before it is queued */
 	iov[0].iov_base = b + off;
 	iov[0].iov_len = 10;
 	iov[1].iov_base = NULL;
 	iov[1].iov_len = 5;
-	assert_int_equal(proa_transport_writev(c->t, iov, 2), -EINVAL);
-	assert_int_equal(proa_transport_writev(c->t, iov, -1), -EINVAL);
-	assert_int_equal(proa_transport_writev(c->t, NULL, 1), -EINVAL);
-	assert_int_equal(proa_transport_writev(c->t, iov, 0), 0);
+	assert_res(proa_transport_writev(c->t, iov, 2), -EINVAL);
+	assert_res(proa_transport_writev(c->t, iov, -1), -EINVAL);
+	assert_res(proa_transport_writev(c->t, NULL, 1), -EINVAL);
+	assert_res(proa_transport_writev(c->t, iov, 0), 0);
 	assert_int_equal(proa_transport_write_buffer_size(c->t), off);
 	/* more pieces than one sendmsg takes (PROA__SEND_IOV) */
 	for (k = 0; k < MANY; k++) {
@@ -2463,26 +2452,26 @@ static void test_writev_sockname(void **state)
 		off += iov[k].iov_len;
 	}
 	assert_true(off <= cap);
-	assert_int_equal(proa_transport_writev(c->t, iov, MANY), 0);
+	assert_res(proa_transport_writev(c->t, iov, MANY), 0);
 	DRIVE(loop, sv->rx == off);
 	assert_int_equal(sv->bad, 0);
 	/* addresses */
-	assert_int_equal(proa_transport_sockname(sv->t, &ss, &len), 0);
+	assert_res(proa_transport_sockname(sv->t, &ss, &len), 0);
 	assert_int_equal(ss.ss_family, AF_INET);
 	assert_int_equal(len, sizeof(struct sockaddr_in));
 	assert_int_equal(ntohs(((struct sockaddr_in *)&ss)->sin_port),
 			 proa_server_port(s));
 	assert_int_equal(ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr),
 			 INADDR_LOOPBACK);
-	assert_int_equal(proa_transport_sockname(c->t, &ss, &len), 0);
-	assert_int_equal(proa_transport_peername(sv->t, &peer, &plen), 0);
+	assert_res(proa_transport_sockname(c->t, &ss, &len), 0);
+	assert_res(proa_transport_peername(sv->t, &peer, &plen), 0);
 	assert_int_equal(len, plen);
 	assert_memory_equal(&ss, &peer, len);
 	assert_true(ntohs(((struct sockaddr_in *)&ss)->sin_port) !=
 		    proa_server_port(s));
-	assert_int_equal(proa_transport_sockname(c->t, NULL, &len), -EINVAL);
-	assert_int_equal(proa_transport_close(c->t), 0);
-	assert_int_equal(proa_transport_writev(c->t, iov, 1), -EPIPE);
+	assert_res(proa_transport_sockname(c->t, NULL, &len), -EINVAL);
+	assert_res(proa_transport_close(c->t), 0);
+	assert_res(proa_transport_writev(c->t, iov, 1), -EPIPE);
 	DRIVE(loop, c->lost && sv->lost);
 	assert_int_equal(sv->rx, off);
 	free(b);
@@ -2518,10 +2507,10 @@ static void test_write_limits(void **state)
 	DRIVE_NS(loop, sf.peers && sf.peers->made);
 	sv = sf.peers;
 	t = sv->t;
-	assert_int_equal(
+	assert_res(
 	    proa_transport_set_write_buffer_limits(t, 256 * kib, 64 * kib), 0);
-	assert_int_equal(proa_transport_set_write_buffer_limits(t, 1000, 2000),
-			 -EINVAL);
+	assert_res(proa_transport_set_write_buffer_limits(t, 1000, 2000),
+		   -EINVAL);
 	assert_int_equal(t->high, 256 * kib);
 	assert_int_equal(t->low, 64 * kib);
 	write_pat(t, 0, 200 * kib);
@@ -2536,14 +2525,14 @@ static void test_write_limits(void **state)
 	assert_true(sv->buf_at_pause > 256 * kib);
 	print_message("paused at %zu bytes buffered\n", sv->buf_at_pause);
 	/* raised over what is buffered: resume, with nothing sent */
-	assert_int_equal(
+	assert_res(
 	    proa_transport_set_write_buffer_limits(t, 1024 * kib, 512 * kib),
 	    0);
 	assert_int_equal(sv->resumes, 0); /* never inside the call */
 	DRIVE_NS(loop, sv->resumes == 1);
 	assert_true(sv->buf_at_resume > 128 * kib);
 	/* lowered under it: pause again at the new high */
-	assert_int_equal(
+	assert_res(
 	    proa_transport_set_write_buffer_limits(t, 128 * kib, 32 * kib), 0);
 	DRIVE_NS(loop, sv->pauses == 2);
 	assert_true(sv->buf_at_pause > 128 * kib);
@@ -2551,9 +2540,9 @@ static void test_write_limits(void **state)
 	raw_set_step(&r, 1);
 	DRIVE_NS(loop, sv->resumes == 2);
 	assert_true(sv->buf_at_resume <= 32 * kib);
-	assert_int_equal(proa_transport_close(t), 0);
+	assert_res(proa_transport_close(t), 0);
 	DRIVE_NS(loop, sv->lost);
-	assert_int_equal(sv->err, 0);
+	assert_res(sv->err, 0);
 	pthread_join(r.th, NULL);
 	assert_true(r.eof);
 	assert_int_equal(r.got, 400 * kib);

@@ -80,7 +80,7 @@ static void s_data(struct proa_protocol *p, const void *data, size_t len)
 		s->head[s->rx + i] = (char)b[i];
 	s->rx += len;
 	if (s->echo)
-		assert_int_equal(proa_transport_write(s->t, data, len), 0);
+		assert_res(proa_transport_write(s->t, data, len), 0);
 }
 
 static bool s_eof(struct proa_protocol *p)
@@ -137,7 +137,7 @@ static struct proa_tls_context *server_ctx(const char *crt, const char *key)
 	struct proa_tls_context *ctx = NULL;
 	char err[256];
 
-	assert_int_equal(
+	assert_res(
 	    proa_tls_context_new(&ctx, PROA_TLS_SERVER, &o, err, sizeof(err)),
 	    0);
 	return ctx;
@@ -150,7 +150,7 @@ static struct proa_tls_context *client_ctx(bool with_ca)
 	struct proa_tls_context *ctx = NULL;
 	char err[256];
 
-	assert_int_equal(
+	assert_res(
 	    proa_tls_context_new(&ctx, PROA_TLS_CLIENT, &o, err, sizeof(err)),
 	    0);
 	return ctx;
@@ -166,9 +166,9 @@ static struct proa_server *tls_listen(struct proa_loop *loop,
 	struct proa_server *s = NULL;
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(proa_tcp_listen_addr(loop, (struct sockaddr *)&a,
-					      sizeof(a), &so, farm_make, f, &s),
-			 0);
+	assert_res(proa_tcp_listen_addr(loop, (struct sockaddr *)&a, sizeof(a),
+					&so, farm_make, f, &s),
+		   0);
 	return s;
 }
 
@@ -191,12 +191,12 @@ static int tls_connect(struct proa_loop *loop, uint16_t port,
 	proa_future_init(&fut, loop);
 	res = proa_tcp_connect(loop, "127.0.0.1", port, &co, one_make, c, &fut);
 	if (res < 0) {
-		assert_int_equal(proa_future_fini(&fut), 0);
+		assert_res(proa_future_fini(&fut), 0);
 		return res;
 	}
 	DRIVE(loop, proa_future_is_done(&fut));
 	res = proa_future_result(&fut, &v);
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_future_fini(&fut), 0);
 	if (res == 0) {
 		assert_true(c->made);
 		assert_ptr_equal(v, c->t);
@@ -211,9 +211,9 @@ static void close_server(struct proa_loop *loop, struct proa_server *s)
 	struct proa_future done;
 
 	proa_future_init(&done, loop);
-	assert_int_equal(proa_server_close(s, &done), 0);
+	assert_res(proa_server_close(s, &done), 0);
 	DRIVE(loop, proa_future_is_done(&done));
-	assert_int_equal(proa_future_fini(&done), 0);
+	assert_res(proa_future_fini(&done), 0);
 }
 
 /* 64 MiB through TLS both ways, byte-exact; close ends both cleanly. */
@@ -231,20 +231,20 @@ static void test_tls_echo(void **state)
 	size_t i;
 
 	(void)state;
-	assert_int_equal(tls_connect(loop, proa_server_port(s), cctx,
-				     "localhost", &c, err, sizeof(err)),
-			 0);
+	assert_res(tls_connect(loop, proa_server_port(s), cctx, "localhost", &c,
+			       err, sizeof(err)),
+		   0);
 	assert_string_equal(proa_tls_version(c.t), "TLSv1.3");
 	assert_null(proa_tls_version(NULL));
 	assert_false(proa_transport_can_write_eof(c.t));
-	assert_int_equal(proa_transport_write_eof(c.t), -EOPNOTSUPP);
+	assert_res(proa_transport_write_eof(c.t), -EOPNOTSUPP);
 	while (c.rx < total) {
 		while (sent < total &&
 		       proa_transport_write_buffer_size(c.t) < (1u << 20)) {
 			for (i = 0; i < sizeof(buf); i++)
 				buf[i] = proa_test_pattern(sent + i);
-			assert_int_equal(
-			    proa_transport_write(c.t, buf, sizeof(buf)), 0);
+			assert_res(proa_transport_write(c.t, buf, sizeof(buf)),
+				   0);
 			sent += sizeof(buf);
 		}
 		assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
@@ -254,20 +254,20 @@ static void test_tls_echo(void **state)
 	/* TLS 1.3 key updates, ours and the peer's (OpenSSL's rule: the
 	 * answer to a KeyUpdate leaves with the next flush), then more data
 	 * both ways under the new keys */
-	assert_int_equal(proa_tls_key_update(c.t, true), 0);
-	assert_int_equal(proa_tls_key_update(f.sides[0].t, false), 0);
-	assert_int_equal(proa_tls_key_update(NULL, false), -EINVAL);
+	assert_res(proa_tls_key_update(c.t, true), 0);
+	assert_res(proa_tls_key_update(f.sides[0].t, false), 0);
+	assert_res(proa_tls_key_update(NULL, false), -EINVAL);
 	for (i = 0; i < sizeof(buf); i++)
 		buf[i] = proa_test_pattern(sent + i);
-	assert_int_equal(proa_transport_write(c.t, buf, sizeof(buf)), 0);
+	assert_res(proa_transport_write(c.t, buf, sizeof(buf)), 0);
 	sent += sizeof(buf);
 	DRIVE(loop, c.rx == sent);
 	assert_int_equal(c.bad, 0);
 	assert_false(c.lost);
-	assert_int_equal(proa_transport_close(c.t), 0);
+	assert_res(proa_transport_close(c.t), 0);
 	DRIVE(loop, c.lost && f.sides[0].lost);
-	assert_int_equal(c.err, 0);
-	assert_int_equal(f.sides[0].err, 0);
+	assert_res(c.err, 0);
+	assert_res(f.sides[0].err, 0);
 	assert_true(f.sides[0].eof); /* close_notify arrived first */
 	close_server(loop, s);
 	proa_test_loop_close(loop);
@@ -294,33 +294,33 @@ static void test_tls_verify_errors(void **state)
 
 	(void)state;
 	err[0] = '\0';
-	assert_int_equal(tls_connect(loop, port, cctx, "wrong.example", &c, err,
-				     sizeof(err)),
-			 PROA_ETLSVERIFY);
+	assert_res(tls_connect(loop, port, cctx, "wrong.example", &c, err,
+			       sizeof(err)),
+		   PROA_ETLSVERIFY);
 	print_message("wrong host: %s\n", err);
 	assert_non_null(strstr(err, "hostname mismatch"));
 	err[0] = '\0';
-	assert_int_equal(
+	assert_res(
 	    tls_connect(loop, port, sys, "localhost", &c, err, sizeof(err)),
 	    PROA_ETLSVERIFY);
 	print_message("unknown CA: %s\n", err);
 	assert_non_null(strstr(err, "local issuer"));
 	err[0] = '\0';
-	assert_int_equal(tls_connect(loop, proa_server_port(e), cctx,
-				     "localhost", &c, err, sizeof(err)),
-			 PROA_ETLSVERIFY);
+	assert_res(tls_connect(loop, proa_server_port(e), cctx, "localhost", &c,
+			       err, sizeof(err)),
+		   PROA_ETLSVERIFY);
 	print_message("expired: %s\n", err);
 	assert_non_null(strstr(err, "expired"));
-	assert_int_equal(
-	    tls_connect(loop, port, cctx, "", &c, err, sizeof(err)), -EINVAL);
+	assert_res(tls_connect(loop, port, cctx, "", &c, err, sizeof(err)),
+		   -EINVAL);
 	/* nothing of the server's protocol ran for the refused ones */
 	assert_int_equal(f.n, 0);
-	assert_int_equal(
+	assert_res(
 	    tls_connect(loop, port, cctx, "localhost", &c, err, sizeof(err)),
 	    0);
-	assert_int_equal(proa_transport_write(c.t, "hi", 2), 0);
+	assert_res(proa_transport_write(c.t, "hi", 2), 0);
 	DRIVE(loop, f.n == 1 && f.sides[0].rx == 2);
-	assert_int_equal(proa_transport_close(c.t), 0);
+	assert_res(proa_transport_close(c.t), 0);
 	DRIVE(loop, c.lost && f.sides[0].lost);
 	close_server(loop, s);
 	close_server(loop, e);
@@ -351,27 +351,27 @@ static void test_tls_resume_alpn(void **state)
 	unsigned k;
 
 	(void)state;
-	assert_int_equal(
+	assert_res(
 	    proa_tls_context_new(&sctx, PROA_TLS_SERVER, &so, err, sizeof(err)),
 	    0);
-	assert_int_equal(
+	assert_res(
 	    proa_tls_context_new(&cctx, PROA_TLS_CLIENT, &co, err, sizeof(err)),
 	    0);
 	s = tls_listen(loop, sctx, &f, 0);
 	for (k = 0; k < 2; k++) {
-		assert_int_equal(tls_connect(loop, proa_server_port(s), cctx,
-					     "localhost", &c, err, sizeof(err)),
-				 0);
+		assert_res(tls_connect(loop, proa_server_port(s), cctx,
+				       "localhost", &c, err, sizeof(err)),
+			   0);
 		p = proa_tls_alpn(c.t, &len);
 		assert_non_null(p);
 		assert_int_equal(len, 8);
 		assert_memory_equal(p, "http/1.1", 8);
 		/* TLS 1.3 tickets come after the handshake: exchange data
 		 * so that the first session is kept before it closes */
-		assert_int_equal(proa_transport_write(c.t, "ping", 4), 0);
+		assert_res(proa_transport_write(c.t, "ping", 4), 0);
 		DRIVE(loop, c.rx == 4);
 		assert_int_equal(proa_tls_session_reused(c.t), k == 1);
-		assert_int_equal(proa_transport_close(c.t), 0);
+		assert_res(proa_transport_close(c.t), 0);
 		DRIVE(loop, c.lost && f.sides[k].lost);
 	}
 	close_server(loop, s);
@@ -393,16 +393,16 @@ static void test_tls_truncation(void **state)
 	char err[256];
 
 	(void)state;
-	assert_int_equal(tls_connect(loop, proa_server_port(s), cctx,
-				     "localhost", &c, err, sizeof(err)),
-			 0);
-	assert_int_equal(proa_transport_write(c.t, "x", 1), 0);
+	assert_res(tls_connect(loop, proa_server_port(s), cctx, "localhost", &c,
+			       err, sizeof(err)),
+		   0);
+	assert_res(proa_transport_write(c.t, "x", 1), 0);
 	DRIVE(loop, f.n == 1 && f.sides[0].rx == 1);
 	proa_transport_abort(f.sides[0].t);
 	DRIVE(loop, c.lost && f.sides[0].lost);
-	assert_int_equal(c.err, PROA_ETRUNCATED);
+	assert_res(c.err, PROA_ETRUNCATED);
 	assert_false(c.eof);
-	assert_int_equal(f.sides[0].err, -ECONNABORTED);
+	assert_res(f.sides[0].err, -ECONNABORTED);
 	close_server(loop, s);
 	proa_test_loop_close(loop);
 	proa_tls_context_free(sctx);
@@ -454,10 +454,10 @@ static void test_tls_bad_peers(void **state)
 	close(junk);
 	close(silent);
 	assert_int_equal(f.n, 0);
-	assert_int_equal(
+	assert_res(
 	    tls_connect(loop, port, cctx, "localhost", &c, err, sizeof(err)),
 	    0);
-	assert_int_equal(proa_transport_close(c.t), 0);
+	assert_res(proa_transport_close(c.t), 0);
 	DRIVE(loop, c.lost && f.n == 1 && f.sides[0].lost);
 	close_server(loop, s);
 	proa_test_loop_close(loop);
@@ -485,7 +485,7 @@ static void st_made(struct proa_protocol *p, struct proa_transport *t)
 
 	s->t = t;
 	if (!s->server)
-		assert_int_equal(proa_transport_write(t, "STARTTLS\n", 9), 0);
+		assert_res(proa_transport_write(t, "STARTTLS\n", 9), 0);
 }
 
 static void st_data(struct proa_protocol *p, const void *data, size_t len)
@@ -503,16 +503,15 @@ static void st_data(struct proa_protocol *p, const void *data, size_t len)
 	proa_future_init(&s->up, proa_transport_loop(s->t));
 	if (s->server) {
 		/* answer in clear, then upgrade, in this one callback */
-		assert_int_equal(proa_transport_write(s->t, "GO\n", 3), 0);
-		assert_int_equal(proa_transport_start_tls(s->t, s->ctx, true,
-							  NULL, 0, NULL, 0,
-							  &s->up),
-				 0);
+		assert_res(proa_transport_write(s->t, "GO\n", 3), 0);
+		assert_res(proa_transport_start_tls(s->t, s->ctx, true, NULL, 0,
+						    NULL, 0, &s->up),
+			   0);
 	} else {
-		assert_int_equal(proa_transport_start_tls(s->t, s->ctx, false,
-							  "localhost", 0, err,
-							  sizeof(err), &s->up),
-				 0);
+		assert_res(proa_transport_start_tls(s->t, s->ctx, false,
+						    "localhost", 0, err,
+						    sizeof(err), &s->up),
+			   0);
 	}
 }
 
@@ -550,34 +549,32 @@ static void test_start_tls(void **state)
 	sv.ctx = server_ctx("server.pem", "server.key");
 	cl.ctx = client_ctx(true);
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(proa_tcp_listen_addr(loop, (struct sockaddr *)&a,
-					      sizeof(a), NULL, st_make, &sv,
-					      &s),
-			 0);
+	assert_res(proa_tcp_listen_addr(loop, (struct sockaddr *)&a, sizeof(a),
+					NULL, st_make, &sv, &s),
+		   0);
 	proa_future_init(&fut, loop);
-	assert_int_equal(proa_tcp_connect(loop, "127.0.0.1",
-					  proa_server_port(s), NULL, st_make,
-					  &cl, &fut),
-			 0);
+	assert_res(proa_tcp_connect(loop, "127.0.0.1", proa_server_port(s),
+				    NULL, st_make, &cl, &fut),
+		   0);
 	DRIVE(loop, proa_future_is_done(&fut));
-	assert_int_equal(proa_future_result(&fut, NULL), 0);
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_future_result(&fut, NULL), 0);
+	assert_res(proa_future_fini(&fut), 0);
 	DRIVE(loop, sv.upgraded && cl.upgraded && proa_future_is_done(&sv.up) &&
 			proa_future_is_done(&cl.up));
-	assert_int_equal(proa_future_result(&sv.up, (void **)&st), 0);
-	assert_int_equal(proa_future_result(&cl.up, (void **)&ct), 0);
-	assert_int_equal(proa_future_fini(&sv.up), 0);
-	assert_int_equal(proa_future_fini(&cl.up), 0);
+	assert_res(proa_future_result(&sv.up, (void **)&st), 0);
+	assert_res(proa_future_result(&cl.up, (void **)&ct), 0);
+	assert_res(proa_future_fini(&sv.up), 0);
+	assert_res(proa_future_fini(&cl.up), 0);
 	assert_false(proa_transport_can_write_eof(ct));
 	/* the same protocols, now over TLS */
 	sv.t = st;
 	cl.t = ct;
-	assert_int_equal(proa_transport_write(ct, "secret\n", 7), 0);
+	assert_res(proa_transport_write(ct, "secret\n", 7), 0);
 	DRIVE(loop, sv.n == 7);
 	assert_memory_equal(sv.got, "secret\n", 7);
-	assert_int_equal(proa_transport_close(ct), 0);
+	assert_res(proa_transport_close(ct), 0);
 	DRIVE(loop, sv.lost && cl.lost);
-	assert_int_equal(cl.err, 0);
+	assert_res(cl.err, 0);
 	close_server(loop, s);
 	proa_test_loop_close(loop);
 	proa_tls_context_free(sv.ctx);
@@ -649,8 +646,7 @@ static void child_step(struct proa_loop *loop, struct child *c)
 {
 	if (!c->eof && proa_op_is_idle(&c->poll)) {
 		proa_op_init(&c->poll, child_polled, c);
-		assert_int_equal(
-		    proa_op_poll(loop, &c->poll, c->out, POLLIN, 0), 0);
+		assert_res(proa_op_poll(loop, &c->poll, c->out, POLLIN, 0), 0);
 	}
 	assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
 	child_read(c);
@@ -724,12 +720,12 @@ static void test_tls_s_client(void **state)
 		assert_non_null(strstr(ch.got, "hello proa"));
 		/* the server ends it: close_notify, then s_client exits 0 */
 		assert_int_equal(f.n, k + 1);
-		assert_int_equal(proa_transport_close(f.sides[k].t), 0);
+		assert_res(proa_transport_close(f.sides[k].t), 0);
 		rc = child_wait(loop, &ch);
 		print_message("s_client %s: exit %d\n", versions[k], rc);
 		assert_int_equal(rc, 0);
 		DRIVE(loop, f.sides[k].lost);
-		assert_int_equal(f.sides[k].err, 0);
+		assert_res(f.sides[k].err, 0);
 	}
 
 	/* a TLS 1.1-only client is refused (it must offer 1.1 at all: a
@@ -760,7 +756,7 @@ static void test_tls_s_client(void **state)
 		for (i = 0; i < 100000 && !f.sides[2].lost; i++)
 			child_step(loop, &ch);
 		assert_true(f.sides[2].lost);
-		assert_int_equal(f.sides[2].err, PROA_ETLS);
+		assert_res(f.sides[2].err, PROA_ETLS);
 		child_wait(loop, &ch);
 	}
 	close_server(loop, s);
@@ -809,16 +805,16 @@ static void test_tls_s_server(void **state)
 		assert_non_null(p);
 		port = (uint16_t)atoi(p + 1);
 		assert_true(port > 0);
-		assert_int_equal(tls_connect(loop, port, cctx, "localhost", &c,
-					     err, sizeof(err)),
-				 0);
+		assert_res(tls_connect(loop, port, cctx, "localhost", &c, err,
+				       sizeof(err)),
+			   0);
 		assert_string_equal(proa_tls_version(c.t),
 				    k == 0 ? "TLSv1.2" : "TLSv1.3");
 		c.verify = false;
-		assert_int_equal(proa_transport_write(c.t, "hello\n", 6), 0);
+		assert_res(proa_transport_write(c.t, "hello\n", 6), 0);
 		DRIVE(loop, c.rx >= 6);
 		assert_memory_equal(c.head, "olleh\n", 6);
-		assert_int_equal(proa_transport_close(c.t), 0);
+		assert_res(proa_transport_close(c.t), 0);
 		DRIVE(loop, c.lost);
 		kill(ch.pid, SIGTERM);
 		child_wait(loop, &ch);
@@ -879,9 +875,9 @@ static void test_tls_write_ref(void **state)
 	unsigned i;
 
 	(void)state;
-	assert_int_equal(tls_connect(loop, proa_server_port(s), cctx,
-				     "localhost", &c, err, sizeof(err)),
-			 0);
+	assert_res(tls_connect(loop, proa_server_port(s), cctx, "localhost", &c,
+			       err, sizeof(err)),
+		   0);
 	DRIVE(loop, f.n == 1 && f.sides[0].made);
 	f.sides[0].verify = true;
 	r.owner = &c;
@@ -893,15 +889,15 @@ static void test_tls_write_ref(void **state)
 		first[i] = proa_test_pattern(i);
 	for (i = 0; i < sizeof(last); i++)
 		last[i] = proa_test_pattern(head + len + i);
-	assert_int_equal(proa_transport_write_ref(c.t, r.buf, len, NULL, &bad),
-			 -EINVAL);
-	assert_int_equal(proa_transport_write(c.t, first, sizeof(first)), 0);
-	assert_int_equal(
+	assert_res(proa_transport_write_ref(c.t, r.buf, len, NULL, &bad),
+		   -EINVAL);
+	assert_res(proa_transport_write(c.t, first, sizeof(first)), 0);
+	assert_res(
 	    proa_transport_write_ref(c.t, r.buf, len, tls_ref_release, &r), 0);
 	assert_int_equal(r.calls, 0); /* never inside the call */
-	assert_int_equal(proa_transport_write(c.t, last, sizeof(last)), 0);
-	assert_int_equal(
-	    proa_transport_write_ref(c.t, NULL, 0, tls_ref_release, &z), 0);
+	assert_res(proa_transport_write(c.t, last, sizeof(last)), 0);
+	assert_res(proa_transport_write_ref(c.t, NULL, 0, tls_ref_release, &z),
+		   0);
 	assert_int_equal(z.calls, 0);
 	/* the server verifies; its echo comes back and the client verifies */
 	DRIVE(loop, f.sides[0].rx == total && c.rx == total && r.calls > 0 &&
@@ -920,9 +916,9 @@ static void test_tls_write_ref(void **state)
 	assert_non_null(a.buf);
 	for (i = 0; i < a.len; i++)
 		a.buf[i] = proa_test_pattern(i);
-	assert_int_equal(proa_transport_write_ref(f.sides[0].t, a.buf, a.len,
-						  tls_ref_release, &a),
-			 0);
+	assert_res(proa_transport_write_ref(f.sides[0].t, a.buf, a.len,
+					    tls_ref_release, &a),
+		   0);
 	proa_transport_abort(f.sides[0].t);
 	assert_int_equal(a.calls, 0);
 	DRIVE(loop, c.lost && f.sides[0].lost);
@@ -930,14 +926,14 @@ static void test_tls_write_ref(void **state)
 	assert_true(a.intact);
 	assert_false(a.lost_before);
 	/* after close: -EPIPE, never released */
-	assert_int_equal(tls_connect(loop, proa_server_port(s), cctx,
-				     "localhost", &c, err, sizeof(err)),
-			 0);
-	assert_int_equal(proa_transport_close(c.t), 0);
-	assert_int_equal(
+	assert_res(tls_connect(loop, proa_server_port(s), cctx, "localhost", &c,
+			       err, sizeof(err)),
+		   0);
+	assert_res(proa_transport_close(c.t), 0);
+	assert_res(
 	    proa_transport_write_ref(c.t, r.buf, len, tls_ref_release, &bad),
 	    -EPIPE);
-	assert_int_equal(
+	assert_res(
 	    proa_transport_write_ref(c.t, NULL, 0, tls_ref_release, &bad),
 	    -EPIPE);
 	DRIVE(loop, c.lost && f.n == 2 && f.sides[1].lost);

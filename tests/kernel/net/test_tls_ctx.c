@@ -51,7 +51,7 @@ static struct proa_tls_context *server_ctx(const char *pem, const char *key,
 	struct proa_tls_context *ctx = NULL;
 	char err[256];
 
-	assert_int_equal(
+	assert_res(
 	    proa_tls_context_new(&ctx, PROA_TLS_SERVER, &opt, err, sizeof(err)),
 	    0);
 	assert_string_equal(err, "");
@@ -67,7 +67,7 @@ static struct proa_tls_context *client_ctx(bool ca, const char *alpn)
 	struct proa_tls_context *ctx = NULL;
 	char err[256];
 
-	assert_int_equal(
+	assert_res(
 	    proa_tls_context_new(&ctx, PROA_TLS_CLIENT, &opt, err, sizeof(err)),
 	    0);
 	return ctx;
@@ -109,16 +109,14 @@ static void test_server_missing_cert(void **state)
 	char err[256];
 
 	errno = 1234;
-	assert_int_equal(new_with(PROA_TLS_SERVER, &opt, err, sizeof(err)),
-			 -ENOENT);
+	assert_res(new_with(PROA_TLS_SERVER, &opt, err, sizeof(err)), -ENOENT);
 	assert_int_equal(errno, 1234);
 	assert_non_null(strstr(err, opt.cert_file));
 	assert_non_null(strstr(err, "No such file or directory"));
 
 	opt.cert_file = cert("server.pem");
 	opt.key_file = cert("nope.key");
-	assert_int_equal(new_with(PROA_TLS_SERVER, &opt, err, sizeof(err)),
-			 -ENOENT);
+	assert_res(new_with(PROA_TLS_SERVER, &opt, err, sizeof(err)), -ENOENT);
 	assert_non_null(strstr(err, opt.key_file));
 }
 
@@ -129,25 +127,22 @@ static void test_server_bad_options(void **state)
 	char err[256];
 
 	/* A server without certificate, or without key. */
-	assert_int_equal(
+	assert_res(
 	    proa_tls_context_new(&ctx, PROA_TLS_SERVER, NULL, err, sizeof(err)),
 	    -EINVAL);
 	assert_null(ctx);
-	assert_int_equal(new_with(PROA_TLS_SERVER, &opt, err, sizeof(err)),
-			 -EINVAL);
+	assert_res(new_with(PROA_TLS_SERVER, &opt, err, sizeof(err)), -EINVAL);
 	/* Unknown version, unknown role; err may be NULL. */
 	opt.key_file = cert("server.key");
 	opt.min_version = 0x0302;
-	assert_int_equal(new_with(PROA_TLS_SERVER, &opt, err, sizeof(err)),
-			 -EINVAL);
-	assert_int_equal(
+	assert_res(new_with(PROA_TLS_SERVER, &opt, err, sizeof(err)), -EINVAL);
+	assert_res(
 	    proa_tls_context_new(&ctx, (enum proa_tls_role)7, NULL, NULL, 0),
 	    -EINVAL);
 	/* A file that is not PEM. */
 	opt.min_version = 0;
 	opt.cert_file = cert("ca.key");
-	assert_int_equal(new_with(PROA_TLS_SERVER, &opt, err, sizeof(err)),
-			 -EPROTO);
+	assert_res(new_with(PROA_TLS_SERVER, &opt, err, sizeof(err)), -EPROTO);
 	assert_non_null(strstr(err, opt.cert_file));
 }
 
@@ -160,24 +155,22 @@ static void test_encrypted_key(void **state)
 	};
 	char err[256];
 
-	assert_int_equal(new_with(PROA_TLS_SERVER, &opt, err, sizeof(err)), 0);
+	assert_res(new_with(PROA_TLS_SERVER, &opt, err, sizeof(err)), 0);
 
 	opt.key_password = "wrong";
-	assert_int_equal(new_with(PROA_TLS_SERVER, &opt, err, sizeof(err)),
-			 -EACCES);
+	assert_res(new_with(PROA_TLS_SERVER, &opt, err, sizeof(err)), -EACCES);
 	assert_non_null(strstr(err, "wrong password"));
 	assert_non_null(strstr(err, opt.key_file));
 
 	/* No password: refused, never a prompt on the terminal. */
 	opt.key_password = NULL;
-	assert_int_equal(new_with(PROA_TLS_SERVER, &opt, err, sizeof(err)),
-			 -EACCES);
+	assert_res(new_with(PROA_TLS_SERVER, &opt, err, sizeof(err)), -EACCES);
 	assert_non_null(strstr(err, "no password"));
 
 	/* A password for a key that has none is harmless. */
 	opt.key_file = cert("server.key");
 	opt.key_password = "secret";
-	assert_int_equal(new_with(PROA_TLS_SERVER, &opt, err, sizeof(err)), 0);
+	assert_res(new_with(PROA_TLS_SERVER, &opt, err, sizeof(err)), 0);
 }
 
 static void test_key_mismatch(void **state)
@@ -188,8 +181,8 @@ static void test_key_mismatch(void **state)
 	};
 	char err[256];
 
-	assert_int_equal(new_with(PROA_TLS_SERVER, &opt, err, sizeof(err)),
-			 -EKEYREJECTED);
+	assert_res(new_with(PROA_TLS_SERVER, &opt, err, sizeof(err)),
+		   -EKEYREJECTED);
 	assert_non_null(strstr(err, "does not match"));
 }
 
@@ -199,25 +192,22 @@ static void test_client_roots(void **state)
 	char err[256];
 
 	/* The system store. */
-	assert_int_equal(new_with(PROA_TLS_CLIENT, &opt, err, sizeof(err)), 0);
-	assert_int_equal(new_with(PROA_TLS_CLIENT, NULL, err, sizeof(err)), 0);
+	assert_res(new_with(PROA_TLS_CLIENT, &opt, err, sizeof(err)), 0);
+	assert_res(new_with(PROA_TLS_CLIENT, NULL, err, sizeof(err)), 0);
 
 	opt.ca_file = cert("ca.pem");
-	assert_int_equal(new_with(PROA_TLS_CLIENT, &opt, err, sizeof(err)), 0);
+	assert_res(new_with(PROA_TLS_CLIENT, &opt, err, sizeof(err)), 0);
 	opt.ca_file = cert("missing-ca.pem");
-	assert_int_equal(new_with(PROA_TLS_CLIENT, &opt, err, sizeof(err)),
-			 -ENOENT);
+	assert_res(new_with(PROA_TLS_CLIENT, &opt, err, sizeof(err)), -ENOENT);
 	assert_non_null(strstr(err, opt.ca_file));
 
 	opt.ca_file = NULL;
 	opt.ca_dir = g_dir;
-	assert_int_equal(new_with(PROA_TLS_CLIENT, &opt, err, sizeof(err)), 0);
+	assert_res(new_with(PROA_TLS_CLIENT, &opt, err, sizeof(err)), 0);
 	opt.ca_dir = cert("missing-dir");
-	assert_int_equal(new_with(PROA_TLS_CLIENT, &opt, err, sizeof(err)),
-			 -ENOENT);
+	assert_res(new_with(PROA_TLS_CLIENT, &opt, err, sizeof(err)), -ENOENT);
 	opt.ca_dir = cert("ca.pem");
-	assert_int_equal(new_with(PROA_TLS_CLIENT, &opt, err, sizeof(err)),
-			 -EINVAL);
+	assert_res(new_with(PROA_TLS_CLIENT, &opt, err, sizeof(err)), -EINVAL);
 }
 
 static void test_alpn_lists(void **state)
@@ -228,23 +218,22 @@ static void test_alpn_lists(void **state)
 	char err[256];
 	size_t i;
 
-	assert_int_equal(new_with(PROA_TLS_CLIENT, &opt, err, sizeof(err)), 0);
+	assert_res(new_with(PROA_TLS_CLIENT, &opt, err, sizeof(err)), 0);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		opt.alpn = bad[i];
-		assert_int_equal(
-		    new_with(PROA_TLS_CLIENT, &opt, err, sizeof(err)), -EINVAL);
+		assert_res(new_with(PROA_TLS_CLIENT, &opt, err, sizeof(err)),
+			   -EINVAL);
 		assert_non_null(strstr(err, "empty"));
 	}
 	memcpy(big, "h2,", 3);
 	memset(big + 3, 'x', 300);
 	big[303] = '\0';
 	opt.alpn = big;
-	assert_int_equal(new_with(PROA_TLS_CLIENT, &opt, err, sizeof(err)),
-			 -EINVAL);
+	assert_res(new_with(PROA_TLS_CLIENT, &opt, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "too long"));
 	/* 255 bytes is the limit, and allowed. */
 	big[3 + 255] = '\0';
-	assert_int_equal(new_with(PROA_TLS_CLIENT, &opt, err, sizeof(err)), 0);
+	assert_res(new_with(PROA_TLS_CLIENT, &opt, err, sizeof(err)), 0);
 }
 
 /* ---- defaults ---------------------------------------------------------- */
@@ -293,7 +282,7 @@ static void test_options(void **state)
 	char err[256];
 	SSL_CTX *ssl;
 
-	assert_int_equal(
+	assert_res(
 	    proa_tls_context_new(&ctx, PROA_TLS_CLIENT, &opt, err, sizeof(err)),
 	    0);
 	ssl = proa_tls_context_ssl_ctx(ctx);
@@ -306,8 +295,7 @@ static void test_options(void **state)
 	/* no_verify is a client option. */
 	opt.cert_file = cert("server.pem");
 	opt.key_file = cert("server.key");
-	assert_int_equal(new_with(PROA_TLS_SERVER, &opt, err, sizeof(err)),
-			 -EINVAL);
+	assert_res(new_with(PROA_TLS_SERVER, &opt, err, sizeof(err)), -EINVAL);
 }
 
 /* ---- handshakes in memory --------------------------------------------- */
@@ -415,35 +403,35 @@ static void test_sni(void **state)
 	struct proa_tls_context *c = client_ctx(true, NULL);
 	char err[256];
 
-	assert_int_equal(proa_tls_context_add_sni(
-			     s, "wrong.example", cert("wronghost.pem"),
-			     cert("wronghost.key"), NULL, err, sizeof(err)),
-			 0);
-	assert_int_equal(proa_tls_context_add_sni(
-			     s, "*.example.org", cert("wildcard.pem"),
-			     cert("wildcard.key"), NULL, err, sizeof(err)),
-			 0);
+	assert_res(proa_tls_context_add_sni(
+		       s, "wrong.example", cert("wronghost.pem"),
+		       cert("wronghost.key"), NULL, err, sizeof(err)),
+		   0);
+	assert_res(proa_tls_context_add_sni(
+		       s, "*.example.org", cert("wildcard.pem"),
+		       cert("wildcard.key"), NULL, err, sizeof(err)),
+		   0);
 	/* Refusals: twice, a bad name, a missing file, a client context. */
-	assert_int_equal(proa_tls_context_add_sni(
-			     s, "WRONG.example", cert("wronghost.pem"),
-			     cert("wronghost.key"), NULL, err, sizeof(err)),
-			 -EINVAL);
-	assert_int_equal(proa_tls_context_add_sni(
-			     s, "a.*.org", cert("wronghost.pem"),
-			     cert("wronghost.key"), NULL, err, sizeof(err)),
-			 -EINVAL);
-	assert_int_equal(proa_tls_context_add_sni(s, "x.test", cert("no.pem"),
-						  cert("wronghost.key"), NULL,
-						  err, sizeof(err)),
-			 -ENOENT);
-	assert_int_equal(
-	    proa_tls_context_add_sni(s, "x.test", cert("server.pem"),
-				     cert("other.key"), NULL, err, sizeof(err)),
-	    -EKEYREJECTED);
-	assert_int_equal(proa_tls_context_add_sni(
-			     c, "x.test", cert("server.pem"),
-			     cert("server.key"), NULL, err, sizeof(err)),
-			 -EINVAL);
+	assert_res(proa_tls_context_add_sni(
+		       s, "WRONG.example", cert("wronghost.pem"),
+		       cert("wronghost.key"), NULL, err, sizeof(err)),
+		   -EINVAL);
+	assert_res(proa_tls_context_add_sni(s, "a.*.org", cert("wronghost.pem"),
+					    cert("wronghost.key"), NULL, err,
+					    sizeof(err)),
+		   -EINVAL);
+	assert_res(proa_tls_context_add_sni(s, "x.test", cert("no.pem"),
+					    cert("wronghost.key"), NULL, err,
+					    sizeof(err)),
+		   -ENOENT);
+	assert_res(proa_tls_context_add_sni(s, "x.test", cert("server.pem"),
+					    cert("other.key"), NULL, err,
+					    sizeof(err)),
+		   -EKEYREJECTED);
+	assert_res(proa_tls_context_add_sni(c, "x.test", cert("server.pem"),
+					    cert("server.key"), NULL, err,
+					    sizeof(err)),
+		   -EINVAL);
 	assert_int_equal(ERR_peek_error(), 0);
 
 	expect_cn(c, s, "wrong.example", "wrong.example");
@@ -470,7 +458,7 @@ static void expect_alpn(const char *server, const char *client,
 	struct pair p;
 
 	/* The SNI certificates negotiate ALPN too. */
-	assert_int_equal(
+	assert_res(
 	    proa_tls_context_add_sni(s, "wrong.example", cert("wronghost.pem"),
 				     cert("wronghost.key"), NULL, NULL, 0),
 	    0);
@@ -554,8 +542,7 @@ static void resume(int max_version, bool cache, bool want_reused)
 	struct pair p;
 	char buf[16];
 
-	assert_int_equal(
-	    proa_tls_context_new(&s, PROA_TLS_SERVER, &opt, NULL, 0), 0);
+	assert_res(proa_tls_context_new(&s, PROA_TLS_SERVER, &opt, NULL, 0), 0);
 	pair_new(&p, c, s, "localhost", "localhost");
 	assert_int_equal(SSL_set_max_proto_version(p.c, max_version), 1);
 	assert_int_equal(pair_handshake(&p), 0);

@@ -117,11 +117,10 @@ static void on_dgram(struct proa_udp *u, void *arg, const void *data,
 	memcpy(&e->last_from, from, fromlen);
 	e->last_fromlen = fromlen;
 	if (e->flags & E_ECHO)
-		assert_int_equal(proa_udp_sendto(u, data, len, from, fromlen),
-				 0);
+		assert_res(proa_udp_sendto(u, data, len, from, fromlen), 0);
 	if (e->flags & E_CLOSE_RX) {
 		e->in_close = true;
-		assert_int_equal(proa_udp_close(u), 0);
+		assert_res(proa_udp_close(u), 0);
 		e->in_close = false;
 	}
 }
@@ -134,11 +133,10 @@ static void on_error(struct proa_udp *u, void *arg, int err)
 	e->errors++;
 	e->last_err = err;
 	if (e->err_to) {
-		assert_int_equal(
-		    proa_udp_sendto(u, &e->err_seq, sizeof(e->err_seq),
-				    (const struct sockaddr *)e->err_to,
-				    e->err_tolen),
-		    0);
+		assert_res(proa_udp_sendto(u, &e->err_seq, sizeof(e->err_seq),
+					   (const struct sockaddr *)e->err_to,
+					   e->err_tolen),
+			   0);
 		e->err_seq++;
 	}
 }
@@ -205,7 +203,7 @@ static int ep_bind_opt(struct proa_loop *loop, struct ep *e, int family,
 static void ep_bind(struct proa_loop *loop, struct ep *e, int family,
 		    unsigned flags)
 {
-	assert_int_equal(ep_bind_opt(loop, e, family, flags, NULL), 0);
+	assert_res(ep_bind_opt(loop, e, family, flags, NULL), 0);
 	assert_non_null(e->u);
 }
 
@@ -213,14 +211,14 @@ static void ep_bind(struct proa_loop *loop, struct ep *e, int family,
 static void ep_addr(struct ep *e, struct sockaddr_storage *ss, socklen_t *len)
 {
 	memset(ss, 0, sizeof(*ss));
-	assert_int_equal(proa_udp_sockname(e->u, ss, len), 0);
+	assert_res(proa_udp_sockname(e->u, ss, len), 0);
 	assert_int_not_equal(sa_port(ss), 0);
 }
 
 static void ep_close(struct proa_loop *loop, struct ep *e)
 {
 	e->in_close = true;
-	assert_int_equal(proa_udp_close(e->u), 0);
+	assert_res(proa_udp_close(e->u), 0);
 	e->in_close = false;
 	assert_int_equal(e->closed, 0); /* never inside close */
 	DRIVE(loop, e->closed > 0);
@@ -254,7 +252,7 @@ static void test_udp_bind_port0_sockname_reports_port(void **state)
 		}
 		ep_bind(loop, &e, fams[k], 0);
 		memset(&ss, 0, sizeof(ss));
-		assert_int_equal(proa_udp_sockname(e.u, &ss, &len), 0);
+		assert_res(proa_udp_sockname(e.u, &ss, &len), 0);
 		assert_int_equal(ss.ss_family, fams[k]);
 		assert_int_equal(len, fams[k] == AF_INET
 					  ? sizeof(struct sockaddr_in)
@@ -288,34 +286,34 @@ static void test_udp_bad_arguments_return_einval(void **state)
 
 	(void)state;
 	sa_local(&ss, &len, AF_INET, 0);
-	assert_int_equal(proa_udp_bind(NULL, (struct sockaddr *)&ss, len, NULL,
-				       &ep_ops, NULL, &u),
-			 -EINVAL);
-	assert_int_equal(proa_udp_bind(loop, (struct sockaddr *)&ss, len, NULL,
-				       NULL, NULL, &u),
-			 -EINVAL);
-	assert_int_equal(proa_udp_bind(loop, (struct sockaddr *)&ss, len, NULL,
-				       &no_rx, NULL, &u),
-			 -EINVAL);
-	assert_int_equal(proa_udp_bind(loop, (struct sockaddr *)&ss, len, NULL,
-				       &ep_ops, NULL, NULL),
-			 -EINVAL);
+	assert_res(proa_udp_bind(NULL, (struct sockaddr *)&ss, len, NULL,
+				 &ep_ops, NULL, &u),
+		   -EINVAL);
+	assert_res(proa_udp_bind(loop, (struct sockaddr *)&ss, len, NULL, NULL,
+				 NULL, &u),
+		   -EINVAL);
+	assert_res(proa_udp_bind(loop, (struct sockaddr *)&ss, len, NULL,
+				 &no_rx, NULL, &u),
+		   -EINVAL);
+	assert_res(proa_udp_bind(loop, (struct sockaddr *)&ss, len, NULL,
+				 &ep_ops, NULL, NULL),
+		   -EINVAL);
 	/* Neither a local nor a remote address. */
-	assert_int_equal(proa_udp_bind(loop, NULL, 0, NULL, &ep_ops, NULL, &u),
-			 -EINVAL);
+	assert_res(proa_udp_bind(loop, NULL, 0, NULL, &ep_ops, NULL, &u),
+		   -EINVAL);
 	/* A sockaddr too short for its family. */
 	memset(&short6, 0, sizeof(short6));
 	short6.sin6_family = AF_INET6;
-	assert_int_equal(proa_udp_bind(loop, (struct sockaddr *)&short6,
-				       sizeof(struct sockaddr_in), NULL,
-				       &ep_ops, NULL, &u),
-			 -EINVAL);
+	assert_res(proa_udp_bind(loop, (struct sockaddr *)&short6,
+				 sizeof(struct sockaddr_in), NULL, &ep_ops,
+				 NULL, &u),
+		   -EINVAL);
 	assert_null(u);
-	assert_int_equal(proa_udp_sendto(NULL, "x", 1, NULL, 0), -EINVAL);
-	assert_int_equal(proa_udp_sockname(NULL, &ss, &len), -EINVAL);
-	assert_int_equal(proa_udp_fd(NULL), -EINVAL);
+	assert_res(proa_udp_sendto(NULL, "x", 1, NULL, 0), -EINVAL);
+	assert_res(proa_udp_sockname(NULL, &ss, &len), -EINVAL);
+	assert_res(proa_udp_fd(NULL), -EINVAL);
 	assert_int_equal(proa_udp_queued(NULL), 0);
-	assert_int_equal(proa_udp_close(NULL), -EINVAL);
+	assert_res(proa_udp_close(NULL), -EINVAL);
 
 	/* A setup error (the port is taken) is returned and leaves no
 	 * descriptor open. */
@@ -324,9 +322,9 @@ static void test_udp_bad_arguments_return_einval(void **state)
 	memset(&e, 0, sizeof(e));
 	ret = proa_udp_bind(loop, (struct sockaddr *)&busy, blen, NULL, &ep_ops,
 			    &e, &e.u);
-	assert_int_equal(ret, -EADDRINUSE);
+	assert_res(ret, -EADDRINUSE);
 	assert_null(e.u);
-	assert_int_equal(proa_udp_sendto(other.u, NULL, 1, NULL, 0), -EINVAL);
+	assert_res(proa_udp_sendto(other.u, NULL, 1, NULL, 0), -EINVAL);
 	ep_close(loop, &other);
 	assert_int_equal(proa_test_fds(), fds);
 	proa_test_loop_close(loop);
@@ -342,7 +340,7 @@ static void echo_one(struct proa_loop *loop, struct ep *c, struct ep *s,
 
 	for (i = 0; i < len; i++)
 		buf[i] = pat(i, seed);
-	assert_int_equal(
+	assert_res(
 	    proa_udp_sendto(c->u, buf, len, (const struct sockaddr *)to, tolen),
 	    0);
 	DRIVE(loop, c->rx == want);
@@ -375,7 +373,7 @@ static void large_datagrams(int family, size_t max)
 	assert_int_equal(s.errors, 0);
 	assert_int_equal(c.errors, 0);
 	/* One byte more than the protocol carries is refused at once. */
-	assert_int_equal(
+	assert_res(
 	    proa_udp_sendto(c.u, buf, max + 1, (struct sockaddr *)&sa, slen),
 	    -EMSGSIZE);
 	ep_close(loop, &c);
@@ -412,10 +410,10 @@ static void test_udp_thousand_small_in_order(void **state)
 
 		for (i = 0; i < 50; i++, seq++) {
 			memcpy(buf, &seq, sizeof(seq));
-			assert_int_equal(
-			    proa_udp_sendto(c.u, buf, 16 + seq % 48,
-					    (struct sockaddr *)&sa, slen),
-			    0);
+			assert_res(proa_udp_sendto(c.u, buf, 16 + seq % 48,
+						   (struct sockaddr *)&sa,
+						   slen),
+				   0);
 		}
 		DRIVE(loop, c.rx == seq);
 	}
@@ -451,7 +449,7 @@ static void test_udp_burst_larger_than_ring_arrives_in_order(void **state)
 	(void)state;
 	memset(&opt, 0, sizeof(opt));
 	opt.rcvbuf = 1 << 20;
-	assert_int_equal(ep_bind_opt(loop, &s, AF_INET, E_SEQ, &opt), 0);
+	assert_res(ep_bind_opt(loop, &s, AF_INET, E_SEQ, &opt), 0);
 	ep_addr(&s, &sa, &slen);
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	assert_true(fd >= 0);
@@ -487,7 +485,7 @@ static void test_udp_echo_reaches_sender_address(void **state)
 	ep_bind(loop, &c, AF_INET, E_KEEP);
 	ep_addr(&s, &sa, &slen);
 	ep_addr(&c, &ca, &clen);
-	assert_int_equal(
+	assert_res(
 	    proa_udp_sendto(c.u, "hello", 5, (struct sockaddr *)&sa, slen), 0);
 	DRIVE(loop, c.rx == 1);
 	assert_int_equal(c.last_len, 5);
@@ -520,19 +518,17 @@ static void test_udp_connected_endpoint_sends_without_address(void **state)
 	opt.remote_len = slen;
 	memset(&c, 0, sizeof(c));
 	c.flags = E_KEEP;
-	assert_int_equal(proa_udp_bind(loop, NULL, 0, &opt, &ep_ops, &c, &c.u),
-			 0);
+	assert_res(proa_udp_bind(loop, NULL, 0, &opt, &ep_ops, &c, &c.u), 0);
 	ep_addr(&c, &ca, &clen);
-	assert_int_equal(proa_udp_sendto(c.u, "ping", 4, NULL, 0), 0);
+	assert_res(proa_udp_sendto(c.u, "ping", 4, NULL, 0), 0);
 	DRIVE(loop, c.rx == 1);
 	assert_memory_equal(c.last, "ping", 4);
 	assert_int_equal(sa_port(&s.last_from), sa_port(&ca));
 	/* An address on a connected endpoint is refused. */
-	assert_int_equal(
-	    proa_udp_sendto(c.u, "x", 1, (struct sockaddr *)&sa, slen),
-	    -EISCONN);
+	assert_res(proa_udp_sendto(c.u, "x", 1, (struct sockaddr *)&sa, slen),
+		   -EISCONN);
 	/* No address on an unconnected one, too. */
-	assert_int_equal(proa_udp_sendto(s.u, "x", 1, NULL, 0), -EDESTADDRREQ);
+	assert_res(proa_udp_sendto(s.u, "x", 1, NULL, 0), -EDESTADDRREQ);
 	ep_close(loop, &c);
 	ep_close(loop, &s);
 	proa_test_loop_close(loop);
@@ -549,9 +545,9 @@ static void test_udp_oversize_returns_emsgsize(void **state)
 	(void)state;
 	ep_bind(loop, &s, AF_INET, 0);
 	ep_addr(&s, &sa, &slen);
-	assert_int_equal(proa_udp_sendto(s.u, big, sizeof(big),
-					 (struct sockaddr *)&sa, slen),
-			 -EMSGSIZE);
+	assert_res(proa_udp_sendto(s.u, big, sizeof(big),
+				   (struct sockaddr *)&sa, slen),
+		   -EMSGSIZE);
 	assert_int_equal(proa_udp_queued(s.u), 0);
 	ep_close(loop, &s);
 	assert_int_equal(s.rx, 0);
@@ -573,24 +569,22 @@ static void test_udp_max_queued_returns_eagain(void **state)
 	ep_addr(&s, &sa, &slen);
 	memset(&opt, 0, sizeof(opt));
 	opt.max_queued = 1000;
-	assert_int_equal(ep_bind_opt(loop, &c, AF_INET, 0, &opt), 0);
-	assert_int_equal(
-	    proa_udp_sendto(c.u, buf, 600, (struct sockaddr *)&sa, slen), 0);
+	assert_res(ep_bind_opt(loop, &c, AF_INET, 0, &opt), 0);
+	assert_res(proa_udp_sendto(c.u, buf, 600, (struct sockaddr *)&sa, slen),
+		   0);
 	assert_int_equal(proa_udp_queued(c.u), 600);
-	assert_int_equal(
-	    proa_udp_sendto(c.u, buf, 600, (struct sockaddr *)&sa, slen),
-	    -EAGAIN);
-	assert_int_equal(
-	    proa_udp_sendto(c.u, buf, 400, (struct sockaddr *)&sa, slen), 0);
+	assert_res(proa_udp_sendto(c.u, buf, 600, (struct sockaddr *)&sa, slen),
+		   -EAGAIN);
+	assert_res(proa_udp_sendto(c.u, buf, 400, (struct sockaddr *)&sa, slen),
+		   0);
 	assert_int_equal(proa_udp_queued(c.u), 1000);
-	assert_int_equal(
-	    proa_udp_sendto(c.u, buf, 1, (struct sockaddr *)&sa, slen),
-	    -EAGAIN);
+	assert_res(proa_udp_sendto(c.u, buf, 1, (struct sockaddr *)&sa, slen),
+		   -EAGAIN);
 	/* Once they have left, there is room again. */
 	DRIVE(loop, proa_udp_queued(c.u) == 0 && s.rx == 2);
 	assert_int_equal(s.rx_bytes, 1000);
-	assert_int_equal(
-	    proa_udp_sendto(c.u, buf, 600, (struct sockaddr *)&sa, slen), 0);
+	assert_res(proa_udp_sendto(c.u, buf, 600, (struct sockaddr *)&sa, slen),
+		   0);
 	DRIVE(loop, s.rx == 3);
 	ep_close(loop, &c);
 	ep_close(loop, &s);
@@ -618,21 +612,21 @@ static void test_udp_failed_send_reports_and_continues(void **state)
 	v6.sin6_port = htons(9);
 	v6.sin6_addr = in6addr_loopback;
 	seq = 0;
-	assert_int_equal(proa_udp_sendto(c.u, &seq, sizeof(seq),
-					 (struct sockaddr *)&sa, slen),
-			 0);
-	assert_int_equal(
+	assert_res(proa_udp_sendto(c.u, &seq, sizeof(seq),
+				   (struct sockaddr *)&sa, slen),
+		   0);
+	assert_res(
 	    proa_udp_sendto(c.u, "bad", 3, (struct sockaddr *)&v6, sizeof(v6)),
 	    0);
 	seq = 1;
-	assert_int_equal(proa_udp_sendto(c.u, &seq, sizeof(seq),
-					 (struct sockaddr *)&sa, slen),
-			 0);
+	assert_res(proa_udp_sendto(c.u, &seq, sizeof(seq),
+				   (struct sockaddr *)&sa, slen),
+		   0);
 	c.err_to = &sa;
 	c.err_tolen = slen;
 	c.err_seq = 2;
 	DRIVE(loop, s.rx == 3 && c.errors == 1);
-	assert_int_equal(c.last_err, -EAFNOSUPPORT);
+	assert_res(c.last_err, -EAFNOSUPPORT);
 	assert_int_equal(s.bad_seq, 0);
 	assert_int_equal(proa_udp_queued(c.u), 0);
 	ep_close(loop, &c);
@@ -668,19 +662,18 @@ static void test_udp_icmp_unreachable_reports_econnrefused(void **state)
 	opt.remote = (struct sockaddr *)&dead;
 	opt.remote_len = dlen;
 	memset(&c, 0, sizeof(c));
-	assert_int_equal(proa_udp_bind(loop, (struct sockaddr *)&local, llen,
-				       &opt, &ep_ops, &c, &c.u),
-			 0);
+	assert_res(proa_udp_bind(loop, (struct sockaddr *)&local, llen, &opt,
+				 &ep_ops, &c, &c.u),
+		   0);
 	/* The ICMP error reaches the armed receive (or the next send): send
 	 * again whenever the last one has left, until it is reported. */
 	for (i = 0; i < 100000 && c.errors == 0; i++) {
 		if (proa_udp_queued(c.u) == 0)
-			assert_int_equal(proa_udp_sendto(c.u, "?", 1, NULL, 0),
-					 0);
+			assert_res(proa_udp_sendto(c.u, "?", 1, NULL, 0), 0);
 		assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
 	}
 	assert_true(c.errors > 0);
-	assert_int_equal(c.last_err, -ECONNREFUSED);
+	assert_res(c.last_err, -ECONNREFUSED);
 	/* Receiving goes on after it: the endpoint still works. */
 	assert_int_equal(c.closed, 0);
 	ep_close(loop, &c);
@@ -709,16 +702,16 @@ static void test_udp_close_inflight_calls_closed_once(void **state)
 	/* More than the sends that may be in flight at once (64): the rest
 	 * waits in the queue. */
 	for (i = 0; i < 100; i++)
-		assert_int_equal(proa_udp_sendto(c.u, buf, sizeof(buf),
-						 (struct sockaddr *)&sa, slen),
-				 0);
+		assert_res(proa_udp_sendto(c.u, buf, sizeof(buf),
+					   (struct sockaddr *)&sa, slen),
+			   0);
 	assert_int_equal(proa_udp_queued(c.u), 100 * sizeof(buf));
 	c.in_close = true;
-	assert_int_equal(proa_udp_close(c.u), 0);
+	assert_res(proa_udp_close(c.u), 0);
 	c.in_close = false;
-	assert_int_equal(proa_udp_close(c.u), -EALREADY);
-	assert_int_equal(
-	    proa_udp_sendto(c.u, buf, 1, (struct sockaddr *)&sa, slen), -EPIPE);
+	assert_res(proa_udp_close(c.u), -EALREADY);
+	assert_res(proa_udp_sendto(c.u, buf, 1, (struct sockaddr *)&sa, slen),
+		   -EPIPE);
 	assert_int_equal(c.closed, 0);
 	/* What waited in the queue was dropped at once; what is in flight
 	 * stays until its completion. */
@@ -753,9 +746,9 @@ static void test_udp_close_from_callback(void **state)
 	ep_bind(loop, &c, AF_INET, 0);
 	ep_addr(&s, &sa, &slen);
 	for (i = 0; i < 5; i++)
-		assert_int_equal(proa_udp_sendto(c.u, "abc", 3,
-						 (struct sockaddr *)&sa, slen),
-				 0);
+		assert_res(proa_udp_sendto(c.u, "abc", 3,
+					   (struct sockaddr *)&sa, slen),
+			   0);
 	DRIVE(loop, s.closed > 0);
 	/* Nothing is delivered once it is closing. */
 	assert_int_equal(s.rx, 1);
@@ -777,7 +770,7 @@ static void test_udp_cancel_all_closes_endpoints(void **state)
 	ep_bind(loop, &s, AF_INET, 0);
 	assert_true(proa_loop_run(loop, PROA_RUN_NOWAIT) >= 0);
 	assert_true(proa_loop_cancel_all(loop) >= 1);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
 	assert_int_equal(s.closed, 1);
 	assert_int_equal(proa_test_fds(), fds);
 	proa_test_loop_close(loop);
@@ -800,12 +793,12 @@ static void test_udp_options_apply(void **state)
 	opt.reuse_port = true;
 	opt.broadcast = true;
 	opt.rcvbuf = 65536;
-	assert_int_equal(ep_bind_opt(loop, &a, AF_INET, 0, &opt), 0);
+	assert_res(ep_bind_opt(loop, &a, AF_INET, 0, &opt), 0);
 	ep_addr(&a, &sa, &slen);
 	memset(&b, 0, sizeof(b));
-	assert_int_equal(proa_udp_bind(loop, (struct sockaddr *)&sa, slen, &opt,
-				       &ep_ops, &b, &b.u),
-			 0);
+	assert_res(proa_udp_bind(loop, (struct sockaddr *)&sa, slen, &opt,
+				 &ep_ops, &b, &b.u),
+		   0);
 	assert_int_equal(
 	    getsockopt(proa_udp_fd(a.u), SOL_SOCKET, SO_BROADCAST, &val, &vlen),
 	    0);

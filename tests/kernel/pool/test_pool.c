@@ -68,7 +68,7 @@ static struct proa_pool *new_pool(enum proa_placement place, unsigned cpu,
 
 	opts.lanes[PROA_LANE_CPU].threads = cpu;
 	opts.lanes[PROA_LANE_CPU].queue = queue;
-	assert_int_equal(proa_pool_new(&pool, &opts), 0);
+	assert_res(proa_pool_new(&pool, &opts), 0);
 	return pool;
 }
 
@@ -259,7 +259,7 @@ static void test_million_jobs_each_delivered_once_on_the_loop(void **state)
 	g_million = m;
 	for (i = 0; i < WINDOW; i++)
 		million_submit(m, i);
-	assert_int_equal(proa_loop_run(m->loop, PROA_RUN_DEFAULT), 0);
+	assert_res(proa_loop_run(m->loop, PROA_RUN_DEFAULT), 0);
 	assert_int_equal(m->bad, 0);
 	assert_int_equal(m->done, MILLION);
 	for (i = 0; i < MILLION; i++) {
@@ -267,14 +267,14 @@ static void test_million_jobs_each_delivered_once_on_the_loop(void **state)
 			fail_msg("job %u ran %u times, delivered %u times", i,
 				 m->ran[i], m->delivered[i]);
 	}
-	assert_int_equal(proa_pool_stats(m->pool, &st), 0);
+	assert_res(proa_pool_stats(m->pool, &st), 0);
 	assert_int_equal(st.lanes[PROA_LANE_CPU].completed, MILLION);
 	assert_int_equal(st.lanes[PROA_LANE_CPU].queued, 0);
 	assert_int_equal(st.lanes[PROA_LANE_CPU].running, 0);
 	assert_int_equal(st.lanes[PROA_LANE_CPU].rejected, 0);
 	assert_true(st.lanes[PROA_LANE_CPU].wait_p50_ns <=
 		    st.lanes[PROA_LANE_CPU].wait_p99_ns);
-	assert_int_equal(proa_pool_free(m->pool), 0);
+	assert_res(proa_pool_free(m->pool), 0);
 	assert_no_worker_left();
 	proa_test_loop_close(m->loop);
 	free(m->ran);
@@ -301,12 +301,12 @@ static void test_cancel_98_queued_behind_2_blocked(void **state)
 	atomic_store(&plain_runs, 0);
 	for (i = 0; i < 100; i++) {
 		proa_future_init(&futs[i], loop);
-		assert_int_equal(
-		    proa_pool_submit_to(pool, loop, PROA_LANE_CPU,
-					i < 2 ? gate_job : plain_job,
-					i < 2 ? (void *)&g : NULL, &futs[i], 0),
-		    0);
-		assert_int_equal(
+		assert_res(proa_pool_submit_to(pool, loop, PROA_LANE_CPU,
+					       i < 2 ? gate_job : plain_job,
+					       i < 2 ? (void *)&g : NULL,
+					       &futs[i], 0),
+			   0);
+		assert_res(
 		    proa_future_add_done_callback(&futs[i], count_done, &d), 0);
 	}
 	/* One iteration hands them over; then both workers are stuck. */
@@ -314,15 +314,15 @@ static void test_cancel_98_queued_behind_2_blocked(void **state)
 	sem_wait(&g.started_sem);
 	sem_wait(&g.started_sem);
 	for (i = 0; i < 100; i++)
-		assert_int_equal(proa_future_cancel(&futs[i]), 0);
+		assert_res(proa_future_cancel(&futs[i]), 0);
 	/* The running two are not interrupted, so the loop is still busy
 	 * and their futures cannot be released. */
-	assert_int_equal(proa_loop_close(loop), -EBUSY);
-	assert_int_equal(proa_future_fini(&futs[0]), -EBUSY);
+	assert_res(proa_loop_close(loop), -EBUSY);
+	assert_res(proa_future_fini(&futs[0]), -EBUSY);
 	drive_until(loop, &d.n, 98);
 	assert_int_equal(proa_future_state(&futs[0]), PROA_FUTURE_PENDING);
 	assert_int_equal(proa_future_state(&futs[1]), PROA_FUTURE_PENDING);
-	assert_int_equal(proa_loop_close(loop), -EBUSY);
+	assert_res(proa_loop_close(loop), -EBUSY);
 	gate_open(&g);
 	drive_until(loop, &d.n, 100);
 	assert_false(d.wrong_thread);
@@ -337,15 +337,15 @@ static void test_cancel_98_queued_behind_2_blocked(void **state)
 			assert_true(i < 2);
 			normal++;
 		}
-		assert_int_equal(proa_future_fini(&futs[i]), 0);
+		assert_res(proa_future_fini(&futs[i]), 0);
 	}
 	assert_int_equal(cancelled, 98);
 	assert_int_equal(normal, 2);
 	assert_int_equal(atomic_load(&plain_runs), 0);
-	assert_int_equal(proa_pool_stats(pool, &st), 0);
+	assert_res(proa_pool_stats(pool, &st), 0);
 	assert_int_equal(st.lanes[PROA_LANE_CPU].cancelled, 98);
 	assert_int_equal(st.lanes[PROA_LANE_CPU].completed, 2);
-	assert_int_equal(proa_pool_free(pool), 0);
+	assert_res(proa_pool_free(pool), 0);
 	assert_no_worker_left();
 	proa_test_loop_close(loop);
 	gate_fini(&g);
@@ -364,31 +364,30 @@ static void test_cancel_before_handover_and_after_start(void **state)
 	gate_init(&g);
 	atomic_store(&plain_runs, 0);
 	proa_future_init(&fut, loop);
-	assert_int_equal(
-	    proa_pool_submit(loop, PROA_LANE_CPU, plain_job, NULL, &fut), 0);
-	assert_int_equal(proa_future_add_done_callback(&fut, count_done, &d),
-			 0);
-	assert_int_equal(proa_future_cancel(&fut), 0);
+	assert_res(proa_pool_submit(loop, PROA_LANE_CPU, plain_job, NULL, &fut),
+		   0);
+	assert_res(proa_future_add_done_callback(&fut, count_done, &d), 0);
+	assert_res(proa_future_cancel(&fut), 0);
 	/* Never inline. */
 	assert_int_equal(d.n, 0);
 	drive_until(loop, &d.n, 1);
-	assert_int_equal(proa_future_result(&fut, NULL), -ECANCELED);
+	assert_res(proa_future_result(&fut, NULL), -ECANCELED);
 	assert_int_equal(atomic_load(&plain_runs), 0);
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_future_fini(&fut), 0);
 
 	/* Cancelled while running: the result still arrives. */
 	proa_future_init(&fut, loop);
-	assert_int_equal(
-	    proa_pool_submit(loop, PROA_LANE_CPU, gate_job, &g, &fut), 0);
+	assert_res(proa_pool_submit(loop, PROA_LANE_CPU, gate_job, &g, &fut),
+		   0);
 	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
 	sem_wait(&g.started_sem);
-	assert_int_equal(proa_future_cancel(&fut), 0);
-	assert_int_equal(proa_future_cancel(&fut), 0);
+	assert_res(proa_future_cancel(&fut), 0);
+	assert_res(proa_future_cancel(&fut), 0);
 	gate_open(&g);
-	assert_int_equal(proa_loop_run_until_complete(loop, &fut), 0);
+	assert_res(proa_loop_run_until_complete(loop, &fut), 0);
 	assert_int_equal(proa_future_state(&fut), PROA_FUTURE_DONE);
 	assert_int_equal(proa_future_result(&fut, NULL), 7);
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_future_fini(&fut), 0);
 	/* The default pool goes with the loop, and its workers with it. */
 	proa_test_loop_close(loop);
 	assert_no_worker_left();
@@ -409,35 +408,34 @@ static void test_blocked_dns_lane_does_not_delay_file_lane(void **state)
 	int i;
 
 	opts.lanes[PROA_LANE_DNS].threads = 2;
-	assert_int_equal(proa_pool_new(&pool, &opts), 0);
+	assert_res(proa_pool_new(&pool, &opts), 0);
 	gate_init(&g);
 	/* Both DNS workers stuck in "resolution", a third waiting. */
 	for (i = 0; i < 3; i++) {
 		proa_future_init(&dns[i], loop);
-		assert_int_equal(proa_pool_submit_to(pool, loop, PROA_LANE_DNS,
-						     gate_job, &g, &dns[i], 0),
-				 0);
+		assert_res(proa_pool_submit_to(pool, loop, PROA_LANE_DNS,
+					       gate_job, &g, &dns[i], 0),
+			   0);
 	}
 	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
 	sem_wait(&g.started_sem);
 	sem_wait(&g.started_sem);
 	proa_future_init(&file, loop);
-	assert_int_equal(proa_pool_submit_to(pool, loop, PROA_LANE_FILE,
-					     plain_job, &file, &file, 0),
-			 0);
-	assert_int_equal(proa_loop_run_until_complete(loop, &file), 0);
+	assert_res(proa_pool_submit_to(pool, loop, PROA_LANE_FILE, plain_job,
+				       &file, &file, 0),
+		   0);
+	assert_res(proa_loop_run_until_complete(loop, &file), 0);
 	assert_int_equal(proa_future_result(&file, NULL), 1);
 	for (i = 0; i < 3; i++)
 		assert_false(proa_future_is_done(&dns[i]));
 	gate_open(&g);
 	for (i = 0; i < 3; i++) {
-		assert_int_equal(proa_loop_run_until_complete(loop, &dns[i]),
-				 0);
+		assert_res(proa_loop_run_until_complete(loop, &dns[i]), 0);
 		assert_int_equal(proa_future_result(&dns[i], NULL), 7);
-		assert_int_equal(proa_future_fini(&dns[i]), 0);
+		assert_res(proa_future_fini(&dns[i]), 0);
 	}
-	assert_int_equal(proa_future_fini(&file), 0);
-	assert_int_equal(proa_pool_free(pool), 0);
+	assert_res(proa_future_fini(&file), 0);
+	assert_res(proa_pool_free(pool), 0);
 	assert_no_worker_left();
 	proa_test_loop_close(loop);
 	gate_fini(&g);
@@ -484,9 +482,9 @@ static void test_full_queue_rejects_and_loses_nothing(void **state)
 
 	gate_init(&g);
 	proa_future_init(&blocker, loop);
-	assert_int_equal(proa_pool_submit_to(pool, loop, PROA_LANE_CPU,
-					     gate_job, &g, &blocker, 0),
-			 0);
+	assert_res(proa_pool_submit_to(pool, loop, PROA_LANE_CPU, gate_job, &g,
+				       &blocker, 0),
+		   0);
 	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
 	sem_wait(&g.started_sem);
 	/* Four wait; the fifth is refused and left untouched. */
@@ -498,8 +496,8 @@ static void test_full_queue_rejects_and_loses_nothing(void **state)
 				 i < 4 ? 0 : -EAGAIN);
 	}
 	assert_int_equal(proa_future_state(&q[4]), PROA_FUTURE_PENDING);
-	assert_int_equal(proa_future_fini(&q[4]), 0);
-	assert_int_equal(proa_pool_stats(pool, &st), 0);
+	assert_res(proa_future_fini(&q[4]), 0);
+	assert_res(proa_pool_stats(pool, &st), 0);
 	assert_int_equal(st.lanes[PROA_LANE_CPU].rejected, 1);
 	assert_int_equal(st.lanes[PROA_LANE_CPU].queued, 4);
 	assert_int_equal(st.lanes[PROA_LANE_CPU].running, 1);
@@ -509,29 +507,28 @@ static void test_full_queue_rejects_and_loses_nothing(void **state)
 	w.g = &g;
 	assert_int_equal(pthread_create(&th, NULL, open_when_waiting, &w), 0);
 	proa_future_init(&extra, loop);
-	assert_int_equal(proa_pool_submit_to(pool, loop, PROA_LANE_CPU,
-					     plain_job, &extra, &extra,
-					     PROA_POOL_WAIT),
-			 0);
+	assert_res(proa_pool_submit_to(pool, loop, PROA_LANE_CPU, plain_job,
+				       &extra, &extra, PROA_POOL_WAIT),
+		   0);
 	assert_int_equal(pthread_join(th, NULL), 0);
 
 	/* Every accepted job runs, with its own value. */
-	assert_int_equal(proa_loop_run_until_complete(loop, &extra), 0);
+	assert_res(proa_loop_run_until_complete(loop, &extra), 0);
 	for (i = 0; i < 4; i++) {
-		assert_int_equal(proa_loop_run_until_complete(loop, &q[i]), 0);
+		assert_res(proa_loop_run_until_complete(loop, &q[i]), 0);
 		assert_int_equal(proa_future_result(&q[i], &value), 1);
 		assert_ptr_equal(value, &q[i]);
-		assert_int_equal(proa_future_fini(&q[i]), 0);
+		assert_res(proa_future_fini(&q[i]), 0);
 	}
 	assert_int_equal(proa_future_result(&extra, &value), 1);
 	assert_ptr_equal(value, &extra);
-	assert_int_equal(proa_loop_run_until_complete(loop, &blocker), 0);
+	assert_res(proa_loop_run_until_complete(loop, &blocker), 0);
 	assert_int_equal(proa_future_result(&blocker, NULL), 7);
-	assert_int_equal(proa_future_fini(&blocker), 0);
-	assert_int_equal(proa_future_fini(&extra), 0);
-	assert_int_equal(proa_pool_stats(pool, &st), 0);
+	assert_res(proa_future_fini(&blocker), 0);
+	assert_res(proa_future_fini(&extra), 0);
+	assert_res(proa_pool_stats(pool, &st), 0);
 	assert_int_equal(st.lanes[PROA_LANE_CPU].completed, 6);
-	assert_int_equal(proa_pool_free(pool), 0);
+	assert_res(proa_pool_free(pool), 0);
 	assert_no_worker_left();
 	proa_test_loop_close(loop);
 	gate_fini(&g);
@@ -592,19 +589,17 @@ static void check_placement(enum proa_placement place, bool no_topology)
 	pthread_barrier_init(&a.all_in, NULL, n);
 	for (i = 0; i < n; i++) {
 		proa_future_init(&futs[i], loop);
-		assert_int_equal(proa_pool_submit_to(pool, loop, PROA_LANE_CPU,
-						     affinity_job, &a, &futs[i],
-						     0),
-				 0);
+		assert_res(proa_pool_submit_to(pool, loop, PROA_LANE_CPU,
+					       affinity_job, &a, &futs[i], 0),
+			   0);
 	}
 	for (i = 0; i < n; i++) {
-		assert_int_equal(proa_loop_run_until_complete(loop, &futs[i]),
-				 0);
+		assert_res(proa_loop_run_until_complete(loop, &futs[i]), 0);
 		assert_true(proa_future_result(&futs[i], NULL) >= 0);
-		assert_int_equal(proa_future_fini(&futs[i]), 0);
+		assert_res(proa_future_fini(&futs[i]), 0);
 	}
 	assert_int_equal(atomic_load(&a.bad), 0);
-	assert_int_equal(proa_pool_stats(pool, &st), 0);
+	assert_res(proa_pool_stats(pool, &st), 0);
 	assert_int_equal(st.placement, place);
 	assert_int_equal(st.bound, !no_topology && place != PROA_PLACE_NONE);
 	assert_true(proa_pool_describe(pool, text, sizeof(text)) > 0);
@@ -612,7 +607,7 @@ static void check_placement(enum proa_placement place, bool no_topology)
 	for (i = 0; i < n; i++) {
 		assert_true(a.got[i]);
 		/* What the worker sees is what the pool reports. */
-		assert_int_equal(
+		assert_res(
 		    proa_pool_worker_affinity(pool, PROA_LANE_CPU, i, &want),
 		    0);
 		assert_true(CPU_EQUAL(&want, &a.seen[i]));
@@ -643,10 +638,10 @@ static void check_placement(enum proa_placement place, bool no_topology)
 	}
 	if (no_topology)
 		assert_non_null(strstr(text, "no topology"));
-	assert_int_equal(
-	    proa_pool_worker_affinity(pool, PROA_LANE_CPU, n, &want), -ENOENT);
-	assert_int_equal(proa_pool_current_worker(NULL, NULL), -ESRCH);
-	assert_int_equal(proa_pool_free(pool), 0);
+	assert_res(proa_pool_worker_affinity(pool, PROA_LANE_CPU, n, &want),
+		   -ENOENT);
+	assert_res(proa_pool_current_worker(NULL, NULL), -ESRCH);
+	assert_res(proa_pool_free(pool), 0);
 	pthread_barrier_destroy(&a.all_in);
 	assert_no_worker_left();
 	proa_test_loop_close(loop);
@@ -755,33 +750,33 @@ static void shutdown_with_pending(enum proa_pool_shutdown how)
 
 	until_shut_init(&u, pool);
 	proa_future_init(&blocker, loop);
-	assert_int_equal(proa_pool_submit_to(pool, loop, PROA_LANE_CPU,
-					     until_shut_job, &u, &blocker, 0),
-			 0);
+	assert_res(proa_pool_submit_to(pool, loop, PROA_LANE_CPU,
+				       until_shut_job, &u, &blocker, 0),
+		   0);
 	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
 	sem_wait(&u.started);
 	for (i = 0; i < 10; i++) {
 		proa_future_init(&q[i], loop);
-		assert_int_equal(proa_pool_submit_to(pool, loop, PROA_LANE_CPU,
-						     plain_job, NULL, &q[i], 0),
-				 0);
+		assert_res(proa_pool_submit_to(pool, loop, PROA_LANE_CPU,
+					       plain_job, NULL, &q[i], 0),
+			   0);
 	}
 	/* Handed over while the worker is held: the ten wait in the queue
 	 * (the shutdown would hand them over itself otherwise). */
 	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
-	assert_int_equal(proa_pool_shutdown(pool, how), 0);
-	assert_int_equal(proa_pool_shutdown(pool, how), -EALREADY);
+	assert_res(proa_pool_shutdown(pool, how), 0);
+	assert_res(proa_pool_shutdown(pool, how), -EALREADY);
 	assert_no_worker_left();
 	proa_future_init(&late, loop);
-	assert_int_equal(proa_pool_submit_to(pool, loop, PROA_LANE_CPU,
-					     plain_job, NULL, &late, 0),
-			 -ESHUTDOWN);
-	assert_int_equal(proa_future_fini(&late), 0);
+	assert_res(proa_pool_submit_to(pool, loop, PROA_LANE_CPU, plain_job,
+				       NULL, &late, 0),
+		   -ESHUTDOWN);
+	assert_res(proa_future_fini(&late), 0);
 	/* Every future resolves once: run when draining, else cancelled. */
-	assert_int_equal(proa_loop_run_until_complete(loop, &blocker), 0);
+	assert_res(proa_loop_run_until_complete(loop, &blocker), 0);
 	assert_int_equal(proa_future_result(&blocker, NULL), 7);
 	for (i = 0; i < 10; i++) {
-		assert_int_equal(proa_loop_run_until_complete(loop, &q[i]), 0);
+		assert_res(proa_loop_run_until_complete(loop, &q[i]), 0);
 		res = proa_future_result(&q[i], NULL);
 		if (res == 1)
 			ran++;
@@ -789,12 +784,12 @@ static void shutdown_with_pending(enum proa_pool_shutdown how)
 			cancelled++;
 		else
 			fail_msg("job %u: %d", i, res);
-		assert_int_equal(proa_future_fini(&q[i]), 0);
+		assert_res(proa_future_fini(&q[i]), 0);
 	}
 	assert_int_equal(ran, how == PROA_POOL_DRAIN ? 10 : 0);
 	assert_int_equal(cancelled, how == PROA_POOL_DRAIN ? 0 : 10);
-	assert_int_equal(proa_future_fini(&blocker), 0);
-	assert_int_equal(proa_pool_free(pool), 0);
+	assert_res(proa_future_fini(&blocker), 0);
+	assert_res(proa_pool_free(pool), 0);
 	proa_test_loop_close(loop);
 	sem_destroy(&u.started);
 }
@@ -819,7 +814,7 @@ static void test_pool_freed_before_its_loop_closes(void **state)
 	until_shut_init(&u, pool);
 	for (i = 0; i < 3; i++) {
 		proa_future_init(&fut[i], loop);
-		assert_int_equal(
+		assert_res(
 		    proa_pool_submit_to(pool, loop, PROA_LANE_CPU,
 					i < 2 ? until_shut_job : plain_job, &u,
 					&fut[i], 0),
@@ -829,14 +824,13 @@ static void test_pool_freed_before_its_loop_closes(void **state)
 	sem_wait(&u.started);
 	sem_wait(&u.started);
 	/* Cancels the queued one, lets the running two finish, joins. */
-	assert_int_equal(proa_pool_free(pool), 0);
+	assert_res(proa_pool_free(pool), 0);
 	assert_no_worker_left();
 	for (i = 0; i < 3; i++) {
-		assert_int_equal(proa_loop_run_until_complete(loop, &fut[i]),
-				 0);
+		assert_res(proa_loop_run_until_complete(loop, &fut[i]), 0);
 		assert_int_equal(proa_future_result(&fut[i], NULL),
 				 i < 2 ? 7 : -ECANCELED);
-		assert_int_equal(proa_future_fini(&fut[i]), 0);
+		assert_res(proa_future_fini(&fut[i]), 0);
 	}
 	proa_test_loop_close(loop);
 	sem_destroy(&u.started);
@@ -850,15 +844,15 @@ static void test_loop_close_takes_its_default_pool_along(void **state)
 	struct proa_pool *pool = NULL, *again = NULL;
 	struct proa_future fut;
 
-	assert_int_equal(proa_pool_default(loop, &pool), 0);
-	assert_int_equal(proa_pool_default(loop, &again), 0);
+	assert_res(proa_pool_default(loop, &pool), 0);
+	assert_res(proa_pool_default(loop, &again), 0);
 	assert_ptr_equal(pool, again);
-	assert_int_equal(proa_pool_free(pool), -EINVAL);
+	assert_res(proa_pool_free(pool), -EINVAL);
 	proa_future_init(&fut, loop);
-	assert_int_equal(
+	assert_res(
 	    proa_pool_submit(loop, PROA_LANE_FILE, plain_job, NULL, &fut), 0);
-	assert_int_equal(proa_loop_run_until_complete(loop, &fut), 0);
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_loop_run_until_complete(loop, &fut), 0);
+	assert_res(proa_future_fini(&fut), 0);
 	assert_true(proa_test_threads() > baseline_threads);
 	proa_test_loop_close(loop);
 	assert_no_worker_left();
@@ -882,70 +876,66 @@ static void test_bad_input(void **state)
 	struct proa_pool *pool = NULL;
 	struct proa_future fut, done, foreign;
 
-	assert_int_equal(proa_pool_new(NULL, NULL), -EINVAL);
+	assert_res(proa_pool_new(NULL, NULL), -EINVAL);
 	opts.placement = PROA_PLACE__COUNT;
-	assert_int_equal(proa_pool_new(&pool, &opts), -EINVAL);
+	assert_res(proa_pool_new(&pool, &opts), -EINVAL);
 	opts.placement = PROA_PLACE_NONE;
 	opts.lanes[PROA_LANE_DNS].threads = 100000;
-	assert_int_equal(proa_pool_new(&pool, &opts), -EINVAL);
+	assert_res(proa_pool_new(&pool, &opts), -EINVAL);
 	assert_null(pool);
 	pool = new_pool(PROA_PLACE_NONE, 1, 0);
 
 	proa_future_init(&fut, loop);
 	proa_future_init(&done, loop);
 	proa_future_init(&foreign, other);
-	assert_int_equal(proa_future_set_result(&done, 0, NULL), 0);
-	assert_int_equal(
-	    proa_pool_submit(NULL, PROA_LANE_CPU, plain_job, NULL, &fut),
-	    -EINVAL);
-	assert_int_equal(
-	    proa_pool_submit(loop, PROA_LANE_CPU, NULL, NULL, &fut), -EINVAL);
-	assert_int_equal(
-	    proa_pool_submit(loop, PROA_LANE_CPU, plain_job, NULL, NULL),
-	    -EINVAL);
-	assert_int_equal(
+	assert_res(proa_future_set_result(&done, 0, NULL), 0);
+	assert_res(proa_pool_submit(NULL, PROA_LANE_CPU, plain_job, NULL, &fut),
+		   -EINVAL);
+	assert_res(proa_pool_submit(loop, PROA_LANE_CPU, NULL, NULL, &fut),
+		   -EINVAL);
+	assert_res(proa_pool_submit(loop, PROA_LANE_CPU, plain_job, NULL, NULL),
+		   -EINVAL);
+	assert_res(
 	    proa_pool_submit(loop, PROA_LANE__COUNT, plain_job, NULL, &fut),
 	    -EINVAL);
-	assert_int_equal(
+	assert_res(
 	    proa_pool_submit(loop, PROA_LANE_CPU, plain_job, NULL, &foreign),
 	    -EINVAL);
-	assert_int_equal(
+	assert_res(
 	    proa_pool_submit(loop, PROA_LANE_CPU, plain_job, NULL, &done),
 	    -EBUSY);
-	assert_int_equal(proa_pool_submit_to(NULL, loop, PROA_LANE_CPU,
-					     plain_job, NULL, &fut, 0),
-			 -EINVAL);
-	assert_int_equal(proa_pool_submit_to(pool, loop, PROA_LANE_CPU,
-					     plain_job, NULL, &fut, 0x10),
-			 -EINVAL);
-	assert_int_equal(proa_pool_shutdown(NULL, PROA_POOL_DRAIN), -EINVAL);
-	assert_int_equal(proa_pool_shutdown(pool, (enum proa_pool_shutdown)9),
-			 -EINVAL);
-	assert_int_equal(proa_pool_stats(pool, NULL), -EINVAL);
-	assert_int_equal(proa_pool_free(NULL), 0);
+	assert_res(proa_pool_submit_to(NULL, loop, PROA_LANE_CPU, plain_job,
+				       NULL, &fut, 0),
+		   -EINVAL);
+	assert_res(proa_pool_submit_to(pool, loop, PROA_LANE_CPU, plain_job,
+				       NULL, &fut, 0x10),
+		   -EINVAL);
+	assert_res(proa_pool_shutdown(NULL, PROA_POOL_DRAIN), -EINVAL);
+	assert_res(proa_pool_shutdown(pool, (enum proa_pool_shutdown)9),
+		   -EINVAL);
+	assert_res(proa_pool_stats(pool, NULL), -EINVAL);
+	assert_res(proa_pool_free(NULL), 0);
 	/* A worker cannot shut its own pool down (it would join itself). */
-	assert_int_equal(proa_pool_submit_to(pool, loop, PROA_LANE_CPU,
-					     shutdown_from_worker, pool, &fut,
-					     0),
-			 0);
+	assert_res(proa_pool_submit_to(pool, loop, PROA_LANE_CPU,
+				       shutdown_from_worker, pool, &fut, 0),
+		   0);
 	/* Now it has a canceller: a second submission is refused. */
-	assert_int_equal(proa_pool_submit_to(pool, loop, PROA_LANE_CPU,
-					     plain_job, NULL, &fut, 0),
-			 -EBUSY);
-	assert_int_equal(proa_loop_run_until_complete(loop, &fut), 0);
-	assert_int_equal(proa_future_result(&fut, NULL), -EDEADLK);
-	assert_int_equal(proa_future_fini(&fut), 0);
-	assert_int_equal(proa_future_fini(&done), 0);
-	assert_int_equal(proa_future_fini(&foreign), 0);
-	assert_int_equal(proa_pool_free(pool), 0);
+	assert_res(proa_pool_submit_to(pool, loop, PROA_LANE_CPU, plain_job,
+				       NULL, &fut, 0),
+		   -EBUSY);
+	assert_res(proa_loop_run_until_complete(loop, &fut), 0);
+	assert_res(proa_future_result(&fut, NULL), -EDEADLK);
+	assert_res(proa_future_fini(&fut), 0);
+	assert_res(proa_future_fini(&done), 0);
+	assert_res(proa_future_fini(&foreign), 0);
+	assert_res(proa_pool_free(pool), 0);
 	proa_test_loop_close(other);
-	assert_int_equal(proa_loop_close(loop), 0);
+	assert_res(proa_loop_close(loop), 0);
 	proa_future_init(&fut, loop);
-	assert_int_equal(
-	    proa_pool_submit(loop, PROA_LANE_CPU, plain_job, NULL, &fut),
-	    PROA_ECLOSED);
-	assert_int_equal(proa_pool_default(loop, &pool), PROA_ECLOSED);
-	assert_int_equal(proa_loop_free(loop), 0);
+	assert_res(proa_pool_submit(loop, PROA_LANE_CPU, plain_job, NULL, &fut),
+		   PROA_ECLOSED);
+	assert_res(proa_pool_default(loop, &pool), PROA_ECLOSED);
+	assert_res(proa_loop_free(loop), 0);
 	assert_no_worker_left();
 	(void)state;
 }
@@ -962,10 +952,10 @@ static int resolve(struct proa_loop *loop, const char *host,
 	int res;
 
 	proa_future_init(&fut, loop);
-	assert_int_equal(proa_getaddrinfo(loop, host, service, hints, &fut), 0);
-	assert_int_equal(proa_loop_run_until_complete(loop, &fut), 0);
+	assert_res(proa_getaddrinfo(loop, host, service, hints, &fut), 0);
+	assert_res(proa_loop_run_until_complete(loop, &fut), 0);
 	res = proa_future_result(&fut, &value);
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_future_fini(&fut), 0);
 	*out = value;
 	if (res < 0)
 		assert_null(value);
@@ -983,7 +973,7 @@ static void test_getaddrinfo(void **state)
 
 	/* "localhost": from /etc/hosts, or loopback by RFC 6761 where a
 	 * minimal container has no /etc/hosts. */
-	assert_int_equal(resolve(loop, "localhost", "80", &hints, &ai), 0);
+	assert_res(resolve(loop, "localhost", "80", &hints, &ai), 0);
 	assert_non_null(ai);
 	for (p = ai; p; p = p->ai_next) {
 		if (p->ai_family == AF_INET &&
@@ -1002,7 +992,7 @@ static void test_getaddrinfo(void **state)
 	/* *.localhost is loopback too (RFC 6761), whatever DNS says.  (A
 	 * numeric port: minimal systems have no /etc/services.) */
 	hints.ai_family = AF_INET6;
-	assert_int_equal(resolve(loop, "api.LOCALHOST.", "80", &hints, &ai), 0);
+	assert_res(resolve(loop, "api.LOCALHOST.", "80", &hints, &ai), 0);
 	for (p = ai; p; p = p->ai_next) {
 		assert_int_equal(p->ai_family, AF_INET6);
 		assert_true(IN6_IS_ADDR_LOOPBACK(
@@ -1012,7 +1002,7 @@ static void test_getaddrinfo(void **state)
 	}
 	proa_freeaddrinfo(ai);
 	hints.ai_family = AF_UNSPEC;
-	assert_int_equal(resolve(loop, "x.localhost", NULL, &hints, &ai), 0);
+	assert_res(resolve(loop, "x.localhost", NULL, &hints, &ai), 0);
 	assert_int_equal(ai->ai_family, AF_INET);
 	assert_int_equal(((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr,
 			 htonl(INADDR_LOOPBACK));
@@ -1023,7 +1013,7 @@ static void test_getaddrinfo(void **state)
 
 	/* A numeric address, and its port. */
 	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-	assert_int_equal(resolve(loop, "192.0.2.7", "8080", &hints, &ai), 0);
+	assert_res(resolve(loop, "192.0.2.7", "8080", &hints, &ai), 0);
 	assert_int_equal(ai->ai_family, AF_INET);
 	assert_int_equal(((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr,
 			 htonl(0xc0000207));
@@ -1032,8 +1022,8 @@ static void test_getaddrinfo(void **state)
 	proa_freeaddrinfo(ai);
 
 	/* Names that cannot resolve.  Numeric-only: decided locally. */
-	assert_int_equal(resolve(loop, "not-an-address", NULL, &hints, &ai),
-			 PROA_ENONAME);
+	assert_res(resolve(loop, "not-an-address", NULL, &hints, &ai),
+		   PROA_ENONAME);
 	/* Through the resolver: NXDOMAIN, or no resolver reachable. */
 	hints.ai_flags = 0;
 	res = resolve(loop, "name-that-does-not-exist.invalid", NULL, &hints,
@@ -1044,21 +1034,18 @@ static void test_getaddrinfo(void **state)
 	assert_string_equal(proa_strerror(PROA_ENONAME),
 			    "name or service does not resolve");
 	hints.ai_family = 12345;
-	assert_int_equal(resolve(loop, "localhost", NULL, &hints, &ai),
-			 -EAFNOSUPPORT);
+	assert_res(resolve(loop, "localhost", NULL, &hints, &ai),
+		   -EAFNOSUPPORT);
 
 	proa_future_init(&fut, loop);
-	assert_int_equal(proa_getaddrinfo(loop, NULL, NULL, NULL, &fut),
-			 -EINVAL);
-	assert_int_equal(proa_getaddrinfo(loop, "x", NULL, NULL, NULL),
-			 -EINVAL);
+	assert_res(proa_getaddrinfo(loop, NULL, NULL, NULL, &fut), -EINVAL);
+	assert_res(proa_getaddrinfo(loop, "x", NULL, NULL, NULL), -EINVAL);
 	/* Cancelled before it starts: its copied request is freed (ASan). */
-	assert_int_equal(proa_getaddrinfo(loop, "localhost", "1", NULL, &fut),
-			 0);
-	assert_int_equal(proa_future_cancel(&fut), 0);
-	assert_int_equal(proa_loop_run_until_complete(loop, &fut), 0);
-	assert_int_equal(proa_future_result(&fut, NULL), -ECANCELED);
-	assert_int_equal(proa_future_fini(&fut), 0);
+	assert_res(proa_getaddrinfo(loop, "localhost", "1", NULL, &fut), 0);
+	assert_res(proa_future_cancel(&fut), 0);
+	assert_res(proa_loop_run_until_complete(loop, &fut), 0);
+	assert_res(proa_future_result(&fut, NULL), -ECANCELED);
+	assert_res(proa_future_fini(&fut), 0);
 	proa_freeaddrinfo(NULL);
 	proa_test_loop_close(loop);
 	(void)state;
@@ -1116,63 +1103,61 @@ static void test_missing_file_opcodes_run_on_the_file_lane(void **state)
 
 	d = (struct opdone){0};
 	proa_op_init(&op, opdone_cb, &d);
-	assert_int_equal(proa_op_openat(loop, &op, AT_FDCWD, path, O_RDWR, 0),
-			 0);
+	assert_res(proa_op_openat(loop, &op, AT_FDCWD, path, O_RDWR, 0), 0);
 	assert_int_equal(proa_op_state(&op), PROA_OP_INFLIGHT);
-	assert_int_equal(proa_op_openat(loop, &op, AT_FDCWD, path, O_RDWR, 0),
-			 -EBUSY);
+	assert_res(proa_op_openat(loop, &op, AT_FDCWD, path, O_RDWR, 0),
+		   -EBUSY);
 	fd = run_op(loop, &op, &d);
 	assert_true(fd >= 0);
 	assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
 	d = (struct opdone){0};
-	assert_int_equal(proa_op_write(loop, &op, fd, "pooled!", 7, 3), 0);
+	assert_res(proa_op_write(loop, &op, fd, "pooled!", 7, 3), 0);
 	assert_int_equal(run_op(loop, &op, &d), 7);
 	d = (struct opdone){0};
-	assert_int_equal(proa_op_fsync(loop, &op, fd, PROA_FSYNC_DATASYNC), 0);
-	assert_int_equal(run_op(loop, &op, &d), 0);
+	assert_res(proa_op_fsync(loop, &op, fd, PROA_FSYNC_DATASYNC), 0);
+	assert_res(run_op(loop, &op, &d), 0);
 	assert_int_equal(pread(fd, buf, sizeof(buf), 0), 10);
 	assert_memory_equal(buf + 3, "pooled!", 7);
 	d = (struct opdone){0};
 	memset(buf, 0, sizeof(buf));
-	assert_int_equal(proa_op_read(loop, &op, fd, buf, 4, 5), 0);
+	assert_res(proa_op_read(loop, &op, fd, buf, 4, 5), 0);
 	assert_int_equal(run_op(loop, &op, &d), 4);
 	assert_memory_equal(buf, "oled", 4);
 	d = (struct opdone){0};
-	assert_int_equal(
+	assert_res(
 	    proa_op_statx(loop, &op, AT_FDCWD, path, 0, STATX_SIZE, &stx), 0);
-	assert_int_equal(run_op(loop, &op, &d), 0);
+	assert_res(run_op(loop, &op, &d), 0);
 	assert_int_equal(stx.stx_size, 10);
 	d = (struct opdone){0};
-	assert_int_equal(proa_op_close(loop, &op, fd), 0);
-	assert_int_equal(run_op(loop, &op, &d), 0);
+	assert_res(proa_op_close(loop, &op, fd), 0);
+	assert_res(run_op(loop, &op, &d), 0);
 	assert_int_equal(fcntl(fd, F_GETFD), -1);
 	d = (struct opdone){0};
-	assert_int_equal(proa_op_read(loop, &op, fd, buf, 4, 0), 0);
-	assert_int_equal(run_op(loop, &op, &d), -EBADF);
+	assert_res(proa_op_read(loop, &op, fd, buf, 4, 0), 0);
+	assert_res(run_op(loop, &op, &d), -EBADF);
 
 	/* Four reads of empty pipes hold all four file workers; a fifth
 	 * read queues, and is cancelled: -ECANCELED, never inline. */
-	assert_int_equal(proa_pool_default(loop, &pool), 0);
-	assert_int_equal(proa_pool_stats(pool, &st), 0);
+	assert_res(proa_pool_default(loop, &pool), 0);
+	assert_res(proa_pool_stats(pool, &st), 0);
 	assert_int_equal(st.lanes[PROA_LANE_FILE].max_threads, 4);
 	for (i = 0; i < 4; i++) {
 		assert_int_equal(pipe2(p[i], O_CLOEXEC), 0);
 		rd[i] = (struct opdone){0};
 		proa_op_init(&reads[i], opdone_cb, &rd[i]);
-		assert_int_equal(
+		assert_res(
 		    proa_op_read(loop, &reads[i], p[i][0], &rbuf[i], 1, -1), 0);
 	}
 	qd = (struct opdone){0};
 	proa_op_init(&queued, opdone_cb, &qd);
-	assert_int_equal(proa_op_read(loop, &queued, p[0][0], &rbuf[4], 1, -1),
-			 0);
+	assert_res(proa_op_read(loop, &queued, p[0][0], &rbuf[4], 1, -1), 0);
 	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
-	assert_int_equal(proa_op_cancel(&queued), 0);
-	assert_int_equal(proa_op_cancel(&queued), -EALREADY);
+	assert_res(proa_op_cancel(&queued), 0);
+	assert_res(proa_op_cancel(&queued), -EALREADY);
 	assert_int_equal(qd.calls, 0);
 	/* The four workers took the four reads first (FIFO), so the fifth
 	 * was still queued: cancelled without ever running. */
-	assert_int_equal(run_op(loop, &queued, &qd), -ECANCELED);
+	assert_res(run_op(loop, &queued, &qd), -ECANCELED);
 	for (i = 0; i < 4; i++)
 		assert_int_equal(write(p[i][1], "a", 1), 1);
 	for (i = 0; i < 4; i++) {
@@ -1180,8 +1165,8 @@ static void test_missing_file_opcodes_run_on_the_file_lane(void **state)
 		close(p[i][0]);
 		close(p[i][1]);
 	}
-	assert_int_equal(proa_pool_default(loop, &pool), 0);
-	assert_int_equal(proa_pool_stats(pool, &st), 0);
+	assert_res(proa_pool_default(loop, &pool), 0);
+	assert_res(proa_pool_stats(pool, &st), 0);
 	assert_true(st.lanes[PROA_LANE_FILE].completed >= 11);
 	assert_int_equal(unlink(path), 0);
 	proa_test_loop_close(loop);

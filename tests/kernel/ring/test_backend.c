@@ -40,7 +40,7 @@ static struct proa_loop *loop_on(enum proa_backend b)
 	struct proa_loop_opts o = {.backend = b};
 	struct proa_loop *loop = NULL;
 
-	assert_int_equal(proa_loop_new(&loop, &o), 0);
+	assert_res(proa_loop_new(&loop, &o), 0);
 	return loop;
 }
 
@@ -75,7 +75,7 @@ static void test_env_chooses_and_option_wins(void **state)
 	assert_string_equal(proa_loop_backend(loop), "epoll");
 	proa_test_loop_close(loop);
 	setenv("PROA_BACKEND", "bogus", 1);
-	assert_int_equal(proa_loop_new(&loop, NULL), -EINVAL);
+	assert_res(proa_loop_new(&loop, NULL), -EINVAL);
 	/* An option that is set is not overridden by the environment. */
 	loop = loop_on(PROA_BACKEND_EPOLL);
 	assert_string_equal(proa_loop_backend(loop), "epoll");
@@ -94,7 +94,7 @@ static void test_bad_backend_option_is_einval(void **state)
 	struct proa_loop_opts o = {.backend = (enum proa_backend)7};
 	struct proa_loop *loop = NULL;
 
-	assert_int_equal(proa_loop_new(&loop, &o), -EINVAL);
+	assert_res(proa_loop_new(&loop, &o), -EINVAL);
 	assert_null(loop);
 	(void)state;
 }
@@ -140,7 +140,7 @@ static void test_auto_falls_back_only_on_refusal(void **state)
 				assert_null(loop);
 				continue;
 			}
-			assert_int_equal(ret, 0);
+			assert_res(ret, 0);
 		}
 		proa__ring_faults.setup_errno = 0;
 		assert_string_equal(proa_loop_backend(loop), "epoll");
@@ -444,8 +444,7 @@ static void test_epoll_blocking_pipe_read(void **state)
 
 	assert_int_equal(pipe(p), 0);
 	proa_op_init(&op, rec_cb, &r);
-	assert_int_equal(proa_op_read(loop, &op, p[0], buf, sizeof(buf), -1),
-			 0);
+	assert_res(proa_op_read(loop, &op, p[0], buf, sizeof(buf), -1), 0);
 	spin(loop, 5);
 	assert_int_equal(r.calls, 0);
 	assert_int_equal(write(p[1], "pipe", 4), 4);
@@ -470,7 +469,7 @@ static void recv_round(struct proa_loop *loop, int rfd, int wfd,
 	size_t n = strlen(msg);
 
 	proa_op_init(&op, rec_cb, &r);
-	assert_int_equal(proa_op_recv(loop, &op, rfd, buf, sizeof(buf), 0), 0);
+	assert_res(proa_op_recv(loop, &op, rfd, buf, sizeof(buf), 0), 0);
 	spin(loop, 3);
 	assert_int_equal(r.calls, 0);
 	assert_int_equal(write(wfd, msg, n), (ssize_t)n);
@@ -513,19 +512,19 @@ static void test_epoll_cancel_and_close_op(void **state)
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, a), 0);
 	proa_op_init(&op, rec_cb, &r);
-	assert_int_equal(proa_op_recv(loop, &op, a[0], buf, sizeof(buf), 0), 0);
+	assert_res(proa_op_recv(loop, &op, a[0], buf, sizeof(buf), 0), 0);
 	spin(loop, 3);
-	assert_int_equal(proa_op_cancel(&op), 0);
-	assert_int_equal(proa_op_cancel(&op), -EALREADY);
+	assert_res(proa_op_cancel(&op), 0);
+	assert_res(proa_op_cancel(&op), -EALREADY);
 	DRIVE(loop, r.done);
 	spin(loop, 3);
 	assert_int_equal(r.calls, 1);
-	assert_int_equal(r.res, -ECANCELED);
-	assert_int_equal(proa_op_cancel(&op), -ENOENT);
+	assert_res(r.res, -ECANCELED);
+	assert_res(proa_op_cancel(&op), -ENOENT);
 	proa_op_init(&cop, rec_cb, &c);
-	assert_int_equal(proa_op_close(loop, &cop, a[0]), 0);
+	assert_res(proa_op_close(loop, &cop, a[0]), 0);
 	DRIVE(loop, c.done);
-	assert_int_equal(c.res, 0);
+	assert_res(c.res, 0);
 	close(a[1]);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, b), 0);
 	assert_int_equal(b[0], a[0]);
@@ -552,7 +551,7 @@ static void test_epoll_regular_file_read_goes_to_pool(void **state)
 	unlink(path);
 	assert_int_equal(write(fd, "0123456789", 10), 10);
 	proa_op_init(&op, rec_cb, &r);
-	assert_int_equal(proa_op_read(loop, &op, fd, buf, 4, 3), 0);
+	assert_res(proa_op_read(loop, &op, fd, buf, 4, 3), 0);
 	DRIVE(loop, r.done);
 	assert_int_equal(r.res, 4);
 	assert_memory_equal(buf, "3456", 4);
@@ -574,10 +573,10 @@ static void test_epoll_buffer_ring_runs_dry(void **state)
 	char rest[8] = {0};
 	int a[2];
 
-	assert_int_equal(proa_buf_ring_new(loop, &br, 1, 64), 0);
+	assert_res(proa_buf_ring_new(loop, &br, 1, 64), 0);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, a), 0);
 	proa_op_init(&op, rec_cb, &r);
-	assert_int_equal(
+	assert_res(
 	    proa_op_recv_select(loop, &op, a[0], br, PROA_RECV_MULTISHOT), 0);
 	spin(loop, 3);
 	assert_int_equal(r.calls, 0);
@@ -592,12 +591,12 @@ static void test_epoll_buffer_ring_runs_dry(void **state)
 	assert_int_equal(write(a[1], "two", 3), 3);
 	DRIVE(loop, r.done);
 	assert_int_equal(r.calls, 2);
-	assert_int_equal(r.res, -ENOBUFS);
+	assert_res(r.res, -ENOBUFS);
 	assert_int_equal(read(a[0], rest, sizeof(rest)), 3);
 	assert_memory_equal(rest, "two", 3);
-	assert_int_equal(proa_buf_ring_put(br, 0), 0);
-	assert_int_equal(proa_buf_ring_put(br, 0), -EALREADY);
-	assert_int_equal(proa_buf_ring_free(br), 0);
+	assert_res(proa_buf_ring_put(br, 0), 0);
+	assert_res(proa_buf_ring_put(br, 0), -EALREADY);
+	assert_res(proa_buf_ring_free(br), 0);
 	close(a[0]);
 	close(a[1]);
 	proa_test_loop_close(loop);
@@ -616,8 +615,8 @@ static void test_epoll_multishot_poll(void **state)
 
 	assert_int_equal(pipe2(p, O_NONBLOCK), 0);
 	proa_op_init(&op, rec_cb, &r);
-	assert_int_equal(
-	    proa_op_poll(loop, &op, p[0], POLLIN, PROA_POLL_MULTISHOT), 0);
+	assert_res(proa_op_poll(loop, &op, p[0], POLLIN, PROA_POLL_MULTISHOT),
+		   0);
 	spin(loop, 3);
 	assert_int_equal(r.calls, 0);
 	assert_int_equal(write(p[1], "x", 1), 1);
@@ -627,10 +626,10 @@ static void test_epoll_multishot_poll(void **state)
 	assert_int_equal(write(p[1], "y", 1), 1);
 	DRIVE(loop, r.more == 2);
 	assert_int_equal(read(p[0], &c, 1), 1);
-	assert_int_equal(proa_op_cancel(&op), 0);
+	assert_res(proa_op_cancel(&op), 0);
 	DRIVE(loop, r.done);
 	assert_int_equal(r.calls, 3);
-	assert_int_equal(r.res, -ECANCELED);
+	assert_res(r.res, -ECANCELED);
 	close(p[0]);
 	close(p[1]);
 	proa_test_loop_close(loop);
@@ -650,23 +649,22 @@ static void test_epoll_timeouts(void **state)
 
 	for (i = 0; i < 4; i++) {
 		proa_op_init(&op[i], rec_cb, &r[i]);
-		assert_int_equal(
-		    proa_op_timeout(loop, &op[i], ms[i] * 1000000u), 0);
+		assert_res(proa_op_timeout(loop, &op[i], ms[i] * 1000000u), 0);
 	}
-	assert_int_equal(proa_op_cancel(&op[3]), 0);
+	assert_res(proa_op_cancel(&op[3]), 0);
 	DRIVE(loop, r[1].done);
 	assert_true(proa_test_now_ns() - t0 >= 10000000u);
 	assert_false(r[2].done);
 	assert_false(r[0].done);
 	assert_true(r[3].done);
-	assert_int_equal(r[3].res, -ECANCELED);
+	assert_res(r[3].res, -ECANCELED);
 	DRIVE(loop, r[2].done);
 	assert_true(proa_test_now_ns() - t0 >= 20000000u);
 	assert_false(r[0].done);
 	DRIVE(loop, r[0].done);
 	assert_true(proa_test_now_ns() - t0 >= 30000000u);
 	for (i = 0; i < 3; i++) {
-		assert_int_equal(r[i].res, -ETIME);
+		assert_res(r[i].res, -ETIME);
 		assert_int_equal(r[i].calls, 1);
 	}
 	proa_test_loop_close(loop);

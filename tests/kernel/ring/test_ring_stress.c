@@ -65,7 +65,7 @@ static void storm_submit(void *arg)
 	/* All at once, from one callback, without returning to the loop. */
 	for (i = 0; i < s->n; i++) {
 		proa_op_init(&s->ops[i], storm_op_cb, s);
-		assert_int_equal(proa_op_nop(s->loop, &s->ops[i]), 0);
+		assert_res(proa_op_nop(s->loop, &s->ops[i]), 0);
 	}
 }
 
@@ -78,14 +78,13 @@ static void run_storm(const struct proa_loop_opts *opts, unsigned n,
 	s.loop = proa_test_loop_new_opts(opts);
 	s.ops = calloc(n, sizeof(*s.ops));
 	s.runs = calloc(n, sizeof(*s.runs));
-	assert_int_equal(proa_loop_call_soon(s.loop, &s.h, storm_submit, &s),
-			 0);
-	assert_int_equal(proa_loop_run(s.loop, PROA_RUN_DEFAULT), 0);
+	assert_res(proa_loop_call_soon(s.loop, &s.h, storm_submit, &s), 0);
+	assert_res(proa_loop_run(s.loop, PROA_RUN_DEFAULT), 0);
 	assert_int_equal(s.done, n);
 	assert_int_equal(s.bad_res, 0);
 	for (i = 0; i < n; i++)
 		assert_int_equal(s.runs[i], 1);
-	assert_int_equal(proa_loop_stats(s.loop, st), 0);
+	assert_res(proa_loop_stats(s.loop, st), 0);
 	assert_int_equal(st->cq_dropped, 0);
 	free(s.ops);
 	free(s.runs);
@@ -144,9 +143,9 @@ static void ordered_submit(void *arg)
 	for (i = 0; i < 500; i++) {
 		o->vals[i] = (uint64_t)i;
 		proa_op_init(&o->ops[i], ordered_cb, o);
-		assert_int_equal(proa_op_write(o->loop, &o->ops[i], o->fd,
-					       &o->vals[i], 8, -1),
-				 0);
+		assert_res(proa_op_write(o->loop, &o->ops[i], o->fd,
+					 &o->vals[i], 8, -1),
+			   0);
 	}
 }
 
@@ -161,9 +160,8 @@ static void test_full_sq_keeps_write_order(void **state)
 	/* 4000 bytes: below the pipe's capacity, so no write waits. */
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 	o.fd = p[1];
-	assert_int_equal(proa_loop_call_soon(o.loop, &o.h, ordered_submit, &o),
-			 0);
-	assert_int_equal(proa_loop_run(o.loop, PROA_RUN_DEFAULT), 0);
+	assert_res(proa_loop_call_soon(o.loop, &o.h, ordered_submit, &o), 0);
+	assert_res(proa_loop_run(o.loop, PROA_RUN_DEFAULT), 0);
 	assert_int_equal(o.done, 500);
 	assert_int_equal(o.bad, 0);
 	assert_int_equal(read(p[0], got, sizeof(got)), (ssize_t)sizeof(got));
@@ -207,7 +205,7 @@ static void test_cancel_racing_completion_10k_resolves_once(void **state)
 	for (i = 0; i < 10000; i++) {
 		r = (struct race){0};
 		proa_op_init(&op, race_cb, &r);
-		assert_int_equal(proa_op_read(loop, &op, sv[0], &in, 1, -1), 0);
+		assert_res(proa_op_read(loop, &op, sv[0], &in, 1, -1), 0);
 		/* Let the read reach the kernel before the race, half the
 		 * time; the other half it races from the SQ. */
 		if (i & 2)
@@ -223,7 +221,7 @@ static void test_cancel_racing_completion_10k_resolves_once(void **state)
 			assert_true(wrote);
 			got_data++;
 		} else {
-			assert_int_equal(r.res, -ECANCELED);
+			assert_res(r.res, -ECANCELED);
 			got_cancel++;
 			/* The byte was not consumed by the cancelled read. */
 			if (wrote)
@@ -287,24 +285,24 @@ static void test_enter_failing_hard_is_reported_by_run(void **state)
 	struct proa_op op;
 
 	/* The first run submits the loop's own wake-up read. */
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
 	reset_faults();
 	proa__ring_faults.enter_errno = EFAULT;
 	proa__ring_faults.enter_fail_count = 1;
 	proa_test_log_start(&log);
 	/* Nothing to submit or wait for: no enter, so no failure yet. */
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
 	assert_int_equal(proa__ring_faults.enter_fail_count, 1);
 	proa_op_init(&op, race_cb, &r);
-	assert_int_equal(proa_op_nop(loop, &op), 0);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), -EFAULT);
+	assert_res(proa_op_nop(loop, &op), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), -EFAULT);
 	assert_true(proa_test_log_has(&log, "io_uring_enter"));
 	assert_int_equal(r.calls, 0);
 	/* The op was not lost: the next run submits it. */
 	reset_faults();
 	proa_test_drive_op(loop, &op, 100);
 	assert_int_equal(r.calls, 1);
-	assert_int_equal(r.res, 0);
+	assert_res(r.res, 0);
 	proa_test_log_stop(&log);
 	proa_test_loop_close(loop);
 	(void)state;
@@ -343,7 +341,7 @@ static void stop_cb(void *arg)
 
 static void idle_read_cb(struct proa_op *op)
 {
-	assert_int_equal(op->res, -ECANCELED);
+	assert_res(op->res, -ECANCELED);
 }
 
 static void test_sigalrm_storm_surfaces_no_error(void **state)
@@ -361,7 +359,7 @@ static void test_sigalrm_storm_surfaces_no_error(void **state)
 	memset(ticks, 0, sizeof(ticks));
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 	proa_op_init(&rd, idle_read_cb, NULL);
-	assert_int_equal(proa_op_read(loop, &rd, p[0], &c, 1, -1), 0);
+	assert_res(proa_op_read(loop, &rd, p[0], &c, 1, -1), 0);
 	/* No SA_RESTART: every alarm interrupts io_uring_enter. */
 	sa.sa_handler = on_alarm;
 	sigemptyset(&sa.sa_mask);
@@ -369,15 +367,14 @@ static void test_sigalrm_storm_surfaces_no_error(void **state)
 	alarms = 0;
 	for (i = 0; i < 3; i++) {
 		ticks[i].due = proa_test_now_ns() + delays[i];
-		assert_int_equal(proa_loop_call_later(loop, &ticks[i].t,
-						      delays[i], tick_cb,
-						      &ticks[i]),
-				 0);
+		assert_res(proa_loop_call_later(loop, &ticks[i].t, delays[i],
+						tick_cb, &ticks[i]),
+			   0);
 	}
-	assert_int_equal(
-	    proa_loop_call_later(loop, &end, 700000000, stop_cb, loop), 0);
+	assert_res(proa_loop_call_later(loop, &end, 700000000, stop_cb, loop),
+		   0);
 	assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_FOREVER), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_FOREVER), 0);
 	assert_int_equal(setitimer(ITIMER_REAL, &off, NULL), 0);
 	assert_int_equal(sigaction(SIGALRM, &old, NULL), 0);
 	for (i = 0; i < 3; i++) {
@@ -389,7 +386,7 @@ static void test_sigalrm_storm_surfaces_no_error(void **state)
 		      (unsigned long long)ticks[0].late / 1000,
 		      (unsigned long long)ticks[1].late / 1000,
 		      (unsigned long long)ticks[2].late / 1000);
-	assert_int_equal(proa_op_cancel(&rd), 0);
+	assert_res(proa_op_cancel(&rd), 0);
 	proa_test_drive_op(loop, &rd, 100);
 	close(p[0]);
 	close(p[1]);
@@ -429,7 +426,7 @@ static void test_setup_refused_gives_errno_and_reason(void **state)
 		assert_int_equal(proa_test_fds(), fds);
 	}
 	reset_faults();
-	assert_int_equal(proa_io_uring_probe(why, sizeof(why)), 0);
+	assert_res(proa_io_uring_probe(why, sizeof(why)), 0);
 	(void)state;
 }
 
