@@ -596,5 +596,6 @@ int main(void)
 	};
 
 	proa_test_require_uring();
-	return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+	return cmocka_run_group_tests_name("files.ops", tests, setup_dir,
+					   teardown_dir);
 }

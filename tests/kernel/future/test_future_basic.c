@@ -991,5 +991,5 @@ int main(void)
 	};
 
 	proa_test_require_uring();
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests_name("future.basic", tests, NULL, NULL);
 }

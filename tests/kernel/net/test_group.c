@@ -470,5 +470,5 @@ int main(void)
 	 * let that happen before any test counts threads. */
 	if (pthread_create(&th, NULL, nothing, NULL) == 0)
 		pthread_join(th, NULL);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests_name("net.group", tests, NULL, NULL);
 }

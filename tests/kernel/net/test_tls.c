@@ -982,5 +982,5 @@ int main(void)
 		return 1;
 	}
 	snprintf(certs, sizeof(certs), "%s", dir);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests_name("net.tls", tests, NULL, NULL);
 }

@@ -1193,5 +1193,6 @@ int main(void)
 	};
 
 	proa_test_require_uring();
-	return cmocka_run_group_tests(tests, group_setup, NULL);
+	return cmocka_run_group_tests_name("pool.jobs", tests, group_setup,
+					   NULL);
 }

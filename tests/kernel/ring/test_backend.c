@@ -689,5 +689,5 @@ int main(void)
 	    cmocka_unit_test(test_epoll_timeouts),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests_name("ring.backend", tests, NULL, NULL);
 }

@@ -566,7 +566,7 @@ int main(void)
 	    cmocka_unit_test(test_misc),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests_name("http.parse", tests, NULL, NULL);
 }
 
 #endif /* HTTP_CORPUS_ONLY */

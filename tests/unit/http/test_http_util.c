@@ -295,5 +295,5 @@ int main(void)
 	    cmocka_unit_test(test_mime),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests_name("http.util", tests, NULL, NULL);
 }
