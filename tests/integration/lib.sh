@@ -83,3 +83,27 @@ stop_server() {
 	exec {SRV_FD}<&-
 	SRV_PID=
 }
+
+# lib_cleanup_on_exit: when the script exits, kill the server it started
+# (if still running) and remove $work.
+lib_cleanup_on_exit() {
+	trap lib_cleanup EXIT
+}
+# shellcheck disable=SC2317 # run by the trap
+lib_cleanup() {
+	[ -n "$SRV_PID" ] && kill -KILL "$SRV_PID" 2>/dev/null
+	rm -rf "$work"
+}
+
+# lib_need_certs DIR NAME: the test certificates (scripts/make-test-certs.sh)
+# in DIR, made there unless present; exits 2 with NAME's message if they
+# cannot be made.
+lib_need_certs() {
+	local dir=$1 name=$2
+	[ -f "$dir/server.pem" ] && return 0
+	"$(dirname "${BASH_SOURCE[0]}")/../../scripts/make-test-certs.sh" \
+		"$dir" >/dev/null || {
+		echo "$name: cannot make test certificates in $dir" >&2
+		exit 2
+	}
+}

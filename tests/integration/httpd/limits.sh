@@ -23,16 +23,8 @@ command -v python3 >/dev/null || {
 work=$(mktemp -d)
 # shellcheck source=../lib.sh
 . "$here/../lib.sh"
-# shellcheck disable=SC2317 # run by the trap
-cleanup() {
-	[ -n "$SRV_PID" ] && kill -KILL "$SRV_PID" 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT
-[ -f "$certs/server.pem" ] || "$here/../../../scripts/make-test-certs.sh" "$certs" >/dev/null || {
-	echo "limits.sh: cannot make test certificates" >&2
-	exit 2
-}
+lib_cleanup_on_exit
+lib_need_certs "$certs" limits.sh
 ulimit -n 4096 2>/dev/null || true
 
 root=$work/www

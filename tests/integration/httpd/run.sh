@@ -28,17 +28,9 @@ done
 work=$(mktemp -d)
 # shellcheck source=../lib.sh
 . "$here/../lib.sh"
-# shellcheck disable=SC2317 # run by the trap
-cleanup() {
-	[ -n "$SRV_PID" ] && kill -KILL "$SRV_PID" 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT
+lib_cleanup_on_exit
 
-[ -f "$certs/server.pem" ] || "$here/../../../scripts/make-test-certs.sh" "$certs" >/dev/null || {
-	echo "run.sh: cannot make test certificates" >&2
-	exit 2
-}
+lib_need_certs "$certs" run.sh
 
 # ---- the served tree ----------------------------------------------------
 root=$work/www
