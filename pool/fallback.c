@@ -4,7 +4,8 @@
  * io_uring lacks (the probe said so: proa_loop_feature() is false for
  * them), and those it refused at run time with -EOPNOTSUPP.  The op keeps
  * its contract: INFLIGHT until its one completion, the callback on the
- * loop thread, cancel until a worker starts it.
+ * loop thread, cancel until a worker starts it.  The loop reaches this as
+ * its executor, handed to it by proa_loop_new() at the end of this file.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -51,7 +52,7 @@ static int32_t file_job(void *arg, void **value)
 	return r > INT32_MAX ? INT32_MAX : (int32_t)r;
 }
 
-int proa__pool_fallback_submit(struct proa_loop *loop, struct proa_op *op)
+static int fallback_submit(struct proa_loop *loop, struct proa_op *op)
 {
 	struct proa__pool_job *j;
 	struct proa_pool *pool;
@@ -72,7 +73,7 @@ int proa__pool_fallback_submit(struct proa_loop *loop, struct proa_op *op)
 	return 0;
 }
 
-int proa__pool_fallback_cancel(struct proa_op *op)
+static int fallback_cancel(struct proa_op *op)
 {
 	struct proa__pool_job *j =
 	    proa_container_of(op->priv.link.next, struct proa__pool_job, link);
@@ -83,4 +84,16 @@ int proa__pool_fallback_cancel(struct proa_op *op)
 	/* Started: it cannot be stopped, and completes with its result. */
 	proa__pool_job_cancel(j);
 	return 0;
+}
+
+static const struct proa__executor file_lane = {
+    .submit = fallback_submit,
+    .cancel = fallback_cancel,
+};
+
+/* Here, not in proactor/, so that the loop is handed the pool's file lane
+ * without calling up to it (proactor_int.h, "the executor"). */
+int proa_loop_new(struct proa_loop **out, const struct proa_loop_opts *opts)
+{
+	return proa__loop_new(out, opts, &file_lane);
 }

@@ -150,7 +150,9 @@ static int resolve_opts(const struct proa_loop_opts *opts,
 	return 0;
 }
 
-int proa_loop_new(struct proa_loop **out, const struct proa_loop_opts *opts)
+/* The public proa_loop_new() is pool/'s: it hands over the executor. */
+int proa__loop_new(struct proa_loop **out, const struct proa_loop_opts *opts,
+		   const struct proa__executor *exec)
 {
 	struct proa__ring_params params;
 	struct proa_loop *loop;
@@ -173,6 +175,7 @@ int proa_loop_new(struct proa_loop **out, const struct proa_loop_opts *opts)
 		return -ENOMEM;
 	memset(loop, 0, size);
 	loop->sched.ops = &sched_ops;
+	loop->exec = exec;
 	loop->sched.debug = debug;
 	loop->slow_ns = slow_ns;
 	loop->wake_fd = -1;
@@ -360,8 +363,7 @@ static void dispatch_completions(struct proa_loop *loop)
 				proa__op_is_file(c->op) &&
 				!(c->op->priv.iflags & PROA__OPF_CANCEL_REQ);
 			proa__ring_complete(loop->ring, c->op, c->flags);
-			if (retry &&
-			    proa__pool_fallback_submit(loop, c->op) == 0)
+			if (retry && proa__exec_submit(loop, c->op) == 0)
 				continue;
 			c->op->res = c->res;
 			c->op->flags = c->flags;

@@ -50,8 +50,13 @@ static int submit(struct proa_loop *loop, struct proa_op *op)
 	    proa__ring_offload(loop->ring, op))
 		op->priv.iflags |= PROA__OPF_POOLED;
 	if (proa__unlikely(op->priv.iflags & PROA__OPF_POOLED))
-		return proa__pool_fallback_submit(loop, op);
+		return proa__exec_submit(loop, op);
 	return proa__ring_submit(loop->ring, op);
+}
+
+int proa__exec_submit(struct proa_loop *loop, struct proa_op *op)
+{
+	return loop->exec ? loop->exec->submit(loop, op) : -EOPNOTSUPP;
 }
 
 /* A user's file call: the kind the pool can run in its place. */
@@ -264,7 +269,7 @@ int proa_op_cancel(struct proa_op *op)
 	loop = op->priv.loop;
 	PROA__LOOP_CHECK(loop);
 	if (op->priv.iflags & PROA__OPF_POOLED)
-		return proa__pool_fallback_cancel(op);
+		return loop->exec->cancel(op); /* pooled: it has one */
 	return proa__ring_cancel(loop->ring, op);
 }
 
