@@ -112,13 +112,16 @@ static void unbound(struct proa__place *pl, const char *why)
 /*
  * hwloc 2.9 writes "[hwloc/linux] failed to find sysfs cpu topology
  * directory, aborting linux discovery." to the application's stderr
- * where /sys is not mounted (containers, chroots).  Without it there is
- * no topology to place by, so we go unbound at once, as after any hwloc
- * failure, and hwloc is not asked.  The paths are the two hwloc's Linux
- * backend looks for.  Not HWLOC_HIDE_ERRORS: a library's setenv() races
- * the application's getenv() in other threads, and hides hwloc's other
- * messages too.  A topology named in the environment (an XML file, a
- * synthetic one, another fs root) is still hwloc's to read.
+ * where /sys is not mounted (containers, chroots), and then finds the
+ * topology anyway through its other components (x86 cpuid).  So where
+ * /sys has no CPU topology the Linux component is left out before the
+ * load: the same topology, no message, and the workers are still placed
+ * (binding is ours, through pthread_attr_setaffinity_np, not hwloc's).
+ * The paths are the two hwloc's Linux backend looks for.  Not
+ * HWLOC_HIDE_ERRORS: a library's setenv() races the application's
+ * getenv() in other threads, and hides hwloc's other messages too.  A
+ * topology named in the environment (an XML file, a synthetic one,
+ * another fs root) is still hwloc's to read.
  */
 static bool no_sysfs_topology(void)
 {
@@ -152,15 +155,14 @@ int proa__place_init(struct proa__place *pl, enum proa_placement policy)
 		unbound(pl, "hwloc found no topology");
 		goto out;
 	}
-	if (no_sysfs_topology()) {
-		unbound(pl, "no CPU topology in /sys");
-		goto out;
-	}
 	if (hwloc_topology_init(&topo) < 0) {
 		topo = NULL;
 		unbound(pl, "hwloc found no topology");
 		goto out;
 	}
+	if (no_sysfs_topology())
+		(void)hwloc_topology_set_components(
+		    topo, HWLOC_TOPOLOGY_COMPONENTS_FLAG_BLACKLIST, "linux");
 	if (hwloc_topology_load(topo) < 0) {
 		unbound(pl, "hwloc found no topology");
 		goto out;
