@@ -1699,23 +1699,49 @@ static void print_summary(const struct server *srv)
  * can be bound is the one served, as a client tries them in turn.  The
  * address served goes to @host, numeric.  False after saying why.
  */
-static bool listen_host(struct proa_loop_group *g, const struct config *cfg,
-			const struct proa_server_options *sopt,
-			struct server *srv, char *host, size_t hostlen)
+/*
+ * --host as the library resolves names (proa_getaddrinfo(): "localhost"
+ * is loopback even where /etc/hosts is missing, RFC 6761), on a loop of
+ * main()'s own for the length of the call.
+ */
+static int resolve_host(const char *name, struct addrinfo **res)
 {
 	struct addrinfo hints = {.ai_family = AF_UNSPEC,
 				 .ai_socktype = SOCK_STREAM,
 				 .ai_flags = AI_PASSIVE};
-	struct addrinfo *res, *a;
-	int ret, gai, first_err = 0;
+	struct proa_loop *loop = NULL;
+	struct proa_future fut;
+	void *v = NULL;
+	int ret;
+
+	ret = proa_loop_new(&loop, NULL);
+	if (ret < 0)
+		return ret;
+	proa_future_init(&fut, loop);
+	ret = proa_getaddrinfo(loop, name, NULL, &hints, &fut);
+	if (ret == 0)
+		ret = proa_loop_run_until_complete(loop, &fut);
+	if (ret == 0)
+		ret = proa_future_result(&fut, &v);
+	proa_future_fini(&fut);
+	proa_loop_close(loop);
+	proa_loop_free(loop);
+	*res = v;
+	return ret;
+}
+
+static bool listen_host(struct proa_loop_group *g, const struct config *cfg,
+			const struct proa_server_options *sopt,
+			struct server *srv, char *host, size_t hostlen)
+{
+	struct addrinfo *res = NULL, *a;
+	int ret, first_err = 0;
 	bool ok;
 
-	/* NOLINTNEXTLINE(concurrency-mt-unsafe): the loops do not resolve */
-	gai = getaddrinfo(cfg->host, NULL, &hints, &res);
-	if (gai != 0) {
+	ret = resolve_host(cfg->host, &res);
+	if (ret < 0) {
 		fail("cannot resolve --host '%s': %s", cfg->host,
-		     gai == EAI_SYSTEM ? strerror(errno) /* NOLINT */
-				       : gai_strerror(gai));
+		     proa_strerror(ret));
 		return false;
 	}
 	for (a = res; a; a = a->ai_next) {
@@ -1733,7 +1759,7 @@ static bool listen_host(struct proa_loop_group *g, const struct config *cfg,
 			first_err = ret;
 	}
 	ok = a != NULL;
-	freeaddrinfo(res);
+	proa_freeaddrinfo(res);
 	if (ok)
 		return true;
 	fail("cannot listen on %s port %u: %s", cfg->host, (unsigned)cfg->port,
