@@ -42,7 +42,7 @@ static int32_t file_job(void *arg, void **value)
 		break;
 	case PROA__OP_STATX:
 		r = statx(fd, op->priv.addr, (int)op->priv.len, op->priv.extra,
-			  op->priv.u.addr2);
+			  op->priv.addr2);
 		break;
 	default:
 		return -EOPNOTSUPP;

@@ -101,8 +101,7 @@ int proa_op_timeout(struct proa_loop *loop, struct proa_op *op, uint64_t ns)
 
 	if (ret < 0)
 		return ret;
-	op->priv.u.ts.tv_sec = (int64_t)(ns / 1000000000u);
-	op->priv.u.ts.tv_nsec = (long long)(ns % 1000000000u);
+	op->priv.timeout_ns = ns;
 	return submit(loop, op);
 }
 
@@ -236,7 +235,7 @@ int proa_op_statx(struct proa_loop *loop, struct proa_op *op, int dirfd,
 	op->priv.addr = path;
 	op->priv.len = (uint32_t)flags;
 	op->priv.extra = mask;
-	op->priv.u.addr2 = buf;
+	op->priv.addr2 = buf;
 	return submit(loop, op);
 }
 
@@ -293,7 +292,7 @@ int proa_op_accept(struct proa_loop *loop, struct proa_op *op, int fd,
 		return -EOPNOTSUPP;
 	op->priv.fd = fd;
 	op->priv.addr = addr;
-	op->priv.u.addr2 = addrlen;
+	op->priv.addr2 = addrlen;
 	op->priv.extra = SOCK_NONBLOCK | SOCK_CLOEXEC;
 	if (multi)
 		op->priv.iflags |= PROA__OPF_MULTISHOT;
@@ -341,7 +340,7 @@ int proa_op_recv_select(struct proa_loop *loop, struct proa_op *op, int fd,
 	    !proa__ring_feature(loop->ring, PROA_FEAT_RECV_MULTISHOT))
 		return -EOPNOTSUPP;
 	op->priv.fd = fd;
-	op->priv.u.addr2 = br;
+	op->priv.addr2 = br;
 	if (flags & PROA_RECV_MULTISHOT)
 		op->priv.iflags |= PROA__OPF_MULTISHOT;
 	if (flags & PROA_RECV_POLL_FIRST)
@@ -363,7 +362,7 @@ int proa_op_recvmsg_select(struct proa_loop *loop, struct proa_op *op, int fd,
 		return -EINVAL;
 	op->priv.fd = fd;
 	op->priv.addr = msg;
-	op->priv.u.addr2 = br;
+	op->priv.addr2 = br;
 	op->priv.iflags |= PROA__OPF_MULTISHOT;
 	return submit(loop, op);
 }
@@ -426,10 +425,10 @@ int proa_op_splice(struct proa_loop *loop, struct proa_op *op, int fd_in,
 		return -EINVAL;
 	op->priv.fd = fd_in;
 	op->priv.off = (uint64_t)off_in;
-	op->priv.extra = (uint32_t)fd_out;
 	op->priv.len = (uint32_t)len;
-	op->priv.u.ts.tv_sec = off_out;
-	op->priv.u.ts.tv_nsec = flags;
+	op->priv.u.splice.off_out = off_out;
+	op->priv.u.splice.fd_out = fd_out;
+	op->priv.u.splice.flags = flags;
 	return submit(loop, op);
 }
 

@@ -244,7 +244,7 @@ bool proa__ring_has_pending(struct proa__ring *r)
  * caller's until proa_buf_ring_put(). */
 static void buffer_taken(const struct proa__cqe *c)
 {
-	struct proa_buf_ring *br = c->op->priv.u.addr2;
+	struct proa_buf_ring *br = c->op->priv.addr2;
 	unsigned id = c->flags >> 16;
 
 	if ((c->op->priv.kind == PROA__OP_RECV_SELECT ||
@@ -544,7 +544,7 @@ static bool selects_from(struct proa_link *head, const struct proa_buf_ring *br)
 		op = proa_container_of(l, struct proa_op, priv.link);
 		if ((op->priv.kind == PROA__OP_RECV_SELECT ||
 		     op->priv.kind == PROA__OP_RECVMSG_SELECT) &&
-		    op->priv.u.addr2 == br)
+		    op->priv.addr2 == br)
 			return true;
 	}
 	return false;
