@@ -411,6 +411,7 @@ static void job_deliver(void *arg)
 	struct proa__pool_client *cl = j->cl;
 	struct proa_loop *loop = cl->loop;
 	struct proa_op *op = j->op;
+	struct proa__ring *ring = j->ring;
 	struct proa_future *fut = j->fut;
 	int32_t res = j->res;
 	void *value = j->value;
@@ -424,11 +425,9 @@ static void job_deliver(void *arg)
 		proa_future_set_canceller(fut, NULL, NULL);
 		proa__future_resolve(fut, res, value);
 	} else {
-		op->priv.iflags &= PROA__OPF_INTERNAL;
-		op->priv.state = PROA_OP_IDLE;
-		op->res = res;
-		op->flags = 0;
-		proa__run_op_callback(loop, op);
+		/* The ring takes it from here: the callback runs once the
+		 * loop reaps it, in its next iteration. */
+		proa__exec_complete(ring, op, res);
 	}
 }
 

@@ -175,7 +175,6 @@ int proa__loop_new(struct proa_loop **out, const struct proa_loop_opts *opts,
 		return -ENOMEM;
 	memset(loop, 0, size);
 	loop->sched.ops = &sched_ops;
-	loop->exec = exec;
 	loop->sched.debug = debug;
 	loop->slow_ns = slow_ns;
 	loop->wake_fd = -1;
@@ -190,6 +189,7 @@ int proa__loop_new(struct proa_loop **out, const struct proa_loop_opts *opts,
 			proa__log(PROA_LOG_INFO, "no loop: %s", reason);
 		goto err_free_loop;
 	}
+	proa__ring_set_executor(loop->ring, exec);
 	ret = proa__wake_init(loop);
 	if (ret < 0)
 		goto err_ring_free;
@@ -351,20 +351,12 @@ static void dispatch_completions(struct proa_loop *loop)
 {
 	unsigned budget = 65536, n, i;
 	struct proa__cqe *c;
-	bool retry;
 
 	do {
 		n = proa__ring_reap(loop->ring, loop->batch, PROA__BATCH);
 		for (i = 0; i < n; i++) {
 			c = &loop->batch[i];
-			/* A file the kernel cannot do this on (libuv #4268):
-			 * once more, on the pool, unless it was cancelled. */
-			retry = proa__unlikely(c->res == -EOPNOTSUPP) &&
-				proa__op_is_file(c->op) &&
-				!(c->op->priv.iflags & PROA__OPF_CANCEL_REQ);
 			proa__ring_complete(loop->ring, c->op, c->flags);
-			if (retry && proa__exec_submit(loop, c->op) == 0)
-				continue;
 			c->op->res = c->res;
 			c->op->flags = c->flags;
 			proa__run_op_callback(loop, c->op);

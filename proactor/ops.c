@@ -27,8 +27,8 @@ static int begin_as(struct proa_loop *loop, struct proa_op *op,
 	op->priv.iflags &= PROA__OPF_INTERNAL;
 	op->priv.kind = (uint8_t)kind;
 	if (!proa__ring_feature(loop->ring, feat)) {
-		/* A file call the ring lacks runs on the pool instead; the
-		 * loop's own ops never do. */
+		/* A file call the ring lacks runs on the executor instead;
+		 * the loop's own ops never do. */
 		if (!proa__op_is_file(op))
 			return -EOPNOTSUPP;
 		op->priv.iflags |= PROA__OPF_POOLED;
@@ -50,33 +50,8 @@ static int submit(struct proa_loop *loop, struct proa_op *op)
 	    proa__ring_offload(loop->ring, op))
 		op->priv.iflags |= PROA__OPF_POOLED;
 	if (proa__unlikely(op->priv.iflags & PROA__OPF_POOLED))
-		return proa__exec_submit(loop, op);
+		return proa__exec_submit(loop->ring, op);
 	return proa__ring_submit(loop->ring, op);
-}
-
-int proa__exec_submit(struct proa_loop *loop, struct proa_op *op)
-{
-	return loop->exec ? loop->exec->submit(loop, op) : -EOPNOTSUPP;
-}
-
-/* A user's file call: the kind the pool can run in its place. */
-bool proa__op_is_file(const struct proa_op *op)
-{
-	if (op->priv.iflags & PROA__OPF_INTERNAL)
-		return false;
-	switch (op->priv.kind) {
-	case PROA__OP_READ:
-	case PROA__OP_WRITE:
-	case PROA__OP_READV:
-	case PROA__OP_WRITEV:
-	case PROA__OP_FSYNC:
-	case PROA__OP_OPENAT:
-	case PROA__OP_CLOSE:
-	case PROA__OP_STATX:
-		return true;
-	default:
-		return false;
-	}
 }
 
 static int check_rw(int fd, const void *buf, size_t len, int64_t off)
@@ -267,8 +242,6 @@ int proa_op_cancel(struct proa_op *op)
 		return -ENOENT;
 	loop = op->priv.loop;
 	PROA__LOOP_CHECK(loop);
-	if (op->priv.iflags & PROA__OPF_POOLED)
-		return loop->exec->cancel(op); /* pooled: it has one */
 	return proa__ring_cancel(loop->ring, op);
 }
 

@@ -73,7 +73,6 @@ struct proa_loop { /* NOLINT(clang-analyzer-optin.performance.Padding) */
 	struct proa__sched sched; /* first: see proa__sched_of() */
 	struct proa__mpsc q;
 	struct proa__ring *ring;
-	const struct proa__executor *exec; /* file ops on threads, or NULL */
 	uint64_t now;
 	struct proa_link ready;
 	struct proa_link *draining; /* the batch run_ready() is running */
@@ -132,33 +131,17 @@ void proa__loop_hook_del(struct proa__loop_hook *h);
 #define PROA__LOOP_CHECK_AS(loop, func)                                        \
 	PROA__CHECK_THREAD_AS(&(loop)->sched, func)
 
-/* ---- the executor: file operations on threads -------------------------- */
+/* ---- creation: the executor ------------------------------------------ */
 
 /*
- * File operations this ring lacks, or that the kernel refused with
- * -EOPNOTSUPP (and every file operation on the epoll backend), run on
- * threads.  The loop does not know whose: it is handed an executor when
- * it is made (libxev's epoll backend takes its thread pool the same way),
- * and the public proa_loop_new() lives in pool/, which hands it the
- * pool's file lane.  So nothing here calls up into pool/, and a static
- * link that makes a loop pulls the pool in.
- *
- * submit: the op is INFLIGHT on return 0, and completes once, on the loop
- *         thread, through proa__run_op_callback().
- * cancel: a request, as proa_op_cancel(): 0, or -EALREADY.
+ * Make a loop whose ring hands file operations it cannot do to @exec
+ * (struct proa__executor, ring/ring_int.h; NULL: none, and they fail with
+ * -EOPNOTSUPP).  The public proa_loop_new() lives in pool/fallback.c and
+ * passes the pool's file lane, so nothing here calls up into pool/ and a
+ * static link that makes a loop pulls the pool in.  Thread: any.
  */
-struct proa__executor {
-	int (*submit)(struct proa_loop *loop, struct proa_op *op);
-	int (*cancel)(struct proa_op *op);
-};
-
-bool proa__op_is_file(const struct proa_op *op);
-/* Make a loop whose file operations go to @exec (NULL: none; they then
- * fail with -EOPNOTSUPP where the ring cannot do them). */
 int proa__loop_new(struct proa_loop **out, const struct proa_loop_opts *opts,
 		   const struct proa__executor *exec);
-/* @op on @loop's executor, or -EOPNOTSUPP without one. */
-int proa__exec_submit(struct proa_loop *loop, struct proa_op *op);
 
 /* How late a timer may fire so that nearby deadlines share a wake-up. */
 #define PROA__TIMER_SLACK_NS 50000
