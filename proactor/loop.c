@@ -407,6 +407,29 @@ void proa__loop_hook_del(struct proa__loop_hook *h)
 	proa_list_del(&h->link);
 }
 
+struct proa__loop_hook *proa__loop_hook_find(struct proa_loop *loop,
+					     const void *key)
+{
+	struct proa__loop_hook *h;
+	struct proa_link *l;
+
+	/* A handful at most: net/'s, the default pool's, one per other
+	 * pool the loop submits to. */
+	for (l = loop->hooks.next; l != &loop->hooks; l = l->next) {
+		h = proa_container_of(l, struct proa__loop_hook, link);
+		if (h->key == key)
+			return h;
+	}
+	return NULL;
+}
+
+bool proa__loop_on_owner_thread(struct proa_loop *loop)
+{
+	/* Acquire: pairs with the release in run() that publishes owner. */
+	return atomic_load_explicit(&loop->owned, memory_order_acquire) &&
+	       pthread_equal(loop->owner, pthread_self());
+}
+
 static void run_flush_hooks(struct proa_loop *loop)
 {
 	struct proa_link *l;
@@ -685,8 +708,8 @@ int proa_loop_close(struct proa_loop *loop)
 	/* Every check that can refuse comes before anything is undone: a
 	 * refused close must leave the loop as it was.  The gate is the last
 	 * check - an item may have been posted since the liveness test - and
-	 * only then do the hooks run (the default pool goes here: nothing of
-	 * it is in flight, and nothing can now be posted). */
+	 * only then do the hooks close (the default pool goes here: nothing
+	 * of it is in flight, and nothing can now be posted). */
 	ret = proa__gate_close(loop);
 	if (ret < 0)
 		return ret;

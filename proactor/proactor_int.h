@@ -54,7 +54,11 @@ struct proa__mpsc {
 #define PROA__BATCH 64
 
 /*
- * A hook of a layer above (pool/) on the loop; loop thread only.
+ * A hook of a layer above (pool/, net/) on the loop: how such a layer
+ * keeps per-loop state without the loop naming it.  Loop thread only.
+ * @key says whose it is, for proa__loop_hook_find(): the address of a
+ * static object of the user's (net/'s per-loop state, the default pool),
+ * or of an object of its own (a pool's client hook is keyed by the pool).
  * @flush runs at the start of every iteration (before the loop decides
  * whether to wait) and after each ready drain: work gathered during the
  * iteration leaves in one batch.  @close runs in proa_loop_close() once
@@ -62,6 +66,7 @@ struct proa__mpsc {
  */
 struct proa__loop_hook {
 	struct proa_link link;
+	const void *key;
 	void (*flush)(struct proa__loop_hook *h);
 	void (*close)(struct proa__loop_hook *h);
 };
@@ -107,10 +112,8 @@ struct proa_loop { /* NOLINT(clang-analyzer-optin.performance.Padding) */
 	struct proa_link *sig_cursor; /* next watch while dispatching */
 	struct proa_op sig_op;
 
-	/* hooks of the layers above; the default pool's (pool/) */
+	/* hooks of the layers above (struct proa__loop_hook), by key */
 	struct proa_link hooks;
-	struct proa__loop_hook *default_pool;
-	struct proa__loop_hook *net; /* net/'s per-loop state */
 
 	/* handles for call_soon(NULL) */
 	struct proa_handle *free_handles;
@@ -124,8 +127,15 @@ struct proa_loop { /* NOLINT(clang-analyzer-optin.performance.Padding) */
 
 void proa__call_soon(struct proa_loop *loop, struct proa_handle *h);
 bool proa__loop_alive(struct proa_loop *loop);
+/* Add @h (key, flush and close set) / unlink it.  Loop thread. */
 void proa__loop_hook_add(struct proa_loop *loop, struct proa__loop_hook *h);
 void proa__loop_hook_del(struct proa__loop_hook *h);
+/* The first hook of @loop added with @key, or NULL.  Loop thread. */
+struct proa__loop_hook *proa__loop_hook_find(struct proa_loop *loop,
+					     const void *key);
+/* Whether the calling thread runs @loop (false before its first run).
+ * Thread: any. */
+bool proa__loop_on_owner_thread(struct proa_loop *loop);
 /* Entry check of public Thread: loop functions. */
 #define PROA__LOOP_CHECK(loop) PROA__CHECK_THREAD(&(loop)->sched)
 #define PROA__LOOP_CHECK_AS(loop, func)                                        \
