@@ -31,7 +31,7 @@ static int begin_as(struct proa_loop *loop, struct proa_op *op,
 		 * the loop's own ops never do. */
 		if (!proa__op_is_file(op))
 			return -EOPNOTSUPP;
-		op->priv.iflags |= PROA__OPF_POOLED;
+		op->priv.iflags |= PROA__OPF_AWAY;
 	}
 	op->priv.loop = loop;
 	op->res = 0;
@@ -46,10 +46,10 @@ static int submit(struct proa_loop *loop, struct proa_op *op)
 {
 	/* The epoll backend reads pipes and sockets by readiness but sends
 	 * regular files to the pool: it is asked once the fd is known. */
-	if (!(op->priv.iflags & PROA__OPF_POOLED) && proa__op_is_file(op) &&
+	if (!(op->priv.iflags & PROA__OPF_AWAY) && proa__op_is_file(op) &&
 	    proa__ring_offload(loop->ring, op))
-		op->priv.iflags |= PROA__OPF_POOLED;
-	if (proa__unlikely(op->priv.iflags & PROA__OPF_POOLED))
+		op->priv.iflags |= PROA__OPF_AWAY;
+	if (proa__unlikely(op->priv.iflags & PROA__OPF_AWAY))
 		return proa__exec_submit(loop->ring, op);
 	return proa__ring_submit(loop->ring, op);
 }

@@ -185,12 +185,12 @@ static int send_away(struct proa__ring *r, struct proa_op *op)
 	int ret;
 
 	/* Away before the call: the executor may look the op up. */
-	op->priv.iflags |= PROA__OPF_POOLED;
+	op->priv.iflags |= PROA__OPF_AWAY;
 	proa_list_add_tail(&r->away, &op->priv.link);
 	ret = r->exec->submit(r, op);
 	if (ret < 0) {
 		proa_list_del(&op->priv.link);
-		op->priv.iflags &= (uint16_t)~PROA__OPF_POOLED;
+		op->priv.iflags &= (uint16_t)~PROA__OPF_AWAY;
 	}
 	return ret;
 }
@@ -244,7 +244,7 @@ int proa__ring_cancel(struct proa__ring *r, struct proa_op *op)
 		/* Home from the executor: its result won the race. */
 		if (op->priv.iflags & PROA__OPF_LOCAL_DONE)
 			return 0;
-		if (op->priv.iflags & PROA__OPF_POOLED) {
+		if (op->priv.iflags & PROA__OPF_AWAY) {
 			r->exec->cancel(r, op);
 			return 0;
 		}

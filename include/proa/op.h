@@ -13,15 +13,20 @@
  * borrowed, never copied: they belong to the kernel until @op->cb runs with
  * PROA_OP_F_MORE clear - also after proa_op_cancel().
  *
- * Operation states (@op->priv.state):
+ * Operation states (@op->priv.state, written by the library's ring alone):
  *
  *   IDLE --submit--> QUEUED --(SQE written)--> INFLIGHT --(final CQE)--> IDLE
  *     |                 ^ (SQ full and it cannot be flushed: waits in line)
  *     +--submit (SQ has room)------------------------> INFLIGHT
+ *     +--submit (a file op run on a pool thread)------> INFLIGHT
  *
- * The op becomes IDLE just before its final callback runs, so it may be
- * resubmitted or freed inside that callback.  It must not be freed, moved or
- * resubmitted in any other state.
+ * A file operation the kernel cannot do (see proa_loop_feature()), and a
+ * regular file's on the epoll backend, runs on the default pool's file
+ * lane instead, with the same contract; its callback runs in the loop
+ * iteration after the worker's result reached the loop.  The op becomes
+ * IDLE just before its final callback runs, so it may be resubmitted or
+ * freed inside that callback.  It must not be freed, moved or resubmitted
+ * in any other state.
  */
 #ifndef PROA_OP_H
 #define PROA_OP_H
