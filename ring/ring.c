@@ -352,6 +352,16 @@ static bool retry_away(struct proa__ring *r, const struct proa__cqe *c)
 	return false;
 }
 
+/* proa__ring_faults.refuse_kinds: the kernel "refused" these. */
+static void refuse_faults(struct proa__cqe *c, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (!(c[i].op->priv.iflags & PROA__OPF_INTERNAL) &&
+		    (proa__ring_faults.refuse_kinds >> c[i].op->priv.kind) & 1)
+			c[i].res = -EOPNOTSUPP;
+	}
+}
+
 unsigned proa__ring_reap(struct proa__ring *r, struct proa__cqe *out,
 			 unsigned max)
 {
@@ -370,6 +380,8 @@ unsigned proa__ring_reap(struct proa__ring *r, struct proa__cqe *out,
 		k = r->ops->reap(r, out + n, max - n);
 		if (k == 0)
 			break;
+		if (proa__unlikely(proa__ring_faults.refuse_kinds != 0))
+			refuse_faults(out + n, k);
 		for (i = j = n; i < n + k; i++) {
 			if (out[i].flags & PROA_OP_F_BUFFER)
 				buffer_taken(&out[i]);

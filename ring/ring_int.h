@@ -243,6 +243,10 @@ struct proa__ring_faults {
 	uint64_t get_sqe_fail_mask; /* bit i: the i-th SQE request fails */
 	unsigned get_sqe_calls;
 	uint64_t hide_features; /* bit f: the probe says opcode f is absent */
+	/* bit k: a backend completion of a user op of kind k (enum
+	 * proa__op_kind) says -EOPNOTSUPP, as a kernel that cannot do the
+	 * call on that file would */
+	uint64_t refuse_kinds;
 };
 extern struct proa__ring_faults proa__ring_faults;
 

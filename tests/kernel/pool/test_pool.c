@@ -1240,6 +1240,50 @@ static void test_cancel_after_the_result_came_home_changes_nothing(void **state)
 	(void)state;
 }
 
+/* A file op the kernel refuses at run time with -EOPNOTSUPP (libuv
+ * #4268) goes on to the file lane from inside the reap: it stays
+ * INFLIGHT, and calls back once, with the lane's result.  On epoll a
+ * regular file's read runs on the lane from the start. */
+static void test_file_op_refused_at_run_time_goes_to_the_lane(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	char buf[8] = "", path[] = "/tmp/proa-pool-XXXXXX";
+	struct proa_pool_stats st;
+	struct proa_pool *pool;
+	struct opdone d = {0};
+	struct proa_op op;
+	uint64_t before;
+	unsigned i;
+	int fd;
+
+	assert_res(proa_pool_default(loop, &pool), 0);
+	assert_res(proa_pool_stats(pool, &st), 0);
+	before = st.lanes[PROA_LANE_FILE].completed;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "refused", 7), 7);
+	proa__ring_faults.refuse_kinds = 1ull << PROA__OP_READ;
+	proa_op_init(&op, opdone_cb, &d);
+	assert_res(proa_op_read(loop, &op, fd, buf, sizeof(buf), 2), 0);
+	for (i = 0; i < 100000 && d.calls == 0; i++) {
+		assert_int_equal(proa_op_state(&op), PROA_OP_INFLIGHT);
+		assert_int_equal(ops_inflight(loop), 1);
+		assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
+	}
+	proa__ring_faults.refuse_kinds = 0;
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(d.res, 5);
+	assert_memory_equal(buf, "fused", 5);
+	assert_int_equal(ops_inflight(loop), 0);
+	assert_res(proa_pool_stats(pool, &st), 0);
+	assert_int_equal(st.lanes[PROA_LANE_FILE].completed, before + 1);
+	close(fd);
+	assert_int_equal(unlink(path), 0);
+	proa_test_loop_close(loop);
+	assert_no_worker_left();
+	(void)state;
+}
+
 /* Wait (at most 5 s) until @want of the default pool's file workers have
  * started a job: the workers start on their own threads. */
 static void wait_file_lane_running(struct proa_loop *loop, unsigned want)
@@ -1325,6 +1369,7 @@ int main(void)
 	    cmocka_unit_test(
 		test_cancel_after_the_result_came_home_changes_nothing),
 	    cmocka_unit_test(test_cancel_all_reaches_ops_away_on_the_pool),
+	    cmocka_unit_test(test_file_op_refused_at_run_time_goes_to_the_lane),
 	};
 
 	proa_test_require_uring();
