@@ -166,8 +166,8 @@ enum proa__op_kind {
 #define PROA__OPF_CANCEL_REQ (1U << 1)	   /* proa_op_cancel() was called */
 #define PROA__OPF_CANCEL_BACKLOG (1U << 2) /* cancel SQE not written yet */
 #define PROA__OPF_MULTISHOT (1U << 3)
-#define PROA__OPF_LOCAL_DONE (1U << 4) /* completed without the kernel */
-#define PROA__OPF_POOLED (1U << 5)     /* runs on the pool's file lane */
+#define PROA__OPF_LOCAL_DONE (1U << 4) /* on the done list: no backend CQE */
+#define PROA__OPF_AWAY (1U << 5)       /* runs on the executor (ring_int.h) */
 #define PROA__OPF_POLL_FIRST (1U << 6) /* recv: wait for data first */
 
 const char *proa__op_kind_name(unsigned kind);

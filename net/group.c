@@ -220,9 +220,8 @@ static void stop_here(void *arg)
 		gl->server = NULL;
 	}
 	/* Abort what is open: the loop then drains in gloop_main. */
-	if (gl->loop->net) {
-		nl = proa_container_of(gl->loop->net, struct proa__netloop,
-				       hook);
+	nl = proa__netloop_peek(gl->loop);
+	if (nl) {
 		for (l = nl->all.next; l != &nl->all; l = next) {
 			next = l->next;
 			proa_transport_abort(

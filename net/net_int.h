@@ -93,6 +93,9 @@ struct proa__netloop {
 
 /* The netloop of @loop, made on first use (sizes fixed from then on). */
 struct proa__netloop *proa__netloop_get(struct proa_loop *loop);
+/* The netloop of @loop if it has one yet, else NULL; made by nothing.
+ * The loop keeps it as a hook (proa__loop_hook_find()). */
+struct proa__netloop *proa__netloop_peek(struct proa_loop *loop);
 
 struct proa__chunk *proa__chunk_get(struct proa__netloop *nl);
 /* A chunk that lends ring buffer @bid (@len bytes at @p) to a write. */

@@ -25,6 +25,9 @@
 #define DEFAULT_NBUFS 512
 #define DEFAULT_BUFSIZE 16384
 
+/* The key of net/'s hook on a loop (proa__loop_hook_find()). */
+static const char netloop_key;
+
 static void netloop_flush(struct proa__loop_hook *h)
 {
 	struct proa__netloop *nl =
@@ -45,7 +48,6 @@ static void netloop_close(struct proa__loop_hook *h)
 	struct proa__chunk *c;
 
 	proa__loop_hook_del(h);
-	nl->loop->net = NULL;
 	if (nl->br && proa_buf_ring_free(nl->br) < 0)
 		proa__log(PROA_LOG_ERROR, "net: buffer ring still in use");
 	while ((c = nl->free_chunks) != NULL) {
@@ -80,20 +82,25 @@ static struct proa__netloop *netloop_new(struct proa_loop *loop)
 	proa_list_init(&nl->starved);
 	proa_list_init(&nl->dirty);
 	proa_list_init(&nl->all);
+	nl->hook.key = &netloop_key;
 	nl->hook.flush = netloop_flush;
 	nl->hook.close = netloop_close;
 	proa__loop_hook_add(loop, &nl->hook);
-	loop->net = &nl->hook;
 	return nl;
+}
+
+struct proa__netloop *proa__netloop_peek(struct proa_loop *loop)
+{
+	struct proa__loop_hook *h = proa__loop_hook_find(loop, &netloop_key);
+
+	return h ? proa_container_of(h, struct proa__netloop, hook) : NULL;
 }
 
 struct proa__netloop *proa__netloop_get(struct proa_loop *loop)
 {
-	struct proa__netloop *nl;
+	struct proa__netloop *nl = proa__netloop_peek(loop);
 
-	if (loop->net)
-		nl = proa_container_of(loop->net, struct proa__netloop, hook);
-	else if (!(nl = netloop_new(loop)))
+	if (!nl && !(nl = netloop_new(loop)))
 		return NULL;
 	if (nl->started)
 		return nl;
@@ -117,9 +124,8 @@ int proa_net_set_buffers(struct proa_loop *loop, unsigned nbufs, size_t bufsize)
 	PROA__LOOP_CHECK(loop);
 	if (loop->closed)
 		return PROA_ECLOSED;
-	if (loop->net)
-		nl = proa_container_of(loop->net, struct proa__netloop, hook);
-	else if (!(nl = netloop_new(loop)))
+	nl = proa__netloop_peek(loop);
+	if (!nl && !(nl = netloop_new(loop)))
 		return -ENOMEM;
 	if (nl->started)
 		return -EBUSY;

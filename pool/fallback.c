@@ -2,10 +2,13 @@
 /*
  * pool/fallback.c - file operations on the file lane: those this kernel's
  * io_uring lacks (the probe said so: proa_loop_feature() is false for
- * them), and those it refused at run time with -EOPNOTSUPP.  The op keeps
- * its contract: INFLIGHT until its one completion, the callback on the
- * loop thread, cancel until a worker starts it.  The loop reaches this as
- * its executor, handed to it by proa_loop_new() at the end of this file.
+ * them), and those it refused at run time with -EOPNOTSUPP, and on the
+ * epoll backend regular files.  This is the ring's executor
+ * (ring/ring_int.h), handed to it by proa_loop_new() at the end of this
+ * file: the ring keeps the op's life (INFLIGHT and "away" while here, the
+ * callback after the ring reaps it); this file only runs the call on a
+ * worker and hands the result back with proa__exec_complete().  Cancel
+ * stops a job until a worker starts it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,7 +45,7 @@ static int32_t file_job(void *arg, void **value)
 		break;
 	case PROA__OP_STATX:
 		r = statx(fd, op->priv.addr, (int)op->priv.len, op->priv.extra,
-			  op->priv.u.addr2);
+			  op->priv.addr2);
 		break;
 	default:
 		return -EOPNOTSUPP;
@@ -52,8 +55,10 @@ static int32_t file_job(void *arg, void **value)
 	return r > INT32_MAX ? INT32_MAX : (int32_t)r;
 }
 
-static int fallback_submit(struct proa_loop *loop, struct proa_op *op)
+/* Loop thread: the ring made @op INFLIGHT and put it away; start it. */
+static int file_submit(struct proa__ring *r, struct proa_op *op)
 {
+	struct proa_loop *loop = op->priv.loop;
 	struct proa__pool_job *j;
 	struct proa_pool *pool;
 	int ret;
@@ -65,34 +70,26 @@ static int fallback_submit(struct proa_loop *loop, struct proa_op *op)
 				NULL, op, 0, &j);
 	if (ret < 0)
 		return ret;
-	/* While the op is pooled its ring link is unused: it points at its
-	 * job, for cancel. */
-	op->priv.link.next = &j->link;
-	op->priv.iflags |= PROA__OPF_POOLED;
-	op->priv.state = PROA_OP_INFLIGHT;
+	j->ring = r; /* where the op comes home (job_deliver()) */
+	op->priv.u.be.exec.job = j;
 	return 0;
 }
 
-static int fallback_cancel(struct proa_op *op)
+/* Loop thread.  A started job cannot be stopped: it comes home with its
+ * result; one not started comes home with -ECANCELED, later. */
+static void file_cancel(struct proa__ring *r, struct proa_op *op)
 {
-	struct proa__pool_job *j =
-	    proa_container_of(op->priv.link.next, struct proa__pool_job, link);
-
-	if (op->priv.iflags & PROA__OPF_CANCEL_REQ)
-		return -EALREADY;
-	op->priv.iflags |= PROA__OPF_CANCEL_REQ;
-	/* Started: it cannot be stopped, and completes with its result. */
-	proa__pool_job_cancel(j);
-	return 0;
+	(void)r;
+	proa__pool_job_cancel(op->priv.u.be.exec.job);
 }
 
 static const struct proa__executor file_lane = {
-    .submit = fallback_submit,
-    .cancel = fallback_cancel,
+    .submit = file_submit,
+    .cancel = file_cancel,
 };
 
 /* Here, not in proactor/, so that the loop is handed the pool's file lane
- * without calling up to it (proactor_int.h, "the executor"). */
+ * without calling up to it (ring_int.h, "the executor"). */
 int proa_loop_new(struct proa_loop **out, const struct proa_loop_opts *opts)
 {
 	return proa__loop_new(out, opts, &file_lane);

@@ -305,31 +305,36 @@ static int spawn_locked(struct proa_pool *pool, struct proa__pool_lane *ln)
 static void client_flush(struct proa__loop_hook *h);
 static void client_close(struct proa__loop_hook *h);
 
+/* The key of a loop's client of its default pool (proa_pool_default());
+ * a client of any other pool is keyed by the pool. */
+static const char default_key;
+
+static struct proa__pool_client *client_of(struct proa__loop_hook *h)
+{
+	return h ? proa_container_of(h, struct proa__pool_client, hook) : NULL;
+}
+
 static struct proa__pool_client *client_find(struct proa_loop *loop,
 					     struct proa_pool *pool)
 {
 	struct proa__pool_client *cl;
-	struct proa_link *l;
 
-	for (l = loop->hooks.next; l != &loop->hooks; l = l->next) {
-		if (proa_container_of(l, struct proa__loop_hook, link)->flush !=
-		    client_flush)
-			continue;
-		cl = proa_container_of(l, struct proa__pool_client, hook.link);
-		if (cl->pool == pool)
-			return cl;
-	}
-	return NULL;
+	cl = client_of(proa__loop_hook_find(loop, pool));
+	if (cl)
+		return cl;
+	cl = client_of(proa__loop_hook_find(loop, &default_key));
+	return cl && cl->pool == pool ? cl : NULL;
 }
 
-static struct proa__pool_client *client_new(struct proa_loop *loop,
-					    struct proa_pool *pool)
+static struct proa__pool_client *
+client_new(struct proa_loop *loop, struct proa_pool *pool, const void *key)
 {
 	struct proa__pool_client *cl = calloc(1, sizeof(*cl));
 	unsigned i;
 
 	if (!cl)
 		return NULL;
+	cl->hook.key = key;
 	cl->hook.flush = client_flush;
 	cl->hook.close = client_close;
 	cl->loop = loop;
@@ -370,8 +375,7 @@ static void client_close(struct proa__loop_hook *h)
 	    proa_container_of(h, struct proa__pool_client, hook);
 	struct proa_pool *pool = cl->pool;
 
-	if (cl->loop->default_pool == h) {
-		cl->loop->default_pool = NULL;
+	if (h->key == &default_key) {
 		if (!atomic_load(&pool->shut))
 			proa_pool_shutdown(pool, PROA_POOL_CANCEL);
 		client_release(cl);
@@ -411,6 +415,7 @@ static void job_deliver(void *arg)
 	struct proa__pool_client *cl = j->cl;
 	struct proa_loop *loop = cl->loop;
 	struct proa_op *op = j->op;
+	struct proa__ring *ring = j->ring;
 	struct proa_future *fut = j->fut;
 	int32_t res = j->res;
 	void *value = j->value;
@@ -424,11 +429,9 @@ static void job_deliver(void *arg)
 		proa_future_set_canceller(fut, NULL, NULL);
 		proa__future_resolve(fut, res, value);
 	} else {
-		op->priv.iflags &= PROA__OPF_INTERNAL;
-		op->priv.state = PROA_OP_IDLE;
-		op->res = res;
-		op->flags = 0;
-		proa__run_op_callback(loop, op);
+		/* The ring takes it from here: the callback runs once the
+		 * loop reaps it, in its next iteration. */
+		proa__exec_complete(ring, op, res);
 	}
 }
 
@@ -575,7 +578,7 @@ int proa__pool_submit(struct proa_pool *pool, struct proa_loop *loop,
 		return -ESHUTDOWN;
 	cl = client_find(loop, pool);
 	if (!cl) {
-		cl = client_new(loop, pool);
+		cl = client_new(loop, pool, pool);
 		if (!cl)
 			return -ENOMEM;
 	}
@@ -692,9 +695,8 @@ int proa_pool_default(struct proa_loop *loop, struct proa_pool **out)
 	PROA__LOOP_CHECK(loop);
 	if (loop->closed)
 		return PROA_ECLOSED;
-	if (loop->default_pool) {
-		cl = proa_container_of(loop->default_pool,
-				       struct proa__pool_client, hook);
+	cl = client_of(proa__loop_hook_find(loop, &default_key));
+	if (cl) {
 		*out = cl->pool;
 		return 0;
 	}
@@ -702,12 +704,11 @@ int proa_pool_default(struct proa_loop *loop, struct proa_pool **out)
 	if (ret < 0)
 		return ret;
 	pool->is_default = true;
-	cl = client_new(loop, pool);
+	cl = client_new(loop, pool, &default_key);
 	if (!cl) {
 		pool_unref(pool);
 		return -ENOMEM;
 	}
-	loop->default_pool = &cl->hook;
 	*out = pool;
 	return 0;
 }
@@ -751,8 +752,7 @@ int proa_pool_shutdown(struct proa_pool *pool, enum proa_pool_shutdown how)
 		for (l = pool->clients.next; l != &pool->clients; l = l->next) {
 			cl = proa_container_of(l, struct proa__pool_client,
 					       in_pool);
-			if (atomic_load(&cl->loop->owned) &&
-			    pthread_equal(cl->loop->owner, pthread_self()))
+			if (proa__loop_on_owner_thread(cl->loop))
 				client_flush(&cl->hook);
 		}
 	}

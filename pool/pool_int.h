@@ -123,6 +123,7 @@ struct proa__pool_job {
 	void (*drop)(void *arg); /* frees @arg if @fn never runs */
 	struct proa_future *fut; /* resolved with the result, or */
 	struct proa_op *op;	 /* completed with it (file fallback) */
+	struct proa__ring *ring; /* @op's: it comes home there */
 	void *value;
 	uint64_t t_submit;
 	int32_t res;

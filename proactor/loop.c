@@ -175,7 +175,6 @@ int proa__loop_new(struct proa_loop **out, const struct proa_loop_opts *opts,
 		return -ENOMEM;
 	memset(loop, 0, size);
 	loop->sched.ops = &sched_ops;
-	loop->exec = exec;
 	loop->sched.debug = debug;
 	loop->slow_ns = slow_ns;
 	loop->wake_fd = -1;
@@ -190,6 +189,7 @@ int proa__loop_new(struct proa_loop **out, const struct proa_loop_opts *opts,
 			proa__log(PROA_LOG_INFO, "no loop: %s", reason);
 		goto err_free_loop;
 	}
+	proa__ring_set_executor(loop->ring, exec);
 	ret = proa__wake_init(loop);
 	if (ret < 0)
 		goto err_ring_free;
@@ -351,20 +351,12 @@ static void dispatch_completions(struct proa_loop *loop)
 {
 	unsigned budget = 65536, n, i;
 	struct proa__cqe *c;
-	bool retry;
 
 	do {
 		n = proa__ring_reap(loop->ring, loop->batch, PROA__BATCH);
 		for (i = 0; i < n; i++) {
 			c = &loop->batch[i];
-			/* A file the kernel cannot do this on (libuv #4268):
-			 * once more, on the pool, unless it was cancelled. */
-			retry = proa__unlikely(c->res == -EOPNOTSUPP) &&
-				proa__op_is_file(c->op) &&
-				!(c->op->priv.iflags & PROA__OPF_CANCEL_REQ);
 			proa__ring_complete(loop->ring, c->op, c->flags);
-			if (retry && proa__exec_submit(loop, c->op) == 0)
-				continue;
 			c->op->res = c->res;
 			c->op->flags = c->flags;
 			proa__run_op_callback(loop, c->op);
@@ -413,6 +405,29 @@ void proa__loop_hook_add(struct proa_loop *loop, struct proa__loop_hook *h)
 void proa__loop_hook_del(struct proa__loop_hook *h)
 {
 	proa_list_del(&h->link);
+}
+
+struct proa__loop_hook *proa__loop_hook_find(struct proa_loop *loop,
+					     const void *key)
+{
+	struct proa__loop_hook *h;
+	struct proa_link *l;
+
+	/* A handful at most: net/'s, the default pool's, one per other
+	 * pool the loop submits to. */
+	for (l = loop->hooks.next; l != &loop->hooks; l = l->next) {
+		h = proa_container_of(l, struct proa__loop_hook, link);
+		if (h->key == key)
+			return h;
+	}
+	return NULL;
+}
+
+bool proa__loop_on_owner_thread(struct proa_loop *loop)
+{
+	/* Acquire: pairs with the release in run() that publishes owner. */
+	return atomic_load_explicit(&loop->owned, memory_order_acquire) &&
+	       pthread_equal(loop->owner, pthread_self());
 }
 
 static void run_flush_hooks(struct proa_loop *loop)
@@ -693,8 +708,8 @@ int proa_loop_close(struct proa_loop *loop)
 	/* Every check that can refuse comes before anything is undone: a
 	 * refused close must leave the loop as it was.  The gate is the last
 	 * check - an item may have been posted since the liveness test - and
-	 * only then do the hooks run (the default pool goes here: nothing of
-	 * it is in flight, and nothing can now be posted). */
+	 * only then do the hooks close (the default pool goes here: nothing
+	 * of it is in flight, and nothing can now be posted). */
 	ret = proa__gate_close(loop);
 	if (ret < 0)
 		return ret;

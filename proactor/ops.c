@@ -27,11 +27,11 @@ static int begin_as(struct proa_loop *loop, struct proa_op *op,
 	op->priv.iflags &= PROA__OPF_INTERNAL;
 	op->priv.kind = (uint8_t)kind;
 	if (!proa__ring_feature(loop->ring, feat)) {
-		/* A file call the ring lacks runs on the pool instead; the
-		 * loop's own ops never do. */
+		/* A file call the ring lacks runs on the executor instead;
+		 * the loop's own ops never do. */
 		if (!proa__op_is_file(op))
 			return -EOPNOTSUPP;
-		op->priv.iflags |= PROA__OPF_POOLED;
+		op->priv.iflags |= PROA__OPF_AWAY;
 	}
 	op->priv.loop = loop;
 	op->res = 0;
@@ -46,37 +46,12 @@ static int submit(struct proa_loop *loop, struct proa_op *op)
 {
 	/* The epoll backend reads pipes and sockets by readiness but sends
 	 * regular files to the pool: it is asked once the fd is known. */
-	if (!(op->priv.iflags & PROA__OPF_POOLED) && proa__op_is_file(op) &&
+	if (!(op->priv.iflags & PROA__OPF_AWAY) && proa__op_is_file(op) &&
 	    proa__ring_offload(loop->ring, op))
-		op->priv.iflags |= PROA__OPF_POOLED;
-	if (proa__unlikely(op->priv.iflags & PROA__OPF_POOLED))
-		return proa__exec_submit(loop, op);
+		op->priv.iflags |= PROA__OPF_AWAY;
+	if (proa__unlikely(op->priv.iflags & PROA__OPF_AWAY))
+		return proa__exec_submit(loop->ring, op);
 	return proa__ring_submit(loop->ring, op);
-}
-
-int proa__exec_submit(struct proa_loop *loop, struct proa_op *op)
-{
-	return loop->exec ? loop->exec->submit(loop, op) : -EOPNOTSUPP;
-}
-
-/* A user's file call: the kind the pool can run in its place. */
-bool proa__op_is_file(const struct proa_op *op)
-{
-	if (op->priv.iflags & PROA__OPF_INTERNAL)
-		return false;
-	switch (op->priv.kind) {
-	case PROA__OP_READ:
-	case PROA__OP_WRITE:
-	case PROA__OP_READV:
-	case PROA__OP_WRITEV:
-	case PROA__OP_FSYNC:
-	case PROA__OP_OPENAT:
-	case PROA__OP_CLOSE:
-	case PROA__OP_STATX:
-		return true;
-	default:
-		return false;
-	}
 }
 
 static int check_rw(int fd, const void *buf, size_t len, int64_t off)
@@ -101,8 +76,7 @@ int proa_op_timeout(struct proa_loop *loop, struct proa_op *op, uint64_t ns)
 
 	if (ret < 0)
 		return ret;
-	op->priv.u.ts.tv_sec = (int64_t)(ns / 1000000000u);
-	op->priv.u.ts.tv_nsec = (long long)(ns % 1000000000u);
+	op->priv.timeout_ns = ns;
 	return submit(loop, op);
 }
 
@@ -236,7 +210,7 @@ int proa_op_statx(struct proa_loop *loop, struct proa_op *op, int dirfd,
 	op->priv.addr = path;
 	op->priv.len = (uint32_t)flags;
 	op->priv.extra = mask;
-	op->priv.u.addr2 = buf;
+	op->priv.addr2 = buf;
 	return submit(loop, op);
 }
 
@@ -268,8 +242,6 @@ int proa_op_cancel(struct proa_op *op)
 		return -ENOENT;
 	loop = op->priv.loop;
 	PROA__LOOP_CHECK(loop);
-	if (op->priv.iflags & PROA__OPF_POOLED)
-		return loop->exec->cancel(op); /* pooled: it has one */
 	return proa__ring_cancel(loop->ring, op);
 }
 
@@ -293,7 +265,7 @@ int proa_op_accept(struct proa_loop *loop, struct proa_op *op, int fd,
 		return -EOPNOTSUPP;
 	op->priv.fd = fd;
 	op->priv.addr = addr;
-	op->priv.u.addr2 = addrlen;
+	op->priv.addr2 = addrlen;
 	op->priv.extra = SOCK_NONBLOCK | SOCK_CLOEXEC;
 	if (multi)
 		op->priv.iflags |= PROA__OPF_MULTISHOT;
@@ -341,7 +313,7 @@ int proa_op_recv_select(struct proa_loop *loop, struct proa_op *op, int fd,
 	    !proa__ring_feature(loop->ring, PROA_FEAT_RECV_MULTISHOT))
 		return -EOPNOTSUPP;
 	op->priv.fd = fd;
-	op->priv.u.addr2 = br;
+	op->priv.addr2 = br;
 	if (flags & PROA_RECV_MULTISHOT)
 		op->priv.iflags |= PROA__OPF_MULTISHOT;
 	if (flags & PROA_RECV_POLL_FIRST)
@@ -363,7 +335,7 @@ int proa_op_recvmsg_select(struct proa_loop *loop, struct proa_op *op, int fd,
 		return -EINVAL;
 	op->priv.fd = fd;
 	op->priv.addr = msg;
-	op->priv.u.addr2 = br;
+	op->priv.addr2 = br;
 	op->priv.iflags |= PROA__OPF_MULTISHOT;
 	return submit(loop, op);
 }
@@ -426,10 +398,10 @@ int proa_op_splice(struct proa_loop *loop, struct proa_op *op, int fd_in,
 		return -EINVAL;
 	op->priv.fd = fd_in;
 	op->priv.off = (uint64_t)off_in;
-	op->priv.extra = (uint32_t)fd_out;
 	op->priv.len = (uint32_t)len;
-	op->priv.u.ts.tv_sec = off_out;
-	op->priv.u.ts.tv_nsec = flags;
+	op->priv.u.splice.off_out = off_out;
+	op->priv.u.splice.fd_out = fd_out;
+	op->priv.u.splice.flags = flags;
 	return submit(loop, op);
 }
 

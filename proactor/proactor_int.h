@@ -54,7 +54,11 @@ struct proa__mpsc {
 #define PROA__BATCH 64
 
 /*
- * A hook of a layer above (pool/) on the loop; loop thread only.
+ * A hook of a layer above (pool/, net/) on the loop: how such a layer
+ * keeps per-loop state without the loop naming it.  Loop thread only.
+ * @key says whose it is, for proa__loop_hook_find(): the address of a
+ * static object of the user's (net/'s per-loop state, the default pool),
+ * or of an object of its own (a pool's client hook is keyed by the pool).
  * @flush runs at the start of every iteration (before the loop decides
  * whether to wait) and after each ready drain: work gathered during the
  * iteration leaves in one batch.  @close runs in proa_loop_close() once
@@ -62,6 +66,7 @@ struct proa__mpsc {
  */
 struct proa__loop_hook {
 	struct proa_link link;
+	const void *key;
 	void (*flush)(struct proa__loop_hook *h);
 	void (*close)(struct proa__loop_hook *h);
 };
@@ -73,7 +78,6 @@ struct proa_loop { /* NOLINT(clang-analyzer-optin.performance.Padding) */
 	struct proa__sched sched; /* first: see proa__sched_of() */
 	struct proa__mpsc q;
 	struct proa__ring *ring;
-	const struct proa__executor *exec; /* file ops on threads, or NULL */
 	uint64_t now;
 	struct proa_link ready;
 	struct proa_link *draining; /* the batch run_ready() is running */
@@ -108,10 +112,8 @@ struct proa_loop { /* NOLINT(clang-analyzer-optin.performance.Padding) */
 	struct proa_link *sig_cursor; /* next watch while dispatching */
 	struct proa_op sig_op;
 
-	/* hooks of the layers above; the default pool's (pool/) */
+	/* hooks of the layers above (struct proa__loop_hook), by key */
 	struct proa_link hooks;
-	struct proa__loop_hook *default_pool;
-	struct proa__loop_hook *net; /* net/'s per-loop state */
 
 	/* handles for call_soon(NULL) */
 	struct proa_handle *free_handles;
@@ -125,40 +127,31 @@ struct proa_loop { /* NOLINT(clang-analyzer-optin.performance.Padding) */
 
 void proa__call_soon(struct proa_loop *loop, struct proa_handle *h);
 bool proa__loop_alive(struct proa_loop *loop);
+/* Add @h (key, flush and close set) / unlink it.  Loop thread. */
 void proa__loop_hook_add(struct proa_loop *loop, struct proa__loop_hook *h);
 void proa__loop_hook_del(struct proa__loop_hook *h);
+/* The first hook of @loop added with @key, or NULL.  Loop thread. */
+struct proa__loop_hook *proa__loop_hook_find(struct proa_loop *loop,
+					     const void *key);
+/* Whether the calling thread runs @loop (false before its first run).
+ * Thread: any. */
+bool proa__loop_on_owner_thread(struct proa_loop *loop);
 /* Entry check of public Thread: loop functions. */
 #define PROA__LOOP_CHECK(loop) PROA__CHECK_THREAD(&(loop)->sched)
 #define PROA__LOOP_CHECK_AS(loop, func)                                        \
 	PROA__CHECK_THREAD_AS(&(loop)->sched, func)
 
-/* ---- the executor: file operations on threads -------------------------- */
+/* ---- creation: the executor ------------------------------------------ */
 
 /*
- * File operations this ring lacks, or that the kernel refused with
- * -EOPNOTSUPP (and every file operation on the epoll backend), run on
- * threads.  The loop does not know whose: it is handed an executor when
- * it is made (libxev's epoll backend takes its thread pool the same way),
- * and the public proa_loop_new() lives in pool/, which hands it the
- * pool's file lane.  So nothing here calls up into pool/, and a static
- * link that makes a loop pulls the pool in.
- *
- * submit: the op is INFLIGHT on return 0, and completes once, on the loop
- *         thread, through proa__run_op_callback().
- * cancel: a request, as proa_op_cancel(): 0, or -EALREADY.
+ * Make a loop whose ring hands file operations it cannot do to @exec
+ * (struct proa__executor, ring/ring_int.h; NULL: none, and they fail with
+ * -EOPNOTSUPP).  The public proa_loop_new() lives in pool/fallback.c and
+ * passes the pool's file lane, so nothing here calls up into pool/ and a
+ * static link that makes a loop pulls the pool in.  Thread: any.
  */
-struct proa__executor {
-	int (*submit)(struct proa_loop *loop, struct proa_op *op);
-	int (*cancel)(struct proa_op *op);
-};
-
-bool proa__op_is_file(const struct proa_op *op);
-/* Make a loop whose file operations go to @exec (NULL: none; they then
- * fail with -EOPNOTSUPP where the ring cannot do them). */
 int proa__loop_new(struct proa_loop **out, const struct proa_loop_opts *opts,
 		   const struct proa__executor *exec);
-/* @op on @loop's executor, or -EOPNOTSUPP without one. */
-int proa__exec_submit(struct proa_loop *loop, struct proa_op *op);
 
 /* How late a timer may fire so that nearby deadlines share a wake-up. */
 #define PROA__TIMER_SLACK_NS 50000

@@ -206,12 +206,12 @@ static bool tmo_before(const struct tmo *a, const struct tmo *b)
 	return a->when < b->when || (a->when == b->when && a->seq < b->seq);
 }
 
-/* op->priv.off holds a waiting timeout's heap index (ops.c leaves off
- * unused for timeouts), so cancel finds it without a search. */
+/* A waiting timeout knows its heap index (be.ep.heap_idx), so cancel
+ * finds it without a search. */
 static void heap_set(struct ep *e, unsigned i, struct tmo t)
 {
 	e->heap[i] = t;
-	t.op->priv.off = i;
+	t.op->priv.u.be.ep.heap_idx = i;
 }
 
 static void heap_up(struct ep *e, unsigned i)
@@ -252,7 +252,7 @@ static void heap_del(struct ep *e, unsigned i)
 		return;
 	heap_set(e, i, e->heap[e->nheap]);
 	heap_down(e, i);
-	heap_up(e, (unsigned)e->heap[i].op->priv.off);
+	heap_up(e, e->heap[i].op->priv.u.be.ep.heap_idx);
 }
 
 static void fire_timeouts(struct ep *e)
@@ -474,7 +474,7 @@ static ssize_t select_call(const struct proa_op *op, struct proa_buf_ring *br,
  * file (@f->hup, sticky), reads go on until 0, an error or EAGAIN. */
 static int try_select(struct ep *e, const struct epfd *f, struct proa_op *op)
 {
-	struct proa_buf_ring *br = op->priv.u.addr2;
+	struct proa_buf_ring *br = op->priv.addr2;
 	bool multi = op->priv.iflags & PROA__OPF_MULTISHOT;
 	uint32_t used, more = multi ? PROA_OP_F_MORE : 0;
 	unsigned i, id;
@@ -518,7 +518,7 @@ static int try_accept(struct ep *e, struct proa_op *op)
 
 	if (!(p->iflags & PROA__OPF_MULTISHOT)) {
 		fd = accept4(p->fd, (struct sockaddr *)(uintptr_t)p->addr,
-			     (socklen_t *)p->u.addr2, (int)p->extra);
+			     (socklen_t *)p->addr2, (int)p->extra);
 		if (fd < 0 && would_block(errno))
 			return EP_WAIT;
 		cq_push(e, op, fd < 0 ? -errno : fd, 0);
@@ -537,21 +537,21 @@ static int try_accept(struct ep *e, struct proa_op *op)
 	return EP_AGAIN_LATER;
 }
 
-/* priv.off of a connect: 0 before connect(2), 1 while it is in progress
- * (ops.c leaves off unused for connect). */
+/* be.ep.phase of a connect: 0 before connect(2), 1 while it is in
+ * progress. */
 static int try_connect(struct ep *e, struct proa_op *op)
 {
 	struct proa__op_priv *p = &op->priv;
 	socklen_t len = sizeof(int);
 	int err = 0;
 
-	if (p->off == 0) {
+	if (p->u.be.ep.phase == 0) {
 		if (connect(p->fd, p->addr, p->len) == 0) {
 			cq_push(e, op, 0, 0);
 			return EP_DONE;
 		}
 		if (errno == EINPROGRESS || errno == EAGAIN) {
-			p->off = 1;
+			p->u.be.ep.phase = 1;
 			return EP_WAIT;
 		}
 		cq_push(e, op, -errno, 0);
@@ -590,34 +590,35 @@ static int try_poll(struct ep *e, struct proa_op *op, uint32_t revents)
 }
 
 /* recv and send with MSG_WAITALL: io_uring retries until all @len bytes
- * moved, so do we; priv.off (0 from ops.c for these) counts them.  EOF or
+ * moved, so do we; be.ep.progress (0 from ep_issue()) counts them.  EOF or
  * an error after some progress completes with the count, as io_uring. */
 static int try_waitall(struct ep *e, struct proa_op *op)
 {
 	struct proa__op_priv *p = &op->priv;
+	uint32_t *done = &p->u.be.ep.progress;
 	int flags = ((int)p->extra & ~MSG_WAITALL) | MSG_DONTWAIT;
 	ssize_t n;
 
-	while (p->off < p->len) {
+	while (*done < p->len) {
 		if (p->kind == PROA__OP_RECV)
-			n = recv(p->fd, (char *)(uintptr_t)p->addr + p->off,
-				 p->len - p->off, flags);
+			n = recv(p->fd, (char *)(uintptr_t)p->addr + *done,
+				 p->len - *done, flags);
 		else
-			n = send(p->fd, (const char *)p->addr + p->off,
-				 p->len - p->off, flags);
+			n = send(p->fd, (const char *)p->addr + *done,
+				 p->len - *done, flags);
 		if (n < 0 && would_block(errno))
 			return EP_WAIT;
 		if (n <= 0) {
 			cq_push(e, op,
-				p->off > 0 ? (int32_t)p->off
-				: n < 0	   ? -errno
-					   : 0,
+				*done > 0 ? (int32_t)*done
+				: n < 0	  ? -errno
+					  : 0,
 				0);
 			return EP_DONE;
 		}
-		p->off += (uint64_t)n;
+		*done += (uint32_t)n;
 	}
-	cq_push(e, op, (int32_t)p->off, 0);
+	cq_push(e, op, (int32_t)*done, 0);
 	return EP_DONE;
 }
 
@@ -803,19 +804,15 @@ static void close_published(struct ep *e)
 
 static int issue_timeout(struct ep *e, struct proa_op *op)
 {
-	const struct proa__timespec *ts = &op->priv.u.ts;
-	uint64_t d;
+	uint64_t d = op->priv.timeout_ns;
 	struct tmo t;
 
 	if (grow((void **)&e->heap, &e->capheap, sizeof(*e->heap),
 		 e->nheap + 1))
 		return -ENOMEM;
-	if (ts->tv_sec < 0 || ts->tv_nsec < 0)
-		d = 0;
-	else if ((uint64_t)ts->tv_sec > UINT64_MAX / 2000000000u)
+	/* Far enough to be never, and no overflow when added to now. */
+	if (d > UINT64_MAX / 2)
 		d = UINT64_MAX / 2;
-	else
-		d = (uint64_t)ts->tv_sec * 1000000000u + (uint64_t)ts->tv_nsec;
 	t.when = proa__now() + d;
 	t.seq = e->seq++;
 	t.op = op;
@@ -862,7 +859,9 @@ static int ep_issue(struct proa__ring *r, struct proa_op *op)
 		return -ENOMEM;
 	was_idle = fd_idle(f);
 	if (p->kind == PROA__OP_CONNECT)
-		p->off = 0;
+		p->u.be.ep.phase = 0;
+	else if (p->kind == PROA__OP_RECV || p->kind == PROA__OP_SEND)
+		p->u.be.ep.progress = 0;
 	/* The loop's own descriptors (eventfd, signalfd) are
 	 * non-blocking and never reused while it lives. */
 	if (needs_nonblock(p->kind) && !(p->iflags & PROA__OPF_INTERNAL)) {
@@ -909,7 +908,7 @@ static int ep_issue_cancel(struct proa__ring *r, struct proa_op *op)
 	unsigned i;
 
 	if (p->kind == PROA__OP_TIMEOUT) {
-		i = (unsigned)p->off;
+		i = p->u.be.ep.heap_idx;
 		if (i < e->nheap && e->heap[i].op == op) {
 			heap_del(e, i);
 			cq_push(e, op, -ECANCELED, 0);

@@ -4,9 +4,16 @@
  * ops waiting for submission space, cancellation of ops the kernel has not
  * seen, and the counters.
  *
+ * This file alone writes an op's state (the build checks it:
+ * tests/layering/check_layers.py); the backends and the executor only
+ * run ops and report results.
+ *
  * Invariants:
  *  - an op is on exactly one list while not IDLE: queued (QUEUED), inflight
- *    (INFLIGHT) or done (QUEUED, completed locally, waiting to be reaped);
+ *    (INFLIGHT, the backend has it), away (INFLIGHT, the executor has it)
+ *    or done (completed without the backend, waiting to be reaped: QUEUED
+ *    if cancelled before it was issued, INFLIGHT if home from the
+ *    executor);
  *  - ops are handed to the kernel in submission order: while any op waits in
  *    line, new ops queue behind it (writes on one stream stay in order);
  *  - an op becomes IDLE only in proa__ring_complete(), just before its final
@@ -92,6 +99,7 @@ int proa__ring_new(struct proa__ring **out, const struct proa__ring_params *p,
 		return ret;
 	proa_list_init(&r->queued);
 	proa_list_init(&r->inflight);
+	proa_list_init(&r->away);
 	proa_list_init(&r->done);
 	proa_list_init(&r->buf_rings);
 	*out = r;
@@ -143,6 +151,66 @@ bool proa__ring_offload(struct proa__ring *r, const struct proa_op *op)
 	return r->ops->offload && r->ops->offload(r, op);
 }
 
+/* ---- the executor ------------------------------------------------------ */
+
+void proa__ring_set_executor(struct proa__ring *r,
+			     const struct proa__executor *x)
+{
+	r->exec = x;
+}
+
+bool proa__op_is_file(const struct proa_op *op)
+{
+	if (op->priv.iflags & PROA__OPF_INTERNAL)
+		return false;
+	switch (op->priv.kind) {
+	case PROA__OP_READ:
+	case PROA__OP_WRITE:
+	case PROA__OP_READV:
+	case PROA__OP_WRITEV:
+	case PROA__OP_FSYNC:
+	case PROA__OP_OPENAT:
+	case PROA__OP_CLOSE:
+	case PROA__OP_STATX:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Hand INFLIGHT @op, already off its list, to the executor: away on
+ * success, else back on nothing (the caller decides). */
+static int send_away(struct proa__ring *r, struct proa_op *op)
+{
+	int ret;
+
+	/* Away before the call: the executor may look the op up. */
+	op->priv.iflags |= PROA__OPF_AWAY;
+	proa_list_add_tail(&r->away, &op->priv.link);
+	ret = r->exec->submit(r, op);
+	if (ret < 0) {
+		proa_list_del(&op->priv.link);
+		op->priv.iflags &= (uint16_t)~PROA__OPF_AWAY;
+	}
+	return ret;
+}
+
+int proa__exec_submit(struct proa__ring *r, struct proa_op *op)
+{
+	int ret;
+
+	if (!r->exec)
+		return -EOPNOTSUPP;
+	op->priv.state = PROA_OP_INFLIGHT;
+	ret = send_away(r, op);
+	if (ret < 0) {
+		op->priv.state = PROA_OP_IDLE;
+		return ret;
+	}
+	count_new(r, op);
+	return 0;
+}
+
 /* Complete @op without the kernel; its callback runs after the next reap. */
 static void complete_locally(struct proa__ring *r, struct proa_op *op,
 			     int32_t res)
@@ -151,6 +219,11 @@ static void complete_locally(struct proa__ring *r, struct proa_op *op,
 	op->priv.iflags |= PROA__OPF_LOCAL_DONE;
 	op->res = res;
 	proa_list_add_tail(&r->done, &op->priv.link);
+}
+
+void proa__exec_complete(struct proa__ring *r, struct proa_op *op, int32_t res)
+{
+	complete_locally(r, op, res);
 }
 
 int proa__ring_cancel(struct proa__ring *r, struct proa_op *op)
@@ -168,6 +241,13 @@ int proa__ring_cancel(struct proa__ring *r, struct proa_op *op)
 		if (op->priv.iflags & PROA__OPF_CANCEL_REQ)
 			return -EALREADY;
 		op->priv.iflags |= PROA__OPF_CANCEL_REQ;
+		/* Home from the executor: its result won the race. */
+		if (op->priv.iflags & PROA__OPF_LOCAL_DONE)
+			return 0;
+		if (op->priv.iflags & PROA__OPF_AWAY) {
+			r->exec->cancel(r, op);
+			return 0;
+		}
 		if (r->ops->issue_cancel(r, op) < 0) {
 			op->priv.iflags |= PROA__OPF_CANCEL_BACKLOG;
 			r->nr_cancel_backlog++;
@@ -244,7 +324,7 @@ bool proa__ring_has_pending(struct proa__ring *r)
  * caller's until proa_buf_ring_put(). */
 static void buffer_taken(const struct proa__cqe *c)
 {
-	struct proa_buf_ring *br = c->op->priv.u.addr2;
+	struct proa_buf_ring *br = c->op->priv.addr2;
 	unsigned id = c->flags >> 16;
 
 	if ((c->op->priv.kind == PROA__OP_RECV_SELECT ||
@@ -255,11 +335,38 @@ static void buffer_taken(const struct proa__cqe *c)
 	}
 }
 
+/* A file the kernel cannot do this on (libuv #4268): once more, on the
+ * executor, unless it was cancelled.  The op stays INFLIGHT throughout.
+ * Return: whether it went away (its completion is dropped). */
+static bool retry_away(struct proa__ring *r, const struct proa__cqe *c)
+{
+	struct proa_op *op = c->op;
+
+	if (proa__likely(c->res != -EOPNOTSUPP) || !r->exec ||
+	    !proa__op_is_file(op) || (op->priv.iflags & PROA__OPF_CANCEL_REQ))
+		return false;
+	proa_list_del(&op->priv.link);
+	if (send_away(r, op) == 0)
+		return true;
+	proa_list_add_tail(&r->inflight, &op->priv.link);
+	return false;
+}
+
+/* proa__ring_faults.refuse_kinds: the kernel "refused" these. */
+static void refuse_faults(struct proa__cqe *c, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (!(c[i].op->priv.iflags & PROA__OPF_INTERNAL) &&
+		    (proa__ring_faults.refuse_kinds >> c[i].op->priv.kind) & 1)
+			c[i].res = -EOPNOTSUPP;
+	}
+}
+
 unsigned proa__ring_reap(struct proa__ring *r, struct proa__cqe *out,
 			 unsigned max)
 {
 	struct proa_op *op;
-	unsigned n = 0, k, i;
+	unsigned n = 0, k, i, j;
 
 	while (n < max && !proa_list_empty(&r->done)) {
 		op = proa_container_of(r->done.next, struct proa_op, priv.link);
@@ -269,13 +376,21 @@ unsigned proa__ring_reap(struct proa__ring *r, struct proa__cqe *out,
 		out[n].flags = 0;
 		n++;
 	}
-	if (n < max) {
+	while (n < max) {
 		k = r->ops->reap(r, out + n, max - n);
-		for (i = n; i < n + k; i++) {
+		if (k == 0)
+			break;
+		if (proa__unlikely(proa__ring_faults.refuse_kinds != 0))
+			refuse_faults(out + n, k);
+		for (i = j = n; i < n + k; i++) {
 			if (out[i].flags & PROA_OP_F_BUFFER)
 				buffer_taken(&out[i]);
+			if (!retry_away(r, &out[i]))
+				out[j++] = out[i];
 		}
-		n += k;
+		n = j;
+		if (j == i)
+			break; /* none went away: the next reap may be empty */
 	}
 	return n;
 }
@@ -322,6 +437,7 @@ void proa__ring_for_each(struct proa__ring *r,
 			 void (*fn)(struct proa_op *op, void *arg), void *arg)
 {
 	for_each_on(&r->inflight, fn, arg);
+	for_each_on(&r->away, fn, arg);
 	for_each_on(&r->queued, fn, arg);
 	for_each_on(&r->done, fn, arg);
 }
@@ -544,7 +660,7 @@ static bool selects_from(struct proa_link *head, const struct proa_buf_ring *br)
 		op = proa_container_of(l, struct proa_op, priv.link);
 		if ((op->priv.kind == PROA__OP_RECV_SELECT ||
 		     op->priv.kind == PROA__OP_RECVMSG_SELECT) &&
-		    op->priv.u.addr2 == br)
+		    op->priv.addr2 == br)
 			return true;
 	}
 	return false;

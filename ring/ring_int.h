@@ -62,10 +62,59 @@ int proa__ring_enable(struct proa__ring *r);
 int proa__ring_submit(struct proa__ring *r, struct proa_op *op);
 
 /* Whether the backend wants user file op @op (kind and fd set) to run on
- * the pool's file lane instead: a regular file on the epoll backend. */
+ * the executor instead: a regular file on the epoll backend. */
 bool proa__ring_offload(struct proa__ring *r, const struct proa_op *op);
 
-/* Request cancellation; see proa_op_cancel() for the return values. */
+/*
+ * The executor: threads for the work a backend cannot do without blocking
+ * (file ops this kernel's io_uring lacks or refused with -EOPNOTSUPP, and
+ * regular files on the epoll backend).  The ring does not know whose
+ * threads: the loop hands it an executor when it is made, as libxev's
+ * epoll backend takes its thread pool; pool/fallback.c registers the
+ * pool's file lane.
+ *
+ * The op's life stays the ring's: proa__exec_submit() makes it INFLIGHT
+ * and puts it on the ring's "away" list (it counts as a user op in
+ * flight, and proa__ring_for_each() reaches it), the executor runs it and
+ * hands the result back with proa__exec_complete(), which moves it to the
+ * ring's done list; the next reap returns it like any completion, and
+ * proa__ring_complete() makes it IDLE before its callback.
+ *
+ * submit: loop thread.  Start @op (kind and arguments set, op->priv.loop
+ *         its loop); it is already INFLIGHT and away.  0, or -errno if
+ *         nothing was started (the ring then takes the op back and the
+ *         submitting call fails).  Never completes the op inside the call.
+ * cancel: loop thread.  Ask that away @op not run.  Either way it comes
+ *         home once more, through proa__exec_complete(): with -ECANCELED
+ *         if it was stopped, with its result if it had started.  Never
+ *         completes it inside the call.
+ * While an op is away, its priv.u.be.exec belongs to the executor.
+ */
+struct proa__executor {
+	int (*submit)(struct proa__ring *r, struct proa_op *op);
+	void (*cancel)(struct proa__ring *r, struct proa_op *op);
+};
+
+/* Give @r its executor (NULL: none; file ops the backend cannot do then
+ * fail with -EOPNOTSUPP).  Once, before the first op. */
+void proa__ring_set_executor(struct proa__ring *r,
+			     const struct proa__executor *x);
+
+/* A user's file call (read, write, readv, writev, fsync, openat, close,
+ * statx): a kind the executor can run in the backend's place. */
+bool proa__op_is_file(const struct proa_op *op);
+
+/* Send @op (idle, kind and arguments set) to the executor.  0, or
+ * -EOPNOTSUPP without one, or the executor's error. */
+int proa__exec_submit(struct proa__ring *r, struct proa_op *op);
+
+/* The executor's result for away op @op: it joins the done list, and its
+ * callback runs after the next reap.  Loop thread. */
+void proa__exec_complete(struct proa__ring *r, struct proa_op *op, int32_t res);
+
+/* Request cancellation; see proa_op_cancel() for the return values.  An
+ * op away on the executor is cancelled there; an op whose result is in
+ * (waiting on the done list) is left to complete with it. */
 int proa__ring_cancel(struct proa__ring *r, struct proa_op *op);
 
 /* Submit what is queued and wait up to @timeout_ns for a completion
@@ -77,7 +126,9 @@ int proa__ring_wait(struct proa__ring *r, int64_t timeout_ns);
  * block). */
 bool proa__ring_has_pending(struct proa__ring *r);
 
-/* Copy up to @max completions to @out; 0 when none are left. */
+/* Copy up to @max completions to @out; 0 when none are left.  A file op
+ * the kernel refused with -EOPNOTSUPP is not returned: it goes on to the
+ * executor, unless it was cancelled or there is none. */
 unsigned proa__ring_reap(struct proa__ring *r, struct proa__cqe *out,
 			 unsigned max);
 
@@ -91,10 +142,11 @@ void proa__ring_complete(struct proa__ring *r, struct proa_op *op,
  * @src has no SQ space; the caller then falls back to the eventfd. */
 int proa__ring_msg_wake(struct proa__ring *src, const struct proa__ring *dst);
 
-/* User ops queued or in flight (internal ops not counted). */
+/* User ops queued, in flight or away (internal ops not counted). */
 unsigned proa__ring_nr_user(const struct proa__ring *r);
 
-/* Call @fn on every op queued or in flight, internal ones included. */
+/* Call @fn on every op queued, in flight or away, internal ones
+ * included. */
 void proa__ring_for_each(struct proa__ring *r,
 			 void (*fn)(struct proa_op *op, void *arg), void *arg);
 
@@ -191,6 +243,10 @@ struct proa__ring_faults {
 	uint64_t get_sqe_fail_mask; /* bit i: the i-th SQE request fails */
 	unsigned get_sqe_calls;
 	uint64_t hide_features; /* bit f: the probe says opcode f is absent */
+	/* bit k: a backend completion of a user op of kind k (enum
+	 * proa__op_kind) says -EOPNOTSUPP, as a kernel that cannot do the
+	 * call on that file would */
+	uint64_t refuse_kinds;
 };
 extern struct proa__ring_faults proa__ring_faults;
 

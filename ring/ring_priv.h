@@ -4,8 +4,10 @@
  * backend vtable.
  *
  * ring.c keeps what every backend shares: the queue of ops waiting for
- * submission space, the list of ops in flight, ops completed without the
- * kernel (cancelled while still queued), counters.  A backend (uring.c,
+ * submission space, the list of ops in flight, the ops away on the
+ * executor, ops completed without the kernel (cancelled while still
+ * queued, or home from the executor), counters.  It alone writes an op's
+ * state.  A backend (uring.c,
  * epoll.c) only turns ops into kernel work and kernel results into
  * struct proa__cqe records.
  */
@@ -45,9 +47,11 @@ struct proa__backend_ops {
 struct proa__ring {
 	const struct proa__backend_ops *ops;
 	struct proa_link queued;   /* QUEUED ops, in submission order */
-	struct proa_link inflight; /* INFLIGHT ops */
-	struct proa_link done;	   /* completed without the kernel */
+	struct proa_link inflight; /* INFLIGHT ops the backend has */
+	struct proa_link away;	   /* INFLIGHT ops the executor has */
+	struct proa_link done;	   /* completed without the backend */
 	unsigned nr_user;	   /* user ops QUEUED or INFLIGHT */
+	const struct proa__executor *exec;
 	unsigned nr_cancel_backlog;
 	uint64_t features; /* bit per enum proa_feature */
 	struct proa_link buf_rings;

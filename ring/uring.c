@@ -178,8 +178,14 @@ static void prep(struct io_uring_sqe *sqe, struct proa_op *op)
 		io_uring_prep_nop(sqe);
 		break;
 	case PROA__OP_TIMEOUT:
-		io_uring_prep_timeout(sqe, (struct __kernel_timespec *)&p->u.ts,
-				      0, 0);
+		/* The kernel reads the timespec when the SQE is submitted,
+		 * so it lives in the op until then. */
+		p->u.be.uring.ts.tv_sec =
+		    (int64_t)(p->timeout_ns / 1000000000u);
+		p->u.be.uring.ts.tv_nsec =
+		    (long long)(p->timeout_ns % 1000000000u);
+		io_uring_prep_timeout(
+		    sqe, (struct __kernel_timespec *)&p->u.be.uring.ts, 0, 0);
 		break;
 	case PROA__OP_READ:
 		io_uring_prep_read(sqe, p->fd, (void *)p->addr, p->len, p->off);
@@ -208,7 +214,7 @@ static void prep(struct io_uring_sqe *sqe, struct proa_op *op)
 		break;
 	case PROA__OP_STATX:
 		io_uring_prep_statx(sqe, p->fd, p->addr, (int)p->len, p->extra,
-				    p->u.addr2);
+				    p->addr2);
 		break;
 	case PROA__OP_POLL:
 		if (p->iflags & PROA__OPF_MULTISHOT)
@@ -222,7 +228,7 @@ static void prep(struct io_uring_sqe *sqe, struct proa_op *op)
 						       (int)p->extra);
 		else
 			io_uring_prep_accept(sqe, p->fd, (void *)p->addr,
-					     p->u.addr2, (int)p->extra);
+					     p->addr2, (int)p->extra);
 		break;
 	case PROA__OP_CONNECT:
 		io_uring_prep_connect(sqe, p->fd, p->addr, p->len);
@@ -240,13 +246,13 @@ static void prep(struct io_uring_sqe *sqe, struct proa_op *op)
 		if (p->iflags & PROA__OPF_POLL_FIRST)
 			sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
 		sqe->flags |= IOSQE_BUFFER_SELECT;
-		sqe->buf_group = ((struct proa_buf_ring *)p->u.addr2)->bgid;
+		sqe->buf_group = ((struct proa_buf_ring *)p->addr2)->bgid;
 		break;
 	case PROA__OP_RECVMSG_SELECT:
 		io_uring_prep_recvmsg_multishot(sqe, p->fd, (void *)p->addr,
 						MSG_TRUNC);
 		sqe->flags |= IOSQE_BUFFER_SELECT;
-		sqe->buf_group = ((struct proa_buf_ring *)p->u.addr2)->bgid;
+		sqe->buf_group = ((struct proa_buf_ring *)p->addr2)->bgid;
 		break;
 	case PROA__OP_SEND:
 		io_uring_prep_send(sqe, p->fd, p->addr, p->len, (int)p->extra);
@@ -261,11 +267,9 @@ static void prep(struct io_uring_sqe *sqe, struct proa_op *op)
 		io_uring_prep_shutdown(sqe, p->fd, (int)p->extra);
 		break;
 	case PROA__OP_SPLICE:
-		/* proactor/ops.c: fd/off in, extra/u.ts.tv_sec out,
-		 * u.ts.tv_nsec the SPLICE_F_ flags */
-		io_uring_prep_splice(sqe, p->fd, (int64_t)p->off, (int)p->extra,
-				     p->u.ts.tv_sec, p->len,
-				     (unsigned)p->u.ts.tv_nsec);
+		io_uring_prep_splice(sqe, p->fd, (int64_t)p->off,
+				     p->u.splice.fd_out, p->u.splice.off_out,
+				     p->len, p->u.splice.flags);
 		break;
 	default:
 		/* proactor/ops.c fills only the kinds above. */

@@ -13,15 +13,20 @@
  * borrowed, never copied: they belong to the kernel until @op->cb runs with
  * PROA_OP_F_MORE clear - also after proa_op_cancel().
  *
- * Operation states (@op->priv.state):
+ * Operation states (@op->priv.state, written by the library's ring alone):
  *
  *   IDLE --submit--> QUEUED --(SQE written)--> INFLIGHT --(final CQE)--> IDLE
  *     |                 ^ (SQ full and it cannot be flushed: waits in line)
  *     +--submit (SQ has room)------------------------> INFLIGHT
+ *     +--submit (a file op run on a pool thread)------> INFLIGHT
  *
- * The op becomes IDLE just before its final callback runs, so it may be
- * resubmitted or freed inside that callback.  It must not be freed, moved or
- * resubmitted in any other state.
+ * A file operation the kernel cannot do (see proa_loop_feature()), and a
+ * regular file's on the epoll backend, runs on the default pool's file
+ * lane instead, with the same contract; its callback runs in the loop
+ * iteration after the worker's result reached the loop.  The op becomes
+ * IDLE just before its final callback runs, so it may be resubmitted or
+ * freed inside that callback.  It must not be freed, moved or resubmitted
+ * in any other state.
  */
 #ifndef PROA_OP_H
 #define PROA_OP_H
@@ -74,20 +79,61 @@ struct proa__timespec {
 	long long tv_nsec;
 };
 
+/* proa_op_splice()'s arguments beyond fd (in), off (in) and len. */
+struct proa__op_splice {
+	int64_t off_out; /* -1: a pipe or a socket */
+	int32_t fd_out;
+	uint32_t flags; /* SPLICE_F_* */
+};
+
+/*
+ * What the one running an op keeps in it while it is not idle: the
+ * backend (ring/uring.c, ring/epoll.c) or the executor that has it on a
+ * thread (pool/fallback.c).  Never an argument: written only by its
+ * owner, and meaningless once the op is idle again.
+ */
+union proa__op_be {
+	struct {
+		/* timeout: the timespec the SQE points at, made from
+		 * timeout_ns when the op is issued */
+		struct proa__timespec ts;
+	} uring;
+	struct {
+		uint32_t heap_idx; /* timeout: its place in the heap */
+		uint32_t progress; /* recv/send with MSG_WAITALL: bytes */
+		uint8_t phase;	   /* connect: 0 before connect(2), 1 in
+				    * progress */
+	} ep;
+	struct {
+		void *job; /* the executor's record of the op */
+	} exec;
+};
+
+/*
+ * Private: the library's while the op is not idle.  @state is written by
+ * ring/ alone (ring/ring.c), the life cycle's one owner.  The arguments
+ * are written by the submitting call (proactor/ops.c) and only read after.
+ */
 struct proa__op_priv {
-	struct proa_link link;
+	struct proa_link link; /* on one of ring.c's lists while not idle */
 	struct proa_loop *loop;
-	uint8_t state;
+	uint8_t state; /* enum proa_op_state */
 	uint8_t kind;
 	uint16_t iflags;
 	int32_t fd;
 	uint32_t len;
-	uint32_t extra;
-	uint64_t off;
+	uint32_t extra;		     /* the kind's flags, events, mask or how */
+	union {			     /* no kind takes two of these */
+		uint64_t off;	     /* read, write, readv, writev, splice
+				      * (in): the offset, or -1 */
+		void *addr2;	     /* accept: addrlen; statx: the buffer;
+				      * recv(msg)_select: the buffer ring */
+		uint64_t timeout_ns; /* timeout */
+	};
 	const void *addr;
 	union {
-		void *addr2;
-		struct proa__timespec ts;
+		struct proa__op_splice splice; /* splice */
+		union proa__op_be be;	       /* every other kind */
 	} u;
 };
 

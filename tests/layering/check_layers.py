@@ -17,7 +17,11 @@ This reads each layer's object files with nm and fails on
   3. a cycle between the files of one layer that is not one of the cycles
      already there (KNOWN_CYCLES: a file joining one, or a new one, fails);
   4. a source file that includes the private header of a layer above its
-     own ("pool/pool_int.h" from proactor/, say).
+     own ("pool/pool_int.h" from proactor/, say);
+  5. an operation's state written outside ring/: ring/ring.c owns an op's
+     life, and the executor (pool/fallback.c) and every other layer only
+     read it (a source check: an assignment to priv.state that is not a
+     handle's or a future's, or of a PROA_OP_ state).
 It prints what it checked, and every violation with the symbol and files.
 """
 import collections
@@ -32,8 +36,9 @@ FOLDER = {"completion": "completion", "ring": "ring", "proactor": "proactor",
           "pool": "pool", "net": "net", "net_tls": "net"}
 
 # Known upward calls (a debt, each with its reason).  None left: the
-# proactor's file fallback goes through the executor it is handed (see
-# proactor_int.h).  Never add one.
+# ring's file ops reach the pool through the executor the loop hands the
+# ring when it is made (ring/ring_int.h), and come home through
+# proa__exec_complete().  Never add one.
 KNOWN_UP = set()
 
 # Cycles between the files of a layer that exist today (sets of object
@@ -48,6 +53,12 @@ KNOWN_CYCLES = [
      "proactor/threadsafe", "proactor/timer"},
     {"net/netloop", "net/server", "net/tls", "net/transport"},
 ]
+
+# Rule 5: who may write an op's state.
+STATE_OWNER = "ring"
+STATE_WRITE = re.compile(r"priv\.state\s*=(?!=)([^;]*);")
+STATE_CONST = re.compile(r"(?<![=!<>])=\s*PROA_OP_(IDLE|QUEUED|INFLIGHT)\b")
+OTHER_STATES = re.compile(r"PROA__H_|PROA_FUTURE_")
 
 EXTERNAL = {
     "ring": re.compile(r"^_*io_uring_"),
@@ -168,6 +179,23 @@ def main(argv):
                             RANK[m.group(1)] > rank:
                         errors.append(f"{layer}/{name}:{n} includes "
                                       f"{m.group(1)}/, a layer above")
+    for layer in sorted(set(FOLDER.values()) - {STATE_OWNER}):
+        folder = os.path.join(src, layer)
+        for name in sorted(os.listdir(folder)):
+            if not name.endswith((".c", ".h")):
+                continue
+            with open(os.path.join(folder, name)) as fh:
+                text = fh.read()
+            for m in STATE_WRITE.finditer(text):
+                if not OTHER_STATES.search(m.group(1)):
+                    n = text.count("\n", 0, m.start()) + 1
+                    errors.append(f"{layer}/{name}:{n} writes an op's "
+                                  f"state; only {STATE_OWNER}/ may")
+            for m in STATE_CONST.finditer(text):
+                n = text.count("\n", 0, m.start()) + 1
+                errors.append(f"{layer}/{name}:{n} sets an op state "
+                              f"(PROA_OP_{m.group(1)}); only "
+                              f"{STATE_OWNER}/ may")
     nobj = sum(len(f) for f in objs.values())
     print(f"check_layers: {nobj} object files in {len(objs)} layers, "
           f"{nrefs} references between them, {len(KNOWN_UP)} known upward "

@@ -247,8 +247,7 @@ static void test_proxy(void **state)
 	assert_int_equal(f->fwd, pu.total);
 	assert_int_equal(f->back->fwd, pu.total);
 	/* forwarded from ring buffers, not copied */
-	assert_true(
-	    proa_container_of(loop->net, struct proa__netloop, hook)->lent > 0);
+	assert_true(proa__netloop_peek(loop)->lent > 0);
 	assert_res(proa_transport_close(c->t), 0);
 	DRIVE(loop, c->lost && f->lost && f->back->lost && ef.peers->lost);
 	close_server(loop, proxy);

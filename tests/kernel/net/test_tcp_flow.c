@@ -139,9 +139,7 @@ static void test_buffer_exhaustion(void **state)
 	assert_int_equal(sv->bad, 0);
 	assert_int_equal(sv->rx_while_paused, 0);
 	/* the ring did run dry (else this test proves nothing) */
-	assert_true(
-	    proa_container_of(loop->net, struct proa__netloop, hook)->enobufs >
-	    0);
+	assert_true(proa__netloop_peek(loop)->enobufs > 0);
 	assert_res(proa_transport_close(c->t), 0);
 	DRIVE(loop, c->lost && sv->lost);
 	close_server(loop, s);

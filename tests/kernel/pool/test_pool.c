@@ -1174,6 +1174,182 @@ static void test_missing_file_opcodes_run_on_the_file_lane(void **state)
 	(void)state;
 }
 
+/* A loop whose file reads have to run on the file lane, on either
+ * backend: the ring "lacks" the read opcode. */
+static struct proa_loop *loop_reads_on_the_lane(void)
+{
+	struct proa_loop *loop;
+
+	proa__ring_faults.hide_features = 1ull << PROA_FEAT_OP_READ;
+	loop = proa_test_loop_new();
+	proa__ring_faults.hide_features = 0;
+	assert_false(proa_loop_feature(loop, PROA_FEAT_OP_READ));
+	return loop;
+}
+
+static unsigned ops_inflight(struct proa_loop *loop)
+{
+	struct proa_loop_stats st;
+
+	assert_res(proa_loop_stats(loop, &st), 0);
+	return (unsigned)st.ops_inflight;
+}
+
+/* The ring owns the op's life: a job that came home puts the op on the
+ * ring's done list, and its callback runs when the loop next reaps.  A
+ * cancel in between is too late to change anything: the callback runs
+ * once, with the result. */
+static void test_cancel_after_the_result_came_home_changes_nothing(void **state)
+{
+	struct proa_loop *loop = loop_reads_on_the_lane();
+	char buf[8] = "", path[] = "/tmp/proa-pool-XXXXXX";
+	struct opdone d = {0};
+	struct proa_op op;
+	unsigned i;
+	int fd;
+
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "home", 4), 4);
+	proa_op_init(&op, opdone_cb, &d);
+	assert_res(proa_op_read(loop, &op, fd, buf, sizeof(buf), 0), 0);
+	assert_int_equal(ops_inflight(loop), 1);
+	/* One iteration at a time until the job's delivery ran (the op is
+	 * then on the done list) but the reap that calls back has not. */
+	for (i = 0; i < 100000 && !(op.priv.iflags & PROA__OPF_LOCAL_DONE);
+	     i++) {
+		assert_int_equal(d.calls, 0);
+		assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
+	}
+	assert_true(op.priv.iflags & PROA__OPF_LOCAL_DONE);
+	assert_int_equal(d.calls, 0);
+	assert_int_equal(proa_op_state(&op), PROA_OP_INFLIGHT);
+	assert_int_equal(ops_inflight(loop), 1);
+	assert_res(proa_op_cancel(&op), 0);
+	assert_res(proa_op_cancel(&op), -EALREADY);
+	assert_int_equal(run_op(loop, &op, &d), 4);
+	assert_memory_equal(buf, "home", 4);
+	assert_int_equal(ops_inflight(loop), 0);
+	/* Nothing more comes for it. */
+	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	assert_int_equal(d.calls, 1);
+	close(fd);
+	assert_int_equal(unlink(path), 0);
+	proa_test_loop_close(loop);
+	assert_no_worker_left();
+	(void)state;
+}
+
+/* A file op the kernel refuses at run time with -EOPNOTSUPP (libuv
+ * #4268) goes on to the file lane from inside the reap: it stays
+ * INFLIGHT, and calls back once, with the lane's result.  On epoll a
+ * regular file's read runs on the lane from the start. */
+static void test_file_op_refused_at_run_time_goes_to_the_lane(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	char buf[8] = "", path[] = "/tmp/proa-pool-XXXXXX";
+	struct proa_pool_stats st;
+	struct proa_pool *pool;
+	struct opdone d = {0};
+	struct proa_op op;
+	uint64_t before;
+	unsigned i;
+	int fd;
+
+	assert_res(proa_pool_default(loop, &pool), 0);
+	assert_res(proa_pool_stats(pool, &st), 0);
+	before = st.lanes[PROA_LANE_FILE].completed;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "refused", 7), 7);
+	proa__ring_faults.refuse_kinds = 1ull << PROA__OP_READ;
+	proa_op_init(&op, opdone_cb, &d);
+	assert_res(proa_op_read(loop, &op, fd, buf, sizeof(buf), 2), 0);
+	for (i = 0; i < 100000 && d.calls == 0; i++) {
+		assert_int_equal(proa_op_state(&op), PROA_OP_INFLIGHT);
+		assert_int_equal(ops_inflight(loop), 1);
+		assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
+	}
+	proa__ring_faults.refuse_kinds = 0;
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(d.res, 5);
+	assert_memory_equal(buf, "fused", 5);
+	assert_int_equal(ops_inflight(loop), 0);
+	assert_res(proa_pool_stats(pool, &st), 0);
+	assert_int_equal(st.lanes[PROA_LANE_FILE].completed, before + 1);
+	close(fd);
+	assert_int_equal(unlink(path), 0);
+	proa_test_loop_close(loop);
+	assert_no_worker_left();
+	(void)state;
+}
+
+/* Wait (at most 5 s) until @want of the default pool's file workers have
+ * started a job: the workers start on their own threads. */
+static void wait_file_lane_running(struct proa_loop *loop, unsigned want)
+{
+	struct timespec ms = {0, 1000000};
+	struct proa_pool_stats st;
+	struct proa_pool *pool;
+	int i;
+
+	assert_res(proa_pool_default(loop, &pool), 0);
+	for (i = 0; i < 5000; i++) {
+		assert_res(proa_pool_stats(pool, &st), 0);
+		if (st.lanes[PROA_LANE_FILE].running == want)
+			break;
+		nanosleep(&ms, NULL);
+	}
+	assert_int_equal(st.lanes[PROA_LANE_FILE].running, want);
+}
+
+/* Ops away on the pool are the loop's ops in flight: counted, and
+ * reached by proa_loop_cancel_all(), which stops those not started and
+ * leaves the running ones to finish with their results. */
+static void test_cancel_all_reaches_ops_away_on_the_pool(void **state)
+{
+	struct proa_loop *loop = loop_reads_on_the_lane();
+	struct proa_op reads[6];
+	struct opdone rd[6];
+	char rbuf[6];
+	int p[6][2], i, n;
+
+	/* Four reads of empty pipes hold the lane's four workers; two more
+	 * wait in its queue behind them (FIFO). */
+	for (i = 0; i < 6; i++) {
+		assert_int_equal(pipe2(p[i], O_CLOEXEC), 0);
+		rd[i] = (struct opdone){0};
+		proa_op_init(&reads[i], opdone_cb, &rd[i]);
+		assert_res(
+		    proa_op_read(loop, &reads[i], p[i][0], &rbuf[i], 1, -1), 0);
+	}
+	assert_int_equal(ops_inflight(loop), 6);
+	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
+	wait_file_lane_running(loop, 4);
+	assert_int_equal(proa_loop_cancel_all(loop), 6);
+	for (i = 0; i < 6; i++)
+		assert_res(proa_op_cancel(&reads[i]), -EALREADY);
+	for (i = 4; i < 6; i++)
+		assert_int_equal(run_op(loop, &reads[i], &rd[i]), -ECANCELED);
+	assert_int_equal(ops_inflight(loop), 4);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(rd[i].calls, 0);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(write(p[i][1], "a", 1), 1);
+	for (i = 0, n = 0; i < 4; i++)
+		n += run_op(loop, &reads[i], &rd[i]);
+	assert_int_equal(n, 4);
+	assert_int_equal(ops_inflight(loop), 0);
+	for (i = 0; i < 6; i++) {
+		assert_int_equal(rd[i].calls, 1);
+		close(p[i][0]);
+		close(p[i][1]);
+	}
+	proa_test_loop_close(loop);
+	assert_no_worker_left();
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1190,6 +1366,10 @@ int main(void)
 	    cmocka_unit_test(test_bad_input),
 	    cmocka_unit_test(test_getaddrinfo),
 	    cmocka_unit_test(test_missing_file_opcodes_run_on_the_file_lane),
+	    cmocka_unit_test(
+		test_cancel_after_the_result_came_home_changes_nothing),
+	    cmocka_unit_test(test_cancel_all_reaches_ops_away_on_the_pool),
+	    cmocka_unit_test(test_file_op_refused_at_run_time_goes_to_the_lane),
 	};
 
 	proa_test_require_uring();
