@@ -226,7 +226,8 @@ static void stop_here(void *arg)
 		for (l = nl->all.next; l != &nl->all; l = next) {
 			next = l->next;
 			proa_transport_abort(
-			    proa_container_of(l, struct proa_transport, link));
+			    &proa_container_of(l, struct proa__sock, link)
+				 ->base);
 		}
 	}
 	proa_loop_stop(gl->loop);

@@ -31,9 +31,9 @@ static void netloop_flush(struct proa__loop_hook *h)
 	    proa_container_of(h, struct proa__netloop, hook);
 
 	if (!proa_list_empty(&nl->starved))
-		proa__transports_feed(nl);
+		nl->feed(nl);
 	if (!proa_list_empty(&nl->dirty))
-		proa__transports_flush(nl);
+		nl->flush(nl);
 }
 
 /* At proa_loop_close(): no socket op is in flight (the loop checked), so

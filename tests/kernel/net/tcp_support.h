@@ -440,7 +440,7 @@ static inline void wref_release(void *arg)
 	if (r->t) {
 		/* The kernel no longer reads the memory: no send in flight,
 		 * and the transport has let go of it. */
-		assert_true(proa_op_is_idle(&r->t->wop));
+		assert_true(proa_op_is_idle(&proa__sock_of(r->t)->wop));
 		r->wbuf_at_release = proa_transport_write_buffer_size(r->t);
 	}
 	if (r->rx)

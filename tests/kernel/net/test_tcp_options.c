@@ -260,12 +260,12 @@ static void test_write_limits(void **state)
 	    proa_transport_set_write_buffer_limits(t, 256 * kib, 64 * kib), 0);
 	assert_res(proa_transport_set_write_buffer_limits(t, 1000, 2000),
 		   -EINVAL);
-	assert_int_equal(t->high, 256 * kib);
-	assert_int_equal(t->low, 64 * kib);
+	assert_int_equal(proa__sock_of(t)->high, 256 * kib);
+	assert_int_equal(proa__sock_of(t)->low, 64 * kib);
 	write_pat(t, 0, 200 * kib);
 	for (i = 0; i < 100; i++)
 		assert_true(proa_loop_run(loop, PROA_RUN_NOWAIT) >= 0);
-	DRIVE_NS(loop, !proa_op_is_idle(&t->wop));
+	DRIVE_NS(loop, !proa_op_is_idle(&proa__sock_of(t)->wop));
 	/* over the default high, under the one set: no pause */
 	assert_true(proa_transport_write_buffer_size(t) > 64 * kib);
 	assert_int_equal(sv->pauses, 0);
