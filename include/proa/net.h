@@ -508,16 +508,42 @@ PROA_API bool proa_stream_at_eof(const struct proa_stream *s);
 
 /* ---- UDP --------------------------------------------------------------- */
 
-/* datagram_received: borrowed for the call.  error_received: an ICMP
- * error or a failed send (-ECONNREFUSED on a connected endpoint...).
- * closed: the last call; the endpoint is freed when it returns. */
-struct proa_udp_ops {
-	void (*datagram_received)(struct proa_udp *u, void *arg,
+struct proa_datagram_protocol;
+
+/*
+ * A UDP endpoint's callbacks, in the shape of a stream protocol's
+ * (asyncio's DatagramProtocol); any may be NULL except datagram_received.
+ *
+ * connection_made:   @u is ready; the first call, from the ready queue
+ *                    after proa_udp_bind() (datagrams that arrive before
+ *                    it wait in the socket; sends queued before it leave
+ *                    after it).
+ * datagram_received: one datagram of @len bytes (0 is one too) from
+ *                    @from (@fromlen bytes); all borrowed for the call.
+ * error_received:    an ICMP error or a failed send (-ECONNREFUSED on a
+ *                    connected endpoint, -EMSGSIZE for a datagram that
+ *                    came cut and was dropped, ...); the endpoint stays
+ *                    open.
+ * connection_lost:   the last call: @err is 0 after proa_udp_close(), or
+ *                    the error that closed the endpoint (-ECANCELED when
+ *                    proa_loop_cancel_all() wound it down).  The endpoint
+ *                    is freed when it returns.
+ */
+struct proa_datagram_protocol_ops {
+	void (*connection_made)(struct proa_datagram_protocol *p,
+				struct proa_udp *u);
+	void (*datagram_received)(struct proa_datagram_protocol *p,
 				  const void *data, size_t len,
 				  const struct sockaddr *from,
 				  socklen_t fromlen);
-	void (*error_received)(struct proa_udp *u, void *arg, int err);
-	void (*closed)(struct proa_udp *u, void *arg);
+	void (*error_received)(struct proa_datagram_protocol *p, int err);
+	void (*connection_lost)(struct proa_datagram_protocol *p, int err);
+};
+
+/* Embed this in your endpoint object; recover it with proa_container_of.
+ * It must stay valid until connection_lost returns. */
+struct proa_datagram_protocol {
+	const struct proa_datagram_protocol_ops *ops;
 };
 
 /* Zero means the default.  @remote: connect(2) the socket to it (send()
@@ -538,13 +564,22 @@ struct proa_udp_options {
 
 /**
  * proa_udp_bind() - a UDP endpoint bound to @addr (port 0 lets the kernel
- * pick: proa_udp_sockname()).  @addr NULL with @remote set: bound by the
- * kernel.  Datagrams of up to 65507 bytes (IPv4) / 65527 (IPv6).
+ * pick: proa_udp_sockname()).
+ * @addr: a local IPv4 or IPv6 address; NULL with @opt->remote set: bound
+ *        by the kernel.  Datagrams of up to 65507 bytes (IPv4) / 65527
+ *        (IPv6).
+ * @p:    the endpoint's protocol: connection_made follows from the ready
+ *        queue, connection_lost ends it.
+ *
+ * Return: 0 and *@out; -EINVAL (no datagram_received, no address,
+ *         a sockaddr too short for its family), -EAFNOSUPPORT, or what
+ *         socket(2), setsockopt(2), bind(2) or connect(2) said (then
+ *         nothing of @p is called and *@out is untouched).
  */
 PROA_API int proa_udp_bind(struct proa_loop *loop, const struct sockaddr *addr,
 			   socklen_t addrlen,
 			   const struct proa_udp_options *opt,
-			   const struct proa_udp_ops *ops, void *arg,
+			   struct proa_datagram_protocol *p,
 			   struct proa_udp **out);
 
 /**
@@ -558,8 +593,10 @@ PROA_API int proa_udp_sockname(const struct proa_udp *u,
 			       struct sockaddr_storage *addr, socklen_t *len);
 PROA_API int proa_udp_fd(const struct proa_udp *u);
 PROA_API size_t proa_udp_queued(const struct proa_udp *u);
-/** proa_udp_close() - drop what is queued, stop receiving; closed()
- * follows once nothing is in flight. */
+/** proa_udp_close() - drop what is queued, stop receiving;
+ * connection_lost(0) follows once nothing is in flight (after
+ * connection_made, if that has not run yet).  Return: 0; -EALREADY if
+ * closing; -EINVAL for NULL. */
 PROA_API int proa_udp_close(struct proa_udp *u);
 
 /* ---- loop groups ------------------------------------------------------- */
