@@ -804,8 +804,8 @@ static int server_listen_one(struct echo_server *srv, struct proa_loop *loop,
 	int ret;
 
 	if (cfg->unix_path)
-		return proa_unix_listen(loop, cfg->unix_path, &opt,
-					echo_factory, srv, &srv->server);
+		return proa_unix_listen(&srv->server, loop, cfg->unix_path,
+					&opt, echo_factory, srv);
 	proa_future_init(&fut, loop);
 	ret = proa_tcp_listen(loop, cfg->host, cfg->port, &opt, echo_factory,
 			      srv, &fut);
@@ -837,8 +837,8 @@ static int server_bind_udp(struct echo_server *srv, struct proa_loop *loop,
 	if (ret < 0)
 		return ret;
 	srv->shards[0].udp.ops = &udp_echo_ops;
-	ret = proa_udp_bind(loop, (struct sockaddr *)&ss, len, &opt,
-			    &srv->shards[0].udp, &srv->udp);
+	ret = proa_udp_bind(&srv->udp, loop, (struct sockaddr *)&ss, len, &opt,
+			    &srv->shards[0].udp);
 	if (ret < 0)
 		return ret;
 	len = sizeof(ss);
@@ -1391,7 +1391,7 @@ static int client_open(struct client *cl, struct client_conn *c)
 		};
 
 		c->dp.ops = &client_udp_ops;
-		ret = proa_udp_bind(cl->loop, NULL, 0, &uopt, &c->dp, &c->u);
+		ret = proa_udp_bind(&c->u, cl->loop, NULL, 0, &uopt, &c->dp);
 		if (ret == 0)
 			cl->nopen++;
 		return ret;

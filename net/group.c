@@ -198,8 +198,9 @@ static void listen_here(void *arg)
 	 * others join it by SO_REUSEPORT (see port_taken() in server.c). */
 	opt = g->opt;
 	opt.reuse_port_exclusive = gl->idx == 0 && !g->shared;
-	ret = proa_tcp_listen_addr(gl->loop, (struct sockaddr *)&ss, g->addrlen,
-				   &opt, counted, gl, &gl->server);
+	ret =
+	    proa_tcp_listen_addr(&gl->server, gl->loop, (struct sockaddr *)&ss,
+				 g->addrlen, &opt, counted, gl);
 	if (ret == 0) {
 		atomic_store(&g->port, proa_server_port(gl->server));
 		if (g->mode == PROA_GROUP_HANDOFF)

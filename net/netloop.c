@@ -100,7 +100,7 @@ struct proa__netloop *proa__netloop_get(struct proa_loop *loop)
 	/* The first socket fixes the sizes.  Without a ring (an old kernel,
 	 * or the epoll backend) every transport reads into its own buffer. */
 	if (proa_loop_feature(loop, PROA_FEAT_BUF_RING) &&
-	    proa_buf_ring_new(loop, &nl->br, nl->nbufs, nl->bufsize) == 0)
+	    proa_buf_ring_new(&nl->br, loop, nl->nbufs, nl->bufsize) == 0)
 		nl->multishot =
 		    proa_loop_feature(loop, PROA_FEAT_RECV_MULTISHOT);
 	nl->started = true;

@@ -375,11 +375,10 @@ static int check_common(struct proa_loop *loop, proa_protocol_factory factory,
 	return proa__netloop_get(loop) ? 0 : -ENOMEM;
 }
 
-int proa_tcp_listen_addr(struct proa_loop *loop, const struct sockaddr *addr,
-			 socklen_t addrlen,
+int proa_tcp_listen_addr(struct proa_server **out, struct proa_loop *loop,
+			 const struct sockaddr *addr, socklen_t addrlen,
 			 const struct proa_server_options *opt,
-			 proa_protocol_factory factory, void *arg,
-			 struct proa_server **out)
+			 proa_protocol_factory factory, void *arg)
 {
 	struct proa_server *s;
 	int ret = check_common(loop, factory, opt, __func__);
@@ -402,10 +401,9 @@ int proa_tcp_listen_addr(struct proa_loop *loop, const struct sockaddr *addr,
 	return 0;
 }
 
-int proa_unix_listen(struct proa_loop *loop, const char *path,
-		     const struct proa_server_options *opt,
-		     proa_protocol_factory factory, void *arg,
-		     struct proa_server **out)
+int proa_unix_listen(struct proa_server **out, struct proa_loop *loop,
+		     const char *path, const struct proa_server_options *opt,
+		     proa_protocol_factory factory, void *arg)
 {
 	struct sockaddr_storage ss;
 	struct proa_server *s;

@@ -555,7 +555,7 @@ static int setup_recv(struct proa_udp *u)
 	u->multishot = proa_loop_feature(u->loop, PROA_FEAT_RECV_MULTISHOT) &&
 		       proa_loop_feature(u->loop, PROA_FEAT_BUF_RING);
 	if (u->multishot) {
-		ret = proa_buf_ring_new(u->loop, &u->br, RING_NBUFS,
+		ret = proa_buf_ring_new(&u->br, u->loop, RING_NBUFS,
 					RING_BUFSIZE);
 		if (ret == -EOPNOTSUPP) {
 			u->multishot = false;
@@ -592,9 +592,10 @@ static void made_run(void *arg)
 	maybe_finish(u);
 }
 
-int proa_udp_bind(struct proa_loop *loop, const struct sockaddr *addr,
-		  socklen_t addrlen, const struct proa_udp_options *opt,
-		  struct proa_datagram_protocol *p, struct proa_udp **out)
+int proa_udp_bind(struct proa_udp **out, struct proa_loop *loop,
+		  const struct sockaddr *addr, socklen_t addrlen,
+		  const struct proa_udp_options *opt,
+		  struct proa_datagram_protocol *p)
 {
 	const struct sockaddr *remote = opt ? opt->remote : NULL;
 	struct proa_udp *u;

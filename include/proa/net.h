@@ -212,12 +212,12 @@ PROA_API int proa_tcp_listen(struct proa_loop *loop, const char *host,
  * proa_tcp_listen_addr() - the same on one numeric address, at once.
  * Return: 0 and *@out, or -errno.
  */
-PROA_API int proa_tcp_listen_addr(struct proa_loop *loop,
+PROA_API int proa_tcp_listen_addr(struct proa_server **out,
+				  struct proa_loop *loop,
 				  const struct sockaddr *addr,
 				  socklen_t addrlen,
 				  const struct proa_server_options *opt,
-				  proa_protocol_factory factory, void *arg,
-				  struct proa_server **out);
+				  proa_protocol_factory factory, void *arg);
 
 /**
  * proa_unix_listen() - listen on the UNIX socket @path; a path starting
@@ -226,10 +226,10 @@ PROA_API int proa_tcp_listen_addr(struct proa_loop *loop,
  * The file is removed when the server closes.
  * Return: 0 and *@out; -ENAMETOOLONG; -EADDRINUSE; other -errno.
  */
-PROA_API int proa_unix_listen(struct proa_loop *loop, const char *path,
+PROA_API int proa_unix_listen(struct proa_server **out, struct proa_loop *loop,
+			      const char *path,
 			      const struct proa_server_options *opt,
-			      proa_protocol_factory factory, void *arg,
-			      struct proa_server **out);
+			      proa_protocol_factory factory, void *arg);
 
 /** proa_server_nsockets() - how many listening sockets @s has. */
 PROA_API unsigned proa_server_nsockets(const struct proa_server *s);
@@ -697,11 +697,10 @@ struct proa_udp_options {
  *         socket(2), setsockopt(2), bind(2) or connect(2) said (then
  *         nothing of @p is called and *@out is untouched).
  */
-PROA_API int proa_udp_bind(struct proa_loop *loop, const struct sockaddr *addr,
-			   socklen_t addrlen,
+PROA_API int proa_udp_bind(struct proa_udp **out, struct proa_loop *loop,
+			   const struct sockaddr *addr, socklen_t addrlen,
 			   const struct proa_udp_options *opt,
-			   struct proa_datagram_protocol *p,
-			   struct proa_udp **out);
+			   struct proa_datagram_protocol *p);
 
 /**
  * proa_udp_sendto() - queue one datagram (copied) to @to (NULL on a

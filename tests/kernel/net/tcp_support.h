@@ -237,8 +237,8 @@ listen_local(struct proa_loop *loop, const struct proa_server_options *opt,
 	struct proa_server *s = NULL;
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_res(proa_tcp_listen_addr(loop, (struct sockaddr *)&a, sizeof(a),
-					opt, farm_make, f, &s),
+	assert_res(proa_tcp_listen_addr(&s, loop, (struct sockaddr *)&a,
+					sizeof(a), opt, farm_make, f),
 		   0);
 	assert_non_null(s);
 	assert_true(proa_server_port(s) != 0);

@@ -271,8 +271,8 @@ static uint16_t listen_on(struct proa_loop *loop,
 	struct sockaddr_in a = {.sin_family = AF_INET};
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(proa_tcp_listen_addr(loop, (struct sockaddr *)&a,
-					      sizeof(a), opt, make, arg, s),
+	assert_int_equal(proa_tcp_listen_addr(s, loop, (struct sockaddr *)&a,
+					      sizeof(a), opt, make, arg),
 			 0);
 	return proa_server_port(*s);
 }

@@ -117,13 +117,13 @@ static void test_server_options(void **state)
 	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), -1);
 	assert_int_equal(errno, EADDRINUSE);
 	close(fd);
-	assert_res(proa_tcp_listen_addr(loop, (struct sockaddr *)&a, sizeof(a),
-					&nr, farm_make, &sf, &s),
+	assert_res(proa_tcp_listen_addr(&s, loop, (struct sockaddr *)&a,
+					sizeof(a), &nr, farm_make, &sf),
 		   -EADDRINUSE);
 	/* the default binds over it, with the backlog asked for */
 	s = NULL;
-	assert_res(proa_tcp_listen_addr(loop, (struct sockaddr *)&a, sizeof(a),
-					&so, farm_make, &sf, &s),
+	assert_res(proa_tcp_listen_addr(&s, loop, (struct sockaddr *)&a,
+					sizeof(a), &so, farm_make, &sf),
 		   0);
 	assert_int_equal(proa_server_port(s), port);
 	fd = server_fd(s, 0);

@@ -225,8 +225,8 @@ static int ep_bind_opt(struct proa_loop *loop, struct ep *e, int family,
 	memset(e, 0, sizeof(*e));
 	e->flags = flags;
 	sa_local(&ss, &len, family, 0);
-	return proa_udp_bind(loop, (struct sockaddr *)&ss, len, opt, ep_p(e),
-			     &e->u);
+	return proa_udp_bind(&e->u, loop, (struct sockaddr *)&ss, len, opt,
+			     ep_p(e));
 }
 
 static void ep_bind(struct proa_loop *loop, struct ep *e, int family,
@@ -320,29 +320,28 @@ static void test_udp_bad_arguments_return_einval(void **state)
 	(void)state;
 	sa_local(&ss, &len, AF_INET, 0);
 	memset(&e, 0, sizeof(e));
-	assert_res(proa_udp_bind(NULL, (struct sockaddr *)&ss, len, NULL,
-				 ep_p(&e), &u),
+	assert_res(proa_udp_bind(&u, NULL, (struct sockaddr *)&ss, len, NULL,
+				 ep_p(&e)),
 		   -EINVAL);
 	assert_res(
-	    proa_udp_bind(loop, (struct sockaddr *)&ss, len, NULL, NULL, &u),
+	    proa_udp_bind(&u, loop, (struct sockaddr *)&ss, len, NULL, NULL),
 	    -EINVAL);
 	assert_res(
-	    proa_udp_bind(loop, (struct sockaddr *)&ss, len, NULL, &no_ops, &u),
+	    proa_udp_bind(&u, loop, (struct sockaddr *)&ss, len, NULL, &no_ops),
 	    -EINVAL);
 	assert_res(
-	    proa_udp_bind(loop, (struct sockaddr *)&ss, len, NULL, &no_rx, &u),
+	    proa_udp_bind(&u, loop, (struct sockaddr *)&ss, len, NULL, &no_rx),
 	    -EINVAL);
-	assert_res(proa_udp_bind(loop, (struct sockaddr *)&ss, len, NULL,
-				 ep_p(&e), NULL),
+	assert_res(proa_udp_bind(NULL, loop, (struct sockaddr *)&ss, len, NULL,
+				 ep_p(&e)),
 		   -EINVAL);
 	/* Neither a local nor a remote address. */
-	assert_res(proa_udp_bind(loop, NULL, 0, NULL, ep_p(&e), &u), -EINVAL);
+	assert_res(proa_udp_bind(&u, loop, NULL, 0, NULL, ep_p(&e)), -EINVAL);
 	/* A sockaddr too short for its family. */
 	memset(&short6, 0, sizeof(short6));
 	short6.sin6_family = AF_INET6;
-	assert_res(proa_udp_bind(loop, (struct sockaddr *)&short6,
-				 sizeof(struct sockaddr_in), NULL, ep_p(&e),
-				 &u),
+	assert_res(proa_udp_bind(&u, loop, (struct sockaddr *)&short6,
+				 sizeof(struct sockaddr_in), NULL, ep_p(&e)),
 		   -EINVAL);
 	assert_null(u);
 	assert_res(proa_udp_sendto(NULL, "x", 1, NULL, 0), -EINVAL);
@@ -356,8 +355,8 @@ static void test_udp_bad_arguments_return_einval(void **state)
 	ep_bind(loop, &other, AF_INET, 0);
 	ep_addr(&other, &busy, &blen);
 	memset(&e, 0, sizeof(e));
-	ret = proa_udp_bind(loop, (struct sockaddr *)&busy, blen, NULL,
-			    ep_p(&e), &e.u);
+	ret = proa_udp_bind(&e.u, loop, (struct sockaddr *)&busy, blen, NULL,
+			    ep_p(&e));
 	assert_res(ret, -EADDRINUSE);
 	assert_null(e.u);
 	assert_res(proa_udp_sendto(other.u, NULL, 1, NULL, 0), -EINVAL);
@@ -554,7 +553,7 @@ static void test_udp_connected_endpoint_sends_without_address(void **state)
 	opt.remote_len = slen;
 	memset(&c, 0, sizeof(c));
 	c.flags = E_KEEP;
-	assert_res(proa_udp_bind(loop, NULL, 0, &opt, ep_p(&c), &c.u), 0);
+	assert_res(proa_udp_bind(&c.u, loop, NULL, 0, &opt, ep_p(&c)), 0);
 	ep_addr(&c, &ca, &clen);
 	assert_res(proa_udp_sendto(c.u, "ping", 4, NULL, 0), 0);
 	DRIVE(loop, c.rx == 1);
@@ -698,8 +697,8 @@ static void test_udp_icmp_unreachable_reports_econnrefused(void **state)
 	opt.remote = (struct sockaddr *)&dead;
 	opt.remote_len = dlen;
 	memset(&c, 0, sizeof(c));
-	assert_res(proa_udp_bind(loop, (struct sockaddr *)&local, llen, &opt,
-				 ep_p(&c), &c.u),
+	assert_res(proa_udp_bind(&c.u, loop, (struct sockaddr *)&local, llen,
+				 &opt, ep_p(&c)),
 		   0);
 	/* The ICMP error reaches the armed receive (or the next send): send
 	 * again whenever the last one has left, until it is reported. */
@@ -873,8 +872,8 @@ static void test_udp_options_apply(void **state)
 	assert_res(ep_bind_opt(loop, &a, AF_INET, 0, &opt), 0);
 	ep_addr(&a, &sa, &slen);
 	memset(&b, 0, sizeof(b));
-	assert_res(proa_udp_bind(loop, (struct sockaddr *)&sa, slen, &opt,
-				 ep_p(&b), &b.u),
+	assert_res(proa_udp_bind(&b.u, loop, (struct sockaddr *)&sa, slen, &opt,
+				 ep_p(&b)),
 		   0);
 	assert_int_equal(
 	    getsockopt(proa_udp_fd(a.u), SOL_SOCKET, SO_BROADCAST, &val, &vlen),
