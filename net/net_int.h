@@ -193,7 +193,7 @@ int proa__transport_sendfile_mapped(struct proa_transport *t, int fd,
 				    void (*release)(void *arg), void *arg);
 
 /* A file range mapped for sending (mmap, MAP_SHARED, read only): @data is
- * its first byte.  proa__fmap_release(m) unmaps it, then calls
+ * its first byte.  proa__fmap_release(@arg = m) unmaps it, then calls
  * @release(@arg): it has the shape of a write_ref release. */
 struct proa__fmap {
 	void *base;
@@ -202,9 +202,10 @@ struct proa__fmap {
 	void (*release)(void *arg);
 	void *arg;
 };
-int proa__fmap_new(struct proa__fmap **out, int fd, uint64_t off, size_t len,
-		   void (*release)(void *arg), void *arg);
-void proa__fmap_release(void *m);
+/* NULL with errno set (as proa__pipe_get). */
+struct proa__fmap *proa__fmap_new(int fd, uint64_t off, size_t len,
+				  void (*release)(void *arg), void *arg);
+void proa__fmap_release(void *arg);
 
 /* Told when a connection it opened is gone (a server counts them); the
  * socket kind calls @gone once, after connection_lost. */

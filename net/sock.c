@@ -702,13 +702,12 @@ static int sock_write_ref(struct proa_transport *bt, const void *data,
 static int file_chunk_to_map(struct proa__sock *t, struct proa__chunk *c)
 {
 	struct proa__fmap *m;
-	int ret;
 
 	(void)t;
-	ret = proa__fmap_new(&m, c->fd, c->foff + c->head, c->tail - c->head,
-			     c->release, c->release_arg);
-	if (ret < 0)
-		return ret;
+	m = proa__fmap_new(c->fd, c->foff + c->head, c->tail - c->head,
+			   c->release, c->release_arg);
+	if (!m)
+		return -errno;
 	c->bid = PROA__CHUNK_EXTERNAL;
 	c->base = m->data;
 	c->foff += c->head;

@@ -142,28 +142,28 @@ int proa__transport_write_ref_copy(struct proa_transport *t, const void *data,
 	return ret;
 }
 
-int proa__fmap_new(struct proa__fmap **out, int fd, uint64_t off, size_t len,
-		   void (*release)(void *arg), void *arg)
+struct proa__fmap *proa__fmap_new(int fd, uint64_t off, size_t len,
+				  void (*release)(void *arg), void *arg)
 {
 	uint64_t skew = off % (uint64_t)sysconf(_SC_PAGESIZE);
 	struct proa__fmap *m = malloc(sizeof(*m));
-	int ret;
+	int err;
 
 	if (!m)
-		return -ENOMEM;
+		return NULL;
 	m->maplen = (size_t)skew + len;
 	m->base = mmap(NULL, m->maplen, PROT_READ, MAP_SHARED, fd,
 		       (off_t)(off - skew));
 	if (m->base == MAP_FAILED) {
-		ret = -errno;
+		err = errno;
 		free(m);
-		return ret;
+		errno = err;
+		return NULL;
 	}
 	m->data = (unsigned char *)m->base + skew;
 	m->release = release;
 	m->arg = arg;
-	*out = m;
-	return 0;
+	return m;
 }
 
 void proa__fmap_release(void *arg)
@@ -182,9 +182,9 @@ int proa__transport_sendfile_mapped(struct proa_transport *t, int fd,
 	struct proa__fmap *m;
 	int ret;
 
-	ret = proa__fmap_new(&m, fd, off, len, release, arg);
-	if (ret < 0)
-		return ret;
+	m = proa__fmap_new(fd, off, len, release, arg);
+	if (!m)
+		return -errno;
 	ret = t->vt->write_ref(t, m->data, len, proa__fmap_release, m);
 	if (ret < 0) {
 		munmap(m->base, m->maplen);
