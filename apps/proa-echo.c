@@ -596,6 +596,7 @@ struct shard {
 	uint64_t bytes;
 	struct proa_handle close_h; /* group: posted by the main thread */
 	struct proa_timer grace;    /* single loop: aborts the stragglers */
+	struct proa_datagram_protocol udp; /* single loop: the UDP echo */
 } __attribute__((aligned(64)));
 
 struct echo_server {
@@ -737,38 +738,32 @@ static void shard_close_all(void *arg)
 	shard_check_drained(sh);
 }
 
-static void udp_echo(struct proa_udp *u, void *arg, const void *data,
+static void udp_echo(struct proa_datagram_protocol *p, const void *data,
 		     size_t len, const struct sockaddr *from, socklen_t fromlen)
 {
-	struct shard *sh = arg;
+	struct shard *sh = proa_container_of(p, struct shard, udp);
 
 	/* -EAGAIN (the send queue is full) drops the echo, as a router
 	 * would; the client resends. */
-	if (proa_udp_sendto(u, data, len, from, fromlen) == 0) {
+	if (proa_udp_sendto(sh->srv->udp, data, len, from, fromlen) == 0) {
 		sh->served++;
 		sh->bytes += len;
 	}
 }
 
-static void udp_error(struct proa_udp *u, void *arg, int err)
+static void udp_closed(struct proa_datagram_protocol *p, int err)
 {
-	(void)u;
-	(void)arg;
+	struct shard *sh = proa_container_of(p, struct shard, udp);
+
 	(void)err;
-}
-
-static void udp_closed(struct proa_udp *u, void *arg)
-{
-	struct shard *sh = arg;
-
-	(void)u;
 	sh->srv->udp = NULL;
 }
 
-static const struct proa_udp_ops udp_echo_ops = {
+/* Errors (an ICMP error for one client) leave the endpoint open: none
+ * is worth a word. */
+static const struct proa_datagram_protocol_ops udp_echo_ops = {
     .datagram_received = udp_echo,
-    .error_received = udp_error,
-    .closed = udp_closed,
+    .connection_lost = udp_closed,
 };
 
 /* Single loop: stop listening, close the connections, abort those still
@@ -809,8 +804,8 @@ static int server_listen_one(struct echo_server *srv, struct proa_loop *loop,
 	int ret;
 
 	if (cfg->unix_path)
-		return proa_unix_listen(loop, cfg->unix_path, &opt,
-					echo_factory, srv, &srv->server);
+		return proa_unix_listen(&srv->server, loop, cfg->unix_path,
+					&opt, echo_factory, srv);
 	proa_future_init(&fut, loop);
 	ret = proa_tcp_listen(loop, cfg->host, cfg->port, &opt, echo_factory,
 			      srv, &fut);
@@ -841,8 +836,9 @@ static int server_bind_udp(struct echo_server *srv, struct proa_loop *loop,
 	ret = resolve_udp(cfg->host, cfg->port, &ss, &len);
 	if (ret < 0)
 		return ret;
-	ret = proa_udp_bind(loop, (struct sockaddr *)&ss, len, &opt,
-			    &udp_echo_ops, &srv->shards[0], &srv->udp);
+	srv->shards[0].udp.ops = &udp_echo_ops;
+	ret = proa_udp_bind(&srv->udp, loop, (struct sockaddr *)&ss, len, &opt,
+			    &srv->shards[0].udp);
 	if (ret < 0)
 		return ret;
 	len = sizeof(ss);
@@ -1006,6 +1002,7 @@ struct client;
 
 struct client_conn {
 	struct proa_protocol proto;
+	struct proa_datagram_protocol dp; /* UDP */
 	struct client *cl;
 	unsigned id;
 	bool connecting;	  /* @fut is pending */
@@ -1327,14 +1324,13 @@ static void client_finish(struct client *cl)
 	}
 }
 
-static void cl_datagram(struct proa_udp *u, void *arg, const void *data,
+static void cl_datagram(struct proa_datagram_protocol *p, const void *data,
 			size_t len, const struct sockaddr *from,
 			socklen_t fromlen)
 {
-	struct client_conn *c = arg;
+	struct client_conn *c = proa_container_of(p, struct client_conn, dp);
 	struct client *cl = c->cl;
 
-	(void)u;
 	(void)from;
 	(void)fromlen;
 	if (cl->stopping)
@@ -1354,27 +1350,26 @@ static void cl_datagram(struct proa_udp *u, void *arg, const void *data,
 	send_more(c);
 }
 
-static void cl_udp_error(struct proa_udp *u, void *arg, int err)
+static void cl_udp_error(struct proa_datagram_protocol *p, int err)
 {
-	struct client_conn *c = arg;
+	struct client_conn *c = proa_container_of(p, struct client_conn, dp);
 
-	(void)u;
 	client_fail(c->cl, "udp %s: %s", c->cl->target, proa_strerror(err));
 }
 
-static void cl_udp_closed(struct proa_udp *u, void *arg)
+static void cl_udp_closed(struct proa_datagram_protocol *p, int err)
 {
-	struct client_conn *c = arg;
+	struct client_conn *c = proa_container_of(p, struct client_conn, dp);
 
-	(void)u;
+	(void)err;
 	c->u = NULL;
 	c->cl->nopen--;
 }
 
-static const struct proa_udp_ops client_udp_ops = {
+static const struct proa_datagram_protocol_ops client_udp_ops = {
     .datagram_received = cl_datagram,
     .error_received = cl_udp_error,
-    .closed = cl_udp_closed,
+    .connection_lost = cl_udp_closed,
 };
 
 static int client_open(struct client *cl, struct client_conn *c)
@@ -1395,8 +1390,8 @@ static int client_open(struct client *cl, struct client_conn *c)
 		    .remote_len = cl->remote_len,
 		};
 
-		ret = proa_udp_bind(cl->loop, NULL, 0, &uopt, &client_udp_ops,
-				    c, &c->u);
+		c->dp.ops = &client_udp_ops;
+		ret = proa_udp_bind(&c->u, cl->loop, NULL, 0, &uopt, &c->dp);
 		if (ret == 0)
 			cl->nopen++;
 		return ret;

@@ -198,8 +198,9 @@ static void listen_here(void *arg)
 	 * others join it by SO_REUSEPORT (see port_taken() in server.c). */
 	opt = g->opt;
 	opt.reuse_port_exclusive = gl->idx == 0 && !g->shared;
-	ret = proa_tcp_listen_addr(gl->loop, (struct sockaddr *)&ss, g->addrlen,
-				   &opt, counted, gl, &gl->server);
+	ret =
+	    proa_tcp_listen_addr(&gl->server, gl->loop, (struct sockaddr *)&ss,
+				 g->addrlen, &opt, counted, gl);
 	if (ret == 0) {
 		atomic_store(&g->port, proa_server_port(gl->server));
 		if (g->mode == PROA_GROUP_HANDOFF)
@@ -225,7 +226,8 @@ static void stop_here(void *arg)
 		for (l = nl->all.next; l != &nl->all; l = next) {
 			next = l->next;
 			proa_transport_abort(
-			    proa_container_of(l, struct proa_transport, link));
+			    &proa_container_of(l, struct proa__sock, link)
+				 ->base);
 		}
 	}
 	proa_loop_stop(gl->loop);

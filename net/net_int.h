@@ -74,7 +74,12 @@ struct proa__netloop {
 	size_t bufsize;
 	struct proa_link starved; /* transports waiting for buffers */
 	struct proa_link dirty;	  /* transports with writes to submit */
-	struct proa_link all;	  /* every live transport */
+	/* Set by the socket kind (sock.c), which fills the two lists: re-arm
+	 * the receives of @starved while buffers last, and submit the writes
+	 * of @dirty.  The hook runs them without knowing what a socket is. */
+	void (*feed)(struct proa__netloop *nl);
+	void (*flush)(struct proa__netloop *nl);
+	struct proa_link all; /* every live transport */
 	struct proa__chunk *free_chunks;
 	unsigned nfree;
 	struct proa__chunk *free_refs; /* headers of lent ring buffers */
@@ -118,13 +123,25 @@ struct proa__pipe *proa__pipe_get(struct proa__netloop *nl);
 void proa__pipe_put(struct proa__netloop *nl, struct proa__pipe *p, bool clean);
 
 /*
- * A transport that is not a socket's (TLS over a socket transport) answers
- * the public calls through these; NULL for a socket.  The generic fields
- * of struct proa_transport (loop, proto, state, made) are kept up to date
- * by its owner.
+ * A transport is a base (this) and a kind: the socket kind (struct
+ * proa__sock, sock.c) and the TLS kind (tls.c, over a socket transport).
+ * The public proa_transport_* calls check their arguments and the thread
+ * in transport.c and go to the kind through its vtable, so transport.c
+ * knows no kind and the kinds call down into it, never the other way.
+ *
+ * Every entry is called with a non-NULL @t on the loop thread, the public
+ * call's checks done (proa/net.h says what each returns).
  */
-struct proa__tvt {
+struct proa__transport_vt {
+	const char *name; /* for traces: "socket", "tls" */
 	int (*write)(struct proa_transport *t, const void *data, size_t len);
+	int (*writev)(struct proa_transport *t, const struct iovec *iov,
+		      int iovcnt);
+	int (*write_ref)(struct proa_transport *t, const void *data, size_t len,
+			 void (*release)(void *arg), void *arg);
+	/* @fd a regular file, the range within it (checked) */
+	int (*sendfile)(struct proa_transport *t, int fd, uint64_t off,
+			size_t len, void (*release)(void *arg), void *arg);
 	int (*write_eof)(struct proa_transport *t);
 	bool (*can_write_eof)(const struct proa_transport *t);
 	int (*close)(struct proa_transport *t);
@@ -132,25 +149,85 @@ struct proa__tvt {
 	int (*pause_reading)(struct proa_transport *t);
 	int (*resume_reading)(struct proa_transport *t);
 	bool (*is_reading)(const struct proa_transport *t);
-	/* the socket transport underneath (buffers, timeouts, addresses) */
-	struct proa_transport *(*socket)(const struct proa_transport *t);
+	/* the write buffer: the socket's, also under TLS */
+	size_t (*write_buffer_size)(const struct proa_transport *t);
+	int (*set_limits)(struct proa_transport *t, size_t high, size_t low);
+	void (*limits)(const struct proa_transport *t, size_t *high,
+		       size_t *low);
+	int (*set_timeouts)(struct proa_transport *t, uint64_t idle_ns,
+			    uint64_t write_ns);
+	/* the socket's descriptor, or -EINVAL once it is gone */
+	int (*fd)(const struct proa_transport *t);
 };
 
+/* What the user holds as a struct proa_transport *: the start of each
+ * kind's record.  @state is the public state (enum proa_transport_state),
+ * which each kind keeps up to date through proa__transport_set_state(). */
 struct proa_transport {
-	const struct proa__tvt *vt; /* NULL: a socket's */
+	const struct proa__transport_vt *vt;
 	struct proa_loop *loop;
-	struct proa__netloop *nl;
 	struct proa_protocol *proto;
-	struct proa_server *server; /* the server that accepted it, or NULL */
+	uint8_t state; /* enum proa_transport_state */
+	bool made;     /* connection_made() called */
+};
+
+/* Move @t to @s, traced in debug mode (a connection's life should be
+ * readable from the log). */
+void proa__transport_set_state(struct proa_transport *t,
+			       enum proa_transport_state s);
+
+/* The water marks of @t's write buffer (the socket's, also under TLS);
+ * 0, 0 once it has none. */
+void proa__transport_limits(const struct proa_transport *t, size_t *high,
+			    size_t *low);
+
+/* write_ref for a kind that copies what it is given (TLS, or 0 bytes):
+ * the bytes go through vt->write in the call, and @release(@arg) runs from
+ * the ready queue after it - never inside the call, and only if the write
+ * was taken. */
+int proa__transport_write_ref_copy(struct proa_transport *t, const void *data,
+				   size_t len, void (*release)(void *arg),
+				   void *arg);
+
+/* sendfile for a kind that cannot splice: the range is mapped and written
+ * with vt->write_ref, unmapped when that releases it. */
+int proa__transport_sendfile_mapped(struct proa_transport *t, int fd,
+				    uint64_t off, size_t len,
+				    void (*release)(void *arg), void *arg);
+
+/* A file range mapped for sending (mmap, MAP_SHARED, read only): @data is
+ * its first byte.  proa__fmap_release(@arg = m) unmaps it, then calls
+ * @release(@arg): it has the shape of a write_ref release. */
+struct proa__fmap {
+	void *base;
+	size_t maplen;
+	unsigned char *data;
+	void (*release)(void *arg);
+	void *arg;
+};
+/* NULL with errno set (as proa__pipe_get). */
+struct proa__fmap *proa__fmap_new(int fd, uint64_t off, size_t len,
+				  void (*release)(void *arg), void *arg);
+void proa__fmap_release(void *arg);
+
+/* Told when a connection it opened is gone (a server counts them); the
+ * socket kind calls @gone once, after connection_lost. */
+struct proa__conn_owner {
+	void (*gone)(struct proa__conn_owner *o);
+};
+
+/* The socket kind: a TCP or UNIX stream socket on the ring (sock.c). */
+struct proa__sock {
+	struct proa_transport base; /* first: what the user holds */
+	struct proa__netloop *nl;
+	struct proa__conn_owner *owner; /* told when it is gone, or NULL */
 	int fd;
-	uint8_t state;	     /* enum proa_transport_state */
 	bool want_read;	     /* reading not paused by the protocol */
 	bool proto_paused;   /* over the high mark, not yet back to the low */
 	bool told_paused;    /* pause_writing() delivered, resume not yet */
 	bool pause_owed;     /* crossed the high mark, pause_writing due */
 	bool oneshot;	     /* single-shot receives (see pause_reading) */
 	bool sock_nonempty;  /* the last receive left data in the socket */
-	bool made;	     /* connection_made() called */
 	bool notify_queued;  /* @notify scheduled */
 	bool eof_pending;    /* write_eof(): shut down once flushed */
 	bool wr_shut;	     /* SHUT_WR done */
@@ -167,7 +244,7 @@ struct proa_transport {
 
 	struct proa__chunk *whead, *wtail;
 	size_t wbytes;		 /* buffered, not yet sent */
-	uint8_t wkind;		 /* what wop is doing: enum in transport.c */
+	uint8_t wkind;		 /* what wop is doing: enum in sock.c */
 	uint32_t piped;		 /* bytes of the head file chunk in @pipe */
 	struct proa__pipe *pipe; /* while a file chunk is being sent */
 	size_t high, low;	 /* water marks */
@@ -192,22 +269,17 @@ struct proa_transport {
 	struct proa_link dirty_link;  /* on nl->dirty */
 };
 
+/* @t as a socket transport, or NULL if it is another kind (TLS). */
+struct proa__sock *proa__sock_of(const struct proa_transport *t);
+
 /* Wrap the connected socket @fd (non-blocking, close-on-exec) in a
  * transport; the factory's protocol gets connection_made.  On failure @fd
  * is closed and a negative errno returned.  @out may be NULL. */
 int proa__transport_open(struct proa_loop *loop, int fd,
 			 const struct proa_transport_options *opt,
 			 proa_protocol_factory factory, void *arg,
-			 struct proa_server *server,
+			 struct proa__conn_owner *owner,
 			 struct proa_transport **out);
-
-/* Submit the writes of every transport on nl->dirty. */
-void proa__transports_flush(struct proa__netloop *nl);
-/* Re-arm the receives of starved transports while buffers last. */
-void proa__transports_feed(struct proa__netloop *nl);
-
-/* A server lost one of its connections (transport.c -> server.c). */
-void proa__server_conn_gone(struct proa_server *s);
 
 /* TLS over the connected socket @fd (net/tls.c).  The factory's protocol
  * is made and connected once the handshake is done; a client's @fut then
@@ -226,7 +298,7 @@ int proa__tls_open(struct proa_loop *loop, int fd,
 		   const struct proa__tls_args *a,
 		   const struct proa_transport_options *topt,
 		   proa_protocol_factory factory, void *arg,
-		   struct proa_server *server);
+		   struct proa__conn_owner *owner);
 
 /* Offer the session last kept for server @name, if any (tls_ctx.c). */
 void proa__tls_context_resume(struct proa_tls_context *ctx, void *ssl,

@@ -34,9 +34,9 @@ static void netloop_flush(struct proa__loop_hook *h)
 	    proa_container_of(h, struct proa__netloop, hook);
 
 	if (!proa_list_empty(&nl->starved))
-		proa__transports_feed(nl);
+		nl->feed(nl);
 	if (!proa_list_empty(&nl->dirty))
-		proa__transports_flush(nl);
+		nl->flush(nl);
 }
 
 /* At proa_loop_close(): no socket op is in flight (the loop checked), so
@@ -107,7 +107,7 @@ struct proa__netloop *proa__netloop_get(struct proa_loop *loop)
 	/* The first socket fixes the sizes.  Without a ring (an old kernel,
 	 * or the epoll backend) every transport reads into its own buffer. */
 	if (proa_loop_feature(loop, PROA_FEAT_BUF_RING) &&
-	    proa_buf_ring_new(loop, &nl->br, nl->nbufs, nl->bufsize) == 0)
+	    proa_buf_ring_new(&nl->br, loop, nl->nbufs, nl->bufsize) == 0)
 		nl->multishot =
 		    proa_loop_feature(loop, PROA_FEAT_RECV_MULTISHOT);
 	nl->started = true;

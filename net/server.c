@@ -50,7 +50,8 @@ struct proa_server {
 	struct proa_future *done;
 	char *unix_path; /* to unlink at close */
 	struct proa_server_stats stats;
-	proa__handoff_fn handoff; /* loop groups: another loop serves */
+	struct proa__conn_owner owner; /* told when a connection is gone */
+	proa__handoff_fn handoff;      /* loop groups: another loop serves */
 	void *handoff_arg;
 	unsigned n;
 	struct listener ls[MAX_LISTENERS];
@@ -67,8 +68,11 @@ static void maybe_free(struct proa_server *s)
 	}
 }
 
-void proa__server_conn_gone(struct proa_server *s)
+/* One of the server's connections is gone (its transport freed). */
+static void conn_gone(struct proa__conn_owner *o)
 {
+	struct proa_server *s = proa_container_of(o, struct proa_server, owner);
+
 	s->stats.active--;
 	maybe_free(s);
 }
@@ -134,10 +138,10 @@ static void new_connection(struct listener *l, int fd)
 		};
 
 		ret = proa__tls_open(s->loop, fd, &ta, &s->opt.transport,
-				     s->factory, s->arg, s);
+				     s->factory, s->arg, &s->owner);
 	} else {
 		ret = proa__transport_open(s->loop, fd, &s->opt.transport,
-					   s->factory, s->arg, s, NULL);
+					   s->factory, s->arg, &s->owner, NULL);
 	}
 	if (ret < 0) {
 		s->stats.active--;
@@ -228,6 +232,7 @@ static struct proa_server *server_new(struct proa_loop *loop,
 	if (!s)
 		return NULL;
 	s->loop = loop;
+	s->owner.gone = conn_gone;
 	s->factory = factory;
 	s->arg = arg;
 	if (opt)
@@ -370,11 +375,10 @@ static int check_common(struct proa_loop *loop, proa_protocol_factory factory,
 	return proa__netloop_get(loop) ? 0 : -ENOMEM;
 }
 
-int proa_tcp_listen_addr(struct proa_loop *loop, const struct sockaddr *addr,
-			 socklen_t addrlen,
+int proa_tcp_listen_addr(struct proa_server **out, struct proa_loop *loop,
+			 const struct sockaddr *addr, socklen_t addrlen,
 			 const struct proa_server_options *opt,
-			 proa_protocol_factory factory, void *arg,
-			 struct proa_server **out)
+			 proa_protocol_factory factory, void *arg)
 {
 	struct proa_server *s;
 	int ret = check_common(loop, factory, opt, __func__);
@@ -397,10 +401,9 @@ int proa_tcp_listen_addr(struct proa_loop *loop, const struct sockaddr *addr,
 	return 0;
 }
 
-int proa_unix_listen(struct proa_loop *loop, const char *path,
-		     const struct proa_server_options *opt,
-		     proa_protocol_factory factory, void *arg,
-		     struct proa_server **out)
+int proa_unix_listen(struct proa_server **out, struct proa_loop *loop,
+		     const char *path, const struct proa_server_options *opt,
+		     proa_protocol_factory factory, void *arg)
 {
 	struct sockaddr_storage ss;
 	struct proa_server *s;

@@ -432,11 +432,13 @@ int proa_stream_close(struct proa_stream *s)
 static void restore_marks(struct proa_stream *s)
 {
 	struct proa_transport *t = s->t;
+	size_t high, low;
 
 	if (!s->marks_tmp)
 		return;
 	s->marks_tmp = false;
-	if (t && t->high == s->tmp_high && t->low == s->tmp_low)
+	proa__transport_limits(t, &high, &low);
+	if (t && high == s->tmp_high && low == s->tmp_low)
 		proa_transport_set_write_buffer_limits(t, s->saved_high,
 						       s->saved_low);
 }
@@ -457,9 +459,10 @@ static void drain_done(struct proa_stream *s, int32_t res)
 static void drain_check(void *arg)
 {
 	struct proa_stream *s = arg;
+	size_t high, low;
 
-	if (s->dfut && s->t &&
-	    proa_transport_write_buffer_size(s->t) <= s->t->low)
+	proa__transport_limits(s->t, &high, &low);
+	if (s->dfut && s->t && proa_transport_write_buffer_size(s->t) <= low)
 		drain_done(s, 0);
 	/* Otherwise the transport paused us: resume_writing comes at the
 	 * low mark, or connection_lost comes first. */
@@ -476,7 +479,7 @@ static void drain_cancel(struct proa_future *fut, void *arg)
 int proa_stream_drain(struct proa_stream *s, struct proa_future *fut)
 {
 	struct proa_transport *t;
-	size_t low;
+	size_t high, low;
 
 	if (!s || !fut)
 		return -EINVAL;
@@ -492,7 +495,8 @@ int proa_stream_drain(struct proa_stream *s, struct proa_future *fut)
 		return proa_future_set_result(fut, s->err, NULL);
 	s->dfut = fut;
 	proa_future_set_canceller(fut, drain_cancel, s);
-	if (proa_transport_write_buffer_size(t) <= t->low) {
+	proa__transport_limits(t, &high, &low);
+	if (proa_transport_write_buffer_size(t) <= low) {
 		drain_done(s, 0);
 		return 0;
 	}
@@ -501,12 +505,10 @@ int proa_stream_drain(struct proa_stream *s, struct proa_future *fut)
 	/* Between the marks the transport would never speak: make the low
 	 * mark the high one too, until the drain ends.  High 1 with low 0
 	 * where low is 0 (0, 0 would mean the defaults). */
-	low = t->low;
-	s->saved_high = t->high;
-	s->saved_low = t->low;
+	s->saved_high = high;
+	s->saved_low = low;
 	proa_transport_set_write_buffer_limits(t, low ? low : 1, low);
-	s->tmp_high = t->high;
-	s->tmp_low = t->low;
+	proa__transport_limits(t, &s->tmp_high, &s->tmp_low);
 	s->marks_tmp = true;
 	if (proa_loop_call_soon(s->loop, &s->dcheck, drain_check, s) < 0)
 		drain_done(s, 0); /* loop closing: nothing will be sent */

@@ -7,8 +7,12 @@
  * the socket's water marks, timeouts and close rule hold unchanged.
  *
  *   user protocol  <- data_received(plaintext) --+
- *   outer transport (vt = tls_vt) -- SSL_write -> net_out BIO -> socket
+ *   TLS transport (vt = tls_vt) -- SSL_write -> net_out BIO -> socket
  *   socket transport -- data_received(ciphertext) -> net_in BIO -> SSL_read
+ *
+ * The TLS transport is a kind of transport (net_int.h): its base is what
+ * the user holds, and its calls about buffers, timeouts and addresses go
+ * to the socket transport underneath.
  *
  * The user's factory is called, and connection_made, once the handshake
  * is done; a client's connect future resolves then.  A handshake that
@@ -19,6 +23,19 @@
  * a peer's close_notify is eof_received, then a clean close; EOF without
  * close_notify is connection_lost(PROA_ETRUNCATED).  Renegotiation (TLS
  * 1.2) is refused by the context and a peer that tries it is cut off.
+ *
+ * States (enum tls_state; the public state each one shows in brackets):
+ *
+ *   HANDSHAKE [OPEN] --handshake done, the user's protocol made--> OPEN
+ *   OPEN --close(), or the peer's close_notify--> CLOSING [CLOSING]
+ *        close_notify queued, flushed by the socket transport, which
+ *        then shuts its write side and closes (the socket's CLOSING)
+ *   HANDSHAKE/OPEN/CLOSING --handshake or record error, timeout, abort,
+ *        a refused renegotiation--> FAILED [TEARDOWN]
+ *        an alert, if OpenSSL queued one, is sent and the socket closed;
+ *        otherwise the socket is aborted
+ *   any --the socket's connection_lost--> CLOSED [CLOSED]
+ *        the user's connection_lost (if it was made), then freed
  *
  * OpenSSL's rules: the error queue is cleared before each call; SSL_write
  * without partial writes always takes all of a write (memory BIOs never
@@ -41,8 +58,17 @@
 
 #define DEFAULT_HS_TIMEOUT_NS (UINT64_C(60) * 1000 * 1000 * 1000)
 
+enum tls_state {
+	TLS_HANDSHAKE = 0,
+	TLS_OPEN,
+	TLS_CLOSING,
+	TLS_FAILED,
+	TLS_CLOSED,
+};
+
 struct tls {
 	struct proa_transport outer; /* first: what the user sees */
+	uint8_t st;		     /* enum tls_state */
 	struct proa_protocol inner_p;
 	struct proa_transport *inner;
 	struct proa_tls_context *ctx;
@@ -55,11 +81,10 @@ struct tls {
 	char *errbuf;
 	size_t errlen;
 	bool server;
-	bool done;    /* handshake done */
-	bool reneg;   /* the peer started a renegotiation */
+	bool upgrade; /* start_tls: the protocol is connected already */
 	bool paused;  /* the user paused reading */
 	bool in_pump; /* pump() is running (re-entry from callbacks) */
-	bool upgrade; /* start_tls: the protocol is connected already */
+	bool reneg;   /* the peer started a renegotiation: FAILED next */
 	int err;      /* connection_lost's */
 	struct proa_timer hs_timer;
 	struct proa_handle resume;
@@ -68,6 +93,20 @@ struct tls {
 static struct tls *of_outer(const struct proa_transport *t)
 {
 	return proa_container_of(t, struct tls, outer);
+}
+
+static const enum proa_transport_state shown[] = {
+    [TLS_HANDSHAKE] = PROA_TS_OPEN, /* nobody holds it yet */
+    [TLS_OPEN] = PROA_TS_OPEN,	     [TLS_CLOSING] = PROA_TS_CLOSING,
+    [TLS_FAILED] = PROA_TS_TEARDOWN, [TLS_CLOSED] = PROA_TS_CLOSED,
+};
+
+/* Every transition, with the public state it shows (traced). */
+static void set_st(struct tls *x, enum tls_state st)
+{
+	x->st = (uint8_t)st;
+	if (x->outer.state != shown[st])
+		proa__transport_set_state(&x->outer, shown[st]);
 }
 
 static struct tls *of_inner(struct proa_protocol *p)
@@ -108,9 +147,9 @@ static void fail_alert(struct tls *x, int err)
 {
 	if (x->err == 0)
 		x->err = err;
-	if (x->outer.state >= PROA_TS_TEARDOWN || !x->inner)
+	if (x->st >= TLS_FAILED || !x->inner)
 		return;
-	x->outer.state = PROA_TS_TEARDOWN;
+	set_st(x, TLS_FAILED);
 	if (flush_out(x) < 0 || proa_transport_close(x->inner) < 0)
 		proa_transport_abort(x->inner);
 }
@@ -119,8 +158,8 @@ static void fail(struct tls *x, int err)
 {
 	if (x->err == 0)
 		x->err = err;
-	if (x->outer.state < PROA_TS_TEARDOWN)
-		x->outer.state = PROA_TS_TEARDOWN;
+	if (x->st < TLS_FAILED)
+		set_st(x, TLS_FAILED);
 	if (x->inner)
 		proa_transport_abort(x->inner);
 }
@@ -143,7 +182,7 @@ static void handshake_done(struct tls *x)
 {
 	struct proa_protocol *p;
 
-	x->done = true;
+	set_st(x, TLS_OPEN);
 	proa_timer_cancel(&x->hs_timer);
 	p = x->factory(x->arg, &x->outer);
 	if (!p || !p->ops || !p->ops->data_received) {
@@ -169,10 +208,10 @@ static void pump(struct tls *x)
 	unsigned char buf[16384];
 	int n, e;
 
-	if (x->in_pump || x->outer.state >= PROA_TS_TEARDOWN)
+	if (x->in_pump || x->st >= TLS_FAILED)
 		return;
 	x->in_pump = true;
-	if (!x->done) {
+	if (x->st == TLS_HANDSHAKE) {
 		ERR_clear_error();
 		n = SSL_do_handshake(x->ssl);
 		if (flush_out(x) < 0) {
@@ -187,7 +226,7 @@ static void pump(struct tls *x)
 		}
 		handshake_done(x);
 	}
-	while (!x->paused && x->outer.state < PROA_TS_CLOSING) {
+	while (!x->paused && x->st == TLS_OPEN) {
 		ERR_clear_error();
 		n = SSL_read(x->ssl, buf, (int)sizeof(buf));
 		if (x->reneg) {
@@ -254,7 +293,7 @@ static bool in_eof(struct proa_protocol *p)
 
 	/* The last records may have come with the FIN. */
 	pump(x);
-	if (!x->done)
+	if (x->st == TLS_HANDSHAKE)
 		x->err = x->err ? x->err : handshake_error(x);
 	else if (!(SSL_get_shutdown(x->ssl) & SSL_RECEIVED_SHUTDOWN))
 		x->err = x->err ? x->err : PROA_ETRUNCATED;
@@ -268,7 +307,7 @@ static void in_lost(struct proa_protocol *p, int err)
 	int e = x->err ? x->err : err;
 
 	x->inner = NULL;
-	x->outer.state = PROA_TS_CLOSED;
+	set_st(x, TLS_CLOSED);
 	proa_timer_cancel(&x->hs_timer);
 	proa_handle_cancel(&x->resume);
 	if (x->fut) {
@@ -322,7 +361,7 @@ static int t_write(struct proa_transport *t, const void *data, size_t len)
 
 	if (!data && len > 0)
 		return -EINVAL;
-	if (t->state != PROA_TS_OPEN || !x->done)
+	if (x->st != TLS_OPEN)
 		return -EPIPE;
 	if (len == 0)
 		return 0;
@@ -351,9 +390,9 @@ static bool t_can_write_eof(const struct proa_transport *t)
 
 static void close_outer(struct tls *x)
 {
-	if (x->outer.state >= PROA_TS_CLOSING)
+	if (x->st >= TLS_CLOSING)
 		return;
-	x->outer.state = PROA_TS_CLOSING;
+	set_st(x, TLS_CLOSING);
 	ERR_clear_error();
 	SSL_shutdown(x->ssl); /* queues close_notify */
 	flush_out(x);
@@ -376,7 +415,7 @@ static int t_pause_reading(struct proa_transport *t)
 {
 	struct tls *x = of_outer(t);
 
-	if (t->state >= PROA_TS_CLOSING)
+	if (x->st >= TLS_CLOSING)
 		return -EPIPE;
 	x->paused = true;
 	proa_handle_cancel(&x->resume);
@@ -392,7 +431,7 @@ static int t_resume_reading(struct proa_transport *t)
 {
 	struct tls *x = of_outer(t);
 
-	if (t->state >= PROA_TS_CLOSING)
+	if (x->st >= TLS_CLOSING)
 		return -EPIPE;
 	if (!x->paused)
 		return 0;
@@ -407,16 +446,75 @@ static bool t_is_reading(const struct proa_transport *t)
 {
 	const struct tls *x = proa_container_of(t, const struct tls, outer);
 
-	return !x->paused && t->state == PROA_TS_OPEN;
+	return !x->paused && x->st == TLS_OPEN;
 }
 
-static struct proa_transport *t_socket(const struct proa_transport *t)
+/* Each piece is copied (encrypted) on its own; the socket underneath
+ * gathers them again. */
+static int t_writev(struct proa_transport *t, const struct iovec *iov,
+		    int iovcnt)
 {
-	return of_outer(t)->inner;
+	int i, ret;
+
+	for (i = 0; i < iovcnt; i++) {
+		ret = t_write(t, iov[i].iov_base, iov[i].iov_len);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
 }
 
-static const struct proa__tvt tls_vt = {
+static int t_write_ref(struct proa_transport *t, const void *data, size_t len,
+		       void (*release)(void *arg), void *arg)
+{
+	return proa__transport_write_ref_copy(t, data, len, release, arg);
+}
+
+/* Nothing splices into OpenSSL: it encrypts from a mapping. */
+static int t_sendfile(struct proa_transport *t, int fd, uint64_t off,
+		      size_t len, void (*release)(void *arg), void *arg)
+{
+	if (len == 0)
+		return proa__transport_write_ref_copy(t, "", 0, release, arg);
+	return proa__transport_sendfile_mapped(t, fd, off, len, release, arg);
+}
+
+/* Buffers, timeouts and the descriptor are the socket's (NULL once it is
+ * gone: the public calls answer as for NULL). */
+static size_t t_write_buffer_size(const struct proa_transport *t)
+{
+	return proa_transport_write_buffer_size(of_outer(t)->inner);
+}
+
+static int t_set_limits(struct proa_transport *t, size_t high, size_t low)
+{
+	return proa_transport_set_write_buffer_limits(of_outer(t)->inner, high,
+						      low);
+}
+
+static void t_limits(const struct proa_transport *t, size_t *high, size_t *low)
+{
+	proa__transport_limits(of_outer(t)->inner, high, low);
+}
+
+static int t_set_timeouts(struct proa_transport *t, uint64_t idle_ns,
+			  uint64_t write_ns)
+{
+	return proa_transport_set_timeouts(of_outer(t)->inner, idle_ns,
+					   write_ns);
+}
+
+static int t_fd(const struct proa_transport *t)
+{
+	return proa_transport_fd(of_outer(t)->inner);
+}
+
+static const struct proa__transport_vt tls_vt = {
+    .name = "tls",
     .write = t_write,
+    .writev = t_writev,
+    .write_ref = t_write_ref,
+    .sendfile = t_sendfile,
     .write_eof = t_write_eof,
     .can_write_eof = t_can_write_eof,
     .close = t_close,
@@ -424,7 +522,11 @@ static const struct proa__tvt tls_vt = {
     .pause_reading = t_pause_reading,
     .resume_reading = t_resume_reading,
     .is_reading = t_is_reading,
-    .socket = t_socket,
+    .write_buffer_size = t_write_buffer_size,
+    .set_limits = t_set_limits,
+    .limits = t_limits,
+    .set_timeouts = t_set_timeouts,
+    .fd = t_fd,
 };
 
 /* ---- starting ----------------------------------------------------------- */
@@ -467,7 +569,7 @@ static void info_cb(const SSL *ssl, int where, int ret)
 	struct tls *x = SSL_get_app_data(ssl);
 
 	(void)ret;
-	if ((where & SSL_CB_HANDSHAKE_START) && x && x->done &&
+	if ((where & SSL_CB_HANDSHAKE_START) && x && x->st != TLS_HANDSHAKE &&
 	    SSL_version(ssl) < TLS1_3_VERSION)
 		x->reneg = true;
 }
@@ -523,8 +625,8 @@ static struct tls *tls_new(struct proa_loop *loop,
 	x->inner_p.ops = &inner_ops;
 	x->outer.vt = &tls_vt;
 	x->outer.loop = loop;
-	x->outer.fd = -1;
 	x->outer.state = PROA_TS_OPEN;
+	x->st = TLS_HANDSHAKE;
 	proa_loop_call_later(loop, &x->hs_timer,
 			     a->timeout_ns ? a->timeout_ns
 					   : DEFAULT_HS_TIMEOUT_NS,
@@ -555,7 +657,7 @@ int proa__tls_open(struct proa_loop *loop, int fd,
 		   const struct proa__tls_args *a,
 		   const struct proa_transport_options *topt,
 		   proa_protocol_factory factory, void *arg,
-		   struct proa_server *server)
+		   struct proa__conn_owner *owner)
 {
 	struct tls *x = tls_new(loop, a, factory, arg);
 	int ret;
@@ -566,8 +668,8 @@ int proa__tls_open(struct proa_loop *loop, int fd,
 	}
 	/* The socket transport calls in_made, which starts a client's
 	 * handshake; from then on in_lost frees @x. */
-	ret = proa__transport_open(loop, fd, topt, inner_factory, x, server,
-				   NULL);
+	ret =
+	    proa__transport_open(loop, fd, topt, inner_factory, x, owner, NULL);
 	if (ret < 0) {
 		/* @fd is closed; nothing of the user's was called. */
 		tls_discard(x);
@@ -610,7 +712,7 @@ int proa_transport_start_tls(
 	/* A socket transport, open both ways.  Bytes still waiting to be
 	 * sent in clear go first: TLS records queue behind them (a server
 	 * answers "go ahead", then upgrades, in one callback). */
-	if (t->vt || t->state != PROA_TS_OPEN)
+	if (!proa__sock_of(t) || t->state != PROA_TS_OPEN)
 		return -EINVAL;
 	if (!server_side && (!server_hostname || !server_hostname[0]) &&
 	    proa__tls_verifies(ctx))
@@ -637,7 +739,7 @@ bool proa_tls_session_reused(const struct proa_transport *t)
 {
 	struct tls *x = tls_of(t);
 
-	return x && x->done && SSL_session_reused(x->ssl);
+	return x && x->outer.made && SSL_session_reused(x->ssl);
 }
 
 const char *proa_tls_alpn(const struct proa_transport *t, size_t *len)
@@ -646,7 +748,7 @@ const char *proa_tls_alpn(const struct proa_transport *t, size_t *len)
 	const unsigned char *p = NULL;
 	unsigned n = 0;
 
-	if (x && x->done)
+	if (x && x->outer.made)
 		SSL_get0_alpn_selected(x->ssl, &p, &n);
 	if (len)
 		*len = n;
@@ -657,7 +759,7 @@ const char *proa_tls_version(const struct proa_transport *t)
 {
 	struct tls *x = tls_of(t);
 
-	return x && x->done ? SSL_get_version(x->ssl) : NULL;
+	return x && x->outer.made ? SSL_get_version(x->ssl) : NULL;
 }
 
 int proa_tls_key_update(struct proa_transport *t, bool peer_too)
@@ -667,7 +769,7 @@ int proa_tls_key_update(struct proa_transport *t, bool peer_too)
 	if (!x)
 		return -EINVAL;
 	PROA__LOOP_CHECK(t->loop);
-	if (!x->done || t->state != PROA_TS_OPEN)
+	if (x->st != TLS_OPEN)
 		return -EPIPE;
 	if (SSL_version(x->ssl) < TLS1_3_VERSION)
 		return -EOPNOTSUPP;

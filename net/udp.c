@@ -5,8 +5,9 @@
  *
  * Threads: every function here is "Thread: loop" - the thread that runs
  * the endpoint's loop (or any one thread before the loop's first run).
- * Every callback of struct proa_udp_ops runs on that thread, from inside
- * proa_loop_run(), never inside the proa_udp_* call that caused it.
+ * Every callback of struct proa_datagram_protocol_ops runs on that thread,
+ * from inside proa_loop_run(), never inside the proa_udp_* call that
+ * caused it.
  *
  * One receive and up to SEND_INFLIGHT sends in flight per endpoint:
  *
@@ -24,15 +25,21 @@
  *
  * States:
  *
+ *   (bound) --made handle (call_soon)--> connection_made, receive armed,
+ *            queued sends started: OPEN
  *   OPEN --proa_udp_close, or a fatal error--> CLOSING
- *   CLOSING --rop and every send idle--> fin scheduled (call_soon)
- *   fin: close(2), free the ring, closed(), free the endpoint
+ *   CLOSING --made delivered, rop and every send idle--> fin scheduled
+ *   fin: close(2), free the ring, connection_lost(err), free the endpoint
  *
- * The descriptor is closed only once neither op is in flight
- * (docs/architecture.md rule 6), and closed() is the last callback.  It
- * always runs from the endpoint's own call_soon handle, so it never runs
- * inside proa_udp_close() nor inside one of our op callbacks that still
- * has to touch the endpoint after the user's callback returns.
+ * connection_made is the first callback: the receive is armed, and sends
+ * leave, only once it has run, so no datagram and no error reaches the
+ * protocol before it (a receive armed in proa_udp_bind() could complete
+ * in the reap that precedes the ready queue).  The descriptor is closed
+ * only once neither op is in flight (docs/architecture.md rule 6), and
+ * connection_lost is the last callback.  It always runs from the
+ * endpoint's own call_soon handle, so it never runs inside
+ * proa_udp_close() nor inside one of our op callbacks that still has to
+ * touch the endpoint after the user's callback returns.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -86,10 +93,11 @@ struct udp_dgram {
 
 struct proa_udp {
 	struct proa_loop *loop;
-	struct proa_udp_ops ops; /* a copy: the caller's may be temporary */
-	void *arg;
+	struct proa_datagram_protocol *p;
 	int fd;
 	int family;
+	int err;   /* connection_lost's: the error that closed it, or 0 */
+	bool made; /* connection_made delivered: receiving and sending */
 	bool connected;
 	bool closing;
 	bool fin_scheduled;
@@ -111,12 +119,13 @@ struct proa_udp {
 	struct proa_buf_ring *br; /* multishot only */
 	unsigned char *rbuf;	  /* single-shot only */
 
+	struct proa_handle made_h;
 	struct proa_handle fin;
 };
 
 static void recv_done(struct proa_op *op);
 static void send_done(struct proa_op *op);
-static void begin_close(struct proa_udp *u);
+static void begin_close(struct proa_udp *u, int err);
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -164,8 +173,8 @@ static bool soft_error(int err)
 
 static void report(struct proa_udp *u, int err)
 {
-	if (u->ops.error_received && !u->closing)
-		u->ops.error_received(u, u->arg, err);
+	if (u->p->ops->error_received && !u->closing)
+		u->p->ops->error_received(u->p, err);
 }
 
 /* ---- send entries ------------------------------------------------------ */
@@ -254,8 +263,8 @@ static void fin_run(void *arg)
 	u->rbuf = NULL;
 	(void)free_list(&u->sendq);
 	(void)free_list(&u->freeq);
-	if (u->ops.closed)
-		u->ops.closed(u, u->arg);
+	if (u->p->ops->connection_lost)
+		u->p->ops->connection_lost(u->p, u->err);
 	free(u);
 }
 
@@ -264,8 +273,8 @@ static void maybe_finish(struct proa_udp *u)
 {
 	int ret;
 
-	if (!u->closing || u->fin_scheduled || !proa_op_is_idle(&u->rop) ||
-	    u->ninflight > 0)
+	if (!u->closing || !u->made || u->fin_scheduled ||
+	    !proa_op_is_idle(&u->rop) || u->ninflight > 0)
 		return;
 	u->fin_scheduled = true;
 	ret = proa_loop_call_soon(u->loop, &u->fin, fin_run, u);
@@ -278,13 +287,15 @@ static void maybe_finish(struct proa_udp *u)
 	}
 }
 
-static void begin_close(struct proa_udp *u)
+/* @err: what connection_lost will say (0 for proa_udp_close()). */
+static void begin_close(struct proa_udp *u, int err)
 {
 	struct proa_link *l;
 
 	if (u->closing)
 		return;
 	u->closing = true;
+	u->err = err;
 	/* What waits in the queue is dropped; datagrams in flight stay (the
 	 * kernel reads them until their completions). */
 	u->queued -= free_list(&u->sendq);
@@ -332,7 +343,7 @@ static void deliver(struct proa_udp *u, const void *data, size_t len,
 		report(u, -EMSGSIZE);
 		return;
 	}
-	u->ops.datagram_received(u, u->arg, data, len, from, fromlen);
+	u->p->ops->datagram_received(u->p, data, len, from, fromlen);
 }
 
 static void deliver_buffer(struct proa_udp *u, const struct proa_op *op)
@@ -404,13 +415,13 @@ static void recv_done(struct proa_op *op)
 	 * fail again at once: close rather than spin. */
 	if (res < 0 && res != -ENOBUFS && res != -EAGAIN && res != -EINTR &&
 	    !soft_error(res)) {
-		begin_close(u);
+		begin_close(u, res);
 		return;
 	}
 	ret = arm_recv(u);
 	if (ret < 0) {
 		report(u, ret);
-		begin_close(u);
+		begin_close(u, ret);
 	}
 }
 
@@ -479,7 +490,7 @@ static void send_done(struct proa_op *op)
 	}
 	if (res == -ECANCELED) {
 		/* Not ours: the loop is being wound down. */
-		begin_close(u);
+		begin_close(u, res);
 		return;
 	}
 	if (res < 0) {
@@ -544,7 +555,7 @@ static int setup_recv(struct proa_udp *u)
 	u->multishot = proa_loop_feature(u->loop, PROA_FEAT_RECV_MULTISHOT) &&
 		       proa_loop_feature(u->loop, PROA_FEAT_BUF_RING);
 	if (u->multishot) {
-		ret = proa_buf_ring_new(u->loop, &u->br, RING_NBUFS,
+		ret = proa_buf_ring_new(&u->br, u->loop, RING_NBUFS,
 					RING_BUFSIZE);
 		if (ret == -EOPNOTSUPP) {
 			u->multishot = false;
@@ -557,19 +568,40 @@ static int setup_recv(struct proa_udp *u)
 		if (!u->rbuf)
 			return -ENOMEM;
 	}
-	return arm_recv(u);
+	return 0;
 }
 
-int proa_udp_bind(struct proa_loop *loop, const struct sockaddr *addr,
-		  socklen_t addrlen, const struct proa_udp_options *opt,
-		  const struct proa_udp_ops *ops, void *arg,
-		  struct proa_udp **out)
+/* The first callback, from the ready queue: then the receive is armed
+ * and what sendto queued meanwhile leaves. */
+static void made_run(void *arg)
+{
+	struct proa_udp *u = arg;
+	int ret;
+
+	u->made = true;
+	if (u->p->ops->connection_made)
+		u->p->ops->connection_made(u->p, u);
+	if (!u->closing) {
+		ret = arm_recv(u);
+		if (ret < 0) {
+			report(u, ret);
+			begin_close(u, ret);
+		}
+	}
+	send_next(u);
+	maybe_finish(u);
+}
+
+int proa_udp_bind(struct proa_udp **out, struct proa_loop *loop,
+		  const struct sockaddr *addr, socklen_t addrlen,
+		  const struct proa_udp_options *opt,
+		  struct proa_datagram_protocol *p)
 {
 	const struct sockaddr *remote = opt ? opt->remote : NULL;
 	struct proa_udp *u;
 	int ret;
 
-	if (!loop || !ops || !ops->datagram_received || !out ||
+	if (!loop || !p || !p->ops || !p->ops->datagram_received || !out ||
 	    (opt && !PROA__RESERVED_ZERO(opt)))
 		return -EINVAL;
 	PROA__CHECK_THREAD(proa__sched_of(loop));
@@ -586,8 +618,7 @@ int proa_udp_bind(struct proa_loop *loop, const struct sockaddr *addr,
 	if (!u)
 		return -ENOMEM;
 	u->loop = loop;
-	u->ops = *ops;
-	u->arg = arg;
+	u->p = p;
 	u->fd = -1;
 	u->family = addr ? addr->sa_family : remote->sa_family;
 	u->max_queued =
@@ -603,11 +634,14 @@ int proa_udp_bind(struct proa_loop *loop, const struct sockaddr *addr,
 	ret = setup_recv(u);
 	if (ret < 0)
 		goto err_close;
+	ret = proa_loop_call_soon(loop, &u->made_h, made_run, u);
+	if (ret < 0)
+		goto err_close;
 	*out = u;
 	return 0;
 err_close:
-	/* Nothing was submitted (arm_recv is last and failed), so the ring
-	 * and the descriptor are free to go now. */
+	/* Nothing was submitted (the receive is armed by made_run), so the
+	 * ring and the descriptor are free to go now. */
 	if (u->fd >= 0)
 		close(u->fd);
 	(void)proa_buf_ring_free(u->br);
@@ -649,11 +683,14 @@ int proa_udp_sendto(struct proa_udp *u, const void *data, size_t len,
 	d->addrlen = to ? tolen : 0;
 	if (to)
 		memcpy(&d->addr, to, tolen);
-	if (u->ninflight < SEND_INFLIGHT && proa_list_empty(&u->sendq)) {
+	if (u->made && u->ninflight < SEND_INFLIGHT &&
+	    proa_list_empty(&u->sendq)) {
 		/* Room in flight and nothing before it: go now (the SQE
 		 * leaves with the loop's next submission).  The queue can be
 		 * non-empty with room in flight only while send_done()
-		 * reports an error; then this one waits its turn. */
+		 * reports an error; then this one waits its turn.  Before
+		 * connection_made, it waits for made_run: a failed send's
+		 * error_received must not come first. */
 		ret = submit_dgram(u, d);
 		if (ret < 0) {
 			dgram_put(u, d);
@@ -706,6 +743,6 @@ int proa_udp_close(struct proa_udp *u)
 	PROA__CHECK_THREAD(proa__sched_of(u->loop));
 	if (u->closing)
 		return -EALREADY;
-	begin_close(u);
+	begin_close(u, 0);
 	return 0;
 }

@@ -150,7 +150,7 @@ int proa_getaddrinfo(struct proa_loop *loop, const char *host,
 		return -EINVAL;
 	if (fut->priv.state != PROA_FUTURE_PENDING || fut->priv.canceller)
 		return -EBUSY;
-	ret = proa_pool_default(loop, &pool);
+	ret = proa_pool_default(&pool, loop);
 	if (ret < 0)
 		return ret;
 	req = calloc(1, sizeof(*req) + hl + sl);

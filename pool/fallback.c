@@ -63,7 +63,7 @@ static int file_submit(struct proa__ring *r, struct proa_op *op)
 	struct proa_pool *pool;
 	int ret;
 
-	ret = proa_pool_default(loop, &pool);
+	ret = proa_pool_default(&pool, loop);
 	if (ret < 0)
 		return ret;
 	ret = proa__pool_submit(pool, loop, PROA_LANE_FILE, file_job, op, NULL,

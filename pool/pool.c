@@ -684,7 +684,7 @@ int proa_pool_submit_to(struct proa_pool *pool, struct proa_loop *loop,
 				 flags, NULL);
 }
 
-int proa_pool_default(struct proa_loop *loop, struct proa_pool **out)
+int proa_pool_default(struct proa_pool **out, struct proa_loop *loop)
 {
 	struct proa__pool_client *cl;
 	struct proa_pool *pool;
@@ -721,7 +721,7 @@ int proa_pool_submit(struct proa_loop *loop, enum proa_lane lane,
 
 	if (ret < 0)
 		return ret;
-	ret = proa_pool_default(loop, &pool);
+	ret = proa_pool_default(&pool, loop);
 	if (ret < 0)
 		return ret;
 	return proa__pool_submit(pool, loop, lane, fn, arg, NULL, fut, NULL, 0,

@@ -9,7 +9,7 @@
 
 #include "proactor_int.h"
 
-int proa_buf_ring_new(struct proa_loop *loop, struct proa_buf_ring **out,
+int proa_buf_ring_new(struct proa_buf_ring **out, struct proa_loop *loop,
 		      unsigned nbufs, size_t bufsize)
 {
 	struct proa_buf_ring *br;

@@ -212,12 +212,12 @@ PROA_API int proa_tcp_listen(struct proa_loop *loop, const char *host,
  * proa_tcp_listen_addr() - the same on one numeric address, at once.
  * Return: 0 and *@out, or -errno.
  */
-PROA_API int proa_tcp_listen_addr(struct proa_loop *loop,
+PROA_API int proa_tcp_listen_addr(struct proa_server **out,
+				  struct proa_loop *loop,
 				  const struct sockaddr *addr,
 				  socklen_t addrlen,
 				  const struct proa_server_options *opt,
-				  proa_protocol_factory factory, void *arg,
-				  struct proa_server **out);
+				  proa_protocol_factory factory, void *arg);
 
 /**
  * proa_unix_listen() - listen on the UNIX socket @path; a path starting
@@ -226,10 +226,10 @@ PROA_API int proa_tcp_listen_addr(struct proa_loop *loop,
  * The file is removed when the server closes.
  * Return: 0 and *@out; -ENAMETOOLONG; -EADDRINUSE; other -errno.
  */
-PROA_API int proa_unix_listen(struct proa_loop *loop, const char *path,
+PROA_API int proa_unix_listen(struct proa_server **out, struct proa_loop *loop,
+			      const char *path,
 			      const struct proa_server_options *opt,
-			      proa_protocol_factory factory, void *arg,
-			      struct proa_server **out);
+			      proa_protocol_factory factory, void *arg);
 
 /** proa_server_nsockets() - how many listening sockets @s has. */
 PROA_API unsigned proa_server_nsockets(const struct proa_server *s);
@@ -333,7 +333,18 @@ enum proa_transport_state {
 	PROA_TS_CLOSED,	    /* descriptor closed; connection_lost next */
 };
 
+/**
+ * proa_transport_state_name() - the name of state @s ("OPEN",
+ * "HALF_LOCAL", ...), or "?" for a value that is none.  Thread: any.
+ */
 PROA_API const char *proa_transport_state_name(enum proa_transport_state s);
+
+/**
+ * proa_transport_state() - where @t stands.  A TLS transport shows its
+ * handshake and open states as OPEN, its close_notify exchange as
+ * CLOSING and a failure as TEARDOWN.
+ * Return: the state; PROA_TS_CLOSED for NULL.
+ */
 PROA_API enum proa_transport_state
 proa_transport_state(const struct proa_transport *t);
 
@@ -344,6 +355,14 @@ proa_transport_state(const struct proa_transport *t);
  */
 PROA_API int proa_transport_write(struct proa_transport *t, const void *data,
 				  size_t len);
+
+/**
+ * proa_transport_writev() - queue the @iovcnt pieces of @iov (copied), in
+ * order, as one write; empty pieces are allowed.
+ * Return: 0; -EINVAL (a NULL piece with a length, @iovcnt < 0); -EPIPE as
+ *         write; -ENOMEM, after which the pieces before the one that
+ *         failed are queued (as a partial write would have sent them).
+ */
 PROA_API int proa_transport_writev(struct proa_transport *t,
 				   const struct iovec *iov, int iovcnt);
 
@@ -393,9 +412,19 @@ PROA_API int proa_transport_sendfile(struct proa_transport *t, int fd,
 				     uint64_t off, size_t len,
 				     void (*release)(void *arg), void *arg);
 
-/** proa_transport_write_eof() - shut our write side once the buffer has
- * been sent.  Return: 0, or -EPIPE if already closing. */
+/**
+ * proa_transport_write_eof() - shut our write side (SHUT_WR) once the
+ * buffer has been sent; reading goes on (HALF_LOCAL).
+ * Return: 0; -EPIPE if already closing or shut; -EOPNOTSUPP over TLS
+ *         (see proa_transport_can_write_eof()); -EINVAL for NULL.
+ */
 PROA_API int proa_transport_write_eof(struct proa_transport *t);
+
+/**
+ * proa_transport_can_write_eof() - whether write_eof() can half-close
+ * @t: true for TCP and UNIX sockets, false over TLS (close_notify ends
+ * both directions) and for NULL.
+ */
 PROA_API bool proa_transport_can_write_eof(const struct proa_transport *t);
 
 /** proa_transport_close() - stop reading, send what is buffered, close;
@@ -416,39 +445,100 @@ PROA_API int proa_transport_close(struct proa_transport *t);
  */
 PROA_API int proa_transport_abort(struct proa_transport *t);
 
-/** pause_reading / resume_reading: no data_received while paused; the
- * kernel-side receive is cancelled, so data waits in the socket (TCP flow
- * control pushes back on the peer).  Return: 0, or -EPIPE if closing. */
+/**
+ * proa_transport_pause_reading() - no data_received until
+ * resume_reading(); the kernel-side receive is cancelled, so data waits in
+ * the socket (TCP flow control pushes back on the peer).  Bytes the
+ * kernel had already received are held, and handed over after the
+ * resume.  An EOF that arrives meanwhile is told after them.
+ * Return: 0; -EPIPE if closing; -EINVAL for NULL.
+ */
 PROA_API int proa_transport_pause_reading(struct proa_transport *t);
+
+/**
+ * proa_transport_resume_reading() - undo pause_reading(): what was held
+ * comes first, from the ready queue (never inside this call), then the
+ * receive is armed again.
+ * Return: 0 (also if not paused); -EPIPE if closing; -EINVAL for NULL.
+ */
 PROA_API int proa_transport_resume_reading(struct proa_transport *t);
+
+/**
+ * proa_transport_is_reading() - whether data_received can come: not
+ * paused, and neither EOF nor a close has ended reading.  False for NULL.
+ */
 PROA_API bool proa_transport_is_reading(const struct proa_transport *t);
+
+/**
+ * proa_transport_is_closing() - whether close(), abort() or a failure has
+ * begun to end @t (state CLOSING or later); true for NULL.
+ */
 PROA_API bool proa_transport_is_closing(const struct proa_transport *t);
 
-/** Bytes buffered and not yet sent. */
+/**
+ * proa_transport_write_buffer_size() - bytes queued and not yet sent
+ * (write, write_ref and sendfile alike; over TLS, the socket's ciphertext).
+ * Return: the count; 0 for NULL.
+ */
 PROA_API size_t
 proa_transport_write_buffer_size(const struct proa_transport *t);
 
-/** Set the water marks (0, 0: the defaults).  -EINVAL if @low > @high. */
+/**
+ * proa_transport_set_write_buffer_limits() - set the water marks
+ * that drive pause_writing / resume_writing (0, 0: 64 KiB and 16 KiB; a
+ * @high with @low 0: @high / 4).  A buffer already past the new mark is
+ * told so from the ready queue.
+ * Return: 0; -EINVAL if @low > @high, or for NULL.
+ */
 PROA_API int proa_transport_set_write_buffer_limits(struct proa_transport *t,
 						    size_t high, size_t low);
 
-/** Set the idle and write timeouts (0: none), from now on. */
+/**
+ * proa_transport_set_timeouts() - from now on, close with -ETIMEDOUT after
+ * @idle_ns with nothing received or sent, or after @write_ns with
+ * buffered data making no progress (0: no such timeout).
+ * Return: 0; -EPIPE once the transport is tearing down; -EINVAL for NULL.
+ */
 PROA_API int proa_transport_set_timeouts(struct proa_transport *t,
 					 uint64_t idle_ns, uint64_t write_ns);
 
-/** get_extra_info: the peer's and our own address; the socket. */
+/**
+ * proa_transport_peername() - the peer's address (getpeername(2) of the
+ * socket, also under TLS), asyncio's get_extra_info('peername').
+ * Return: 0 and @addr, *@len; -EINVAL for NULL arguments or a transport
+ *         whose socket is gone; what getpeername(2) said.
+ */
 PROA_API int proa_transport_peername(const struct proa_transport *t,
 				     struct sockaddr_storage *addr,
 				     socklen_t *len);
+
+/**
+ * proa_transport_sockname() - our own address, as peername() (getsockname).
+ */
 PROA_API int proa_transport_sockname(const struct proa_transport *t,
 				     struct sockaddr_storage *addr,
 				     socklen_t *len);
+
+/**
+ * proa_transport_fd() - the socket's descriptor (the one under TLS), for
+ * socket options and the like; reading or writing it behind the
+ * transport's back breaks the stream.
+ * Return: the descriptor; -EINVAL for NULL or once the socket is gone.
+ */
 PROA_API int proa_transport_fd(const struct proa_transport *t);
+
+/** proa_transport_loop() - the loop @t belongs to; NULL for NULL.
+ * Thread: any. */
 PROA_API struct proa_loop *proa_transport_loop(const struct proa_transport *t);
+
+/** proa_transport_protocol() - the protocol @t calls back; NULL for NULL
+ * (or inside the factory, before it returned). */
 PROA_API struct proa_protocol *
 proa_transport_protocol(const struct proa_transport *t);
-/** Switch protocols (asyncio's set_protocol); the new one gets no
- * connection_made. */
+
+/** proa_transport_set_protocol() - switch protocols (asyncio's
+ * set_protocol): later callbacks go to @p, which gets no
+ * connection_made.  NULL @t or @p: nothing happens. */
 PROA_API void proa_transport_set_protocol(struct proa_transport *t,
 					  struct proa_protocol *p);
 
@@ -467,10 +557,30 @@ PROA_API void proa_transport_set_protocol(struct proa_transport *t,
  * was called; then proa_stream_free() frees it.
  */
 PROA_API int proa_stream_new(struct proa_stream **out, size_t limit);
+
+/** proa_stream_protocol() - @s as the protocol to return from a factory
+ * (or to pass to a connect call); NULL for NULL. */
 PROA_API struct proa_protocol *proa_stream_protocol(struct proa_stream *s);
+
+/** proa_stream_of() - the stream whose protocol @p is (the reverse of
+ * proa_stream_protocol()); NULL for NULL. */
 PROA_API struct proa_stream *proa_stream_of(struct proa_protocol *p);
+
+/** proa_stream_hold() - keep @s after connection_lost, so that its
+ * buffered bytes and error can still be read; proa_stream_free() frees it
+ * then. */
 PROA_API void proa_stream_hold(struct proa_stream *s);
+
+/**
+ * proa_stream_free() - free @s: at once if it is not connected (never
+ * was, or lost and held); a live one first fails its pending read and
+ * drain with -ECONNABORTED, is aborted, and is freed after its
+ * connection_lost.  Not while a connect that will use @s is in flight.
+ */
 PROA_API void proa_stream_free(struct proa_stream *s);
+
+/** proa_stream_transport() - the transport under @s; NULL before
+ * connection_made and after connection_lost. */
 PROA_API struct proa_transport *proa_stream_transport(struct proa_stream *s);
 
 /**
@@ -498,26 +608,63 @@ PROA_API int proa_stream_read_until(struct proa_stream *s, const void *delim,
 PROA_API int proa_stream_read(struct proa_stream *s, void *buf, size_t cap,
 			      struct proa_future *fut);
 
+/** proa_stream_write() - proa_transport_write() on the stream's
+ * transport.  Return: as that; -ENOTCONN before connection_made; -EPIPE
+ * after connection_lost. */
 PROA_API int proa_stream_write(struct proa_stream *s, const void *data,
 			       size_t len);
+
 /** proa_stream_drain() - @fut resolves once the write buffer is at or
  * below the low water mark. */
 PROA_API int proa_stream_drain(struct proa_stream *s, struct proa_future *fut);
+
+/** proa_stream_close() - proa_transport_close() on the stream's
+ * transport.  Return: as that; 0 after connection_lost; -ENOTCONN before
+ * connection_made. */
 PROA_API int proa_stream_close(struct proa_stream *s);
+
+/** proa_stream_at_eof() - whether the peer ended (or the connection was
+ * lost) and every buffered byte has been read. */
 PROA_API bool proa_stream_at_eof(const struct proa_stream *s);
 
 /* ---- UDP --------------------------------------------------------------- */
 
-/* datagram_received: borrowed for the call.  error_received: an ICMP
- * error or a failed send (-ECONNREFUSED on a connected endpoint...).
- * closed: the last call; the endpoint is freed when it returns. */
-struct proa_udp_ops {
-	void (*datagram_received)(struct proa_udp *u, void *arg,
+struct proa_datagram_protocol;
+
+/*
+ * A UDP endpoint's callbacks, in the shape of a stream protocol's
+ * (asyncio's DatagramProtocol); any may be NULL except datagram_received.
+ *
+ * connection_made:   @u is ready; the first call, from the ready queue
+ *                    after proa_udp_bind() (datagrams that arrive before
+ *                    it wait in the socket; sends queued before it leave
+ *                    after it).
+ * datagram_received: one datagram of @len bytes (0 is one too) from
+ *                    @from (@fromlen bytes); all borrowed for the call.
+ * error_received:    an ICMP error or a failed send (-ECONNREFUSED on a
+ *                    connected endpoint, -EMSGSIZE for a datagram that
+ *                    came cut and was dropped, ...); the endpoint stays
+ *                    open.
+ * connection_lost:   the last call: @err is 0 after proa_udp_close(), or
+ *                    the error that closed the endpoint (-ECANCELED when
+ *                    proa_loop_cancel_all() wound it down).  The endpoint
+ *                    is freed when it returns.
+ */
+struct proa_datagram_protocol_ops {
+	void (*connection_made)(struct proa_datagram_protocol *p,
+				struct proa_udp *u);
+	void (*datagram_received)(struct proa_datagram_protocol *p,
 				  const void *data, size_t len,
 				  const struct sockaddr *from,
 				  socklen_t fromlen);
-	void (*error_received)(struct proa_udp *u, void *arg, int err);
-	void (*closed)(struct proa_udp *u, void *arg);
+	void (*error_received)(struct proa_datagram_protocol *p, int err);
+	void (*connection_lost)(struct proa_datagram_protocol *p, int err);
+};
+
+/* Embed this in your endpoint object; recover it with proa_container_of.
+ * It must stay valid until connection_lost returns. */
+struct proa_datagram_protocol {
+	const struct proa_datagram_protocol_ops *ops;
 };
 
 /* Zero means the default.  @remote: connect(2) the socket to it (send()
@@ -538,14 +685,22 @@ struct proa_udp_options {
 
 /**
  * proa_udp_bind() - a UDP endpoint bound to @addr (port 0 lets the kernel
- * pick: proa_udp_sockname()).  @addr NULL with @remote set: bound by the
- * kernel.  Datagrams of up to 65507 bytes (IPv4) / 65527 (IPv6).
+ * pick: proa_udp_sockname()).
+ * @addr: a local IPv4 or IPv6 address; NULL with @opt->remote set: bound
+ *        by the kernel.  Datagrams of up to 65507 bytes (IPv4) / 65527
+ *        (IPv6).
+ * @p:    the endpoint's protocol: connection_made follows from the ready
+ *        queue, connection_lost ends it.
+ *
+ * Return: 0 and *@out; -EINVAL (no datagram_received, no address,
+ *         a sockaddr too short for its family), -EAFNOSUPPORT, or what
+ *         socket(2), setsockopt(2), bind(2) or connect(2) said (then
+ *         nothing of @p is called and *@out is untouched).
  */
-PROA_API int proa_udp_bind(struct proa_loop *loop, const struct sockaddr *addr,
-			   socklen_t addrlen,
+PROA_API int proa_udp_bind(struct proa_udp **out, struct proa_loop *loop,
+			   const struct sockaddr *addr, socklen_t addrlen,
 			   const struct proa_udp_options *opt,
-			   const struct proa_udp_ops *ops, void *arg,
-			   struct proa_udp **out);
+			   struct proa_datagram_protocol *p);
 
 /**
  * proa_udp_sendto() - queue one datagram (copied) to @to (NULL on a
@@ -554,12 +709,24 @@ PROA_API int proa_udp_bind(struct proa_loop *loop, const struct sockaddr *addr,
  */
 PROA_API int proa_udp_sendto(struct proa_udp *u, const void *data, size_t len,
 			     const struct sockaddr *to, socklen_t tolen);
+
+/** proa_udp_sockname() - the endpoint's bound address (the port the
+ * kernel picked for port 0).  Return: 0 and @addr (and *@len unless it is
+ * NULL); -EINVAL; -EBADF once closed; what getsockname(2) said. */
 PROA_API int proa_udp_sockname(const struct proa_udp *u,
 			       struct sockaddr_storage *addr, socklen_t *len);
+
+/** proa_udp_fd() - the endpoint's socket, for socket options.  Return:
+ * the descriptor, or -EINVAL for NULL. */
 PROA_API int proa_udp_fd(const struct proa_udp *u);
+
+/** proa_udp_queued() - bytes of datagrams queued or in flight, counted
+ * against max_queued; 0 for NULL. */
 PROA_API size_t proa_udp_queued(const struct proa_udp *u);
-/** proa_udp_close() - drop what is queued, stop receiving; closed()
- * follows once nothing is in flight. */
+/** proa_udp_close() - drop what is queued, stop receiving;
+ * connection_lost(0) follows once nothing is in flight (after
+ * connection_made, if that has not run yet).  Return: 0; -EALREADY if
+ * closing; -EINVAL for NULL. */
 PROA_API int proa_udp_close(struct proa_udp *u);
 
 /* ---- loop groups ------------------------------------------------------- */

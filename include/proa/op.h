@@ -422,8 +422,8 @@ PROA_API int proa_op_splice(struct proa_loop *loop, struct proa_op *op,
  *         PROA_FEAT_BUF_RING; -ENOMEM; -ENOSPC when the loop has 65536
  *         rings; PROA_ECLOSED.
  */
-PROA_API int proa_buf_ring_new(struct proa_loop *loop,
-			       struct proa_buf_ring **out, unsigned nbufs,
+PROA_API int proa_buf_ring_new(struct proa_buf_ring **out,
+			       struct proa_loop *loop, unsigned nbufs,
 			       size_t bufsize);
 
 /**

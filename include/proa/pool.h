@@ -136,7 +136,7 @@ PROA_API int proa_pool_free(struct proa_pool *pool);
  * Return: 0; PROA_ECLOSED; -ENOMEM.
  * Thread: loop.
  */
-PROA_API int proa_pool_default(struct proa_loop *loop, struct proa_pool **out);
+PROA_API int proa_pool_default(struct proa_pool **out, struct proa_loop *loop);
 
 /**
  * proa_pool_fn - a job, run on a worker thread.

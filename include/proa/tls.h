@@ -182,7 +182,13 @@ PROA_API int proa_transport_start_tls(struct proa_transport *t,
  * Thread: loop.
  */
 PROA_API bool proa_tls_session_reused(const struct proa_transport *t);
+
+/** proa_tls_alpn() - the ALPN protocol @t negotiated, @len bytes (not
+ * NUL-terminated), or NULL with *@len 0 (none, not TLS, no handshake). */
 PROA_API const char *proa_tls_alpn(const struct proa_transport *t, size_t *len);
+
+/** proa_tls_version() - the TLS version @t negotiated ("TLSv1.3"), or
+ * NULL (not TLS, no handshake). */
 PROA_API const char *proa_tls_version(const struct proa_transport *t);
 
 /*

@@ -13,7 +13,7 @@ extern "C" {
 #endif
 
 #define PROA_VERSION_MAJOR 0
-#define PROA_VERSION_MINOR 1
+#define PROA_VERSION_MINOR 2
 #define PROA_VERSION_PATCH 0
 
 /**

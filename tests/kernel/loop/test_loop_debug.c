@@ -88,8 +88,8 @@ static void *intrude(void *arg)
 		proa_future_init(&fut, in->loop);
 		break;
 	case TCP_LISTEN:
-		proa_tcp_listen_addr(in->loop, (struct sockaddr *)&a, sizeof(a),
-				     NULL, new_stream, NULL, &srv);
+		proa_tcp_listen_addr(&srv, in->loop, (struct sockaddr *)&a,
+				     sizeof(a), NULL, new_stream, NULL);
 		break;
 	case TCP_CONNECT:
 		proa_tcp_connect(in->loop, "127.0.0.1", 9, NULL, new_stream,
@@ -115,8 +115,8 @@ static int connect_stream(struct intruder *in)
 	struct proa_server *srv;
 	struct proa_future fut;
 
-	if (proa_tcp_listen_addr(in->loop, (struct sockaddr *)&a, sizeof(a),
-				 NULL, new_stream, NULL, &srv) != 0 ||
+	if (proa_tcp_listen_addr(&srv, in->loop, (struct sockaddr *)&a,
+				 sizeof(a), NULL, new_stream, NULL) != 0 ||
 	    proa_stream_new(&in->stream, 0) != 0)
 		return -1;
 	proa_future_init(&fut, in->loop);

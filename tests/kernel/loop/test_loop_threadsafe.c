@@ -325,7 +325,7 @@ static void test_refused_close_keeps_the_default_pool(void **state)
 	assert_res(proa_loop_run_until_complete(loop, &fut), 0);
 	assert_int_equal(proa_future_result(&fut, NULL), 7);
 	assert_res(proa_future_fini(&fut), 0);
-	assert_res(proa_pool_default(loop, &pool), 0);
+	assert_res(proa_pool_default(&pool, loop), 0);
 	assert_int_equal(pthread_create(&hm.th, NULL, hammer_main, &hm), 0);
 	for (i = 0; i < CLOSE_TRIES; i++) {
 		while (hm.ran == last)
@@ -336,7 +336,7 @@ static void test_refused_close_keeps_the_default_pool(void **state)
 			break;
 		assert_res(ret, -EBUSY);
 		refused++;
-		assert_res(proa_pool_default(loop, &again), 0);
+		assert_res(proa_pool_default(&again, loop), 0);
 		assert_ptr_equal(again, pool);
 	}
 	atomic_store(&hm.stop, true);

@@ -237,8 +237,8 @@ listen_local(struct proa_loop *loop, const struct proa_server_options *opt,
 	struct proa_server *s = NULL;
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_res(proa_tcp_listen_addr(loop, (struct sockaddr *)&a, sizeof(a),
-					opt, farm_make, f, &s),
+	assert_res(proa_tcp_listen_addr(&s, loop, (struct sockaddr *)&a,
+					sizeof(a), opt, farm_make, f),
 		   0);
 	assert_non_null(s);
 	assert_true(proa_server_port(s) != 0);
@@ -440,7 +440,7 @@ static inline void wref_release(void *arg)
 	if (r->t) {
 		/* The kernel no longer reads the memory: no send in flight,
 		 * and the transport has let go of it. */
-		assert_true(proa_op_is_idle(&r->t->wop));
+		assert_true(proa_op_is_idle(&proa__sock_of(r->t)->wop));
 		r->wbuf_at_release = proa_transport_write_buffer_size(r->t);
 	}
 	if (r->rx)

@@ -418,9 +418,8 @@ static void test_reuseport_port_of_another(void **state)
 		   -EADDRINUSE);
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	sin.sin_port = htons(port);
-	assert_res(proa_tcp_listen_addr(loop, (struct sockaddr *)&sin,
-					sizeof(sin), &excl, echo_make, NULL,
-					&srv),
+	assert_res(proa_tcp_listen_addr(&srv, loop, (struct sockaddr *)&sin,
+					sizeof(sin), &excl, echo_make, NULL),
 		   -EADDRINUSE);
 	/* Opting in: both groups serve the port. */
 	assert_res(proa_loop_group_listen(b, "127.0.0.1", port,

@@ -206,8 +206,8 @@ static void test_bad_input_is_refused_before_queueing(void **state)
 	nmsg.msg_namelen = sizeof(struct sockaddr_in);
 	memset(buf, 0, sizeof(buf));
 	if (rings) {
-		assert_res(proa_buf_ring_new(loop, &br, 4, 64), 0);
-		assert_res(proa_buf_ring_new(other, &obr, 4, 64), 0);
+		assert_res(proa_buf_ring_new(&br, loop, 4, 64), 0);
+		assert_res(proa_buf_ring_new(&obr, other, 4, 64), 0);
 	} else {
 		print_message("skipped the buffer-ring cases: this kernel "
 			      "lacks BUF_RING\n");
@@ -266,10 +266,10 @@ static void test_bad_input_is_refused_before_queueing(void **state)
 		     proa_op_splice(loop, &op, sv[0], -1, sv[1], -1, 1, 0));
 	}
 	/* Buffer rings: sizes are checked before the feature. */
-	CASE(-EINVAL, proa_buf_ring_new(loop, &nbr, 0, 64));
-	CASE(-EINVAL, proa_buf_ring_new(loop, &nbr, 3, 64));
-	CASE(-EINVAL, proa_buf_ring_new(loop, &nbr, 65536, 64));
-	CASE(-EINVAL, proa_buf_ring_new(loop, &nbr, 4, 0));
+	CASE(-EINVAL, proa_buf_ring_new(&nbr, loop, 0, 64));
+	CASE(-EINVAL, proa_buf_ring_new(&nbr, loop, 3, 64));
+	CASE(-EINVAL, proa_buf_ring_new(&nbr, loop, 65536, 64));
+	CASE(-EINVAL, proa_buf_ring_new(&nbr, loop, 4, 0));
 	/* A datagram too short for its header and the address room. */
 	CASE(-EINVAL, proa_recvmsg_parse(&nmsg, buf, 8, &out));
 	CASE(-EINVAL, proa_recvmsg_parse(&nmsg, buf, 16, &out));
@@ -658,7 +658,7 @@ static void test_recv_select_single_shot(void **state)
 		return;
 	}
 	stream_pair(sv);
-	assert_res(proa_buf_ring_new(loop, &br, 4, 100), 0);
+	assert_res(proa_buf_ring_new(&br, loop, 4, 100), 0);
 	assert_non_null(br);
 	/* Rounded up to 64. */
 	assert_int_equal(proa_buf_ring_bufsize(br), 128);
@@ -749,7 +749,7 @@ static void test_recv_select_multishot(void **state)
 		return;
 	}
 	stream_pair(sv);
-	assert_res(proa_buf_ring_new(loop, &br, 4, 64), 0);
+	assert_res(proa_buf_ring_new(&br, loop, 4, 64), 0);
 	proa_op_init(&op, rec_cb, &r);
 	assert_res(
 	    proa_op_recv_select(loop, &op, sv[0], br, PROA_RECV_MULTISHOT), 0);
@@ -842,7 +842,7 @@ static void test_recv_select_exhaustion_enobufs_loses_nothing(void **state)
 		return;
 	}
 	stream_pair(sv);
-	assert_res(proa_buf_ring_new(loop, &br, 2, 64), 0);
+	assert_res(proa_buf_ring_new(&br, loop, 2, 64), 0);
 	assert_int_equal(proa_buf_ring_bufsize(br), 64);
 	/* Three buffers' worth waits before the loop runs. */
 	fill_pattern(src, sizeof(src), 5);
@@ -903,7 +903,7 @@ static void test_buf_ring_free_refused_while_in_flight(void **state)
 		return;
 	}
 	stream_pair(sv);
-	assert_res(proa_buf_ring_new(loop, &br, 8, 64), 0);
+	assert_res(proa_buf_ring_new(&br, loop, 8, 64), 0);
 	proa_op_init(&op, rec_cb, &r);
 	assert_res(proa_op_recv_select(loop, &op, sv[0], br, 0), 0);
 	/* Before the kernel saw it, and after. */
@@ -917,7 +917,7 @@ static void test_buf_ring_free_refused_while_in_flight(void **state)
 
 	/* A ring freed with data completed in it, then a new one: the group
 	 * id is reused and works. */
-	assert_res(proa_buf_ring_new(loop, &br, 2, 64), 0);
+	assert_res(proa_buf_ring_new(&br, loop, 2, 64), 0);
 	r = (struct rec){0};
 	assert_int_equal(write(sv[1], "z", 1), 1);
 	assert_res(proa_op_recv_select(loop, &op, sv[0], br, 0), 0);
@@ -949,8 +949,8 @@ static void test_buf_ring_left_allocated_is_freed_by_loop(void **state)
 		return;
 	}
 	stream_pair(sv);
-	assert_res(proa_buf_ring_new(loop, &a, 16, 4096), 0);
-	assert_res(proa_buf_ring_new(loop, &b, 1, 64), 0);
+	assert_res(proa_buf_ring_new(&a, loop, 16, 4096), 0);
+	assert_res(proa_buf_ring_new(&b, loop, 1, 64), 0);
 	/* Use one, keeping its buffer. */
 	assert_int_equal(write(sv[1], "kept", 4), 4);
 	proa_op_init(&op, rec_cb, &r);
@@ -1027,7 +1027,7 @@ static void test_recvmsg_select_udp_name_payload_trunc(void **state)
 	}
 	rfd = bound_socket(SOCK_DGRAM, &rsa);
 	sfd = bound_socket(SOCK_DGRAM, &ssa);
-	assert_res(proa_buf_ring_new(loop, &br, 4, 128), 0);
+	assert_res(proa_buf_ring_new(&br, loop, 4, 128), 0);
 	memset(&m, 0, sizeof(m));
 	m.msg_namelen = sizeof(struct sockaddr_in);
 	/* What a buffer has left for the payload after the kernel's header

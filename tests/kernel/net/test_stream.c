@@ -245,8 +245,8 @@ static struct proa_server *listen_local(struct proa_loop *loop,
 	struct proa_server *s = NULL;
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_res(proa_tcp_listen_addr(loop, (struct sockaddr *)&a, sizeof(a),
-					opt, sfarm_make, f, &s),
+	assert_res(proa_tcp_listen_addr(&s, loop, (struct sockaddr *)&a,
+					sizeof(a), opt, sfarm_make, f),
 		   0);
 	assert_non_null(s);
 	return s;

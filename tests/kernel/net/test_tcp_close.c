@@ -109,9 +109,9 @@ static void test_reset_mid_write(void **state)
  * has ended, and the descriptor is closed (by us, not leaked). */
 static void lost_ops_idle(struct peer *pe)
 {
-	assert_true(proa_op_is_idle(&pe->t->rop));
-	assert_true(proa_op_is_idle(&pe->t->wop));
-	assert_true(proa_op_is_idle(&pe->t->xop));
+	assert_true(proa_op_is_idle(&proa__sock_of(pe->t)->rop));
+	assert_true(proa_op_is_idle(&proa__sock_of(pe->t)->wop));
+	assert_true(proa_op_is_idle(&proa__sock_of(pe->t)->xop));
 	assert_int_equal(fcntl(pe->fd, F_GETFD), -1);
 	pe->ops_idle_at_lost = true;
 }
@@ -139,7 +139,7 @@ static bool rop_ended_fd_held(const struct peer *sv, int fd)
 {
 	assert_false(sv->lost);
 	check_fd_held(fd);
-	return proa_op_is_idle(&sv->t->rop);
+	return proa_op_is_idle(&proa__sock_of(sv->t)->rop);
 }
 
 /* For DRIVE_NS: connection_lost ran; until then the descriptor is held. */
@@ -182,10 +182,10 @@ static void test_close_inflight(void **state)
 	assert_int_equal(pu.sent, pu.total);
 	for (i = 0; i < 100; i++)
 		assert_true(proa_loop_run(loop, PROA_RUN_NOWAIT) >= 0);
-	DRIVE(loop, !proa_op_is_idle(&sv->t->wop));
+	DRIVE(loop, !proa_op_is_idle(&proa__sock_of(sv->t)->wop));
 	/* a send stuck in flight, the receive armed */
-	assert_false(proa_op_is_idle(&sv->t->wop));
-	assert_false(proa_op_is_idle(&sv->t->rop));
+	assert_false(proa_op_is_idle(&proa__sock_of(sv->t)->wop));
+	assert_false(proa_op_is_idle(&proa__sock_of(sv->t)->rop));
 	assert_true(proa_transport_write_buffer_size(sv->t) > 0);
 	fd = sv->fd;
 	assert_int_equal(proa_transport_fd(sv->t), fd);
@@ -200,7 +200,7 @@ static void test_close_inflight(void **state)
 		assert_false(sv->lost);
 		check_fd_held(fd);
 	}
-	assert_false(proa_op_is_idle(&sv->t->wop));
+	assert_false(proa_op_is_idle(&proa__sock_of(sv->t)->wop));
 	raw_set_step(&r, 1);
 	DRIVE_NS(loop, lost_or_fd_held(sv, fd));
 	assert_true(sv->ops_idle_at_lost);
@@ -238,8 +238,8 @@ static void test_abort_inflight(void **state)
 			   0);
 	for (i = 0; i < 100; i++)
 		assert_true(proa_loop_run(loop, PROA_RUN_NOWAIT) >= 0);
-	assert_false(proa_op_is_idle(&sv->t->wop));
-	assert_false(proa_op_is_idle(&sv->t->rop));
+	assert_false(proa_op_is_idle(&proa__sock_of(sv->t)->wop));
+	assert_false(proa_op_is_idle(&proa__sock_of(sv->t)->rop));
 	proa_transport_abort(sv->t);
 	assert_false(sv->lost); /* never inside the call */
 	assert_res(proa_transport_write(sv->t, "x", 1), -EPIPE);

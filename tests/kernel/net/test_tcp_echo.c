@@ -228,8 +228,8 @@ static void test_proxy(void **state)
 
 	(void)state;
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_res(proa_tcp_listen_addr(loop, (struct sockaddr *)&a, sizeof(a),
-					NULL, front_make, &eport, &proxy),
+	assert_res(proa_tcp_listen_addr(&proxy, loop, (struct sockaddr *)&a,
+					sizeof(a), NULL, front_make, &eport),
 		   0);
 	c = connect_local(loop, proa_server_port(proxy), NULL, &cf);
 	DRIVE(loop, the_front && proa_future_is_done(&the_front->up));

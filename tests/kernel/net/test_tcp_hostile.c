@@ -98,8 +98,8 @@ static void wait_pipe_filled(struct proa_transport *t)
 	uint64_t end = proa_test_now_ns() + UINT64_C(1000000000);
 	int n = 0;
 
-	while (t->pipe && proa_test_now_ns() < end &&
-	       ioctl(t->pipe->rd, FIONREAD, &n) == 0 && n == 0)
+	while (proa__sock_of(t)->pipe && proa_test_now_ns() < end &&
+	       ioctl(proa__sock_of(t)->pipe->rd, FIONREAD, &n) == 0 && n == 0)
 		;
 }
 
@@ -271,8 +271,8 @@ static uint16_t listen_on(struct proa_loop *loop,
 	struct sockaddr_in a = {.sin_family = AF_INET};
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(proa_tcp_listen_addr(loop, (struct sockaddr *)&a,
-					      sizeof(a), opt, make, arg, s),
+	assert_int_equal(proa_tcp_listen_addr(s, loop, (struct sockaddr *)&a,
+					      sizeof(a), opt, make, arg),
 			 0);
 	return proa_server_port(*s);
 }
@@ -613,11 +613,12 @@ static struct proa_protocol *rp_make(void *arg, struct proa_transport *t)
 static void rp_settle(struct proa_loop *loop, struct rp *c, size_t max_held,
 		      size_t sent)
 {
-	DRIVE_NS(loop, (c->pauses > 0 && proa_op_is_idle(&c->t->rop)) ||
+	DRIVE_NS(loop, (c->pauses > 0 &&
+			proa_op_is_idle(&proa__sock_of(c->t)->rop)) ||
 			   c->rx == sent);
-	if (c->t->held_len > max_held)
+	if (proa__sock_of(c->t)->held_len > max_held)
 		fail_msg("%zu bytes held after pause_reading, bound %zu",
-			 c->t->held_len, max_held);
+			 proa__sock_of(c->t)->held_len, max_held);
 }
 
 /* Send what the socket takes now, up to @total in all. */
@@ -665,7 +666,7 @@ static void run_pause_bound(bool oneshot)
 	assert_true(sent > 4 * bufsize);
 	rp_settle(loop, &srv, oneshot ? bufsize : sent, sent);
 	while (srv.rx < total) {
-		before = srv.t->held_len;
+		before = proa__sock_of(srv.t)->held_len;
 		after_burst += before <= bufsize;
 		if (before == 0)
 			top_up(fd, &sent, total);

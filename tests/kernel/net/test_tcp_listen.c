@@ -33,11 +33,11 @@ static void test_unix(void **state)
 	unlink(path);
 	for (k = 0; k < 2; k++) {
 		assert_res(
-		    proa_unix_listen(loop, names[k], NULL, farm_make, &sf, &s),
+		    proa_unix_listen(&s, loop, names[k], NULL, farm_make, &sf),
 		    0);
 		assert_int_equal(proa_server_port(s), 0);
 		assert_res(
-		    proa_unix_listen(loop, names[k], NULL, farm_make, &sf, &s2),
+		    proa_unix_listen(&s2, loop, names[k], NULL, farm_make, &sf),
 		    -EADDRINUSE);
 		proa_future_init(&fut, loop);
 		assert_res(proa_unix_connect(loop, names[k], NULL, farm_make,
@@ -68,7 +68,7 @@ static void test_unix(void **state)
 		memset(longp, 'a', sizeof(longp) - 1);
 		longp[sizeof(longp) - 1] = '\0';
 		assert_res(
-		    proa_unix_listen(loop, longp, NULL, farm_make, &sf, &s),
+		    proa_unix_listen(&s, loop, longp, NULL, farm_make, &sf),
 		    -ENAMETOOLONG);
 	}
 	proa_test_loop_close(loop);

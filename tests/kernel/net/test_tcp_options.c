@@ -117,13 +117,13 @@ static void test_server_options(void **state)
 	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), -1);
 	assert_int_equal(errno, EADDRINUSE);
 	close(fd);
-	assert_res(proa_tcp_listen_addr(loop, (struct sockaddr *)&a, sizeof(a),
-					&nr, farm_make, &sf, &s),
+	assert_res(proa_tcp_listen_addr(&s, loop, (struct sockaddr *)&a,
+					sizeof(a), &nr, farm_make, &sf),
 		   -EADDRINUSE);
 	/* the default binds over it, with the backlog asked for */
 	s = NULL;
-	assert_res(proa_tcp_listen_addr(loop, (struct sockaddr *)&a, sizeof(a),
-					&so, farm_make, &sf, &s),
+	assert_res(proa_tcp_listen_addr(&s, loop, (struct sockaddr *)&a,
+					sizeof(a), &so, farm_make, &sf),
 		   0);
 	assert_int_equal(proa_server_port(s), port);
 	fd = server_fd(s, 0);
@@ -260,12 +260,12 @@ static void test_write_limits(void **state)
 	    proa_transport_set_write_buffer_limits(t, 256 * kib, 64 * kib), 0);
 	assert_res(proa_transport_set_write_buffer_limits(t, 1000, 2000),
 		   -EINVAL);
-	assert_int_equal(t->high, 256 * kib);
-	assert_int_equal(t->low, 64 * kib);
+	assert_int_equal(proa__sock_of(t)->high, 256 * kib);
+	assert_int_equal(proa__sock_of(t)->low, 64 * kib);
 	write_pat(t, 0, 200 * kib);
 	for (i = 0; i < 100; i++)
 		assert_true(proa_loop_run(loop, PROA_RUN_NOWAIT) >= 0);
-	DRIVE_NS(loop, !proa_op_is_idle(&t->wop));
+	DRIVE_NS(loop, !proa_op_is_idle(&proa__sock_of(t)->wop));
 	/* over the default high, under the one set: no pause */
 	assert_true(proa_transport_write_buffer_size(t) > 64 * kib);
 	assert_int_equal(sv->pauses, 0);

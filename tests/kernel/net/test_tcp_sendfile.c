@@ -39,8 +39,8 @@ static int pat_file(size_t len)
 static void check_sendfile_chunk(struct proa_loop *loop,
 				 struct proa_transport *t)
 {
-	assert_non_null(t->wtail);
-	assert_int_equal(t->wtail->bid,
+	assert_non_null(proa__sock_of(t)->wtail);
+	assert_int_equal(proa__sock_of(t)->wtail->bid,
 			 proa_loop_feature(loop, PROA_FEAT_OP_SPLICE)
 			     ? PROA__CHUNK_FILE
 			     : PROA__CHUNK_EXTERNAL);
@@ -128,8 +128,8 @@ static void test_sendfile_mixed_order(void **state)
 		prev = r[k].seq;
 	}
 	assert_int_equal(r[nr - 1].wbuf_at_release, 0);
-	assert_null(sv->t->pipe); /* back in the loop's cache */
-	assert_int_equal(sv->t->piped, 0);
+	assert_null(proa__sock_of(sv->t)->pipe); /* back in the loop's cache */
+	assert_int_equal(proa__sock_of(sv->t)->piped, 0);
 	assert_res(proa_transport_close(sv->t), 0);
 	DRIVE(loop, c->lost && sv->lost);
 	assert_res(sv->err, 0);
@@ -261,7 +261,7 @@ static void test_sendfile_abort(void **state)
 		   0);
 	for (i = 0; i < 100; i++)
 		assert_true(proa_loop_run(loop, PROA_RUN_NOWAIT) >= 0);
-	DRIVE(loop, !proa_op_is_idle(&sv->t->wop));
+	DRIVE(loop, !proa_op_is_idle(&proa__sock_of(sv->t)->wop));
 	assert_int_equal(r.calls, 0);
 	assert_true(proa_transport_write_buffer_size(sv->t) > 0);
 	proa_transport_abort(sv->t);

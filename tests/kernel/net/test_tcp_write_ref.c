@@ -215,7 +215,7 @@ static void test_write_ref_abort(void **state)
 	assert_int_equal(r1.calls, 0);
 	assert_int_equal(r2.calls, 0);
 	assert_true(proa_transport_write_buffer_size(sv->t) > r2.len);
-	assert_false(proa_op_is_idle(&sv->t->wop));
+	assert_false(proa_op_is_idle(&proa__sock_of(sv->t)->wop));
 	proa_transport_abort(sv->t);
 	assert_int_equal(r1.calls, 0); /* a send is in flight */
 	assert_int_equal(r2.calls, 0);

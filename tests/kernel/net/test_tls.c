@@ -166,8 +166,8 @@ static struct proa_server *tls_listen(struct proa_loop *loop,
 	struct proa_server *s = NULL;
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_res(proa_tcp_listen_addr(loop, (struct sockaddr *)&a, sizeof(a),
-					&so, farm_make, f, &s),
+	assert_res(proa_tcp_listen_addr(&s, loop, (struct sockaddr *)&a,
+					sizeof(a), &so, farm_make, f),
 		   0);
 	return s;
 }
@@ -549,8 +549,8 @@ static void test_start_tls(void **state)
 	sv.ctx = server_ctx("server.pem", "server.key");
 	cl.ctx = client_ctx(true);
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_res(proa_tcp_listen_addr(loop, (struct sockaddr *)&a, sizeof(a),
-					NULL, st_make, &sv, &s),
+	assert_res(proa_tcp_listen_addr(&s, loop, (struct sockaddr *)&a,
+					sizeof(a), NULL, st_make, &sv),
 		   0);
 	proa_future_init(&fut, loop);
 	assert_res(proa_tcp_connect(loop, "127.0.0.1", proa_server_port(s),

@@ -66,7 +66,9 @@ enum {
 };
 
 struct ep {
+	struct proa_datagram_protocol p;
 	struct proa_udp *u;
+	unsigned made;
 	unsigned flags;
 	unsigned rx;
 	size_t rx_bytes;
@@ -75,6 +77,7 @@ struct ep {
 	unsigned errors;
 	int last_err;
 	unsigned closed;
+	int lost_err;
 	bool in_close; /* inside proa_udp_close() */
 	bool closed_early;
 	unsigned char *last;
@@ -88,12 +91,28 @@ struct ep {
 	uint32_t err_seq;
 };
 
-static void on_dgram(struct proa_udp *u, void *arg, const void *data,
-		     size_t len, const struct sockaddr *from, socklen_t fromlen)
+static struct ep *ep_of(struct proa_datagram_protocol *p)
 {
-	struct ep *e = arg;
+	return proa_container_of(p, struct ep, p);
+}
+
+static void on_made(struct proa_datagram_protocol *p, struct proa_udp *u)
+{
+	struct ep *e = ep_of(p);
 
 	assert_ptr_equal(u, e->u);
+	assert_int_equal(e->closed, 0);
+	e->made++;
+	assert_int_equal(e->made, 1);
+}
+
+static void on_dgram(struct proa_datagram_protocol *p, const void *data,
+		     size_t len, const struct sockaddr *from, socklen_t fromlen)
+{
+	struct ep *e = ep_of(p);
+	struct proa_udp *u = e->u;
+
+	assert_int_equal(e->made, 1); /* connection_made came first */
 	e->rx++;
 	e->rx_bytes += len;
 	if (e->flags & E_SEQ) {
@@ -125,11 +144,12 @@ static void on_dgram(struct proa_udp *u, void *arg, const void *data,
 	}
 }
 
-static void on_error(struct proa_udp *u, void *arg, int err)
+static void on_error(struct proa_datagram_protocol *p, int err)
 {
-	struct ep *e = arg;
+	struct ep *e = ep_of(p);
+	struct proa_udp *u = e->u;
 
-	assert_ptr_equal(u, e->u);
+	assert_int_equal(e->made, 1);
 	e->errors++;
 	e->last_err = err;
 	if (e->err_to) {
@@ -141,21 +161,30 @@ static void on_error(struct proa_udp *u, void *arg, int err)
 	}
 }
 
-static void on_closed(struct proa_udp *u, void *arg)
+static void on_closed(struct proa_datagram_protocol *p, int err)
 {
-	struct ep *e = arg;
+	struct ep *e = ep_of(p);
 
-	assert_ptr_equal(u, e->u);
+	assert_int_equal(e->made, 1); /* connection_made came first */
 	if (e->in_close)
 		e->closed_early = true;
 	e->closed++;
+	e->lost_err = err;
 }
 
-static const struct proa_udp_ops ep_ops = {
+static const struct proa_datagram_protocol_ops ep_ops = {
+    .connection_made = on_made,
     .datagram_received = on_dgram,
     .error_received = on_error,
-    .closed = on_closed,
+    .connection_lost = on_closed,
 };
+
+/* @e's protocol, ready to pass to proa_udp_bind. */
+static struct proa_datagram_protocol *ep_p(struct ep *e)
+{
+	e->p.ops = &ep_ops;
+	return &e->p;
+}
 
 static void sa_local(struct sockaddr_storage *ss, socklen_t *len, int family,
 		     uint16_t port)
@@ -196,8 +225,8 @@ static int ep_bind_opt(struct proa_loop *loop, struct ep *e, int family,
 	memset(e, 0, sizeof(*e));
 	e->flags = flags;
 	sa_local(&ss, &len, family, 0);
-	return proa_udp_bind(loop, (struct sockaddr *)&ss, len, opt, &ep_ops, e,
-			     &e->u);
+	return proa_udp_bind(&e->u, loop, (struct sockaddr *)&ss, len, opt,
+			     ep_p(e));
 }
 
 static void ep_bind(struct proa_loop *loop, struct ep *e, int family,
@@ -223,6 +252,7 @@ static void ep_close(struct proa_loop *loop, struct ep *e)
 	assert_int_equal(e->closed, 0); /* never inside close */
 	DRIVE(loop, e->closed > 0);
 	assert_int_equal(e->closed, 1);
+	assert_int_equal(e->lost_err, 0);
 	assert_false(e->closed_early);
 	free(e->last);
 	e->last = NULL;
@@ -275,7 +305,10 @@ static void test_udp_bind_port0_sockname_reports_port(void **state)
 static void test_udp_bad_arguments_return_einval(void **state)
 {
 	struct proa_loop *loop = new_loop();
-	struct proa_udp_ops no_rx = {.closed = on_closed};
+	static const struct proa_datagram_protocol_ops no_rx_ops = {
+	    .connection_lost = on_closed};
+	struct proa_datagram_protocol no_rx = {.ops = &no_rx_ops};
+	struct proa_datagram_protocol no_ops = {.ops = NULL};
 	struct sockaddr_storage ss, busy;
 	struct sockaddr_in6 short6;
 	socklen_t len, blen;
@@ -286,27 +319,29 @@ static void test_udp_bad_arguments_return_einval(void **state)
 
 	(void)state;
 	sa_local(&ss, &len, AF_INET, 0);
-	assert_res(proa_udp_bind(NULL, (struct sockaddr *)&ss, len, NULL,
-				 &ep_ops, NULL, &u),
+	memset(&e, 0, sizeof(e));
+	assert_res(proa_udp_bind(&u, NULL, (struct sockaddr *)&ss, len, NULL,
+				 ep_p(&e)),
 		   -EINVAL);
-	assert_res(proa_udp_bind(loop, (struct sockaddr *)&ss, len, NULL, NULL,
-				 NULL, &u),
-		   -EINVAL);
-	assert_res(proa_udp_bind(loop, (struct sockaddr *)&ss, len, NULL,
-				 &no_rx, NULL, &u),
-		   -EINVAL);
-	assert_res(proa_udp_bind(loop, (struct sockaddr *)&ss, len, NULL,
-				 &ep_ops, NULL, NULL),
+	assert_res(
+	    proa_udp_bind(&u, loop, (struct sockaddr *)&ss, len, NULL, NULL),
+	    -EINVAL);
+	assert_res(
+	    proa_udp_bind(&u, loop, (struct sockaddr *)&ss, len, NULL, &no_ops),
+	    -EINVAL);
+	assert_res(
+	    proa_udp_bind(&u, loop, (struct sockaddr *)&ss, len, NULL, &no_rx),
+	    -EINVAL);
+	assert_res(proa_udp_bind(NULL, loop, (struct sockaddr *)&ss, len, NULL,
+				 ep_p(&e)),
 		   -EINVAL);
 	/* Neither a local nor a remote address. */
-	assert_res(proa_udp_bind(loop, NULL, 0, NULL, &ep_ops, NULL, &u),
-		   -EINVAL);
+	assert_res(proa_udp_bind(&u, loop, NULL, 0, NULL, ep_p(&e)), -EINVAL);
 	/* A sockaddr too short for its family. */
 	memset(&short6, 0, sizeof(short6));
 	short6.sin6_family = AF_INET6;
-	assert_res(proa_udp_bind(loop, (struct sockaddr *)&short6,
-				 sizeof(struct sockaddr_in), NULL, &ep_ops,
-				 NULL, &u),
+	assert_res(proa_udp_bind(&u, loop, (struct sockaddr *)&short6,
+				 sizeof(struct sockaddr_in), NULL, ep_p(&e)),
 		   -EINVAL);
 	assert_null(u);
 	assert_res(proa_udp_sendto(NULL, "x", 1, NULL, 0), -EINVAL);
@@ -320,8 +355,8 @@ static void test_udp_bad_arguments_return_einval(void **state)
 	ep_bind(loop, &other, AF_INET, 0);
 	ep_addr(&other, &busy, &blen);
 	memset(&e, 0, sizeof(e));
-	ret = proa_udp_bind(loop, (struct sockaddr *)&busy, blen, NULL, &ep_ops,
-			    &e, &e.u);
+	ret = proa_udp_bind(&e.u, loop, (struct sockaddr *)&busy, blen, NULL,
+			    ep_p(&e));
 	assert_res(ret, -EADDRINUSE);
 	assert_null(e.u);
 	assert_res(proa_udp_sendto(other.u, NULL, 1, NULL, 0), -EINVAL);
@@ -518,7 +553,7 @@ static void test_udp_connected_endpoint_sends_without_address(void **state)
 	opt.remote_len = slen;
 	memset(&c, 0, sizeof(c));
 	c.flags = E_KEEP;
-	assert_res(proa_udp_bind(loop, NULL, 0, &opt, &ep_ops, &c, &c.u), 0);
+	assert_res(proa_udp_bind(&c.u, loop, NULL, 0, &opt, ep_p(&c)), 0);
 	ep_addr(&c, &ca, &clen);
 	assert_res(proa_udp_sendto(c.u, "ping", 4, NULL, 0), 0);
 	DRIVE(loop, c.rx == 1);
@@ -662,8 +697,8 @@ static void test_udp_icmp_unreachable_reports_econnrefused(void **state)
 	opt.remote = (struct sockaddr *)&dead;
 	opt.remote_len = dlen;
 	memset(&c, 0, sizeof(c));
-	assert_res(proa_udp_bind(loop, (struct sockaddr *)&local, llen, &opt,
-				 &ep_ops, &c, &c.u),
+	assert_res(proa_udp_bind(&c.u, loop, (struct sockaddr *)&local, llen,
+				 &opt, ep_p(&c)),
 		   0);
 	/* The ICMP error reaches the armed receive (or the next send): send
 	 * again whenever the last one has left, until it is reported. */
@@ -772,6 +807,47 @@ static void test_udp_cancel_all_closes_endpoints(void **state)
 	assert_true(proa_loop_cancel_all(loop) >= 1);
 	assert_res(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
 	assert_int_equal(s.closed, 1);
+	assert_res(s.lost_err, -ECANCELED);
+	assert_int_equal(proa_test_fds(), fds);
+	proa_test_loop_close(loop);
+}
+
+/*
+ * connection_made is the first callback and connection_lost the last,
+ * whatever happens before the loop runs: a datagram sent to an endpoint
+ * (and from one) before either has been told, an endpoint closed before
+ * it was told.  The protocol callbacks assert the order (on_made,
+ * on_dgram, on_closed).
+ */
+static void test_udp_made_first_lost_last(void **state)
+{
+	struct proa_loop *loop = new_loop();
+	struct sockaddr_storage sa;
+	socklen_t slen;
+	int fds = proa_test_fds();
+	struct ep s, c, x;
+
+	(void)state;
+	ep_bind(loop, &s, AF_INET, E_KEEP);
+	ep_bind(loop, &c, AF_INET, 0);
+	ep_bind(loop, &x, AF_INET, 0);
+	assert_int_equal(s.made + c.made + x.made, 0); /* never inside bind */
+	ep_addr(&s, &sa, &slen);
+	assert_res(
+	    proa_udp_sendto(c.u, "early", 5, (struct sockaddr *)&sa, slen), 0);
+	x.in_close = true;
+	assert_res(proa_udp_close(x.u), 0);
+	x.in_close = false;
+	assert_int_equal(x.made + x.closed, 0);
+	DRIVE(loop, s.rx == 1 && x.closed == 1);
+	assert_memory_equal(s.last, "early", 5);
+	assert_int_equal(s.made, 1);
+	assert_int_equal(c.made, 1);
+	assert_int_equal(x.made, 1);
+	assert_res(x.lost_err, 0);
+	assert_false(x.closed_early);
+	ep_close(loop, &c);
+	ep_close(loop, &s);
 	assert_int_equal(proa_test_fds(), fds);
 	proa_test_loop_close(loop);
 }
@@ -796,8 +872,8 @@ static void test_udp_options_apply(void **state)
 	assert_res(ep_bind_opt(loop, &a, AF_INET, 0, &opt), 0);
 	ep_addr(&a, &sa, &slen);
 	memset(&b, 0, sizeof(b));
-	assert_res(proa_udp_bind(loop, (struct sockaddr *)&sa, slen, &opt,
-				 &ep_ops, &b, &b.u),
+	assert_res(proa_udp_bind(&b.u, loop, (struct sockaddr *)&sa, slen, &opt,
+				 ep_p(&b)),
 		   0);
 	assert_int_equal(
 	    getsockopt(proa_udp_fd(a.u), SOL_SOCKET, SO_BROADCAST, &val, &vlen),
@@ -839,6 +915,7 @@ int main(void)
 	    cmocka_unit_test(test_udp_close_inflight_calls_closed_once),
 	    cmocka_unit_test(test_udp_close_from_callback),
 	    cmocka_unit_test(test_udp_cancel_all_closes_endpoints),
+	    cmocka_unit_test(test_udp_made_first_lost_last),
 	    cmocka_unit_test(test_udp_options_apply),
 	};
 	int failed;

@@ -844,8 +844,8 @@ static void test_loop_close_takes_its_default_pool_along(void **state)
 	struct proa_pool *pool = NULL, *again = NULL;
 	struct proa_future fut;
 
-	assert_res(proa_pool_default(loop, &pool), 0);
-	assert_res(proa_pool_default(loop, &again), 0);
+	assert_res(proa_pool_default(&pool, loop), 0);
+	assert_res(proa_pool_default(&again, loop), 0);
 	assert_ptr_equal(pool, again);
 	assert_res(proa_pool_free(pool), -EINVAL);
 	proa_future_init(&fut, loop);
@@ -934,7 +934,7 @@ static void test_bad_input(void **state)
 	proa_future_init(&fut, loop);
 	assert_res(proa_pool_submit(loop, PROA_LANE_CPU, plain_job, NULL, &fut),
 		   PROA_ECLOSED);
-	assert_res(proa_pool_default(loop, &pool), PROA_ECLOSED);
+	assert_res(proa_pool_default(&pool, loop), PROA_ECLOSED);
 	assert_res(proa_loop_free(loop), 0);
 	assert_no_worker_left();
 	(void)state;
@@ -1138,7 +1138,7 @@ static void test_missing_file_opcodes_run_on_the_file_lane(void **state)
 
 	/* Four reads of empty pipes hold all four file workers; a fifth
 	 * read queues, and is cancelled: -ECANCELED, never inline. */
-	assert_res(proa_pool_default(loop, &pool), 0);
+	assert_res(proa_pool_default(&pool, loop), 0);
 	assert_res(proa_pool_stats(pool, &st), 0);
 	assert_int_equal(st.lanes[PROA_LANE_FILE].max_threads, 4);
 	for (i = 0; i < 4; i++) {
@@ -1165,7 +1165,7 @@ static void test_missing_file_opcodes_run_on_the_file_lane(void **state)
 		close(p[i][0]);
 		close(p[i][1]);
 	}
-	assert_res(proa_pool_default(loop, &pool), 0);
+	assert_res(proa_pool_default(&pool, loop), 0);
 	assert_res(proa_pool_stats(pool, &st), 0);
 	assert_true(st.lanes[PROA_LANE_FILE].completed >= 11);
 	assert_int_equal(unlink(path), 0);
@@ -1256,7 +1256,7 @@ static void test_file_op_refused_at_run_time_goes_to_the_lane(void **state)
 	unsigned i;
 	int fd;
 
-	assert_res(proa_pool_default(loop, &pool), 0);
+	assert_res(proa_pool_default(&pool, loop), 0);
 	assert_res(proa_pool_stats(pool, &st), 0);
 	before = st.lanes[PROA_LANE_FILE].completed;
 	fd = mkstemp(path);
@@ -1293,7 +1293,7 @@ static void wait_file_lane_running(struct proa_loop *loop, unsigned want)
 	struct proa_pool *pool;
 	int i;
 
-	assert_res(proa_pool_default(loop, &pool), 0);
+	assert_res(proa_pool_default(&pool, loop), 0);
 	for (i = 0; i < 5000; i++) {
 		assert_res(proa_pool_stats(pool, &st), 0);
 		if (st.lanes[PROA_LANE_FILE].running == want)

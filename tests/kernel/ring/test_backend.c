@@ -252,8 +252,8 @@ static int echo_round_trip(struct proa_loop *loop)
 	void *v = NULL;
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (proa_tcp_listen_addr(loop, (struct sockaddr *)&a, sizeof(a), NULL,
-				 server_make, NULL, &s) != 0)
+	if (proa_tcp_listen_addr(&s, loop, (struct sockaddr *)&a, sizeof(a),
+				 NULL, server_make, NULL) != 0)
 		return 30;
 	proa_future_init(&cf, loop);
 	if (proa_tcp_connect(loop, "127.0.0.1", proa_server_port(s), NULL,
@@ -573,7 +573,7 @@ static void test_epoll_buffer_ring_runs_dry(void **state)
 	char rest[8] = {0};
 	int a[2];
 
-	assert_res(proa_buf_ring_new(loop, &br, 1, 64), 0);
+	assert_res(proa_buf_ring_new(&br, loop, 1, 64), 0);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, a), 0);
 	proa_op_init(&op, rec_cb, &r);
 	assert_res(

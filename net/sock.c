@@ -1,0 +1,1139 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * net/sock.c - the socket kind of transport (net_int.h): TCP and UNIX
+ * stream sockets over the ring.  The public calls reach it through its
+ * vtable (transport.c); TLS (tls.c) is a transport over one of these.
+ *
+ * One receive, one sendmsg and one control op (shutdown, then close) per
+ * connection, each at most once in flight:
+ *
+ *   rop  multishot recv selecting from the loop's buffer ring (a single
+ *        shot into the transport's own buffer where there is none); the
+ *        buffer goes back to the ring as soon as data_received returns;
+ *        -ENOBUFS parks the transport until buffers come back (the data
+ *        waits in the socket, nothing is lost)
+ *   wop  sendmsg gathering up to 64 chunks of the write buffer; writes
+ *        made during an iteration leave together at its end (netloop's
+ *        hook), so a busy loop makes no system call per write.  A file
+ *        chunk (sendfile) at the head goes by splice instead: file to
+ *        the transport's pipe, pipe to socket, and a poll for room when
+ *        the socket is full
+ *   xop  shutdown(SHUT_WR) for write_eof and graceful close, then close
+ *
+ * States (enum proa_transport_state):
+ *
+ *   OPEN --write_eof--> HALF_LOCAL --EOF--> CLOSING
+ *   OPEN --EOF, eof_received true--> HALF_PEER --close--> CLOSING
+ *   OPEN/HALF_* --close or EOF--> CLOSING --flushed, SHUT_WR--> TEARDOWN
+ *   any --abort, error, timeout--> TEARDOWN --rop, wop, xop idle--> CLOSED
+ *   CLOSED --close(2) done--> connection_lost(err), freed
+ *
+ * The descriptor is closed only once no operation on it is in flight
+ * (docs/architecture.md rule 6), and connection_lost is the last callback.
+ *
+ * Thread: loop, everything.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "net_int.h"
+
+#define DEFAULT_HIGH ((size_t)64 * 1024)
+#define DEFAULT_LOW ((size_t)16 * 1024)
+
+/* What wop is doing (t->wkind). */
+enum { W_SENDMSG, W_FILL, W_DRAIN, W_POLL };
+
+static void recv_done(struct proa_op *op);
+static void send_done(struct proa_op *op);
+static void teardown(struct proa__sock *t);
+static void fatal(struct proa__sock *t, int err);
+static int sock_close(struct proa_transport *bt);
+
+static const struct proa__transport_vt sock_vt;
+
+static struct proa__sock *of(const struct proa_transport *bt)
+{
+	return proa_container_of(bt, struct proa__sock, base);
+}
+
+struct proa__sock *proa__sock_of(const struct proa_transport *t)
+{
+	return t && t->vt == &sock_vt ? of(t) : NULL;
+}
+
+static void set_state(struct proa__sock *t, enum proa_transport_state s)
+{
+	proa__transport_set_state(&t->base, s);
+}
+
+static bool can_read(const struct proa__sock *t)
+{
+	return (t->base.state == PROA_TS_OPEN ||
+		t->base.state == PROA_TS_HALF_LOCAL) &&
+	       !t->eof_seen;
+}
+
+static bool can_write(const struct proa__sock *t)
+{
+	return (t->base.state == PROA_TS_OPEN ||
+		t->base.state == PROA_TS_HALF_PEER) &&
+	       !t->eof_pending;
+}
+
+/* ---- receiving ---------------------------------------------------------- */
+
+/*
+ * Multishot where the loop has it, unless the transport receives one
+ * buffer at a time (recv_oneshot, or after a pause).  A one-shot receive
+ * on a socket the last receive left empty - a request/response peer just
+ * answered - waits for data before trying (POLL_FIRST): the first attempt
+ * would fail.  Measured on proa-httpd, 13-byte responses, 100
+ * connections: 6.16 us of server CPU per request without it, 5.57 with
+ * it (multishot: 5.19).
+ */
+static unsigned recv_flags(const struct proa__sock *t)
+{
+	if (t->nl->multishot && !t->oneshot)
+		return PROA_RECV_MULTISHOT;
+	return t->sock_nonempty ? 0 : PROA_RECV_POLL_FIRST;
+}
+
+static void start_read(struct proa__sock *t)
+{
+	struct proa__netloop *nl = t->nl;
+	int ret;
+
+	if (!proa_op_is_idle(&t->rop) || t->on_starved || !t->want_read ||
+	    !can_read(t) || t->held_len > 0)
+		return;
+	if (nl->br)
+		ret = proa_op_recv_select(t->base.loop, &t->rop, t->fd, nl->br,
+					  recv_flags(t));
+	else
+		ret = proa_op_recv(t->base.loop, &t->rop, t->fd, t->rbuf,
+				   nl->bufsize, 0);
+	if (ret < 0)
+		fatal(t, ret);
+}
+
+static void stop_read(struct proa__sock *t)
+{
+	if (t->on_starved) {
+		proa_list_del(&t->starve_link);
+		t->on_starved = false;
+	}
+	if (!proa_op_is_idle(&t->rop))
+		proa_op_cancel(&t->rop); /* -EALREADY is fine */
+}
+
+/* Keep bytes that arrived after pause_reading() (a multishot receive is
+ * cancelled asynchronously) until resume_reading(). */
+static int hold(struct proa__sock *t, const void *data, size_t len)
+{
+	unsigned char *p = realloc(t->held, t->held_len + len);
+
+	if (!p)
+		return -ENOMEM;
+	memcpy(p + t->held_len, data, len);
+	t->held = p;
+	t->held_len += len;
+	return 0;
+}
+
+static void on_eof(struct proa__sock *t)
+{
+	bool keep = false;
+
+	t->eof_seen = true;
+	if (!t->want_read || t->held_len > 0)
+		return; /* told on resume_reading() */
+	/* Told in HALF_LOCAL too (asyncio does); there the answer does not
+	 * matter, both directions are done. */
+	if (t->base.proto->ops->eof_received)
+		keep = t->base.proto->ops->eof_received(t->base.proto);
+	if (t->base.state != PROA_TS_OPEN &&
+	    t->base.state != PROA_TS_HALF_LOCAL)
+		return; /* the protocol closed or aborted meanwhile */
+	if (t->base.state == PROA_TS_OPEN && keep) {
+		set_state(t, PROA_TS_HALF_PEER);
+		return;
+	}
+	/* Both directions done (HALF_LOCAL), or the protocol did not keep
+	 * the write side: a clean close. */
+	if (t->base.state == PROA_TS_OPEN ||
+	    t->base.state == PROA_TS_HALF_LOCAL)
+		sock_close(&t->base);
+}
+
+static void deliver(struct proa__sock *t, const void *data, size_t len)
+{
+	int ret;
+
+	if (!can_read(t))
+		return; /* closing: dropped, as asyncio does */
+	if (!t->want_read || t->held_len > 0) {
+		ret = hold(t, data, len);
+		if (ret < 0)
+			fatal(t, ret);
+		return;
+	}
+	t->base.proto->ops->data_received(t->base.proto, data, len);
+}
+
+static void recv_done(struct proa_op *op)
+{
+	struct proa__sock *t = op->data;
+	struct proa__netloop *nl = t->nl;
+	bool more = op->flags & PROA_OP_F_MORE;
+	int res = op->res;
+	unsigned id;
+
+	if (res > 0) {
+		t->sock_nonempty = op->flags & PROA_OP_F_SOCK_NONEMPTY;
+		t->last_io = proa_loop_time(t->base.loop);
+		if (op->flags & PROA_OP_F_BUFFER) {
+			id = proa_op_buffer_id(op);
+			nl->cur = proa_buf_ring_buf(nl->br, id);
+			nl->cur_len = (size_t)res;
+			nl->cur_bid = (int32_t)id;
+			deliver(t, nl->cur, (size_t)res);
+			/* Unless a write kept it to send from (lend()). */
+			if (nl->cur_bid >= 0)
+				proa_buf_ring_put(nl->br, id);
+			nl->cur = NULL;
+			nl->cur_bid = -1;
+		} else {
+			deliver(t, t->rbuf, (size_t)res);
+		}
+	} else if (res == 0) {
+		if (can_read(t))
+			on_eof(t);
+	} else if (res == -ENOBUFS) {
+		/* The ring ran dry; the data waits in the socket until
+		 * buffers come back (proa__transports_feed). */
+		nl->enobufs++;
+		if (can_read(t) && t->want_read && !t->on_starved) {
+			proa_list_add_tail(&nl->starved, &t->starve_link);
+			t->on_starved = true;
+		}
+	} else if (res != -ECANCELED) {
+		fatal(t, res);
+	}
+	if (more)
+		return;
+	if (t->base.state == PROA_TS_TEARDOWN)
+		teardown(t);
+	else
+		start_read(t);
+}
+
+/* Re-arm the receives of starved transports while buffers last (the
+ * netloop's hook, nl->feed). */
+static void feed(struct proa__netloop *nl)
+{
+	struct proa__sock *t;
+
+	while (!proa_list_empty(&nl->starved) &&
+	       proa_buf_ring_available(nl->br) > 0) {
+		t = proa_container_of(nl->starved.next, struct proa__sock,
+				      starve_link);
+		proa_list_del(&t->starve_link);
+		t->on_starved = false;
+		start_read(t);
+	}
+}
+
+/* ---- sending ------------------------------------------------------------ */
+
+/*
+ * Tell the protocol where the write buffer stands.  t->proto_paused is the
+ * buffer's state, changed in the call that crossed a mark; t->told_paused
+ * is what the protocol was last told, and t->pause_owed says that the
+ * buffer crossed the high mark since the protocol was last told it could
+ * write.  The telling is deferred (rule 1), so the buffer may have gone
+ * over the high mark and back under the low one before this runs: the
+ * protocol still gets pause_writing and then resume_writing, because it
+ * may have seen write_buffer_size() above the high mark and be waiting
+ * for the resume (a deep pipeline once hung on exactly that).  The two
+ * always alternate, pause first.
+ */
+static void notify_run(void *arg)
+{
+	struct proa__sock *t = arg;
+
+	t->notify_queued = false;
+	if (t->base.state >= PROA_TS_TEARDOWN)
+		return;
+	if (t->pause_owed) {
+		t->pause_owed = false;
+		t->told_paused = true;
+		if (t->base.proto->ops->pause_writing)
+			t->base.proto->ops->pause_writing(t->base.proto);
+		if (t->base.state >= PROA_TS_TEARDOWN)
+			return;
+	}
+	if (!t->proto_paused && t->told_paused) {
+		t->told_paused = false;
+		if (t->base.proto->ops->resume_writing)
+			t->base.proto->ops->resume_writing(t->base.proto);
+	}
+}
+
+/* pause_writing / resume_writing run from the ready queue, never inside
+ * the write or the completion that crossed a mark (rule 1). */
+static void queue_notify(struct proa__sock *t)
+{
+	if (t->notify_queued)
+		return;
+	if (proa_loop_call_soon(t->base.loop, &t->notify, notify_run, t) == 0)
+		t->notify_queued = true;
+}
+
+/* The write buffer crossed a mark: over the high one (@paused), or back to
+ * the low one.  The protocol hears of it from the ready queue. */
+static void set_paused(struct proa__sock *t, bool paused)
+{
+	t->proto_paused = paused;
+	if (paused && !t->told_paused)
+		t->pause_owed = true;
+	queue_notify(t);
+}
+
+static void mark_dirty(struct proa__sock *t)
+{
+	if (!t->on_dirty) {
+		proa_list_add_tail(&t->nl->dirty, &t->dirty_link);
+		t->on_dirty = true;
+	}
+}
+
+static int file_chunk_to_map(struct proa__sock *t, struct proa__chunk *c);
+
+/*
+ * The file chunk @c is at the head: fill the pipe from the file, or send
+ * what the pipe holds.  The bytes count as sent (consume) only once they
+ * have left the pipe for the socket.  1: @c became a mapped chunk, to be
+ * sent as memory (no pipe could be had).
+ */
+static int send_file(struct proa__sock *t, struct proa__chunk *c)
+{
+	uint32_t n = c->tail - c->head;
+	int err;
+
+	if (t->piped > 0) {
+		t->wkind = W_DRAIN;
+		/* More to come: let TCP fill whole segments meanwhile. */
+		return proa_op_splice(
+		    t->base.loop, &t->wop, t->pipe->rd, -1, t->fd, -1, t->piped,
+		    n > t->piped || c->next ? SPLICE_F_MORE : 0);
+	}
+	if (!t->pipe && !(t->pipe = proa__pipe_get(t->nl))) {
+		err = errno;
+		/* A pipe is two descriptors.  Without them (EMFILE under
+		 * load) the bytes still have to follow what was queued
+		 * before them - a response head, typically - so they are
+		 * sent from a mapping, which needs no descriptor. */
+		if (err == EMFILE || err == ENFILE || err == ENOMEM)
+			return file_chunk_to_map(t, c);
+		return -err;
+	}
+	if (n > t->pipe->cap)
+		n = t->pipe->cap;
+	t->wkind = W_FILL;
+	return proa_op_splice(t->base.loop, &t->wop, c->fd,
+			      (int64_t)(c->foff + c->head), t->pipe->wr, -1, n,
+			      0);
+}
+
+static void send_more(struct proa__sock *t)
+{
+	struct proa__chunk *c;
+	int n = 0, ret, flags = 0;
+
+	if (!proa_op_is_idle(&t->wop) || t->wbytes == 0 ||
+	    t->base.state >= PROA_TS_TEARDOWN)
+		return;
+	for (c = t->whead; c && c->tail == c->head; c = c->next)
+		;
+	if (c && c->bid == PROA__CHUNK_FILE) {
+		ret = send_file(t, c);
+		if (ret < 0)
+			fatal(t, ret);
+		if (ret != 1)
+			return;
+	}
+	for (; c && n < PROA__SEND_IOV; c = c->next) {
+		if (c->bid == PROA__CHUNK_FILE) {
+			flags = MSG_MORE; /* the file follows at once */
+			break;
+		}
+		if (c->tail == c->head)
+			continue;
+		t->iov[n].iov_base = c->base + c->head;
+		t->iov[n].iov_len = c->tail - c->head;
+		n++;
+	}
+	memset(&t->msg, 0, sizeof(t->msg));
+	t->msg.msg_iov = t->iov;
+	t->msg.msg_iovlen = (size_t)n;
+	t->wkind = W_SENDMSG;
+	ret = proa_op_sendmsg(t->base.loop, &t->wop, t->fd, &t->msg, flags);
+	if (ret < 0)
+		fatal(t, ret);
+}
+
+/* Submit the writes of every transport on nl->dirty (the netloop's hook,
+ * nl->flush). */
+static void flush_dirty(struct proa__netloop *nl)
+{
+	struct proa__sock *t;
+
+	while (!proa_list_empty(&nl->dirty)) {
+		t = proa_container_of(nl->dirty.next, struct proa__sock,
+				      dirty_link);
+		proa_list_del(&t->dirty_link);
+		t->on_dirty = false;
+		send_more(t);
+	}
+}
+
+static void shut_done(struct proa_op *op);
+
+static void shut_wr(struct proa__sock *t)
+{
+	int ret;
+
+	t->xop.cb = shut_done;
+	ret = proa_op_shutdown(t->base.loop, &t->xop, t->fd, SHUT_WR);
+	if (ret < 0)
+		fatal(t, ret);
+}
+
+/* The write buffer is empty: a pending write_eof or close goes on. */
+static void flushed(struct proa__sock *t)
+{
+	if (t->base.state == PROA_TS_CLOSING || t->eof_pending) {
+		if (!t->wr_shut && proa_op_is_idle(&t->xop))
+			shut_wr(t);
+		else if (t->wr_shut && t->base.state == PROA_TS_CLOSING)
+			teardown(t);
+	}
+}
+
+static void shut_done(struct proa_op *op)
+{
+	struct proa__sock *t = op->data;
+
+	t->wr_shut = true;
+	/* ENOTCONN: the peer reset first; nothing more to say to it. */
+	if (op->res < 0 && op->res != -ENOTCONN && t->err == 0)
+		t->err = op->res;
+	if (t->base.state == PROA_TS_CLOSING ||
+	    t->base.state == PROA_TS_TEARDOWN ||
+	    (t->base.state == PROA_TS_HALF_PEER && t->eof_pending))
+		teardown(t);
+}
+
+static void consume(struct proa__sock *t, size_t n)
+{
+	struct proa__chunk *c;
+	size_t k;
+
+	t->wbytes -= n;
+	while (n > 0 && (c = t->whead) != NULL) {
+		k = c->tail - c->head;
+		if (k > n)
+			k = n;
+		c->head += (uint32_t)k;
+		n -= k;
+		if (c->head == c->tail) {
+			t->whead = c->next;
+			if (!t->whead)
+				t->wtail = NULL;
+			proa__chunk_put(t->nl, c);
+		}
+	}
+}
+
+/*
+ * A splice or its poll finished.  1: @res bytes left the pipe for the
+ * socket (consume them); 0: handled here.
+ */
+static int file_step_done(struct proa__sock *t, int res)
+{
+	int ret;
+
+	switch (t->wkind) {
+	case W_FILL:
+		if (res > 0) {
+			t->piped = (uint32_t)res;
+			send_more(t);
+		} else {
+			/* 0: the file ended before the length promised (it
+			 * shrank); the peer was told more bytes would come,
+			 * so the connection cannot go on. */
+			fatal(t, res == 0 ? -ENODATA : res);
+		}
+		return 0;
+	case W_DRAIN:
+		if (res == -EAGAIN) {
+			/* The socket is full: wait for room. */
+			t->wkind = W_POLL;
+			ret = proa_op_poll(t->base.loop, &t->wop, t->fd,
+					   POLLOUT, 0);
+			if (ret < 0)
+				fatal(t, ret);
+			return 0;
+		}
+		if (res <= 0) {
+			fatal(t, res == 0 ? -EIO : res);
+			return 0;
+		}
+		t->piped -= (uint32_t)res;
+		return 1;
+	default: /* W_POLL */
+		if (res < 0)
+			fatal(t, res);
+		else
+			send_more(t);
+		return 0;
+	}
+}
+
+static void send_done(struct proa_op *op)
+{
+	struct proa__sock *t = op->data;
+
+	if (t->base.state == PROA_TS_TEARDOWN) {
+		/* A splice that won the race with the cancel still moved its
+		 * bytes: keep the pipe's count true, so that a pipe with
+		 * bytes in it is never handed to another connection. */
+		if (op->res > 0 && t->wkind == W_FILL)
+			t->piped += (uint32_t)op->res;
+		else if (op->res > 0 && t->wkind == W_DRAIN)
+			t->piped -= (uint32_t)op->res;
+		teardown(t);
+		return;
+	}
+	if (t->wkind != W_SENDMSG && file_step_done(t, op->res) == 0)
+		return;
+	if (op->res < 0) {
+		fatal(t, op->res);
+		return;
+	}
+	consume(t, (size_t)op->res);
+	/* The file is sent: its pipe (empty now) serves another one. */
+	if (t->pipe && t->piped == 0 &&
+	    !(t->whead && t->whead->bid == PROA__CHUNK_FILE)) {
+		proa__pipe_put(t->nl, t->pipe, true);
+		t->pipe = NULL;
+	}
+	t->last_io = t->last_progress = proa_loop_time(t->base.loop);
+	if (t->proto_paused && t->wbytes <= t->low)
+		set_paused(t, false);
+	if (t->wbytes > 0) {
+		send_more(t); /* a short write goes on at once */
+		return;
+	}
+	proa_timer_cancel(&t->write_timer);
+	flushed(t);
+}
+
+/* Copy @len bytes into the buffer, all or nothing. */
+static int append(struct proa__sock *t, const unsigned char *p, size_t len)
+{
+	struct proa__chunk *c = t->wtail, *first = NULL, **link = &first;
+	size_t room = c ? c->cap - c->tail : 0, rest, k;
+
+	if (len == 0)
+		return 0; /* writev may pass empty pieces, even NULL ones */
+	/* Allocate what the tail chunk cannot take before copying, so that
+	 * -ENOMEM leaves the buffer as it was. */
+	rest = len > room ? len - room : 0;
+	while (rest > 0) {
+		*link = proa__chunk_get(t->nl);
+		if (!*link) {
+			while (first) {
+				c = first->next;
+				proa__chunk_put(t->nl, first);
+				first = c;
+			}
+			return -ENOMEM;
+		}
+		rest -= rest < (*link)->cap ? rest : (*link)->cap;
+		link = &(*link)->next;
+	}
+	c = t->wtail;
+	if (c && room > 0) {
+		k = len < room ? len : room;
+		memcpy(c->base + c->tail, p, k);
+		c->tail += (uint32_t)k;
+		p += k;
+		len -= k;
+	}
+	for (c = first; c; c = c->next) {
+		k = len < c->cap ? len : c->cap;
+		memcpy(c->data, p, k);
+		c->tail = (uint32_t)k;
+		p += k;
+		len -= k;
+		if (t->wtail)
+			t->wtail->next = c;
+		else
+			t->whead = c;
+		t->wtail = c;
+	}
+	return 0;
+}
+
+/*
+ * A write of bytes that a data_received is being shown from the ring, to
+ * its own connection or another one of the loop: send them from there
+ * instead of copying (an echo or a proxy then copies nothing in user
+ * space).  Only while the ring has half its buffers
+ * free: lent buffers wait for the peer to read, and the ring serves every
+ * socket of the loop.  1 if lent, 0 to copy, or -ENOMEM.
+ */
+static int lend(struct proa__sock *t, const unsigned char *p, size_t len)
+{
+	struct proa__netloop *nl = t->nl;
+	struct proa__chunk *c;
+
+	if (nl->cur_bid < 0 || p < nl->cur || p + len > nl->cur + nl->cur_len ||
+	    len < 512 || proa_buf_ring_available(nl->br) * 2 < nl->nbufs)
+		return 0;
+	c = proa__chunk_lend(nl, (unsigned)nl->cur_bid, p, len);
+	if (!c)
+		return -ENOMEM;
+	nl->cur_bid = -1; /* one loan per buffer: it goes back once */
+	nl->lent++;
+	if (t->wtail)
+		t->wtail->next = c;
+	else
+		t->whead = c;
+	t->wtail = c;
+	return 1;
+}
+
+static void write_timer_fire(void *arg);
+
+static int queued(struct proa__sock *t, size_t before)
+{
+	if (t->wbytes == before)
+		return 0;
+	if (before == 0) {
+		t->last_progress = proa_loop_time(t->base.loop);
+		if (t->write_ns && !proa_timer_is_active(&t->write_timer))
+			proa_loop_call_later(t->base.loop, &t->write_timer,
+					     t->write_ns, write_timer_fire, t);
+	}
+	mark_dirty(t);
+	if (!t->proto_paused && t->wbytes > t->high)
+		set_paused(t, true);
+	return 0;
+}
+
+static int sock_write(struct proa_transport *bt, const void *data, size_t len)
+{
+	struct proa__sock *t = of(bt);
+	size_t before;
+	int ret;
+
+	if (!data && len > 0)
+		return -EINVAL;
+	if (!can_write(t))
+		return -EPIPE;
+	if (len == 0)
+		return 0;
+	before = t->wbytes;
+	ret = lend(t, data, len);
+	if (ret == 0)
+		ret = append(t, data, len);
+	if (ret < 0)
+		return ret;
+	t->wbytes += len;
+	return queued(t, before);
+}
+
+/* Put a referencing chunk (write_ref, sendfile) of @len bytes at the end
+ * of the write buffer. */
+static int enqueue(struct proa__sock *t, struct proa__chunk *c, size_t len)
+{
+	size_t before = t->wbytes;
+
+	if (t->wtail)
+		t->wtail->next = c;
+	else
+		t->whead = c;
+	t->wtail = c;
+	t->wbytes += len;
+	return queued(t, before);
+}
+
+static int sock_write_ref(struct proa_transport *bt, const void *data,
+			  size_t len, void (*release)(void *arg), void *arg)
+{
+	struct proa__sock *t = of(bt);
+	struct proa__chunk *c;
+
+	/* Nothing to send: the release still comes, from the ready queue. */
+	if (len == 0)
+		return proa__transport_write_ref_copy(bt, data, len, release,
+						      arg);
+	if (!can_write(t))
+		return -EPIPE;
+	c = proa__chunk_external(t->nl, data, len, release, arg);
+	if (!c)
+		return -ENOMEM;
+	return enqueue(t, c, len);
+}
+
+/*
+ * The rest of file chunk @c, [foff + head, foff + tail), mapped: @c
+ * becomes an external chunk over the mapping, released (unmapped, then
+ * the caller's release) as write_ref's are.  1, or -errno from mmap.
+ */
+static int file_chunk_to_map(struct proa__sock *t, struct proa__chunk *c)
+{
+	struct proa__fmap *m;
+
+	(void)t;
+	m = proa__fmap_new(c->fd, c->foff + c->head, c->tail - c->head,
+			   c->release, c->release_arg);
+	if (!m)
+		return -errno;
+	c->bid = PROA__CHUNK_EXTERNAL;
+	c->base = m->data;
+	c->foff += c->head;
+	c->tail -= c->head;
+	c->cap = c->tail;
+	c->head = 0;
+	c->release = proa__fmap_release;
+	c->release_arg = m;
+	return 1;
+}
+
+static int sock_sendfile(struct proa_transport *bt, int fd, uint64_t off,
+			 size_t len, void (*release)(void *arg), void *arg)
+{
+	struct proa__sock *t = of(bt);
+	struct proa__chunk *c;
+
+	if (len == 0)
+		return proa__transport_write_ref_copy(bt, "", 0, release, arg);
+	if (!proa_loop_feature(bt->loop, PROA_FEAT_OP_SPLICE))
+		return proa__transport_sendfile_mapped(bt, fd, off, len,
+						       release, arg);
+	if (!can_write(t))
+		return -EPIPE;
+	c = proa__chunk_file(t->nl, fd, off, len, release, arg);
+	if (!c)
+		return -ENOMEM;
+	return enqueue(t, c, len);
+}
+
+static int sock_writev(struct proa_transport *bt, const struct iovec *iov,
+		       int iovcnt)
+{
+	struct proa__sock *t = of(bt);
+	size_t before, total = 0;
+	int i, ret;
+
+	if (!can_write(t))
+		return -EPIPE;
+	for (i = 0; i < iovcnt; i++) {
+		if (!iov[i].iov_base && iov[i].iov_len > 0)
+			return -EINVAL;
+	}
+	before = t->wbytes;
+	for (i = 0; i < iovcnt; i++) {
+		ret = append(t, iov[i].iov_base, iov[i].iov_len);
+		if (ret < 0) {
+			/* Earlier pieces are queued: say so honestly, as a
+			 * partial write would. */
+			if (t->wbytes + total == before)
+				return ret;
+			t->wbytes += total;
+			queued(t, before);
+			return ret;
+		}
+		total += iov[i].iov_len;
+	}
+	t->wbytes += total;
+	return queued(t, before);
+}
+
+/* ---- closing ------------------------------------------------------------ */
+
+static void close_done(struct proa_op *op);
+
+static void lost_run(void *arg)
+{
+	struct proa__sock *t = arg;
+	struct proa__chunk *c;
+
+	proa_list_del(&t->link);
+	proa_handle_cancel(&t->notify);
+	proa_handle_cancel(&t->resume);
+	while ((c = t->whead) != NULL) {
+		t->whead = c->next;
+		proa__chunk_put(t->nl, c);
+	}
+	if (t->pipe)
+		proa__pipe_put(t->nl, t->pipe, t->piped == 0);
+	free(t->held);
+	free(t->rbuf);
+	if (t->base.made && t->base.proto &&
+	    t->base.proto->ops->connection_lost)
+		t->base.proto->ops->connection_lost(t->base.proto, t->err);
+	if (t->owner)
+		t->owner->gone(t->owner);
+	free(t);
+}
+
+static void close_done(struct proa_op *op)
+{
+	lost_run(op->data);
+}
+
+/* Cancel what is in flight; once nothing is, close the descriptor. */
+static void teardown(struct proa__sock *t)
+{
+	int ret;
+
+	if (t->base.state < PROA_TS_TEARDOWN) {
+		set_state(t, PROA_TS_TEARDOWN);
+		proa_timer_cancel(&t->idle_timer);
+		proa_timer_cancel(&t->write_timer);
+		if (t->on_dirty) {
+			proa_list_del(&t->dirty_link);
+			t->on_dirty = false;
+		}
+	}
+	if (t->base.state != PROA_TS_TEARDOWN)
+		return;
+	stop_read(t);
+	if (!proa_op_is_idle(&t->wop))
+		proa_op_cancel(&t->wop);
+	if (!proa_op_is_idle(&t->xop))
+		proa_op_cancel(&t->xop);
+	if (!proa_op_is_idle(&t->rop) || !proa_op_is_idle(&t->wop) ||
+	    !proa_op_is_idle(&t->xop))
+		return; /* each completion calls back here */
+	set_state(t, PROA_TS_CLOSED);
+	t->xop.cb = close_done;
+	ret = proa_op_close(t->base.loop, &t->xop, t->fd);
+	if (ret < 0) {
+		/* No ring for it (closing loop?): close here, and still
+		 * report from the ready queue, never from this call. */
+		close(t->fd);
+		proa_loop_call_soon(t->base.loop, &t->lost, lost_run, t);
+	}
+}
+
+static void fatal(struct proa__sock *t, int err)
+{
+	if (t->base.state >= PROA_TS_TEARDOWN)
+		return;
+	if (t->err == 0)
+		t->err = err;
+	teardown(t);
+}
+
+static int sock_close(struct proa_transport *bt)
+{
+	struct proa__sock *t = of(bt);
+
+	if (t->base.state >= PROA_TS_CLOSING)
+		return 0; /* as asyncio: closing twice is harmless */
+	set_state(t, PROA_TS_CLOSING);
+	stop_read(t);
+	if (t->wbytes == 0 && proa_op_is_idle(&t->wop))
+		flushed(t);
+	return 0;
+}
+
+static int sock_abort(struct proa_transport *bt)
+{
+	fatal(of(bt), -ECONNABORTED);
+	return 0;
+}
+
+static int sock_write_eof(struct proa_transport *bt)
+{
+	struct proa__sock *t = of(bt);
+
+	if (!can_write(t))
+		return -EPIPE;
+	t->eof_pending = true;
+	if (t->base.state == PROA_TS_OPEN)
+		set_state(t, PROA_TS_HALF_LOCAL);
+	if (t->wbytes == 0 && proa_op_is_idle(&t->wop))
+		flushed(t);
+	return 0;
+}
+
+static bool sock_can_write_eof(const struct proa_transport *bt)
+{
+	(void)bt;
+	return true; /* TCP and UNIX stream sockets both can */
+}
+
+/* ---- reading control ---------------------------------------------------- */
+
+static int sock_pause_reading(struct proa_transport *bt)
+{
+	struct proa__sock *t = of(bt);
+
+	if (t->base.state >= PROA_TS_CLOSING)
+		return -EPIPE;
+	t->want_read = false;
+	/* A multishot receive is cancelled asynchronously, and the kernel
+	 * may post a burst of buffers (up to 32 per wake-up) before the
+	 * cancel lands: all of it is held until resume_reading.  A
+	 * connection that needed flow control once receives one buffer at
+	 * a time from now on, so that each later pause overshoots by one
+	 * buffer at most. */
+	t->oneshot = true;
+	stop_read(t);
+	return 0;
+}
+
+static bool reading_state(const struct proa__sock *t)
+{
+	return t->base.state == PROA_TS_OPEN ||
+	       t->base.state == PROA_TS_HALF_LOCAL;
+}
+
+/*
+ * Hand over what arrived while reading was paused, a receive buffer's
+ * worth at a time, stopping as soon as the protocol pauses again: a
+ * protocol that bounds its own buffering (a stream's limit) then
+ * overshoots by one piece at most, however much was held.
+ */
+static void resume_run(void *arg)
+{
+	struct proa__sock *t = arg;
+	size_t off = 0, n, piece = t->nl->bufsize;
+
+	/* Held bytes came before any EOF: they go first, even if EOF is
+	 * already known. */
+	while (off < t->held_len && t->want_read && reading_state(t)) {
+		n = t->held_len - off < piece ? t->held_len - off : piece;
+		t->base.proto->ops->data_received(t->base.proto, t->held + off,
+						  n);
+		off += n;
+	}
+	if (off == t->held_len) {
+		free(t->held);
+		t->held = NULL;
+		t->held_len = 0;
+	} else if (off > 0) {
+		memmove(t->held, t->held + off, t->held_len - off);
+		t->held_len -= off;
+	}
+	if (!t->want_read || !reading_state(t) || t->held_len > 0)
+		return;
+	if (t->eof_seen)
+		on_eof(t);
+	else
+		start_read(t);
+}
+
+static int sock_resume_reading(struct proa_transport *bt)
+{
+	struct proa__sock *t = of(bt);
+
+	if (t->base.state >= PROA_TS_CLOSING)
+		return -EPIPE;
+	if (t->want_read)
+		return 0;
+	t->want_read = true;
+	if (t->held_len > 0 || t->eof_seen)
+		proa_loop_call_soon(t->base.loop, &t->resume, resume_run, t);
+	else
+		start_read(t);
+	return 0;
+}
+
+static bool sock_is_reading(const struct proa_transport *bt)
+{
+	const struct proa__sock *t = of(bt);
+
+	return t->want_read && can_read(t);
+}
+
+/* ---- timeouts ----------------------------------------------------------- */
+
+static void idle_timer_fire(void *arg)
+{
+	struct proa__sock *t = arg;
+	uint64_t now = proa_loop_time(t->base.loop), idle = now - t->last_io;
+
+	if (idle >= t->idle_ns) {
+		fatal(t, -ETIMEDOUT);
+		return;
+	}
+	/* Activity since arming: sleep for the rest, instead of re-arming
+	 * on every message. */
+	proa_loop_call_later(t->base.loop, &t->idle_timer, t->idle_ns - idle,
+			     idle_timer_fire, t);
+}
+
+static void write_timer_fire(void *arg)
+{
+	struct proa__sock *t = arg;
+	uint64_t now = proa_loop_time(t->base.loop);
+	uint64_t still = now - t->last_progress;
+
+	if (t->wbytes == 0)
+		return;
+	if (still >= t->write_ns) {
+		fatal(t, -ETIMEDOUT);
+		return;
+	}
+	proa_loop_call_later(t->base.loop, &t->write_timer, t->write_ns - still,
+			     write_timer_fire, t);
+}
+
+static int sock_set_timeouts(struct proa_transport *bt, uint64_t idle_ns,
+			     uint64_t write_ns)
+{
+	struct proa__sock *t = of(bt);
+
+	if (t->base.state >= PROA_TS_TEARDOWN)
+		return -EPIPE;
+	t->idle_ns = idle_ns;
+	t->write_ns = write_ns;
+	t->last_io = t->last_progress = proa_loop_time(t->base.loop);
+	proa_timer_cancel(&t->idle_timer);
+	proa_timer_cancel(&t->write_timer);
+	if (idle_ns)
+		proa_loop_call_later(t->base.loop, &t->idle_timer, idle_ns,
+				     idle_timer_fire, t);
+	if (write_ns && t->wbytes > 0)
+		proa_loop_call_later(t->base.loop, &t->write_timer, write_ns,
+				     write_timer_fire, t);
+	return 0;
+}
+
+/* ---- the write buffer and the descriptor -------------------------------- */
+
+static void set_limits(struct proa__sock *t, size_t high, size_t low)
+{
+	t->high = high ? high : DEFAULT_HIGH;
+	t->low = low ? low : (high ? high / 4 : DEFAULT_LOW);
+	if (t->low > t->high)
+		t->low = t->high;
+}
+
+static int sock_set_limits(struct proa_transport *bt, size_t high, size_t low)
+{
+	struct proa__sock *t = of(bt);
+
+	set_limits(t, high, low);
+	if (t->base.state < PROA_TS_TEARDOWN &&
+	    (t->proto_paused ? t->wbytes <= t->low : t->wbytes > t->high))
+		set_paused(t, !t->proto_paused);
+	return 0;
+}
+
+static void sock_limits(const struct proa_transport *bt, size_t *high,
+			size_t *low)
+{
+	*high = of(bt)->high;
+	*low = of(bt)->low;
+}
+
+static size_t sock_write_buffer_size(const struct proa_transport *bt)
+{
+	return of(bt)->wbytes;
+}
+
+static int sock_fd(const struct proa_transport *bt)
+{
+	return of(bt)->fd;
+}
+
+static const struct proa__transport_vt sock_vt = {
+    .name = "socket",
+    .write = sock_write,
+    .writev = sock_writev,
+    .write_ref = sock_write_ref,
+    .sendfile = sock_sendfile,
+    .write_eof = sock_write_eof,
+    .can_write_eof = sock_can_write_eof,
+    .close = sock_close,
+    .abort = sock_abort,
+    .pause_reading = sock_pause_reading,
+    .resume_reading = sock_resume_reading,
+    .is_reading = sock_is_reading,
+    .write_buffer_size = sock_write_buffer_size,
+    .set_limits = sock_set_limits,
+    .limits = sock_limits,
+    .set_timeouts = sock_set_timeouts,
+    .fd = sock_fd,
+};
+
+/* ---- opening ------------------------------------------------------------ */
+
+int proa__transport_open(struct proa_loop *loop, int fd,
+			 const struct proa_transport_options *opt,
+			 proa_protocol_factory factory, void *arg,
+			 struct proa__conn_owner *owner,
+			 struct proa_transport **out)
+{
+	struct proa__netloop *nl = proa__netloop_get(loop);
+	struct proa__sock *t;
+	struct proa_protocol *p;
+
+	t = nl ? calloc(1, sizeof(*t)) : NULL;
+	if (t && !nl->br && !(t->rbuf = malloc(nl->bufsize))) {
+		free(t);
+		t = NULL;
+	}
+	if (!t) {
+		close(fd);
+		return -ENOMEM;
+	}
+	nl->feed = feed;
+	nl->flush = flush_dirty;
+	t->base.vt = &sock_vt;
+	t->base.loop = loop;
+	t->nl = nl;
+	t->fd = fd;
+	t->owner = owner;
+	t->want_read = true;
+	set_limits(t, opt ? opt->write_high : 0, opt ? opt->write_low : 0);
+	t->oneshot = opt && opt->recv_oneshot;
+	proa_op_init(&t->rop, recv_done, t);
+	proa_op_init(&t->wop, send_done, t);
+	proa_op_init(&t->xop, shut_done, t);
+	proa_list_add_tail(&nl->all, &t->link);
+	p = factory(arg, &t->base);
+	if (!p || !p->ops || !p->ops->data_received) {
+		proa_list_del(&t->link);
+		free(t->rbuf);
+		free(t);
+		close(fd);
+		return p ? -EINVAL : -ECONNREFUSED;
+	}
+	t->base.proto = p;
+	t->base.made = true;
+	if (opt && (opt->idle_timeout_ns || opt->write_timeout_ns))
+		sock_set_timeouts(&t->base, opt->idle_timeout_ns,
+				  opt->write_timeout_ns);
+	if (out)
+		*out = &t->base;
+	if (p->ops->connection_made)
+		p->ops->connection_made(p, &t->base);
+	/* After connection_made, which may have paused reading or closed. */
+	start_read(t);
+	return 0;
+}
