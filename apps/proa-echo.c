@@ -826,7 +826,8 @@ static int run_server(const struct config *cfg, const sigset_t *sigs)
 	struct echo_server srv = {.cfg = cfg, .nshards = 1};
 	int ret;
 
-	srv.shards = calloc(cfg->loops, sizeof(*srv.shards));
+	/* --loops is 1 or more; the analyzer cannot see parse_args() */
+	srv.shards = calloc(cfg->loops ? cfg->loops : 1, sizeof(*srv.shards));
 	if (!srv.shards) {
 		fail("out of memory");
 		return 1;
