@@ -693,9 +693,13 @@ PROA_API int proa_loop_group_shutdown(struct proa_loop_group *g,
  * @g: the group, during proa_loop_group_shutdown().
  * @i: the loop calling.
  *
- * Return: 0; -EALREADY if reported before (or after the deadline, once
- *         the loop is being stopped: harmless); -EINVAL if no shutdown is
- *         under way or @i is out of range; -EPERM if the caller is not
+ * Only the first report counts.  A report that comes after the deadline
+ * (from a connection_lost() the stop phase's abort caused, say) is
+ * accepted and changes nothing, so a program may report from wherever
+ * its count of connections reaches zero.
+ *
+ * Return: 0; -EALREADY if reported before; -EINVAL if @i is out of range
+ *         or no drain has reached loop @i; -EPERM if the caller is not
  *         loop @i's thread.
  * Thread: loop @i of @g.
  */
