@@ -15,6 +15,21 @@
  * and the calling thread waits for its answer; nothing of a loop is
  * touched from another thread.
  *
+ * A graceful shutdown (proa_loop_group_shutdown) has two phases:
+ *
+ *   drain   every loop at once: close its listener, call the app's drain
+ *           function; each loop reports proa_loop_group_drained() when
+ *           its connections are done, and the caller waits for all of
+ *           them or for the deadline, whichever comes first
+ *   stop    one loop after the other (the acceptor first): abort what is
+ *           still open, stop, run until nothing is left, close; join
+ *
+ * A loop's thread runs it until the group stops it (gloop_main), so a
+ * proa_loop_stop() from elsewhere cannot leave a closed loop behind that
+ * a control call would post to and wait for in vain.
+ *
+ * Locks: ctl_lock before mu.
+ *
  * Thread: the public functions are called from any thread that is not one
  * of the group's loops (they wait for those loops); the rest of this file
  * runs on the loop threads, each on its own loop's data.
@@ -26,6 +41,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "net_int.h"
@@ -40,10 +56,14 @@ struct gloop {
 	int cpu; /* first CPU of its set, -1: not pinned */
 	cpu_set_t cpus;
 	atomic_uint_fast64_t accepted;
+	bool joined; /* control caller's, under ctl_lock */
 	/* loop thread only */
 	struct proa_server *server;
 	bool stopping;
+	bool draining; /* a shutdown's drain phase has reached this loop */
+	bool drained;  /* ... and the loop has reported it done */
 	struct proa_handle ctl;
+	struct proa_handle drain_h;
 	int close_ret; /* proa_loop_close() on the way out */
 };
 
@@ -56,6 +76,13 @@ struct proa_loop_group {
 	pthread_cond_t cv;
 	bool ctl_done;
 	int ctl_ret;
+	/* shutdown: @drain and @drain_arg are written before the drain
+	 * posts (which publish them); @ndrained is guarded by @mu */
+	atomic_bool shut;
+	proa_group_drain_fn drain;
+	void *drain_arg;
+	unsigned ndrained;
+	pthread_cond_t drain_cv; /* CLOCK_MONOTONIC, for the deadline */
 	/* listening: written before the first listen post, read-only after */
 	proa_protocol_factory factory;
 	void *arg;
@@ -69,6 +96,9 @@ struct proa_loop_group {
 	bool listening;
 };
 
+/* The group loop this thread runs, or NULL: which loop a call comes from. */
+static _Thread_local struct gloop *cur_gloop;
+
 /* A socket on its way to another loop. */
 struct handoff {
 	struct proa_handle h;
@@ -80,10 +110,17 @@ static void *gloop_main(void *arg)
 {
 	struct gloop *gl = arg;
 
+	int ret;
+
+	cur_gloop = gl;
 	if (gl->cpu >= 0)
 		pthread_setaffinity_np(pthread_self(), sizeof(gl->cpus),
 				       &gl->cpus);
-	proa_loop_run(gl->loop, PROA_RUN_FOREVER);
+	/* Until stop_here(): a proa_loop_stop() by the application does
+	 * not end the thread. */
+	do
+		ret = proa_loop_run(gl->loop, PROA_RUN_FOREVER);
+	while (ret == 0 && !gl->stopping);
 	/* Stopped: let what the shutdown started (aborts, closes) finish. */
 	proa_loop_run(gl->loop, PROA_RUN_DEFAULT);
 	gl->close_ret = proa_loop_close(gl->loop);
@@ -103,13 +140,14 @@ static void ctl_answer(struct proa_loop_group *g, int ret)
 	pthread_mutex_unlock(&g->mu);
 }
 
-/* Run @fn on loop @i and wait for its answer (caller's thread). */
-static int ctl(struct proa_loop_group *g, unsigned i, proa_callback_fn fn)
+/* Run @fn on loop @i and wait for its answer (caller's thread, holding
+ * ctl_lock). */
+static int ctl_locked(struct proa_loop_group *g, unsigned i,
+		      proa_callback_fn fn)
 {
 	struct gloop *gl = &g->gl[i];
 	int ret;
 
-	pthread_mutex_lock(&g->ctl_lock);
 	g->ctl_done = false;
 	ret = proa_loop_call_soon_threadsafe(gl->loop, &gl->ctl, fn, gl);
 	if (ret == 0) {
@@ -119,6 +157,15 @@ static int ctl(struct proa_loop_group *g, unsigned i, proa_callback_fn fn)
 		ret = g->ctl_ret;
 		pthread_mutex_unlock(&g->mu);
 	}
+	return ret;
+}
+
+static int ctl(struct proa_loop_group *g, unsigned i, proa_callback_fn fn)
+{
+	int ret;
+
+	pthread_mutex_lock(&g->ctl_lock);
+	ret = ctl_locked(g, i, fn);
 	pthread_mutex_unlock(&g->ctl_lock);
 	return ret;
 }
@@ -141,7 +188,8 @@ static void handoff_run(void *arg)
 	struct handoff *h = arg;
 	struct gloop *gl = h->to;
 
-	if (gl->stopping)
+	/* Draining: this loop takes no new connection. */
+	if (gl->stopping || gl->draining)
 		close(h->fd);
 	else
 		proa__transport_open(gl->loop, h->fd, &gl->g->opt.transport,
@@ -234,6 +282,32 @@ static void stop_here(void *arg)
 	ctl_answer(gl->g, 0);
 }
 
+/* One more loop has drained (any thread). */
+static void count_drained(struct proa_loop_group *g)
+{
+	pthread_mutex_lock(&g->mu);
+	g->ndrained++;
+	pthread_cond_broadcast(&g->drain_cv);
+	pthread_mutex_unlock(&g->mu);
+}
+
+/* The drain phase on one loop: stop accepting, then the app's part. */
+static void drain_here(void *arg)
+{
+	struct gloop *gl = arg;
+	struct proa_loop_group *g = gl->g;
+
+	gl->draining = true;
+	if (gl->server) {
+		proa_server_close(gl->server, NULL);
+		gl->server = NULL;
+	}
+	if (g->drain)
+		g->drain(g, gl->idx, g->drain_arg);
+	else
+		proa_loop_group_drained(g, gl->idx);
+}
+
 static void close_server_here(void *arg)
 {
 	struct gloop *gl = arg;
@@ -288,6 +362,30 @@ static int pick_cpus(struct proa_loop_group *g, bool no_pin)
 	return 0;
 }
 
+/* Stop every loop and join its thread, the acceptor first, so that no
+ * socket is handed to a loop that is already gone (caller's thread,
+ * holding ctl_lock).  A loop stopped before is not stopped again. */
+static void stop_all_locked(struct proa_loop_group *g)
+{
+	unsigned i;
+
+	for (i = 0; i < g->n; i++) {
+		struct gloop *gl = &g->gl[i];
+
+		if (!gl->started || gl->joined)
+			continue;
+		ctl_locked(g, i, stop_here);
+		pthread_join(gl->th, NULL);
+		gl->joined = true;
+	}
+}
+
+/* Whether the calling thread runs a loop of @g. */
+static bool on_loop_of(const struct proa_loop_group *g)
+{
+	return cur_gloop && cur_gloop->g == g;
+}
+
 int proa_loop_group_free(struct proa_loop_group *g)
 {
 	unsigned i;
@@ -295,19 +393,15 @@ int proa_loop_group_free(struct proa_loop_group *g)
 
 	if (!g)
 		return 0;
-	for (i = 0; i < g->n; i++) {
-		if (g->gl[i].started &&
-		    pthread_equal(g->gl[i].th, pthread_self()))
-			return -EDEADLK;
-	}
-	/* The acceptor first, so that no socket is handed to a loop that
-	 * is already gone. */
+	if (on_loop_of(g))
+		return -EDEADLK;
+	pthread_mutex_lock(&g->ctl_lock);
+	stop_all_locked(g);
+	pthread_mutex_unlock(&g->ctl_lock);
 	for (i = 0; i < g->n; i++) {
 		struct gloop *gl = &g->gl[i];
 
 		if (gl->started) {
-			ctl(g, i, stop_here);
-			pthread_join(gl->th, NULL);
 			if (gl->close_ret < 0 && ret == 0)
 				ret = gl->close_ret;
 		} else if (gl->loop) {
@@ -319,6 +413,7 @@ int proa_loop_group_free(struct proa_loop_group *g)
 	pthread_mutex_destroy(&g->ctl_lock);
 	pthread_mutex_destroy(&g->mu);
 	pthread_cond_destroy(&g->cv);
+	pthread_cond_destroy(&g->drain_cv);
 	free(g->gl);
 	free(g);
 	return ret;
@@ -329,6 +424,7 @@ int proa_loop_group_new(struct proa_loop_group **out,
 {
 	struct proa_loop_group *g;
 	cpu_set_t allowed;
+	pthread_condattr_t ca;
 	sigset_t all, old;
 	unsigned i, n = opt ? opt->nloops : 0;
 	int ret;
@@ -354,6 +450,10 @@ int proa_loop_group_new(struct proa_loop_group **out,
 	pthread_mutex_init(&g->ctl_lock, NULL);
 	pthread_mutex_init(&g->mu, NULL);
 	pthread_cond_init(&g->cv, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&g->drain_cv, &ca);
+	pthread_condattr_destroy(&ca);
 	ret = pick_cpus(g, opt && opt->no_pin);
 	for (i = 0; ret == 0 && i < n; i++) {
 		g->gl[i].g = g;
@@ -422,6 +522,8 @@ int proa_loop_group_listen(struct proa_loop_group *g, const char *host,
 		if (pthread_equal(g->gl[i].th, pthread_self()))
 			return -EDEADLK;
 	}
+	if (atomic_load(&g->shut))
+		return -ESHUTDOWN;
 	if (g->listening)
 		return -EBUSY;
 	if (proa__parse_numeric(host && host[0] ? host : "0.0.0.0", port,
@@ -446,5 +548,73 @@ int proa_loop_group_listen(struct proa_loop_group *g, const char *host,
 		}
 	}
 	g->listening = true;
+	return 0;
+}
+
+/*
+ * The drain phase posts to every loop and waits for their reports or the
+ * deadline; the stop phase aborts and joins.  ctl_lock is held throughout,
+ * so a second shutdown (or a listen) waits for this one to end.
+ */
+int proa_loop_group_shutdown(struct proa_loop_group *g, uint64_t grace_ns,
+			     proa_group_drain_fn drain, void *arg)
+{
+	struct timespec deadline;
+	unsigned i, late;
+	int ret = 0;
+
+	if (!g)
+		return -EINVAL;
+	if (on_loop_of(g))
+		return -EDEADLK;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += (time_t)(grace_ns / 1000000000u);
+	deadline.tv_nsec += (long)(grace_ns % 1000000000u);
+	if (deadline.tv_nsec >= 1000000000) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&g->ctl_lock);
+	if (atomic_load(&g->shut)) {
+		pthread_mutex_unlock(&g->ctl_lock);
+		return 0;
+	}
+	atomic_store(&g->shut, true);
+	g->drain = drain;
+	g->drain_arg = arg;
+	for (i = 0; i < g->n; i++) {
+		struct gloop *gl = &g->gl[i];
+
+		/* A loop that cannot be reached has nothing to drain. */
+		if (!gl->started || gl->joined ||
+		    proa_loop_call_soon_threadsafe(gl->loop, &gl->drain_h,
+						   drain_here, gl) < 0)
+			count_drained(g);
+	}
+	pthread_mutex_lock(&g->mu);
+	while (g->ndrained < g->n && ret == 0)
+		ret = pthread_cond_timedwait(&g->drain_cv, &g->mu, &deadline);
+	late = g->ndrained < g->n ? g->n - g->ndrained : 0;
+	pthread_mutex_unlock(&g->mu);
+	stop_all_locked(g);
+	pthread_mutex_unlock(&g->ctl_lock);
+	return (int)late;
+}
+
+int proa_loop_group_drained(struct proa_loop_group *g, unsigned i)
+{
+	struct gloop *gl;
+
+	if (!g || i >= g->n)
+		return -EINVAL;
+	gl = &g->gl[i];
+	if (cur_gloop != gl)
+		return -EPERM;
+	if (!gl->draining)
+		return -EINVAL;
+	if (gl->drained)
+		return -EALREADY;
+	gl->drained = true;
+	count_drained(g);
 	return 0;
 }

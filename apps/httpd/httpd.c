@@ -51,7 +51,6 @@
 #include <proa/net.h>
 #include <proa/tls.h>
 
-#include "../drain.h"
 #include "files.h"
 #include "http_parse.h"
 #include "http_util.h"
@@ -151,8 +150,8 @@ struct shard {
 	time_t date_t;
 	bool draining;
 	bool drained;
+	unsigned idx;		  /* in the loop group */
 	enum send_path send_path; /* --send-path, as this loop can */
-	struct proa_handle close_h;
 	/* input buffers not in use: a connection holds one only while it
 	 * has bytes it could not answer yet, so an idle one holds none */
 	void *free_in;
@@ -167,7 +166,7 @@ struct server {
 	int logfd;
 	unsigned nshards;
 	struct shard *shards;
-	struct app_drain drain; /* loops report when drained */
+	struct proa_loop_group *group; /* set before it listens */
 };
 
 enum conn_state {
@@ -1330,16 +1329,19 @@ static void shard_check_drained(struct shard *sh)
 		proa_timer_cancel(&sh->log.flush_timer);
 	}
 	sh->drained = true;
-	app_drain_done(&srv->drain);
+	proa_loop_group_drained(srv->group, sh->idx);
 }
 
-/* On the shard's loop: stop taking requests, close idle connections, let
- * the others finish the response they are sending. */
-static void shard_drain(void *arg)
+/* The loop group's drain function, on loop @i (its listener is closed
+ * already): stop taking requests, close idle connections, let the others
+ * finish the response they are sending. */
+static void shard_drain(struct proa_loop_group *g, unsigned i, void *arg)
 {
-	struct shard *sh = arg;
+	struct server *srv = arg;
+	struct shard *sh = &srv->shards[i];
 	struct proa_link *l, *next;
 
+	(void)g;
 	sh->draining = true;
 	for (l = sh->conns.next; l != &sh->conns; l = next) {
 		struct conn *c = proa_container_of(l, struct conn, link);
@@ -1594,7 +1596,7 @@ static bool parse_args(int argc, char **argv, struct config *cfg)
 static int shards_init(struct server *srv, struct proa_loop_group *g)
 {
 	srv->nshards = proa_loop_group_size(g);
-	srv->drain.total = srv->nshards;
+	srv->group = g;
 	srv->shards = calloc(srv->nshards, sizeof(*srv->shards));
 	if (!srv->shards)
 		return -ENOMEM;
@@ -1602,6 +1604,7 @@ static int shards_init(struct server *srv, struct proa_loop_group *g)
 		struct shard *sh = &srv->shards[i];
 
 		sh->srv = srv;
+		sh->idx = i;
 		sh->loop = proa_loop_group_loop(g, i);
 		proa_list_init(&sh->conns);
 		sh->log.fd = srv->logfd;
@@ -1832,7 +1835,6 @@ int main(int argc, char **argv)
 		return 2;
 	if (cfg->user && !user_lookup(cfg->user, &user))
 		return 2;
-	app_drain_init(&srv.drain, 0);
 	ret = files_root_open(cfg->root, &srv.rootfd);
 	if (ret < 0) {
 		fail("cannot serve '%s': %s", cfg->root,
@@ -1921,16 +1923,15 @@ int main(int argc, char **argv)
 	do
 		ret = sigwait(&sigs, &signo);
 	while (ret == EINTR);
-	for (unsigned i = 0; i < srv.nshards; i++) {
-		if (proa_loop_call_soon_threadsafe(
-			srv.shards[i].loop, &srv.shards[i].close_h, shard_drain,
-			&srv.shards[i]) < 0) {
-			app_drain_done(&srv.drain);
-		}
-	}
-	app_drain_wait(&srv.drain, SHUTDOWN_GRACE_S);
-	/* Closes the listeners, aborts what did not drain in time, joins
-	 * the loops: their shards are ours after it. */
+	/* Stops accepting on every loop, lets the requests under way finish,
+	 * aborts what did not drain in time, joins the loops: their shards
+	 * are ours after it. */
+	ret = proa_loop_group_shutdown(g, SHUTDOWN_GRACE_S * 1000000000ull,
+				       shard_drain, &srv);
+	if (ret > 0)
+		fprintf(stderr,
+			"%s: %d loop(s) still busy after %u s: aborted\n", prog,
+			ret, SHUTDOWN_GRACE_S);
 	ret = proa_loop_group_free(g);
 	g = NULL;
 	if (ret < 0) {
@@ -1945,7 +1946,6 @@ out:
 		proa_loop_group_free(g);
 	shards_free(&srv);
 	proa_tls_context_free(srv.tls);
-	app_drain_destroy(&srv.drain);
 	if (srv.logfd >= 0)
 		close(srv.logfd);
 	if (srv.rootfd >= 0)

@@ -793,9 +793,91 @@ PROA_API uint64_t proa_loop_group_accepted(const struct proa_loop_group *g,
 					   unsigned i);
 
 /**
+ * typedef proa_group_drain_fn - the application's part of a graceful
+ * shutdown, called once on each loop of the group.
+ * @g:   the group.
+ * @i:   the loop this call runs on (0 .. size - 1).
+ * @arg: as given to proa_loop_group_shutdown().
+ *
+ * The loop's listener is closed when it runs, and connections handed to
+ * the loop from then on are refused.  It should close the connections
+ * that are idle, let the busy ones finish what they are doing (and close
+ * them then), and call proa_loop_group_drained(@g, @i) once the loop has
+ * nothing left that must finish: from this call if it has nothing, or
+ * from a later callback on the same loop (a connection_lost(), a log
+ * flush).  Whatever is still open at the deadline is aborted.
+ *
+ * Thread: loop @i of @g.
+ */
+typedef void (*proa_group_drain_fn)(struct proa_loop_group *g, unsigned i,
+				    void *arg);
+
+/**
+ * proa_loop_group_shutdown() - stop a group gracefully, as nginx stops its
+ * workers: stop accepting on every loop, let each loop's connections
+ * finish within @grace_ns, abort what remains, then stop and join the
+ * loops' threads.
+ * @g:        the group.
+ * @grace_ns: how long the loops may take to drain, from the call (0:
+ *            abort at once, after @drain has run).
+ * @drain:    called once on each loop (see proa_group_drain_fn), all
+ *            loops at the same time; NULL: no drain, every connection is
+ *            aborted at once (what proa_loop_group_free() does).
+ * @arg:      passed to @drain.
+ *
+ * Each loop is reached with proa_loop_call_soon_threadsafe(); the caller
+ * waits, on a condition variable, until every loop has reported
+ * proa_loop_group_drained() or the deadline (monotonic clock) has passed.
+ * Then every loop aborts the transports it still has (their
+ * connection_lost() runs), runs until nothing is left and closes, and its
+ * thread is joined.  When this returns no callback of the group runs any
+ * more and everything the loops wrote is visible to the caller; the
+ * group is still to be freed with proa_loop_group_free(), which then
+ * reports a loop that could not close.  proa_loop_group_listen() is
+ * -ESHUTDOWN afterwards.
+ *
+ * Calls are serialised with each other and with proa_loop_group_listen();
+ * a second call (at the same time or later) waits for the first and
+ * returns 0 without calling @drain again.  A loop stopped with
+ * proa_loop_stop_threadsafe() is still run by its thread, so it drains
+ * like the others.
+ *
+ * Return: the number of loops that had not reported drained by the
+ *         deadline (0: all finished in time), -EINVAL if @g is NULL, or
+ *         -EDEADLK from a loop of @g.
+ * Thread: any thread that is not a loop of @g, since it waits for them;
+ *         it blocks for up to @grace_ns.  Not async-signal-safe: call it
+ *         from the thread that sigwait()s, or from a loop of your own that
+ *         watches the signal (proa_signal_start()), which then waits.
+ *         Not at the same time as proa_loop_group_free().
+ */
+PROA_API int proa_loop_group_shutdown(struct proa_loop_group *g,
+				      uint64_t grace_ns,
+				      proa_group_drain_fn drain, void *arg);
+
+/**
+ * proa_loop_group_drained() - report that loop @i has finished draining.
+ * @g: the group, during proa_loop_group_shutdown().
+ * @i: the loop calling.
+ *
+ * Only the first report counts.  A report that comes after the deadline
+ * (from a connection_lost() the stop phase's abort caused, say) is
+ * accepted and changes nothing, so a program may report from wherever
+ * its count of connections reaches zero.
+ *
+ * Return: 0; -EALREADY if reported before; -EINVAL if @i is out of range
+ *         or no drain has reached loop @i; -EPERM if the caller is not
+ *         loop @i's thread.
+ * Thread: loop @i of @g.
+ */
+PROA_API int proa_loop_group_drained(struct proa_loop_group *g, unsigned i);
+
+/**
  * proa_loop_group_free() - close the listeners, abort open connections,
- * stop and join the threads, close and free the loops.  Thread: any, not
- * a loop of @g.
+ * stop and join the threads, close and free the loops (what a shutdown
+ * already did is not done again).  Return: 0, or the error of a loop that
+ * could not close (-EBUSY: something of it was still in flight).
+ * Thread: any, not a loop of @g.
  */
 PROA_API int proa_loop_group_free(struct proa_loop_group *g);
 
