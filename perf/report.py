@@ -55,8 +55,11 @@ PART_NOTES = {
             "(depth 1): measured once per mode, shown on both QD rows.  "
             "cpu = user+system of the whole process per read.",
     "http": "Server on CPU 1, wrk -t1 on CPU 0, keep-alive.  nginx: "
-            "master + 1 worker, sendfile on, access_log off; cpu = server "
-            "(all its processes) user+system per request.",
+            "master + 1 worker, access_log off, open_file_cache; nginx = "
+            "sendfile + tcp_nopush (its docs' static-file advice), "
+            "nginx-nopush = sendfile without tcp_nopush, nginx-nosendfile "
+            "= sendfile off; the ratio is against the best of them.  cpu = "
+            "server (all its processes) user+system per request.",
 }
 
 
