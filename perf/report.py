@@ -11,7 +11,15 @@ A line is either a measurement
   {"bench":..,"param":..,"impl":..,"value":<number >= 0>,"unit":..,
    "run":<int >= 1>, ...more fields: numbers or strings}
 or a note {"bench":..,"note":".."}.  Units ending in "/s" are better
-higher (and must be > 0), every other unit lower.  Writes STEM.json,
+higher (and must be > 0), every other unit lower.
+
+Impls named proa* are proa; raw* are floors (the tightest hand-written
+code on the bare kernel interface: raw liburing, raw eventfd), shown in a
+"vs raw" column of their own and never taken as a peer; every other impl
+is a peer.  A line may carry a "variant" (the raw_liburing echo server's
+receive variants): each (bench, param) then shows the variant with the
+best rate (or, without a rate, the lowest first cost), and the others are
+listed under the table.  Writes STEM.json,
 STEM.md and STEM-<bench>-<axis>.png (gnuplot; echo and http: throughput
 and server CPU per operation against connections and against message
 size), prints the markdown on stdout.  Exit status 0; 1 for a malformed
@@ -39,14 +47,19 @@ PART_NOTES = {
              "unpinned).  raw = the floor (raw liburing NOP loop, raw "
              "eventfd ping-pong).",
     "echo": "Server on CPU 1, echo-load on CPU 0.  Peers: epoll (hand-"
-            "written), libuv, libevent.  syscalls/msg from run 1 only "
-            "(perf stat or strace, a separate traced run).",
+            "written), libuv, libevent.  Floor: raw_liburing (echo-uring, "
+            "the best of its receive variants in each row, named in the "
+            "cell; all of them below the table).  syscalls/msg from run 1 "
+            "only (perf stat or strace, a separate traced run).",
     "file": "Everything on CPU 0, one job.  fio-psync is synchronous "
             "(depth 1): measured once per mode, shown on both QD rows.  "
             "cpu = user+system of the whole process per read.",
     "http": "Server on CPU 1, wrk -t1 on CPU 0, keep-alive.  nginx: "
-            "master + 1 worker, sendfile on, access_log off; cpu = server "
-            "(all its processes) user+system per request.",
+            "master + 1 worker, access_log off, open_file_cache; nginx = "
+            "sendfile + tcp_nopush (its docs' static-file advice), "
+            "nginx-nopush = sendfile without tcp_nopush, nginx-nosendfile "
+            "= sendfile off; the ratio is against the best of them.  cpu = "
+            "server (all its processes) user+system per request.",
 }
 
 
@@ -91,6 +104,14 @@ def median(v):
     return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
 
 
+def is_floor(impl):
+    return impl.startswith("raw")
+
+
+def is_peer(impl):
+    return not impl.startswith("proa") and not is_floor(impl)
+
+
 def impl_order(impls):
     def key(i):
         if i == "proa":
@@ -116,9 +137,10 @@ def fmt(x):
     return "%.3g" % x
 
 
-def ratio(md, impl, higher):
-    """Times better than the best peer of the row (>1: impl ahead)."""
-    peers = {i: v for i, v in md.items() if not i.startswith("proa")}
+def ratio(md, impl, higher, among=is_peer):
+    """Times better than the best of the row's impls that `among` accepts
+    (the peers, or the floors): >1, impl ahead."""
+    peers = {i: v for i, v in md.items() if among(i)}
     if impl not in md or not peers:
         return "-"
     best = (max if higher else min)(peers, key=lambda i: peers[i])
@@ -126,6 +148,35 @@ def ratio(md, impl, higher):
     if p <= 0 or b <= 0:
         return "-"
     return "%.2fx vs %s" % (p / b if higher else b / p, best)
+
+
+def best_variants(meds):
+    """(meds with one variant per (part, bench, param, impl): the best
+    one, all units of it; every variant's medians)."""
+    by = {}
+    for m in meds:
+        if "variant" in m:
+            k = (m["part"], m["bench"], m["param"], m["impl"])
+            by.setdefault(k, {}).setdefault(m["variant"], []).append(m)
+    best = {}
+    for k, vs in by.items():
+        def score(v):
+            ms = vs[v]
+            rate = [m for m in ms if higher_better(m["unit"])]
+            if rate:
+                return rate[0]["median"]
+            return -ms[0]["median"]
+        best[k] = max(vs, key=score)
+    out, variants = [], []
+    for m in meds:
+        if "variant" not in m:
+            out.append(m)
+            continue
+        variants.append(m)
+        if best[(m["part"], m["bench"], m["param"], m["impl"])] == \
+                m["variant"]:
+            out.append(m)
+    return out, variants
 
 
 def cpu_model():
@@ -202,6 +253,34 @@ def plot(stem, bench, meds, tput_unit, cpu_unit, x_key, other_key,
     return png
 
 
+def variant_table(vmeds):
+    """Markdown lines: every variant's medians, one column per
+    impl:variant (empty when no line had a variant)."""
+    if not vmeds:
+        return []
+    cols = []
+    for m in vmeds:  # in the order they ran
+        if (m["impl"], m["variant"]) not in cols:
+            cols.append((m["impl"], m["variant"]))
+    out = ["Every variant of the floors (median; the table above shows "
+           "the best of each row):", "",
+           "| bench | param | unit | " +
+           " | ".join("%s %s" % c for c in cols) + " |",
+           "|" + "---|" * (3 + len(cols))]
+    seen, rk = {}, []
+    for m in vmeds:
+        k = (m["bench"], m["param"], m["unit"])
+        if k not in seen:
+            seen[k] = {}
+            rk.append(k)
+        seen[k][(m["impl"], m["variant"])] = m["median"]
+    for k in rk:
+        out.append("| " + " | ".join(list(k) + [
+            fmt(seen[k][c]) if c in seen[k] else "-" for c in cols]) + " |")
+    out.append("")
+    return out
+
+
 def size_name(s):
     if s >= 1 << 20:
         return "%d MiB" % (s >> 20)
@@ -243,10 +322,12 @@ def main():
             print("  " + b, file=sys.stderr)
         return 1
 
-    # medians per (part, bench, param, unit, impl), in order of arrival
+    # medians per (part, bench, param, unit, impl, variant), in order of
+    # arrival
     groups, order = {}, []
     for o in raw:
-        k = (o["part"], o["bench"], o["param"], o["unit"], o["impl"])
+        k = (o["part"], o["bench"], o["param"], o["unit"], o["impl"],
+             o.get("variant", ""))
         if k not in groups:
             groups[k] = []
             order.append(k)
@@ -258,6 +339,7 @@ def main():
         m = {x: y for x, y in g[0].items() if x not in ("value", "run")}
         m.update(median=median(v), min=min(v), max=max(v), n=len(v))
         meds.append(m)
+    meds, variant_meds = best_variants(meds)
 
     now = datetime.datetime.now().astimezone()
     host = socket.gethostname().split(".")[0]
@@ -304,7 +386,9 @@ def main():
     md.append("- ratio: how many times better than the best peer of the "
               "row (>1: proa ahead); peer/proa for times and costs, "
               "proa/peer for rates (units ending in /s).  proa-epoll is "
-              "proa on its epoll backend, not a peer.")
+              "proa on its epoll backend, not a peer.  vs raw: the same "
+              "against the row's floor (raw_*: hand-written code on the "
+              "bare kernel interface, not a peer; 1.00x = at the floor).")
     if a.quick:
         md.append("- **--quick**: a smoke run, the numbers mean nothing")
     md.append("")
@@ -325,8 +409,11 @@ def main():
         if rows:
             impls = impl_order({m["impl"] for m in rows})
             proas = [i for i in impls if i.startswith("proa")]
+            floors = any(is_floor(i) for i in impls)
             hdr = ["bench", "param", "unit"] + impls + \
                 ["%s vs best peer" % p for p in proas]
+            if floors:
+                hdr += ["%s vs raw" % p for p in proas]
             md.append("| " + " | ".join(hdr) + " |")
             md.append("|" + "---|" * len(hdr))
             seen, rk = {}, []
@@ -342,15 +429,22 @@ def main():
                     m = seen[k].get(i)
                     if m is None:
                         cells.append("-")
-                    elif m["n"] > 1:
-                        cells.append("%s (%s-%s)" % (
-                            fmt(m["median"]), fmt(m["min"]), fmt(m["max"])))
-                    else:
-                        cells.append(fmt(m["median"]))
+                        continue
+                    c = fmt(m["median"])
+                    if m["n"] > 1:
+                        c += " (%s-%s)" % (fmt(m["min"]), fmt(m["max"]))
+                    if "variant" in m:
+                        c += " %s" % m["variant"]
+                    cells.append(c)
                 mdn = {i: m["median"] for i, m in seen[k].items()}
                 rt = [ratio(mdn, p, higher_better(k[2])) for p in proas]
+                if floors:
+                    rt += [ratio(mdn, p, higher_better(k[2]), is_floor)
+                           for p in proas]
                 md.append("| " + " | ".join(list(k) + cells + rt) + " |")
             md.append("")
+            md += variant_table(
+                [m for m in variant_meds if m["part"] == part])
         elif st == 0:
             pnotes.append("no measurements")
         for n in pnotes:
@@ -377,7 +471,7 @@ def main():
         "command": a.command, "placement": a.placement,
         "parts": status, "notes": notes, "plots": [os.path.basename(p)
                                                    for p in plots],
-        "medians": meds, "raw": raw,
+        "medians": meds, "variant_medians": variant_meds, "raw": raw,
     }
     with open(stem + ".json", "w") as f:
         json.dump(doc, f, indent=0)
