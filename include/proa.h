@@ -9,6 +9,7 @@
 #include "proa/op.h"
 #include "proa/loop.h"
 #include "proa/watch.h"
+#include "proa/dns.h"
 #include "proa/future.h"
 #include "proa/pool.h"
 #include "proa/net.h"
