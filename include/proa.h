@@ -8,6 +8,8 @@
 #include "proa/version.h"
 #include "proa/op.h"
 #include "proa/loop.h"
+#include "proa/watch.h"
+#include "proa/dns.h"
 #include "proa/future.h"
 #include "proa/pool.h"
 #include "proa/net.h"

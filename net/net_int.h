@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "proa/dns.h"
 #include "proa/net.h"
 #include "proactor/proactor_int.h"
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * pool/dns.c - proa_getaddrinfo(): getaddrinfo(3) on the DNS lane, so that a
- * slow or dead resolver holds a DNS worker, never the loop or a file call.
+ * pool/dns.c - getaddrinfo(3) on the DNS lane, so that a slow or dead
+ * resolver holds a DNS worker, never the loop or a file call: the pool path
+ * of proa_getaddrinfo() (dns/, which picks between it and c-ares).
  */
 #include <errno.h>
 #include <netdb.h>
@@ -20,7 +21,7 @@ struct dns_req {
 };
 
 /* getaddrinfo's EAI_* codes as proa results. */
-static int32_t gai_to_res(int rc, int saved_errno)
+int32_t proa__gai_to_res(int rc, int saved_errno)
 {
 	switch (rc) {
 	case EAI_NONAME:
@@ -52,7 +53,7 @@ static int32_t gai_to_res(int rc, int saved_errno)
 }
 
 /* "localhost" and "*.localhost" (RFC 6761 section 6.3). */
-static bool is_localhost(const char *host)
+bool proa__dns_is_localhost(const char *host)
 {
 	size_t n = host ? strlen(host) : 0;
 
@@ -123,9 +124,9 @@ static int32_t dns_job(void *arg, void **value)
 	     || rc == EAI_ADDRFAMILY
 #endif
 	     ) &&
-	    is_localhost(req->host))
+	    proa__dns_is_localhost(req->host))
 		rc = loopback_answer(req, &res);
-	rc = rc == 0 ? 0 : gai_to_res(rc, errno);
+	rc = rc == 0 ? 0 : proa__gai_to_res(rc, errno);
 	free(req);
 	if (rc < 0)
 		return rc;
@@ -133,9 +134,9 @@ static int32_t dns_job(void *arg, void **value)
 	return 0;
 }
 
-int proa_getaddrinfo(struct proa_loop *loop, const char *host,
-		     const char *service, const struct addrinfo *hints,
-		     struct proa_future *fut)
+int proa__pool_getaddrinfo(struct proa_loop *loop, const char *host,
+			   const char *service, const struct addrinfo *hints,
+			   struct proa_future *fut)
 {
 	size_t hl = host ? strlen(host) + 1 : 0;
 	size_t sl = service ? strlen(service) + 1 : 0;
@@ -177,10 +178,4 @@ int proa_getaddrinfo(struct proa_loop *loop, const char *host,
 	if (ret < 0)
 		free(req);
 	return ret;
-}
-
-void proa_freeaddrinfo(struct addrinfo *ai)
-{
-	if (ai)
-		freeaddrinfo(ai);
 }

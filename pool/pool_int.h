@@ -142,6 +142,18 @@ int proa__pool_submit(struct proa_pool *pool, struct proa_loop *loop,
  * Return: true if removed. */
 bool proa__pool_job_cancel(struct proa__pool_job *j);
 
+/* ---- dns.c: the pool path of proa_getaddrinfo() (dns/) ------------------ */
+
+/* getaddrinfo(3) on @loop's default pool's DNS lane; arguments checked by
+ * the caller, strings and hints copied. */
+int proa__pool_getaddrinfo(struct proa_loop *loop, const char *host,
+			   const char *service, const struct addrinfo *hints,
+			   struct proa_future *fut);
+/* "localhost" and "*.localhost" (RFC 6761 section 6.3). */
+bool proa__dns_is_localhost(const char *host);
+/* getaddrinfo's and getnameinfo's EAI_* codes as proa results. */
+int32_t proa__gai_to_res(int rc, int saved_errno);
+
 /* Tests only: pretend hwloc found nothing. */
 extern bool proa__pool_fault_no_topology;
 

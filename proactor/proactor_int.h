@@ -203,6 +203,12 @@ void proa__signals_init(struct proa_loop *loop);
 void proa__signals_exit(struct proa_loop *loop);
 bool proa__signals_active(const struct proa_loop *loop);
 
+/* ---- fdwatch.c -------------------------------------------------------- */
+
+/* Set once a kernel refused a multishot poll: fd watches then re-arm a
+ * one-shot poll per callback.  Tests set it to run that path. */
+extern atomic_bool proa__fd_watch_no_multishot;
+
 /* ---- debug.c ----------------------------------------------------------- */
 
 void proa__check_thread(struct proa__sched *s, const char *func);

@@ -14,9 +14,9 @@ set -euo pipefail
 
 what=${1:-build}
 # libudev-dev: hwloc's static link flags (pkg-config --static proa) name
-# -ludev.
+# -ludev.  libc-ares-dev: proa_getaddrinfo() on the loop (PROA_WITH_CARES).
 build_pkgs=(cmake make gcc pkg-config liburing-dev libhwloc-dev libssl-dev
-	libudev-dev)
+	libudev-dev libc-ares-dev)
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev libuv1-dev libevent-dev
 	libhttp-parser-dev curl wrk
 	openssl strace procps

@@ -11,7 +11,8 @@
  *   PROA_LANE_CPU   user functions;
  *   PROA_LANE_FILE  file calls the kernel cannot do asynchronously, and the
  *                   file operations this kernel's io_uring lacks;
- *   PROA_LANE_DNS   proa_getaddrinfo().
+ *   PROA_LANE_DNS   proa_getaddrinfo() where c-ares does not serve it, and
+ *                   proa_getnameinfo() (proa/dns.h).
  *
  * Workers start on demand, up to each lane's limit, and are placed on CPUs
  * with hwloc (see enum proa_placement).  Every loop has a default pool,
@@ -186,29 +187,7 @@ PROA_API int proa_pool_submit_to(struct proa_pool *pool, struct proa_loop *loop,
 				 void *arg, struct proa_future *fut,
 				 unsigned flags);
 
-/**
- * proa_getaddrinfo() - getaddrinfo(3) of @host and @service on the DNS
- * lane of @loop's default pool.  The strings and @hints are copied.
- *
- * @fut resolves with 0 and the list as its value (free it with
- * proa_freeaddrinfo()), or with an error: PROA_ENONAME (the name or
- * service does not resolve), -EAGAIN (temporary failure: try again),
- * PROA_EDNSFAIL (the resolver failed), -EAFNOSUPPORT, -ESOCKTNOSUPPORT,
- * -EINVAL (bad hints), -ENOMEM, or the -errno of a system error.
- *
- * Return: as proa_pool_submit(); -EINVAL if both @host and @service are
- *         NULL.
- * Thread: loop.
- */
-PROA_API int proa_getaddrinfo(struct proa_loop *loop, const char *host,
-			      const char *service, const struct addrinfo *hints,
-			      struct proa_future *fut);
-
-/**
- * proa_freeaddrinfo() - free a list from proa_getaddrinfo(); NULL is fine.
- * Thread: any.
- */
-PROA_API void proa_freeaddrinfo(struct addrinfo *ai);
+/* proa_getaddrinfo() and proa_getnameinfo(): proa/dns.h. */
 
 struct proa_pool_lane_stats {
 	uint64_t queued;    /* submitted, not started (now) */

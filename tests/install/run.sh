@@ -17,6 +17,9 @@ cmake -S "$src/tests/install/consumer" -B "$work/cmake" \
 cmake --build "$work/cmake" >/dev/null
 
 export PKG_CONFIG_PATH=$libdir/pkgconfig
+deps_pc="liburing hwloc libssl libcrypto"
+# Built with c-ares (PROA_WITH_CARES): proa.pc requires it.
+grep -q libcares "$libdir/pkgconfig/proa.pc" && deps_pc+=" libcares"
 # shellcheck disable=SC2046
 "$cc" -o "$work/pc_shared" "$src/tests/install/consumer/consumer.c" \
 	$(pkg-config --cflags --libs proa)
@@ -24,7 +27,7 @@ export PKG_CONFIG_PATH=$libdir/pkgconfig
 "$cc" -o "$work/pc_static" "$src/tests/install/consumer/consumer.c" \
 	$(pkg-config --cflags proa) "$libdir/libproa.a" \
 	$(pkg-config --libs-only-other --static proa) \
-	$(pkg-config --libs liburing hwloc libssl libcrypto)
+	$(pkg-config --libs $deps_pc)
 
 status=0
 for exe in "$work/cmake/consumer_shared" "$work/cmake/consumer_static" \

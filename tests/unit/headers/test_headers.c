@@ -69,13 +69,16 @@ int proa_header_future(void);
 int proa_header_pool(void);
 int proa_header_net(void);
 int proa_header_tls(void);
+int proa_header_watch(void);
+int proa_header_dns(void);
 
 static void test_headers_each_compiles_alone(void **state)
 {
 	assert_int_equal(
 	    proa_header_base() + proa_header_errno() + proa_header_version() +
 		proa_header_op() + proa_header_loop() + proa_header_future() +
-		proa_header_pool() + proa_header_net() + proa_header_tls(),
+		proa_header_pool() + proa_header_net() + proa_header_tls() +
+		proa_header_watch() + proa_header_dns(),
 	    0);
 	(void)state;
 }
