@@ -39,24 +39,14 @@ static void dns_close(struct proa__loop_hook *h)
 	free(dl);
 }
 
-/*
- * The one place that knows how dns/ finds its state on a loop: today, by
- * walking the loop's hook list for the hook whose close function is ours
- * (pool.c finds its client the same way).  When the loop grows a keyed
- * table (proa__loop_hook_find(loop, key)), only this function changes.
- */
+/* The key of dns/'s hook on a loop: its address is what counts. */
+static const char dns_key;
+
 static struct proa__dns_loop *dns_loop_find(struct proa_loop *loop)
 {
-	struct proa_link *l;
-	struct proa__loop_hook *h;
+	struct proa__loop_hook *h = proa__loop_hook_find(loop, &dns_key);
 
-	for (l = loop->hooks.next; l != &loop->hooks; l = l->next) {
-		h = proa_container_of(l, struct proa__loop_hook, link);
-		if (h->close == dns_close)
-			return proa_container_of(h, struct proa__dns_loop,
-						 hook);
-	}
-	return NULL;
+	return h ? proa_container_of(h, struct proa__dns_loop, hook) : NULL;
 }
 
 struct proa__dns_loop *proa__dns_loop(struct proa_loop *loop, bool create)
@@ -69,6 +59,7 @@ struct proa__dns_loop *proa__dns_loop(struct proa_loop *loop, bool create)
 	if (!dl)
 		return NULL;
 	dl->loop = loop;
+	dl->hook.key = &dns_key;
 	dl->hook.flush = dns_flush;
 	dl->hook.close = dns_close;
 	proa__loop_hook_add(loop, &dl->hook);
@@ -282,7 +273,7 @@ int proa_getnameinfo(struct proa_loop *loop, const struct sockaddr *sa,
 		return -EINVAL;
 	if (fut->priv.state != PROA_FUTURE_PENDING || fut->priv.canceller)
 		return -EBUSY;
-	ret = proa_pool_default(loop, &pool);
+	ret = proa_pool_default(&pool, loop);
 	if (ret < 0)
 		return ret;
 	req = calloc(1, sizeof(*req));
