@@ -7,6 +7,7 @@ Usage: check_layers.py SOURCE_DIR LAYER=OBJ[:OBJ...] ...
 proa's folders are layers, and calls point one way:
 
     completion <- ring <- proactor <- pool <- net (net_tls: net's TLS files)
+        <- proc
 
 This reads each layer's object files with nm and fails on
   1. a reference from a layer to a symbol defined in a layer above it
@@ -27,9 +28,9 @@ import subprocess
 import sys
 
 RANK = {"completion": 0, "ring": 1, "proactor": 2, "pool": 3, "net": 4,
-        "net_tls": 4}
+        "net_tls": 4, "proc": 5}
 FOLDER = {"completion": "completion", "ring": "ring", "proactor": "proactor",
-          "pool": "pool", "net": "net", "net_tls": "net"}
+          "pool": "pool", "net": "net", "net_tls": "net", "proc": "proc"}
 
 # Known upward calls (a debt, each with its reason).  None left: the
 # proactor's file fallback goes through the executor it is handed (see
