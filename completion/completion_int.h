@@ -159,6 +159,7 @@ enum proa__op_kind {
 	PROA__OP_SHUTDOWN,
 	PROA__OP_RECVMSG_SELECT,
 	PROA__OP_SPLICE,
+	PROA__OP_WAITID,
 };
 
 /* op->priv.iflags */

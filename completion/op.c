@@ -50,6 +50,7 @@ const char *proa__op_kind_name(unsigned kind)
 	    [PROA__OP_SHUTDOWN] = "shutdown",
 	    [PROA__OP_RECVMSG_SELECT] = "recvmsg_select",
 	    [PROA__OP_SPLICE] = "splice",
+	    [PROA__OP_WAITID] = "waitid",
 	};
 
 	if (kind < sizeof(names) / sizeof(names[0]) && names[kind])

@@ -14,5 +14,6 @@
 #include "proa/pool.h"
 #include "proa/net.h"
 #include "proa/tls.h"
+#include "proa/process.h"
 
 #endif /* PROA_H */

@@ -405,6 +405,23 @@ int proa_op_splice(struct proa_loop *loop, struct proa_op *op, int fd_in,
 	return submit(loop, op);
 }
 
+int proa__op_waitid(struct proa_loop *loop, struct proa_op *op, int pidfd,
+		    void *info, int options)
+{
+	int ret = begin(loop, op, PROA__OP_WAITID, PROA_FEAT_OP_WAITID);
+
+	if (ret < 0)
+		return ret;
+	if (pidfd < 0)
+		return -EBADF;
+	if (!info)
+		return -EINVAL;
+	op->priv.fd = pidfd;
+	op->priv.addr = info;
+	op->priv.extra = (uint32_t)options;
+	return submit(loop, op);
+}
+
 int proa_op_shutdown(struct proa_loop *loop, struct proa_op *op, int fd,
 		     int how)
 {

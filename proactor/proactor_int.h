@@ -197,6 +197,17 @@ void proa__gate_reopen(struct proa_loop *loop);
 int proa__wake_init(struct proa_loop *loop);
 void proa__wake_op_done(struct proa_op *op);
 
+/* ---- ops.c ------------------------------------------------------------ */
+
+/*
+ * IORING_OP_WAITID on @pidfd (P_PIDFD) with waitid(2) @options, the
+ * siginfo_t written to @info (borrowed until the callback); @op->res is 0
+ * or -errno.  Not public: proc/ is its one user.  -EOPNOTSUPP without
+ * PROA_FEAT_OP_WAITID (the epoll backend, kernels before 6.7).
+ */
+int proa__op_waitid(struct proa_loop *loop, struct proa_op *op, int pidfd,
+		    void *info, int options);
+
 /* ---- signal.c --------------------------------------------------------- */
 
 void proa__signals_init(struct proa_loop *loop);

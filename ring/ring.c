@@ -491,6 +491,7 @@ const char *proa_feature_name(enum proa_feature f)
 	    [PROA_FEAT_RECV_MULTISHOT] = "RECV_MULTISHOT",
 	    [PROA_FEAT_BUF_RING] = "BUF_RING",
 	    [PROA_FEAT_OP_SPLICE] = "OP_SPLICE",
+	    [PROA_FEAT_OP_WAITID] = "OP_WAITID",
 	};
 
 	if ((unsigned)f >= PROA_FEAT__COUNT)

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <sys/uio.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -38,6 +39,10 @@
 #ifndef IORING_REGISTER_ENABLE_RINGS
 #define IORING_REGISTER_ENABLE_RINGS 12
 #endif
+/* IORING_OP_WAITID (Linux 6.7) is an enumerator of headers newer than
+ * liburing 2.3's, so it gets a name of ours; the probe says whether the
+ * running kernel has it. */
+#define PROA__IORING_OP_WAITID 50
 
 _Static_assert(sizeof(struct proa__timespec) ==
 		   sizeof(struct __kernel_timespec),
@@ -270,6 +275,15 @@ static void prep(struct io_uring_sqe *sqe, struct proa_op *op)
 		io_uring_prep_splice(sqe, p->fd, (int64_t)p->off,
 				     p->u.splice.fd_out, p->u.splice.off_out,
 				     p->len, p->u.splice.flags);
+		break;
+	case PROA__OP_WAITID:
+		/* proactor/ops.c: fd the pidfd, addr the siginfo_t, extra
+		 * the waitid options; as liburing 2.5's io_uring_prep_waitid
+		 * with P_PIDFD. */
+		io_uring_prep_rw(PROA__IORING_OP_WAITID, sqe, p->fd, NULL,
+				 P_PIDFD, 0);
+		sqe->file_index = p->extra;
+		sqe->addr2 = (uint64_t)(uintptr_t)p->addr;
 		break;
 	default:
 		/* proactor/ops.c fills only the kinds above. */
@@ -812,6 +826,7 @@ static const struct {
     {PROA_FEAT_OP_SENDMSG, IORING_OP_SENDMSG},
     {PROA_FEAT_OP_SHUTDOWN, IORING_OP_SHUTDOWN},
     {PROA_FEAT_OP_SPLICE, IORING_OP_SPLICE},
+    {PROA_FEAT_OP_WAITID, PROA__IORING_OP_WAITID},
 };
 
 /* Whether the running kernel is @maj.@min or newer.  Flags within an

@@ -550,6 +550,7 @@ enum proa_feature {
 	PROA_FEAT_RECV_MULTISHOT,   /* Linux 6.0 */
 	PROA_FEAT_BUF_RING,	    /* provided-buffer rings, Linux 5.19 */
 	PROA_FEAT_OP_SPLICE,
+	PROA_FEAT_OP_WAITID, /* Linux 6.7; proc/ polls the pidfd without */
 	PROA_FEAT__COUNT
 };
 

@@ -6,7 +6,7 @@ Usage: check_layers.py SOURCE_DIR LAYER=OBJ[:OBJ...] ...
 
 proa's folders are layers, and calls point one way:
 
-    completion <- ring <- proactor <- pool <- dns <- net
+    completion <- ring <- proactor <- pool <- dns <- net <- proc
     (net_tls: net's TLS files)
 
 This reads each layer's object files with nm and fails on
@@ -32,9 +32,10 @@ import subprocess
 import sys
 
 RANK = {"completion": 0, "ring": 1, "proactor": 2, "pool": 3, "dns": 4,
-        "net": 5, "net_tls": 5}
+        "net": 5, "net_tls": 5, "proc": 6}
 FOLDER = {"completion": "completion", "ring": "ring", "proactor": "proactor",
-          "pool": "pool", "dns": "dns", "net": "net", "net_tls": "net"}
+          "pool": "pool", "dns": "dns", "net": "net", "net_tls": "net",
+          "proc": "proc"}
 
 # Known upward calls (a debt, each with its reason).  None left: the
 # ring's file ops reach the pool through the executor the loop hands the

@@ -45,6 +45,8 @@ _Static_assert(sizeof(struct proa_udp_options) == 72,
 	       "struct proa_udp_options size");
 _Static_assert(sizeof(struct proa_loop_group_options) == 40,
 	       "struct proa_loop_group_options size");
+_Static_assert(sizeof(struct proa_spawn_opts) == 120,
+	       "struct proa_spawn_opts size");
 _Static_assert(sizeof(struct proa_pool_lane_opts) == 16,
 	       "struct proa_pool_lane_opts size");
 _Static_assert(sizeof(struct proa_pool_opts) == 88,
