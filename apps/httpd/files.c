@@ -16,7 +16,41 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <proa.h>
+#include <proa/pool.h>
+
 #include "http_util.h"
+
+/* A lookup on the file lane: an open (@path, for the waiters) or a
+ * revalidation (@reval).  The worker reads the inputs and writes the
+ * outputs; the loop thread touches nothing of it until the future is
+ * done. */
+struct file_lookup {
+	struct file_cache *c;
+	struct file_lookup *hnext; /* pending chain (opens only) */
+	uint32_t hash;
+	struct proa_link waiters;
+	struct proa_future fut;
+	/* in */
+	int rootfd;
+	bool map_files;
+	size_t data_room; /* small files' content that still fits */
+	struct fentry *reval;
+	/* out */
+	enum file_result fr;
+	struct fentry *e; /* FILE_OK: the new entry */
+	bool changed;	  /* revalidation: the path names something else */
+	char path[];
+};
+
+static bool fault_stall_fifo;
+
+void files_fault_from_env(void)
+{
+	const char *v = getenv("PROA_HTTPD_FAULT_STALL_FIFO");
+
+	fault_stall_fifo = v && *v == '1';
+}
 
 #ifndef SYS_openat2
 #define SYS_openat2 437
@@ -61,10 +95,11 @@ static uint32_t hash_path(const char *s)
 	return h;
 }
 
-int file_cache_init(struct file_cache *c, int rootfd, unsigned max,
-		    size_t data_max)
+int file_cache_init(struct file_cache *c, struct proa_loop *loop, int rootfd,
+		    unsigned max, size_t data_max)
 {
 	memset(c, 0, sizeof(*c));
+	c->loop = loop;
 	c->rootfd = rootfd;
 	c->max = max ? max : 1;
 	c->data_max = data_max;
@@ -72,8 +107,15 @@ int file_cache_init(struct file_cache *c, int rootfd, unsigned max,
 	while (c->nbuckets < c->max)
 		c->nbuckets <<= 1;
 	c->table = calloc(c->nbuckets, sizeof(struct fentry *));
-	if (!c->table)
+	c->npending_buckets = 256;
+	c->pending = calloc(c->npending_buckets, sizeof(struct file_lookup *));
+	if (!c->table || !c->pending) {
+		free(c->table);
+		free(c->pending);
+		c->table = NULL;
+		c->pending = NULL;
 		return -ENOMEM;
+	}
 	c->lru.lnext = c->lru.lprev = &c->lru;
 	return 0;
 }
@@ -132,7 +174,9 @@ void file_cache_destroy(struct file_cache *c)
 		}
 	}
 	free(c->table);
+	free(c->pending);
 	c->table = NULL;
+	c->pending = NULL;
 }
 
 static enum file_result errno_result(int err)
@@ -203,20 +247,34 @@ static int reopen_read(int rootfd, const char *path, int pfd,
 	return fd;
 }
 
+/* The fault hook (files_fault_from_env()): block on the FIFO like a
+ * hung file system would. */
+static void fault_stall(int pfd)
+{
+	char proc[40];
+	int fd;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+	fd = open(proc, O_RDONLY | O_CLOEXEC); /* blocks until a writer */
+	if (fd >= 0)
+		close(fd);
+}
+
 /*
- * Open @path beneath the root; FILE_OK with a new entry (not in the
+ * Open @path beneath the root; FILE_OK with a new entry (not in any
  * table).  The path is opened with O_PATH first, which opens nothing
  * (no FIFO reader appears, no device driver's open() runs), and only a
  * regular file is then opened for reading, through that descriptor.
+ * Touches no cache: runs on a pool worker.
  */
-static enum file_result entry_open(struct file_cache *c, const char *path,
-				   struct fentry **out)
+static enum file_result entry_open(int rootfd, const char *path, bool map_files,
+				   size_t data_room, struct fentry **out)
 {
 	struct statx stx;
 	struct fentry *e;
 	int pfd, fd;
 
-	pfd = open_beneath(c->rootfd, path, O_PATH);
+	pfd = open_beneath(rootfd, path, O_PATH);
 	if (pfd < 0)
 		return errno_result(errno);
 	if (statx(pfd, "", AT_EMPTY_PATH,
@@ -238,10 +296,12 @@ static enum file_result entry_open(struct file_cache *c, const char *path,
 	 * kernel's own check on the open below is the rule. */
 	if (!S_ISREG(stx.stx_mode) ||
 	    (!(stx.stx_mode & S_IROTH) && geteuid() == 0)) {
+		if (fault_stall_fifo && S_ISFIFO(stx.stx_mode))
+			fault_stall(pfd);
 		close(pfd);
 		return FILE_FORBIDDEN;
 	}
-	fd = reopen_read(c->rootfd, path, pfd, &stx);
+	fd = reopen_read(rootfd, path, pfd, &stx);
 	if (fd < 0) {
 		int err = errno;
 
@@ -255,7 +315,6 @@ static enum file_result entry_open(struct file_cache *c, const char *path,
 		close(fd);
 		return FILE_UNAVAILABLE;
 	}
-	e->cache = c;
 	e->fd = fd;
 	e->size = stx.stx_size;
 	e->dev = (uint64_t)stx.stx_dev_major << 32 | stx.stx_dev_minor;
@@ -265,8 +324,7 @@ static enum file_result entry_open(struct file_cache *c, const char *path,
 	e->mtime_nsec = stx.stx_mtime.tv_nsec;
 	e->lnext = e->lprev = e;
 	fill_validators(e, path);
-	if (e->size <= FILE_CACHE_DATA_MAX &&
-	    c->data_bytes + e->size <= c->data_max) {
+	if (e->size <= FILE_CACHE_DATA_MAX && e->size <= data_room) {
 		char *d = malloc(e->size ? e->size : 1);
 		size_t got = 0;
 
@@ -283,12 +341,11 @@ static enum file_result entry_open(struct file_cache *c, const char *path,
 		 * descriptor instead; the next revalidation catches up. */
 		if (d && got == e->size) {
 			e->data = d;
-			c->data_bytes += e->size;
 		} else {
 			free(d);
 		}
 	}
-	if (c->map_files && !e->data && e->size > 0 &&
+	if (map_files && !e->data && e->size > 0 &&
 	    e->size <= FILE_CACHE_MAP_MAX) {
 		void *m = mmap(NULL, e->size, PROT_READ, MAP_SHARED, fd, 0);
 
@@ -300,13 +357,12 @@ static enum file_result entry_open(struct file_cache *c, const char *path,
 	return FILE_OK;
 }
 
-/* Whether @e still names what is at its path now. */
-static bool entry_valid(struct file_cache *c, struct fentry *e)
+/* Whether @e still names what is at its path now.  On a pool worker. */
+static bool entry_valid(int rootfd, const struct fentry *e)
 {
 	struct statx stx;
 
-	c->revalidated++;
-	if (statx(c->rootfd, *e->path ? e->path : ".", 0,
+	if (statx(rootfd, *e->path ? e->path : ".", 0,
 		  STATX_TYPE | STATX_MODE | STATX_SIZE | STATX_MTIME |
 		      STATX_INO,
 		  &stx) < 0)
@@ -336,26 +392,223 @@ static void evict_one(struct file_cache *c)
 		entry_drop(c, c->lru.lprev);
 }
 
-enum file_result file_cache_get(struct file_cache *c, const char *path,
-				uint64_t now_ns, struct fentry **out)
+static struct fentry *table_find(struct file_cache *c, const char *path,
+				 uint32_t h)
 {
-	uint32_t h = hash_path(path);
 	struct fentry *e;
-	enum file_result r;
 
 	for (e = c->table[h & (c->nbuckets - 1)]; e; e = e->hnext) {
 		if (e->hash == h && strcmp(e->path, path) == 0)
-			break;
+			return e;
 	}
-	if (e && now_ns - e->checked_ns >= FILE_CACHE_VALID_NS) {
-		if (entry_valid(c, e)) {
-			e->checked_ns = now_ns;
-		} else {
+	return NULL;
+}
+
+static void table_insert(struct file_cache *c, struct fentry *e, uint32_t h,
+			 uint64_t now_ns)
+{
+	while (c->count >= c->max)
+		evict_one(c);
+	e->cache = c;
+	e->hash = h;
+	e->checked_ns = now_ns;
+	e->hnext = c->table[h & (c->nbuckets - 1)];
+	c->table[h & (c->nbuckets - 1)] = e;
+	lru_push(c, e);
+	c->count++;
+}
+
+/* The worker's half of a lookup. */
+static int32_t lookup_job(void *arg, void **value)
+{
+	struct file_lookup *l = arg;
+
+	(void)value;
+	if (l->reval)
+		l->changed = !entry_valid(l->rootfd, l->reval);
+	else
+		l->fr = entry_open(l->rootfd, l->path, l->map_files,
+				   l->data_room, &l->e);
+	return 0;
+}
+
+static void lookup_free(struct file_lookup *l)
+{
+	struct file_cache *c = l->c;
+
+	proa_future_fini(&l->fut);
+	free(l);
+	if (--c->nlookups == 0 && c->idle)
+		c->idle(c->idle_arg);
+}
+
+static void reval_done(struct file_lookup *l)
+{
+	struct file_cache *c = l->c;
+	struct fentry *e = l->reval;
+
+	e->revalidating = false;
+	c->revalidated++;
+	if (!e->stale) {
+		if (l->changed || proa_future_result(&l->fut, NULL) < 0)
 			entry_drop(c, e);
+		else
+			e->checked_ns = proa_loop_time(c->loop);
+	}
+	file_cache_release(c, e);
+}
+
+/* An open came back: cache what it found and hand it to each waiter. */
+static void open_done(struct file_lookup *l)
+{
+	struct file_cache *c = l->c;
+	struct file_lookup **pp =
+	    &c->pending[l->hash & (c->npending_buckets - 1)];
+	enum file_result fr = l->fr;
+	struct fentry *e = l->e, *old;
+
+	while (*pp != l)
+		pp = &(*pp)->hnext;
+	*pp = l->hnext;
+	if (proa_future_result(&l->fut, NULL) < 0) {
+		/* Refused by the pool (shut down, cancelled): nothing ran. */
+		fr = FILE_UNAVAILABLE;
+		e = NULL;
+	}
+	if ((old = table_find(c, l->path, l->hash)))
+		entry_drop(c, old);
+	if (fr == FILE_OK) {
+		/* Content read while other files filled the budget: the
+		 * budget wins; the body then comes from the descriptor. */
+		if (e->data && c->data_bytes + e->size > c->data_max) {
+			free(e->data);
+			e->data = NULL;
+		}
+		if (e->data)
+			c->data_bytes += e->size;
+		if (!(e->path = strdup(l->path))) {
+			entry_free(c, e);
+			fr = FILE_UNAVAILABLE;
 			e = NULL;
 		}
+	} else if (fr != FILE_UNAVAILABLE) {
+		/* Remembered for a while; out of memory, simply not. */
+		e = calloc(1, sizeof(*e));
+		if (e && !(e->path = strdup(l->path))) {
+			free(e);
+			e = NULL;
+		}
+		if (e) {
+			e->fd = -1;
+			e->neg = fr;
+			e->lnext = e->lprev = e;
+		}
+	}
+	if (e)
+		table_insert(c, e, l->hash, proa_loop_time(c->loop));
+	if (fr != FILE_OK)
+		e = NULL;
+	/* Hold the entry across the callbacks: one of them may evict it. */
+	if (e)
+		e->refs++;
+	while (!proa_list_empty(&l->waiters)) {
+		struct file_waiter *w = proa_container_of(
+		    l->waiters.next, struct file_waiter, link);
+
+		proa_list_del(&w->link);
+		w->l = NULL;
+		if (e)
+			e->refs++;
+		w->done(w, l->path, fr, e);
+	}
+	if (e)
+		file_cache_release(c, e);
+}
+
+static void lookup_done(struct proa_future *fut, void *arg)
+{
+	struct file_lookup *l = arg;
+
+	(void)fut;
+	if (l->reval)
+		reval_done(l);
+	else
+		open_done(l);
+	lookup_free(l);
+}
+
+static struct file_lookup *lookup_new(struct file_cache *c, const char *path)
+{
+	size_t n = strlen(path) + 1;
+	struct file_lookup *l;
+
+	if (c->nlookups >= FILE_LOOKUPS_MAX || !(l = calloc(1, sizeof(*l) + n)))
+		return NULL;
+	memcpy(l->path, path, n);
+	l->c = c;
+	l->rootfd = c->rootfd;
+	proa_list_init(&l->waiters);
+	proa_future_init(&l->fut, c->loop);
+	return l;
+}
+
+static bool lookup_submit(struct file_lookup *l)
+{
+	struct file_cache *c = l->c;
+
+	/* The callback first: the future cannot be done before submit
+	 * returns, but a failed submit must leave nothing behind. */
+	if (proa_future_add_done_callback(&l->fut, lookup_done, l) < 0)
+		goto fail;
+	if (proa_pool_submit(c->loop, PROA_LANE_FILE, lookup_job, l, &l->fut) <
+	    0) {
+		proa_future_remove_done_callback(&l->fut, lookup_done, l);
+		goto fail;
+	}
+	c->nlookups++;
+	return true;
+fail:
+	proa_future_fini(&l->fut);
+	free(l);
+	return false;
+}
+
+/* Start a statx of @e's path unless one runs; on failure, try again at the
+ * next request (the entry is served meanwhile). */
+static void revalidate(struct file_cache *c, struct fentry *e)
+{
+	struct file_lookup *l;
+
+	if (e->revalidating || !(l = lookup_new(c, "")))
+		return;
+	l->reval = e;
+	e->refs++;
+	e->revalidating = true;
+	if (!lookup_submit(l)) {
+		e->revalidating = false;
+		file_cache_release(c, e);
+	}
+}
+
+enum file_result file_cache_lookup(struct file_cache *c, const char *path,
+				   uint64_t now_ns, struct fentry **out,
+				   struct file_waiter *w)
+{
+	uint32_t h = hash_path(path);
+	struct fentry *e = table_find(c, path, h);
+	struct file_lookup *l;
+
+	if (e && e->neg) {
+		if (now_ns - e->checked_ns < FILE_CACHE_NEG_NS) {
+			c->negative_hits++;
+			return (enum file_result)e->neg;
+		}
+		entry_drop(c, e);
+		e = NULL;
 	}
 	if (e) {
+		if (now_ns - e->checked_ns >= FILE_CACHE_VALID_NS)
+			revalidate(c, e);
 		c->hits++;
 		lru_unlink(e);
 		lru_push(c, e);
@@ -364,20 +617,36 @@ enum file_result file_cache_get(struct file_cache *c, const char *path,
 		return FILE_OK;
 	}
 	c->misses++;
-	r = entry_open(c, path, &e);
-	if (r != FILE_OK)
-		return r;
-	while (c->count >= c->max)
-		evict_one(c);
-	e->hash = h;
-	e->checked_ns = now_ns;
-	e->hnext = c->table[h & (c->nbuckets - 1)];
-	c->table[h & (c->nbuckets - 1)] = e;
-	lru_push(c, e);
-	c->count++;
-	e->refs = 1;
-	*out = e;
-	return FILE_OK;
+	for (l = c->pending[h & (c->npending_buckets - 1)]; l; l = l->hnext) {
+		if (l->hash == h && strcmp(l->path, path) == 0)
+			break;
+	}
+	if (l) {
+		c->joined++;
+	} else {
+		if (!(l = lookup_new(c, path)))
+			return FILE_UNAVAILABLE;
+		l->hash = h;
+		l->map_files = c->map_files;
+		l->data_room = c->data_max > c->data_bytes
+				   ? c->data_max - c->data_bytes
+				   : 0;
+		if (!lookup_submit(l))
+			return FILE_UNAVAILABLE;
+		l->hnext = c->pending[h & (c->npending_buckets - 1)];
+		c->pending[h & (c->npending_buckets - 1)] = l;
+	}
+	w->l = l;
+	proa_list_add_tail(&l->waiters, &w->link);
+	return FILE_PENDING;
+}
+
+void file_waiter_cancel(struct file_waiter *w)
+{
+	if (!w->l)
+		return;
+	proa_list_del(&w->link);
+	w->l = NULL;
 }
 
 void file_cache_release(struct file_cache *c, struct fentry *e)

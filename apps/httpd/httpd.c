@@ -172,6 +172,7 @@ struct server {
 
 enum conn_state {
 	C_HEAD,	   /* waiting for (the rest of) a request head */
+	C_FILE,	   /* a request waits for its file's lookup (fw) */
 	C_SENDING, /* a file body going out through reads */
 	C_LINGER,  /* answered and shut for writing: input drained, dropped */
 	C_CLOSING, /* closed: everything else is dropped */
@@ -183,6 +184,7 @@ enum timer_mode {
 	T_IDLE,	  /* keep-alive, between requests */
 	T_BODY,	  /* a request body being read: restarted by each read */
 	T_LINGER, /* lingering close */
+	T_FILE,	  /* a file lookup: as long as a head may take, then 503 */
 };
 
 /* How long, and how many bytes, a lingering close reads before it gives
@@ -225,6 +227,15 @@ struct conn {
 	struct fslot *rd_slot; /* the one being read into: a read in flight */
 	unsigned lent;	       /* slots the transport holds */
 	struct proa_op rd;
+	/* A request whose file is being looked up: the waiter, and what
+	 * lookups of this request have found so far (the request is parsed
+	 * again when one ends, and takes these instead of asking again). */
+	struct file_waiter fw;
+	struct given {
+		char *path; /* NULL: unused */
+		enum file_result fr;
+		struct fentry *fe; /* FILE_OK: one reference */
+	} given[2];
 	/* for the access log */
 	char peer[48];
 	unsigned requests;
@@ -386,7 +397,8 @@ static void timer_fired(void *arg);
 static void timer_set(struct conn *c, enum timer_mode mode)
 {
 	struct server *srv = c->sh->srv;
-	uint64_t ns = mode == T_HEADER ? srv->cfg.header_timeout_ns
+	uint64_t ns = mode == T_HEADER || mode == T_FILE
+			  ? srv->cfg.header_timeout_ns
 		      : mode == T_IDLE ? srv->cfg.idle_timeout_ns
 		      : mode == T_BODY ? srv->cfg.body_timeout_ns
 				       : LINGER_NS;
@@ -651,34 +663,145 @@ static bool expect(struct conn *c, const struct http_request *req)
 	return true;
 }
 
-/* Answer a parsed request. */
-static void handle_request(struct conn *c, const struct http_request *req)
+static void given_clear(struct conn *c)
+{
+	for (int i = 0; i < 2; i++) {
+		struct given *g = &c->given[i];
+
+		if (!g->path)
+			continue;
+		if (g->fr == FILE_OK)
+			file_cache_release(&c->sh->cache, g->fe);
+		free(g->path);
+		g->path = NULL;
+	}
+}
+
+/*
+ * The file at @path for the request being parsed: what an earlier lookup
+ * of this request found, or the cache's answer, or FILE_PENDING (then the
+ * connection waits in C_FILE, under the T_FILE timer).
+ */
+static enum file_result resolve(struct conn *c, const char *path,
+				struct fentry **fe)
+{
+	enum file_result fr;
+
+	for (int i = 0; i < 2; i++) {
+		struct given *g = &c->given[i];
+
+		if (g->path && strcmp(g->path, path) == 0) {
+			if (g->fr == FILE_OK) {
+				file_cache_hold(g->fe);
+				*fe = g->fe;
+			}
+			return g->fr;
+		}
+	}
+	fr = file_cache_lookup(&c->sh->cache, path, proa_loop_time(c->sh->loop),
+			       fe, &c->fw);
+	if (fr == FILE_PENDING) {
+		c->state = C_FILE;
+		timer_set(c, T_FILE);
+	}
+	return fr;
+}
+
+/* A lookup this connection waited for ended: keep what it found and parse
+ * the request again. */
+static void lookup_done(struct file_waiter *w, const char *path,
+			enum file_result fr, struct fentry *fe)
+{
+	struct conn *c = proa_container_of(w, struct conn, fw);
+	struct given *g;
+
+	/* A request asks for two files at most (a directory, its index). */
+	if (c->given[0].path && c->given[1].path)
+		given_clear(c);
+	g = c->given[0].path ? &c->given[1] : &c->given[0];
+	c->state = C_HEAD;
+	timer_set(c, T_NONE);
+	if (!(g->path = strdup(path))) {
+		if (fe)
+			file_cache_release(&c->sh->cache, fe);
+		respond_simple(c, NULL, 503, true, "Retry-After: 1\r\n");
+		return;
+	}
+	g->fr = fr;
+	g->fe = fe;
+	conn_process(c);
+}
+
+/*
+ * The file a GET or HEAD of @path answers with, as FILE_* (the index for
+ * a directory named with its slash), or FILE_PENDING.
+ */
+static enum file_result target_file(struct conn *c, char *path, bool dir,
+				    struct fentry **fe)
+{
+	enum file_result fr = resolve(c, path, fe);
+
+	if (fr == FILE_IS_DIR && dir) {
+		size_t n = strlen(path);
+
+		memcpy(path + n, n ? "/index.html" : "index.html", n ? 12 : 11);
+		fr = resolve(c, path, fe);
+		if (fr == FILE_NOT_FOUND || fr == FILE_IS_DIR)
+			fr = FILE_FORBIDDEN; /* no listing */
+	} else if (fr == FILE_OK && dir) {
+		/* "/file.txt/" names no file. */
+		file_cache_release(&c->sh->cache, *fe);
+		fr = FILE_NOT_FOUND;
+	}
+	return fr;
+}
+
+/*
+ * Answer a parsed request.  False when it must wait for a file lookup:
+ * then nothing was said or counted, and the request is parsed again from
+ * its first byte when the lookup ends.
+ */
+static bool handle_request(struct conn *c, const struct http_request *req)
 {
 	struct server *srv = c->sh->srv;
 	char path[HTTP_PATH_MAX + 1 + 16];
 	char hbuf[1024];
 	struct out o = {hbuf, 0, sizeof(hbuf)};
 	struct fentry *fe = NULL;
-	enum file_result fr;
-	bool dir, head = req->method == HTTP_METHOD_HEAD;
+	enum file_result fr = FILE_NOT_FOUND;
+	bool dir = false, head = req->method == HTTP_METHOD_HEAD;
 	bool v10ka = req->version == 10 && req->keep_alive;
 	uint64_t first = 0, last = 0, len;
-	int status, ret;
+	int status, ret = 0;
 
+	/* The file first, before anything is said or counted. */
+	if ((req->method == HTTP_METHOD_GET ||
+	     req->method == HTTP_METHOD_HEAD) &&
+	    !req->te_other &&
+	    req->content_length <= (int64_t)srv->cfg.body_max) {
+		ret = http_target_path(req->target.ptr, req->target.len, path,
+				       &dir);
+		if (!ret) {
+			fr = target_file(c, path, dir, &fe);
+			if (fr == FILE_PENDING)
+				return false;
+		}
+	}
+	given_clear(c);
 	c->sh->requests++;
 	c->requests++;
 	if (!req->keep_alive)
 		c->close_after = true;
 	if (req->method == HTTP_METHOD_UNKNOWN || req->te_other) {
 		respond_simple(c, req, 501, true, NULL);
-		return;
+		return true;
 	}
 	/* The body, if any, is read and thrown away after the response;
 	 * over the limit, it is refused and the connection closed. */
 	if (req->content_length > 0 || req->chunked) {
 		if (req->content_length > (int64_t)srv->cfg.body_max) {
 			respond_simple(c, req, 413, true, NULL);
-			return;
+			return true;
 		}
 		if (req->chunked) {
 			c->body = B_CHUNKED;
@@ -688,74 +811,63 @@ static void handle_request(struct conn *c, const struct http_request *req)
 			c->body_left = (uint64_t)req->content_length;
 		}
 	}
-	if (!expect(c, req))
-		return;
+	if (!expect(c, req)) {
+		if (fr == FILE_OK)
+			file_cache_release(&c->sh->cache, fe);
+		return true;
+	}
 	if (req->method != HTTP_METHOD_GET && req->method != HTTP_METHOD_HEAD) {
 		respond_simple(c, req, 405, false, "Allow: GET, HEAD\r\n");
-		return;
+		return true;
 	}
-	ret = http_target_path(req->target.ptr, req->target.len, path, &dir);
 	if (ret) {
 		respond_simple(c, req, ret, ret == 400, NULL);
-		return;
+		return true;
 	}
-	fr = file_cache_get(&c->sh->cache, path, proa_loop_time(c->sh->loop),
-			    &fe);
 	if (fr == FILE_IS_DIR) {
+		/* Only without the slash: target_file() took the index. */
 		size_t n = strlen(path);
+		/* Relative links in the index need the slash.  The
+		 * path is decoded: encode it again, or a %0d%0a in
+		 * the target would split the response. */
+		char loc[3 * HTTP_PATH_MAX + 40];
+		static const char hex[] = "0123456789ABCDEF";
+		size_t k = 0;
 
-		if (!dir) {
-			/* Relative links in the index need the slash.  The
-			 * path is decoded: encode it again, or a %0d%0a in
-			 * the target would split the response. */
-			char loc[3 * HTTP_PATH_MAX + 40];
-			static const char hex[] = "0123456789ABCDEF";
-			size_t k = 0;
+		k += (size_t)snprintf(loc, sizeof(loc), "Location: /");
+		for (size_t i = 0; i < n; i++) {
+			unsigned char ch = (unsigned char)path[i];
 
-			k += (size_t)snprintf(loc, sizeof(loc), "Location: /");
-			for (size_t i = 0; i < n; i++) {
-				unsigned char ch = (unsigned char)path[i];
-
-				if ((ch >= 'a' && ch <= 'z') ||
-				    (ch >= 'A' && ch <= 'Z') ||
-				    (ch >= '0' && ch <= '9') ||
-				    (ch && strchr("/-._~", ch))) {
-					loc[k++] = (char)ch;
-				} else {
-					loc[k++] = '%';
-					loc[k++] = hex[ch >> 4];
-					loc[k++] = hex[ch & 15];
-				}
+			if ((ch >= 'a' && ch <= 'z') ||
+			    (ch >= 'A' && ch <= 'Z') ||
+			    (ch >= '0' && ch <= '9') ||
+			    (ch && strchr("/-._~", ch))) {
+				loc[k++] = (char)ch;
+			} else {
+				loc[k++] = '%';
+				loc[k++] = hex[ch >> 4];
+				loc[k++] = hex[ch & 15];
 			}
-			memcpy(loc + k, "/\r\n", 4);
-			respond_simple(c, req, 301, false, loc);
-			return;
 		}
-		memcpy(path + n, n ? "/index.html" : "index.html", n ? 12 : 11);
-		fr = file_cache_get(&c->sh->cache, path,
-				    proa_loop_time(c->sh->loop), &fe);
-		if (fr == FILE_NOT_FOUND || fr == FILE_IS_DIR)
-			fr = FILE_FORBIDDEN; /* no listing */
-	} else if (fr == FILE_OK && dir) {
-		/* "/file.txt/" names no file. */
-		file_cache_release(&c->sh->cache, fe);
-		fr = FILE_NOT_FOUND;
+		memcpy(loc + k, "/\r\n", 4);
+		respond_simple(c, req, 301, false, loc);
+		return true;
 	}
 	switch (fr) {
 	case FILE_OK:
 		break;
 	case FILE_NOT_FOUND:
 		respond_simple(c, req, 404, false, NULL);
-		return;
+		return true;
 	case FILE_TOO_LONG:
 		respond_simple(c, req, 414, false, NULL);
-		return;
+		return true;
 	case FILE_UNAVAILABLE:
 		respond_simple(c, req, 503, false, "Retry-After: 1\r\n");
-		return;
+		return true;
 	default:
 		respond_simple(c, req, 403, false, NULL);
-		return;
+		return true;
 	}
 
 	/* Conditional requests (RFC 9110 13.2.2): If-None-Match wins over
@@ -813,7 +925,7 @@ static void handle_request(struct conn *c, const struct http_request *req)
 					 fe->size);
 				file_cache_release(&c->sh->cache, fe);
 				respond_simple(c, req, 416, false, cr);
-				return;
+				return true;
 			}
 			default:
 				break;
@@ -859,17 +971,17 @@ static void handle_request(struct conn *c, const struct http_request *req)
 		file_cache_release(&c->sh->cache, fe);
 		if (ok)
 			response_done(c);
-		return;
+		return true;
 	}
 	struct iovec iov = {hbuf, o.len};
 	if (!conn_write(c, &iov, 1)) {
 		file_cache_release(&c->sh->cache, fe);
-		return;
+		return true;
 	}
 	enum send_path sp = c->sh->send_path;
 	if (sp == SEND_SPLICE || (sp == SEND_AUTO && !fe->data)) {
 		send_spliced(c, fe, first, len);
-		return;
+		return true;
 	}
 	/* TLS encrypts in user space: it would touch a mapping, which a
 	 * truncated file turns into SIGBUS, so TLS reads instead. */
@@ -882,10 +994,10 @@ static void handle_request(struct conn *c, const struct http_request *req)
 			(size_t)len, file_ref_release, fe) < 0) {
 			file_cache_release(&c->sh->cache, fe);
 			conn_abort(c);
-			return;
+			return true;
 		}
 		response_done(c);
-		return;
+		return true;
 	}
 	/* A big file: a read at a time into two buffers, each sent from
 	 * where it was read while the other fills. */
@@ -893,7 +1005,7 @@ static void handle_request(struct conn *c, const struct http_request *req)
 		if (!c->slot[i].buf && !(c->slot[i].buf = malloc(FBUF_SIZE))) {
 			file_cache_release(&c->sh->cache, fe);
 			conn_abort(c);
-			return;
+			return true;
 		}
 		c->slot[i].c = c;
 	}
@@ -902,10 +1014,13 @@ static void handle_request(struct conn *c, const struct http_request *req)
 	c->f_left = len;
 	c->state = C_SENDING;
 	send_file_next(c);
+	return true;
 }
 
 static void conn_free(struct conn *c)
 {
+	file_waiter_cancel(&c->fw);
+	given_clear(c);
 	free(c->in);
 	free(c->slot[0].buf);
 	free(c->slot[1].buf);
@@ -1016,6 +1131,16 @@ static void timer_fired(void *arg)
 		conn_close(c);
 		return;
 	}
+	if (c->tmode == T_FILE) {
+		/* The file lane is stuck (a hung file system): say so rather
+		 * than hold the connection; cached files are still served. */
+		file_waiter_cancel(&c->fw);
+		given_clear(c);
+		c->tmode = T_NONE;
+		c->state = C_HEAD;
+		respond_simple(c, NULL, 503, true, "Retry-After: 1\r\n");
+		return;
+	}
 	if (c->tmode == T_HEADER && c->in_len > 0) {
 		/* A head started and did not finish in time (slowloris). */
 		c->tmode = T_NONE;
@@ -1107,7 +1232,8 @@ static size_t process_bytes(struct conn *c, const char *p, size_t n)
 			break;
 		}
 		timer_set(c, T_NONE);
-		handle_request(c, &req);
+		if (!handle_request(c, &req))
+			break; /* C_FILE: parsed again when the file is known */
 		used += consumed;
 	}
 	if (c->state == C_CLOSING || c->state == C_LINGER)
@@ -1250,6 +1376,7 @@ static void conn_lost(struct proa_protocol *p, int err)
 	sh->nconns--;
 	c->t = NULL;
 	c->state = C_CLOSING;
+	file_waiter_cancel(&c->fw);
 	/* The transport gave back what it held before this call; a read may
 	 * still be writing into a slot: free when it completes. */
 	if (!conn_quiet(c)) {
@@ -1310,6 +1437,7 @@ static struct proa_protocol *conn_factory(void *arg, struct proa_transport *t)
 		return NULL; /* refused: closed at once */
 	c->proto.ops = &conn_ops;
 	c->sh = sh;
+	c->fw.done = lookup_done;
 	proa_list_add_tail(&sh->conns, &c->link);
 	sh->nconns++;
 	return &c->proto;
@@ -1321,7 +1449,9 @@ static void shard_check_drained(struct shard *sh)
 {
 	struct server *srv = sh->srv;
 
-	if (sh->drained || sh->nconns > 0)
+	/* A lookup in flight holds a pool job, which the loop cannot close
+	 * under: wait for it too (file_cache.idle calls again). */
+	if (sh->drained || sh->nconns > 0 || sh->cache.nlookups > 0)
 		return;
 	if (sh->log.fd >= 0) {
 		log_flush(sh);
@@ -1331,6 +1461,14 @@ static void shard_check_drained(struct shard *sh)
 	}
 	sh->drained = true;
 	app_drain_done(&srv->drain);
+}
+
+static void cache_idle(void *arg)
+{
+	struct shard *sh = arg;
+
+	if (sh->draining)
+		shard_check_drained(sh);
 }
 
 /* On the shard's loop: stop taking requests, close idle connections, let
@@ -1605,9 +1743,11 @@ static int shards_init(struct server *srv, struct proa_loop_group *g)
 		sh->loop = proa_loop_group_loop(g, i);
 		proa_list_init(&sh->conns);
 		sh->log.fd = srv->logfd;
-		if (file_cache_init(&sh->cache, srv->rootfd, 4096, 64u << 20) <
-		    0)
+		if (file_cache_init(&sh->cache, sh->loop, srv->rootfd, 4096,
+				    64u << 20) < 0)
 			return -ENOMEM;
+		sh->cache.idle = cache_idle;
+		sh->cache.idle_arg = sh;
 		sh->send_path = srv->cfg.send_path;
 		if (srv->tls && (sh->send_path == SEND_SPLICE ||
 				 sh->send_path == SEND_MAP)) {
@@ -1830,6 +1970,7 @@ int main(int argc, char **argv)
 
 	if (!parse_args(argc, argv, cfg))
 		return 2;
+	files_fault_from_env();
 	if (cfg->user && !user_lookup(cfg->user, &user))
 		return 2;
 	app_drain_init(&srv.drain, 0);
