@@ -35,6 +35,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -152,7 +153,8 @@ struct shard {
 	bool draining;
 	bool drained;
 	enum send_path send_path; /* --send-path, as this loop can */
-	struct proa_handle close_h;
+	struct proa_handle close_h, warm_h;
+	sem_t *warmed;
 	/* input buffers not in use: a connection holds one only while it
 	 * has bytes it could not answer yet, so an idle one holds none */
 	void *free_in;
@@ -1463,6 +1465,24 @@ static void shard_check_drained(struct shard *sh)
 	app_drain_done(&srv->drain);
 }
 
+/*
+ * On the shard's loop, before the server says it is ready: make the
+ * loop's pool now, so that the first cache miss does not pay for it on
+ * the loop thread (placing the workers reads the CPU topology from /sys
+ * and /proc).  Without a pool, lookups answer 503; the server still runs.
+ */
+static void shard_warm(void *arg)
+{
+	struct shard *sh = arg;
+	struct proa_pool *pool;
+	int ret = proa_pool_default(sh->loop, &pool);
+
+	if (ret < 0)
+		fprintf(stderr, "%s: no thread pool for file lookups: %s\n",
+			prog, proa_strerror(ret));
+	sem_post(sh->warmed);
+}
+
 static void cache_idle(void *arg)
 {
 	struct shard *sh = arg;
@@ -1782,6 +1802,42 @@ static int shards_init(struct server *srv, struct proa_loop_group *g)
 	return 0;
 }
 
+/* Run shard_warm() on every loop and wait for them (10 s at most). */
+static bool warm_shards(struct server *srv)
+{
+	struct timespec deadline;
+	unsigned posted = 0;
+	sem_t warmed;
+	bool ok = true;
+
+	if (sem_init(&warmed, 0, 0) < 0) {
+		fail("sem_init: %s", proa_strerror(-errno));
+		return false;
+	}
+	for (unsigned i = 0; i < srv->nshards; i++) {
+		struct shard *sh = &srv->shards[i];
+
+		sh->warmed = &warmed;
+		if (proa_loop_call_soon_threadsafe(sh->loop, &sh->warm_h,
+						   shard_warm, sh) == 0)
+			posted++;
+	}
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 10;
+	for (unsigned i = 0; i < posted; i++) {
+		while (sem_timedwait(&warmed, &deadline) < 0) {
+			if (errno == EINTR)
+				continue;
+			fail("the loops did not start in 10 s");
+			ok = false;
+			/* The posts still to come would find it gone. */
+			_exit(1);
+		}
+	}
+	sem_destroy(&warmed);
+	return ok && posted == srv->nshards;
+}
+
 static void shards_free(struct server *srv)
 {
 	for (unsigned i = 0; srv->shards && i < srv->nshards; i++) {
@@ -2047,6 +2103,8 @@ int main(int argc, char **argv)
 	sopt.transport.write_low = WRITE_LOW;
 	/* The bound on input held per connection (see IN_CAP). */
 	sopt.transport.recv_oneshot = true;
+	if (!warm_shards(&srv))
+		goto out;
 	if (!listen_host(g, cfg, &sopt, &srv, host, sizeof(host)))
 		goto out;
 	if (cfg->user && !drop_root(cfg->user, &user))
