@@ -486,11 +486,6 @@ static void open_done(struct file_lookup *l)
 		}
 		if (e->data)
 			c->data_bytes += e->size;
-		if (!(e->path = strdup(l->path))) {
-			entry_free(c, e);
-			fr = FILE_UNAVAILABLE;
-			e = NULL;
-		}
 	} else if (fr != FILE_UNAVAILABLE) {
 		/* Remembered for a while; out of memory, simply not. */
 		e = calloc(1, sizeof(*e));
