@@ -5,6 +5,7 @@
 #include "files.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <stdio.h>
@@ -36,6 +37,7 @@ struct file_lookup {
 	bool map_files;
 	size_t data_room; /* small files' content that still fits */
 	struct fentry *reval;
+	bool list; /* a directory listing of @path (its key ends in '/') */
 	/* out */
 	enum file_result fr;
 	struct fentry *e; /* FILE_OK: the new entry */
@@ -122,7 +124,7 @@ int file_cache_init(struct file_cache *c, struct proa_loop *loop, int rootfd,
 
 static void entry_free(struct file_cache *c, struct fentry *e)
 {
-	if (e->data)
+	if (e->data && !e->listing)
 		c->data_bytes -= e->size;
 	if (e->map)
 		munmap(e->map, e->size);
@@ -418,6 +420,209 @@ static void table_insert(struct file_cache *c, struct fentry *e, uint32_t h,
 	c->count++;
 }
 
+/* A growing buffer of the listing's HTML; @fail once it could not grow. */
+struct hbuf {
+	char *p;
+	size_t len, cap;
+	bool fail;
+};
+
+static void hb_put(struct hbuf *b, const char *s, size_t n)
+{
+	if (b->fail)
+		return;
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 4096;
+		char *p;
+
+		while (cap < b->len + n)
+			cap *= 2;
+		if (!(p = realloc(b->p, cap))) {
+			b->fail = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+static void hb_puts(struct hbuf *b, const char *s)
+{
+	hb_put(b, s, strlen(s));
+}
+
+/* @s as HTML text (and attribute value): & < > " ' escaped. */
+static void hb_html(struct hbuf *b, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '&':
+			hb_puts(b, "&amp;");
+			break;
+		case '<':
+			hb_puts(b, "&lt;");
+			break;
+		case '>':
+			hb_puts(b, "&gt;");
+			break;
+		case '"':
+			hb_puts(b, "&quot;");
+			break;
+		case '\'':
+			hb_puts(b, "&#39;");
+			break;
+		default:
+			hb_put(b, s, 1);
+		}
+	}
+}
+
+/* @s as a relative URL path segment: everything but unreserved bytes
+ * percent-encoded, so that a name holding "?", "#", ":" or a newline
+ * links to itself and to nothing else. */
+static void hb_url(struct hbuf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		char e[3] = {'%', hex[ch >> 4], hex[ch & 15]};
+
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || strchr("-._~", ch))
+			hb_put(b, (const char *)&ch, 1);
+		else
+			hb_put(b, e, 3);
+	}
+}
+
+struct dirent_name {
+	char *name;
+	bool dir;
+	uint64_t size;
+};
+
+static int name_cmp(const void *a, const void *b)
+{
+	const struct dirent_name *x = a, *y = b;
+
+	if (x->dir != y->dir)
+		return x->dir ? -1 : 1; /* directories first */
+	return strcmp(x->name, y->name);
+}
+
+/*
+ * The listing of the directory @path beneath the root, as an HTML page in
+ * a new entry that no table holds (fd -1, the page as its data).  Names
+ * starting with "." are left out, as nginx's autoindex does; at most
+ * FILE_LIST_MAX entries are listed, and the page says how many were not.
+ * On a pool worker.
+ */
+static enum file_result list_dir(int rootfd, const char *path,
+				 struct fentry **out)
+{
+	struct dirent_name *names = NULL;
+	size_t n = 0, cap = 0, more = 0;
+	struct hbuf b = {0};
+	struct statx stx;
+	struct dirent *d;
+	struct fentry *e;
+	char num[32];
+	DIR *dir;
+	int fd;
+
+	fd = open_beneath(rootfd, path, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return errno_result(errno);
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_MTIME | STATX_MODE, &stx) < 0 ||
+	    (!(stx.stx_mode & S_IROTH) && geteuid() == 0)) {
+		close(fd);
+		return FILE_FORBIDDEN;
+	}
+	if (!(dir = fdopendir(fd))) {
+		close(fd);
+		return FILE_UNAVAILABLE;
+	}
+	while ((d = readdir(dir)) != NULL) {
+		struct stat st;
+
+		if (d->d_name[0] == '.')
+			continue;
+		if (n == FILE_LIST_MAX) {
+			more++;
+			continue;
+		}
+		if (n == cap) {
+			struct dirent_name *p;
+
+			cap = cap ? cap * 2 : 64;
+			if (!(p = realloc(names, cap * sizeof(*names))))
+				break;
+			names = p;
+		}
+		if (fstatat(dirfd(dir), d->d_name, &st, AT_SYMLINK_NOFOLLOW) <
+		    0)
+			continue; /* gone meanwhile */
+		if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+			continue; /* nothing we would serve */
+		if (!(names[n].name = strdup(d->d_name)))
+			break;
+		names[n].dir = S_ISDIR(st.st_mode);
+		names[n].size = (uint64_t)st.st_size;
+		n++;
+	}
+	closedir(dir);
+	qsort(names, n, sizeof(*names), name_cmp);
+	hb_puts(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+		    "<title>Index of /");
+	hb_html(&b, path);
+	hb_puts(&b, *path ? "/</title></head><body><h1>Index of /"
+			  : "</title></head><body><h1>Index of /");
+	hb_html(&b, path);
+	hb_puts(&b, *path ? "/</h1><hr><pre><a href=\"../\">../</a>\n"
+			  : "</h1><hr><pre>\n");
+	for (size_t i = 0; i < n; i++) {
+		hb_puts(&b, "<a href=\"");
+		hb_url(&b, names[i].name);
+		hb_puts(&b, names[i].dir ? "/\">" : "\">");
+		hb_html(&b, names[i].name);
+		hb_puts(&b, names[i].dir ? "/</a>\n" : "</a>");
+		if (!names[i].dir) {
+			snprintf(num, sizeof(num), "  %llu\n",
+				 (unsigned long long)names[i].size);
+			hb_puts(&b, num);
+		}
+		free(names[i].name);
+	}
+	free(names);
+	if (more) {
+		snprintf(num, sizeof(num), "%zu", more);
+		hb_puts(&b, "... and ");
+		hb_puts(&b, num);
+		hb_puts(&b, " more not listed\n");
+	}
+	hb_puts(&b, "</pre><hr></body></html>\n");
+	e = b.fail ? NULL : calloc(1, sizeof(*e));
+	if (!e) {
+		free(b.p);
+		return FILE_UNAVAILABLE;
+	}
+	e->fd = -1;
+	e->data = b.p;
+	e->size = b.len;
+	e->listing = true;
+	e->mode = stx.stx_mode;
+	e->mtime_sec = stx.stx_mtime.tv_sec;
+	e->mtime_nsec = stx.stx_mtime.tv_nsec;
+	e->lnext = e->lprev = e;
+	fill_validators(e, "index.html");
+	/* The page, not the directory: a listing differs with its size. */
+	*out = e;
+	return FILE_OK;
+}
+
 /* The worker's half of a lookup. */
 static int32_t lookup_job(void *arg, void **value)
 {
@@ -426,7 +631,15 @@ static int32_t lookup_job(void *arg, void **value)
 	(void)value;
 	if (l->reval)
 		l->changed = !entry_valid(l->rootfd, l->reval);
-	else
+	else if (l->list) {
+		/* The key is the directory's path and a '/'. */
+		char dir[FILE_PATH_MAX];
+		size_t n = strlen(l->path) - 1;
+
+		memcpy(dir, l->path, n);
+		dir[n] = '\0';
+		l->fr = list_dir(l->rootfd, dir, &l->e);
+	} else
 		l->fr = entry_open(l->rootfd, l->path, l->map_files,
 				   l->data_room, &l->e);
 	return 0;
@@ -475,6 +688,15 @@ static void open_done(struct file_lookup *l)
 		fr = FILE_UNAVAILABLE;
 		e = NULL;
 	}
+	if (l->list) {
+		/* A page made for these waiters: in no table, freed when the
+		 * last of them has sent it. */
+		if (fr == FILE_OK) {
+			e->cache = c;
+			e->stale = true;
+		}
+		goto hand_out;
+	}
 	if ((old = table_find(c, l->path, l->hash)))
 		entry_drop(c, old);
 	if (fr == FILE_OK) {
@@ -501,6 +723,7 @@ static void open_done(struct file_lookup *l)
 	}
 	if (e)
 		table_insert(c, e, l->hash, proa_loop_time(c->loop));
+hand_out:
 	if (fr != FILE_OK)
 		e = NULL;
 	/* Hold the entry across the callbacks: one of them may evict it. */
@@ -585,14 +808,46 @@ static void revalidate(struct file_cache *c, struct fentry *e)
 	}
 }
 
+/* Wait on the lookup of @path (an open, or a listing) in flight, or start
+ * one: FILE_PENDING, or FILE_UNAVAILABLE when none can be started. */
+static enum file_result lookup_join(struct file_cache *c, const char *path,
+				    uint32_t h, bool list,
+				    struct file_waiter *w)
+{
+	struct file_lookup *l;
+
+	for (l = c->pending[h & (c->npending_buckets - 1)]; l; l = l->hnext) {
+		if (l->hash == h && l->list == list &&
+		    strcmp(l->path, path) == 0)
+			break;
+	}
+	if (l) {
+		c->joined++;
+	} else {
+		if (!(l = lookup_new(c, path)))
+			return FILE_UNAVAILABLE;
+		l->hash = h;
+		l->list = list;
+		l->map_files = c->map_files;
+		l->data_room = c->data_max > c->data_bytes
+				   ? c->data_max - c->data_bytes
+				   : 0;
+		if (!lookup_submit(l))
+			return FILE_UNAVAILABLE;
+		l->hnext = c->pending[h & (c->npending_buckets - 1)];
+		c->pending[h & (c->npending_buckets - 1)] = l;
+	}
+	w->l = l;
+	proa_list_add_tail(&l->waiters, &w->link);
+	return FILE_PENDING;
+}
+
 enum file_result file_cache_lookup(struct file_cache *c, const char *path,
 				   uint64_t now_ns, struct fentry **out,
 				   struct file_waiter *w)
 {
 	uint32_t h = hash_path(path);
 	struct fentry *e = table_find(c, path, h);
-	struct file_lookup *l;
-
 	if (e && e->neg) {
 		if (now_ns - e->checked_ns < FILE_CACHE_NEG_NS) {
 			c->negative_hits++;
@@ -612,28 +867,20 @@ enum file_result file_cache_lookup(struct file_cache *c, const char *path,
 		return FILE_OK;
 	}
 	c->misses++;
-	for (l = c->pending[h & (c->npending_buckets - 1)]; l; l = l->hnext) {
-		if (l->hash == h && strcmp(l->path, path) == 0)
-			break;
-	}
-	if (l) {
-		c->joined++;
-	} else {
-		if (!(l = lookup_new(c, path)))
-			return FILE_UNAVAILABLE;
-		l->hash = h;
-		l->map_files = c->map_files;
-		l->data_room = c->data_max > c->data_bytes
-				   ? c->data_max - c->data_bytes
-				   : 0;
-		if (!lookup_submit(l))
-			return FILE_UNAVAILABLE;
-		l->hnext = c->pending[h & (c->npending_buckets - 1)];
-		c->pending[h & (c->npending_buckets - 1)] = l;
-	}
-	w->l = l;
-	proa_list_add_tail(&l->waiters, &w->link);
-	return FILE_PENDING;
+	return lookup_join(c, path, h, false, w);
+}
+
+enum file_result file_cache_list(struct file_cache *c, const char *path,
+				 struct file_waiter *w)
+{
+	char key[FILE_PATH_MAX];
+	size_t n = strlen(path);
+
+	if (n + 2 > sizeof(key))
+		return FILE_TOO_LONG;
+	memcpy(key, path, n);
+	memcpy(key + n, "/", 2);
+	return lookup_join(c, key, hash_path(key), true, w);
 }
 
 void file_waiter_cancel(struct file_waiter *w)

@@ -59,6 +59,11 @@
 #define FILE_CACHE_NEG_NS 1000000000ull
 /* Lookups (opens and revalidations) in flight per cache: beyond, 503. */
 #define FILE_LOOKUPS_MAX 1024
+/* Entries a directory listing shows at most (the page says how many it
+ * leaves out). */
+#define FILE_LIST_MAX 10000
+/* Longest path a lookup takes (the HTTP layer's limit is lower). */
+#define FILE_PATH_MAX 4352
 /* Files above FILE_CACHE_DATA_MAX and up to this are mapped, so that a
  * response is sent from the page cache with one copy (the socket's) and
  * no read; bigger ones are read a piece at a time. */
@@ -92,6 +97,7 @@ struct fentry {
 	 * file (FILE_NOT_FOUND, FILE_IS_DIR, FILE_FORBIDDEN, FILE_TOO_LONG). */
 	int neg;
 	bool revalidating; /* a statx is on the file lane */
+	bool listing;	   /* a directory listing's page, in no table */
 };
 
 struct file_cache {
@@ -161,6 +167,17 @@ struct file_waiter {
 enum file_result file_cache_lookup(struct file_cache *c, const char *path,
 				   uint64_t now_ns, struct fentry **out,
 				   struct file_waiter *w);
+/**
+ * file_cache_list() - an HTML listing of the directory @path (as
+ * file_cache_lookup() takes it), made on the file lane: FILE_PENDING, and
+ * @w->done is called with the page as an entry (FILE_OK; its data is the
+ * page, it has no descriptor, it is in no table) or with why not; its
+ * @path argument is @path and a '/'.  Never cached: made for each request
+ * (those in flight together share one).
+ * Thread: the cache's loop.
+ */
+enum file_result file_cache_list(struct file_cache *c, const char *path,
+				 struct file_waiter *w);
 /* Stop waiting (the connection went away or timed out); the lookup goes
  * on and its result is cached.  Harmless when @w is not waiting. */
 void file_waiter_cancel(struct file_waiter *w);

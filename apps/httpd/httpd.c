@@ -80,6 +80,8 @@
 #define WRITE_HIGH ((size_t)16 * 1024) /* the transports' high mark */
 #define WRITE_LOW ((size_t)4 * 1024)   /* and their low mark */
 #define MAX_LOOPS 256
+/* Lookups one request needs at most: a directory, its index, its listing. */
+#define GIVEN_MAX 3
 #define LOG_BUF ((size_t)64 * 1024)
 #define SHUTDOWN_GRACE_S 30
 
@@ -122,6 +124,7 @@ struct config {
 	const char *access_log;
 	const char *user; /* --user: drop root for this user after binding */
 	bool quiet;
+	bool list; /* --list: a directory without an index is listed */
 	enum send_path send_path;
 };
 
@@ -237,7 +240,7 @@ struct conn {
 		char *path; /* NULL: unused */
 		enum file_result fr;
 		struct fentry *fe; /* FILE_OK: one reference */
-	} given[2];
+	} given[GIVEN_MAX];
 	/* for the access log */
 	char peer[48];
 	unsigned requests;
@@ -667,7 +670,7 @@ static bool expect(struct conn *c, const struct http_request *req)
 
 static void given_clear(struct conn *c)
 {
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < GIVEN_MAX; i++) {
 		struct given *g = &c->given[i];
 
 		if (!g->path)
@@ -685,14 +688,17 @@ static void given_clear(struct conn *c)
  * connection waits in C_FILE, under the T_FILE timer).
  */
 static enum file_result resolve(struct conn *c, const char *path,
-				struct fentry **fe)
+				struct fentry **fe, bool list)
 {
+	size_t n = strlen(path);
 	enum file_result fr;
 
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < GIVEN_MAX; i++) {
 		struct given *g = &c->given[i];
 
-		if (g->path && strcmp(g->path, path) == 0) {
+		/* A listing's key is its directory's path and a '/'. */
+		if (g->path && strncmp(g->path, path, n) == 0 &&
+		    strcmp(g->path + n, list ? "/" : "") == 0) {
 			if (g->fr == FILE_OK) {
 				file_cache_hold(g->fe);
 				*fe = g->fe;
@@ -700,8 +706,9 @@ static enum file_result resolve(struct conn *c, const char *path,
 			return g->fr;
 		}
 	}
-	fr = file_cache_lookup(&c->sh->cache, path, proa_loop_time(c->sh->loop),
-			       fe, &c->fw);
+	fr = list ? file_cache_list(&c->sh->cache, path, &c->fw)
+		  : file_cache_lookup(&c->sh->cache, path,
+				      proa_loop_time(c->sh->loop), fe, &c->fw);
 	if (fr == FILE_PENDING) {
 		c->state = C_FILE;
 		timer_set(c, T_FILE);
@@ -717,10 +724,12 @@ static void lookup_done(struct file_waiter *w, const char *path,
 	struct conn *c = proa_container_of(w, struct conn, fw);
 	struct given *g;
 
-	/* A request asks for two files at most (a directory, its index). */
-	if (c->given[0].path && c->given[1].path)
+	for (g = c->given; g < c->given + GIVEN_MAX && g->path; g++)
+		;
+	if (g == c->given + GIVEN_MAX) { /* cannot happen: GIVEN_MAX */
 		given_clear(c);
-	g = c->given[0].path ? &c->given[1] : &c->given[0];
+		g = c->given;
+	}
 	c->state = C_HEAD;
 	timer_set(c, T_NONE);
 	if (!(g->path = strdup(path))) {
@@ -741,15 +750,19 @@ static void lookup_done(struct file_waiter *w, const char *path,
 static enum file_result target_file(struct conn *c, char *path, bool dir,
 				    struct fentry **fe)
 {
-	enum file_result fr = resolve(c, path, fe);
+	enum file_result fr = resolve(c, path, fe, false);
 
 	if (fr == FILE_IS_DIR && dir) {
 		size_t n = strlen(path);
 
 		memcpy(path + n, n ? "/index.html" : "index.html", n ? 12 : 11);
-		fr = resolve(c, path, fe);
-		if (fr == FILE_NOT_FOUND || fr == FILE_IS_DIR)
+		fr = resolve(c, path, fe, false);
+		if (fr == FILE_NOT_FOUND && c->sh->srv->cfg.list) {
+			path[n] = '\0';
+			fr = resolve(c, path, fe, true);
+		} else if (fr == FILE_NOT_FOUND || fr == FILE_IS_DIR) {
 			fr = FILE_FORBIDDEN; /* no listing */
+		}
 	} else if (fr == FILE_OK && dir) {
 		/* "/file.txt/" names no file. */
 		file_cache_release(&c->sh->cache, *fe);
@@ -981,6 +994,9 @@ static bool handle_request(struct conn *c, const struct http_request *req)
 		return true;
 	}
 	enum send_path sp = c->sh->send_path;
+	/* A listing is a page in memory, with no file behind it. */
+	if (fe->listing)
+		sp = SEND_MAP;
 	if (sp == SEND_SPLICE || (sp == SEND_AUTO && !fe->data)) {
 		send_spliced(c, fe, first, len);
 		return true;
@@ -1557,6 +1573,11 @@ static void usage(FILE *f)
 		"                        groups (as root, files only other "
 		"users may read are\n"
 		"                        served: mode o+r)\n"
+		"  --list, --no-list     list a directory that has no "
+		"index.html (names\n"
+		"                        starting with '.' left out), or "
+		"answer 403 (the\n"
+		"                        default; ./run.sh lists)\n"
 		"  --quiet               print nothing but errors\n"
 		"  -h, --help            this text\n"
 		"\n"
@@ -1612,6 +1633,8 @@ static bool parse_args(int argc, char **argv, struct config *cfg)
 		O_LOG,
 		O_SEND,
 		O_USER,
+		O_LIST,
+		O_NOLIST,
 		O_QUIET
 	};
 	static const struct option opts[] = {
@@ -1628,6 +1651,8 @@ static bool parse_args(int argc, char **argv, struct config *cfg)
 	    {"access-log", required_argument, NULL, O_LOG},
 	    {"send-path", required_argument, NULL, O_SEND},
 	    {"user", required_argument, NULL, O_USER},
+	    {"list", no_argument, NULL, O_LIST},
+	    {"no-list", no_argument, NULL, O_NOLIST},
 	    {"quiet", no_argument, NULL, O_QUIET},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -1727,6 +1752,12 @@ static bool parse_args(int argc, char **argv, struct config *cfg)
 			if (!*optarg)
 				return bad_usage("--user: empty");
 			cfg->user = optarg;
+			break;
+		case O_LIST:
+			cfg->list = true;
+			break;
+		case O_NOLIST:
+			cfg->list = false;
 			break;
 		case O_QUIET:
 			cfg->quiet = true;
