@@ -199,8 +199,15 @@ static void *worker_main(void *p)
 	struct proa__pool_job *j;
 	uint64_t t0, t1 = 0;
 	bool hot = false;
+	char name[16];
 
 	tl_worker = w;
+	/* Named by itself: naming another thread writes its /proc comm
+	 * file, which would be a file-system call on the loop thread that
+	 * starts the worker. */
+	snprintf(name, sizeof(name), "proa-%s-%u", proa_lane_name(w->lane),
+		 w->index);
+	pthread_setname_np(pthread_self(), name);
 	pthread_mutex_lock(&ln->mu);
 	for (;;) {
 		while (proa_list_empty(&ln->queue) && !ln->shut) {
@@ -251,7 +258,6 @@ static int spawn_locked(struct proa_pool *pool, struct proa__pool_lane *ln)
 	struct proa__pool_worker *w = &ln->workers[ln->nthreads];
 	pthread_attr_t attr;
 	sigset_t all, old;
-	char name[16];
 	unsigned slot;
 	int ret;
 
@@ -293,9 +299,6 @@ static int spawn_locked(struct proa_pool *pool, struct proa__pool_lane *ln)
 	pthread_attr_destroy(&attr);
 	if (ret != 0)
 		return -ret;
-	snprintf(name, sizeof(name), "proa-%s-%u", proa_lane_name(w->lane),
-		 w->index);
-	pthread_setname_np(w->th, name);
 	ln->nthreads++;
 	return 0;
 }

@@ -5,6 +5,7 @@
 #include "files.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <stdio.h>
@@ -16,7 +17,42 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <proa.h>
+#include <proa/pool.h>
+
 #include "http_util.h"
+
+/* A lookup on the file lane: an open (@path, for the waiters) or a
+ * revalidation (@reval).  The worker reads the inputs and writes the
+ * outputs; the loop thread touches nothing of it until the future is
+ * done. */
+struct file_lookup {
+	struct file_cache *c;
+	struct file_lookup *hnext; /* pending chain (opens only) */
+	uint32_t hash;
+	struct proa_link waiters;
+	struct proa_future fut;
+	/* in */
+	int rootfd;
+	bool map_files;
+	size_t data_room; /* small files' content that still fits */
+	struct fentry *reval;
+	bool list; /* a directory listing of @path (its key ends in '/') */
+	/* out */
+	enum file_result fr;
+	struct fentry *e; /* FILE_OK: the new entry */
+	bool changed;	  /* revalidation: the path names something else */
+	char path[];
+};
+
+static bool fault_stall_fifo;
+
+void files_fault_from_env(void)
+{
+	const char *v = getenv("PROA_HTTPD_FAULT_STALL_FIFO");
+
+	fault_stall_fifo = v && *v == '1';
+}
 
 #ifndef SYS_openat2
 #define SYS_openat2 437
@@ -61,10 +97,11 @@ static uint32_t hash_path(const char *s)
 	return h;
 }
 
-int file_cache_init(struct file_cache *c, int rootfd, unsigned max,
-		    size_t data_max)
+int file_cache_init(struct file_cache *c, struct proa_loop *loop, int rootfd,
+		    unsigned max, size_t data_max)
 {
 	memset(c, 0, sizeof(*c));
+	c->loop = loop;
 	c->rootfd = rootfd;
 	c->max = max ? max : 1;
 	c->data_max = data_max;
@@ -72,15 +109,22 @@ int file_cache_init(struct file_cache *c, int rootfd, unsigned max,
 	while (c->nbuckets < c->max)
 		c->nbuckets <<= 1;
 	c->table = calloc(c->nbuckets, sizeof(struct fentry *));
-	if (!c->table)
+	c->npending_buckets = 256;
+	c->pending = calloc(c->npending_buckets, sizeof(struct file_lookup *));
+	if (!c->table || !c->pending) {
+		free(c->table);
+		free(c->pending);
+		c->table = NULL;
+		c->pending = NULL;
 		return -ENOMEM;
+	}
 	c->lru.lnext = c->lru.lprev = &c->lru;
 	return 0;
 }
 
 static void entry_free(struct file_cache *c, struct fentry *e)
 {
-	if (e->data)
+	if (e->data && !e->listing)
 		c->data_bytes -= e->size;
 	if (e->map)
 		munmap(e->map, e->size);
@@ -132,7 +176,9 @@ void file_cache_destroy(struct file_cache *c)
 		}
 	}
 	free(c->table);
+	free(c->pending);
 	c->table = NULL;
+	c->pending = NULL;
 }
 
 static enum file_result errno_result(int err)
@@ -203,20 +249,34 @@ static int reopen_read(int rootfd, const char *path, int pfd,
 	return fd;
 }
 
+/* The fault hook (files_fault_from_env()): block on the FIFO like a
+ * hung file system would. */
+static void fault_stall(int pfd)
+{
+	char proc[40];
+	int fd;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+	fd = open(proc, O_RDONLY | O_CLOEXEC); /* blocks until a writer */
+	if (fd >= 0)
+		close(fd);
+}
+
 /*
- * Open @path beneath the root; FILE_OK with a new entry (not in the
+ * Open @path beneath the root; FILE_OK with a new entry (not in any
  * table).  The path is opened with O_PATH first, which opens nothing
  * (no FIFO reader appears, no device driver's open() runs), and only a
  * regular file is then opened for reading, through that descriptor.
+ * Touches no cache: runs on a pool worker.
  */
-static enum file_result entry_open(struct file_cache *c, const char *path,
-				   struct fentry **out)
+static enum file_result entry_open(int rootfd, const char *path, bool map_files,
+				   size_t data_room, struct fentry **out)
 {
 	struct statx stx;
 	struct fentry *e;
 	int pfd, fd;
 
-	pfd = open_beneath(c->rootfd, path, O_PATH);
+	pfd = open_beneath(rootfd, path, O_PATH);
 	if (pfd < 0)
 		return errno_result(errno);
 	if (statx(pfd, "", AT_EMPTY_PATH,
@@ -238,10 +298,12 @@ static enum file_result entry_open(struct file_cache *c, const char *path,
 	 * kernel's own check on the open below is the rule. */
 	if (!S_ISREG(stx.stx_mode) ||
 	    (!(stx.stx_mode & S_IROTH) && geteuid() == 0)) {
+		if (fault_stall_fifo && S_ISFIFO(stx.stx_mode))
+			fault_stall(pfd);
 		close(pfd);
 		return FILE_FORBIDDEN;
 	}
-	fd = reopen_read(c->rootfd, path, pfd, &stx);
+	fd = reopen_read(rootfd, path, pfd, &stx);
 	if (fd < 0) {
 		int err = errno;
 
@@ -255,7 +317,6 @@ static enum file_result entry_open(struct file_cache *c, const char *path,
 		close(fd);
 		return FILE_UNAVAILABLE;
 	}
-	e->cache = c;
 	e->fd = fd;
 	e->size = stx.stx_size;
 	e->dev = (uint64_t)stx.stx_dev_major << 32 | stx.stx_dev_minor;
@@ -265,8 +326,7 @@ static enum file_result entry_open(struct file_cache *c, const char *path,
 	e->mtime_nsec = stx.stx_mtime.tv_nsec;
 	e->lnext = e->lprev = e;
 	fill_validators(e, path);
-	if (e->size <= FILE_CACHE_DATA_MAX &&
-	    c->data_bytes + e->size <= c->data_max) {
+	if (e->size <= FILE_CACHE_DATA_MAX && e->size <= data_room) {
 		char *d = malloc(e->size ? e->size : 1);
 		size_t got = 0;
 
@@ -283,12 +343,11 @@ static enum file_result entry_open(struct file_cache *c, const char *path,
 		 * descriptor instead; the next revalidation catches up. */
 		if (d && got == e->size) {
 			e->data = d;
-			c->data_bytes += e->size;
 		} else {
 			free(d);
 		}
 	}
-	if (c->map_files && !e->data && e->size > 0 &&
+	if (map_files && !e->data && e->size > 0 &&
 	    e->size <= FILE_CACHE_MAP_MAX) {
 		void *m = mmap(NULL, e->size, PROT_READ, MAP_SHARED, fd, 0);
 
@@ -300,13 +359,12 @@ static enum file_result entry_open(struct file_cache *c, const char *path,
 	return FILE_OK;
 }
 
-/* Whether @e still names what is at its path now. */
-static bool entry_valid(struct file_cache *c, struct fentry *e)
+/* Whether @e still names what is at its path now.  On a pool worker. */
+static bool entry_valid(int rootfd, const struct fentry *e)
 {
 	struct statx stx;
 
-	c->revalidated++;
-	if (statx(c->rootfd, *e->path ? e->path : ".", 0,
+	if (statx(rootfd, *e->path ? e->path : ".", 0,
 		  STATX_TYPE | STATX_MODE | STATX_SIZE | STATX_MTIME |
 		      STATX_INO,
 		  &stx) < 0)
@@ -336,26 +394,471 @@ static void evict_one(struct file_cache *c)
 		entry_drop(c, c->lru.lprev);
 }
 
-enum file_result file_cache_get(struct file_cache *c, const char *path,
-				uint64_t now_ns, struct fentry **out)
+static struct fentry *table_find(struct file_cache *c, const char *path,
+				 uint32_t h)
 {
-	uint32_t h = hash_path(path);
 	struct fentry *e;
-	enum file_result r;
 
 	for (e = c->table[h & (c->nbuckets - 1)]; e; e = e->hnext) {
 		if (e->hash == h && strcmp(e->path, path) == 0)
-			break;
+			return e;
 	}
-	if (e && now_ns - e->checked_ns >= FILE_CACHE_VALID_NS) {
-		if (entry_valid(c, e)) {
-			e->checked_ns = now_ns;
-		} else {
-			entry_drop(c, e);
-			e = NULL;
+	return NULL;
+}
+
+static void table_insert(struct file_cache *c, struct fentry *e, uint32_t h,
+			 uint64_t now_ns)
+{
+	while (c->count >= c->max)
+		evict_one(c);
+	e->cache = c;
+	e->hash = h;
+	e->checked_ns = now_ns;
+	e->hnext = c->table[h & (c->nbuckets - 1)];
+	c->table[h & (c->nbuckets - 1)] = e;
+	lru_push(c, e);
+	c->count++;
+}
+
+/* A growing buffer of the listing's HTML; @fail once it could not grow. */
+struct hbuf {
+	char *p;
+	size_t len, cap;
+	bool fail;
+};
+
+static void hb_put(struct hbuf *b, const char *s, size_t n)
+{
+	if (b->fail)
+		return;
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 4096;
+		char *p;
+
+		while (cap < b->len + n)
+			cap *= 2;
+		if (!(p = realloc(b->p, cap))) {
+			b->fail = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+static void hb_puts(struct hbuf *b, const char *s)
+{
+	hb_put(b, s, strlen(s));
+}
+
+/* @s as HTML text (and attribute value): & < > " ' escaped. */
+static void hb_html(struct hbuf *b, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '&':
+			hb_puts(b, "&amp;");
+			break;
+		case '<':
+			hb_puts(b, "&lt;");
+			break;
+		case '>':
+			hb_puts(b, "&gt;");
+			break;
+		case '"':
+			hb_puts(b, "&quot;");
+			break;
+		case '\'':
+			hb_puts(b, "&#39;");
+			break;
+		default:
+			hb_put(b, s, 1);
 		}
 	}
+}
+
+/* @s as a relative URL path segment: everything but unreserved bytes
+ * percent-encoded, so that a name holding "?", "#", ":" or a newline
+ * links to itself and to nothing else. */
+static void hb_url(struct hbuf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		char e[3] = {'%', hex[ch >> 4], hex[ch & 15]};
+
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || strchr("-._~", ch))
+			hb_put(b, (const char *)&ch, 1);
+		else
+			hb_put(b, e, 3);
+	}
+}
+
+struct dirent_name {
+	char *name;
+	bool dir;
+	uint64_t size;
+};
+
+static int name_cmp(const void *a, const void *b)
+{
+	const struct dirent_name *x = a, *y = b;
+
+	if (x->dir != y->dir)
+		return x->dir ? -1 : 1; /* directories first */
+	return strcmp(x->name, y->name);
+}
+
+/*
+ * The listing of the directory @path beneath the root, as an HTML page in
+ * a new entry that no table holds (fd -1, the page as its data).  Names
+ * starting with "." are left out, as nginx's autoindex does; at most
+ * FILE_LIST_MAX entries are listed, and the page says how many were not.
+ * On a pool worker.
+ */
+static enum file_result list_dir(int rootfd, const char *path,
+				 struct fentry **out)
+{
+	struct dirent_name *names = NULL;
+	size_t n = 0, cap = 0, more = 0;
+	struct hbuf b = {0};
+	struct statx stx;
+	struct dirent *d;
+	struct fentry *e;
+	char num[32];
+	DIR *dir;
+	int fd;
+
+	fd = open_beneath(rootfd, path, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return errno_result(errno);
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_MTIME | STATX_MODE, &stx) < 0 ||
+	    (!(stx.stx_mode & S_IROTH) && geteuid() == 0)) {
+		close(fd);
+		return FILE_FORBIDDEN;
+	}
+	if (!(dir = fdopendir(fd))) {
+		close(fd);
+		return FILE_UNAVAILABLE;
+	}
+	while ((d = readdir(dir)) != NULL) {
+		struct stat st;
+
+		if (d->d_name[0] == '.')
+			continue;
+		if (n == FILE_LIST_MAX) {
+			more++;
+			continue;
+		}
+		if (n == cap) {
+			struct dirent_name *p;
+
+			cap = cap ? cap * 2 : 64;
+			if (!(p = realloc(names, cap * sizeof(*names))))
+				break;
+			names = p;
+		}
+		if (fstatat(dirfd(dir), d->d_name, &st, AT_SYMLINK_NOFOLLOW) <
+		    0)
+			continue; /* gone meanwhile */
+		if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+			continue; /* nothing we would serve */
+		if (!(names[n].name = strdup(d->d_name)))
+			break;
+		names[n].dir = S_ISDIR(st.st_mode);
+		names[n].size = (uint64_t)st.st_size;
+		n++;
+	}
+	closedir(dir);
+	qsort(names, n, sizeof(*names), name_cmp);
+	hb_puts(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+		    "<title>Index of /");
+	hb_html(&b, path);
+	hb_puts(&b, *path ? "/</title></head><body><h1>Index of /"
+			  : "</title></head><body><h1>Index of /");
+	hb_html(&b, path);
+	hb_puts(&b, *path ? "/</h1><hr><pre><a href=\"../\">../</a>\n"
+			  : "</h1><hr><pre>\n");
+	for (size_t i = 0; i < n; i++) {
+		hb_puts(&b, "<a href=\"");
+		hb_url(&b, names[i].name);
+		hb_puts(&b, names[i].dir ? "/\">" : "\">");
+		hb_html(&b, names[i].name);
+		hb_puts(&b, names[i].dir ? "/</a>\n" : "</a>");
+		if (!names[i].dir) {
+			snprintf(num, sizeof(num), "  %llu\n",
+				 (unsigned long long)names[i].size);
+			hb_puts(&b, num);
+		}
+		free(names[i].name);
+	}
+	free(names);
+	if (more) {
+		snprintf(num, sizeof(num), "%zu", more);
+		hb_puts(&b, "... and ");
+		hb_puts(&b, num);
+		hb_puts(&b, " more not listed\n");
+	}
+	hb_puts(&b, "</pre><hr></body></html>\n");
+	e = b.fail ? NULL : calloc(1, sizeof(*e));
+	if (!e) {
+		free(b.p);
+		return FILE_UNAVAILABLE;
+	}
+	e->fd = -1;
+	e->data = b.p;
+	e->size = b.len;
+	e->listing = true;
+	e->mode = stx.stx_mode;
+	e->mtime_sec = stx.stx_mtime.tv_sec;
+	e->mtime_nsec = stx.stx_mtime.tv_nsec;
+	e->lnext = e->lprev = e;
+	fill_validators(e, "index.html");
+	/* The page, not the directory: a listing differs with its size. */
+	*out = e;
+	return FILE_OK;
+}
+
+/* The worker's half of a lookup. */
+static int32_t lookup_job(void *arg, void **value)
+{
+	struct file_lookup *l = arg;
+
+	(void)value;
+	if (l->reval)
+		l->changed = !entry_valid(l->rootfd, l->reval);
+	else if (l->list) {
+		/* The key is the directory's path and a '/'. */
+		char dir[FILE_PATH_MAX];
+		size_t n = strlen(l->path) - 1;
+
+		memcpy(dir, l->path, n);
+		dir[n] = '\0';
+		l->fr = list_dir(l->rootfd, dir, &l->e);
+	} else
+		l->fr = entry_open(l->rootfd, l->path, l->map_files,
+				   l->data_room, &l->e);
+	return 0;
+}
+
+static void lookup_free(struct file_lookup *l)
+{
+	struct file_cache *c = l->c;
+
+	proa_future_fini(&l->fut);
+	free(l);
+	if (--c->nlookups == 0 && c->idle)
+		c->idle(c->idle_arg);
+}
+
+static void reval_done(struct file_lookup *l)
+{
+	struct file_cache *c = l->c;
+	struct fentry *e = l->reval;
+
+	e->revalidating = false;
+	c->revalidated++;
+	if (!e->stale) {
+		if (l->changed || proa_future_result(&l->fut, NULL) < 0)
+			entry_drop(c, e);
+		else
+			e->checked_ns = proa_loop_time(c->loop);
+	}
+	file_cache_release(c, e);
+}
+
+/* An open came back: cache what it found and hand it to each waiter. */
+static void open_done(struct file_lookup *l)
+{
+	struct file_cache *c = l->c;
+	struct file_lookup **pp =
+	    &c->pending[l->hash & (c->npending_buckets - 1)];
+	enum file_result fr = l->fr;
+	struct fentry *e = l->e, *old;
+
+	while (*pp != l)
+		pp = &(*pp)->hnext;
+	*pp = l->hnext;
+	if (proa_future_result(&l->fut, NULL) < 0) {
+		/* Refused by the pool (shut down, cancelled): nothing ran. */
+		fr = FILE_UNAVAILABLE;
+		e = NULL;
+	}
+	if (l->list) {
+		/* A page made for these waiters: in no table, freed when the
+		 * last of them has sent it. */
+		if (fr == FILE_OK) {
+			e->cache = c;
+			e->stale = true;
+		}
+		goto hand_out;
+	}
+	if ((old = table_find(c, l->path, l->hash)))
+		entry_drop(c, old);
+	if (fr == FILE_OK) {
+		/* Content read while other files filled the budget: the
+		 * budget wins; the body then comes from the descriptor. */
+		if (e->data && c->data_bytes + e->size > c->data_max) {
+			free(e->data);
+			e->data = NULL;
+		}
+		if (e->data)
+			c->data_bytes += e->size;
+	} else if (fr != FILE_UNAVAILABLE) {
+		/* Remembered for a while; out of memory, simply not. */
+		e = calloc(1, sizeof(*e));
+		if (e && !(e->path = strdup(l->path))) {
+			free(e);
+			e = NULL;
+		}
+		if (e) {
+			e->fd = -1;
+			e->neg = fr;
+			e->lnext = e->lprev = e;
+		}
+	}
+	if (e)
+		table_insert(c, e, l->hash, proa_loop_time(c->loop));
+hand_out:
+	if (fr != FILE_OK)
+		e = NULL;
+	/* Hold the entry across the callbacks: one of them may evict it. */
+	if (e)
+		e->refs++;
+	while (!proa_list_empty(&l->waiters)) {
+		struct file_waiter *w = proa_container_of(
+		    l->waiters.next, struct file_waiter, link);
+
+		proa_list_del(&w->link);
+		w->l = NULL;
+		if (e)
+			e->refs++;
+		w->done(w, l->path, fr, e);
+	}
+	if (e)
+		file_cache_release(c, e);
+}
+
+static void lookup_done(struct proa_future *fut, void *arg)
+{
+	struct file_lookup *l = arg;
+
+	(void)fut;
+	if (l->reval)
+		reval_done(l);
+	else
+		open_done(l);
+	lookup_free(l);
+}
+
+static struct file_lookup *lookup_new(struct file_cache *c, const char *path)
+{
+	size_t n = strlen(path) + 1;
+	struct file_lookup *l;
+
+	if (c->nlookups >= FILE_LOOKUPS_MAX || !(l = calloc(1, sizeof(*l) + n)))
+		return NULL;
+	memcpy(l->path, path, n);
+	l->c = c;
+	l->rootfd = c->rootfd;
+	proa_list_init(&l->waiters);
+	proa_future_init(&l->fut, c->loop);
+	return l;
+}
+
+static bool lookup_submit(struct file_lookup *l)
+{
+	struct file_cache *c = l->c;
+
+	/* The callback first: the future cannot be done before submit
+	 * returns, but a failed submit must leave nothing behind. */
+	if (proa_future_add_done_callback(&l->fut, lookup_done, l) < 0)
+		goto fail;
+	if (proa_pool_submit(c->loop, PROA_LANE_FILE, lookup_job, l, &l->fut) <
+	    0) {
+		proa_future_remove_done_callback(&l->fut, lookup_done, l);
+		goto fail;
+	}
+	c->nlookups++;
+	return true;
+fail:
+	proa_future_fini(&l->fut);
+	free(l);
+	return false;
+}
+
+/* Start a statx of @e's path unless one runs; on failure, try again at the
+ * next request (the entry is served meanwhile). */
+static void revalidate(struct file_cache *c, struct fentry *e)
+{
+	struct file_lookup *l;
+
+	if (e->revalidating || !(l = lookup_new(c, "")))
+		return;
+	l->reval = e;
+	e->refs++;
+	e->revalidating = true;
+	if (!lookup_submit(l)) {
+		e->revalidating = false;
+		file_cache_release(c, e);
+	}
+}
+
+/* Wait on the lookup of @path (an open, or a listing) in flight, or start
+ * one: FILE_PENDING, or FILE_UNAVAILABLE when none can be started. */
+static enum file_result lookup_join(struct file_cache *c, const char *path,
+				    uint32_t h, bool list,
+				    struct file_waiter *w)
+{
+	struct file_lookup *l;
+
+	for (l = c->pending[h & (c->npending_buckets - 1)]; l; l = l->hnext) {
+		if (l->hash == h && l->list == list &&
+		    strcmp(l->path, path) == 0)
+			break;
+	}
+	if (l) {
+		c->joined++;
+	} else {
+		if (!(l = lookup_new(c, path)))
+			return FILE_UNAVAILABLE;
+		l->hash = h;
+		l->list = list;
+		l->map_files = c->map_files;
+		l->data_room = c->data_max > c->data_bytes
+				   ? c->data_max - c->data_bytes
+				   : 0;
+		if (!lookup_submit(l))
+			return FILE_UNAVAILABLE;
+		l->hnext = c->pending[h & (c->npending_buckets - 1)];
+		c->pending[h & (c->npending_buckets - 1)] = l;
+	}
+	w->l = l;
+	proa_list_add_tail(&l->waiters, &w->link);
+	return FILE_PENDING;
+}
+
+enum file_result file_cache_lookup(struct file_cache *c, const char *path,
+				   uint64_t now_ns, struct fentry **out,
+				   struct file_waiter *w)
+{
+	uint32_t h = hash_path(path);
+	struct fentry *e = table_find(c, path, h);
+	if (e && e->neg) {
+		if (now_ns - e->checked_ns < FILE_CACHE_NEG_NS) {
+			c->negative_hits++;
+			return (enum file_result)e->neg;
+		}
+		entry_drop(c, e);
+		e = NULL;
+	}
 	if (e) {
+		if (now_ns - e->checked_ns >= FILE_CACHE_VALID_NS)
+			revalidate(c, e);
 		c->hits++;
 		lru_unlink(e);
 		lru_push(c, e);
@@ -364,20 +867,28 @@ enum file_result file_cache_get(struct file_cache *c, const char *path,
 		return FILE_OK;
 	}
 	c->misses++;
-	r = entry_open(c, path, &e);
-	if (r != FILE_OK)
-		return r;
-	while (c->count >= c->max)
-		evict_one(c);
-	e->hash = h;
-	e->checked_ns = now_ns;
-	e->hnext = c->table[h & (c->nbuckets - 1)];
-	c->table[h & (c->nbuckets - 1)] = e;
-	lru_push(c, e);
-	c->count++;
-	e->refs = 1;
-	*out = e;
-	return FILE_OK;
+	return lookup_join(c, path, h, false, w);
+}
+
+enum file_result file_cache_list(struct file_cache *c, const char *path,
+				 struct file_waiter *w)
+{
+	char key[FILE_PATH_MAX];
+	size_t n = strlen(path);
+
+	if (n + 2 > sizeof(key))
+		return FILE_TOO_LONG;
+	memcpy(key, path, n);
+	memcpy(key + n, "/", 2);
+	return lookup_join(c, key, hash_path(key), true, w);
+}
+
+void file_waiter_cancel(struct file_waiter *w)
+{
+	if (!w->l)
+		return;
+	proa_list_del(&w->link);
+	w->l = NULL;
 }
 
 void file_cache_release(struct file_cache *c, struct fentry *e)

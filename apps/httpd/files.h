@@ -26,9 +26,20 @@
  * only the kernel's socket copy does, so a file truncated under a response
  * fails that send (EFAULT) instead of raising SIGBUS.
  *
- * Opening and the small files' first read are synchronous on the loop
- * thread, as nginx's open_file_cache does them: a cold, uncached file
- * costs the loop one open and, for a small one, one read, once.
+ * No file-system call runs on a loop thread while serving: a miss is
+ * looked up on the pool's file lane (openat2 with O_PATH, statx, the open
+ * for reading, the small file's read, the mapping), and the request waits
+ * (struct file_waiter) while the loop goes on with everyone else.  All
+ * requests for one path that miss together wait on one lookup.  What a
+ * lookup found that is not a file (missing, a directory, forbidden) is
+ * remembered for FILE_CACHE_NEG_NS, so a flood of 404s costs one lookup a
+ * second, not one each.  Revalidation is a statx on the file lane too:
+ * the entry is served while it runs (for at most that one round trip
+ * after FILE_CACHE_VALID_NS), and dropped if the file changed.
+ *
+ * A lookup whose worker blocks (a hung NFS server) holds no loop: its
+ * waiters time out (the caller's timer), everything cached goes on being
+ * served, and at most FILE_LOOKUPS_MAX lookups are in flight per cache.
  *
  * Thread: a cache belongs to one loop thread; files_root_open() any.
  */
@@ -40,14 +51,27 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <proa/base.h>
+
 #define FILE_CACHE_DATA_MAX ((uint64_t)64 * 1024)
 #define FILE_CACHE_VALID_NS 1000000000ull
+/* How long a "not found", "directory" or "forbidden" is remembered. */
+#define FILE_CACHE_NEG_NS 1000000000ull
+/* Lookups (opens and revalidations) in flight per cache: beyond, 503. */
+#define FILE_LOOKUPS_MAX 1024
+/* Entries a directory listing shows at most (the page says how many it
+ * leaves out). */
+#define FILE_LIST_MAX 10000
+/* Longest path a lookup takes (the HTTP layer's limit is lower). */
+#define FILE_PATH_MAX 4352
 /* Files above FILE_CACHE_DATA_MAX and up to this are mapped, so that a
  * response is sent from the page cache with one copy (the socket's) and
  * no read; bigger ones are read a piece at a time. */
 #define FILE_CACHE_MAP_MAX ((uint64_t)1 << 30)
 
 struct file_cache;
+struct file_lookup;
+struct proa_loop;
 
 struct fentry {
 	struct file_cache *cache;
@@ -69,6 +93,11 @@ struct fentry {
 	char lastmod[30]; /* IMF-fixdate */
 	char *data;	  /* the content, for small files; else NULL */
 	char *map;	  /* bigger files: mapped read-only, or NULL */
+	/* A negative entry (fd -1): what the lookup found instead of a
+	 * file (FILE_NOT_FOUND, FILE_IS_DIR, FILE_FORBIDDEN, FILE_TOO_LONG). */
+	int neg;
+	bool revalidating; /* a statx is on the file lane */
+	bool listing;	   /* a directory listing's page, in no table */
 };
 
 struct file_cache {
@@ -79,36 +108,86 @@ struct file_cache {
 	size_t data_bytes, data_max;
 	bool map_files;	   /* map bigger files (see above); set after init */
 	struct fentry lru; /* sentinel */
-	uint64_t hits, misses, revalidated;
+	struct proa_loop *loop;	      /* whose pool looks files up */
+	struct file_lookup **pending; /* opens in flight, by path */
+	unsigned npending_buckets;
+	unsigned nlookups; /* opens and revalidations in flight */
+	/* Called when the last lookup in flight ends (a shutdown waits for
+	 * that: the loop cannot close with pool jobs out). */
+	void (*idle)(void *arg);
+	void *idle_arg;
+	uint64_t hits, misses, revalidated, negative_hits, joined;
 };
 
 /* Open @dir as a served root.  0 or -errno (and @why in words). */
 int files_root_open(const char *dir, int *rootfd);
 
-/* 0 or -ENOMEM.  @max entries, @data_max bytes of small files' content. */
-int file_cache_init(struct file_cache *c, int rootfd, unsigned max,
-		    size_t data_max);
+/* 0 or -ENOMEM.  @max entries, @data_max bytes of small files' content;
+ * lookups go to @loop's default pool.  Thread: any, before the loop runs. */
+int file_cache_init(struct file_cache *c, struct proa_loop *loop, int rootfd,
+		    unsigned max, size_t data_max);
 /* Close every entry (those still referenced included: call it when no
- * response runs any more). */
+ * response runs any more and no lookup is in flight). */
 void file_cache_destroy(struct file_cache *c);
 
-/* What file_cache_get() found. */
+/* What file_cache_lookup() found. */
 enum file_result {
 	FILE_OK = 0,	  /* *out referenced: release it */
 	FILE_IS_DIR,	  /* a directory: try its index */
 	FILE_NOT_FOUND,	  /* 404 */
 	FILE_FORBIDDEN,	  /* 403: outside the root, not regular, no access */
 	FILE_TOO_LONG,	  /* 414 */
-	FILE_UNAVAILABLE, /* 503: out of descriptors or memory */
+	FILE_UNAVAILABLE, /* 503: out of descriptors, memory or lookups */
+	FILE_PENDING,	  /* looked up on the pool: the waiter is called */
+};
+
+struct file_waiter;
+/* The lookup a waiter waited for ended with @r (and, for FILE_OK, @e with
+ * a reference that is the callee's); @path is the path asked for (valid
+ * during the call). */
+typedef void (*file_waiter_fn)(struct file_waiter *w, const char *path,
+			       enum file_result r, struct fentry *e);
+
+/* A request waiting for a lookup: embedded in the caller's object. */
+struct file_waiter {
+	struct proa_link link; /* on the lookup's list while waiting */
+	struct file_lookup *l; /* NULL when not waiting */
+	file_waiter_fn done;
 };
 
 /**
- * file_cache_get() - the regular file at @path (relative to the root, no
- * leading slash, "" for the root), from the cache or opened now.
- * @now_ns: the loop's clock, for revalidation.
+ * file_cache_lookup() - the regular file at @path (relative to the root,
+ * no leading slash, "" for the root), from the cache, or FILE_PENDING:
+ * then it is being looked up on the pool's file lane and @w->done runs
+ * (on the loop thread, later, never from within this call) with the
+ * result, unless file_waiter_cancel(@w) ran first.
+ * @now_ns: the loop's clock, for revalidation and negative entries.
+ * Thread: the cache's loop.
  */
-enum file_result file_cache_get(struct file_cache *c, const char *path,
-				uint64_t now_ns, struct fentry **out);
+enum file_result file_cache_lookup(struct file_cache *c, const char *path,
+				   uint64_t now_ns, struct fentry **out,
+				   struct file_waiter *w);
+/**
+ * file_cache_list() - an HTML listing of the directory @path (as
+ * file_cache_lookup() takes it), made on the file lane: FILE_PENDING, and
+ * @w->done is called with the page as an entry (FILE_OK; its data is the
+ * page, it has no descriptor, it is in no table) or with why not; its
+ * @path argument is @path and a '/'.  Never cached: made for each request
+ * (those in flight together share one).
+ * Thread: the cache's loop.
+ */
+enum file_result file_cache_list(struct file_cache *c, const char *path,
+				 struct file_waiter *w);
+/* Stop waiting (the connection went away or timed out); the lookup goes
+ * on and its result is cached.  Harmless when @w is not waiting. */
+void file_waiter_cancel(struct file_waiter *w);
+
+/* Test hook: with PROA_HTTPD_FAULT_STALL_FIFO=1 in the environment, a
+ * lookup that finds a FIFO opens it for reading and blocks until a writer
+ * comes (and then answers 403 as usual), so that a test can stall the file
+ * lane on purpose. */
+void files_fault_from_env(void);
+
 void file_cache_release(struct file_cache *c, struct fentry *e);
 
 /* One more reference to @e, which the caller holds one of already. */

@@ -35,6 +35,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -78,6 +79,8 @@
 #define WRITE_HIGH ((size_t)16 * 1024) /* the transports' high mark */
 #define WRITE_LOW ((size_t)4 * 1024)   /* and their low mark */
 #define MAX_LOOPS 256
+/* Lookups one request needs at most: a directory, its index, its listing. */
+#define GIVEN_MAX 3
 #define LOG_BUF ((size_t)64 * 1024)
 #define SHUTDOWN_GRACE_S 30
 
@@ -120,6 +123,7 @@ struct config {
 	const char *access_log;
 	const char *user; /* --user: drop root for this user after binding */
 	bool quiet;
+	bool list; /* --list: a directory without an index is listed */
 	enum send_path send_path;
 };
 
@@ -152,6 +156,8 @@ struct shard {
 	bool drained;
 	unsigned idx;		  /* in the loop group */
 	enum send_path send_path; /* --send-path, as this loop can */
+	struct proa_handle warm_h;
+	sem_t *warmed;
 	/* input buffers not in use: a connection holds one only while it
 	 * has bytes it could not answer yet, so an idle one holds none */
 	void *free_in;
@@ -171,6 +177,7 @@ struct server {
 
 enum conn_state {
 	C_HEAD,	   /* waiting for (the rest of) a request head */
+	C_FILE,	   /* a request waits for its file's lookup (fw) */
 	C_SENDING, /* a file body going out through reads */
 	C_LINGER,  /* answered and shut for writing: input drained, dropped */
 	C_CLOSING, /* closed: everything else is dropped */
@@ -182,6 +189,7 @@ enum timer_mode {
 	T_IDLE,	  /* keep-alive, between requests */
 	T_BODY,	  /* a request body being read: restarted by each read */
 	T_LINGER, /* lingering close */
+	T_FILE,	  /* a file lookup: as long as a head may take, then 503 */
 };
 
 /* How long, and how many bytes, a lingering close reads before it gives
@@ -224,6 +232,15 @@ struct conn {
 	struct fslot *rd_slot; /* the one being read into: a read in flight */
 	unsigned lent;	       /* slots the transport holds */
 	struct proa_op rd;
+	/* A request whose file is being looked up: the waiter, and what
+	 * lookups of this request have found so far (the request is parsed
+	 * again when one ends, and takes these instead of asking again). */
+	struct file_waiter fw;
+	struct given {
+		char *path; /* NULL: unused */
+		enum file_result fr;
+		struct fentry *fe; /* FILE_OK: one reference */
+	} given[GIVEN_MAX];
 	/* for the access log */
 	char peer[48];
 	unsigned requests;
@@ -385,7 +402,8 @@ static void timer_fired(void *arg);
 static void timer_set(struct conn *c, enum timer_mode mode)
 {
 	struct server *srv = c->sh->srv;
-	uint64_t ns = mode == T_HEADER ? srv->cfg.header_timeout_ns
+	uint64_t ns = mode == T_HEADER || mode == T_FILE
+			  ? srv->cfg.header_timeout_ns
 		      : mode == T_IDLE ? srv->cfg.idle_timeout_ns
 		      : mode == T_BODY ? srv->cfg.body_timeout_ns
 				       : LINGER_NS;
@@ -650,34 +668,155 @@ static bool expect(struct conn *c, const struct http_request *req)
 	return true;
 }
 
-/* Answer a parsed request. */
-static void handle_request(struct conn *c, const struct http_request *req)
+static void given_clear(struct conn *c)
+{
+	for (int i = 0; i < GIVEN_MAX; i++) {
+		struct given *g = &c->given[i];
+
+		if (!g->path)
+			continue;
+		if (g->fr == FILE_OK)
+			file_cache_release(&c->sh->cache, g->fe);
+		free(g->path);
+		g->path = NULL;
+	}
+}
+
+/*
+ * The file at @path for the request being parsed: what an earlier lookup
+ * of this request found, or the cache's answer, or FILE_PENDING (then the
+ * connection waits in C_FILE, under the T_FILE timer).
+ */
+static enum file_result resolve(struct conn *c, const char *path,
+				struct fentry **fe, bool list)
+{
+	size_t n = strlen(path);
+	enum file_result fr;
+
+	for (int i = 0; i < GIVEN_MAX; i++) {
+		struct given *g = &c->given[i];
+
+		/* A listing's key is its directory's path and a '/'. */
+		if (g->path && strncmp(g->path, path, n) == 0 &&
+		    strcmp(g->path + n, list ? "/" : "") == 0) {
+			if (g->fr == FILE_OK) {
+				file_cache_hold(g->fe);
+				*fe = g->fe;
+			}
+			return g->fr;
+		}
+	}
+	fr = list ? file_cache_list(&c->sh->cache, path, &c->fw)
+		  : file_cache_lookup(&c->sh->cache, path,
+				      proa_loop_time(c->sh->loop), fe, &c->fw);
+	if (fr == FILE_PENDING) {
+		c->state = C_FILE;
+		timer_set(c, T_FILE);
+	}
+	return fr;
+}
+
+/* A lookup this connection waited for ended: keep what it found and parse
+ * the request again. */
+static void lookup_done(struct file_waiter *w, const char *path,
+			enum file_result fr, struct fentry *fe)
+{
+	struct conn *c = proa_container_of(w, struct conn, fw);
+	struct given *g;
+
+	for (g = c->given; g < c->given + GIVEN_MAX && g->path; g++)
+		;
+	if (g == c->given + GIVEN_MAX) { /* cannot happen: GIVEN_MAX */
+		given_clear(c);
+		g = c->given;
+	}
+	c->state = C_HEAD;
+	timer_set(c, T_NONE);
+	if (!(g->path = strdup(path))) {
+		if (fe)
+			file_cache_release(&c->sh->cache, fe);
+		respond_simple(c, NULL, 503, true, "Retry-After: 1\r\n");
+		return;
+	}
+	g->fr = fr;
+	g->fe = fe;
+	conn_process(c);
+}
+
+/*
+ * The file a GET or HEAD of @path answers with, as FILE_* (the index for
+ * a directory named with its slash), or FILE_PENDING.
+ */
+static enum file_result target_file(struct conn *c, char *path, bool dir,
+				    struct fentry **fe)
+{
+	enum file_result fr = resolve(c, path, fe, false);
+
+	if (fr == FILE_IS_DIR && dir) {
+		size_t n = strlen(path);
+
+		memcpy(path + n, n ? "/index.html" : "index.html", n ? 12 : 11);
+		fr = resolve(c, path, fe, false);
+		if (fr == FILE_NOT_FOUND && c->sh->srv->cfg.list) {
+			path[n] = '\0';
+			fr = resolve(c, path, fe, true);
+		} else if (fr == FILE_NOT_FOUND || fr == FILE_IS_DIR) {
+			fr = FILE_FORBIDDEN; /* no listing */
+		}
+	} else if (fr == FILE_OK && dir) {
+		/* "/file.txt/" names no file. */
+		file_cache_release(&c->sh->cache, *fe);
+		fr = FILE_NOT_FOUND;
+	}
+	return fr;
+}
+
+/*
+ * Answer a parsed request.  False when it must wait for a file lookup:
+ * then nothing was said or counted, and the request is parsed again from
+ * its first byte when the lookup ends.
+ */
+static bool handle_request(struct conn *c, const struct http_request *req)
 {
 	struct server *srv = c->sh->srv;
 	char path[HTTP_PATH_MAX + 1 + 16];
 	char hbuf[1024];
 	struct out o = {hbuf, 0, sizeof(hbuf)};
 	struct fentry *fe = NULL;
-	enum file_result fr;
-	bool dir, head = req->method == HTTP_METHOD_HEAD;
+	enum file_result fr = FILE_NOT_FOUND;
+	bool dir = false, head = req->method == HTTP_METHOD_HEAD;
 	bool v10ka = req->version == 10 && req->keep_alive;
 	uint64_t first = 0, last = 0, len;
-	int status, ret;
+	int status, ret = 0;
 
+	/* The file first, before anything is said or counted. */
+	if ((req->method == HTTP_METHOD_GET ||
+	     req->method == HTTP_METHOD_HEAD) &&
+	    !req->te_other &&
+	    req->content_length <= (int64_t)srv->cfg.body_max) {
+		ret = http_target_path(req->target.ptr, req->target.len, path,
+				       &dir);
+		if (!ret) {
+			fr = target_file(c, path, dir, &fe);
+			if (fr == FILE_PENDING)
+				return false;
+		}
+	}
+	given_clear(c);
 	c->sh->requests++;
 	c->requests++;
 	if (!req->keep_alive)
 		c->close_after = true;
 	if (req->method == HTTP_METHOD_UNKNOWN || req->te_other) {
 		respond_simple(c, req, 501, true, NULL);
-		return;
+		return true;
 	}
 	/* The body, if any, is read and thrown away after the response;
 	 * over the limit, it is refused and the connection closed. */
 	if (req->content_length > 0 || req->chunked) {
 		if (req->content_length > (int64_t)srv->cfg.body_max) {
 			respond_simple(c, req, 413, true, NULL);
-			return;
+			return true;
 		}
 		if (req->chunked) {
 			c->body = B_CHUNKED;
@@ -687,74 +826,63 @@ static void handle_request(struct conn *c, const struct http_request *req)
 			c->body_left = (uint64_t)req->content_length;
 		}
 	}
-	if (!expect(c, req))
-		return;
+	if (!expect(c, req)) {
+		if (fr == FILE_OK)
+			file_cache_release(&c->sh->cache, fe);
+		return true;
+	}
 	if (req->method != HTTP_METHOD_GET && req->method != HTTP_METHOD_HEAD) {
 		respond_simple(c, req, 405, false, "Allow: GET, HEAD\r\n");
-		return;
+		return true;
 	}
-	ret = http_target_path(req->target.ptr, req->target.len, path, &dir);
 	if (ret) {
 		respond_simple(c, req, ret, ret == 400, NULL);
-		return;
+		return true;
 	}
-	fr = file_cache_get(&c->sh->cache, path, proa_loop_time(c->sh->loop),
-			    &fe);
 	if (fr == FILE_IS_DIR) {
+		/* Only without the slash: target_file() took the index. */
 		size_t n = strlen(path);
+		/* Relative links in the index need the slash.  The
+		 * path is decoded: encode it again, or a %0d%0a in
+		 * the target would split the response. */
+		char loc[3 * HTTP_PATH_MAX + 40];
+		static const char hex[] = "0123456789ABCDEF";
+		size_t k = 0;
 
-		if (!dir) {
-			/* Relative links in the index need the slash.  The
-			 * path is decoded: encode it again, or a %0d%0a in
-			 * the target would split the response. */
-			char loc[3 * HTTP_PATH_MAX + 40];
-			static const char hex[] = "0123456789ABCDEF";
-			size_t k = 0;
+		k += (size_t)snprintf(loc, sizeof(loc), "Location: /");
+		for (size_t i = 0; i < n; i++) {
+			unsigned char ch = (unsigned char)path[i];
 
-			k += (size_t)snprintf(loc, sizeof(loc), "Location: /");
-			for (size_t i = 0; i < n; i++) {
-				unsigned char ch = (unsigned char)path[i];
-
-				if ((ch >= 'a' && ch <= 'z') ||
-				    (ch >= 'A' && ch <= 'Z') ||
-				    (ch >= '0' && ch <= '9') ||
-				    (ch && strchr("/-._~", ch))) {
-					loc[k++] = (char)ch;
-				} else {
-					loc[k++] = '%';
-					loc[k++] = hex[ch >> 4];
-					loc[k++] = hex[ch & 15];
-				}
+			if ((ch >= 'a' && ch <= 'z') ||
+			    (ch >= 'A' && ch <= 'Z') ||
+			    (ch >= '0' && ch <= '9') ||
+			    (ch && strchr("/-._~", ch))) {
+				loc[k++] = (char)ch;
+			} else {
+				loc[k++] = '%';
+				loc[k++] = hex[ch >> 4];
+				loc[k++] = hex[ch & 15];
 			}
-			memcpy(loc + k, "/\r\n", 4);
-			respond_simple(c, req, 301, false, loc);
-			return;
 		}
-		memcpy(path + n, n ? "/index.html" : "index.html", n ? 12 : 11);
-		fr = file_cache_get(&c->sh->cache, path,
-				    proa_loop_time(c->sh->loop), &fe);
-		if (fr == FILE_NOT_FOUND || fr == FILE_IS_DIR)
-			fr = FILE_FORBIDDEN; /* no listing */
-	} else if (fr == FILE_OK && dir) {
-		/* "/file.txt/" names no file. */
-		file_cache_release(&c->sh->cache, fe);
-		fr = FILE_NOT_FOUND;
+		memcpy(loc + k, "/\r\n", 4);
+		respond_simple(c, req, 301, false, loc);
+		return true;
 	}
 	switch (fr) {
 	case FILE_OK:
 		break;
 	case FILE_NOT_FOUND:
 		respond_simple(c, req, 404, false, NULL);
-		return;
+		return true;
 	case FILE_TOO_LONG:
 		respond_simple(c, req, 414, false, NULL);
-		return;
+		return true;
 	case FILE_UNAVAILABLE:
 		respond_simple(c, req, 503, false, "Retry-After: 1\r\n");
-		return;
+		return true;
 	default:
 		respond_simple(c, req, 403, false, NULL);
-		return;
+		return true;
 	}
 
 	/* Conditional requests (RFC 9110 13.2.2): If-None-Match wins over
@@ -812,7 +940,7 @@ static void handle_request(struct conn *c, const struct http_request *req)
 					 fe->size);
 				file_cache_release(&c->sh->cache, fe);
 				respond_simple(c, req, 416, false, cr);
-				return;
+				return true;
 			}
 			default:
 				break;
@@ -858,17 +986,20 @@ static void handle_request(struct conn *c, const struct http_request *req)
 		file_cache_release(&c->sh->cache, fe);
 		if (ok)
 			response_done(c);
-		return;
+		return true;
 	}
 	struct iovec iov = {hbuf, o.len};
 	if (!conn_write(c, &iov, 1)) {
 		file_cache_release(&c->sh->cache, fe);
-		return;
+		return true;
 	}
 	enum send_path sp = c->sh->send_path;
+	/* A listing is a page in memory, with no file behind it. */
+	if (fe->listing)
+		sp = SEND_MAP;
 	if (sp == SEND_SPLICE || (sp == SEND_AUTO && !fe->data)) {
 		send_spliced(c, fe, first, len);
-		return;
+		return true;
 	}
 	/* TLS encrypts in user space: it would touch a mapping, which a
 	 * truncated file turns into SIGBUS, so TLS reads instead. */
@@ -881,10 +1012,10 @@ static void handle_request(struct conn *c, const struct http_request *req)
 			(size_t)len, file_ref_release, fe) < 0) {
 			file_cache_release(&c->sh->cache, fe);
 			conn_abort(c);
-			return;
+			return true;
 		}
 		response_done(c);
-		return;
+		return true;
 	}
 	/* A big file: a read at a time into two buffers, each sent from
 	 * where it was read while the other fills. */
@@ -892,7 +1023,7 @@ static void handle_request(struct conn *c, const struct http_request *req)
 		if (!c->slot[i].buf && !(c->slot[i].buf = malloc(FBUF_SIZE))) {
 			file_cache_release(&c->sh->cache, fe);
 			conn_abort(c);
-			return;
+			return true;
 		}
 		c->slot[i].c = c;
 	}
@@ -901,10 +1032,13 @@ static void handle_request(struct conn *c, const struct http_request *req)
 	c->f_left = len;
 	c->state = C_SENDING;
 	send_file_next(c);
+	return true;
 }
 
 static void conn_free(struct conn *c)
 {
+	file_waiter_cancel(&c->fw);
+	given_clear(c);
 	free(c->in);
 	free(c->slot[0].buf);
 	free(c->slot[1].buf);
@@ -1015,6 +1149,16 @@ static void timer_fired(void *arg)
 		conn_close(c);
 		return;
 	}
+	if (c->tmode == T_FILE) {
+		/* The file lane is stuck (a hung file system): say so rather
+		 * than hold the connection; cached files are still served. */
+		file_waiter_cancel(&c->fw);
+		given_clear(c);
+		c->tmode = T_NONE;
+		c->state = C_HEAD;
+		respond_simple(c, NULL, 503, true, "Retry-After: 1\r\n");
+		return;
+	}
 	if (c->tmode == T_HEADER && c->in_len > 0) {
 		/* A head started and did not finish in time (slowloris). */
 		c->tmode = T_NONE;
@@ -1106,7 +1250,8 @@ static size_t process_bytes(struct conn *c, const char *p, size_t n)
 			break;
 		}
 		timer_set(c, T_NONE);
-		handle_request(c, &req);
+		if (!handle_request(c, &req))
+			break; /* C_FILE: parsed again when the file is known */
 		used += consumed;
 	}
 	if (c->state == C_CLOSING || c->state == C_LINGER)
@@ -1249,6 +1394,7 @@ static void conn_lost(struct proa_protocol *p, int err)
 	sh->nconns--;
 	c->t = NULL;
 	c->state = C_CLOSING;
+	file_waiter_cancel(&c->fw);
 	/* The transport gave back what it held before this call; a read may
 	 * still be writing into a slot: free when it completes. */
 	if (!conn_quiet(c)) {
@@ -1309,6 +1455,7 @@ static struct proa_protocol *conn_factory(void *arg, struct proa_transport *t)
 		return NULL; /* refused: closed at once */
 	c->proto.ops = &conn_ops;
 	c->sh = sh;
+	c->fw.done = lookup_done;
 	proa_list_add_tail(&sh->conns, &c->link);
 	sh->nconns++;
 	return &c->proto;
@@ -1320,7 +1467,9 @@ static void shard_check_drained(struct shard *sh)
 {
 	struct server *srv = sh->srv;
 
-	if (sh->drained || sh->nconns > 0)
+	/* A lookup in flight holds a pool job, which the loop cannot close
+	 * under: wait for it too (file_cache.idle calls again). */
+	if (sh->drained || sh->nconns > 0 || sh->cache.nlookups > 0)
 		return;
 	if (sh->log.fd >= 0) {
 		log_flush(sh);
@@ -1330,6 +1479,32 @@ static void shard_check_drained(struct shard *sh)
 	}
 	sh->drained = true;
 	proa_loop_group_drained(srv->group, sh->idx);
+}
+
+/*
+ * On the shard's loop, before the server says it is ready: make the
+ * loop's pool now, so that the first cache miss does not pay for it on
+ * the loop thread (placing the workers reads the CPU topology from /sys
+ * and /proc).  Without a pool, lookups answer 503; the server still runs.
+ */
+static void shard_warm(void *arg)
+{
+	struct shard *sh = arg;
+	struct proa_pool *pool;
+	int ret = proa_pool_default(&pool, sh->loop);
+
+	if (ret < 0)
+		fprintf(stderr, "%s: no thread pool for file lookups: %s\n",
+			prog, proa_strerror(ret));
+	sem_post(sh->warmed);
+}
+
+static void cache_idle(void *arg)
+{
+	struct shard *sh = arg;
+
+	if (sh->draining)
+		shard_check_drained(sh);
 }
 
 /* The loop group's drain function, on loop @i (its listener is closed
@@ -1401,6 +1576,11 @@ static void usage(FILE *f)
 		"                        groups (as root, files only other "
 		"users may read are\n"
 		"                        served: mode o+r)\n"
+		"  --list, --no-list     list a directory that has no "
+		"index.html (names\n"
+		"                        starting with '.' left out), or "
+		"answer 403 (the\n"
+		"                        default; ./run.sh lists)\n"
 		"  --quiet               print nothing but errors\n"
 		"  -h, --help            this text\n"
 		"\n"
@@ -1456,6 +1636,8 @@ static bool parse_args(int argc, char **argv, struct config *cfg)
 		O_LOG,
 		O_SEND,
 		O_USER,
+		O_LIST,
+		O_NOLIST,
 		O_QUIET
 	};
 	static const struct option opts[] = {
@@ -1472,6 +1654,8 @@ static bool parse_args(int argc, char **argv, struct config *cfg)
 	    {"access-log", required_argument, NULL, O_LOG},
 	    {"send-path", required_argument, NULL, O_SEND},
 	    {"user", required_argument, NULL, O_USER},
+	    {"list", no_argument, NULL, O_LIST},
+	    {"no-list", no_argument, NULL, O_NOLIST},
 	    {"quiet", no_argument, NULL, O_QUIET},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -1572,6 +1756,12 @@ static bool parse_args(int argc, char **argv, struct config *cfg)
 				return bad_usage("--user: empty");
 			cfg->user = optarg;
 			break;
+		case O_LIST:
+			cfg->list = true;
+			break;
+		case O_NOLIST:
+			cfg->list = false;
+			break;
 		case O_QUIET:
 			cfg->quiet = true;
 			break;
@@ -1608,9 +1798,11 @@ static int shards_init(struct server *srv, struct proa_loop_group *g)
 		sh->loop = proa_loop_group_loop(g, i);
 		proa_list_init(&sh->conns);
 		sh->log.fd = srv->logfd;
-		if (file_cache_init(&sh->cache, srv->rootfd, 4096, 64u << 20) <
-		    0)
+		if (file_cache_init(&sh->cache, sh->loop, srv->rootfd, 4096,
+				    64u << 20) < 0)
 			return -ENOMEM;
+		sh->cache.idle = cache_idle;
+		sh->cache.idle_arg = sh;
 		sh->send_path = srv->cfg.send_path;
 		if (srv->tls && (sh->send_path == SEND_SPLICE ||
 				 sh->send_path == SEND_MAP)) {
@@ -1643,6 +1835,42 @@ static int shards_init(struct server *srv, struct proa_loop_group *g)
 		}
 	}
 	return 0;
+}
+
+/* Run shard_warm() on every loop and wait for them (10 s at most). */
+static bool warm_shards(struct server *srv)
+{
+	struct timespec deadline;
+	unsigned posted = 0;
+	sem_t warmed;
+	bool ok = true;
+
+	if (sem_init(&warmed, 0, 0) < 0) {
+		fail("sem_init: %s", proa_strerror(-errno));
+		return false;
+	}
+	for (unsigned i = 0; i < srv->nshards; i++) {
+		struct shard *sh = &srv->shards[i];
+
+		sh->warmed = &warmed;
+		if (proa_loop_call_soon_threadsafe(sh->loop, &sh->warm_h,
+						   shard_warm, sh) == 0)
+			posted++;
+	}
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 10;
+	for (unsigned i = 0; i < posted; i++) {
+		while (sem_timedwait(&warmed, &deadline) < 0) {
+			if (errno == EINTR)
+				continue;
+			fail("the loops did not start in 10 s");
+			ok = false;
+			/* The posts still to come would find it gone. */
+			_exit(1);
+		}
+	}
+	sem_destroy(&warmed);
+	return ok && posted == srv->nshards;
 }
 
 static void shards_free(struct server *srv)
@@ -1833,6 +2061,7 @@ int main(int argc, char **argv)
 
 	if (!parse_args(argc, argv, cfg))
 		return 2;
+	files_fault_from_env();
 	if (cfg->user && !user_lookup(cfg->user, &user))
 		return 2;
 	ret = files_root_open(cfg->root, &srv.rootfd);
@@ -1908,6 +2137,8 @@ int main(int argc, char **argv)
 	sopt.transport.write_low = WRITE_LOW;
 	/* The bound on input held per connection (see IN_CAP). */
 	sopt.transport.recv_oneshot = true;
+	if (!warm_shards(&srv))
+		goto out;
 	if (!listen_host(g, cfg, &sopt, &srv, host, sizeof(host)))
 		goto out;
 	if (cfg->user && !drop_root(cfg->user, &user))

@@ -38,6 +38,7 @@
 extern "C" {
 #endif
 
+struct addrinfo;
 struct iovec;
 struct proa_loop;
 struct proa_transport;
@@ -294,14 +295,24 @@ struct proa_connect_options {
 	uint64_t timeout_ns; /* whole connect, name lookup included (0: none) */
 	int family;	     /* AF_UNSPEC, AF_INET, AF_INET6 */
 	struct proa_transport_options transport;
+	/* Happy Eyeballs (RFC 8305): how long an attempt has before the
+	 * next address is tried beside it (0: 250 ms, the RFC's
+	 * recommendation; UINT64_MAX: one address at a time, the next only
+	 * when one fails). */
+	uint64_t attempt_delay_ns;
 	/* Must be zero: room for fields a later 0.x adds without changing
 	 * the size (README, "ABI"); nonzero is -EINVAL. */
-	uint64_t reserved[4];
+	uint64_t reserved[3];
 };
 
 /**
- * proa_tcp_connect() - connect to @host:@port (each address the name
- * gives, in order, until one accepts).
+ * proa_tcp_connect() - connect to @host:@port: the addresses the name
+ * gives race as Happy Eyeballs has them (RFC 8305): IPv6 and IPv4
+ * interleaved, the first address's family first; an attempt starts every
+ * @opt->attempt_delay_ns (250 ms) or as soon as one fails, at most 8 in
+ * flight; the first to connect wins and the others are cancelled (their
+ * sockets closed).  An address that never answers costs 250 ms, not the
+ * kernel's SYN timeout.
  * @fut: resolves with res 0 and value the struct proa_transport * (the
  *       protocol's connection_made has been called), or -errno:
  *       -ECONNREFUSED, -ENETUNREACH, -EHOSTUNREACH, -ETIMEDOUT,
@@ -313,6 +324,20 @@ PROA_API int proa_tcp_connect(struct proa_loop *loop, const char *host,
 			      const struct proa_connect_options *opt,
 			      proa_protocol_factory factory, void *arg,
 			      struct proa_future *fut);
+
+/**
+ * proa_tcp_connect_addrs() - proa_tcp_connect() to addresses the caller
+ * resolved itself (a list from getaddrinfo(), proa_getaddrinfo() or one
+ * made by hand; only its AF_INET and AF_INET6 entries are used, each with
+ * its own port, and the list is copied before this returns).
+ * Return: as proa_tcp_connect(); -EINVAL if @list has no such address.
+ * Thread: loop.
+ */
+PROA_API int proa_tcp_connect_addrs(struct proa_loop *loop,
+				    const struct addrinfo *list,
+				    const struct proa_connect_options *opt,
+				    proa_protocol_factory factory, void *arg,
+				    struct proa_future *fut);
 
 /** proa_unix_connect() - the same for a UNIX socket @path ('@': abstract). */
 PROA_API int proa_unix_connect(struct proa_loop *loop, const char *path,

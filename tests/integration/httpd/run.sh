@@ -736,6 +736,38 @@ for way in splice map read; do
 	check "--send-path $way exits 0 ($(tail -1 "$SRV_ERR"))" test "$SRV_RC" = 0
 done
 
+# ---- --list: directory listings -------------------------------------------
+ld=$root/listed
+mkdir -p "$ld/sub dir" "$ld/.git"
+printf 'a\n' >"$ld/plain.txt"
+printf 'b\n' >"$ld/<b>&\"q'.txt"
+printf 'c\n' >"$ld/?#odd"
+printf 'd\n' >"$ld/.hidden"
+mkfifo "$ld/pipe"
+chmod 755 "$ld" "$ld/sub dir"
+if start_httpd --list "$root"; then
+	list=$(curl -sS "$URL/listed/")
+	check "--list: a directory without an index is listed (200, text/html)" \
+		test "$(curl -sS -o /dev/null -w '%{http_code} %{content_type}' "$URL/listed/")" = "200 text/html; charset=utf-8"
+	check "--list: names escaped in the text and encoded in the link" \
+		grep -qF '<a href="%3Cb%3E%26%22q%27.txt">&lt;b&gt;&amp;&quot;q&#39;.txt</a>' <<<"$list"
+	check "--list: a name with ? and # links to itself" \
+		test "$(curl -sS "$URL/listed/$(sed -n 's/.*href="\(%3F[^"]*\)".*/\1/p' <<<"$list")")" = c
+	check "--list: directories first, with their slash" \
+		grep -qF '<a href="sub%20dir/">sub dir/</a>' <<<"$list"
+	check "--list: dot files and FIFOs are not listed" \
+		test "$(grep -cE 'hidden|\.git|pipe' <<<"$list")" = 0
+	check "--list: a directory with an index still serves the index" \
+		test "$(curl -sS "$URL/sub/")" = "sub index"
+	check "--list: a path below a listing that is not there: 404" \
+		test "$(curl -sS -o /dev/null -w '%{http_code}' "$URL/listed/nope")" = 404
+	check "--list: HEAD of a listing has no body" \
+		test "$(curl -sS -I "$URL/listed/" | grep -c '^Content-Length: [1-9]')" = 1
+	stop_server TERM
+	check "--list: exits 0" test "$SRV_RC" = 0
+else
+	fail "proa-httpd --list did not start"
+fi
 echo "httpd integration: $failures failure(s)"
 [ "$failures" -gt 100 ] && failures=100
 exit "$failures"
