@@ -80,6 +80,18 @@ int proa_transport_write_ref(struct proa_transport *t, const void *data,
 	return t->vt->write_ref(t, data, len, release, arg);
 }
 
+/* The checks both sendfile calls share; @size is the file's size. */
+static int sendfile_checked(struct proa_transport *t, int fd, uint64_t off,
+			    size_t len, uint64_t size,
+			    void (*release)(void *arg), void *arg)
+{
+	/* Only bytes the file has: a range past its end would hang the
+	 * splice loop or fault the mapping. */
+	if (off > size || len > size - off)
+		return -EINVAL;
+	return t->vt->sendfile(t, fd, off, len, release, arg);
+}
+
 int proa_transport_sendfile(struct proa_transport *t, int fd, uint64_t off,
 			    size_t len, void (*release)(void *arg), void *arg)
 {
@@ -90,15 +102,24 @@ int proa_transport_sendfile(struct proa_transport *t, int fd, uint64_t off,
 	if (fd < 0)
 		return -EBADF;
 	PROA__LOOP_CHECK(t->loop);
-	/* Only a regular file, and only bytes it has now: a range past its
-	 * end would hang the splice loop or fault the mapping. */
 	if (fstat(fd, &st) < 0)
 		return -errno;
 	if (!S_ISREG(st.st_mode))
 		return -EINVAL;
-	if (off > (uint64_t)st.st_size || len > (uint64_t)st.st_size - off)
+	return sendfile_checked(t, fd, off, len, (uint64_t)st.st_size, release,
+				arg);
+}
+
+int proa_transport_sendfile_sized(struct proa_transport *t, int fd,
+				  uint64_t off, size_t len, uint64_t size,
+				  void (*release)(void *arg), void *arg)
+{
+	if (!t || !release || len > UINT32_MAX)
 		return -EINVAL;
-	return t->vt->sendfile(t, fd, off, len, release, arg);
+	if (fd < 0)
+		return -EBADF;
+	PROA__LOOP_CHECK(t->loop);
+	return sendfile_checked(t, fd, off, len, size, release, arg);
 }
 
 /* write_ref on a kind that copies: the bytes are taken in the call, and
@@ -146,9 +167,21 @@ struct proa__fmap *proa__fmap_new(int fd, uint64_t off, size_t len,
 				  void (*release)(void *arg), void *arg)
 {
 	uint64_t skew = off % (uint64_t)sysconf(_SC_PAGESIZE);
-	struct proa__fmap *m = malloc(sizeof(*m));
+	struct proa__fmap *m;
+	struct stat st;
 	int err;
 
+	/* Whoever reads a mapping past the end of its file takes SIGBUS
+	 * (TLS encrypts from it on this thread): the range is checked
+	 * against the file as it is now, whatever the caller was told. */
+	if (fstat(fd, &st) < 0)
+		return NULL;
+	if (!S_ISREG(st.st_mode) || off > (uint64_t)st.st_size ||
+	    len > (uint64_t)st.st_size - off) {
+		errno = EINVAL;
+		return NULL;
+	}
+	m = malloc(sizeof(*m));
 	if (!m)
 		return NULL;
 	m->maplen = (size_t)skew + len;

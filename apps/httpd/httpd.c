@@ -605,7 +605,7 @@ static void file_ref_release(void *arg)
 
 /*
  * A body spliced from the file: the socket takes the page cache's pages,
- * nothing is copied on our side (proa_transport_sendfile).  Measured on
+ * nothing is copied on our side (proa_transport_sendfile_sized).  Measured on
  * the way in (perf/http/run-http, --send-path): see the note at
  * enum send_path.  One reference to @fe per piece (a piece is at most
  * 1 GiB); the caller's reference is dropped here.
@@ -619,8 +619,11 @@ static void send_spliced(struct conn *c, struct fentry *fe, uint64_t off,
 		uint64_t n = len < piece_max ? len : piece_max;
 
 		file_cache_hold(fe);
-		if (proa_transport_sendfile(c->t, fe->fd, off, (size_t)n,
-					    file_ref_release, fe) < 0) {
+		/* The size the lookup's statx saw (on the pool): an fstat
+		 * here would touch the file system on the loop thread. */
+		if (proa_transport_sendfile_sized(c->t, fe->fd, off, (size_t)n,
+						  fe->size, file_ref_release,
+						  fe) < 0) {
 			/* The file shrank since it was checked: the head
 			 * promised bytes that cannot come. */
 			file_cache_release(&c->sh->cache, fe);

@@ -438,6 +438,26 @@ PROA_API int proa_transport_sendfile(struct proa_transport *t, int fd,
 				     void (*release)(void *arg), void *arg);
 
 /**
+ * proa_transport_sendfile_sized() - proa_transport_sendfile() for a file
+ * whose size the caller knows already (a statx on a pool thread, say):
+ * the range is checked against @size instead of by fstat, so that nothing
+ * touches the file system on the loop thread, where fstat can wait on a
+ * network or FUSE file system.  @fd must be a regular file: not checked
+ * on the splice path.  If the file is in fact shorter, the bytes that are
+ * not there end the connection as for a file cut short in flight
+ * (-ENODATA spliced); where the range is mapped instead (TLS, no splice)
+ * the mapping is checked against the file as it is then (fstat) and a
+ * range past its end is -EINVAL, never SIGBUS.
+ * Return: as proa_transport_sendfile().
+ * Thread: loop.
+ */
+PROA_API int proa_transport_sendfile_sized(struct proa_transport *t, int fd,
+					   uint64_t off, size_t len,
+					   uint64_t size,
+					   void (*release)(void *arg),
+					   void *arg);
+
+/**
  * proa_transport_write_eof() - shut our write side (SHUT_WR) once the
  * buffer has been sent; reading goes on (HALF_LOCAL).
  * Return: 0; -EPIPE if already closing or shut; -EOPNOTSUPP over TLS

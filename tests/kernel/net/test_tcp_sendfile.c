@@ -4,7 +4,8 @@
  * order with copied and referenced writes through a small send buffer,
  * flushed on close, sent from a mapping when no descriptor is left for
  * the pipe (EMFILE), released once on abort; what sendfile refuses before
- * queueing anything, and a file that shrinks after the call.
+ * queueing anything, a file that shrinks after the call, and sendfile_sized
+ * told a size the file has or has not.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -362,6 +363,86 @@ static void test_sendfile_errors(void **state)
 	farm_free(&cf);
 }
 
+/*
+ * sendfile_sized: the range is checked against the size the caller gives
+ * (no fstat on the loop).  A true size sends the file whole; a range past
+ * the given size is refused before anything is queued; a size larger
+ * than the file ends the connection with -ENODATA where it is spliced,
+ * and is refused where it would be mapped (the mapping is checked against
+ * the file, never read past its end).
+ */
+static void test_sendfile_sized(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct farm sf = {.flags = 0}, cf = {.flags = P_VERIFY};
+	struct proa_server *s = listen_local(loop, NULL, &sf);
+	struct peer *c = connect_local(loop, proa_server_port(s), NULL, &cf);
+	const size_t len = 1u << 20;
+	int fd = pat_file(len), small = pat_file(4096);
+	struct wref r = {.len = 0}, bad = {.len = 0}, lie = {.len = 0};
+	struct peer *sv;
+	int ret;
+
+	(void)state;
+	DRIVE(loop, sf.peers && sf.peers->made);
+	sv = sf.peers;
+	assert_res(proa_transport_sendfile_sized(sv->t, -1, 0, 1, 1,
+						 wref_release, &bad),
+		   -EBADF);
+	assert_res(proa_transport_sendfile_sized(sv->t, fd, 0, 4097, 4096,
+						 wref_release, &bad),
+		   -EINVAL);
+	assert_res(proa_transport_sendfile_sized(sv->t, fd, 4097, 0, 4096,
+						 wref_release, &bad),
+		   -EINVAL);
+	assert_res(
+	    proa_transport_sendfile_sized(sv->t, fd, 0, 1, 1, NULL, &bad),
+	    -EINVAL);
+	assert_res(proa_transport_sendfile_sized(NULL, fd, 0, 1, 1,
+						 wref_release, &bad),
+		   -EINVAL);
+	assert_int_equal(proa_transport_write_buffer_size(sv->t), 0);
+	/* the true size: the whole file, released once */
+	r.t = sv->t;
+	assert_res(proa_transport_sendfile_sized(sv->t, fd, 0, len, len,
+						 wref_release, &r),
+		   0);
+	check_sendfile_chunk(loop, sv->t);
+	DRIVE(loop, r.calls > 0 && c->rx == len);
+	assert_int_equal(c->bad, 0);
+	assert_false(sv->lost);
+	/* a size larger than the file; its bytes still verify: pat(i +
+	 * 2^20) == pat(i) */
+	lie.t = sv->t;
+	ret = proa_transport_sendfile_sized(sv->t, small, 0, len, len,
+					    wref_release, &lie);
+	if (proa_loop_feature(loop, PROA_FEAT_OP_SPLICE)) {
+		assert_res(ret, 0);
+		DRIVE(loop, sv->lost);
+		assert_res(sv->err, -ENODATA);
+		assert_int_equal(lie.calls, 1);
+		assert_true(lie.seq < sv->lost_seq);
+		DRIVE(loop, c->lost);
+		assert_true(c->rx <= len + 4096);
+	} else {
+		assert_res(ret, -EINVAL);
+		assert_int_equal(proa_transport_write_buffer_size(sv->t), 0);
+		assert_res(proa_transport_close(sv->t), 0);
+		DRIVE(loop, sv->lost && c->lost);
+		assert_int_equal(lie.calls, 0);
+		assert_int_equal(c->rx, len);
+	}
+	assert_int_equal(c->bad, 0);
+	assert_int_equal(bad.calls, 0);
+	assert_int_equal(r.calls, 1);
+	close(fd);
+	close(small);
+	close_server(loop, s);
+	proa_test_loop_close(loop);
+	farm_free(&sf);
+	farm_free(&cf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -374,6 +455,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_sendfile_abort, setup,
 					    teardown_check),
 	    cmocka_unit_test_setup_teardown(test_sendfile_errors, setup,
+					    teardown_check),
+	    cmocka_unit_test_setup_teardown(test_sendfile_sized, setup,
 					    teardown_check),
 	};
 
