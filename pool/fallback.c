@@ -13,8 +13,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -45,6 +47,36 @@ static ssize_t do_copy_file_range(const struct proa__op_priv *p)
 			       p->arg64 == UINT64_MAX ? NULL : &out, p->len, 0);
 }
 
+static bool too_long(const void *path)
+{
+	return strnlen(path, PATH_MAX) >= PATH_MAX;
+}
+
+/*
+ * Thread: worker.  io_uring's prep copies every path of an op before it
+ * looks anything up, so a path of PATH_MAX bytes or more is -ENAMETOOLONG
+ * whatever else is wrong; linkat(2) looks its old path up before it copies
+ * the new one (a missing old name would be -ENOENT).  Checking first
+ * gives the file lane io_uring's answer.
+ */
+static bool paths_too_long(const struct proa__op_priv *p)
+{
+	switch (p->kind) {
+	case PROA__OP_OPENAT:
+	case PROA__OP_STATX:
+	case PROA__OP_OPENAT2:
+	case PROA__OP_UNLINKAT:
+	case PROA__OP_MKDIRAT:
+		return too_long(p->addr);
+	case PROA__OP_RENAMEAT:
+	case PROA__OP_SYMLINKAT:
+	case PROA__OP_LINKAT:
+		return too_long(p->addr) || too_long(p->addr2);
+	default:
+		return false;
+	}
+}
+
 /* Thread: worker.  The same call the SQE would have made, or for getdents
  * and copy_file_range, which have no opcode, the only one. */
 static int32_t file_job(void *arg, void **value)
@@ -55,6 +87,8 @@ static int32_t file_job(void *arg, void **value)
 	ssize_t r;
 
 	(void)value;
+	if (paths_too_long(p))
+		return -ENAMETOOLONG;
 	switch (op->priv.kind) {
 	case PROA__OP_READ:
 	case PROA__OP_WRITE:

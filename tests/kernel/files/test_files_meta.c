@@ -564,9 +564,14 @@ static void test_paths_over_path_max_are_enametoolong(void **state)
 	    RUN(loop, PROA_FEAT_OP_RENAMEAT,
 		proa_op_renameat2(loop, &op_, AT_FDCWD, lp, AT_FDCWD, "x", 0)),
 	    -ENAMETOOLONG);
-	/* The old name exists: linkat(2) looks it up before it reads the
-	 * new one, where io_uring's prep reads both first, so a missing
-	 * old name would be -ENOENT on the file lane only. */
+	/* A missing old name too: linkat(2) would look it up first and say
+	 * -ENOENT, io_uring copies both names first; the file lane gives
+	 * io_uring's answer. */
+	assert_res(RUN(loop, PROA_FEAT_OP_LINKAT,
+		       proa_op_linkat(loop, &op_, AT_FDCWD, "missing", AT_FDCWD,
+				      lp, 0)),
+		   -ENAMETOOLONG);
+	/* An existing old name. */
 	snprintf(old, sizeof(old), "%s/x", tmpdir);
 	fd = open(old, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
 	assert_true(fd >= 0);
@@ -579,6 +584,16 @@ static void test_paths_over_path_max_are_enametoolong(void **state)
 	assert_res(RUN(loop, PROA_FEAT_OP_SYMLINKAT,
 		       proa_op_symlinkat(loop, &op_, "x", AT_FDCWD, lp)),
 		   -ENAMETOOLONG);
+	/* Exactly PATH_MAX bytes (no room for the NUL) is too long too;
+	 * one less reaches the file system. */
+	lp[PATH_MAX] = '\0';
+	assert_res(RUN(loop, PROA_FEAT_OP_MKDIRAT,
+		       proa_op_mkdirat(loop, &op_, AT_FDCWD, lp, 0700)),
+		   -ENAMETOOLONG);
+	lp[PATH_MAX - 1] = '\0';
+	assert_res(RUN(loop, PROA_FEAT_OP_MKDIRAT,
+		       proa_op_mkdirat(loop, &op_, AT_FDCWD, lp, 0700)),
+		   -ENOENT);
 	assert_int_equal(proa_test_fds(), before);
 	free(lp);
 	proa_test_loop_close(loop);
