@@ -28,14 +28,14 @@
 #include "ring/ring_int.h"
 
 /* The file opcodes a "hidden" loop lacks: the new ones and the older
- * openat, close and statx these cases use around them. */
+ * openat, close, statx and fsync these cases use around them. */
 static uint64_t hide_file_ops =
     (1ull << PROA_FEAT_OP_OPENAT2) | (1ull << PROA_FEAT_OP_FALLOCATE) |
     (1ull << PROA_FEAT_OP_FTRUNCATE) | (1ull << PROA_FEAT_OP_UNLINKAT) |
     (1ull << PROA_FEAT_OP_RENAMEAT) | (1ull << PROA_FEAT_OP_MKDIRAT) |
     (1ull << PROA_FEAT_OP_SYMLINKAT) | (1ull << PROA_FEAT_OP_LINKAT) |
     (1ull << PROA_FEAT_OP_OPENAT) | (1ull << PROA_FEAT_OP_CLOSE) |
-    (1ull << PROA_FEAT_OP_STATX);
+    (1ull << PROA_FEAT_OP_STATX) | (1ull << PROA_FEAT_OP_FSYNC);
 
 static uint64_t as_probed = 0;
 
@@ -249,6 +249,73 @@ static void test_openat2_resolve_flags_hold(void **state)
 	proa_test_loop_close(loop);
 }
 
+/*
+ * Many openat2 at once through a 4-entry SQ, each with its own resolve
+ * flags, from one struct proa_open_how changed after every call: each
+ * result must be its own how's (the how is read during the call, and the
+ * io_uring backend's per-slot copy is not shared between SQEs in flight).
+ */
+#define MANY 64
+
+static void test_openat2_many_in_flight_keep_their_own_how(void **state)
+{
+	struct proa_loop_opts opts = {.sq_entries = 4};
+	uint64_t hide = *(const uint64_t *)*state;
+	struct proa_open_how how;
+	struct proa_loop *loop;
+	struct proa_op op[MANY];
+	struct done d[MANY];
+	char dir[sizeof(tmpdir) + 16];
+	int dfd = fresh_dir(dir, sizeof(dir), "many"), fd, i, before;
+
+	proa__ring_faults.hide_features = hide;
+	loop = proa_test_loop_new_opts(&opts);
+	proa__ring_faults.hide_features = 0;
+	before = proa_test_fds();
+	fd = openat(dfd, "f", O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(symlinkat("f", dfd, "in"), 0);
+	/* Run once, so that the ring is enabled and a full SQ is flushed
+	 * while the calls are made. */
+	assert_true(proa_loop_run(loop, PROA_RUN_NOWAIT) >= 0);
+	for (i = 0; i < MANY; i++) {
+		const char *path = i % 3 == 0	? "in"
+				   : i % 3 == 1 ? "../x"
+						: "f";
+
+		how = (struct proa_open_how){.flags = O_RDONLY};
+		how.resolve = i % 3 == 0 ? PROA_RESOLVE_NO_SYMLINKS
+					 : PROA_RESOLVE_BENEATH;
+		d[i] = (struct done){0};
+		proa_op_init(&op[i], done_cb, &d[i]);
+		assert_res(proa_op_openat2(loop, &op[i], dfd, path, &how), 0);
+		/* Scribbled on at once: the op must not have kept it. */
+		how.resolve = 0;
+		how.flags = O_WRONLY | O_CREAT | O_TRUNC;
+	}
+	for (i = 0; i < MANY; i++) {
+		int32_t res = finish(loop, &op[i], &d[i]);
+
+		if (i % 3 == 0)
+			assert_res(res, -ELOOP);
+		else if (i % 3 == 1)
+			assert_res(res, -EXDEV);
+		else {
+			assert_true(res >= 0);
+			assert_int_equal(fcntl(res, F_GETFL) & O_ACCMODE,
+					 O_RDONLY);
+			close(res);
+		}
+	}
+	assert_int_equal(proa_test_fds(), before);
+	assert_int_equal(unlinkat(dfd, "in", 0), 0);
+	assert_int_equal(unlinkat(dfd, "f", 0), 0);
+	close(dfd);
+	assert_int_equal(rmdir(dir), 0);
+	proa_test_loop_close(loop);
+}
+
 /* ---- fallocate, ftruncate ---------------------------------------------- */
 
 static void test_fallocate_and_ftruncate_set_the_size(void **state)
@@ -266,6 +333,11 @@ static void test_fallocate_and_ftruncate_set_the_size(void **state)
 	assert_int_equal(fstat(fd, &st), 0);
 	assert_int_equal(st.st_size, 1 << 20);
 	assert_true(st.st_blocks * 512 >= 1 << 20);
+	assert_res(RUN(loop, PROA_FEAT_OP_FSYNC,
+		       proa_op_fsync(loop, &op_, fd, PROA_FSYNC_DATASYNC)),
+		   0);
+	assert_res(
+	    RUN(loop, PROA_FEAT_OP_FSYNC, proa_op_fsync(loop, &op_, fd, 0)), 0);
 	/* KEEP_SIZE reserves past the end without moving it. */
 	assert_res(RUN(loop, PROA_FEAT_OP_FALLOCATE,
 		       proa_op_fallocate(loop, &op_, fd, FALLOC_FL_KEEP_SIZE,
@@ -827,6 +899,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    BOTH(test_openat2_resolve_flags_hold),
+	    BOTH(test_openat2_many_in_flight_keep_their_own_how),
 	    BOTH(test_fallocate_and_ftruncate_set_the_size),
 	    BOTH(test_namespace_ops_change_the_tree),
 	    BOTH(test_getdents_lists_every_entry_once),
