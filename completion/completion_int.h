@@ -160,6 +160,16 @@ enum proa__op_kind {
 	PROA__OP_RECVMSG_SELECT,
 	PROA__OP_SPLICE,
 	PROA__OP_WAITID,
+	PROA__OP_OPENAT2,
+	PROA__OP_FALLOCATE,
+	PROA__OP_FTRUNCATE,
+	PROA__OP_UNLINKAT,
+	PROA__OP_RENAMEAT,
+	PROA__OP_MKDIRAT,
+	PROA__OP_SYMLINKAT,
+	PROA__OP_LINKAT,
+	PROA__OP_GETDENTS,	  /* no opcode: always the executor */
+	PROA__OP_COPY_FILE_RANGE, /* no opcode: always the executor */
 };
 
 /* op->priv.iflags */

@@ -51,6 +51,16 @@ const char *proa__op_kind_name(unsigned kind)
 	    [PROA__OP_RECVMSG_SELECT] = "recvmsg_select",
 	    [PROA__OP_SPLICE] = "splice",
 	    [PROA__OP_WAITID] = "waitid",
+	    [PROA__OP_OPENAT2] = "openat2",
+	    [PROA__OP_FALLOCATE] = "fallocate",
+	    [PROA__OP_FTRUNCATE] = "ftruncate",
+	    [PROA__OP_UNLINKAT] = "unlinkat",
+	    [PROA__OP_RENAMEAT] = "renameat2",
+	    [PROA__OP_MKDIRAT] = "mkdirat",
+	    [PROA__OP_SYMLINKAT] = "symlinkat",
+	    [PROA__OP_LINKAT] = "linkat",
+	    [PROA__OP_GETDENTS] = "getdents64",
+	    [PROA__OP_COPY_FILE_RANGE] = "copy_file_range",
 	};
 
 	if (kind < sizeof(names) / sizeof(names[0]) && names[kind])

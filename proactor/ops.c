@@ -214,6 +214,198 @@ int proa_op_statx(struct proa_loop *loop, struct proa_op *op, int dirfd,
 	return submit(loop, op);
 }
 
+static bool bad_dirfd(int dirfd)
+{
+	return dirfd < 0 && dirfd != AT_FDCWD;
+}
+
+int proa_op_openat2(struct proa_loop *loop, struct proa_op *op, int dirfd,
+		    const char *path, const struct proa_open_how *how)
+{
+	int ret = begin(loop, op, PROA__OP_OPENAT2, PROA_FEAT_OP_OPENAT2);
+
+	if (ret < 0)
+		return ret;
+	if (!path || !how)
+		return -EINVAL;
+	if (bad_dirfd(dirfd))
+		return -EBADF;
+	/* No open flag or mode needs more than 32 bits (openat2(2) says
+	 * EINVAL for those too), so the op keeps them in its 32-bit
+	 * fields; the backend builds the kernel's struct from them. */
+	if (how->flags > UINT32_MAX || how->mode > UINT32_MAX)
+		return -EINVAL;
+	op->priv.fd = dirfd;
+	op->priv.addr = path;
+	op->priv.extra = (uint32_t)how->flags | (uint32_t)O_CLOEXEC;
+	op->priv.len = (uint32_t)how->mode;
+	op->priv.off = how->resolve;
+	return submit(loop, op);
+}
+
+int proa_op_fallocate(struct proa_loop *loop, struct proa_op *op, int fd,
+		      int mode, int64_t off, int64_t len)
+{
+	int ret = begin(loop, op, PROA__OP_FALLOCATE, PROA_FEAT_OP_FALLOCATE);
+
+	if (ret < 0)
+		return ret;
+	if (fd < 0)
+		return -EBADF;
+	if (off < 0 || len <= 0)
+		return -EINVAL;
+	op->priv.fd = fd;
+	op->priv.extra = (uint32_t)mode;
+	op->priv.off = (uint64_t)off;
+	op->priv.arg64 = (uint64_t)len;
+	return submit(loop, op);
+}
+
+int proa_op_ftruncate(struct proa_loop *loop, struct proa_op *op, int fd,
+		      int64_t len)
+{
+	int ret = begin(loop, op, PROA__OP_FTRUNCATE, PROA_FEAT_OP_FTRUNCATE);
+
+	if (ret < 0)
+		return ret;
+	if (fd < 0)
+		return -EBADF;
+	if (len < 0)
+		return -EINVAL;
+	op->priv.fd = fd;
+	op->priv.off = (uint64_t)len;
+	return submit(loop, op);
+}
+
+int proa_op_unlinkat(struct proa_loop *loop, struct proa_op *op, int dirfd,
+		     const char *path, int flags)
+{
+	int ret = begin(loop, op, PROA__OP_UNLINKAT, PROA_FEAT_OP_UNLINKAT);
+
+	if (ret < 0)
+		return ret;
+	if (!path || (flags & ~AT_REMOVEDIR))
+		return -EINVAL;
+	if (bad_dirfd(dirfd))
+		return -EBADF;
+	op->priv.fd = dirfd;
+	op->priv.addr = path;
+	op->priv.extra = (uint32_t)flags;
+	return submit(loop, op);
+}
+
+/* rename and link: two directories, two paths. */
+static int two_paths(struct proa_loop *loop, struct proa_op *op, int olddirfd,
+		     const char *oldpath, int newdirfd, const char *newpath,
+		     uint32_t flags, enum proa__op_kind kind,
+		     enum proa_feature feat, const char *func)
+{
+	int ret = begin_as(loop, op, kind, feat, func);
+
+	if (ret < 0)
+		return ret;
+	if (!oldpath || !newpath)
+		return -EINVAL;
+	if (bad_dirfd(olddirfd) || bad_dirfd(newdirfd))
+		return -EBADF;
+	op->priv.fd = olddirfd;
+	op->priv.addr = oldpath;
+	op->priv.len = (uint32_t)newdirfd;
+	op->priv.addr2 = (void *)newpath;
+	op->priv.extra = flags;
+	return submit(loop, op);
+}
+
+int proa_op_renameat2(struct proa_loop *loop, struct proa_op *op, int olddirfd,
+		      const char *oldpath, int newdirfd, const char *newpath,
+		      unsigned flags)
+{
+	return two_paths(loop, op, olddirfd, oldpath, newdirfd, newpath, flags,
+			 PROA__OP_RENAMEAT, PROA_FEAT_OP_RENAMEAT, __func__);
+}
+
+int proa_op_linkat(struct proa_loop *loop, struct proa_op *op, int olddirfd,
+		   const char *oldpath, int newdirfd, const char *newpath,
+		   int flags)
+{
+	return two_paths(loop, op, olddirfd, oldpath, newdirfd, newpath,
+			 (uint32_t)flags, PROA__OP_LINKAT, PROA_FEAT_OP_LINKAT,
+			 __func__);
+}
+
+int proa_op_mkdirat(struct proa_loop *loop, struct proa_op *op, int dirfd,
+		    const char *path, unsigned mode)
+{
+	int ret = begin(loop, op, PROA__OP_MKDIRAT, PROA_FEAT_OP_MKDIRAT);
+
+	if (ret < 0)
+		return ret;
+	if (!path)
+		return -EINVAL;
+	if (bad_dirfd(dirfd))
+		return -EBADF;
+	op->priv.fd = dirfd;
+	op->priv.addr = path;
+	op->priv.len = mode;
+	return submit(loop, op);
+}
+
+int proa_op_symlinkat(struct proa_loop *loop, struct proa_op *op,
+		      const char *target, int newdirfd, const char *linkpath)
+{
+	int ret = begin(loop, op, PROA__OP_SYMLINKAT, PROA_FEAT_OP_SYMLINKAT);
+
+	if (ret < 0)
+		return ret;
+	if (!target || !linkpath)
+		return -EINVAL;
+	if (bad_dirfd(newdirfd))
+		return -EBADF;
+	op->priv.fd = newdirfd;
+	op->priv.addr = target;
+	op->priv.addr2 = (void *)linkpath;
+	return submit(loop, op);
+}
+
+/* No io_uring opcode: PROA_FEAT__COUNT is a feature no ring has, so
+ * begin() sends these to the executor. */
+int proa_op_getdents(struct proa_loop *loop, struct proa_op *op, int dirfd,
+		     void *buf, size_t len)
+{
+	int ret = begin(loop, op, PROA__OP_GETDENTS, PROA_FEAT__COUNT);
+
+	if (ret < 0)
+		return ret;
+	if (dirfd < 0)
+		return -EBADF;
+	if (!buf || len > INT32_MAX)
+		return -EINVAL;
+	op->priv.fd = dirfd;
+	op->priv.addr = buf;
+	op->priv.len = (uint32_t)len;
+	return submit(loop, op);
+}
+
+int proa_op_copy_file_range(struct proa_loop *loop, struct proa_op *op,
+			    int fd_in, int64_t off_in, int fd_out,
+			    int64_t off_out, size_t len, unsigned flags)
+{
+	int ret = begin(loop, op, PROA__OP_COPY_FILE_RANGE, PROA_FEAT__COUNT);
+
+	if (ret < 0)
+		return ret;
+	if (fd_in < 0 || fd_out < 0)
+		return -EBADF;
+	if (len > INT32_MAX || off_in < -1 || off_out < -1 || flags != 0)
+		return -EINVAL;
+	op->priv.fd = fd_in;
+	op->priv.off = (uint64_t)off_in;
+	op->priv.extra = (uint32_t)fd_out;
+	op->priv.arg64 = (uint64_t)off_out;
+	op->priv.len = (uint32_t)len;
+	return submit(loop, op);
+}
+
 int proa_op_poll(struct proa_loop *loop, struct proa_op *op, int fd,
 		 unsigned events, unsigned flags)
 {

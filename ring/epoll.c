@@ -34,10 +34,12 @@
  * epoll backend makes its descriptors non-blocking) and registers again.
  * Receives and sends use MSG_DONTWAIT and need no check to be tried.
  *
- * Regular files do not poll: user reads and writes on them, and fsync,
- * openat and statx, run on the pool's file lane (proa__ring_offload()
- * answers for read and write; the others are not advertised).  Close is
- * done here, because it must forget the descriptor's entry.
+ * Regular files do not poll: user reads and writes on them, and the other
+ * file and metadata ops (fsync, openat, openat2, statx, fallocate,
+ * ftruncate, the *at calls, getdents, copy_file_range), run on the pool's
+ * file lane (proa__ring_offload() answers for read and write; the others
+ * are not advertised).  Close is done here, because it must forget the
+ * descriptor's entry.
  *
  * Timeouts (PROA__OP_TIMEOUT) live in a binary heap; the wait's
  * epoll_pwait2() timeout ends at the earliest.  Provided-buffer rings are a
@@ -1156,8 +1158,8 @@ static const struct proa__backend_ops ep_ops = {
     .buf_ring_push = ep_buf_ring_push,
 };
 
-/* What the backend does itself; fsync, openat and statx are left to the
- * pool by not being here. */
+/* What the backend does itself; fsync, openat, statx and the other file
+ * and metadata ops are left to the pool by not being here. */
 static const enum proa_feature ep_features[] = {
     PROA_FEAT_NODROP,	      PROA_FEAT_OP_NOP,
     PROA_FEAT_OP_TIMEOUT,     PROA_FEAT_OP_READ,

@@ -172,6 +172,16 @@ bool proa__op_is_file(const struct proa_op *op)
 	case PROA__OP_OPENAT:
 	case PROA__OP_CLOSE:
 	case PROA__OP_STATX:
+	case PROA__OP_OPENAT2:
+	case PROA__OP_FALLOCATE:
+	case PROA__OP_FTRUNCATE:
+	case PROA__OP_UNLINKAT:
+	case PROA__OP_RENAMEAT:
+	case PROA__OP_MKDIRAT:
+	case PROA__OP_SYMLINKAT:
+	case PROA__OP_LINKAT:
+	case PROA__OP_GETDENTS:
+	case PROA__OP_COPY_FILE_RANGE:
 		return true;
 	default:
 		return false;
@@ -492,6 +502,14 @@ const char *proa_feature_name(enum proa_feature f)
 	    [PROA_FEAT_BUF_RING] = "BUF_RING",
 	    [PROA_FEAT_OP_SPLICE] = "OP_SPLICE",
 	    [PROA_FEAT_OP_WAITID] = "OP_WAITID",
+	    [PROA_FEAT_OP_OPENAT2] = "OP_OPENAT2",
+	    [PROA_FEAT_OP_FALLOCATE] = "OP_FALLOCATE",
+	    [PROA_FEAT_OP_FTRUNCATE] = "OP_FTRUNCATE",
+	    [PROA_FEAT_OP_UNLINKAT] = "OP_UNLINKAT",
+	    [PROA_FEAT_OP_RENAMEAT] = "OP_RENAMEAT",
+	    [PROA_FEAT_OP_MKDIRAT] = "OP_MKDIRAT",
+	    [PROA_FEAT_OP_SYMLINKAT] = "OP_SYMLINKAT",
+	    [PROA_FEAT_OP_LINKAT] = "OP_LINKAT",
 	};
 
 	if ((unsigned)f >= PROA_FEAT__COUNT)

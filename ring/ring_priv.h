@@ -58,6 +58,9 @@ struct proa__ring {
 	struct proa__ring_stats stats;
 };
 
+/* One bit per feature in a uint64_t (features, hide_features). */
+_Static_assert(PROA_FEAT__COUNT <= 64, "proa_feature bits overflow");
+
 static inline void proa__ring_set_feature(struct proa__ring *r,
 					  enum proa_feature f, bool on)
 {

@@ -24,6 +24,7 @@
 #include <limits.h>
 #include <fcntl.h>
 #include <liburing.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,26 @@
  * liburing 2.3's, so it gets a name of ours; the probe says whether the
  * running kernel has it. */
 #define PROA__IORING_OP_WAITID 50
+/* IORING_OP_FTRUNCATE (Linux 6.9), likewise; liburing 2.6's
+ * io_uring_prep_ftruncate() is a plain rw prep with the length as offset. */
+#define PROA__IORING_OP_FTRUNCATE 55
+
+/* proa/op.h spells openat2(2)'s struct and flags without kernel headers. */
+_Static_assert(sizeof(struct proa_open_how) == sizeof(struct open_how) &&
+		   offsetof(struct proa_open_how, flags) ==
+		       offsetof(struct open_how, flags) &&
+		   offsetof(struct proa_open_how, mode) ==
+		       offsetof(struct open_how, mode) &&
+		   offsetof(struct proa_open_how, resolve) ==
+		       offsetof(struct open_how, resolve),
+	       "proa_open_how must match the kernel's open_how");
+_Static_assert(PROA_RESOLVE_NO_XDEV == RESOLVE_NO_XDEV &&
+		   PROA_RESOLVE_NO_MAGICLINKS == RESOLVE_NO_MAGICLINKS &&
+		   PROA_RESOLVE_NO_SYMLINKS == RESOLVE_NO_SYMLINKS &&
+		   PROA_RESOLVE_BENEATH == RESOLVE_BENEATH &&
+		   PROA_RESOLVE_IN_ROOT == RESOLVE_IN_ROOT &&
+		   PROA_RESOLVE_CACHED == RESOLVE_CACHED,
+	       "PROA_RESOLVE_* must be the kernel's RESOLVE_*");
 
 _Static_assert(sizeof(struct proa__timespec) ==
 		   sizeof(struct __kernel_timespec),
@@ -71,6 +92,11 @@ struct uring {
 	bool enabled;
 	bool busy;	       /* the kernel refused submissions: reap first */
 	unsigned last_dropped; /* *cq.koverflow last seen */
+	/* openat2: the struct open_how each SQE slot points at, by slot
+	 * index.  The kernel copies it when it consumes the SQE
+	 * (io_openat2_prep), and a slot is reused only after that, so one
+	 * per slot is enough and the op itself keeps 32 bytes less. */
+	struct open_how *hows;
 };
 
 static struct uring *to_uring(struct proa__ring *r)
@@ -174,9 +200,10 @@ static struct io_uring_sqe *get_sqe_flush(struct uring *u)
 
 /* ---- the backend ------------------------------------------------------- */
 
-static void prep(struct io_uring_sqe *sqe, struct proa_op *op)
+static void prep(struct uring *u, struct io_uring_sqe *sqe, struct proa_op *op)
 {
 	struct proa__op_priv *p = &op->priv;
+	struct open_how *how;
 
 	switch (p->kind) {
 	case PROA__OP_NOP:
@@ -285,8 +312,44 @@ static void prep(struct io_uring_sqe *sqe, struct proa_op *op)
 		sqe->file_index = p->extra;
 		sqe->addr2 = (uint64_t)(uintptr_t)p->addr;
 		break;
+	case PROA__OP_OPENAT2:
+		/* proactor/ops.c: flags in extra, mode in len, resolve in
+		 * off. */
+		how = &u->hows[sqe - u->ring.sq.sqes];
+		how->flags = p->extra;
+		how->mode = p->len;
+		how->resolve = p->off;
+		io_uring_prep_openat2(sqe, p->fd, p->addr, how);
+		break;
+	case PROA__OP_FALLOCATE:
+		io_uring_prep_fallocate(sqe, p->fd, (int)p->extra,
+					(off_t)p->off, (off_t)p->arg64);
+		break;
+	case PROA__OP_FTRUNCATE:
+		/* As liburing 2.6's io_uring_prep_ftruncate(). */
+		io_uring_prep_rw(PROA__IORING_OP_FTRUNCATE, sqe, p->fd, NULL, 0,
+				 p->off);
+		break;
+	case PROA__OP_UNLINKAT:
+		io_uring_prep_unlinkat(sqe, p->fd, p->addr, (int)p->extra);
+		break;
+	case PROA__OP_RENAMEAT:
+		io_uring_prep_renameat(sqe, p->fd, p->addr, (int)p->len,
+				       p->addr2, p->extra);
+		break;
+	case PROA__OP_MKDIRAT:
+		io_uring_prep_mkdirat(sqe, p->fd, p->addr, (mode_t)p->len);
+		break;
+	case PROA__OP_SYMLINKAT:
+		io_uring_prep_symlinkat(sqe, p->addr, p->fd, p->addr2);
+		break;
+	case PROA__OP_LINKAT:
+		io_uring_prep_linkat(sqe, p->fd, p->addr, (int)p->len, p->addr2,
+				     (int)p->extra);
+		break;
 	default:
-		/* proactor/ops.c fills only the kinds above. */
+		/* proactor/ops.c fills only the kinds above (getdents and
+		 * copy_file_range have no opcode: they never come here). */
 		abort();
 	}
 	io_uring_sqe_set_data(sqe, op);
@@ -298,7 +361,7 @@ static int uring_issue(struct proa__ring *r, struct proa_op *op)
 
 	if (!sqe)
 		return -EAGAIN;
-	prep(sqe, op);
+	prep(to_uring(r), sqe, op);
 	return 0;
 }
 
@@ -563,6 +626,7 @@ static void uring_exit(struct proa__ring *r)
 	struct uring *u = to_uring(r);
 
 	io_uring_queue_exit(&u->ring);
+	free(u->hows);
 	free(u);
 }
 
@@ -827,6 +891,14 @@ static const struct {
     {PROA_FEAT_OP_SHUTDOWN, IORING_OP_SHUTDOWN},
     {PROA_FEAT_OP_SPLICE, IORING_OP_SPLICE},
     {PROA_FEAT_OP_WAITID, PROA__IORING_OP_WAITID},
+    {PROA_FEAT_OP_OPENAT2, IORING_OP_OPENAT2},
+    {PROA_FEAT_OP_FALLOCATE, IORING_OP_FALLOCATE},
+    {PROA_FEAT_OP_FTRUNCATE, PROA__IORING_OP_FTRUNCATE},
+    {PROA_FEAT_OP_UNLINKAT, IORING_OP_UNLINKAT},
+    {PROA_FEAT_OP_RENAMEAT, IORING_OP_RENAMEAT},
+    {PROA_FEAT_OP_MKDIRAT, IORING_OP_MKDIRAT},
+    {PROA_FEAT_OP_SYMLINKAT, IORING_OP_SYMLINKAT},
+    {PROA_FEAT_OP_LINKAT, IORING_OP_LINKAT},
 };
 
 /* Whether the running kernel is @maj.@min or newer.  Flags within an
@@ -921,6 +993,13 @@ int proa__uring_new(struct proa__ring **out, const struct proa__ring_params *p,
 	u->base.ops = &uring_ops;
 	u->enter_fd = (unsigned)u->ring.ring_fd;
 	probe_features(u);
+	if (proa__ring_feature(&u->base, PROA_FEAT_OP_OPENAT2)) {
+		u->hows = calloc(u->ring.sq.ring_entries, sizeof(*u->hows));
+		/* Without them openat2 runs on the file lane. */
+		if (!u->hows)
+			u->base.features &=
+			    ~(UINT64_C(1) << PROA_FEAT_OP_OPENAT2);
+	}
 	if (!proa__ring_feature(&u->base, PROA_FEAT_EXT_ARG) ||
 	    !proa__ring_feature(&u->base, PROA_FEAT_NODROP)) {
 		if (reason && reason_len)
@@ -929,6 +1008,7 @@ int proa__uring_new(struct proa__ring **out, const struct proa__ring_params *p,
 				 "IORING_FEAT_EXT_ARG and IORING_FEAT_NODROP "
 				 "(Linux 5.11)");
 		io_uring_queue_exit(&u->ring);
+		free(u->hows);
 		free(u);
 		return -EINVAL;
 	}

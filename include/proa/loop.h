@@ -551,6 +551,16 @@ enum proa_feature {
 	PROA_FEAT_BUF_RING,	    /* provided-buffer rings, Linux 5.19 */
 	PROA_FEAT_OP_SPLICE,
 	PROA_FEAT_OP_WAITID, /* Linux 6.7; proc/ polls the pidfd without */
+	/* File and metadata opcodes; without one, the op runs on the pool's
+	 * file lane (proa/op.h). */
+	PROA_FEAT_OP_OPENAT2,
+	PROA_FEAT_OP_FALLOCATE,
+	PROA_FEAT_OP_FTRUNCATE, /* Linux 6.9 */
+	PROA_FEAT_OP_UNLINKAT,
+	PROA_FEAT_OP_RENAMEAT,
+	PROA_FEAT_OP_MKDIRAT,
+	PROA_FEAT_OP_SYMLINKAT,
+	PROA_FEAT_OP_LINKAT,
 	PROA_FEAT__COUNT
 };
 

@@ -125,12 +125,20 @@ struct proa__op_priv {
 	uint32_t extra;		     /* the kind's flags, events, mask or how */
 	union {			     /* no kind takes two of these */
 		uint64_t off;	     /* read, write, readv, writev, splice
-				      * (in): the offset, or -1 */
+				      * and copy_file_range (in): the
+				      * offset, or -1; fallocate: the
+				      * offset; ftruncate: the length;
+				      * openat2: the resolve flags */
 		void *addr2;	     /* accept: addrlen; statx: the buffer;
-				      * recv(msg)_select: the buffer ring */
+				      * recv(msg)_select: the buffer ring;
+				      * rename, link, symlink: the new path */
 		uint64_t timeout_ns; /* timeout */
 	};
-	const void *addr;
+	union {
+		const void *addr;
+		uint64_t arg64; /* fallocate: the length; copy_file_range:
+				 * the output offset, or -1 */
+	};
 	union {
 		struct proa__op_splice splice; /* splice */
 		union proa__op_be be;	       /* every other kind */
@@ -253,6 +261,148 @@ PROA_API int proa_op_close(struct proa_loop *loop, struct proa_op *op, int fd);
 PROA_API int proa_op_statx(struct proa_loop *loop, struct proa_op *op,
 			   int dirfd, const char *path, int flags,
 			   unsigned mask, struct statx *buf);
+
+/*
+ * File and metadata operations beyond open, close and stat.  Each is an
+ * io_uring opcode where the kernel has it (PROA_FEAT_OP_* below, see
+ * proa_loop_feature()) and a call on the default pool's file lane where it
+ * does not, and on the epoll backend; getdents and copy_file_range have
+ * no opcode and always run there.  Either way the contract is the one
+ * above, and @op->res is what the system call of the same name returns:
+ * 0 (or the documented count) or -errno.  Paths are borrowed until the
+ * callback; a path longer than PATH_MAX completes with -ENAMETOOLONG.
+ */
+
+/* openat2(2)'s struct open_how, field for field (the kernel headers are
+ * not included here). */
+struct proa_open_how {
+	uint64_t flags;	  /* O_* as open(2); O_CLOEXEC is always added */
+	uint64_t mode;	  /* with O_CREAT or O_TMPFILE, else 0 */
+	uint64_t resolve; /* PROA_RESOLVE_* */
+};
+
+/* openat2(2)'s RESOLVE_* flags, with the kernel's values. */
+#define PROA_RESOLVE_NO_XDEV 0x01U
+#define PROA_RESOLVE_NO_MAGICLINKS 0x02U
+#define PROA_RESOLVE_NO_SYMLINKS 0x04U
+#define PROA_RESOLVE_BENEATH 0x08U
+#define PROA_RESOLVE_IN_ROOT 0x10U
+#define PROA_RESOLVE_CACHED 0x20U
+
+/**
+ * proa_op_openat2() - openat2(2): open @path relative to @dirfd
+ * (AT_FDCWD allowed) as @how says (PROA_FEAT_OP_OPENAT2).
+ * @how: read during the call, not kept; O_CLOEXEC is added to its flags.
+ *
+ * @op->res is the new file descriptor or -errno, as openat2(2): -EXDEV
+ * when @path leaves @dirfd under PROA_RESOLVE_BENEATH (an absolute path,
+ * "..", a symlink out), -ELOOP for a symlink PROA_RESOLVE_NO_SYMLINKS
+ * refuses, -EAGAIN under PROA_RESOLVE_CACHED when the lookup would have to
+ * wait for the disk, -EINVAL for O_DIRECT on a file system that refuses
+ * it and for flags, mode or resolve bits openat2(2) refuses.
+ * -EINVAL: @path or @how NULL, or @how->flags or @how->mode beyond 32
+ * bits (no open flag or mode is).  -EBADF: @dirfd < 0 and not AT_FDCWD.
+ */
+PROA_API int proa_op_openat2(struct proa_loop *loop, struct proa_op *op,
+			     int dirfd, const char *path,
+			     const struct proa_open_how *how);
+
+/**
+ * proa_op_fallocate() - fallocate(2) @fd: @mode (0, or FALLOC_FL_*) over
+ * @len bytes from @off (PROA_FEAT_OP_FALLOCATE).
+ * -EINVAL: @off < 0 or @len <= 0.
+ */
+PROA_API int proa_op_fallocate(struct proa_loop *loop, struct proa_op *op,
+			       int fd, int mode, int64_t off, int64_t len);
+
+/**
+ * proa_op_ftruncate() - ftruncate(2) @fd to @len bytes
+ * (PROA_FEAT_OP_FTRUNCATE: Linux 6.9; the file lane before).
+ * -EINVAL: @len < 0.
+ */
+PROA_API int proa_op_ftruncate(struct proa_loop *loop, struct proa_op *op,
+			       int fd, int64_t len);
+
+/**
+ * proa_op_unlinkat() - unlinkat(2) @path relative to @dirfd; @flags 0 or
+ * AT_REMOVEDIR (PROA_FEAT_OP_UNLINKAT).
+ * -EINVAL: @path NULL, other @flags.  -EBADF: @dirfd < 0, not AT_FDCWD.
+ */
+PROA_API int proa_op_unlinkat(struct proa_loop *loop, struct proa_op *op,
+			      int dirfd, const char *path, int flags);
+
+/**
+ * proa_op_renameat2() - renameat2(2) @oldpath (relative to @olddirfd) to
+ * @newpath (relative to @newdirfd); @flags 0 or RENAME_NOREPLACE,
+ * RENAME_EXCHANGE, RENAME_WHITEOUT (PROA_FEAT_OP_RENAMEAT).
+ * -EINVAL: a path NULL.  -EBADF: a dirfd < 0 and not AT_FDCWD.
+ */
+PROA_API int proa_op_renameat2(struct proa_loop *loop, struct proa_op *op,
+			       int olddirfd, const char *oldpath, int newdirfd,
+			       const char *newpath, unsigned flags);
+
+/**
+ * proa_op_mkdirat() - mkdirat(2) @path relative to @dirfd with @mode
+ * (PROA_FEAT_OP_MKDIRAT).
+ * -EINVAL: @path NULL.  -EBADF: @dirfd < 0 and not AT_FDCWD.
+ */
+PROA_API int proa_op_mkdirat(struct proa_loop *loop, struct proa_op *op,
+			     int dirfd, const char *path, unsigned mode);
+
+/**
+ * proa_op_symlinkat() - symlinkat(2): a symbolic link @linkpath (relative
+ * to @newdirfd) that points at @target (PROA_FEAT_OP_SYMLINKAT).
+ * -EINVAL: @target or @linkpath NULL.  -EBADF: @newdirfd < 0 and not
+ * AT_FDCWD.
+ */
+PROA_API int proa_op_symlinkat(struct proa_loop *loop, struct proa_op *op,
+			       const char *target, int newdirfd,
+			       const char *linkpath);
+
+/**
+ * proa_op_linkat() - linkat(2): a hard link @newpath (relative to
+ * @newdirfd) to @oldpath (relative to @olddirfd); @flags 0,
+ * AT_SYMLINK_FOLLOW, AT_EMPTY_PATH (PROA_FEAT_OP_LINKAT).
+ * -EINVAL: a path NULL.  -EBADF: a dirfd < 0 and not AT_FDCWD.
+ */
+PROA_API int proa_op_linkat(struct proa_loop *loop, struct proa_op *op,
+			    int olddirfd, const char *oldpath, int newdirfd,
+			    const char *newpath, int flags);
+
+/**
+ * proa_op_getdents() - read directory entries of @dirfd (open with
+ * O_DIRECTORY) into @buf, from the descriptor's position: getdents64(2),
+ * always on the file lane (io_uring has no such opcode).
+ * @buf: borrowed until the callback; it fills with struct dirent64
+ *       records (<dirent.h>), each d_reclen bytes long.
+ * @len: at most INT32_MAX; getdents64(2) wants room for one record at
+ *       least (-EINVAL in @op->res otherwise).
+ *
+ * @op->res is the byte count, 0 at the end of the directory, or -errno
+ * (-ENOTDIR for a file).  Two getdents on one descriptor at once share its
+ * position: keep one in flight.
+ * -EINVAL: @buf NULL or @len > INT32_MAX.  -EBADF: @dirfd < 0.
+ */
+PROA_API int proa_op_getdents(struct proa_loop *loop, struct proa_op *op,
+			      int dirfd, void *buf, size_t len);
+
+/**
+ * proa_op_copy_file_range() - copy_file_range(2): up to @len bytes of
+ * @fd_in at @off_in to @fd_out at @off_out inside the kernel, always on
+ * the file lane (io_uring has no such opcode).
+ * @off_in, @off_out: offsets, or -1 for the descriptor's position (which
+ *       then moves).
+ * @flags: 0 (copy_file_range(2) takes no flags yet).
+ *
+ * @op->res is the byte count, which may be short (0 at the end of
+ * @fd_in), or -errno.
+ * -EINVAL: @len > INT32_MAX, an offset < -1, @flags not 0.  -EBADF: an
+ * fd < 0.
+ */
+PROA_API int proa_op_copy_file_range(struct proa_loop *loop, struct proa_op *op,
+				     int fd_in, int64_t off_in, int fd_out,
+				     int64_t off_out, size_t len,
+				     unsigned flags);
 
 /**
  * proa_op_poll() - wait until @fd is ready for @events (POLLIN, POLLOUT,
