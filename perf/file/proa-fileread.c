@@ -4,7 +4,7 @@
  * loop, the proa side of perf/file/run-file (fio's randread job, on proa):
  *
  *   proa-fileread --file PATH [--bs 4096] [--qd 32] [--seconds 3]
- *                 [--warmup 0.5] [--direct]
+ *                 [--warmup 0.5] [--direct] [--fixed]
  *
  * Keeps --qd reads of --bs bytes in flight with proa_op_read() at random
  * --bs-aligned offsets (fixed-seed xorshift) over the whole file; every
@@ -12,10 +12,19 @@
  * After --warmup seconds the counters restart, and after --seconds more no
  * read is resubmitted; the loop runs until the last one completes.
  *
+ * --fixed registers the file (proa_loop_register_fd(), the reads name its
+ * slot) and the --qd buffers as one registered buffer
+ * (proa_loop_register_buffers(), reads with proa_op_read_fixed()): what
+ * fio's io_uring engine does with registerfiles=1 fixedbufs=1.  A
+ * registration the kernel refuses (RLIMIT_MEMLOCK) is an error, exit 1.
+ *
  * Prints one JSON line on stdout:
  *   {"backend":"io_uring","bs":4096,"qd":32,"direct":0,"reads":N,
  *    "seconds":S,"iops":X,"usr_us_per_read":U,"sys_us_per_read":Y,
- *    "cpu_us_per_read":U+Y,"enters_per_read":E}
+ *    "cpu_us_per_read":U+Y,"enters_per_read":E,"fixed":F,
+ *    "kernel_files":K,"kernel_bufs":B}
+ * kernel_files/kernel_bufs: whether the kernel holds the registration
+ * (PROA_FEAT_REG_FILES/_BUFFERS); 0 with --fixed means emulated.
  * CPU time is getrusage(RUSAGE_SELF) over the measured interval: every
  * thread of the process, so the pool's workers too on the epoll backend
  * (PROA_BACKEND=epoll), where file reads go to the thread pool.
@@ -32,6 +41,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,7 +49,8 @@
 
 struct reader {
 	struct proa_loop *loop;
-	int fd;
+	int fd; /* or PROA_FIXED_FD(slot) with --fixed */
+	int fixed;
 	size_t bs;
 	uint64_t blocks; /* file size / bs */
 	uint64_t rng;
@@ -83,11 +94,14 @@ static int submit(struct slot *s)
 {
 	struct reader *r = s->r;
 	int64_t off = (int64_t)(next_block(r) * r->bs);
-	int ret = proa_op_read(r->loop, &s->op, r->fd, s->buf, r->bs, off);
+	int ret =
+	    r->fixed ? proa_op_read_fixed(r->loop, &s->op, r->fd, s->buf, r->bs,
+					  off, 0)
+		     : proa_op_read(r->loop, &s->op, r->fd, s->buf, r->bs, off);
 
 	if (ret < 0) {
-		fprintf(stderr, "proa-fileread: proa_op_read: %s\n",
-			strerror(-ret));
+		fprintf(stderr, "proa-fileread: proa_op_read%s: %s\n",
+			r->fixed ? "_fixed" : "", strerror(-ret));
 		r->failed = 1;
 		return ret;
 	}
@@ -147,7 +161,7 @@ static double tv_us(struct timeval a, struct timeval b)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: proa-fileread --file PATH [--bs N] [--qd N] "
-		   "[--seconds S] [--warmup S] [--direct]\n");
+		   "[--seconds S] [--warmup S] [--direct] [--fixed]\n");
 }
 
 int main(int argc, char **argv)
@@ -159,13 +173,16 @@ int main(int argc, char **argv)
 	    {"seconds", required_argument, NULL, 's'},
 	    {"warmup", required_argument, NULL, 'w'},
 	    {"direct", no_argument, NULL, 'd'},
+	    {"fixed", no_argument, NULL, 'x'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *path = NULL;
 	long bs = 4096, qd = 32;
 	double seconds = 3, warmup = 0.5;
-	int direct = 0, c;
+	int direct = 0, fixed = 0, c;
+	unsigned char *mem;
+	int file_fd;
 	struct reader r;
 	struct slot *slots;
 	struct stat st;
@@ -194,6 +211,9 @@ int main(int argc, char **argv)
 			break;
 		case 'd':
 			direct = 1;
+			break;
+		case 'x':
+			fixed = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -231,14 +251,39 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	slots = calloc((size_t)qd, sizeof(*slots));
-	if (!slots)
+	/* One region for every slot's buffer, so that --fixed registers
+	 * one buffer, as fio does. */
+	if (!slots ||
+	    posix_memalign((void **)&mem, 4096, (size_t)qd * (size_t)bs) != 0)
 		return 1;
+	memset(mem, 0, (size_t)qd * (size_t)bs); /* fault it in */
 	for (long i = 0; i < qd; i++) {
 		slots[i].r = &r;
 		proa_op_init(&slots[i].op, on_read, NULL);
-		if (posix_memalign(&slots[i].buf, 4096, (size_t)bs) != 0)
+		slots[i].buf = mem + (size_t)i * (size_t)bs;
+	}
+	file_fd = r.fd;
+	if (fixed) {
+		struct iovec iov = {mem, (size_t)qd * (size_t)bs};
+
+		ret = proa_loop_register_buffers(r.loop, &iov, 1);
+		if (ret < 0) {
+			fprintf(stderr,
+				"proa-fileread: proa_loop_register_buffers "
+				"(%zu bytes): %s%s\n",
+				iov.iov_len, strerror(-ret),
+				ret == -ENOMEM ? " (RLIMIT_MEMLOCK?)" : "");
 			return 1;
-		memset(slots[i].buf, 0, (size_t)bs); /* fault it in */
+		}
+		ret = proa_loop_register_fd(r.loop, file_fd);
+		if (ret < 0) {
+			fprintf(stderr,
+				"proa-fileread: proa_loop_register_fd: %s\n",
+				strerror(-ret));
+			return 1;
+		}
+		r.fd = PROA_FIXED_FD(ret);
+		r.fixed = 1;
 	}
 
 	r.dur_ns = (uint64_t)(seconds * 1e9);
@@ -273,15 +318,21 @@ int main(int argc, char **argv)
 	printf("{\"backend\":\"%s\",\"bs\":%ld,\"qd\":%ld,\"direct\":%d,"
 	       "\"reads\":%llu,\"seconds\":%.3f,\"iops\":%.1f,"
 	       "\"usr_us_per_read\":%.4f,\"sys_us_per_read\":%.4f,"
-	       "\"cpu_us_per_read\":%.4f,\"enters_per_read\":%.4f}\n",
+	       "\"cpu_us_per_read\":%.4f,\"enters_per_read\":%.4f,"
+	       "\"fixed\":%d,\"kernel_files\":%d,\"kernel_bufs\":%d}\n",
 	       proa_loop_backend(r.loop), bs, qd, direct,
 	       (unsigned long long)r.reads, secs, (double)r.reads / secs,
 	       usr / (double)r.reads, sys / (double)r.reads,
-	       (usr + sys) / (double)r.reads, (double)enters / (double)r.reads);
-	for (long i = 0; i < qd; i++)
-		free(slots[i].buf);
+	       (usr + sys) / (double)r.reads, (double)enters / (double)r.reads,
+	       fixed, proa_loop_feature(r.loop, PROA_FEAT_REG_FILES),
+	       proa_loop_feature(r.loop, PROA_FEAT_REG_BUFFERS));
+	if (fixed) {
+		proa_loop_unregister_fd(r.loop, proa_fd_slot(r.fd));
+		proa_loop_unregister_buffers(r.loop);
+	}
 	free(slots);
-	close(r.fd);
+	free(mem);
+	close(file_fd);
 	ret = proa_loop_free(r.loop);
 	if (ret < 0) {
 		fprintf(stderr, "proa-fileread: proa_loop_free: %s\n",
