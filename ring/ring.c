@@ -741,6 +741,13 @@ void proa__buf_rings_free_all(struct proa__ring *r)
  * RLIMIT_NOFILE (the kernel refuses more with EMFILE). */
 #define PROA__FILES_MAX 4096u
 
+static void close_dup(struct proa__ring *r, int fd)
+{
+	if (r->ops->forget_fd)
+		r->ops->forget_fd(r, fd);
+	close(fd);
+}
+
 static void files_free(struct proa__ring *r)
 {
 	struct proa__files *t = &r->files;
@@ -748,7 +755,7 @@ static void files_free(struct proa__ring *r)
 	if (!t->kernel) {
 		for (uint32_t i = 0; i < t->nr; i++) {
 			if (t->fds[i] >= 0)
-				close(t->fds[i]);
+				close_dup(r, t->fds[i]);
 		}
 	}
 	free(t->fds);
@@ -856,7 +863,7 @@ int proa__ring_file_del(struct proa__ring *r, unsigned slot)
 		if (ret < 0)
 			return ret;
 	} else {
-		close(t->fds[slot]);
+		close_dup(r, t->fds[slot]);
 	}
 	t->fds[slot] = PROA__SLOT_FREE;
 	t->used--;

@@ -53,6 +53,10 @@ struct proa__backend_ops {
 	int (*bufs_register)(struct proa__ring *r, const struct iovec *iov,
 			     unsigned nr);
 	void (*bufs_unregister)(struct proa__ring *r);
+	/* The emulated file table is about to close @fd, its own duplicate,
+	 * with no op on it: forget what the backend knows about it.  NULL:
+	 * nothing to forget. */
+	void (*forget_fd)(struct proa__ring *r, int fd);
 };
 
 /* A slot of the registered-file table (struct proa__files.fds). */
