@@ -201,6 +201,9 @@ int proa_loop_unregister_fd(struct proa_loop *loop, unsigned slot)
 	if (!loop)
 		return -EINVAL;
 	PROA__LOOP_CHECK(loop);
+	/* The table went with the ring. */
+	if (loop->closed)
+		return PROA_ECLOSED;
 	return proa__ring_file_del(loop->ring, slot);
 }
 
@@ -220,6 +223,8 @@ int proa_loop_unregister_buffers(struct proa_loop *loop)
 	if (!loop)
 		return -EINVAL;
 	PROA__LOOP_CHECK(loop);
+	if (loop->closed)
+		return PROA_ECLOSED;
 	return proa__ring_bufs_del(loop->ring);
 }
 

@@ -613,8 +613,8 @@ PROA_API int proa_loop_register_fd(struct proa_loop *loop, int fd);
  *
  * Return: 0; -EBADF if @slot is not in use; -EBUSY while an op on the
  *         slot is queued or in flight (it could still use the file);
- *         -EINVAL for a NULL @loop.  Slots still in use at
- *         proa_loop_close() are emptied there.
+ *         -EINVAL for a NULL @loop; PROA_ECLOSED after
+ *         proa_loop_close(), which empties every slot.
  * Thread: loop.
  */
 PROA_API int proa_loop_unregister_fd(struct proa_loop *loop, unsigned slot);
@@ -655,7 +655,8 @@ PROA_API int proa_loop_register_buffers(struct proa_loop *loop,
 /**
  * proa_loop_unregister_buffers() - unregister the loop's buffers.
  * Return: 0; -ENXIO if none are registered; -EBUSY while a _fixed op is
- *         queued or in flight; -EINVAL for a NULL @loop.
+ *         queued or in flight; -EINVAL for a NULL @loop; PROA_ECLOSED
+ *         after proa_loop_close(), which unregisters them.
  * Thread: loop.
  */
 PROA_API int proa_loop_unregister_buffers(struct proa_loop *loop);

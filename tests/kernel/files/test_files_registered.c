@@ -214,7 +214,11 @@ static void test_slots_lowest_free_and_freed_at_close(void **state)
 	for (int i = 0; i < 3; i++)
 		close(fds[i]);
 	/* Left registered: proa_loop_close() empties the table. */
-	proa_test_loop_close(loop);
+	assert_res(proa_loop_close(loop), 0);
+	assert_res(proa_loop_unregister_fd(loop, 0), PROA_ECLOSED);
+	assert_res(proa_loop_register_fd(loop, 0), PROA_ECLOSED);
+	assert_res(proa_loop_unregister_buffers(loop), PROA_ECLOSED);
+	assert_res(proa_loop_free(loop), 0);
 	assert_int_equal(proa_test_fds(), base);
 }
 
