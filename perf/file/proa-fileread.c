@@ -71,7 +71,8 @@ struct reader {
 	int inflight;
 	unsigned batch;	    /* --batch */
 	unsigned nheld;	    /* completed slots waiting for a batch */
-	struct slot **held; /* [batch] */
+	unsigned *held;	    /* [batch]: their indices in slots */
+	struct slot *slots; /* [qd] */
 };
 
 struct slot {
@@ -166,10 +167,10 @@ static void on_read(struct proa_op *op)
 	/* --batch: hold completed slots until a batch is ready, then
 	 * submit it at once (one io_uring_enter, one plug of the block
 	 * layer), as fio's iodepth_batch_submit does. */
-	r->held[r->nheld++] = s;
+	r->held[r->nheld++] = (unsigned)(s - r->slots);
 	if (r->nheld >= r->batch) {
 		for (unsigned i = 0; i < r->nheld; i++)
-			submit(r->held[i]);
+			submit(&r->slots[r->held[i]]);
 		r->nheld = 0;
 	}
 }
@@ -260,9 +261,6 @@ int main(int argc, char **argv)
 	memset(&r, 0, sizeof(r));
 	r.bs = (size_t)bs;
 	r.batch = (unsigned)batch;
-	r.held = calloc((size_t)batch, sizeof(*r.held));
-	if (!r.held)
-		return 1;
 	r.rng = 0x9E3779B97F4A7C15ull;
 	r.fd = open(path, O_RDONLY | O_CLOEXEC | (direct ? O_DIRECT : 0));
 	if (r.fd < 0) {
@@ -283,11 +281,17 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	slots = calloc((size_t)qd, sizeof(*slots));
+	r.slots = slots;
+	r.held = calloc((size_t)batch, sizeof(*r.held));
 	/* One region for every slot's buffer, so that --fixed registers
 	 * one buffer, as fio does. */
-	if (!slots ||
-	    posix_memalign((void **)&mem, 4096, (size_t)qd * (size_t)bs) != 0)
+	if (!slots || !r.held ||
+	    posix_memalign((void **)&mem, 4096, (size_t)qd * (size_t)bs) != 0) {
+		fprintf(stderr, "proa-fileread: out of memory\n");
+		free(slots);
+		free(r.held);
 		return 1;
+	}
 	memset(mem, 0, (size_t)qd * (size_t)bs); /* fault it in */
 	for (long i = 0; i < qd; i++) {
 		slots[i].r = &r;
