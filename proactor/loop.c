@@ -181,6 +181,7 @@ int proa__loop_new(struct proa_loop **out, const struct proa_loop_opts *opts,
 	loop->sig_fd = -1;
 	proa_list_init(&loop->ready);
 	proa_list_init(&loop->hooks);
+	proa__iter_hooks_init(loop);
 	proa__mpsc_init(&loop->q);
 	proa__signals_init(loop);
 	ret = proa__ring_new(&loop->ring, &params, reason, sizeof(reason));
@@ -460,6 +461,9 @@ static int iterate(struct proa_loop *loop, enum proa_run_mode mode)
 	 * the loop decides whether it may sleep. */
 	if (!proa_list_empty(&loop->hooks))
 		run_flush_hooks(loop);
+	/* After the layers' flush, so a prepare hook sees their batch gone;
+	 * before the timeout, so work it schedules keeps the loop awake. */
+	proa__iter_hooks_run(loop, PROA_HOOK_PREPARE);
 	timeout = compute_timeout(loop, mode);
 
 	if (timeout != 0) {
@@ -475,6 +479,7 @@ static int iterate(struct proa_loop *loop, enum proa_run_mode mode)
 		return ret;
 	loop->now = proa__now();
 	dispatch_completions(loop);
+	proa__iter_hooks_run(loop, PROA_HOOK_CHECK);
 	proa__timers_run_due(loop);
 	proa__threadsafe_drain(loop);
 	run_ready(loop);
@@ -714,6 +719,7 @@ int proa_loop_close(struct proa_loop *loop)
 	if (ret < 0)
 		return ret;
 	run_close_hooks(loop);
+	proa__iter_hooks_stop_all(loop);
 	ret = drain_internal(loop);
 	if (ret < 0) {
 		proa__gate_reopen(loop);

@@ -115,6 +115,9 @@ struct proa_loop { /* NOLINT(clang-analyzer-optin.performance.Padding) */
 	/* hooks of the layers above (struct proa__loop_hook), by key */
 	struct proa_link hooks;
 
+	/* prepare and check hooks (struct proa_iter_hook), by kind */
+	struct proa_link iter_hooks[2];
+
 	/* handles for call_soon(NULL) */
 	struct proa_handle *free_handles;
 	unsigned nfree;
@@ -140,6 +143,14 @@ bool proa__loop_on_owner_thread(struct proa_loop *loop);
 #define PROA__LOOP_CHECK(loop) PROA__CHECK_THREAD(&(loop)->sched)
 #define PROA__LOOP_CHECK_AS(loop, func)                                        \
 	PROA__CHECK_THREAD_AS(&(loop)->sched, func)
+
+/* ---- iterhook.c: prepare and check hooks ------------------------------ */
+
+void proa__iter_hooks_init(struct proa_loop *loop);
+/* Call the hooks of @kind (PROA_HOOK_PREPARE or _CHECK) once each. */
+void proa__iter_hooks_run(struct proa_loop *loop, int kind);
+/* proa_loop_close(): stop every hook still started. */
+void proa__iter_hooks_stop_all(struct proa_loop *loop);
 
 /* ---- creation: the executor ------------------------------------------ */
 

@@ -457,6 +457,73 @@ PROA_API int proa_signal_start(struct proa_loop *loop, struct proa_signal *sig,
  */
 PROA_API int proa_signal_stop(struct proa_signal *sig);
 
+/*
+ * Prepare and check hooks: a callback run on every iteration of the loop,
+ * just before it decides how long to wait (PREPARE) or just after the wait
+ * and the I/O completions it brought (CHECK).  libuv's uv_prepare and
+ * uv_check, for a library that must flush what it gathered before the loop
+ * sleeps, or look at what changed once it wakes.
+ *
+ * One iteration: PREPARE hooks; wait (not at all if a PREPARE hook made
+ * work ready); completions; CHECK hooks; due timers, cross-thread items
+ * and the ready list.  Hooks run in the order they were started, on the
+ * loop thread, in every run mode (also PROA_RUN_NOWAIT).  A hook does not
+ * keep the loop alive: proa_loop_run(PROA_RUN_DEFAULT) returns when nothing
+ * else is left, whatever hooks are started.  Work a hook schedules
+ * (proa_loop_call_soon()) runs in the same iteration's ready drain, and a
+ * PREPARE hook that schedules work keeps the loop from blocking.
+ *
+ * Caller-owned; zero it (or stop it) before starting it.  A callback may
+ * stop or start any hook, its own included; a hook started from a hook
+ * runs first at the next pass of its kind.  proa_loop_close() stops the
+ * hooks still started.
+ */
+enum proa_iter_hook_kind {
+	PROA_HOOK_PREPARE = 0, /* before the loop may block */
+	PROA_HOOK_CHECK,       /* after it woke and reaped completions */
+};
+
+struct proa_iter_hook;
+typedef void (*proa_iter_hook_fn)(struct proa_iter_hook *h, void *arg);
+
+struct proa__iter_hook_priv {
+	struct proa_link link;
+	struct proa_loop *loop; /* NULL while stopped */
+	int kind;
+};
+
+struct proa_iter_hook {
+	proa_iter_hook_fn fn;
+	void *arg;
+	struct proa__iter_hook_priv priv;
+};
+
+/**
+ * proa_iter_hook_start() - run @fn(@h, @arg) on every iteration of @loop,
+ * before it blocks (PROA_HOOK_PREPARE) or after (PROA_HOOK_CHECK).
+ * Return: 0; -EINVAL for NULLs or an unknown @kind; -EBUSY if @h is
+ *         started; PROA_ECLOSED after proa_loop_close().
+ * Thread: loop.
+ */
+PROA_API int proa_iter_hook_start(struct proa_loop *loop,
+				  struct proa_iter_hook *h,
+				  enum proa_iter_hook_kind kind,
+				  proa_iter_hook_fn fn, void *arg);
+
+/**
+ * proa_iter_hook_stop() - @fn does not run again until started again; @h
+ * may be freed once this returns (also from inside its own callback).
+ * Return: 0, or -ENOENT if @h was not started.
+ * Thread: loop.
+ */
+PROA_API int proa_iter_hook_stop(struct proa_iter_hook *h);
+
+/**
+ * proa_iter_hook_is_active() - whether @h is started.
+ * Thread: loop.
+ */
+PROA_API bool proa_iter_hook_is_active(const struct proa_iter_hook *h);
+
 /**
  * proa_loop_ref() - keep proa_loop_run(PROA_RUN_DEFAULT) from returning for
  * lack of work, e.g. while another thread will post a result.
