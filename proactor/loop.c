@@ -735,6 +735,30 @@ int proa_loop_close(struct proa_loop *loop)
 	return 0;
 }
 
+int proa_loop_discard_after_fork(struct proa_loop *loop)
+{
+	if (!loop)
+		return -EINVAL;
+	/* No thread check: the child's one thread may not be the owner.
+	 * Nothing here touches what the parent shares with the child (the
+	 * ring's memory, the epoll instance, the queue's atomics): the
+	 * loop's own descriptors are closed and its memory freed. */
+	if (!loop->closed) {
+		proa__ring_forget(loop->ring);
+		loop->ring = NULL;
+		if (loop->wake_fd >= 0)
+			close(loop->wake_fd);
+		loop->wake_fd = -1;
+		proa__signals_exit(loop);
+		/* The child inherited the forking thread's mask: give back
+		 * what the loop blocked there. */
+		pthread_sigmask(SIG_UNBLOCK, &loop->sig_blocked, NULL);
+		trim_handles(loop, 0);
+	}
+	free(loop);
+	return 0;
+}
+
 int proa_loop_free(struct proa_loop *loop)
 {
 	int ret;

@@ -216,6 +216,30 @@ enum proa_run_mode {
 };
 
 /**
+ * proa_loop_discard_after_fork() - in the child of fork(), let go of a loop
+ * the parent made, without acting on it.
+ *
+ * After fork() the child shares the parent's io_uring (its queues are
+ * shared memory) or epoll instance: submitting, cancelling, reaping or
+ * closing as proa_loop_close() does would take the parent's completions or
+ * change its registrations.  This call closes the loop's own descriptors
+ * (ring or epoll, eventfd, signalfd), unblocks the signals the loop had
+ * blocked in the forking thread, and frees the struct; it makes no call
+ * on the ring and runs no callback.  What was made on the loop (sockets,
+ * pipes, processes, watches, a pool) is not released: its memory stays
+ * (exit or exec soon) and its descriptors stay open in the child until
+ * it closes them or calls execve (proa opens every one O_CLOEXEC).
+ *
+ * This is the one proa call the child may make on a loop of the parent's.
+ * It may then make new loops (proa_loop_new()) and use them as usual.
+ * docs/processes.md has the whole fork contract.
+ *
+ * Return: 0, or -EINVAL for NULL.  @loop must not be used afterwards.
+ * Thread: the child's thread after fork() (any loop, whoever owned it).
+ */
+PROA_API int proa_loop_discard_after_fork(struct proa_loop *loop);
+
+/**
  * proa_loop_run() - run the loop.
  * @loop: the loop.
  * @mode: see enum proa_run_mode.
