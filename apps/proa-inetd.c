@@ -50,8 +50,6 @@
 #define MS 1000000ull
 #define KILL_AFTER_TERM_NS (2000ull * MS)
 
-extern char **environ;
-
 struct child {
 	struct proa_link link; /* on inetd.children */
 	struct proa_process *p;
@@ -417,6 +415,7 @@ int main(int argc, char **argv)
 	d.grace_ns = 10000 * MS;
 	d.lfd = -1;
 	proa_list_init(&d.children);
+	/* NOLINTNEXTLINE(concurrency-mt-unsafe): before any thread */
 	while ((c = getopt_long(argc, argv, "+H:p:m:g:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'H':

@@ -47,8 +47,6 @@
 #include <uv.h>
 #endif
 
-extern char **environ;
-
 static char *true_argv[] = {"/bin/true", NULL};
 
 static double now_s(void)
@@ -114,7 +112,7 @@ static void proa_more(struct proa_run *pr)
 		ret = proa_spawn(&p, pr->loop, &o);
 		if (ret < 0) {
 			fprintf(stderr, "proa_spawn: %s\n", proa_strerror(ret));
-			exit(1);
+			_exit(1); /* a benchmark: nothing to clean up */
 		}
 		pr->r.started++;
 	}
@@ -188,12 +186,12 @@ static void uv_more(struct uv_run_state *u)
 	       u->r.started - u->r.done < u->r.width) {
 		p = calloc(1, sizeof(*p));
 		if (!p)
-			exit(1);
+			_exit(1); /* a benchmark: nothing to clean up */
 		p->data = u;
 		ret = uv_spawn(&u->loop, p, &o);
 		if (ret < 0) {
 			fprintf(stderr, "uv_spawn: %s\n", uv_strerror(ret));
-			exit(1);
+			_exit(1); /* a benchmark: nothing to clean up */
 		}
 		u->r.started++;
 	}
@@ -223,7 +221,7 @@ static int spawn_uv(struct run *r, double *secs)
 	(void)r;
 	(void)secs;
 	fprintf(stderr, "proc-bench: built without libuv\n");
-	exit(77);
+	_exit(77); /* a benchmark: nothing to clean up */
 }
 #endif
 
@@ -247,7 +245,7 @@ static int spawn_posix(struct run *r, double *secs)
 					  true_argv, environ);
 			if (ret != 0) {
 				fprintf(stderr, "posix_spawn: %s\n",
-					strerror(ret));
+					proa_strerror(-ret));
 				return 1;
 			}
 			r->started++;
@@ -335,7 +333,7 @@ static int stub_start(struct stub *st, const char *addr)
 	if (st->fd < 0 ||
 	    bind(st->fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
 		fprintf(stderr, "proc-bench: stub on %s:53: %s\n", addr,
-			strerror(errno));
+			proa_strerror(-errno));
 		return -1;
 	}
 	return pthread_create(&st->thread, NULL, stub_main, st) == 0 ? 0 : -1;
@@ -403,7 +401,7 @@ static void dns_more(struct dns_run *d)
 			continue;
 		if (d->busy[i] == 2 && proa_future_fini(&d->futs[i]) < 0) {
 			fprintf(stderr, "proa_future_fini: busy\n");
-			exit(1);
+			_exit(1); /* a benchmark: nothing to clean up */
 		}
 		/* Distinct names: no cache on either side helps. */
 		snprintf(name, sizeof(name), "h%u.bench.test", d->r.started);
@@ -413,7 +411,7 @@ static void dns_more(struct dns_run *d)
 		if (ret < 0) {
 			fprintf(stderr, "proa_getaddrinfo: %s\n",
 				proa_strerror(ret));
-			exit(1);
+			_exit(1); /* a benchmark: nothing to clean up */
 		}
 		proa_future_add_done_callback(&d->futs[i], dns_done, d);
 		d->busy[i] = 1;
@@ -452,7 +450,7 @@ static int dns(struct run *r, const char *impl, const char *server,
 	ret = proa_dns_configure(d.loop, &o);
 	if (ret == -EOPNOTSUPP) {
 		fprintf(stderr, "proc-bench: no c-ares in this build\n");
-		exit(77);
+		_exit(77); /* a benchmark: nothing to clean up */
 	}
 	if (ret < 0) {
 		fprintf(stderr, "proa_dns_configure: %s\n", proa_strerror(ret));
@@ -460,8 +458,11 @@ static int dns(struct run *r, const char *impl, const char *server,
 	}
 	d.futs = calloc(r->width, sizeof(*d.futs));
 	d.busy = calloc(r->width, sizeof(*d.busy));
-	if (!d.futs || !d.busy)
+	if (!d.futs || !d.busy) {
+		free(d.futs);
+		free(d.busy);
 		return 1;
+	}
 	t0 = now_s();
 	dns_more(&d);
 	ret = proa_loop_run(d.loop, PROA_RUN_DEFAULT);
