@@ -31,8 +31,9 @@
 /* The fork case forks while pool threads of the parent's loop run (the
  * epoll backend offloads to them), and its child makes a loop of its own,
  * with threads: glibc allows that, and it is the case under test; TSan
- * refuses it by default.  Read only by TSan builds. */
-const char *__tsan_default_options(void);
+ * refuses it by default.  Read only by TSan builds (the CMakeLists
+ * exports it to the runtime). */
+__attribute__((visibility("default"))) const char *__tsan_default_options(void);
 const char *__tsan_default_options(void)
 {
 	return "die_after_fork=0";
