@@ -28,6 +28,29 @@
 
 static _Thread_local struct proa_loop *tl_current;
 
+/* How many fork()s made this process from the one that started: bumped in
+ * the child (whose only thread runs the handler, so nothing races it).  A
+ * loop whose count differs was made by an ancestor and shares its ring
+ * with it: proa_loop_run() and proa_loop_close() refuse it, and debug mode
+ * aborts on any use but proa_loop_discard_after_fork(). */
+static atomic_uint fork_gen;
+
+static void fork_child(void)
+{
+	atomic_fetch_add_explicit(&fork_gen, 1, memory_order_relaxed);
+}
+
+__attribute__((constructor)) static void loop_atfork(void)
+{
+	pthread_atfork(NULL, NULL, fork_child);
+}
+
+bool proa__loop_is_parents(const struct proa_loop *loop)
+{
+	return loop->fork_gen !=
+	       atomic_load_explicit(&fork_gen, memory_order_relaxed);
+}
+
 /* ---- the scheduler interface (completion/ reaches the loop through it) -- */
 
 static void sched_call_soon(struct proa__sched *s, struct proa_handle *h)
@@ -177,6 +200,7 @@ int proa__loop_new(struct proa_loop **out, const struct proa_loop_opts *opts,
 	loop->sched.ops = &sched_ops;
 	loop->sched.debug = debug;
 	loop->slow_ns = slow_ns;
+	loop->fork_gen = atomic_load_explicit(&fork_gen, memory_order_relaxed);
 	loop->wake_fd = -1;
 	loop->sig_fd = -1;
 	proa_list_init(&loop->ready);
@@ -503,6 +527,13 @@ static int run(struct proa_loop *loop, enum proa_run_mode mode,
 		return -EINVAL;
 	if (loop->closed)
 		return PROA_ECLOSED;
+	if (proa__loop_is_parents(loop)) {
+		/* Reaping would take the parent's completions.  Debug mode
+		 * stops here with a message. */
+		if (loop->sched.debug)
+			proa__check_thread(&loop->sched, "proa_loop_run");
+		return -EPERM;
+	}
 	if (tl_current)
 		return -EBUSY;
 	if (atomic_load_explicit(&loop->owned, memory_order_acquire)) {
@@ -699,6 +730,8 @@ int proa_loop_close(struct proa_loop *loop)
 	if (loop->closed)
 		return PROA_ECLOSED;
 	PROA__LOOP_CHECK(loop);
+	if (proa__loop_is_parents(loop))
+		return -EPERM; /* cancels would reach the parent's ring */
 	if (atomic_load_explicit(&loop->owned, memory_order_acquire) &&
 	    !pthread_equal(loop->owner, pthread_self()))
 		return -EPERM;

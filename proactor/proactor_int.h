@@ -91,6 +91,7 @@ struct proa_loop { /* NOLINT(clang-analyzer-optin.performance.Padding) */
 	pthread_t owner;
 	atomic_bool owned;
 	pid_t owner_tid;
+	unsigned fork_gen; /* proa__fork_gen() when made: see loop.c */
 	bool running;
 	bool closed;
 	atomic_bool stop;
@@ -139,6 +140,9 @@ struct proa__loop_hook *proa__loop_hook_find(struct proa_loop *loop,
 /* Whether the calling thread runs @loop (false before its first run).
  * Thread: any. */
 bool proa__loop_on_owner_thread(struct proa_loop *loop);
+/* Whether the process forked since @loop was made, i.e. this is a child
+ * of fork() holding its parent's loop (docs/processes.md).  Thread: any. */
+bool proa__loop_is_parents(const struct proa_loop *loop);
 /* Entry check of public Thread: loop functions. */
 #define PROA__LOOP_CHECK(loop) PROA__CHECK_THREAD(&(loop)->sched)
 #define PROA__LOOP_CHECK_AS(loop, func)                                        \

@@ -186,7 +186,8 @@ PROA_API int proa_loop_new(struct proa_loop **out,
  *
  * Return: 0; -EBUSY as above or when called from a callback; -EPERM from
  *         a thread other than the one that ran the loop (its ring is bound
- *         to that thread); PROA_ECLOSED if already closed.
+ *         to that thread), or in a child of fork() (use
+ *         proa_loop_discard_after_fork()); PROA_ECLOSED if already closed.
  * Thread: loop.
  */
 PROA_API int proa_loop_close(struct proa_loop *loop);
@@ -230,8 +231,10 @@ enum proa_run_mode {
  * (exit or exec soon) and its descriptors stay open in the child until
  * it closes them or calls execve (proa opens every one O_CLOEXEC).
  *
- * This is the one proa call the child may make on a loop of the parent's.
- * It may then make new loops (proa_loop_new()) and use them as usual.
+ * This is the one proa call the child may make on a loop of the parent's:
+ * proa_loop_run() and proa_loop_close() return -EPERM there, and in debug
+ * mode every other call aborts with a message.  The child may then make
+ * new loops (proa_loop_new()) and use them as usual.
  * docs/processes.md has the whole fork contract.
  *
  * Return: 0, or -EINVAL for NULL.  @loop must not be used afterwards.
@@ -255,7 +258,9 @@ PROA_API int proa_loop_discard_after_fork(struct proa_loop *loop);
  * Return: 0 when the loop stopped or ran out of work; for ONCE and NOWAIT
  *         1 if work remains and 0 if not; -EBUSY if a loop is already
  *         running on this thread (including from a callback); -EPERM if
- *         @loop is bound to another thread; PROA_ECLOSED after close; other
+ *         @loop is bound to another thread or was made before a fork()
+ *         that made this process (docs/processes.md; debug mode aborts
+ *         there instead); PROA_ECLOSED after close; other
  *         -errno if the ring fails.
  * Thread: loop (the first call binds the loop to the calling thread).
  */

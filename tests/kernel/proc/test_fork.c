@@ -2,8 +2,9 @@
 /*
  * fork() and loops (docs/processes.md, "fork"): the child of a process
  * whose loop has work in flight and in its queues lets go of that loop
- * with proa_loop_discard_after_fork() - its descriptors close, the signals
- * it blocked come unblocked - then makes a loop of its own, runs a timer
+ * with proa_loop_discard_after_fork() - run and close are refused before,
+ * its descriptors close, the signals it blocked come unblocked - then
+ * makes a loop of its own, runs a timer
  * on it, spawns a child and exits 0.  The parent's loop then finishes its
  * own work as if nothing happened: the pending read, the queued nop and
  * the timer complete once each.  On both backends; the child reports by
@@ -88,6 +89,12 @@ static int child(struct proa_loop *inherited)
 	int before, code = -1;
 	sigset_t mask;
 
+	/* The calls that would act on the shared ring are refused. */
+	if (proa_loop_run(inherited, PROA_RUN_NOWAIT) != -EPERM)
+		return 20;
+	if (proa_loop_close(inherited) != -EPERM ||
+	    proa_loop_free(inherited) != -EPERM)
+		return 21;
 	before = proa_test_fds();
 	if (proa_loop_discard_after_fork(inherited) != 0)
 		return 10;
@@ -175,6 +182,45 @@ static void test_fork_child_discards_loop_in_flight(void **state)
 	fork_with_work_in_flight(true);
 }
 
+/* Debug mode: any other call on the parent's loop aborts with a message
+ * that says what to do instead. */
+static void test_fork_debug_mode_aborts_on_parents_loop(void **state)
+{
+	struct proa_loop_opts opts = {.debug = 1};
+	struct proa_loop *loop = proa_test_loop_new_opts(&opts);
+	struct proa_handle h = {0};
+	char out[4096];
+	int p[2], st = -1;
+	ssize_t n;
+	pid_t pid;
+
+	(void)state;
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0); /* owned */
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(p[1], STDERR_FILENO);
+		proa_loop_call_soon(loop, &h, on_fresh_timer, NULL);
+		_exit(10); /* went unnoticed */
+	}
+	close(p[1]);
+	n = read(p[0], out, sizeof(out) - 1);
+	close(p[0]);
+	assert_true(n > 0);
+	out[n] = '\0';
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGABRT);
+	assert_non_null(strstr(out, "proa_loop_call_soon() called in a child "
+				    "of fork()"));
+	assert_non_null(strstr(out, "proa_loop_discard_after_fork()"));
+	/* The parent's loop is its own still. */
+	assert_res(proa_loop_call_soon(loop, &h, proa_test_nop, NULL), 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
+	proa_test_loop_close(loop);
+}
+
 /* A loop closed before the fork is discarded as well (only freed). */
 static void test_fork_discard_closed_loop(void **state)
 {
@@ -203,6 +249,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    T(test_fork_child_discards_loop_queued),
 	    T(test_fork_child_discards_loop_in_flight),
+	    T(test_fork_debug_mode_aborts_on_parents_loop),
 	    T(test_fork_discard_closed_loop),
 	};
 #undef T
