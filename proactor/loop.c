@@ -38,6 +38,9 @@ static atomic_uint fork_gen;
 static void fork_child(void)
 {
 	atomic_fetch_add_explicit(&fork_gen, 1, memory_order_relaxed);
+	/* A fork from inside a callback: the child is not running the
+	 * parent's loop, and must be able to run one of its own. */
+	tl_current = NULL;
 }
 
 __attribute__((constructor)) static void loop_atfork(void)

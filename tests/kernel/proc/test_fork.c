@@ -182,6 +182,59 @@ static void test_fork_child_discards_loop_in_flight(void **state)
 	fork_with_work_in_flight(true);
 }
 
+struct in_cb {
+	struct proa_loop *loop;
+	pid_t pid;
+	bool ran;
+};
+
+/* The child starts from inside the parent's callback, and never returns
+ * into the parent's loop: it runs its own to the end and exits. */
+static void fork_in_callback(void *arg)
+{
+	struct in_cb *c = arg;
+	struct proa_loop *fresh = NULL;
+	struct proa_timer t = {0};
+	bool fired = false;
+
+	c->ran = true;
+	c->pid = fork();
+	if (c->pid != 0)
+		return;
+	if (proa_loop_current() != NULL)
+		_exit(30);
+	if (proa_loop_discard_after_fork(c->loop) != 0)
+		_exit(31);
+	if (proa_loop_new(&fresh, NULL) < 0)
+		_exit(32);
+	if (proa_loop_call_later(fresh, &t, 5 * MS, on_fresh_timer, &fired))
+		_exit(33);
+	if (proa_loop_run(fresh, PROA_RUN_DEFAULT) != 0 || !fired)
+		_exit(34);
+	_exit(proa_loop_free(fresh) == 0 ? 0 : 35);
+}
+
+/* fork() inside a callback: the child is not "inside" the parent's run
+ * (proa_loop_current() is NULL there) and runs a loop of its own. */
+static void test_fork_inside_a_callback(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct in_cb c = {.loop = loop, .pid = -1};
+	struct proa_timer t = {0};
+	int st = -1;
+
+	(void)state;
+	assert_res(proa_loop_call_later(loop, &t, 1 * MS, fork_in_callback, &c),
+		   0);
+	assert_res(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
+	assert_true(c.ran);
+	assert_true(c.pid > 0);
+	assert_int_equal(waitpid(c.pid, &st, 0), c.pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	proa_test_loop_close(loop);
+}
+
 /* Debug mode: any other call on the parent's loop aborts with a message
  * that says what to do instead. */
 static void test_fork_debug_mode_aborts_on_parents_loop(void **state)
@@ -249,6 +302,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    T(test_fork_child_discards_loop_queued),
 	    T(test_fork_child_discards_loop_in_flight),
+	    T(test_fork_inside_a_callback),
 	    T(test_fork_debug_mode_aborts_on_parents_loop),
 	    T(test_fork_discard_closed_loop),
 	};
