@@ -91,6 +91,7 @@ struct proa_loop { /* NOLINT(clang-analyzer-optin.performance.Padding) */
 	pthread_t owner;
 	atomic_bool owned;
 	pid_t owner_tid;
+	unsigned fork_gen; /* proa__fork_gen() when made: see loop.c */
 	bool running;
 	bool closed;
 	atomic_bool stop;
@@ -115,6 +116,9 @@ struct proa_loop { /* NOLINT(clang-analyzer-optin.performance.Padding) */
 	/* hooks of the layers above (struct proa__loop_hook), by key */
 	struct proa_link hooks;
 
+	/* prepare and check hooks (struct proa_iter_hook), by kind */
+	struct proa_link iter_hooks[2];
+
 	/* handles for call_soon(NULL) */
 	struct proa_handle *free_handles;
 	unsigned nfree;
@@ -136,10 +140,21 @@ struct proa__loop_hook *proa__loop_hook_find(struct proa_loop *loop,
 /* Whether the calling thread runs @loop (false before its first run).
  * Thread: any. */
 bool proa__loop_on_owner_thread(struct proa_loop *loop);
+/* Whether the process forked since @loop was made, i.e. this is a child
+ * of fork() holding its parent's loop (docs/processes.md).  Thread: any. */
+bool proa__loop_is_parents(const struct proa_loop *loop);
 /* Entry check of public Thread: loop functions. */
 #define PROA__LOOP_CHECK(loop) PROA__CHECK_THREAD(&(loop)->sched)
 #define PROA__LOOP_CHECK_AS(loop, func)                                        \
 	PROA__CHECK_THREAD_AS(&(loop)->sched, func)
+
+/* ---- iterhook.c: prepare and check hooks ------------------------------ */
+
+void proa__iter_hooks_init(struct proa_loop *loop);
+/* Call the hooks of @kind (PROA_HOOK_PREPARE or _CHECK) once each. */
+void proa__iter_hooks_run(struct proa_loop *loop, int kind);
+/* proa_loop_close(): stop every hook still started. */
+void proa__iter_hooks_stop_all(struct proa_loop *loop);
 
 /* ---- creation: the executor ------------------------------------------ */
 
