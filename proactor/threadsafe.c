@@ -50,6 +50,13 @@
  * issue the fence themselves: one fence instead of two locked
  * read-modify-writes.
  *
+ * The gate does not take part in the no-lost-wake-up argument above: that
+ * rests on the queue's seq_cst exchange and on q.sleep alone, which the
+ * producer still does in the same order (push, then look at q.sleep).
+ * The gate only brackets them, so that close knows when the last
+ * producer that may write the eventfd or touch the ring is done.  A
+ * chain is one exchange: for the handshake it is one item.
+ *
  * The rare any-thread entries (proa_loop_stop_threadsafe, the last
  * proa_loop_unref) still count themselves in the gate with a locked add
  * (the counted path; also where a thread could get no record), and close
@@ -200,6 +207,11 @@ static void rec_release(void *p)
 	atomic_store_explicit(&r->used, false, memory_order_release);
 }
 
+static long membarrier(int cmd)
+{
+	return syscall(__NR_membarrier, cmd, 0, 0);
+}
+
 static void recs_init(void)
 {
 	long cmds = syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
@@ -244,10 +256,24 @@ claimed:
 static void recs_barrier(void)
 {
 	pthread_once(&recs_once, recs_init);
+	/* seq_cst: the closer's own side, and all it needs without
+	 * membarrier (producers then fence themselves). */
+	atomic_thread_fence(memory_order_seq_cst);
 	if (!recs_membarrier ||
-	    syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) <
-		0)
-		atomic_thread_fence(memory_order_seq_cst);
+	    membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0)
+		return;
+	/* Producers count on the barrier.  A child of fork() may have lost
+	 * the registration: register again; else the global command, slow
+	 * but unregistered, does the same. */
+	if (membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0 &&
+	    membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0)
+		return;
+	if (membarrier(MEMBARRIER_CMD_GLOBAL) == 0)
+		return;
+	proa__log(PROA_LOG_ERROR,
+		  "membarrier() failed after it was registered: %s; a "
+		  "producer racing close may be missed",
+		  proa_strerror(-errno));
 }
 
 /* Enter unless one of the @refuse bits is set: 0, or the error of the
