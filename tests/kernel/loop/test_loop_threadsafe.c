@@ -832,6 +832,51 @@ static void test_close_racing_chain_producers_loses_no_item(void **state)
 	(void)state;
 }
 
+/* Producer threads that come and go: each posts, exits, and a new one
+ * takes its place, so the per-thread records are recycled; the loop
+ * waits for each in its sleep (RUN_ONCE) and closes clean. */
+#define SHORT_LIVED 64
+
+static void *short_lived_main(void *arg)
+{
+	struct proa_loop *loop = arg;
+	struct proa_handle h[3] = {0};
+	struct proa_handle *hs[2] = {&h[1], &h[2]};
+
+	h[1].fn = ran_cb;
+	h[2].fn = ran_cb;
+	THREAD_CHECK(proa_loop_call_soon_threadsafe(loop, NULL, ran_cb, NULL) ==
+		     0);
+	THREAD_CHECK(proa_loop_call_soon_threadsafe_many(loop, hs, 2) == 0);
+	/* The handles are on this stack: wait until the loop is done with
+	 * them before the thread (and its stack) goes. */
+	while (!proa_handle_is_idle(&h[1]) || !proa_handle_is_idle(&h[2]))
+		sched_yield();
+	return NULL;
+}
+
+static void test_short_lived_producers_recycle_their_records(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	pthread_t th;
+	int i;
+
+	atomic_store(&ran, 0);
+	atomic_store(&thread_failures, 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	for (i = 0; i < SHORT_LIVED; i++) {
+		assert_int_equal(
+		    pthread_create(&th, NULL, short_lived_main, loop), 0);
+		PROA_TEST_DRIVE_NS(loop, atomic_load(&ran) == 3u * (i + 1),
+				   UINT64_C(10) * 1000000000);
+		assert_int_equal(pthread_join(th, NULL), 0);
+	}
+	assert_int_equal(atomic_load(&thread_failures), 0);
+	assert_int_equal(atomic_load(&ran), 3u * SHORT_LIVED);
+	proa_test_loop_close(loop);
+	(void)state;
+}
+
 /* ---- loop to loop: MSG_RING
  * --------------------------------------------------- */
 
@@ -931,6 +976,7 @@ int main(void)
 		test_many_chains_of_1_and_many_exactly_once_in_order),
 	    cmocka_unit_test(test_many_refuses_all_or_nothing),
 	    cmocka_unit_test(test_close_racing_chain_producers_loses_no_item),
+	    cmocka_unit_test(test_short_lived_producers_recycle_their_records),
 	};
 
 	proa_test_require_uring();
