@@ -570,6 +570,25 @@ static int claim(struct proa_handle *h)
 	return 0;
 }
 
+/*
+ * Claim for proa_loop_call_soon_threadsafe_many(): a check and a store, no
+ * CAS.  The caller has already written each handle's fn and arg, so two
+ * threads posting one handle at once are a data race in the caller
+ * whatever this does; what a check can catch - a handle posted again
+ * before it ran - it catches.  That leaves the chain one locked
+ * instruction: the queue's exchange.
+ */
+static int claim_owned(struct proa_handle *h)
+{
+	if (proa__atomic_load(&h->priv.state, PROA__ACQUIRE) != PROA__H_IDLE)
+		return -EBUSY;
+	if (h->priv.flags & PROA__HF_TIMER)
+		return -EINVAL;
+	proa__atomic_store(&h->priv.state, PROA__H_POSTED, PROA__RELAXED);
+	h->priv.flags = 0;
+	return 0;
+}
+
 static void unclaim(struct proa_handle *h)
 {
 	proa__atomic_store(&h->priv.state, PROA__H_IDLE, PROA__RELEASE);
@@ -629,7 +648,7 @@ int proa_loop_call_soon_threadsafe_many(struct proa_loop *loop,
 	if (!n)
 		return 0;
 	for (i = 0; i < n; i++) {
-		ret = claim(hs[i]);
+		ret = claim_owned(hs[i]);
 		if (ret < 0)
 			goto err_unclaim;
 		prepare(hs[i], loop, hs[i]->fn, hs[i]->arg);

@@ -345,9 +345,12 @@ PROA_API int proa_loop_call_soon_threadsafe(struct proa_loop *loop,
  * are accepted and the queue sees them as one item: a producer that has
  * several items ready (a burst) pays the queue's exchange and the wake-up
  * check once.  They run in array order, possibly in different iterations
- * (the loop takes a bounded batch per iteration).  Each handle is still
- * claimed on its own (a compare-and-swap), which is what catches a
- * handle posted twice.
+ * (the loop takes a bounded batch per iteration).  The whole chain costs
+ * one locked instruction: unlike proa_loop_call_soon_threadsafe(), the
+ * handles are checked, not claimed with a compare-and-swap, because the
+ * caller writes their fn and arg itself - posting one handle from two
+ * threads at once is a data race in the caller either way.  A handle
+ * posted again before it ran is refused.
  *
  * Return: 0; -EINVAL if @loop is NULL, @hs is NULL with @n > 0, or a
  *         handle or its fn is NULL or the handle is a timer's; -EBUSY if a
