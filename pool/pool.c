@@ -7,8 +7,7 @@
  *   flush (loop hook)      -> the lane's queue: one lock, the wake-ups or
  *                             new workers the batch needs
  *   worker                 -> runs it, posts it back through the
- *                             loop's cross-thread queue (no lock), with
- *                             the other results it finished meanwhile
+ *                             loop's cross-thread queue (no lock)
  *   delivery (loop thread) -> resolves the future or completes the op
  *
  * A job that has not started can be cancelled: removed under its lane's
@@ -180,21 +179,16 @@ int proa_pool_new(struct proa_pool **out, const struct proa_pool_opts *opts)
 static void job_deliver(void *arg);
 
 /*
- * A worker's finished jobs go home as one chain per loop: one exchange on
- * the loop's queue and at most one wake-up for the lot.  The chain leaves
- * when the lane has no more work for the worker, when it reaches
- * POST_BATCH results, when a job for another loop finishes, when its
- * oldest result has waited POST_AGE_NS, or at once after a job that ran
- * POST_SHORT_NS or longer (batching saves ~20 ns a result; it is worth
- * nothing beside a long job, and would make one result wait for
- * another's whole run).  A result so waits, at most, for one more short
- * job.
+ * A worker sends each result home as soon as its job returns, before it
+ * takes the next job: one exchange on the loop's queue, no lock, no CAS
+ * (the job owns its handle), and a wake-up only if the loop sleeps.
+ * Results are not held back to leave as one chain with later ones: the
+ * next job may wait for what the loop does with this result (one worker,
+ * job B waiting for the loop's answer to job A), and a held result would
+ * then wait for ever; the exchange a chain would save is ~20 ns.
+ *
+ * post_back(): any thread, send a chain of results home.
  */
-#define POST_BATCH 64
-#define POST_AGE_NS 20000
-#define POST_SHORT_NS 5000
-
-/* Any thread: send the worker's gathered results home. */
 static void post_back(struct proa__ts_chain *c)
 {
 	int ret = proa__ts_chain_post_pinned(c);
@@ -221,9 +215,8 @@ static void *worker_main(void *p)
 {
 	struct proa__pool_worker *w = p;
 	struct proa__pool_lane *ln = &w->pool->lanes[w->lane];
-	struct proa__ts_chain done = {0};
 	struct proa__pool_job *j;
-	uint64_t t0, t1 = 0, t_chain = 0;
+	uint64_t t0, t1 = 0;
 	bool hot = false;
 	char name[16];
 
@@ -236,14 +229,6 @@ static void *worker_main(void *p)
 	pthread_setname_np(pthread_self(), name);
 	pthread_mutex_lock(&ln->mu);
 	for (;;) {
-		if (done.n && proa_list_empty(&ln->queue)) {
-			/* Nothing more to gather: send before waiting (and
-			 * outside the lock: the wake-up may be a write). */
-			pthread_mutex_unlock(&ln->mu);
-			post_back(&done);
-			pthread_mutex_lock(&ln->mu);
-			continue;
-		}
 		while (proa_list_empty(&ln->queue) && !ln->shut) {
 			ln->idle++;
 			pthread_cond_wait(&ln->work, &ln->mu);
@@ -278,19 +263,10 @@ static void *worker_main(void *p)
 		bump(&w->completed);
 		atomic_store_explicit(&j->state, PROA__JOB_DONE,
 				      memory_order_relaxed);
-		if (done.n && done.loop != j->cl->loop)
-			post_back(&done);
-		if (!done.n)
-			t_chain = t1;
-		/* @j is the loop's once the chain is posted. */
-		proa__ts_chain_add(&done, j->cl->loop, &j->h, job_deliver, j);
-		if (done.n >= POST_BATCH || t1 - t0 >= POST_SHORT_NS ||
-		    t1 - t_chain >= POST_AGE_NS)
-			post_back(&done);
+		post_one(j); /* @j is the loop's from here */
 		pthread_mutex_lock(&ln->mu);
 	}
 	pthread_mutex_unlock(&ln->mu);
-	post_back(&done); /* empty: the loop above sent it before waiting */
 	return NULL;
 }
 
