@@ -186,8 +186,8 @@ int proa__post(struct proa__sched *s, struct proa__mpsc_node *n);
 int proa__call_soon_pinned(struct proa_loop *loop, struct proa_handle *h,
 			   proa_callback_fn fn, void *arg);
 /*
- * A chain of handles that only its builder can post (a pool worker's
- * finished jobs): built on one thread with proa__ts_chain_add(), then
+ * A chain of handles that only its builder can post (a pool job's result,
+ * a chain of one): built on one thread with proa__ts_chain_add(), then
  * queued with one exchange and at most one wake-up by
  * proa__ts_chain_post_pinned() (pinned like proa__call_soon_pinned()).
  * Each handle must be idle and owned by the builder alone, so it is not

@@ -69,9 +69,9 @@
  * for work a loop reference pins (pool jobs) still enter: they are not new
  * work, and the reference keeps the loop from closing until they are in.
  *
- * A chain of items (proa_loop_call_soon_threadsafe_many(), a pool
- * worker's finished jobs) is linked first and pushed with one exchange:
- * the queue and the handshake see it as one item.
+ * A chain of items (proa_loop_call_soon_threadsafe_many(); the pool's
+ * results, as chains of one) is linked first and pushed with one
+ * exchange: the queue and the handshake see it as one item.
  */
 #include <errno.h>
 #include <poll.h>
