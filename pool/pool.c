@@ -6,8 +6,8 @@
  *   submit (loop thread)   -> the client's pending list, no lock
  *   flush (loop hook)      -> the lane's queue: one lock, the wake-ups or
  *                             new workers the batch needs
- *   worker                 -> runs it, posts it back with
- *                             call_soon_threadsafe (no lock)
+ *   worker                 -> runs it, posts it back through the
+ *                             loop's cross-thread queue (no lock)
  *   delivery (loop thread) -> resolves the future or completes the op
  *
  * A job that has not started can be cancelled: removed under its lane's
@@ -178,10 +178,20 @@ int proa_pool_new(struct proa_pool **out, const struct proa_pool_opts *opts)
 
 static void job_deliver(void *arg);
 
-/* Any thread: send @j home to its loop. */
-static void post_back(struct proa__pool_job *j)
+/*
+ * A worker sends each result home as soon as its job returns, before it
+ * takes the next job: one exchange on the loop's queue, no lock, no CAS
+ * (the job owns its handle), and a wake-up only if the loop sleeps.
+ * Results are not held back to leave as one chain with later ones: the
+ * next job may wait for what the loop does with this result (one worker,
+ * job B waiting for the loop's answer to job A), and a held result would
+ * then wait for ever; the exchange a chain would save is ~20 ns.
+ *
+ * post_back(): any thread, send a chain of results home.
+ */
+static void post_back(struct proa__ts_chain *c)
 {
-	int ret = proa__call_soon_pinned(j->cl->loop, &j->h, job_deliver, j);
+	int ret = proa__ts_chain_post_pinned(c);
 
 	/* The client's reference keeps the loop open until every job is
 	 * back, and proa_loop_shutdown() lets pinned results through, so
@@ -190,6 +200,15 @@ static void post_back(struct proa__pool_job *j)
 		proa__log(PROA_LOG_ERROR,
 			  "pool: a job's result could not reach its loop: %s",
 			  proa_strerror(ret));
+}
+
+/* Any thread: send @j home on its own. */
+static void post_one(struct proa__pool_job *j)
+{
+	struct proa__ts_chain c = {0};
+
+	proa__ts_chain_add(&c, j->cl->loop, &j->h, job_deliver, j);
+	post_back(&c);
 }
 
 static void *worker_main(void *p)
@@ -244,7 +263,7 @@ static void *worker_main(void *p)
 		bump(&w->completed);
 		atomic_store_explicit(&j->state, PROA__JOB_DONE,
 				      memory_order_relaxed);
-		post_back(j); /* @j is the loop's from here */
+		post_one(j); /* @j is the loop's from here */
 		pthread_mutex_lock(&ln->mu);
 	}
 	pthread_mutex_unlock(&ln->mu);
@@ -498,7 +517,7 @@ static void flush_lane(struct proa__pool_client *cl, unsigned lane)
 		j->ran = false;
 		atomic_store_explicit(&j->state, PROA__JOB_DONE,
 				      memory_order_relaxed);
-		post_back(j);
+		post_one(j);
 	}
 	return;
 refuse:
@@ -789,7 +808,7 @@ int proa_pool_shutdown(struct proa_pool *pool, enum proa_pool_shutdown how)
 		j->res = -ECANCELED;
 		j->value = NULL;
 		j->ran = false;
-		post_back(j);
+		post_one(j);
 	}
 	/* No worker can start now (flush sees @shut under the lock). */
 	for (i = 0; i < PROA_LANE__COUNT; i++) {

@@ -38,9 +38,12 @@ enum {
 struct proa__mpsc {
 	/* any thread: every producer writes this line */
 	alignas(PROA__CACHELINE) _Atomic(struct proa__mpsc_node *) prod;
-	/* (producers inside << 2) | PROA__GATE_SHUT | PROA__GATE_CLOSED:
-	 * lets close wait out producers (threadsafe.c) */
-	atomic_uint gate;
+	/* any thread, read by every producer, written rarely (the loop's
+	 * sleeps, close, the slow paths): a line of its own, so producers
+	 * share it instead of pulling it away from each other.
+	 * @gate: (counted producers inside << 2) | PROA__GATE_SHUT |
+	 * PROA__GATE_CLOSED; lets close wait out producers (threadsafe.c) */
+	alignas(PROA__CACHELINE) atomic_uint gate;
 	atomic_uint sleep;
 	/* loop thread only */
 	alignas(PROA__CACHELINE) struct proa__mpsc_node *cons;
@@ -197,6 +200,22 @@ int proa__post(struct proa__sched *s, struct proa__mpsc_node *n);
  * refuses only new work. */
 int proa__call_soon_pinned(struct proa_loop *loop, struct proa_handle *h,
 			   proa_callback_fn fn, void *arg);
+/*
+ * A chain of handles that only its builder can post (a pool job's result,
+ * a chain of one): built on one thread with proa__ts_chain_add(), then
+ * queued with one exchange and at most one wake-up by
+ * proa__ts_chain_post_pinned() (pinned like proa__call_soon_pinned()).
+ * Each handle must be idle and owned by the builder alone, so it is not
+ * claimed with a CAS.  Zero-initialise the chain, or post empties it.
+ */
+struct proa__ts_chain {
+	struct proa_loop *loop;
+	struct proa__mpsc_node *first, *last;
+	unsigned n;
+};
+void proa__ts_chain_add(struct proa__ts_chain *c, struct proa_loop *loop,
+			struct proa_handle *h, proa_callback_fn fn, void *arg);
+int proa__ts_chain_post_pinned(struct proa__ts_chain *c);
 /* The sleep handshake around a blocking wait. */
 bool proa__sleep_begin(struct proa_loop *loop, bool need_alive);
 void proa__sleep_end(struct proa_loop *loop);
