@@ -233,6 +233,8 @@ static void *worker_main(void *p)
 			ln->idle++;
 			pthread_cond_wait(&ln->work, &ln->mu);
 			ln->idle--;
+			if (ln->signaled > 0)
+				ln->signaled--;
 			hot = false;
 		}
 		if (proa_list_empty(&ln->queue))
@@ -473,7 +475,7 @@ static void flush_lane(struct proa__pool_client *cl, unsigned lane)
 	struct proa__pool_lane *ln = &cl->pool->lanes[lane];
 	struct proa__pool_job *j;
 	struct proa_link batch, *l;
-	unsigned n = cl->npending[lane], wake, need;
+	unsigned n = cl->npending[lane], wake, need, avail;
 
 	proa_list_init(&batch);
 	proa__list_splice_tail(&cl->pending[lane], &batch);
@@ -488,14 +490,21 @@ static void flush_lane(struct proa__pool_client *cl, unsigned lane)
 		goto refuse;
 	}
 	proa__list_splice_tail(&batch, &ln->queue);
-	wake = n < ln->idle ? n : ln->idle;
-	if (wake == ln->idle && wake > 1)
+	/* Only workers not yet signalled can take this batch: counting one
+	 * that was signalled by the last flush but has not run yet would
+	 * leave a job queued behind a worker that then blocks in a job of
+	 * its own, with no thread started for it (a lost wake-up whenever
+	 * jobs block, as a hung open does). */
+	avail = ln->idle > ln->signaled ? ln->idle - ln->signaled : 0;
+	wake = n < avail ? n : avail;
+	ln->signaled += wake;
+	if (wake == avail && wake > 1)
 		pthread_cond_broadcast(&ln->work);
 	else
-		while (wake-- > 0)
+		for (need = wake; need > 0; need--)
 			pthread_cond_signal(&ln->work);
-	for (need = n > ln->idle ? n - ln->idle : 0;
-	     need > 0 && ln->nthreads < ln->max_threads; need--) {
+	for (need = n - wake; need > 0 && ln->nthreads < ln->max_threads;
+	     need--) {
 		if (spawn_locked(cl->pool, ln) < 0)
 			break;
 	}
