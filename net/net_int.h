@@ -222,7 +222,10 @@ struct proa__sock {
 	struct proa_transport base; /* first: what the user holds */
 	struct proa__netloop *nl;
 	struct proa__conn_owner *owner; /* told when it is gone, or NULL */
-	int fd;
+	int fd;		     /* read from; the socket, or a pipe's read end */
+	int wfd;	     /* written to: @fd, a pipe's write end, or -1 */
+	bool is_pipe;	     /* the pipe kind: read/writev, not recv/sendmsg */
+	bool rpoll;	     /* pipe: rop waits for input (fd was O_NONBLOCK) */
 	bool want_read;	     /* reading not paused by the protocol */
 	bool proto_paused;   /* over the high mark, not yet back to the low */
 	bool told_paused;    /* pause_writing() delivered, resume not yet */
@@ -281,6 +284,26 @@ int proa__transport_open(struct proa_loop *loop, int fd,
 			 proa_protocol_factory factory, void *arg,
 			 struct proa__conn_owner *owner,
 			 struct proa_transport **out);
+
+/*
+ * A transport on descriptors made elsewhere, connected to @proto at once:
+ * the connected stream socket @rfd == @wfd (non-blocking, close-on-exec),
+ * or with @is_pipe the pipe kind (sock.c, a socket's record run with
+ * read(2)/writev(2)): @rfd read from, @wfd written to, either -1, or both
+ * the same descriptor (a tty).  On failure nothing is closed and -errno
+ * returned.
+ */
+int proa__transport_adopt(struct proa_loop *loop, int rfd, int wfd,
+			  bool is_pipe,
+			  const struct proa_transport_options *opt,
+			  struct proa_protocol *proto,
+			  struct proa_transport **out);
+
+/* Whether @fd is a stream socket that listens (1) or not (0); -ENOTSOCK,
+ * -EINVAL for a socket of another type, other -errno (pipe.c). */
+int proa__stream_socket_listens(int fd);
+/* Set O_NONBLOCK and FD_CLOEXEC on an adopted socket; 0 or -errno. */
+int proa__fd_adopt_flags(int fd);
 
 /* TLS over the connected socket @fd (net/tls.c).  The factory's protocol
  * is made and connected once the handshake is done; a client's @fut then

@@ -4,6 +4,13 @@
  * stream sockets over the ring.  The public calls reach it through its
  * vtable (transport.c); TLS (tls.c) is a transport over one of these.
  *
+ * The pipe kind (proa_pipe_open(): pipes, FIFOs, ttys, character devices)
+ * is the same record and the same machine with its own vtable: the write
+ * buffer, water marks, states and close rule are the socket's, and only
+ * the system calls differ - read(2) into the transport's own buffer for
+ * recv, writev(2) for sendmsg, close(2) of the write end for shutdown,
+ * and a read end and a write end that may be two descriptors, or none.
+ *
  * One receive, one sendmsg and one control op (shutdown, then close) per
  * connection, each at most once in flight:
  *
@@ -54,6 +61,7 @@ static void send_done(struct proa_op *op);
 static void teardown(struct proa__sock *t);
 static void fatal(struct proa__sock *t, int err);
 static int sock_close(struct proa_transport *bt);
+static bool sock_can_write_eof(const struct proa_transport *bt);
 
 static const struct proa__transport_vt sock_vt;
 
@@ -64,7 +72,7 @@ static struct proa__sock *of(const struct proa_transport *bt)
 
 struct proa__sock *proa__sock_of(const struct proa_transport *t)
 {
-	return t && t->vt == &sock_vt ? of(t) : NULL;
+	return t && t->vt == &sock_vt && !of(t)->is_pipe ? of(t) : NULL;
 }
 
 static void set_state(struct proa__sock *t, enum proa_transport_state s)
@@ -74,14 +82,16 @@ static void set_state(struct proa__sock *t, enum proa_transport_state s)
 
 static bool can_read(const struct proa__sock *t)
 {
-	return (t->base.state == PROA_TS_OPEN ||
+	return t->fd >= 0 &&
+	       (t->base.state == PROA_TS_OPEN ||
 		t->base.state == PROA_TS_HALF_LOCAL) &&
 	       !t->eof_seen;
 }
 
 static bool can_write(const struct proa__sock *t)
 {
-	return (t->base.state == PROA_TS_OPEN ||
+	return t->wfd >= 0 &&
+	       (t->base.state == PROA_TS_OPEN ||
 		t->base.state == PROA_TS_HALF_PEER) &&
 	       !t->eof_pending;
 }
@@ -112,7 +122,12 @@ static void start_read(struct proa__sock *t)
 	if (!proa_op_is_idle(&t->rop) || t->on_starved || !t->want_read ||
 	    !can_read(t) || t->held_len > 0)
 		return;
-	if (nl->br)
+	if (t->is_pipe && t->rpoll)
+		ret = proa_op_poll(t->base.loop, &t->rop, t->fd, POLLIN, 0);
+	else if (t->is_pipe)
+		ret = proa_op_read(t->base.loop, &t->rop, t->fd, t->rbuf,
+				   nl->bufsize, -1);
+	else if (nl->br)
 		ret = proa_op_recv_select(t->base.loop, &t->rop, t->fd, nl->br,
 					  recv_flags(t));
 	else
@@ -154,9 +169,11 @@ static void on_eof(struct proa__sock *t)
 	if (!t->want_read || t->held_len > 0)
 		return; /* told on resume_reading() */
 	/* Told in HALF_LOCAL too (asyncio does); there the answer does not
-	 * matter, both directions are done. */
+	 * matter, both directions are done.  A read-only pipe has no write
+	 * side to keep. */
 	if (t->base.proto->ops->eof_received)
-		keep = t->base.proto->ops->eof_received(t->base.proto);
+		keep = t->base.proto->ops->eof_received(t->base.proto) &&
+		       t->wfd >= 0;
 	if (t->base.state != PROA_TS_OPEN &&
 	    t->base.state != PROA_TS_HALF_LOCAL)
 		return; /* the protocol closed or aborted meanwhile */
@@ -186,6 +203,29 @@ static void deliver(struct proa__sock *t, const void *data, size_t len)
 	t->base.proto->ops->data_received(t->base.proto, data, len);
 }
 
+/*
+ * A pipe's read or its poll for input ended; what is left for recv_done()
+ * to handle as a receive's result (0 for EOF), or 1: nothing (read
+ * again).
+ */
+static int pipe_read_res(struct proa__sock *t, int res)
+{
+	if (t->rpoll) {
+		t->rpoll = false;
+		return res < 0 ? res : 1;
+	}
+	if (res == -EAGAIN) {
+		/* A descriptor in O_NONBLOCK mode: io_uring does not wait for
+		 * it, so wait for input here (the epoll backend does so
+		 * itself), leaving the file's flags as its owner set them. */
+		t->rpoll = true;
+		return 1;
+	}
+	/* A pty's master reads EIO once the last slave is closed: that is
+	 * its end of file. */
+	return res == -EIO ? 0 : res;
+}
+
 static void recv_done(struct proa_op *op)
 {
 	struct proa__sock *t = op->data;
@@ -194,6 +234,11 @@ static void recv_done(struct proa_op *op)
 	int res = op->res;
 	unsigned id;
 
+	if (t->is_pipe && t->base.state < PROA_TS_TEARDOWN) {
+		res = pipe_read_res(t, res);
+		if (res == 1)
+			res = -ECANCELED; /* no data, no error: read again */
+	}
 	if (res > 0) {
 		t->sock_nonempty = op->flags & PROA_OP_F_SOCK_NONEMPTY;
 		t->last_io = proa_loop_time(t->base.loop);
@@ -379,10 +424,17 @@ static void send_more(struct proa__sock *t)
 		t->iov[n].iov_len = c->tail - c->head;
 		n++;
 	}
+	t->wkind = W_SENDMSG;
+	if (t->is_pipe) {
+		ret = proa_op_writev(t->base.loop, &t->wop, t->wfd, t->iov, n,
+				     -1);
+		if (ret < 0)
+			fatal(t, ret);
+		return;
+	}
 	memset(&t->msg, 0, sizeof(t->msg));
 	t->msg.msg_iov = t->iov;
 	t->msg.msg_iovlen = (size_t)n;
-	t->wkind = W_SENDMSG;
 	ret = proa_op_sendmsg(t->base.loop, &t->wop, t->fd, &t->msg, flags);
 	if (ret < 0)
 		fatal(t, ret);
@@ -404,13 +456,28 @@ static void flush_dirty(struct proa__netloop *nl)
 }
 
 static void shut_done(struct proa_op *op);
+static void after_shut(struct proa__sock *t);
 
 static void shut_wr(struct proa__sock *t)
 {
 	int ret;
 
 	t->xop.cb = shut_done;
-	ret = proa_op_shutdown(t->base.loop, &t->xop, t->fd, SHUT_WR);
+	if (!t->is_pipe) {
+		ret = proa_op_shutdown(t->base.loop, &t->xop, t->fd, SHUT_WR);
+	} else if (t->wfd >= 0 && t->wfd != t->fd) {
+		/* A pipe's write end is shut by closing it: the reader sees
+		 * EOF once no other process holds it open. */
+		ret = proa_op_close(t->base.loop, &t->xop, t->wfd);
+		if (ret == 0)
+			t->wfd = -1;
+	} else {
+		/* No write end (read only), or one shared with the read end
+		 * (a tty), which stays open for reading until teardown. */
+		t->wr_shut = true;
+		after_shut(t);
+		return;
+	}
 	if (ret < 0)
 		fatal(t, ret);
 }
@@ -434,9 +501,17 @@ static void shut_done(struct proa_op *op)
 	/* ENOTCONN: the peer reset first; nothing more to say to it. */
 	if (op->res < 0 && op->res != -ENOTCONN && t->err == 0)
 		t->err = op->res;
+	after_shut(t);
+}
+
+/* Our write side is shut: what is left of the connection? */
+static void after_shut(struct proa__sock *t)
+{
+	/* A write-only pipe has nothing left once its write end is shut. */
 	if (t->base.state == PROA_TS_CLOSING ||
 	    t->base.state == PROA_TS_TEARDOWN ||
-	    (t->base.state == PROA_TS_HALF_PEER && t->eof_pending))
+	    (t->base.state == PROA_TS_HALF_PEER && t->eof_pending) ||
+	    (t->is_pipe && t->fd < 0))
 		teardown(t);
 }
 
@@ -519,6 +594,14 @@ static void send_done(struct proa_op *op)
 		else if (op->res > 0 && t->wkind == W_DRAIN)
 			t->piped -= (uint32_t)op->res;
 		teardown(t);
+		return;
+	}
+	if (t->is_pipe && op->res == -EAGAIN && t->wkind == W_SENDMSG) {
+		/* An O_NONBLOCK write end under io_uring (see read): wait
+		 * for room, then write again (file_step_done()'s W_POLL). */
+		t->wkind = W_POLL;
+		if (proa_op_poll(t->base.loop, &t->wop, t->wfd, POLLOUT, 0) < 0)
+			fatal(t, -EAGAIN);
 		return;
 	}
 	if (t->wkind != W_SENDMSG && file_step_done(t, op->res) == 0)
@@ -727,7 +810,9 @@ static int sock_sendfile(struct proa_transport *bt, int fd, uint64_t off,
 
 	if (len == 0)
 		return proa__transport_write_ref_copy(bt, "", 0, release, arg);
-	if (!proa_loop_feature(bt->loop, PROA_FEAT_OP_SPLICE))
+	/* A pipe's write end may be a tty, which splice(2) does not take:
+	 * pipes send files from a mapping. */
+	if (t->is_pipe || !proa_loop_feature(bt->loop, PROA_FEAT_OP_SPLICE))
 		return proa__transport_sendfile_mapped(bt, fd, off, len,
 						       release, arg);
 	if (!can_write(t))
@@ -805,7 +890,7 @@ static void close_done(struct proa_op *op)
 /* Cancel what is in flight; once nothing is, close the descriptor. */
 static void teardown(struct proa__sock *t)
 {
-	int ret;
+	int ret, cfd;
 
 	if (t->base.state < PROA_TS_TEARDOWN) {
 		set_state(t, PROA_TS_TEARDOWN);
@@ -827,12 +912,23 @@ static void teardown(struct proa__sock *t)
 	    !proa_op_is_idle(&t->xop))
 		return; /* each completion calls back here */
 	set_state(t, PROA_TS_CLOSED);
+	cfd = t->fd;
+	if (t->wfd >= 0 && t->wfd != t->fd) {
+		/* A pipe's second descriptor: nothing is in flight on it. */
+		if (cfd < 0)
+			cfd = t->wfd;
+		else
+			close(t->wfd);
+	}
+	t->wfd = -1;
 	t->xop.cb = close_done;
-	ret = proa_op_close(t->base.loop, &t->xop, t->fd);
+	ret = cfd >= 0 ? proa_op_close(t->base.loop, &t->xop, cfd) : -EBADF;
 	if (ret < 0) {
-		/* No ring for it (closing loop?): close here, and still
-		 * report from the ready queue, never from this call. */
-		close(t->fd);
+		/* No ring for it (closing loop?), or nothing left to close
+		 * (a write-only pipe shut by write_eof): close here, and
+		 * still report from the ready queue, never from this call. */
+		if (cfd >= 0)
+			close(cfd);
 		proa_loop_call_soon(t->base.loop, &t->lost, lost_run, t);
 	}
 }
@@ -869,6 +965,8 @@ static int sock_write_eof(struct proa_transport *bt)
 {
 	struct proa__sock *t = of(bt);
 
+	if (!sock_can_write_eof(bt))
+		return -EOPNOTSUPP;
 	if (!can_write(t))
 		return -EPIPE;
 	t->eof_pending = true;
@@ -881,8 +979,12 @@ static int sock_write_eof(struct proa_transport *bt)
 
 static bool sock_can_write_eof(const struct proa_transport *bt)
 {
-	(void)bt;
-	return true; /* TCP and UNIX stream sockets both can */
+	const struct proa__sock *t = of(bt);
+
+	/* TCP and UNIX stream sockets both can.  A pipe half-closes by
+	 * closing its write end: it needs one of its own (a tty's single
+	 * descriptor is also the read end). */
+	return !t->is_pipe || (t->wfd >= 0 && t->wfd != t->fd);
 }
 
 /* ---- reading control ---------------------------------------------------- */
@@ -1058,11 +1160,16 @@ static size_t sock_write_buffer_size(const struct proa_transport *bt)
 
 static int sock_fd(const struct proa_transport *bt)
 {
-	return of(bt)->fd;
+	const struct proa__sock *t = of(bt);
+
+	/* A pipe: the read end, else the write end, -EINVAL once gone */
+	if (t->fd >= 0)
+		return t->fd;
+	return t->wfd >= 0 ? t->wfd : -EINVAL;
 }
 
 static const struct proa__transport_vt sock_vt = {
-    .name = "socket",
+    .name = "socket/pipe", /* t->is_pipe tells */
     .write = sock_write,
     .writev = sock_writev,
     .write_ref = sock_write_ref,
@@ -1083,47 +1190,47 @@ static const struct proa__transport_vt sock_vt = {
 
 /* ---- opening ------------------------------------------------------------ */
 
-int proa__transport_open(struct proa_loop *loop, int fd,
-			 const struct proa_transport_options *opt,
-			 proa_protocol_factory factory, void *arg,
-			 struct proa__conn_owner *owner,
-			 struct proa_transport **out)
+/* A transport record on @rfd / @wfd (a pipe's, or a socket's), not yet
+ * connected to a protocol; NULL for -ENOMEM (nothing closed). */
+static struct proa__sock *sock_new(struct proa_loop *loop, int rfd, int wfd,
+				   bool is_pipe,
+				   const struct proa_transport_options *opt)
 {
 	struct proa__netloop *nl = proa__netloop_get(loop);
 	struct proa__sock *t;
-	struct proa_protocol *p;
+	/* A pipe always reads into its own buffer: the ring's buffers are
+	 * selected by recv, and read has no such op on every kernel. */
+	bool own_buf = is_pipe || (nl && !nl->br);
 
 	t = nl ? calloc(1, sizeof(*t)) : NULL;
-	if (t && !nl->br && !(t->rbuf = malloc(nl->bufsize))) {
+	if (t && own_buf && rfd >= 0 && !(t->rbuf = malloc(nl->bufsize))) {
 		free(t);
 		t = NULL;
 	}
-	if (!t) {
-		close(fd);
-		return -ENOMEM;
-	}
+	if (!t)
+		return NULL;
 	nl->feed = feed;
 	nl->flush = flush_dirty;
 	t->base.vt = &sock_vt;
 	t->base.loop = loop;
 	t->nl = nl;
-	t->fd = fd;
-	t->owner = owner;
+	t->fd = rfd;
+	t->wfd = wfd;
+	t->is_pipe = is_pipe;
 	t->want_read = true;
 	set_limits(t, opt ? opt->write_high : 0, opt ? opt->write_low : 0);
 	t->oneshot = opt && opt->recv_oneshot;
 	proa_op_init(&t->rop, recv_done, t);
 	proa_op_init(&t->wop, send_done, t);
 	proa_op_init(&t->xop, shut_done, t);
-	proa_list_add_tail(&nl->all, &t->link);
-	p = factory(arg, &t->base);
-	if (!p || !p->ops || !p->ops->data_received) {
-		proa_list_del(&t->link);
-		free(t->rbuf);
-		free(t);
-		close(fd);
-		return p ? -EINVAL : -ECONNREFUSED;
-	}
+	return t;
+}
+
+/* Connect @t to protocol @p (made for it) and start reading. */
+static void sock_start(struct proa__sock *t, struct proa_protocol *p,
+		       const struct proa_transport_options *opt,
+		       struct proa_transport **out)
+{
 	t->base.proto = p;
 	t->base.made = true;
 	if (opt && (opt->idle_timeout_ns || opt->write_timeout_ns))
@@ -1135,5 +1242,46 @@ int proa__transport_open(struct proa_loop *loop, int fd,
 		p->ops->connection_made(p, &t->base);
 	/* After connection_made, which may have paused reading or closed. */
 	start_read(t);
+}
+
+int proa__transport_open(struct proa_loop *loop, int fd,
+			 const struct proa_transport_options *opt,
+			 proa_protocol_factory factory, void *arg,
+			 struct proa__conn_owner *owner,
+			 struct proa_transport **out)
+{
+	struct proa__sock *t = sock_new(loop, fd, fd, false, opt);
+	struct proa_protocol *p;
+
+	if (!t) {
+		close(fd);
+		return -ENOMEM;
+	}
+	t->owner = owner;
+	proa_list_add_tail(&t->nl->all, &t->link);
+	p = factory(arg, &t->base);
+	if (!p || !p->ops || !p->ops->data_received) {
+		proa_list_del(&t->link);
+		free(t->rbuf);
+		free(t);
+		close(fd);
+		return p ? -EINVAL : -ECONNREFUSED;
+	}
+	sock_start(t, p, opt, out);
+	return 0;
+}
+
+int proa__transport_adopt(struct proa_loop *loop, int rfd, int wfd,
+			  bool is_pipe,
+			  const struct proa_transport_options *opt,
+			  struct proa_protocol *proto,
+			  struct proa_transport **out)
+{
+	struct proa__sock *t = sock_new(loop, rfd, wfd, is_pipe, opt);
+
+	if (!t)
+		return -ENOMEM;
+	proa_list_add_tail(&t->nl->all, &t->link);
+	sock_start(t, proto, opt, out);
 	return 0;
 }

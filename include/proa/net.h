@@ -232,6 +232,25 @@ PROA_API int proa_unix_listen(struct proa_server **out, struct proa_loop *loop,
 			      const struct proa_server_options *opt,
 			      proa_protocol_factory factory, void *arg);
 
+/**
+ * proa_server_from_fd() - serve on the listening stream socket @fd that
+ * someone else made, bound and listened on: a socket handed over by
+ * systemd (LISTEN_FDS: descriptors 3 and up; sd_listen_fds(3)) or by a
+ * parent process.  TCP or UNIX; @opt's listening settings (backlog,
+ * reuse_port, family) are the maker's business and are not applied, the
+ * rest (tls, max_connections, transport) are.  @fd is made non-blocking
+ * and close-on-exec, and closed with the server; a UNIX socket's file is
+ * not removed (proa did not make it).
+ * Return: 0 and *@out, the server owning @fd; -EBADF, -ENOTSOCK, -EINVAL
+ *         (not a listening stream socket), -ENOMEM: then @fd is left open
+ *         and still the caller's.
+ * Thread: loop.
+ */
+PROA_API int proa_server_from_fd(struct proa_server **out,
+				 struct proa_loop *loop, int fd,
+				 const struct proa_server_options *opt,
+				 proa_protocol_factory factory, void *arg);
+
 /** proa_server_nsockets() - how many listening sockets @s has. */
 PROA_API unsigned proa_server_nsockets(const struct proa_server *s);
 
@@ -586,6 +605,76 @@ proa_transport_protocol(const struct proa_transport *t);
  * connection_made.  NULL @t or @p: nothing happens. */
 PROA_API void proa_transport_set_protocol(struct proa_transport *t,
 					  struct proa_protocol *p);
+
+/* ---- pipes, ttys and descriptors made elsewhere ------------------------ */
+
+/**
+ * proa_pipe_open() - a transport on a pipe, a FIFO, a tty (a pty, the
+ * process's stdin/stdout) or a character device: the same protocol
+ * callbacks, write buffer, water marks (pause_writing/resume_writing),
+ * states and close rule as a socket's.  Reads go through read(2),
+ * writes through writev(2).
+ * @out:   the transport, set before connection_made runs.
+ * @rfd:   read from, or -1 for a write-only transport (stdout, a
+ *         child's stdin).  A read-only or duplex transport reads at once.
+ * @wfd:   written to, or -1 for a read-only transport (stdin, a child's
+ *         stdout); may be @rfd itself (a tty or pty master: one
+ *         descriptor both ways).
+ * @opt:   write_high/write_low, idle and write timeouts, recv_oneshot;
+ *         the socket options are ignored.  May be NULL.
+ * @proto: connected at once: connection_made runs inside this call.
+ *
+ * The transport owns @rfd and @wfd from a successful return and closes
+ * them when it ends.  write_eof() closes @wfd once the buffer is written
+ * (the reader sees EOF if no other process holds the pipe open); it is
+ * -EOPNOTSUPP when @wfd is @rfd, and proa_transport_can_write_eof() says
+ * so.  A read-only transport closes itself after eof_received whatever it
+ * returns; a write-only one ends after write_eof (connection_lost(0)).
+ * A pty master reads EIO once its slave is closed: that is taken as EOF.
+ * A write-only end learns that the reader went away at its next write
+ * (connection_lost(-EPIPE)).
+ *
+ * SIGPIPE: writing to a pipe nobody reads raises SIGPIPE, which kills a
+ * process that keeps its default action (sockets send with MSG_NOSIGNAL;
+ * pipes cannot).  A program with pipe transports that write ignores it
+ * (signal(SIGPIPE, SIG_IGN)), as Python, Node and nginx do.
+ *
+ * Blocking mode: on io_uring the descriptors' file flags are left as they
+ * are (a blocking pipe is fine: the ring polls it; an O_NONBLOCK one is
+ * polled by the transport).  The epoll backend sets O_NONBLOCK on them,
+ * and that flag lives in the open file description, which every process
+ * holding it shares - the shell's terminal too.  To leave a shared tty
+ * blocking for the shell, wrap a descriptor of your own
+ * (open("/dev/tty")) rather than stdin itself.
+ *
+ * Return: 0; -EINVAL (both -1, a NULL argument, a directory, nonzero
+ *         reserved options), -EBADF, PROA_ECLOSED, -ENOMEM: then nothing
+ *         was called and both descriptors are still the caller's.
+ * Thread: loop.
+ */
+PROA_API int proa_pipe_open(struct proa_transport **out, struct proa_loop *loop,
+			    int rfd, int wfd,
+			    const struct proa_transport_options *opt,
+			    struct proa_protocol *proto);
+
+/**
+ * proa_transport_from_fd() - a transport on the connected stream socket
+ * @fd (TCP or UNIX) made or accepted elsewhere: a socket a parent handed
+ * down, one received with SCM_RIGHTS, one end of a socketpair().  It is
+ * the socket kind, the same as a transport proa connected or accepted:
+ * write_eof() is shutdown(SHUT_WR).  @fd is made non-blocking and
+ * close-on-exec, and @opt's socket options are applied.  @proto is
+ * connected at once (connection_made runs inside this call).
+ * Return: 0 and *@out, the transport owning @fd; -EBADF, -ENOTSOCK,
+ *         -EINVAL (a listening socket: see proa_server_from_fd(), or not
+ *         a stream socket), PROA_ECLOSED, -ENOMEM: then @fd is left open
+ *         and still the caller's.
+ * Thread: loop.
+ */
+PROA_API int proa_transport_from_fd(struct proa_transport **out,
+				    struct proa_loop *loop, int fd,
+				    const struct proa_transport_options *opt,
+				    struct proa_protocol *proto);
 
 /* ---- buffered streams ------------------------------------------------------
  *
