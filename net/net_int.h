@@ -36,8 +36,24 @@ struct proa__chunk {
 	void *release_arg;
 	int fd;	       /* PROA__CHUNK_FILE */
 	uint64_t foff; /* PROA__CHUNK_FILE: the file offset of byte 0 */
+	/* descriptors to pass (SCM_RIGHTS) with byte 0, or NULL: closed
+	 * with the chunk unless a sendmsg took them first */
+	struct proa__fdmsg *fds;
 	unsigned char data[];
 };
+
+/*
+ * Descriptors to send with SCM_RIGHTS (proa_transport_write_fds()): dups
+ * the transport owns, laid out as the control message itself.
+ */
+struct proa__fdmsg {
+	unsigned n;
+	size_t len;	      /* CMSG_SPACE of the descriptors */
+	struct cmsghdr ctl[]; /* one SCM_RIGHTS message */
+};
+
+/* Close the descriptors of @m and free it (NULL: nothing). */
+void proa__fdmsg_free(struct proa__fdmsg *m);
 
 #define PROA__CHUNK_EXTERNAL (-2)
 #define PROA__CHUNK_FILE (-3)
@@ -217,6 +233,8 @@ struct proa__conn_owner {
 	void (*gone)(struct proa__conn_owner *o);
 };
 
+struct proa__fdrx;
+
 /* The socket kind: a TCP or UNIX stream socket on the ring (sock.c). */
 struct proa__sock {
 	struct proa_transport base; /* first: what the user holds */
@@ -247,8 +265,10 @@ struct proa__sock {
 	struct iovec iov[PROA__SEND_IOV];
 
 	struct proa__chunk *whead, *wtail;
-	size_t wbytes;		 /* buffered, not yet sent */
-	uint8_t wkind;		 /* what wop is doing: enum in sock.c */
+	struct proa__fdmsg *fds_sent; /* on the sendmsg in flight */
+	struct proa__fdrx *fdrx;      /* receiving descriptors, or NULL */
+	size_t wbytes;		      /* buffered, not yet sent */
+	uint8_t wkind;		      /* what wop is doing: enum in sock.c */
 	uint32_t piped;		 /* bytes of the head file chunk in @pipe */
 	struct proa__pipe *pipe; /* while a file chunk is being sent */
 	size_t high, low;	 /* water marks */

@@ -98,7 +98,7 @@ int proa_transport_from_fd(struct proa_transport **out, struct proa_loop *loop,
 			   int fd, const struct proa_transport_options *opt,
 			   struct proa_protocol *proto)
 {
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = {0};
 	socklen_t len = sizeof(ss);
 	int ret = check_common(out, loop, opt, proto, __func__);
 

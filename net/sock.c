@@ -99,6 +99,102 @@ static bool can_write(const struct proa__sock *t)
 /* ---- receiving ---------------------------------------------------------- */
 
 /*
+ * Receiving descriptors (proa_transport_recv_fds()): one recvmsg at a
+ * time into the transport's own buffer, with room for one SCM_RIGHTS
+ * message; what arrives is queued for proa_transport_take_fd().
+ */
+struct proa__fdrx {
+	struct msghdr msg;
+	struct iovec iov;
+	int *q; /* received, not yet taken: q[head..n) */
+	unsigned head, n, cap;
+	union {
+		struct cmsghdr h;
+		unsigned char
+		    b[CMSG_SPACE(sizeof(int) * PROA_TRANSPORT_FDS_MAX)];
+	} ctl;
+};
+
+static void fdrx_free(struct proa__fdrx *rx)
+{
+	unsigned i;
+
+	if (!rx)
+		return;
+	for (i = rx->head; i < rx->n; i++)
+		close(rx->q[i]);
+	free(rx->q);
+	free(rx);
+}
+
+static int fdrx_recv(struct proa__sock *t)
+{
+	struct proa__fdrx *rx = t->fdrx;
+
+	/* The kernel rewrites the lengths: set them for each receive. */
+	memset(&rx->msg, 0, sizeof(rx->msg));
+	rx->iov.iov_base = t->rbuf;
+	rx->iov.iov_len = t->nl->bufsize;
+	rx->msg.msg_iov = &rx->iov;
+	rx->msg.msg_iovlen = 1;
+	rx->msg.msg_control = rx->ctl.b;
+	rx->msg.msg_controllen = sizeof(rx->ctl.b);
+	return proa_op_recvmsg(t->base.loop, &t->rop, t->fd, &rx->msg,
+			       MSG_CMSG_CLOEXEC);
+}
+
+/* Queue one descriptor; closed if there is no room for it. */
+static int fdrx_push(struct proa__fdrx *rx, int fd)
+{
+	unsigned cap = rx->cap ? rx->cap * 2 : 8;
+	int *q;
+
+	if (rx->head > 0 && rx->head == rx->n)
+		rx->head = rx->n = 0;
+	if (rx->n == rx->cap) {
+		q = realloc(rx->q, cap * sizeof(*q));
+		if (!q) {
+			close(fd);
+			return -ENOMEM;
+		}
+		rx->q = q;
+		rx->cap = cap;
+	}
+	rx->q[rx->n++] = fd;
+	return 0;
+}
+
+/*
+ * The recvmsg that just ended brought bytes: queue the descriptors that
+ * came with them, before data_received shows the bytes.  0, or the
+ * transport failed: -EMSGSIZE when the kernel had more descriptors than
+ * room (MSG_CTRUNC: it closed the rest, and the peer would never know).
+ */
+static int fdrx_arrived(struct proa__sock *t)
+{
+	struct proa__fdrx *rx = t->fdrx;
+	struct cmsghdr *c;
+	size_t i, nfd;
+	int fd, err = 0;
+
+	for (c = CMSG_FIRSTHDR(&rx->msg); c; c = CMSG_NXTHDR(&rx->msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < nfd; i++) {
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+			if (fdrx_push(rx, fd) < 0)
+				err = -ENOMEM;
+		}
+	}
+	if (rx->msg.msg_flags & MSG_CTRUNC)
+		err = -EMSGSIZE;
+	if (err)
+		fatal(t, err);
+	return err;
+}
+
+/*
  * Multishot where the loop has it, unless the transport receives one
  * buffer at a time (recv_oneshot, or after a pause).  A one-shot receive
  * on a socket the last receive left empty - a request/response peer just
@@ -127,6 +223,8 @@ static void start_read(struct proa__sock *t)
 	else if (t->is_pipe)
 		ret = proa_op_read(t->base.loop, &t->rop, t->fd, t->rbuf,
 				   nl->bufsize, -1);
+	else if (t->fdrx)
+		ret = fdrx_recv(t);
 	else if (nl->br)
 		ret = proa_op_recv_select(t->base.loop, &t->rop, t->fd, nl->br,
 					  recv_flags(t));
@@ -253,7 +351,7 @@ static void recv_done(struct proa_op *op)
 				proa_buf_ring_put(nl->br, id);
 			nl->cur = NULL;
 			nl->cur_bid = -1;
-		} else {
+		} else if (!t->fdrx || fdrx_arrived(t) == 0) {
 			deliver(t, t->rbuf, (size_t)res);
 		}
 	} else if (res == 0) {
@@ -420,6 +518,14 @@ static void send_more(struct proa__sock *t)
 		}
 		if (c->tail == c->head)
 			continue;
+		/* Descriptors go with the first byte of a sendmsg: theirs
+		 * starts one. */
+		if (c->fds && n > 0)
+			break;
+		if (c->fds) {
+			t->fds_sent = c->fds;
+			c->fds = NULL;
+		}
 		t->iov[n].iov_base = c->base + c->head;
 		t->iov[n].iov_len = c->tail - c->head;
 		n++;
@@ -435,6 +541,10 @@ static void send_more(struct proa__sock *t)
 	memset(&t->msg, 0, sizeof(t->msg));
 	t->msg.msg_iov = t->iov;
 	t->msg.msg_iovlen = (size_t)n;
+	if (t->fds_sent) {
+		t->msg.msg_control = t->fds_sent->ctl;
+		t->msg.msg_controllen = t->fds_sent->len;
+	}
 	ret = proa_op_sendmsg(t->base.loop, &t->wop, t->fd, &t->msg, flags);
 	if (ret < 0)
 		fatal(t, ret);
@@ -584,6 +694,11 @@ static int file_step_done(struct proa__sock *t, int res)
 static void send_done(struct proa_op *op)
 {
 	struct proa__sock *t = op->data;
+
+	/* Sent (the peer holds its own references now) or failed (the
+	 * connection ends): our copies of the descriptors go either way. */
+	proa__fdmsg_free(t->fds_sent);
+	t->fds_sent = NULL;
 
 	if (t->base.state == PROA_TS_TEARDOWN) {
 		/* A splice that won the race with the cancel still moved its
@@ -874,6 +989,7 @@ static void lost_run(void *arg)
 		proa__pipe_put(t->nl, t->pipe, t->piped == 0);
 	free(t->held);
 	free(t->rbuf);
+	fdrx_free(t->fdrx);
 	if (t->base.made && t->base.proto &&
 	    t->base.proto->ops->connection_lost)
 		t->base.proto->ops->connection_lost(t->base.proto, t->err);
@@ -1284,4 +1400,132 @@ int proa__transport_adopt(struct proa_loop *loop, int rfd, int wfd,
 	proa_list_add_tail(&t->nl->all, &t->link);
 	sock_start(t, proto, opt, out);
 	return 0;
+}
+
+/* ---- passing descriptors (SCM_RIGHTS) ----------------------------------- */
+
+/* @t as a UNIX stream socket transport, else NULL. */
+static struct proa__sock *unix_sock_of(struct proa_transport *bt)
+{
+	struct proa__sock *t = proa__sock_of(bt);
+	socklen_t len = sizeof(int);
+	int dom = 0;
+
+	if (!t || getsockopt(t->fd, SOL_SOCKET, SO_DOMAIN, &dom, &len) < 0 ||
+	    dom != AF_UNIX)
+		return NULL;
+	return t;
+}
+
+/* Dups of @fds, as an SCM_RIGHTS message; NULL with -errno in *@err. */
+static struct proa__fdmsg *fdmsg_new(const int *fds, unsigned nfds, int *err)
+{
+	size_t space = CMSG_SPACE(sizeof(int) * nfds);
+	struct proa__fdmsg *m = calloc(1, sizeof(*m) + space);
+	int fd;
+	unsigned i;
+
+	if (!m) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	m->len = space;
+	m->ctl->cmsg_level = SOL_SOCKET;
+	m->ctl->cmsg_type = SCM_RIGHTS;
+	m->ctl->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+	for (i = 0; i < nfds; i++) {
+		fd = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
+		if (fd < 0) {
+			*err = -errno;
+			proa__fdmsg_free(m);
+			return NULL;
+		}
+		memcpy(CMSG_DATA(m->ctl) + i * sizeof(int), &fd, sizeof(fd));
+		m->n++;
+	}
+	return m;
+}
+
+int proa_transport_write_fds(struct proa_transport *bt, const void *data,
+			     size_t len, const int *fds, unsigned nfds)
+{
+	struct proa__sock *t;
+	struct proa__chunk *c;
+	size_t k, before;
+	int ret = 0;
+
+	if (!bt || !data || len == 0 || !fds || nfds == 0 ||
+	    nfds > PROA_TRANSPORT_FDS_MAX)
+		return -EINVAL;
+	PROA__LOOP_CHECK(bt->loop);
+	t = unix_sock_of(bt);
+	if (!t)
+		return -EOPNOTSUPP;
+	if (!can_write(t))
+		return -EPIPE;
+	/* The bytes start a chunk of their own, which starts a sendmsg of
+	 * its own: the descriptors travel with its first byte. */
+	c = proa__chunk_get(t->nl);
+	if (!c)
+		return -ENOMEM;
+	c->fds = fdmsg_new(fds, nfds, &ret);
+	if (!c->fds) {
+		proa__chunk_put(t->nl, c);
+		return ret;
+	}
+	k = len < c->cap ? len : c->cap;
+	memcpy(c->data, data, k);
+	c->tail = (uint32_t)k;
+	enqueue(t, c, k);
+	if (k == len)
+		return 0;
+	/* -ENOMEM for the rest: what was queued is said, as writev does. */
+	before = t->wbytes;
+	ret = append(t, (const unsigned char *)data + k, len - k);
+	if (ret < 0)
+		return ret;
+	t->wbytes += len - k;
+	return queued(t, before);
+}
+
+int proa_transport_recv_fds(struct proa_transport *bt)
+{
+	struct proa__sock *t;
+
+	if (!bt)
+		return -EINVAL;
+	PROA__LOOP_CHECK(bt->loop);
+	t = unix_sock_of(bt);
+	if (!t)
+		return -EOPNOTSUPP;
+	if (t->fdrx)
+		return 0;
+	/* A receive that might already have dropped descriptors (a recv
+	 * without room for them closes them) cannot be taken back. */
+	if (!proa_op_is_idle(&t->rop) || t->base.state >= PROA_TS_CLOSING)
+		return -EBUSY;
+	if (!t->rbuf && !(t->rbuf = malloc(t->nl->bufsize)))
+		return -ENOMEM;
+	t->fdrx = calloc(1, sizeof(*t->fdrx));
+	if (!t->fdrx)
+		return -ENOMEM;
+	t->oneshot = true;
+	return 0;
+}
+
+int proa_transport_take_fd(struct proa_transport *bt)
+{
+	struct proa__sock *t;
+	struct proa__fdrx *rx;
+
+	if (!bt)
+		return -EINVAL;
+	PROA__LOOP_CHECK(bt->loop);
+	t = proa__sock_of(bt);
+	rx = t ? t->fdrx : NULL;
+	if (!rx)
+		return -EOPNOTSUPP;
+	if (rx->head == rx->n)
+		return -EAGAIN;
+	return rx->q[rx->head++];
 }

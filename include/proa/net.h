@@ -676,6 +676,57 @@ PROA_API int proa_transport_from_fd(struct proa_transport **out,
 				    const struct proa_transport_options *opt,
 				    struct proa_protocol *proto);
 
+/* ---- passing descriptors over UNIX sockets (SCM_RIGHTS) ---------------- */
+
+/* The most descriptors one proa_transport_write_fds() passes. */
+#define PROA_TRANSPORT_FDS_MAX 16
+
+/**
+ * proa_transport_write_fds() - queue @len bytes (copied) with descriptors
+ * @fds to pass to the peer (SCM_RIGHTS), on a UNIX stream socket
+ * transport.  The transport sends its own duplicates (taken in the call:
+ * the caller may close @fds at once) with the first of these bytes, and
+ * closes them once sent.  Writes before and after keep their order.
+ * @len:  at least 1: descriptors travel with a byte.
+ * @nfds: 1 to PROA_TRANSPORT_FDS_MAX.
+ * Return: 0; -EOPNOTSUPP if @t is not a UNIX stream socket (TCP, TLS, a
+ *         pipe); -EINVAL; -EBADF (a bad descriptor in @fds), -EMFILE;
+ *         -EPIPE after write_eof() or close(); -ENOMEM.  On error nothing
+ *         was queued, except -ENOMEM past the first 16 KiB, which queues
+ *         those and their descriptors (as writev's partial -ENOMEM).
+ * Thread: loop.
+ */
+PROA_API int proa_transport_write_fds(struct proa_transport *t,
+				      const void *data, size_t len,
+				      const int *fds, unsigned nfds);
+
+/**
+ * proa_transport_recv_fds() - accept descriptors from the peer on the
+ * UNIX stream socket transport @t: from now on it receives with recvmsg
+ * and room for PROA_TRANSPORT_FDS_MAX descriptors per message, one
+ * receive buffer at a time.  Call it in connection_made (the first
+ * receive is queued after it returns): a transport that received without
+ * room lets the kernel close what came.  Descriptors that arrive with
+ * some bytes are queued before data_received shows those bytes; take
+ * them with proa_transport_take_fd().  More than the room in one message
+ * fails the transport with -EMSGSIZE (the kernel closed the rest).
+ * Return: 0 (also when on already); -EOPNOTSUPP if @t is not a UNIX
+ *         stream socket; -EBUSY once a receive is in flight or after
+ *         close(); -ENOMEM.
+ * Thread: loop.
+ */
+PROA_API int proa_transport_recv_fds(struct proa_transport *t);
+
+/**
+ * proa_transport_take_fd() - the next descriptor received on @t, in the
+ * order they arrived: the caller's from now on (close-on-exec).  Those
+ * never taken are closed with the transport.
+ * Return: the descriptor; -EAGAIN if none is waiting; -EOPNOTSUPP if
+ *         proa_transport_recv_fds() was not called on @t.
+ * Thread: loop.
+ */
+PROA_API int proa_transport_take_fd(struct proa_transport *t);
+
 /* ---- buffered streams ------------------------------------------------------
  *
  * A protocol that buffers what arrives so that code can ask for "a line",

@@ -461,6 +461,137 @@ static void test_server_from_fd(void **state)
 	proa_test_loop_close(loop);
 }
 
+/* ---- passing descriptors ------------------------------------------------ */
+
+/* Receives descriptors: takes them in data_received and notes how many
+ * bytes had arrived by then. */
+struct fdpeer {
+	struct peer pe;
+	bool leave; /* leave them queued (closed with the transport) */
+	int fds[8];
+	uint64_t at[8]; /* pe.rx when fds[i] was taken, this piece included */
+	unsigned nfds;
+};
+
+static void fdp_made(struct proa_protocol *p, struct proa_transport *t)
+{
+	p_made(p, t);
+	assert_res(proa_transport_recv_fds(t), 0);
+}
+
+static void fdp_data(struct proa_protocol *p, const void *data, size_t len)
+{
+	struct fdpeer *f = proa_container_of(p, struct fdpeer, pe.p);
+	int fd;
+
+	p_data(p, data, len);
+	while (!f->leave && (fd = proa_transport_take_fd(f->pe.t)) >= 0) {
+		assert_true(f->nfds < 8);
+		assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+		f->at[f->nfds] = f->pe.rx;
+		f->fds[f->nfds++] = fd;
+	}
+}
+
+static const struct proa_protocol_ops fdpeer_ops = {
+    .connection_made = fdp_made,
+    .data_received = fdp_data,
+    .eof_received = p_eof,
+    .connection_lost = p_lost,
+};
+
+/* Descriptors cross a UNIX socket with the byte they were written with,
+ * in order with the writes around them; they work on the other side; the
+ * sender's copies are its own to close at once; descriptors nobody takes
+ * are closed with the transport; other kinds refuse. */
+static void test_scm_rights_round_trip(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct peer tx = {.p.ops = &peer_ops};
+	struct fdpeer rx = {.pe.p.ops = &fdpeer_ops};
+	struct proa_transport *t = NULL;
+	int sp[2], p1[2], p2[2], two[2];
+	char c = 0;
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	assert_res(proa_transport_from_fd(&t, loop, sp[0], NULL, &tx.p), 0);
+	assert_res(proa_transport_from_fd(&t, loop, sp[1], NULL, &rx.pe.p), 0);
+	assert_res(proa_transport_take_fd(tx.t), -EOPNOTSUPP);
+	assert_int_equal(pipe2(p1, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(p2, O_CLOEXEC), 0);
+	assert_res(proa_transport_write(tx.t, "aaa", 3), 0);
+	assert_res(proa_transport_write_fds(tx.t, "b", 1, &p1[0], 1), 0);
+	two[0] = p2[0];
+	two[1] = p2[1];
+	assert_res(proa_transport_write_fds(tx.t, "cc", 2, two, 2), 0);
+	assert_res(proa_transport_write(tx.t, "dddd", 4), 0);
+	/* the sender's own copies: closed now, the transport sends dups */
+	close(p1[0]);
+	close(p2[0]);
+	close(p2[1]);
+	assert_res(proa_transport_write_fds(tx.t, "x", 0, &p1[1], 1), -EINVAL);
+	assert_res(proa_transport_write_fds(tx.t, "x", 1, &p1[1], 0), -EINVAL);
+	assert_res(proa_transport_write_fds(tx.t, "x", 1, &p2[0], 1), -EBADF);
+	DRIVE_NS(loop, rx.pe.rx == 10);
+	assert_int_equal(rx.nfds, 3);
+	/* with their bytes: none before "b", the pair by the end of "cc" */
+	assert_true(rx.at[0] >= 4);
+	assert_true(rx.at[1] >= 6 && rx.at[2] >= 6);
+	/* they work: p1's read end came over, p2's both ends */
+	assert_int_equal(write(p1[1], "!", 1), 1);
+	assert_int_equal(read(rx.fds[0], &c, 1), 1);
+	assert_int_equal(c, '!');
+	assert_int_equal(write(rx.fds[2], "?", 1), 1);
+	assert_int_equal(read(rx.fds[1], &c, 1), 1);
+	assert_int_equal(c, '?');
+	close(p1[1]);
+	for (unsigned i = 0; i < rx.nfds; i++)
+		close(rx.fds[i]);
+
+	/* descriptors left in the queue are closed with the transport */
+	rx.leave = true;
+	assert_int_equal(pipe2(p1, O_CLOEXEC), 0);
+	assert_res(proa_transport_write_fds(tx.t, "e", 1, p1, 2), 0);
+	close(p1[0]);
+	close(p1[1]);
+	DRIVE_NS(loop, rx.pe.rx == 11);
+	assert_res(proa_transport_close(tx.t), 0);
+	DRIVE_NS(loop, tx.lost && rx.pe.lost);
+	assert_res(tx.err, 0);
+	assert_res(rx.pe.err, 0);
+	proa_test_loop_close(loop);
+}
+
+/* Transports that are not UNIX sockets refuse to pass descriptors. */
+static void test_scm_rights_refused(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct farm sf = {0}, cf = {0};
+	struct proa_server *s = listen_local(loop, NULL, &sf);
+	struct peer *c = connect_local(loop, proa_server_port(s), NULL, &cf);
+	struct peer *w, *r;
+	int fd = 0;
+
+	(void)state;
+	assert_res(proa_transport_write_fds(c->t, "x", 1, &fd, 1), -EOPNOTSUPP);
+	assert_res(proa_transport_recv_fds(c->t), -EOPNOTSUPP);
+	assert_res(proa_transport_take_fd(c->t), -EOPNOTSUPP);
+	one_way_pair(loop, &w, &r, 0);
+	assert_res(proa_transport_write_fds(w->t, "x", 1, &fd, 1), -EOPNOTSUPP);
+	assert_res(proa_transport_recv_fds(r->t), -EOPNOTSUPP);
+	assert_res(proa_transport_close(w->t), 0);
+	DRIVE_NS(loop, w->lost && r->lost);
+	free(w);
+	free(r);
+	assert_res(proa_transport_close(c->t), 0);
+	DRIVE_NS(loop, c->lost && sf.peers && sf.peers->lost);
+	close_server(loop, s);
+	farm_free(&sf);
+	farm_free(&cf);
+	proa_test_loop_close(loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -479,6 +610,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_transport_from_fd, setup,
 					    teardown_check),
 	    cmocka_unit_test_setup_teardown(test_server_from_fd, setup,
+					    teardown_check),
+	    cmocka_unit_test_setup_teardown(test_scm_rights_round_trip, setup,
+					    teardown_check),
+	    cmocka_unit_test_setup_teardown(test_scm_rights_refused, setup,
 					    teardown_check),
 	};
 
