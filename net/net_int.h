@@ -141,7 +141,8 @@ void proa__pipe_put(struct proa__netloop *nl, struct proa__pipe *p, bool clean);
 
 /*
  * A transport is a base (this) and a kind: the socket kind (struct
- * proa__sock, sock.c) and the TLS kind (tls.c, over a socket transport).
+ * proa__sock, sock.c; pipes and ttys are its records with is_pipe set)
+ * and the TLS kind (tls.c, over a socket transport).
  * The public proa_transport_* calls check their arguments and the thread
  * in transport.c and go to the kind through its vtable, so transport.c
  * knows no kind and the kinds call down into it, never the other way.

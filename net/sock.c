@@ -1081,6 +1081,10 @@ static int sock_write_eof(struct proa_transport *bt)
 {
 	struct proa__sock *t = of(bt);
 
+	/* Shut already (a pipe's write end is gone by now): -EPIPE, as a
+	 * socket's second write_eof. */
+	if (t->eof_pending || t->base.state >= PROA_TS_CLOSING)
+		return -EPIPE;
 	if (!sock_can_write_eof(bt))
 		return -EOPNOTSUPP;
 	if (!can_write(t))

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * proa/net.h - TCP and UNIX stream sockets as transports with protocols,
- * UDP endpoints, a buffered stream layer, and loop groups.
+ * pipes and ttys as transports of the same shape, sockets made elsewhere
+ * adopted, descriptors passed over UNIX sockets, UDP endpoints, a
+ * buffered stream layer, and loop groups.
  *
  * The shape is asyncio's.  A *transport* owns a connected socket, its
  * write buffer and its state; a *protocol* is the user's set of callbacks.
@@ -477,17 +479,20 @@ PROA_API int proa_transport_sendfile_sized(struct proa_transport *t, int fd,
 					   void *arg);
 
 /**
- * proa_transport_write_eof() - shut our write side (SHUT_WR) once the
- * buffer has been sent; reading goes on (HALF_LOCAL).
- * Return: 0; -EPIPE if already closing or shut; -EOPNOTSUPP over TLS
- *         (see proa_transport_can_write_eof()); -EINVAL for NULL.
+ * proa_transport_write_eof() - shut our write side (SHUT_WR; a pipe's
+ * write end is closed) once the buffer has been sent; reading goes on
+ * (HALF_LOCAL).
+ * Return: 0; -EPIPE if already closing or shut; -EOPNOTSUPP over TLS,
+ *         for a read-only pipe or a tty's single descriptor (see
+ *         proa_transport_can_write_eof()); -EINVAL for NULL.
  */
 PROA_API int proa_transport_write_eof(struct proa_transport *t);
 
 /**
  * proa_transport_can_write_eof() - whether write_eof() can half-close
- * @t: true for TCP and UNIX sockets, false over TLS (close_notify ends
- * both directions) and for NULL.
+ * @t: true for TCP and UNIX sockets and for pipes with a write end of
+ * their own, false over TLS (close_notify ends both directions), for a
+ * read-only pipe or a tty's single descriptor, and for NULL.
  */
 PROA_API bool proa_transport_can_write_eof(const struct proa_transport *t);
 
@@ -585,8 +590,9 @@ PROA_API int proa_transport_sockname(const struct proa_transport *t,
 
 /**
  * proa_transport_fd() - the socket's descriptor (the one under TLS), for
- * socket options and the like; reading or writing it behind the
- * transport's back breaks the stream.
+ * socket options and the like; a pipe transport's read end, or its write
+ * end if it has none.  Reading or writing it behind the transport's back
+ * breaks the stream.
  * Return: the descriptor; -EINVAL for NULL or once the socket is gone.
  */
 PROA_API int proa_transport_fd(const struct proa_transport *t);

@@ -113,6 +113,7 @@ static void test_pipe_one_way_eof(void **state)
 	assert_res(proa_transport_write(w->t, "hello", 5), 0);
 	assert_res(proa_transport_write_eof(w->t), 0);
 	assert_res(proa_transport_write(w->t, "x", 1), -EPIPE);
+	assert_res(proa_transport_write_eof(w->t), -EPIPE);
 	DRIVE_NS(loop, r->rx == 5);
 	both_end_clean(loop, w, false, r, true);
 	proa_test_loop_close(loop);
