@@ -245,6 +245,7 @@ struct proa__sock {
 	int wfd;	     /* written to: @fd, a pipe's write end, or -1 */
 	bool is_pipe;	     /* the pipe kind: read/writev, not recv/sendmsg */
 	bool rpoll;	     /* pipe: rop waits for input (fd was O_NONBLOCK) */
+	bool watch_hup;	     /* write-only FIFO: rop polls for its reader */
 	bool want_read;	     /* reading not paused by the protocol */
 	bool proto_paused;   /* over the high mark, not yet back to the low */
 	bool told_paused;    /* pause_writing() delivered, resume not yet */

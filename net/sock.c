@@ -46,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "net_int.h"
@@ -210,11 +211,33 @@ static unsigned recv_flags(const struct proa__sock *t)
 	return t->sock_nonempty ? 0 : PROA_RECV_POLL_FIRST;
 }
 
+/*
+ * A write-only pipe on a FIFO has no read to notice its reader going
+ * away, so it polls its write end while it is open for writing: POLLIN
+ * never holds there, and POLLERR comes once no reader is left (asyncio's
+ * write pipe transport does the same).  Not on a tty or other device,
+ * whose write end may also be readable (a terminal the user types on).
+ */
+static void watch_hup(struct proa__sock *t)
+{
+	int ret;
+
+	if (!proa_op_is_idle(&t->rop) || !t->want_read || !can_write(t))
+		return;
+	ret = proa_op_poll(t->base.loop, &t->rop, t->wfd, POLLIN, 0);
+	if (ret < 0)
+		fatal(t, ret);
+}
+
 static void start_read(struct proa__sock *t)
 {
 	struct proa__netloop *nl = t->nl;
 	int ret;
 
+	if (t->watch_hup) {
+		watch_hup(t);
+		return;
+	}
 	if (!proa_op_is_idle(&t->rop) || t->on_starved || !t->want_read ||
 	    !can_read(t) || t->held_len > 0)
 		return;
@@ -324,6 +347,26 @@ static int pipe_read_res(struct proa__sock *t, int res)
 	return res == -EIO ? 0 : res;
 }
 
+/* watch_hup()'s poll ended. */
+static void hup_done(struct proa__sock *t, int res)
+{
+	if (t->base.state == PROA_TS_TEARDOWN) {
+		teardown(t);
+		return;
+	}
+	if (res > 0 && (res & (POLLERR | POLLHUP))) {
+		/* The reader is gone: with nothing buffered that is a clean
+		 * end; buffered bytes could never be delivered. */
+		fatal(t, t->wbytes > 0 ? -EPIPE : 0);
+		return;
+	}
+	if (res < 0 && res != -ECANCELED) {
+		fatal(t, res);
+		return;
+	}
+	start_read(t);
+}
+
 static void recv_done(struct proa_op *op)
 {
 	struct proa__sock *t = op->data;
@@ -332,6 +375,10 @@ static void recv_done(struct proa_op *op)
 	int res = op->res;
 	unsigned id;
 
+	if (t->watch_hup) {
+		hup_done(t, res);
+		return;
+	}
 	if (t->is_pipe && t->base.state < PROA_TS_TEARDOWN) {
 		res = pipe_read_res(t, res);
 		if (res == 1)
@@ -1398,9 +1445,12 @@ int proa__transport_adopt(struct proa_loop *loop, int rfd, int wfd,
 			  struct proa_transport **out)
 {
 	struct proa__sock *t = sock_new(loop, rfd, wfd, is_pipe, opt);
+	struct stat st;
 
 	if (!t)
 		return -ENOMEM;
+	t->watch_hup =
+	    is_pipe && rfd < 0 && fstat(wfd, &st) == 0 && S_ISFIFO(st.st_mode);
 	proa_list_add_tail(&t->nl->all, &t->link);
 	sock_start(t, proto, opt, out);
 	return 0;

@@ -637,8 +637,10 @@ PROA_API void proa_transport_set_protocol(struct proa_transport *t,
  * so.  A read-only transport closes itself after eof_received whatever it
  * returns; a write-only one ends after write_eof (connection_lost(0)).
  * A pty master reads EIO once its slave is closed: that is taken as EOF.
- * A write-only end learns that the reader went away at its next write
- * (connection_lost(-EPIPE)).
+ * A write-only end on a pipe or FIFO watches for its reader going away
+ * (as asyncio's does): connection_lost(0) with nothing buffered, -EPIPE
+ * with bytes left; a write-only tty or device learns it at its next
+ * write (-EPIPE, -EIO).
  *
  * SIGPIPE: writing to a pipe nobody reads raises SIGPIPE, which kills a
  * process that keeps its default action (sockets send with MSG_NOSIGNAL;

@@ -119,6 +119,27 @@ static void test_pipe_one_way_eof(void **state)
 	proa_test_loop_close(loop);
 }
 
+/* A write-only end learns that its reader went away without writing:
+ * with nothing buffered, a clean end. */
+static void test_pipe_reader_gone(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct peer *w;
+	int p[2];
+
+	(void)state;
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	w = pipe_peer(loop, -1, p[1], NULL, 0);
+	assert_res(proa_transport_write(w->t, "abc", 3), 0);
+	DRIVE_NS(loop, proa_transport_write_buffer_size(w->t) == 0);
+	assert_false(w->lost);
+	close(p[0]);
+	DRIVE_NS(loop, w->lost);
+	assert_res(w->err, 0);
+	free(w);
+	proa_test_loop_close(loop);
+}
+
 /* Close on both kinds of end with bytes still buffered: the write end
  * flushes before it closes; a read end closed by its owner does not wait
  * for EOF. */
@@ -599,6 +620,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_pipe_duplex_round_trip, setup,
 					    teardown_check),
 	    cmocka_unit_test_setup_teardown(test_pipe_one_way_eof, setup,
+					    teardown_check),
+	    cmocka_unit_test_setup_teardown(test_pipe_reader_gone, setup,
 					    teardown_check),
 	    cmocka_unit_test_setup_teardown(test_pipe_close_flushes, setup,
 					    teardown_check),
