@@ -119,6 +119,40 @@ static void test_pipe_one_way_eof(void **state)
 	proa_test_loop_close(loop);
 }
 
+/* A reader that pauses after every piece (pause_reading, resume from the
+ * ready queue) still gets every byte in order; idle timeouts apply to
+ * pipes as to sockets. */
+static void test_pipe_pause_reading_and_idle(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct proa_transport_options idle = {.idle_timeout_ns = 20000000};
+	struct peer *w, *r;
+	uint64_t off;
+	int p[2];
+
+	(void)state;
+	one_way_pair(loop, &w, &r, P_VERIFY | P_PAUSE_EACH);
+	for (off = 0; off < 500000; off += 50000)
+		write_pat(w->t, off, 50000);
+	DRIVE_NS(loop, r->rx == 500000);
+	assert_int_equal(r->bad, 0);
+	assert_true(r->data_calls >= 500000 / 65536);
+	assert_res(proa_transport_close(w->t), 0);
+	DRIVE_NS(loop, w->lost && r->lost);
+	assert_res(r->err, 0);
+	free(w);
+	free(r);
+
+	/* nothing arrives: the idle timer ends the reader */
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	r = pipe_peer(loop, p[0], -1, &idle, 0);
+	DRIVE_NS(loop, r->lost);
+	assert_res(r->err, -ETIMEDOUT);
+	close(p[1]);
+	free(r);
+	proa_test_loop_close(loop);
+}
+
 /* A write-only end learns that its reader went away without writing:
  * with nothing buffered, a clean end. */
 static void test_pipe_reader_gone(void **state)
@@ -621,6 +655,8 @@ int main(void)
 					    teardown_check),
 	    cmocka_unit_test_setup_teardown(test_pipe_one_way_eof, setup,
 					    teardown_check),
+	    cmocka_unit_test_setup_teardown(test_pipe_pause_reading_and_idle,
+					    setup, teardown_check),
 	    cmocka_unit_test_setup_teardown(test_pipe_reader_gone, setup,
 					    teardown_check),
 	    cmocka_unit_test_setup_teardown(test_pipe_close_flushes, setup,
