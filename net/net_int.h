@@ -278,7 +278,8 @@ struct proa__sock {
 	/* data that arrived after pause_reading(), before the cancel did */
 	unsigned char *held;
 	size_t held_len;
-	unsigned char *rbuf; /* own read buffer without a buffer ring */
+	unsigned char *rbuf; /* own read buffer (pipes, or no buffer ring) */
+	size_t rlen;	     /* its size */
 
 	uint64_t idle_ns, write_ns;
 	uint64_t last_io;	/* loop time of the last receive or send */
