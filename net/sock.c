@@ -326,26 +326,28 @@ static void deliver(struct proa__sock *t, const void *data, size_t len)
 }
 
 /*
- * A pipe's read or its poll for input ended; what is left for recv_done()
- * to handle as a receive's result (0 for EOF), or 1: nothing (read
- * again).
+ * A pipe's read or its poll for input ended with *@res.  False: nothing
+ * to hand on (read again, or poll first); true: *@res is what
+ * recv_done() handles as a receive's result (0 for EOF).
  */
-static int pipe_read_res(struct proa__sock *t, int res)
+static bool pipe_read_res(struct proa__sock *t, int *res)
 {
 	if (t->rpoll) {
 		t->rpoll = false;
-		return res < 0 ? res : 1;
+		return *res < 0; /* input may be there: read it */
 	}
-	if (res == -EAGAIN) {
+	if (*res == -EAGAIN) {
 		/* A descriptor in O_NONBLOCK mode: io_uring does not wait for
 		 * it, so wait for input here (the epoll backend does so
 		 * itself), leaving the file's flags as its owner set them. */
 		t->rpoll = true;
-		return 1;
+		return false;
 	}
 	/* A pty's master reads EIO once the last slave is closed: that is
 	 * its end of file. */
-	return res == -EIO ? 0 : res;
+	if (*res == -EIO)
+		*res = 0;
+	return true;
 }
 
 /* watch_hup()'s poll ended. */
@@ -380,11 +382,8 @@ static void recv_done(struct proa_op *op)
 		hup_done(t, res);
 		return;
 	}
-	if (t->is_pipe && t->base.state < PROA_TS_TEARDOWN) {
-		res = pipe_read_res(t, res);
-		if (res == 1)
-			res = -ECANCELED; /* no data, no error: read again */
-	}
+	if (t->is_pipe && !pipe_read_res(t, &res))
+		res = -ECANCELED; /* no data, no error: read again */
 	if (res > 0) {
 		t->sock_nonempty = op->flags & PROA_OP_F_SOCK_NONEMPTY;
 		t->last_io = proa_loop_time(t->base.loop);

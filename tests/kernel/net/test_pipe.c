@@ -110,7 +110,10 @@ static void test_pipe_one_way_eof(void **state)
 	assert_res(proa_transport_write_eof(r->t), -EOPNOTSUPP);
 	assert_true(proa_transport_can_write_eof(w->t));
 	assert_false(proa_transport_is_reading(w->t));
-	assert_res(proa_transport_write(w->t, "hello", 5), 0);
+	/* one byte alone: a read of 1 is data like any other */
+	assert_res(proa_transport_write(w->t, "h", 1), 0);
+	DRIVE_NS(loop, r->rx == 1);
+	assert_res(proa_transport_write(w->t, "ello", 4), 0);
 	assert_res(proa_transport_write_eof(w->t), 0);
 	assert_res(proa_transport_write(w->t, "x", 1), -EPIPE);
 	assert_res(proa_transport_write_eof(w->t), -EPIPE);
