@@ -337,9 +337,10 @@ static bool pipe_read_res(struct proa__sock *t, int *res)
 		return *res < 0; /* input may be there: read it */
 	}
 	if (*res == -EAGAIN) {
-		/* A descriptor in O_NONBLOCK mode: io_uring does not wait for
-		 * it, so wait for input here (the epoll backend does so
-		 * itself), leaving the file's flags as its owner set them. */
+		/* A descriptor in O_NONBLOCK mode, on a kernel whose io_uring
+		 * answers -EAGAIN for those instead of waiting (6.18 waits;
+		 * older ones need not): wait for input here, leaving the
+		 * file's flags as its owner set them. */
 		t->rpoll = true;
 		return false;
 	}

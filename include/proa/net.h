@@ -648,10 +648,11 @@ PROA_API void proa_transport_set_protocol(struct proa_transport *t,
  * (signal(SIGPIPE, SIG_IGN)), as Python, Node and nginx do.
  *
  * Blocking mode: on io_uring the descriptors' file flags are left as they
- * are (a blocking pipe is fine: the ring polls it; an O_NONBLOCK one is
- * polled by the transport).  The epoll backend sets O_NONBLOCK on them,
- * and that flag lives in the open file description, which every process
- * holding it shares - the shell's terminal too.  To leave a shared tty
+ * are (a blocking pipe is fine: the ring polls it; an O_NONBLOCK one too,
+ * or, where io_uring answers it -EAGAIN, the transport polls it).  The
+ * epoll backend sets O_NONBLOCK on them, and that flag lives in the open
+ * file description, which every process holding it shares - the shell's
+ * terminal too.  To leave a shared tty
  * blocking for the shell, wrap a descriptor of your own
  * (open("/dev/tty")) rather than stdin itself.
  *

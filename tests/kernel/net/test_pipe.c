@@ -95,6 +95,35 @@ static void one_way_pair(struct proa_loop *loop, struct peer **w,
 	*r = pipe_peer(loop, p[0], -1, NULL, rflags);
 }
 
+/* Non-blocking ends move every byte.  Where io_uring answers -EAGAIN on
+ * them instead of waiting, the transport polls for input and for room
+ * (6.18 waits by itself, so there this is the plain path). */
+static void test_pipe_nonblocking_ends(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct peer *w, *r;
+	uint64_t off;
+	int p[2];
+
+	(void)state;
+	assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+	r = pipe_peer(loop, p[0], -1, NULL, P_VERIFY);
+	w = pipe_peer(loop, -1, p[1], NULL, 0);
+	/* the reader waits first (nothing there yet) */
+	assert_true(proa_loop_run(loop, PROA_RUN_NOWAIT) >= 0);
+	for (off = 0; off < 1000000; off += 100000)
+		write_pat(w->t, off, 100000); /* far more than the pipe */
+	assert_res(proa_transport_close(w->t), 0);
+	DRIVE_NS(loop, w->lost && r->lost);
+	assert_int_equal(r->rx, 1000000);
+	assert_int_equal(r->bad, 0);
+	assert_res(w->err, 0);
+	assert_res(r->err, 0);
+	free(w);
+	free(r);
+	proa_test_loop_close(loop);
+}
+
 /* A write-only end and a read-only end: the writer ends after write_eof,
  * the reader gets the bytes, then EOF, then closes itself (even though
  * its protocol asked to keep the connection: it has no write side). */
@@ -657,6 +686,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_pipe_duplex_round_trip, setup,
 					    teardown_check),
 	    cmocka_unit_test_setup_teardown(test_pipe_one_way_eof, setup,
+					    teardown_check),
+	    cmocka_unit_test_setup_teardown(test_pipe_nonblocking_ends, setup,
 					    teardown_check),
 	    cmocka_unit_test_setup_teardown(test_pipe_pause_reading_and_idle,
 					    setup, teardown_check),
