@@ -224,6 +224,19 @@ static void test_pipe_close_flushes(void **state)
 	assert_int_equal(r->bad, 0);
 	both_end_clean(loop, w, false, r, true);
 
+	/* abort with a write stuck on a full pipe (nobody reads) */
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	w = pipe_peer(loop, -1, p[1], NULL, 0);
+	write_pat(w->t, 0, 200000);
+	DRIVE_NS(loop,
+		 !proa_op_is_idle(
+		     &proa_container_of(w->t, struct proa__sock, base)->wop));
+	assert_res(proa_transport_abort(w->t), 0);
+	DRIVE_NS(loop, w->lost);
+	assert_res(w->err, -ECONNABORTED);
+	close(p[0]);
+	free(w);
+
 	/* a reader closed by its owner, the writer still open */
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 	r = pipe_peer(loop, p[0], -1, NULL, 0);
