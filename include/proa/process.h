@@ -122,12 +122,12 @@ struct proa_spawn_opts {
  * Pipes (PROA_STDIO_PIPE): both ends are in blocking mode, as pipe2(2)
  * makes them, and the parent's is O_CLOEXEC.  Leave it so for the loop's
  * operations: io_uring waits for a blocking pipe without blocking the loop
- * (and on an O_NONBLOCK one returns -EAGAIN), and the epoll backend makes
- * it non-blocking itself.  The parent's end belongs to the process until
- * taken with
- * proa_process_take_stdio() (it is closed by proa_process_close()
- * otherwise).  Slot 0 is the write end (the child's stdin), 1 and 2 read
- * ends.
+ * (some kernels answer -EAGAIN on an O_NONBLOCK one; 6.x waits there too),
+ * and the epoll backend makes it non-blocking itself.  The parent's end
+ * belongs to the process until taken with proa_process_take_stdio() or
+ * wrapped with proa_process_stdio_transport() (it is closed by
+ * proa_process_close() otherwise).  Slot 0 is the write end (the child's
+ * stdin), 1 and 2 read ends.
  *
  * Return: 0; -EINVAL (NULL arguments, no argv[0], nonzero reserved, bad
  *         stdio kind or negative fd); the child's errno as above;
