@@ -21,6 +21,10 @@
  * TLS (TCP only) with --tls CERT KEY.  A failed handshake is logged by
  * proa only with PROA_DEBUG set.
  *
+ * --stdio echoes standard input to standard output instead, through one
+ * pipe transport (proa_pipe_open(): a pipe, a file, a tty), and exits at
+ * EOF once everything is written: `proa-echo --stdio < in > out` copies.
+ *
  * Exit: 0 on success, 1 on a runtime failure (cannot listen), 2 for bad
  * arguments.
  */
@@ -34,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <proa.h>
 
@@ -55,6 +60,7 @@ struct config {
 	unsigned loops;
 	bool reuseport;
 	bool handoff;
+	bool stdio;
 	const char *tls_cert; /* --tls CERT KEY */
 	const char *tls_key;
 	struct proa_tls_context *tls; /* made from the above in main() */
@@ -88,6 +94,7 @@ static void usage(FILE *f)
 	    "                       to the loops (default: SO_REUSEPORT "
 	    "per loop)\n"
 	    "  -r, --reuseport      set SO_REUSEPORT on the listener\n"
+	    "      --stdio          echo stdin to stdout, exit at EOF\n"
 	    "      --tls CERT KEY   TLS with this PEM certificate and key "
 	    "(TCP)\n"
 	    "  -h, --help           this text\n"
@@ -153,6 +160,7 @@ static bool parse_uint(const char *opt, const char *s, uint64_t min,
 enum {
 	OPT_HANDOFF = 256,
 	OPT_TLS,
+	OPT_STDIO,
 };
 
 static const struct option long_opts[] = {
@@ -166,6 +174,7 @@ static const struct option long_opts[] = {
     {"handoff", no_argument, NULL, OPT_HANDOFF},
     {"reuseport", no_argument, NULL, 'r'},
     {"tls", no_argument, NULL, OPT_TLS},
+    {"stdio", no_argument, NULL, OPT_STDIO},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -184,6 +193,9 @@ static bool check_config(const struct config *cfg)
 		return bad_usage("--loops serves TCP only");
 	if (cfg->tls_cert && (cfg->udp || cfg->unix_path))
 		return bad_usage("--tls is for TCP");
+	if (cfg->stdio && (cfg->udp || cfg->unix_path || cfg->tls_cert ||
+			   cfg->loops > 1 || cfg->host_set || cfg->port_set))
+		return bad_usage("--stdio takes no other option");
 	return true;
 }
 
@@ -220,6 +232,9 @@ static bool parse_opt(struct config *cfg, int ch, const char *arg)
 		return ok;
 	case OPT_HANDOFF:
 		cfg->handoff = true;
+		return true;
+	case OPT_STDIO:
+		cfg->stdio = true;
 		return true;
 	case 'r':
 		cfg->reuseport = true;
@@ -838,6 +853,81 @@ static int run_server(const struct config *cfg, const sigset_t *sigs)
 	return ret;
 }
 
+/* ---- --stdio ------------------------------------------------------------ */
+
+struct stdio_echo {
+	struct proa_protocol p;
+	struct proa_transport *t;
+	int err;
+};
+
+static void stdio_data(struct proa_protocol *p, const void *data, size_t len)
+{
+	struct stdio_echo *e = proa_container_of(p, struct stdio_echo, p);
+	int ret = proa_transport_write(e->t, data, len);
+
+	if (ret < 0) {
+		e->err = ret;
+		proa_transport_abort(e->t);
+	}
+}
+
+static void stdio_lost(struct proa_protocol *p, int err)
+{
+	struct stdio_echo *e = proa_container_of(p, struct stdio_echo, p);
+
+	if (err && !e->err)
+		e->err = err;
+}
+
+/* A slow stdout: stop reading stdin until it catches up, so memory stays
+ * bounded by the water marks whatever the input. */
+static void stdio_pause(struct proa_protocol *p)
+{
+	proa_transport_pause_reading(
+	    proa_container_of(p, struct stdio_echo, p)->t);
+}
+
+static void stdio_resume(struct proa_protocol *p)
+{
+	proa_transport_resume_reading(
+	    proa_container_of(p, struct stdio_echo, p)->t);
+}
+
+static const struct proa_protocol_ops stdio_ops = {
+    .data_received = stdio_data,
+    .connection_lost = stdio_lost,
+    .pause_writing = stdio_pause,
+    .resume_writing = stdio_resume,
+    /* eof_received NULL: at EOF the transport flushes, then closes */
+};
+
+static int run_stdio(void)
+{
+	struct stdio_echo e = {.p.ops = &stdio_ops};
+	struct proa_loop *loop;
+	int ret;
+
+	/* A reader of stdout that goes away must not kill us silently. */
+	signal(SIGPIPE, SIG_IGN);
+	if (new_loop(&loop) < 0)
+		return 1;
+	ret =
+	    proa_pipe_open(&e.t, loop, STDIN_FILENO, STDOUT_FILENO, NULL, &e.p);
+	if (ret < 0) {
+		fail("cannot open stdin/stdout: %s", proa_strerror(ret));
+		finish_loop(loop);
+		return 1;
+	}
+	if (finish_loop(loop) < 0)
+		return 1;
+	if (e.err) {
+		fail("stdio: %s", proa_strerror(e.err));
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg;
@@ -852,6 +942,8 @@ int main(int argc, char **argv)
 	default:
 		return 2;
 	}
+	if (cfg.stdio)
+		return run_stdio();
 	if (!make_tls(&cfg))
 		return 1;
 	block_stop_signals(&sigs);

@@ -19,6 +19,24 @@ static struct proa__mutex log_mu = PROA__MUTEX_INITIALIZER;
 static proa_log_fn log_fn PROA_GUARDED_BY(log_mu);
 static void *log_arg PROA_GUARDED_BY(log_mu);
 
+/* fork(): a thread that was logging when another forked would leave
+ * log_mu locked for good in the child; fork waits for the line instead.
+ * The child's thread is the one that took the lock in fork_prepare(). */
+static void fork_prepare(void) PROA_NO_TSA
+{
+	proa__mutex_lock(&log_mu);
+}
+
+static void fork_done(void) PROA_NO_TSA
+{
+	proa__mutex_unlock(&log_mu);
+}
+
+__attribute__((constructor)) static void log_atfork(void)
+{
+	pthread_atfork(fork_prepare, fork_done, fork_done);
+}
+
 void proa_set_log_fn(proa_log_fn fn, void *arg)
 {
 	proa__mutex_lock(&log_mu);

@@ -36,8 +36,24 @@ struct proa__chunk {
 	void *release_arg;
 	int fd;	       /* PROA__CHUNK_FILE */
 	uint64_t foff; /* PROA__CHUNK_FILE: the file offset of byte 0 */
+	/* descriptors to pass (SCM_RIGHTS) with byte 0, or NULL: closed
+	 * with the chunk unless a sendmsg took them first */
+	struct proa__fdmsg *fds;
 	unsigned char data[];
 };
+
+/*
+ * Descriptors to send with SCM_RIGHTS (proa_transport_write_fds()): dups
+ * the transport owns, laid out as the control message itself.
+ */
+struct proa__fdmsg {
+	unsigned n;
+	size_t len;	      /* CMSG_SPACE of the descriptors */
+	struct cmsghdr ctl[]; /* one SCM_RIGHTS message */
+};
+
+/* Close the descriptors of @m and free it (NULL: nothing). */
+void proa__fdmsg_free(struct proa__fdmsg *m);
 
 #define PROA__CHUNK_EXTERNAL (-2)
 #define PROA__CHUNK_FILE (-3)
@@ -125,7 +141,8 @@ void proa__pipe_put(struct proa__netloop *nl, struct proa__pipe *p, bool clean);
 
 /*
  * A transport is a base (this) and a kind: the socket kind (struct
- * proa__sock, sock.c) and the TLS kind (tls.c, over a socket transport).
+ * proa__sock, sock.c; pipes and ttys are its records with is_pipe set)
+ * and the TLS kind (tls.c, over a socket transport).
  * The public proa_transport_* calls check their arguments and the thread
  * in transport.c and go to the kind through its vtable, so transport.c
  * knows no kind and the kinds call down into it, never the other way.
@@ -217,12 +234,18 @@ struct proa__conn_owner {
 	void (*gone)(struct proa__conn_owner *o);
 };
 
+struct proa__fdrx;
+
 /* The socket kind: a TCP or UNIX stream socket on the ring (sock.c). */
 struct proa__sock {
 	struct proa_transport base; /* first: what the user holds */
 	struct proa__netloop *nl;
 	struct proa__conn_owner *owner; /* told when it is gone, or NULL */
-	int fd;
+	int fd;		     /* read from; the socket, or a pipe's read end */
+	int wfd;	     /* written to: @fd, a pipe's write end, or -1 */
+	bool is_pipe;	     /* the pipe kind: read/writev, not recv/sendmsg */
+	bool rpoll;	     /* pipe: rop waits for input (fd was O_NONBLOCK) */
+	bool watch_hup;	     /* write-only FIFO: rop polls for its reader */
 	bool want_read;	     /* reading not paused by the protocol */
 	bool proto_paused;   /* over the high mark, not yet back to the low */
 	bool told_paused;    /* pause_writing() delivered, resume not yet */
@@ -244,8 +267,10 @@ struct proa__sock {
 	struct iovec iov[PROA__SEND_IOV];
 
 	struct proa__chunk *whead, *wtail;
-	size_t wbytes;		 /* buffered, not yet sent */
-	uint8_t wkind;		 /* what wop is doing: enum in sock.c */
+	struct proa__fdmsg *fds_sent; /* on the sendmsg in flight */
+	struct proa__fdrx *fdrx;      /* receiving descriptors, or NULL */
+	size_t wbytes;		      /* buffered, not yet sent */
+	uint8_t wkind;		      /* what wop is doing: enum in sock.c */
 	uint32_t piped;		 /* bytes of the head file chunk in @pipe */
 	struct proa__pipe *pipe; /* while a file chunk is being sent */
 	size_t high, low;	 /* water marks */
@@ -253,7 +278,8 @@ struct proa__sock {
 	/* data that arrived after pause_reading(), before the cancel did */
 	unsigned char *held;
 	size_t held_len;
-	unsigned char *rbuf; /* own read buffer without a buffer ring */
+	unsigned char *rbuf; /* own read buffer (pipes, or no buffer ring) */
+	size_t rlen;	     /* its size */
 
 	uint64_t idle_ns, write_ns;
 	uint64_t last_io;	/* loop time of the last receive or send */
@@ -281,6 +307,26 @@ int proa__transport_open(struct proa_loop *loop, int fd,
 			 proa_protocol_factory factory, void *arg,
 			 struct proa__conn_owner *owner,
 			 struct proa_transport **out);
+
+/*
+ * A transport on descriptors made elsewhere, connected to @proto at once:
+ * the connected stream socket @rfd == @wfd (non-blocking, close-on-exec),
+ * or with @is_pipe the pipe kind (sock.c, a socket's record run with
+ * read(2)/writev(2)): @rfd read from, @wfd written to, either -1, or both
+ * the same descriptor (a tty).  On failure nothing is closed and -errno
+ * returned.
+ */
+int proa__transport_adopt(struct proa_loop *loop, int rfd, int wfd,
+			  bool is_pipe,
+			  const struct proa_transport_options *opt,
+			  struct proa_protocol *proto,
+			  struct proa_transport **out);
+
+/* Whether @fd is a stream socket that listens (1) or not (0); -ENOTSOCK,
+ * -EINVAL for a socket of another type, other -errno (pipe.c). */
+int proa__stream_socket_listens(int fd);
+/* Set O_NONBLOCK and FD_CLOEXEC on an adopted socket; 0 or -errno. */
+int proa__fd_adopt_flags(int fd);
 
 /* TLS over the connected socket @fd (net/tls.c).  The factory's protocol
  * is made and connected once the handshake is done; a client's @fut then

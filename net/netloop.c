@@ -153,6 +153,7 @@ struct proa__chunk *proa__chunk_get(struct proa__netloop *nl)
 	}
 	c->base = c->data;
 	c->bid = -1;
+	c->fds = NULL;
 	c->next = NULL;
 	c->head = 0;
 	c->tail = 0;
@@ -172,6 +173,7 @@ static struct proa__chunk *chunk_ref(struct proa__netloop *nl, const void *p,
 		return NULL;
 	}
 	c->next = NULL;
+	c->fds = NULL;
 	c->base = (unsigned char *)p;
 	c->head = 0;
 	c->tail = (uint32_t)len;
@@ -221,8 +223,24 @@ struct proa__chunk *proa__chunk_file(struct proa__netloop *nl, int fd,
 	return c;
 }
 
+void proa__fdmsg_free(struct proa__fdmsg *m)
+{
+	int fd;
+	unsigned i;
+
+	if (!m)
+		return;
+	for (i = 0; i < m->n; i++) {
+		memcpy(&fd, CMSG_DATA(m->ctl) + i * sizeof(int), sizeof(fd));
+		close(fd);
+	}
+	free(m);
+}
+
 void proa__chunk_put(struct proa__netloop *nl, struct proa__chunk *c)
 {
+	proa__fdmsg_free(c->fds);
+	c->fds = NULL;
 	if (c->bid >= 0 || c->bid == PROA__CHUNK_EXTERNAL ||
 	    c->bid == PROA__CHUNK_FILE) {
 		if (c->bid >= 0)

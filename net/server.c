@@ -292,11 +292,32 @@ static int port_taken(const struct proa_server *s, const struct sockaddr *addr,
 	return ret;
 }
 
+/* Make the listening socket @fd listener s->n; on failure @fd is left
+ * open, as it was. */
+static int adopt_listener(struct proa_server *s, int fd)
+{
+	struct listener *l = &s->ls[s->n];
+
+	if (s->n >= MAX_LISTENERS)
+		return -ENOSPC;
+	memset(l, 0, sizeof(*l));
+	l->addrlen = sizeof(l->addr);
+	if (getsockname(fd, (struct sockaddr *)&l->addr, &l->addrlen) < 0)
+		return -errno;
+	l->s = s;
+	l->fd = fd;
+	l->open = true;
+	l->multishot = proa_loop_feature(s->loop, PROA_FEAT_ACCEPT_MULTISHOT);
+	proa_op_init(&l->aop, accept_done, l);
+	s->n++;
+	s->nopen++;
+	return 0;
+}
+
 /* Make listener s->n for @addr; on failure nothing of it is left. */
 static int add_listener(struct proa_server *s, const struct sockaddr *addr,
 			socklen_t len, bool v6only)
 {
-	struct listener *l = &s->ls[s->n];
 	int one = 1, fd, ret;
 
 	if (s->n >= MAX_LISTENERS)
@@ -324,18 +345,10 @@ static int add_listener(struct proa_server *s, const struct sockaddr *addr,
 		goto fail;
 	if (bind(fd, addr, len) < 0 || listen(fd, s->opt.backlog) < 0)
 		goto fail;
-	memset(l, 0, sizeof(*l));
-	l->s = s;
-	l->fd = fd;
-	l->open = true;
-	l->multishot = proa_loop_feature(s->loop, PROA_FEAT_ACCEPT_MULTISHOT);
-	l->addrlen = sizeof(l->addr);
-	if (getsockname(fd, (struct sockaddr *)&l->addr, &l->addrlen) < 0)
-		goto fail;
-	proa_op_init(&l->aop, accept_done, l);
-	s->n++;
-	s->nopen++;
-	return 0;
+	ret = adopt_listener(s, fd);
+	if (ret < 0)
+		close(fd);
+	return ret;
 fail:
 	ret = -errno;
 	close(fd);
@@ -430,6 +443,40 @@ int proa_unix_listen(struct proa_server **out, struct proa_loop *loop,
 		free(s->unix_path);
 		s->unix_path = NULL;
 		discard(s);
+		return ret;
+	}
+	start(s);
+	*out = s;
+	return 0;
+}
+
+int proa_server_from_fd(struct proa_server **out, struct proa_loop *loop,
+			int fd, const struct proa_server_options *opt,
+			proa_protocol_factory factory, void *arg)
+{
+	struct proa_server *s;
+	int ret = check_common(loop, factory, opt, __func__);
+
+	if (ret < 0)
+		return ret;
+	if (!out)
+		return -EINVAL;
+	if (fd < 0)
+		return -EBADF;
+	/* Only a socket that listens already: it was bound and its backlog
+	 * set by whoever made it (systemd, a parent process). */
+	ret = proa__stream_socket_listens(fd);
+	if (ret <= 0)
+		return ret < 0 ? ret : -EINVAL;
+	ret = proa__fd_adopt_flags(fd);
+	if (ret < 0)
+		return ret;
+	s = server_new(loop, opt, factory, arg);
+	if (!s)
+		return -ENOMEM;
+	ret = adopt_listener(s, fd);
+	if (ret < 0) {
+		free(s);
 		return ret;
 	}
 	start(s);

@@ -4,6 +4,13 @@
  * stream sockets over the ring.  The public calls reach it through its
  * vtable (transport.c); TLS (tls.c) is a transport over one of these.
  *
+ * The pipe kind (proa_pipe_open(): pipes, FIFOs, ttys, character devices)
+ * is the same record and the same machine with its own vtable: the write
+ * buffer, water marks, states and close rule are the socket's, and only
+ * the system calls differ - read(2) into the transport's own buffer for
+ * recv, writev(2) for sendmsg, close(2) of the write end for shutdown,
+ * and a read end and a write end that may be two descriptors, or none.
+ *
  * One receive, one sendmsg and one control op (shutdown, then close) per
  * connection, each at most once in flight:
  *
@@ -39,12 +46,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "net_int.h"
 
 #define DEFAULT_HIGH ((size_t)64 * 1024)
 #define DEFAULT_LOW ((size_t)16 * 1024)
+#define PIPE_READ ((size_t)64 * 1024) /* a pipe's read buffer, at least */
 
 /* What wop is doing (t->wkind). */
 enum { W_SENDMSG, W_FILL, W_DRAIN, W_POLL };
@@ -54,6 +63,7 @@ static void send_done(struct proa_op *op);
 static void teardown(struct proa__sock *t);
 static void fatal(struct proa__sock *t, int err);
 static int sock_close(struct proa_transport *bt);
+static bool sock_can_write_eof(const struct proa_transport *bt);
 
 static const struct proa__transport_vt sock_vt;
 
@@ -64,7 +74,7 @@ static struct proa__sock *of(const struct proa_transport *bt)
 
 struct proa__sock *proa__sock_of(const struct proa_transport *t)
 {
-	return t && t->vt == &sock_vt ? of(t) : NULL;
+	return t && t->vt == &sock_vt && !of(t)->is_pipe ? of(t) : NULL;
 }
 
 static void set_state(struct proa__sock *t, enum proa_transport_state s)
@@ -74,19 +84,117 @@ static void set_state(struct proa__sock *t, enum proa_transport_state s)
 
 static bool can_read(const struct proa__sock *t)
 {
-	return (t->base.state == PROA_TS_OPEN ||
+	return t->fd >= 0 &&
+	       (t->base.state == PROA_TS_OPEN ||
 		t->base.state == PROA_TS_HALF_LOCAL) &&
 	       !t->eof_seen;
 }
 
 static bool can_write(const struct proa__sock *t)
 {
-	return (t->base.state == PROA_TS_OPEN ||
+	return t->wfd >= 0 &&
+	       (t->base.state == PROA_TS_OPEN ||
 		t->base.state == PROA_TS_HALF_PEER) &&
 	       !t->eof_pending;
 }
 
 /* ---- receiving ---------------------------------------------------------- */
+
+/*
+ * Receiving descriptors (proa_transport_recv_fds()): one recvmsg at a
+ * time into the transport's own buffer, with room for one SCM_RIGHTS
+ * message; what arrives is queued for proa_transport_take_fd().
+ */
+struct proa__fdrx {
+	struct msghdr msg;
+	struct iovec iov;
+	int *q; /* received, not yet taken: q[head..n) */
+	unsigned head, n, cap;
+	union {
+		struct cmsghdr h;
+		unsigned char
+		    b[CMSG_SPACE(sizeof(int) * PROA_TRANSPORT_FDS_MAX)];
+	} ctl;
+};
+
+static void fdrx_free(struct proa__fdrx *rx)
+{
+	unsigned i;
+
+	if (!rx)
+		return;
+	for (i = rx->head; i < rx->n; i++)
+		close(rx->q[i]);
+	free(rx->q);
+	free(rx);
+}
+
+static int fdrx_recv(struct proa__sock *t)
+{
+	struct proa__fdrx *rx = t->fdrx;
+
+	/* The kernel rewrites the lengths: set them for each receive. */
+	memset(&rx->msg, 0, sizeof(rx->msg));
+	rx->iov.iov_base = t->rbuf;
+	rx->iov.iov_len = t->rlen;
+	rx->msg.msg_iov = &rx->iov;
+	rx->msg.msg_iovlen = 1;
+	rx->msg.msg_control = rx->ctl.b;
+	rx->msg.msg_controllen = sizeof(rx->ctl.b);
+	return proa_op_recvmsg(t->base.loop, &t->rop, t->fd, &rx->msg,
+			       MSG_CMSG_CLOEXEC);
+}
+
+/* Queue one descriptor; closed if there is no room for it. */
+static int fdrx_push(struct proa__fdrx *rx, int fd)
+{
+	unsigned cap = rx->cap ? rx->cap * 2 : 8;
+	int *q;
+
+	if (rx->head > 0 && rx->head == rx->n)
+		rx->head = rx->n = 0;
+	if (rx->n == rx->cap) {
+		q = realloc(rx->q, cap * sizeof(*q));
+		if (!q) {
+			close(fd);
+			return -ENOMEM;
+		}
+		rx->q = q;
+		rx->cap = cap;
+	}
+	rx->q[rx->n++] = fd;
+	return 0;
+}
+
+/*
+ * The recvmsg that just ended brought bytes: queue the descriptors that
+ * came with them, before data_received shows the bytes.  0, or the
+ * transport failed: -EMSGSIZE when the kernel had more descriptors than
+ * room (MSG_CTRUNC: it closed the rest, and the peer would never know).
+ */
+static int fdrx_arrived(struct proa__sock *t)
+{
+	struct proa__fdrx *rx = t->fdrx;
+	struct cmsghdr *c;
+	size_t i, nfd;
+	int fd, err = 0;
+
+	for (c = CMSG_FIRSTHDR(&rx->msg); c; c = CMSG_NXTHDR(&rx->msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < nfd; i++) {
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+			if (fdrx_push(rx, fd) < 0)
+				err = -ENOMEM;
+		}
+	}
+	if (rx->msg.msg_flags & MSG_CTRUNC)
+		err = -EMSGSIZE;
+	if (err)
+		fatal(t, err);
+	return err;
+}
 
 /*
  * Multishot where the loop has it, unless the transport receives one
@@ -104,20 +212,49 @@ static unsigned recv_flags(const struct proa__sock *t)
 	return t->sock_nonempty ? 0 : PROA_RECV_POLL_FIRST;
 }
 
+/*
+ * A write-only pipe on a FIFO has no read to notice its reader going
+ * away, so it polls its write end while it is open for writing: POLLIN
+ * never holds there, and POLLERR comes once no reader is left (asyncio's
+ * write pipe transport does the same).  Not on a tty or other device,
+ * whose write end may also be readable (a terminal the user types on).
+ */
+static void watch_hup(struct proa__sock *t)
+{
+	int ret;
+
+	if (!proa_op_is_idle(&t->rop) || !t->want_read || !can_write(t))
+		return;
+	ret = proa_op_poll(t->base.loop, &t->rop, t->wfd, POLLIN, 0);
+	if (ret < 0)
+		fatal(t, ret);
+}
+
 static void start_read(struct proa__sock *t)
 {
 	struct proa__netloop *nl = t->nl;
 	int ret;
 
+	if (t->watch_hup) {
+		watch_hup(t);
+		return;
+	}
 	if (!proa_op_is_idle(&t->rop) || t->on_starved || !t->want_read ||
 	    !can_read(t) || t->held_len > 0)
 		return;
-	if (nl->br)
+	if (t->is_pipe && t->rpoll)
+		ret = proa_op_poll(t->base.loop, &t->rop, t->fd, POLLIN, 0);
+	else if (t->is_pipe)
+		ret = proa_op_read(t->base.loop, &t->rop, t->fd, t->rbuf,
+				   t->rlen, -1);
+	else if (t->fdrx)
+		ret = fdrx_recv(t);
+	else if (nl->br)
 		ret = proa_op_recv_select(t->base.loop, &t->rop, t->fd, nl->br,
 					  recv_flags(t));
 	else
 		ret = proa_op_recv(t->base.loop, &t->rop, t->fd, t->rbuf,
-				   nl->bufsize, 0);
+				   t->rlen, 0);
 	if (ret < 0)
 		fatal(t, ret);
 }
@@ -154,9 +291,11 @@ static void on_eof(struct proa__sock *t)
 	if (!t->want_read || t->held_len > 0)
 		return; /* told on resume_reading() */
 	/* Told in HALF_LOCAL too (asyncio does); there the answer does not
-	 * matter, both directions are done. */
+	 * matter, both directions are done.  A read-only pipe has no write
+	 * side to keep. */
 	if (t->base.proto->ops->eof_received)
-		keep = t->base.proto->ops->eof_received(t->base.proto);
+		keep = t->base.proto->ops->eof_received(t->base.proto) &&
+		       t->wfd >= 0;
 	if (t->base.state != PROA_TS_OPEN &&
 	    t->base.state != PROA_TS_HALF_LOCAL)
 		return; /* the protocol closed or aborted meanwhile */
@@ -186,6 +325,52 @@ static void deliver(struct proa__sock *t, const void *data, size_t len)
 	t->base.proto->ops->data_received(t->base.proto, data, len);
 }
 
+/*
+ * A pipe's read or its poll for input ended with *@res.  False: nothing
+ * to hand on (read again, or poll first); true: *@res is what
+ * recv_done() handles as a receive's result (0 for EOF).
+ */
+static bool pipe_read_res(struct proa__sock *t, int *res)
+{
+	if (t->rpoll) {
+		t->rpoll = false;
+		return *res < 0; /* input may be there: read it */
+	}
+	if (*res == -EAGAIN) {
+		/* A descriptor in O_NONBLOCK mode, on a kernel whose io_uring
+		 * answers -EAGAIN for those instead of waiting (6.18 waits;
+		 * older ones need not): wait for input here, leaving the
+		 * file's flags as its owner set them. */
+		t->rpoll = true;
+		return false;
+	}
+	/* A pty's master reads EIO once the last slave is closed: that is
+	 * its end of file. */
+	if (*res == -EIO)
+		*res = 0;
+	return true;
+}
+
+/* watch_hup()'s poll ended. */
+static void hup_done(struct proa__sock *t, int res)
+{
+	if (t->base.state == PROA_TS_TEARDOWN) {
+		teardown(t);
+		return;
+	}
+	if (res > 0 && (res & (POLLERR | POLLHUP))) {
+		/* The reader is gone: with nothing buffered that is a clean
+		 * end; buffered bytes could never be delivered. */
+		fatal(t, t->wbytes > 0 ? -EPIPE : 0);
+		return;
+	}
+	if (res < 0 && res != -ECANCELED) {
+		fatal(t, res);
+		return;
+	}
+	start_read(t);
+}
+
 static void recv_done(struct proa_op *op)
 {
 	struct proa__sock *t = op->data;
@@ -194,6 +379,12 @@ static void recv_done(struct proa_op *op)
 	int res = op->res;
 	unsigned id;
 
+	if (t->watch_hup) {
+		hup_done(t, res);
+		return;
+	}
+	if (t->is_pipe && !pipe_read_res(t, &res))
+		res = -ECANCELED; /* no data, no error: read again */
 	if (res > 0) {
 		t->sock_nonempty = op->flags & PROA_OP_F_SOCK_NONEMPTY;
 		t->last_io = proa_loop_time(t->base.loop);
@@ -208,7 +399,7 @@ static void recv_done(struct proa_op *op)
 				proa_buf_ring_put(nl->br, id);
 			nl->cur = NULL;
 			nl->cur_bid = -1;
-		} else {
+		} else if (!t->fdrx || fdrx_arrived(t) == 0) {
 			deliver(t, t->rbuf, (size_t)res);
 		}
 	} else if (res == 0) {
@@ -375,14 +566,33 @@ static void send_more(struct proa__sock *t)
 		}
 		if (c->tail == c->head)
 			continue;
+		/* Descriptors go with the first byte of a sendmsg: theirs
+		 * starts one. */
+		if (c->fds && n > 0)
+			break;
+		if (c->fds) {
+			t->fds_sent = c->fds;
+			c->fds = NULL;
+		}
 		t->iov[n].iov_base = c->base + c->head;
 		t->iov[n].iov_len = c->tail - c->head;
 		n++;
 	}
+	t->wkind = W_SENDMSG;
+	if (t->is_pipe) {
+		ret = proa_op_writev(t->base.loop, &t->wop, t->wfd, t->iov, n,
+				     -1);
+		if (ret < 0)
+			fatal(t, ret);
+		return;
+	}
 	memset(&t->msg, 0, sizeof(t->msg));
 	t->msg.msg_iov = t->iov;
 	t->msg.msg_iovlen = (size_t)n;
-	t->wkind = W_SENDMSG;
+	if (t->fds_sent) {
+		t->msg.msg_control = t->fds_sent->ctl;
+		t->msg.msg_controllen = t->fds_sent->len;
+	}
 	ret = proa_op_sendmsg(t->base.loop, &t->wop, t->fd, &t->msg, flags);
 	if (ret < 0)
 		fatal(t, ret);
@@ -404,13 +614,28 @@ static void flush_dirty(struct proa__netloop *nl)
 }
 
 static void shut_done(struct proa_op *op);
+static void after_shut(struct proa__sock *t);
 
 static void shut_wr(struct proa__sock *t)
 {
 	int ret;
 
 	t->xop.cb = shut_done;
-	ret = proa_op_shutdown(t->base.loop, &t->xop, t->fd, SHUT_WR);
+	if (!t->is_pipe) {
+		ret = proa_op_shutdown(t->base.loop, &t->xop, t->fd, SHUT_WR);
+	} else if (t->wfd >= 0 && t->wfd != t->fd) {
+		/* A pipe's write end is shut by closing it: the reader sees
+		 * EOF once no other process holds it open. */
+		ret = proa_op_close(t->base.loop, &t->xop, t->wfd);
+		if (ret == 0)
+			t->wfd = -1;
+	} else {
+		/* No write end (read only), or one shared with the read end
+		 * (a tty), which stays open for reading until teardown. */
+		t->wr_shut = true;
+		after_shut(t);
+		return;
+	}
 	if (ret < 0)
 		fatal(t, ret);
 }
@@ -434,9 +659,17 @@ static void shut_done(struct proa_op *op)
 	/* ENOTCONN: the peer reset first; nothing more to say to it. */
 	if (op->res < 0 && op->res != -ENOTCONN && t->err == 0)
 		t->err = op->res;
+	after_shut(t);
+}
+
+/* Our write side is shut: what is left of the connection? */
+static void after_shut(struct proa__sock *t)
+{
+	/* A write-only pipe has nothing left once its write end is shut. */
 	if (t->base.state == PROA_TS_CLOSING ||
 	    t->base.state == PROA_TS_TEARDOWN ||
-	    (t->base.state == PROA_TS_HALF_PEER && t->eof_pending))
+	    (t->base.state == PROA_TS_HALF_PEER && t->eof_pending) ||
+	    (t->is_pipe && t->fd < 0))
 		teardown(t);
 }
 
@@ -510,6 +743,11 @@ static void send_done(struct proa_op *op)
 {
 	struct proa__sock *t = op->data;
 
+	/* Sent (the peer holds its own references now) or failed (the
+	 * connection ends): our copies of the descriptors go either way. */
+	proa__fdmsg_free(t->fds_sent);
+	t->fds_sent = NULL;
+
 	if (t->base.state == PROA_TS_TEARDOWN) {
 		/* A splice that won the race with the cancel still moved its
 		 * bytes: keep the pipe's count true, so that a pipe with
@@ -519,6 +757,14 @@ static void send_done(struct proa_op *op)
 		else if (op->res > 0 && t->wkind == W_DRAIN)
 			t->piped -= (uint32_t)op->res;
 		teardown(t);
+		return;
+	}
+	if (t->is_pipe && op->res == -EAGAIN && t->wkind == W_SENDMSG) {
+		/* An O_NONBLOCK write end under io_uring (see read): wait
+		 * for room, then write again (file_step_done()'s W_POLL). */
+		t->wkind = W_POLL;
+		if (proa_op_poll(t->base.loop, &t->wop, t->wfd, POLLOUT, 0) < 0)
+			fatal(t, -EAGAIN);
 		return;
 	}
 	if (t->wkind != W_SENDMSG && file_step_done(t, op->res) == 0)
@@ -727,7 +973,9 @@ static int sock_sendfile(struct proa_transport *bt, int fd, uint64_t off,
 
 	if (len == 0)
 		return proa__transport_write_ref_copy(bt, "", 0, release, arg);
-	if (!proa_loop_feature(bt->loop, PROA_FEAT_OP_SPLICE))
+	/* A pipe's write end may be a tty, which splice(2) does not take:
+	 * pipes send files from a mapping. */
+	if (t->is_pipe || !proa_loop_feature(bt->loop, PROA_FEAT_OP_SPLICE))
 		return proa__transport_sendfile_mapped(bt, fd, off, len,
 						       release, arg);
 	if (!can_write(t))
@@ -789,6 +1037,7 @@ static void lost_run(void *arg)
 		proa__pipe_put(t->nl, t->pipe, t->piped == 0);
 	free(t->held);
 	free(t->rbuf);
+	fdrx_free(t->fdrx);
 	if (t->base.made && t->base.proto &&
 	    t->base.proto->ops->connection_lost)
 		t->base.proto->ops->connection_lost(t->base.proto, t->err);
@@ -805,7 +1054,7 @@ static void close_done(struct proa_op *op)
 /* Cancel what is in flight; once nothing is, close the descriptor. */
 static void teardown(struct proa__sock *t)
 {
-	int ret;
+	int ret, cfd;
 
 	if (t->base.state < PROA_TS_TEARDOWN) {
 		set_state(t, PROA_TS_TEARDOWN);
@@ -827,12 +1076,23 @@ static void teardown(struct proa__sock *t)
 	    !proa_op_is_idle(&t->xop))
 		return; /* each completion calls back here */
 	set_state(t, PROA_TS_CLOSED);
+	cfd = t->fd;
+	if (t->wfd >= 0 && t->wfd != t->fd) {
+		/* A pipe's second descriptor: nothing is in flight on it. */
+		if (cfd < 0)
+			cfd = t->wfd;
+		else
+			close(t->wfd);
+	}
+	t->wfd = -1;
 	t->xop.cb = close_done;
-	ret = proa_op_close(t->base.loop, &t->xop, t->fd);
+	ret = cfd >= 0 ? proa_op_close(t->base.loop, &t->xop, cfd) : -EBADF;
 	if (ret < 0) {
-		/* No ring for it (closing loop?): close here, and still
-		 * report from the ready queue, never from this call. */
-		close(t->fd);
+		/* No ring for it (closing loop?), or nothing left to close
+		 * (a write-only pipe shut by write_eof): close here, and
+		 * still report from the ready queue, never from this call. */
+		if (cfd >= 0)
+			close(cfd);
 		proa_loop_call_soon(t->base.loop, &t->lost, lost_run, t);
 	}
 }
@@ -869,6 +1129,12 @@ static int sock_write_eof(struct proa_transport *bt)
 {
 	struct proa__sock *t = of(bt);
 
+	/* Shut already (a pipe's write end is gone by now): -EPIPE, as a
+	 * socket's second write_eof. */
+	if (t->eof_pending || t->base.state >= PROA_TS_CLOSING)
+		return -EPIPE;
+	if (!sock_can_write_eof(bt))
+		return -EOPNOTSUPP;
 	if (!can_write(t))
 		return -EPIPE;
 	t->eof_pending = true;
@@ -881,8 +1147,12 @@ static int sock_write_eof(struct proa_transport *bt)
 
 static bool sock_can_write_eof(const struct proa_transport *bt)
 {
-	(void)bt;
-	return true; /* TCP and UNIX stream sockets both can */
+	const struct proa__sock *t = of(bt);
+
+	/* TCP and UNIX stream sockets both can.  A pipe half-closes by
+	 * closing its write end: it needs one of its own (a tty's single
+	 * descriptor is also the read end). */
+	return !t->is_pipe || (t->wfd >= 0 && t->wfd != t->fd);
 }
 
 /* ---- reading control ---------------------------------------------------- */
@@ -1058,11 +1328,16 @@ static size_t sock_write_buffer_size(const struct proa_transport *bt)
 
 static int sock_fd(const struct proa_transport *bt)
 {
-	return of(bt)->fd;
+	const struct proa__sock *t = of(bt);
+
+	/* A pipe: the read end, else the write end, -EINVAL once gone */
+	if (t->fd >= 0)
+		return t->fd;
+	return t->wfd >= 0 ? t->wfd : -EINVAL;
 }
 
 static const struct proa__transport_vt sock_vt = {
-    .name = "socket",
+    .name = "socket/pipe", /* t->is_pipe tells */
     .write = sock_write,
     .writev = sock_writev,
     .write_ref = sock_write_ref,
@@ -1083,47 +1358,52 @@ static const struct proa__transport_vt sock_vt = {
 
 /* ---- opening ------------------------------------------------------------ */
 
-int proa__transport_open(struct proa_loop *loop, int fd,
-			 const struct proa_transport_options *opt,
-			 proa_protocol_factory factory, void *arg,
-			 struct proa__conn_owner *owner,
-			 struct proa_transport **out)
+/* A transport record on @rfd / @wfd (a pipe's, or a socket's), not yet
+ * connected to a protocol; NULL for -ENOMEM (nothing closed). */
+static struct proa__sock *sock_new(struct proa_loop *loop, int rfd, int wfd,
+				   bool is_pipe,
+				   const struct proa_transport_options *opt)
 {
 	struct proa__netloop *nl = proa__netloop_get(loop);
 	struct proa__sock *t;
-	struct proa_protocol *p;
+	/* A pipe always reads into its own buffer: the ring's buffers are
+	 * selected by recv, and read has no such op on every kernel. */
+	bool own_buf = is_pipe || (nl && !nl->br);
 
 	t = nl ? calloc(1, sizeof(*t)) : NULL;
-	if (t && !nl->br && !(t->rbuf = malloc(nl->bufsize))) {
+	if (!t)
+		return NULL;
+	/* A pipe's buffer holds what a default pipe does (64 KiB), so that
+	 * one read empties it: 1 GiB through a pipe (perf/pipe) moved 4,760
+	 * MiB/s on io_uring and 3,850 on epoll with 16 KiB reads, 5,480
+	 * and 4,490 with 64 KiB ones (libuv: 5,400). */
+	t->rlen = is_pipe && nl->bufsize < PIPE_READ ? PIPE_READ : nl->bufsize;
+	if (own_buf && rfd >= 0 && !(t->rbuf = malloc(t->rlen))) {
 		free(t);
-		t = NULL;
-	}
-	if (!t) {
-		close(fd);
-		return -ENOMEM;
+		return NULL;
 	}
 	nl->feed = feed;
 	nl->flush = flush_dirty;
 	t->base.vt = &sock_vt;
 	t->base.loop = loop;
 	t->nl = nl;
-	t->fd = fd;
-	t->owner = owner;
+	t->fd = rfd;
+	t->wfd = wfd;
+	t->is_pipe = is_pipe;
 	t->want_read = true;
 	set_limits(t, opt ? opt->write_high : 0, opt ? opt->write_low : 0);
 	t->oneshot = opt && opt->recv_oneshot;
 	proa_op_init(&t->rop, recv_done, t);
 	proa_op_init(&t->wop, send_done, t);
 	proa_op_init(&t->xop, shut_done, t);
-	proa_list_add_tail(&nl->all, &t->link);
-	p = factory(arg, &t->base);
-	if (!p || !p->ops || !p->ops->data_received) {
-		proa_list_del(&t->link);
-		free(t->rbuf);
-		free(t);
-		close(fd);
-		return p ? -EINVAL : -ECONNREFUSED;
-	}
+	return t;
+}
+
+/* Connect @t to protocol @p (made for it) and start reading. */
+static void sock_start(struct proa__sock *t, struct proa_protocol *p,
+		       const struct proa_transport_options *opt,
+		       struct proa_transport **out)
+{
 	t->base.proto = p;
 	t->base.made = true;
 	if (opt && (opt->idle_timeout_ns || opt->write_timeout_ns))
@@ -1135,5 +1415,177 @@ int proa__transport_open(struct proa_loop *loop, int fd,
 		p->ops->connection_made(p, &t->base);
 	/* After connection_made, which may have paused reading or closed. */
 	start_read(t);
+}
+
+int proa__transport_open(struct proa_loop *loop, int fd,
+			 const struct proa_transport_options *opt,
+			 proa_protocol_factory factory, void *arg,
+			 struct proa__conn_owner *owner,
+			 struct proa_transport **out)
+{
+	struct proa__sock *t = sock_new(loop, fd, fd, false, opt);
+	struct proa_protocol *p;
+
+	if (!t) {
+		close(fd);
+		return -ENOMEM;
+	}
+	t->owner = owner;
+	proa_list_add_tail(&t->nl->all, &t->link);
+	p = factory(arg, &t->base);
+	if (!p || !p->ops || !p->ops->data_received) {
+		proa_list_del(&t->link);
+		free(t->rbuf);
+		free(t);
+		close(fd);
+		return p ? -EINVAL : -ECONNREFUSED;
+	}
+	sock_start(t, p, opt, out);
 	return 0;
+}
+
+int proa__transport_adopt(struct proa_loop *loop, int rfd, int wfd,
+			  bool is_pipe,
+			  const struct proa_transport_options *opt,
+			  struct proa_protocol *proto,
+			  struct proa_transport **out)
+{
+	struct proa__sock *t = sock_new(loop, rfd, wfd, is_pipe, opt);
+	struct stat st;
+
+	if (!t)
+		return -ENOMEM;
+	t->watch_hup =
+	    is_pipe && rfd < 0 && fstat(wfd, &st) == 0 && S_ISFIFO(st.st_mode);
+	proa_list_add_tail(&t->nl->all, &t->link);
+	sock_start(t, proto, opt, out);
+	return 0;
+}
+
+/* ---- passing descriptors (SCM_RIGHTS) ----------------------------------- */
+
+/* @t as a UNIX stream socket transport, else NULL. */
+static struct proa__sock *unix_sock_of(struct proa_transport *bt)
+{
+	struct proa__sock *t = proa__sock_of(bt);
+	socklen_t len = sizeof(int);
+	int dom = 0;
+
+	if (!t || getsockopt(t->fd, SOL_SOCKET, SO_DOMAIN, &dom, &len) < 0 ||
+	    dom != AF_UNIX)
+		return NULL;
+	return t;
+}
+
+/* Dups of @fds, as an SCM_RIGHTS message; NULL with -errno in *@err. */
+static struct proa__fdmsg *fdmsg_new(const int *fds, unsigned nfds, int *err)
+{
+	size_t space = CMSG_SPACE(sizeof(int) * nfds);
+	struct proa__fdmsg *m = calloc(1, sizeof(*m) + space);
+	int fd;
+	unsigned i;
+
+	if (!m) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	m->len = space;
+	m->ctl->cmsg_level = SOL_SOCKET;
+	m->ctl->cmsg_type = SCM_RIGHTS;
+	m->ctl->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+	for (i = 0; i < nfds; i++) {
+		fd = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
+		if (fd < 0) {
+			*err = -errno;
+			proa__fdmsg_free(m);
+			return NULL;
+		}
+		memcpy(CMSG_DATA(m->ctl) + i * sizeof(int), &fd, sizeof(fd));
+		m->n++;
+	}
+	return m;
+}
+
+int proa_transport_write_fds(struct proa_transport *bt, const void *data,
+			     size_t len, const int *fds, unsigned nfds)
+{
+	struct proa__sock *t;
+	struct proa__chunk *c;
+	size_t k, before;
+	int ret = 0;
+
+	if (!bt || !data || len == 0 || !fds || nfds == 0 ||
+	    nfds > PROA_TRANSPORT_FDS_MAX)
+		return -EINVAL;
+	PROA__LOOP_CHECK(bt->loop);
+	t = unix_sock_of(bt);
+	if (!t)
+		return -EOPNOTSUPP;
+	if (!can_write(t))
+		return -EPIPE;
+	/* The bytes start a chunk of their own, which starts a sendmsg of
+	 * its own: the descriptors travel with its first byte. */
+	c = proa__chunk_get(t->nl);
+	if (!c)
+		return -ENOMEM;
+	c->fds = fdmsg_new(fds, nfds, &ret);
+	if (!c->fds) {
+		proa__chunk_put(t->nl, c);
+		return ret;
+	}
+	k = len < c->cap ? len : c->cap;
+	memcpy(c->data, data, k);
+	c->tail = (uint32_t)k;
+	enqueue(t, c, k);
+	if (k == len)
+		return 0;
+	/* -ENOMEM for the rest: what was queued is said, as writev does. */
+	before = t->wbytes;
+	ret = append(t, (const unsigned char *)data + k, len - k);
+	if (ret < 0)
+		return ret;
+	t->wbytes += len - k;
+	return queued(t, before);
+}
+
+int proa_transport_recv_fds(struct proa_transport *bt)
+{
+	struct proa__sock *t;
+
+	if (!bt)
+		return -EINVAL;
+	PROA__LOOP_CHECK(bt->loop);
+	t = unix_sock_of(bt);
+	if (!t)
+		return -EOPNOTSUPP;
+	if (t->fdrx)
+		return 0;
+	/* A receive that might already have dropped descriptors (a recv
+	 * without room for them closes them) cannot be taken back. */
+	if (!proa_op_is_idle(&t->rop) || t->base.state >= PROA_TS_CLOSING)
+		return -EBUSY;
+	if (!t->rbuf && !(t->rbuf = malloc(t->rlen)))
+		return -ENOMEM;
+	t->fdrx = calloc(1, sizeof(*t->fdrx));
+	if (!t->fdrx)
+		return -ENOMEM;
+	t->oneshot = true;
+	return 0;
+}
+
+int proa_transport_take_fd(struct proa_transport *bt)
+{
+	struct proa__sock *t;
+	struct proa__fdrx *rx;
+
+	if (!bt)
+		return -EINVAL;
+	PROA__LOOP_CHECK(bt->loop);
+	t = proa__sock_of(bt);
+	rx = t ? t->fdrx : NULL;
+	if (!rx)
+		return -EOPNOTSUPP;
+	if (rx->head == rx->n)
+		return -EAGAIN;
+	return rx->q[rx->head++];
 }

@@ -3,8 +3,10 @@
  * perf/bench.c - proa against its peers, same process, same machine:
  *
  *   call_soon      N callbacks through the ready queue (libuv: idle handles)
- *   threadsafe     call_soon_threadsafe from 1 and 4 producer threads
- *                  (libuv: uv_async_send + a mutex-protected queue)
+ *   threadsafe     call_soon_threadsafe from 1 and 4 producer threads,
+ *                  one item per call and bursts of 16 per
+ *                  call_soon_threadsafe_many (libuv: uv_async_send + a
+ *                  mutex-protected queue; a burst under one lock)
  *   wake_rtt       round trips to a loop asleep on another CPU: loop-loop
  *                  (two loops post to each other; libuv: two loops and
  *                  uv_async_send) and thread-loop (a thread posts, the
@@ -239,6 +241,7 @@ struct ts {
 	struct proa_handle *h; /* one per item */
 	uint64_t per_producer;
 	unsigned producers;
+	unsigned chain; /* items per post: 1, or a burst posted at once */
 	uint64_t received, total;
 	uint64_t t_first, t_last;
 	atomic_uint ready;
@@ -276,6 +279,23 @@ static void *ts_producer(void *arg)
 	atomic_fetch_add(&t->ready, 1);
 	while (!atomic_load(&t->go))
 		sched_yield();
+	if (t->chain > 1) {
+		struct proa_handle *hs[64];
+		unsigned k;
+
+		/* per_producer is a multiple of the chain (see below). */
+		for (i = 0; i < t->per_producer; i += t->chain) {
+			for (k = 0; k < t->chain; k++) {
+				hs[k] = &t->h[base + i + k];
+				hs[k]->fn = ts_cb;
+				hs[k]->arg = t;
+			}
+			if (proa_loop_call_soon_threadsafe_many(t->loop, hs,
+								t->chain) < 0)
+				abort();
+		}
+		return NULL;
+	}
 	for (i = 0; i < t->per_producer; i++) {
 		if (proa_loop_call_soon_threadsafe(t->loop, &t->h[base + i],
 						   ts_cb, t) < 0)
@@ -284,15 +304,25 @@ static void *ts_producer(void *arg)
 	return NULL;
 }
 
-static void bench_threadsafe(unsigned producers)
+static void ts_param(char *buf, size_t len, unsigned producers, unsigned chain)
+{
+	int n = snprintf(buf, len, "%u producer%s", producers,
+			 producers > 1 ? "s" : "");
+
+	if (chain > 1 && n > 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, ", bursts of %u", chain);
+}
+
+static void bench_threadsafe(unsigned producers, unsigned chain)
 {
 	struct ts *t = calloc(1, sizeof(*t));
 	struct ts_prod p[8];
 	pthread_t th[8];
-	char param[32];
+	char param[48];
 	unsigned i;
 
-	t->per_producer = SCALE(4000000u) / producers;
+	t->per_producer = SCALE(4000000u) / producers / chain * chain;
+	t->chain = chain;
 	t->producers = producers;
 	t->total = t->per_producer * producers;
 	t->h = calloc(t->total, sizeof(*t->h));
@@ -313,8 +343,7 @@ static void bench_threadsafe(unsigned producers)
 	CHECK(proa_loop_run(t->loop, PROA_RUN_FOREVER));
 	for (i = 0; i < producers; i++)
 		pthread_join(th[i], NULL);
-	snprintf(param, sizeof(param), "%u producer%s", producers,
-		 producers > 1 ? "s" : "");
+	ts_param(param, sizeof(param), producers, chain);
 	emit("threadsafe", param, "proa",
 	     (double)t->total * 1e9 / (double)(t->t_last - t->t_first),
 	     "items/s");
@@ -370,28 +399,36 @@ static void *uv_ts_producer(void *arg)
 	atomic_fetch_add(&t->ready, 1);
 	while (!atomic_load(&t->go))
 		sched_yield();
-	for (i = 0; i < t->per_producer; i++) {
-		items[i].fn = uv_ts_item;
-		items[i].t = t;
+	/* A burst: the items appended under one lock, one async send. */
+	for (i = 0; i < t->per_producer; i += t->chain) {
+		uint64_t k;
+
+		for (k = i; k < i + t->chain; k++) {
+			items[k].fn = uv_ts_item;
+			items[k].t = t;
+		}
 		pthread_mutex_lock(&t->mu);
-		*t->tail = &items[i];
-		t->tail = &items[i].next;
+		for (k = i; k < i + t->chain; k++) {
+			*t->tail = &items[k];
+			t->tail = &items[k].next;
+		}
 		pthread_mutex_unlock(&t->mu);
 		uv_async_send(&t->async);
 	}
 	return items; /* freed by the joiner, after the loop has run them */
 }
 
-static void bench_threadsafe_uv(unsigned producers)
+static void bench_threadsafe_uv(unsigned producers, unsigned chain)
 {
 	struct ts *t = calloc(1, sizeof(*t));
 	struct ts_prod p[8];
 	pthread_t th[8];
 	void *items[8];
-	char param[32];
+	char param[48];
 	unsigned i;
 
-	t->per_producer = SCALE(4000000u) / producers;
+	t->per_producer = SCALE(4000000u) / producers / chain * chain;
+	t->chain = chain;
 	t->total = t->per_producer * producers;
 	uv_loop_init(&t->uvloop);
 	uv_async_init(&t->uvloop, &t->async, uv_ts_async);
@@ -412,8 +449,7 @@ static void bench_threadsafe_uv(unsigned producers)
 		pthread_join(th[i], &items[i]);
 		free(items[i]);
 	}
-	snprintf(param, sizeof(param), "%u producer%s", producers,
-		 producers > 1 ? "s" : "");
+	ts_param(param, sizeof(param), producers, chain);
 	emit("threadsafe", param, "libuv",
 	     (double)t->total * 1e9 / (double)(t->t_last - t->t_first),
 	     "items/s");
@@ -1332,11 +1368,15 @@ int main(int argc, char **argv)
 #endif
 	}
 	if (wanted(argc, argv, "threadsafe")) {
-		bench_threadsafe(1);
-		bench_threadsafe(4);
+		bench_threadsafe(1, 1);
+		bench_threadsafe(4, 1);
+		bench_threadsafe(1, 16);
+		bench_threadsafe(4, 16);
 #ifdef PROA_PERF_HAVE_UV
-		bench_threadsafe_uv(1);
-		bench_threadsafe_uv(4);
+		bench_threadsafe_uv(1, 1);
+		bench_threadsafe_uv(4, 1);
+		bench_threadsafe_uv(1, 16);
+		bench_threadsafe_uv(4, 16);
 #endif
 	}
 	if (wanted(argc, argv, "wake_rtt")) {

@@ -58,7 +58,11 @@ struct proa__pool_lane {
 	pthread_cond_t work;  /* workers wait for jobs */
 	pthread_cond_t space; /* PROA_POOL_WAIT submitters wait for room */
 	struct proa_link queue;
+	/* Workers waiting on @work, and how many of them have been signalled
+	 * but not yet run: a signalled worker still counts in @idle until it
+	 * wakes, so @idle - @signaled is what a new batch can count on. */
 	unsigned idle;
+	unsigned signaled;
 	unsigned space_waiters;
 	unsigned nthreads;
 	unsigned max_threads;

@@ -22,6 +22,14 @@ void proa__check_thread(struct proa__sched *s, const char *func)
 	struct proa_loop *loop = (struct proa_loop *)(void *)s;
 	char me[32], owner[32];
 
+	if (proa__loop_is_parents(loop)) {
+		proa__log(PROA_LOG_ERROR,
+			  "%s() called in a child of fork() on loop %p of the "
+			  "parent; the child may only call "
+			  "proa_loop_discard_after_fork() on it",
+			  func, (void *)loop);
+		abort();
+	}
 	/* Any one thread may use the loop before its first run. */
 	if (!atomic_load_explicit(&loop->owned, memory_order_acquire))
 		return;

@@ -28,6 +28,32 @@
 
 static _Thread_local struct proa_loop *tl_current;
 
+/* How many fork()s made this process from the one that started: bumped in
+ * the child (whose only thread runs the handler, so nothing races it).  A
+ * loop whose count differs was made by an ancestor and shares its ring
+ * with it: proa_loop_run() and proa_loop_close() refuse it, and debug mode
+ * aborts on any use but proa_loop_discard_after_fork(). */
+static atomic_uint fork_gen;
+
+static void fork_child(void)
+{
+	atomic_fetch_add_explicit(&fork_gen, 1, memory_order_relaxed);
+	/* A fork from inside a callback: the child is not running the
+	 * parent's loop, and must be able to run one of its own. */
+	tl_current = NULL;
+}
+
+__attribute__((constructor)) static void loop_atfork(void)
+{
+	pthread_atfork(NULL, NULL, fork_child);
+}
+
+bool proa__loop_is_parents(const struct proa_loop *loop)
+{
+	return loop->fork_gen !=
+	       atomic_load_explicit(&fork_gen, memory_order_relaxed);
+}
+
 /* ---- the scheduler interface (completion/ reaches the loop through it) -- */
 
 static void sched_call_soon(struct proa__sched *s, struct proa_handle *h)
@@ -177,10 +203,12 @@ int proa__loop_new(struct proa_loop **out, const struct proa_loop_opts *opts,
 	loop->sched.ops = &sched_ops;
 	loop->sched.debug = debug;
 	loop->slow_ns = slow_ns;
+	loop->fork_gen = atomic_load_explicit(&fork_gen, memory_order_relaxed);
 	loop->wake_fd = -1;
 	loop->sig_fd = -1;
 	proa_list_init(&loop->ready);
 	proa_list_init(&loop->hooks);
+	proa__iter_hooks_init(loop);
 	proa__mpsc_init(&loop->q);
 	proa__signals_init(loop);
 	ret = proa__ring_new(&loop->ring, &params, reason, sizeof(reason));
@@ -460,6 +488,9 @@ static int iterate(struct proa_loop *loop, enum proa_run_mode mode)
 	 * the loop decides whether it may sleep. */
 	if (!proa_list_empty(&loop->hooks))
 		run_flush_hooks(loop);
+	/* After the layers' flush, so a prepare hook sees their batch gone;
+	 * before the timeout, so work it schedules keeps the loop awake. */
+	proa__iter_hooks_run(loop, PROA_HOOK_PREPARE);
 	timeout = compute_timeout(loop, mode);
 
 	if (timeout != 0) {
@@ -475,6 +506,7 @@ static int iterate(struct proa_loop *loop, enum proa_run_mode mode)
 		return ret;
 	loop->now = proa__now();
 	dispatch_completions(loop);
+	proa__iter_hooks_run(loop, PROA_HOOK_CHECK);
 	proa__timers_run_due(loop);
 	proa__threadsafe_drain(loop);
 	run_ready(loop);
@@ -498,6 +530,13 @@ static int run(struct proa_loop *loop, enum proa_run_mode mode,
 		return -EINVAL;
 	if (loop->closed)
 		return PROA_ECLOSED;
+	if (proa__loop_is_parents(loop)) {
+		/* Reaping would take the parent's completions.  Debug mode
+		 * stops here with a message. */
+		if (loop->sched.debug)
+			proa__check_thread(&loop->sched, "proa_loop_run");
+		return -EPERM;
+	}
 	if (tl_current)
 		return -EBUSY;
 	if (atomic_load_explicit(&loop->owned, memory_order_acquire)) {
@@ -694,6 +733,8 @@ int proa_loop_close(struct proa_loop *loop)
 	if (loop->closed)
 		return PROA_ECLOSED;
 	PROA__LOOP_CHECK(loop);
+	if (proa__loop_is_parents(loop))
+		return -EPERM; /* cancels would reach the parent's ring */
 	if (atomic_load_explicit(&loop->owned, memory_order_acquire) &&
 	    !pthread_equal(loop->owner, pthread_self()))
 		return -EPERM;
@@ -714,6 +755,7 @@ int proa_loop_close(struct proa_loop *loop)
 	if (ret < 0)
 		return ret;
 	run_close_hooks(loop);
+	proa__iter_hooks_stop_all(loop);
 	ret = drain_internal(loop);
 	if (ret < 0) {
 		proa__gate_reopen(loop);
@@ -726,6 +768,30 @@ int proa_loop_close(struct proa_loop *loop)
 	proa__signals_exit(loop);
 	trim_handles(loop, 0);
 	loop->closed = true;
+	return 0;
+}
+
+int proa_loop_discard_after_fork(struct proa_loop *loop)
+{
+	if (!loop)
+		return -EINVAL;
+	/* No thread check: the child's one thread may not be the owner.
+	 * Nothing here touches what the parent shares with the child (the
+	 * ring's memory, the epoll instance, the queue's atomics): the
+	 * loop's own descriptors are closed and its memory freed. */
+	if (!loop->closed) {
+		proa__ring_forget(loop->ring);
+		loop->ring = NULL;
+		if (loop->wake_fd >= 0)
+			close(loop->wake_fd);
+		loop->wake_fd = -1;
+		proa__signals_exit(loop);
+		/* The child inherited the forking thread's mask: give back
+		 * what the loop blocked there. */
+		pthread_sigmask(SIG_UNBLOCK, &loop->sig_blocked, NULL);
+		trim_handles(loop, 0);
+	}
+	free(loop);
 	return 0;
 }
 

@@ -38,9 +38,12 @@ enum {
 struct proa__mpsc {
 	/* any thread: every producer writes this line */
 	alignas(PROA__CACHELINE) _Atomic(struct proa__mpsc_node *) prod;
-	/* (producers inside << 2) | PROA__GATE_SHUT | PROA__GATE_CLOSED:
-	 * lets close wait out producers (threadsafe.c) */
-	atomic_uint gate;
+	/* any thread, read by every producer, written rarely (the loop's
+	 * sleeps, close, the slow paths): a line of its own, so producers
+	 * share it instead of pulling it away from each other.
+	 * @gate: (counted producers inside << 2) | PROA__GATE_SHUT |
+	 * PROA__GATE_CLOSED; lets close wait out producers (threadsafe.c) */
+	alignas(PROA__CACHELINE) atomic_uint gate;
 	atomic_uint sleep;
 	/* loop thread only */
 	alignas(PROA__CACHELINE) struct proa__mpsc_node *cons;
@@ -91,6 +94,7 @@ struct proa_loop { /* NOLINT(clang-analyzer-optin.performance.Padding) */
 	pthread_t owner;
 	atomic_bool owned;
 	pid_t owner_tid;
+	unsigned fork_gen; /* proa__fork_gen() when made: see loop.c */
 	bool running;
 	bool closed;
 	atomic_bool stop;
@@ -115,6 +119,9 @@ struct proa_loop { /* NOLINT(clang-analyzer-optin.performance.Padding) */
 	/* hooks of the layers above (struct proa__loop_hook), by key */
 	struct proa_link hooks;
 
+	/* prepare and check hooks (struct proa_iter_hook), by kind */
+	struct proa_link iter_hooks[2];
+
 	/* handles for call_soon(NULL) */
 	struct proa_handle *free_handles;
 	unsigned nfree;
@@ -136,10 +143,21 @@ struct proa__loop_hook *proa__loop_hook_find(struct proa_loop *loop,
 /* Whether the calling thread runs @loop (false before its first run).
  * Thread: any. */
 bool proa__loop_on_owner_thread(struct proa_loop *loop);
+/* Whether the process forked since @loop was made, i.e. this is a child
+ * of fork() holding its parent's loop (docs/processes.md).  Thread: any. */
+bool proa__loop_is_parents(const struct proa_loop *loop);
 /* Entry check of public Thread: loop functions. */
 #define PROA__LOOP_CHECK(loop) PROA__CHECK_THREAD(&(loop)->sched)
 #define PROA__LOOP_CHECK_AS(loop, func)                                        \
 	PROA__CHECK_THREAD_AS(&(loop)->sched, func)
+
+/* ---- iterhook.c: prepare and check hooks ------------------------------ */
+
+void proa__iter_hooks_init(struct proa_loop *loop);
+/* Call the hooks of @kind (PROA_HOOK_PREPARE or _CHECK) once each. */
+void proa__iter_hooks_run(struct proa_loop *loop, int kind);
+/* proa_loop_close(): stop every hook still started. */
+void proa__iter_hooks_stop_all(struct proa_loop *loop);
 
 /* ---- creation: the executor ------------------------------------------ */
 
@@ -182,6 +200,22 @@ int proa__post(struct proa__sched *s, struct proa__mpsc_node *n);
  * refuses only new work. */
 int proa__call_soon_pinned(struct proa_loop *loop, struct proa_handle *h,
 			   proa_callback_fn fn, void *arg);
+/*
+ * A chain of handles that only its builder can post (a pool job's result,
+ * a chain of one): built on one thread with proa__ts_chain_add(), then
+ * queued with one exchange and at most one wake-up by
+ * proa__ts_chain_post_pinned() (pinned like proa__call_soon_pinned()).
+ * Each handle must be idle and owned by the builder alone, so it is not
+ * claimed with a CAS.  Zero-initialise the chain, or post empties it.
+ */
+struct proa__ts_chain {
+	struct proa_loop *loop;
+	struct proa__mpsc_node *first, *last;
+	unsigned n;
+};
+void proa__ts_chain_add(struct proa__ts_chain *c, struct proa_loop *loop,
+			struct proa_handle *h, proa_callback_fn fn, void *arg);
+int proa__ts_chain_post_pinned(struct proa__ts_chain *c);
 /* The sleep handshake around a blocking wait. */
 bool proa__sleep_begin(struct proa_loop *loop, bool need_alive);
 void proa__sleep_end(struct proa_loop *loop);

@@ -21,12 +21,46 @@
  * when the producer is itself a proa loop thread on io_uring, an
  * IORING_OP_MSG_RING from that loop's ring.
  *
- * The gate (q.gate = producers inside << 2 | shut | closed) makes close
- * safe against producers racing it (libuv #5058): a producer enters before
- * pushing and leaves after waking; close() sets the closed bit, waits for
- * the count to drain, then checks the queue once more.  A producer that
- * enters after the bit is set gets PROA_ECLOSED, so no item is pushed into a
- * closed loop and no write reaches a closed eventfd.
+ * The gate makes close safe against producers racing it (libuv #5058):
+ * close() sets PROA__GATE_CLOSED in q.gate, waits until no producer is
+ * between its check of that bit and its last touch of the loop, then
+ * checks the queue once more.  A producer that checks after the bit is
+ * set gets PROA_ECLOSED, so no item is pushed into a closed loop and no
+ * write reaches a closed eventfd.
+ *
+ * Producers pay no locked instruction for the gate.  Each thread that
+ * posts owns a record (struct producer_rec, kept on a process-wide list
+ * that only grows; a thread's record is recycled when it exits), and a
+ * post is
+ *   producer: rec->inside = loop; compiler barrier; if (gate & refuse)
+ *             leave; push; wake; rec->inside = NULL (release)
+ *   close:    gate |= CLOSED; membarrier(PRIVATE_EXPEDITED);
+ *             wait while any rec->inside == loop (acquire)
+ * This is Dekker's handshake again, made asymmetric: membarrier() runs a
+ * full barrier on every CPU that runs a thread of the process (and a
+ * thread that is not running went through one when it was switched out),
+ * so it stands in for the fence each producer would otherwise need
+ * between its store to @inside and its load of the gate.  When
+ * membarrier returns, either the producer's store is visible to close
+ * (close waits for it), or the producer's load comes after the barrier
+ * and sees CLOSED (it refuses without touching anything else).  Never
+ * both missed.  Close, shutdown and the first post of a thread are the
+ * only places that pay: a system call, on paths that are rare.  Where
+ * the kernel has no membarrier (before 4.14, or filtered), producers
+ * issue the fence themselves: one fence instead of two locked
+ * read-modify-writes.
+ *
+ * The gate does not take part in the no-lost-wake-up argument above: that
+ * rests on the queue's seq_cst exchange and on q.sleep alone, which the
+ * producer still does in the same order (push, then look at q.sleep).
+ * The gate only brackets them, so that close knows when the last
+ * producer that may write the eventfd or touch the ring is done.  A
+ * chain is one exchange: for the handshake it is one item.
+ *
+ * The rare any-thread entries (proa_loop_stop_threadsafe, the last
+ * proa_loop_unref) still count themselves in the gate with a locked add
+ * (the counted path; also where a thread could get no record), and close
+ * waits for both.
  *
  * Producers that never pause keep the queue non-empty, and close() would
  * refuse for ever.  proa_loop_shutdown() sets the shut bit and waits out
@@ -34,6 +68,10 @@
  * and the loop runs down what was accepted.  Results the library posts
  * for work a loop reference pins (pool jobs) still enter: they are not new
  * work, and the reference keeps the loop from closing until they are in.
+ *
+ * A chain of items (proa_loop_call_soon_threadsafe_many(); the pool's
+ * results, as chains of one) is linked first and pushed with one
+ * exchange: the queue and the handshake see it as one item.
  */
 #include <errno.h>
 #include <poll.h>
@@ -41,6 +79,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <linux/membarrier.h>
 #include <unistd.h>
 
 #include "proactor_int.h"
@@ -56,15 +96,24 @@ void proa__mpsc_init(struct proa__mpsc *q)
 	q->cons = &q->stub;
 }
 
-static void push(struct proa__mpsc *q, struct proa__mpsc_node *n)
+/* Push @first..@last, already linked (relaxed) through ->next: one
+ * exchange for the lot. */
+static void push_chain(struct proa__mpsc *q, struct proa__mpsc_node *first,
+		       struct proa__mpsc_node *last)
 {
 	struct proa__mpsc_node *prev;
 
-	proa__atomic_store(&n->next, NULL, PROA__RELAXED);
+	proa__atomic_store(&last->next, NULL, PROA__RELAXED);
 	/* seq_cst: the handshake's store side for producers (see top). */
-	prev = atomic_exchange_explicit(&q->prod, n, memory_order_seq_cst);
-	/* Release; pairs with the acquire loads of ->next in pop(). */
-	proa__atomic_store(&prev->next, n, PROA__RELEASE);
+	prev = atomic_exchange_explicit(&q->prod, last, memory_order_seq_cst);
+	/* Release; pairs with the acquire loads of ->next in pop(), and
+	 * publishes the chain's own links stored before it. */
+	proa__atomic_store(&prev->next, first, PROA__RELEASE);
+}
+
+static void push(struct proa__mpsc *q, struct proa__mpsc_node *n)
+{
+	push_chain(q, n, n);
 }
 
 /* Loop thread.  NULL when empty, or when a producer is between its exchange
@@ -113,7 +162,10 @@ void proa__threadsafe_drain(struct proa_loop *loop)
 	if (proa__mpsc_empty(q))
 		return;
 	last = atomic_load_explicit(&q->prod, memory_order_acquire);
-	for (i = 0; i < 65536; i++) {
+	/* 4096: a batch's handles (touched again when the ready list runs
+	 * them) stay in cache; 64 Ki of them did not, and bursts ran at
+	 * half the rate. */
+	for (i = 0; i < 4096; i++) {
 		n = pop(q);
 		if (!n)
 			break;
@@ -127,8 +179,105 @@ void proa__threadsafe_drain(struct proa_loop *loop)
 
 /* ---- the gate ----------------------------------------------------------- */
 
+/* One per thread that has posted; see the top for the handshake.  Never
+ * freed: close walks the list without a lock, so a record outlives its
+ * thread and is handed to the next thread that needs one. */
+struct producer_rec {
+	/* the loop this thread is posting to, or NULL: written by its
+	 * thread, read by close and shutdown */
+	_Atomic(struct proa_loop *) inside;
+	atomic_bool used;	   /* owned by a live thread */
+	struct producer_rec *next; /* set before the record is published */
+};
+
+static _Atomic(struct producer_rec *) recs;
+static _Thread_local struct producer_rec *tl_rec;
+static pthread_once_t recs_once = PTHREAD_ONCE_INIT;
+static pthread_key_t recs_key;
+/* Set once (recs_once) before any record exists: whether membarrier()
+ * stands in for the producers' fence. */
+static bool recs_membarrier;
+
+static void rec_release(void *p)
+{
+	struct producer_rec *r = p;
+
+	tl_rec = NULL;
+	atomic_store_explicit(&r->inside, NULL, memory_order_release);
+	atomic_store_explicit(&r->used, false, memory_order_release);
+}
+
+static long membarrier(int cmd)
+{
+	return syscall(__NR_membarrier, cmd, 0, 0);
+}
+
+static void recs_init(void)
+{
+	long cmds = syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+
+	/* Without the key a thread's record would never be recycled; it
+	 * still works, it only grows the list. */
+	(void)pthread_key_create(&recs_key, rec_release);
+	recs_membarrier =
+	    cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+	    syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
+		    0, 0) == 0;
+}
+
+/* This thread's record: recycled, or new.  NULL only without memory. */
+static struct producer_rec *rec_claim(void)
+{
+	struct producer_rec *r;
+
+	pthread_once(&recs_once, recs_init);
+	for (r = atomic_load_explicit(&recs, memory_order_acquire); r;
+	     r = r->next)
+		if (!atomic_load_explicit(&r->used, memory_order_relaxed) &&
+		    !atomic_exchange_explicit(&r->used, true,
+					      memory_order_acquire))
+			goto claimed;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	atomic_init(&r->inside, NULL);
+	atomic_init(&r->used, true);
+	r->next = atomic_load_explicit(&recs, memory_order_relaxed);
+	while (!atomic_compare_exchange_weak_explicit(
+	    &recs, &r->next, r, memory_order_release, memory_order_relaxed))
+		;
+claimed:
+	(void)pthread_setspecific(recs_key, r);
+	tl_rec = r;
+	return r;
+}
+
+/* The asymmetric barrier: close's side of the handshake (see top). */
+static void recs_barrier(void)
+{
+	pthread_once(&recs_once, recs_init);
+	/* seq_cst: the closer's own side, and all it needs without
+	 * membarrier (producers then fence themselves). */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (!recs_membarrier ||
+	    membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0)
+		return;
+	/* Producers count on the barrier.  A child of fork() may have lost
+	 * the registration: register again; else the global command, slow
+	 * but unregistered, does the same. */
+	if (membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0 &&
+	    membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0)
+		return;
+	if (membarrier(MEMBARRIER_CMD_GLOBAL) == 0)
+		return;
+	proa__log(PROA_LOG_ERROR,
+		  "membarrier() failed after it was registered: %s; a "
+		  "producer racing close may be missed",
+		  proa_strerror(-errno));
+}
+
 /* Enter unless one of the @refuse bits is set: 0, or the error of the
- * bit found (closed wins). */
+ * bit found (closed wins).  The counted path. */
 static int gate_enter_unless(struct proa_loop *loop, unsigned refuse)
 {
 	unsigned v = atomic_fetch_add_explicit(&loop->q.gate, PROA__GATE_ONE,
@@ -140,6 +289,52 @@ static int gate_enter_unless(struct proa_loop *loop, unsigned refuse)
 		return (v & PROA__GATE_CLOSED) ? PROA_ECLOSED : -ESHUTDOWN;
 	}
 	return 0;
+}
+
+/*
+ * A producer's way in: 0 and *@rp = its record (NULL: it was counted in
+ * the gate instead), or the error of the refusing bit.  No locked
+ * instruction once the thread has its record.
+ */
+static int producer_enter(struct proa_loop *loop, unsigned refuse,
+			  struct producer_rec **rp)
+{
+	struct producer_rec *r = tl_rec;
+	unsigned v;
+
+	if (proa__unlikely(!r)) {
+		r = rec_claim();
+		if (!r) {
+			*rp = NULL;
+			return gate_enter_unless(loop, refuse);
+		}
+	}
+	/* Release only orders this thread's earlier posts before it for
+	 * close's acquire; the store's visibility to close is what the
+	 * barrier below and close's membarrier() provide. */
+	atomic_store_explicit(&r->inside, loop, memory_order_release);
+	if (recs_membarrier)
+		atomic_signal_fence(memory_order_seq_cst);
+	else
+		atomic_thread_fence(memory_order_seq_cst);
+	v = atomic_load_explicit(&loop->q.gate, memory_order_relaxed);
+	if (proa__unlikely(v & refuse)) {
+		atomic_store_explicit(&r->inside, NULL, memory_order_release);
+		return (v & PROA__GATE_CLOSED) ? PROA_ECLOSED : -ESHUTDOWN;
+	}
+	*rp = r;
+	return 0;
+}
+
+static void producer_leave(struct proa_loop *loop, struct producer_rec *r)
+{
+	/* Release: close's acquire of @inside then sees the push and the
+	 * wake-up this post made. */
+	if (r)
+		atomic_store_explicit(&r->inside, NULL, memory_order_release);
+	else
+		atomic_fetch_sub_explicit(&loop->q.gate, PROA__GATE_ONE,
+					  memory_order_release);
 }
 
 bool proa__gate_enter(struct proa_loop *loop)
@@ -159,9 +354,19 @@ bool proa__gate_closed(struct proa_loop *loop)
 	       PROA__GATE_CLOSED;
 }
 
-/* Producers inside the gate push and wake, then leave: short. */
+/* Called after a bit was set in the gate: wait until every producer that
+ * may have missed it is out.  Producers inside push and wake, then
+ * leave: short. */
 static void gate_wait_empty(struct proa_loop *loop)
 {
+	struct producer_rec *r;
+
+	recs_barrier();
+	for (r = atomic_load_explicit(&recs, memory_order_acquire); r;
+	     r = r->next)
+		while (atomic_load_explicit(&r->inside, memory_order_acquire) ==
+		       loop)
+			sched_yield();
 	while (atomic_load_explicit(&loop->q.gate, memory_order_acquire) >=
 	       PROA__GATE_ONE)
 		sched_yield();
@@ -315,18 +520,26 @@ int proa__wake_init(struct proa_loop *loop)
 
 /* ---- the public entry points -------------------------------------------- */
 
-static int post(struct proa_loop *loop, struct proa__mpsc_node *n, bool pinned)
+static int post_chain(struct proa_loop *loop, struct proa__mpsc_node *first,
+		      struct proa__mpsc_node *last, bool pinned)
 {
-	int ret = gate_enter_unless(loop, pinned ? PROA__GATE_CLOSED
-						 : PROA__GATE_CLOSED |
-						       PROA__GATE_SHUT);
+	struct producer_rec *r;
+	int ret = producer_enter(loop,
+				 pinned ? PROA__GATE_CLOSED
+					: PROA__GATE_CLOSED | PROA__GATE_SHUT,
+				 &r);
 
 	if (ret < 0)
 		return ret;
-	push(&loop->q, n);
+	push_chain(&loop->q, first, last);
 	proa__wake(loop);
-	proa__gate_leave(loop);
+	producer_leave(loop, r);
 	return 0;
+}
+
+static int post(struct proa_loop *loop, struct proa__mpsc_node *n, bool pinned)
+{
+	return post_chain(loop, n, n, pinned);
 }
 
 int proa__post(struct proa__sched *s, struct proa__mpsc_node *n)
@@ -340,6 +553,54 @@ static void posted_handle_run(struct proa__mpsc_node *node)
 	    proa_container_of(node, struct proa_handle, priv.node);
 
 	proa__call_soon(h->priv.loop, h);
+}
+
+/* Claim a caller-owned handle: 0, or -EBUSY / -EINVAL with @h untouched.
+ * The CAS comes first: two threads posting one handle would corrupt the
+ * queue. */
+static int claim(struct proa_handle *h)
+{
+	if (!proa__atomic_cas_u32(&h->priv.state, PROA__H_IDLE, PROA__H_POSTED))
+		return -EBUSY;
+	if (h->priv.flags & PROA__HF_TIMER) {
+		proa__atomic_store(&h->priv.state, PROA__H_IDLE, PROA__RELEASE);
+		return -EINVAL;
+	}
+	h->priv.flags = 0;
+	return 0;
+}
+
+/*
+ * Claim for proa_loop_call_soon_threadsafe_many(): a check and a store, no
+ * CAS.  The caller has already written each handle's fn and arg, so two
+ * threads posting one handle at once are a data race in the caller
+ * whatever this does; what a check can catch - a handle posted again
+ * before it ran - it catches.  That leaves the chain one locked
+ * instruction: the queue's exchange.
+ */
+static int claim_owned(struct proa_handle *h)
+{
+	if (proa__atomic_load(&h->priv.state, PROA__ACQUIRE) != PROA__H_IDLE)
+		return -EBUSY;
+	if (h->priv.flags & PROA__HF_TIMER)
+		return -EINVAL;
+	proa__atomic_store(&h->priv.state, PROA__H_POSTED, PROA__RELAXED);
+	h->priv.flags = 0;
+	return 0;
+}
+
+static void unclaim(struct proa_handle *h)
+{
+	proa__atomic_store(&h->priv.state, PROA__H_IDLE, PROA__RELEASE);
+}
+
+static void prepare(struct proa_handle *h, struct proa_loop *loop,
+		    proa_callback_fn fn, void *arg)
+{
+	h->fn = fn;
+	h->arg = arg;
+	h->priv.loop = loop;
+	h->priv.node.run = posted_handle_run;
 }
 
 static int call_soon_threadsafe(struct proa_loop *loop, struct proa_handle *h,
@@ -358,30 +619,77 @@ static int call_soon_threadsafe(struct proa_loop *loop, struct proa_handle *h,
 		h->priv.state = PROA__H_POSTED;
 		alloc = true;
 	} else {
-		/* Claim the handle first: two threads posting one handle
-		 * would corrupt the queue. */
-		if (!proa__atomic_cas_u32(&h->priv.state, PROA__H_IDLE,
-					  PROA__H_POSTED))
-			return -EBUSY;
-		if (h->priv.flags & PROA__HF_TIMER) {
-			proa__atomic_store(&h->priv.state, PROA__H_IDLE,
-					   PROA__RELEASE);
-			return -EINVAL;
-		}
-		h->priv.flags = 0;
+		ret = claim(h);
+		if (ret < 0)
+			return ret;
 	}
-	h->fn = fn;
-	h->arg = arg;
-	h->priv.loop = loop;
-	h->priv.node.run = posted_handle_run;
+	prepare(h, loop, fn, arg);
 	ret = post(loop, &h->priv.node, pinned);
 	if (ret < 0) {
 		if (alloc)
 			free(h);
 		else
-			proa__atomic_store(&h->priv.state, PROA__H_IDLE,
-					   PROA__RELEASE);
+			unclaim(h);
 	}
+	return ret;
+}
+
+int proa_loop_call_soon_threadsafe_many(struct proa_loop *loop,
+					struct proa_handle *const *hs, size_t n)
+{
+	size_t i, j;
+	int ret;
+
+	if (!loop || (n && !hs))
+		return -EINVAL;
+	for (i = 0; i < n; i++)
+		if (!hs[i] || !hs[i]->fn)
+			return -EINVAL;
+	if (!n)
+		return 0;
+	for (i = 0; i < n; i++) {
+		ret = claim_owned(hs[i]);
+		if (ret < 0)
+			goto err_unclaim;
+		prepare(hs[i], loop, hs[i]->fn, hs[i]->arg);
+		/* Relaxed: push_chain()'s release publishes the links. */
+		if (i)
+			proa__atomic_store(&hs[i - 1]->priv.node.next,
+					   &hs[i]->priv.node, PROA__RELAXED);
+	}
+	ret = post_chain(loop, &hs[0]->priv.node, &hs[n - 1]->priv.node, false);
+	if (ret < 0)
+		goto err_unclaim;
+	return 0;
+
+err_unclaim:
+	for (j = 0; j < i; j++)
+		unclaim(hs[j]);
+	return ret;
+}
+
+void proa__ts_chain_add(struct proa__ts_chain *c, struct proa_loop *loop,
+			struct proa_handle *h, proa_callback_fn fn, void *arg)
+{
+	h->priv.flags = 0;
+	proa__atomic_store(&h->priv.state, PROA__H_POSTED, PROA__RELAXED);
+	prepare(h, loop, fn, arg);
+	if (c->n++)
+		proa__atomic_store(&c->last->next, &h->priv.node,
+				   PROA__RELAXED);
+	else
+		c->first = &h->priv.node;
+	c->loop = loop;
+	c->last = &h->priv.node;
+}
+
+int proa__ts_chain_post_pinned(struct proa__ts_chain *c)
+{
+	int ret = 0;
+
+	if (c->n)
+		ret = post_chain(c->loop, c->first, c->last, true);
+	*c = (struct proa__ts_chain){0};
 	return ret;
 }
 

@@ -31,6 +31,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "proa/net.h"
 #include "proa/process.h"
 #include "proactor/proactor_int.h"
 #include "proc/proc_int.h"
@@ -452,18 +453,40 @@ int proa_process_stdio_fd(const struct proa_process *p, int i)
 	return p->stdio[i];
 }
 
-int proa_process_take_stdio(struct proa_process *p, int i)
+/* The parent's end of pipe @i, still the process's; -EINVAL, -EBADF.
+ * @func: the public call, for the wrong-thread message. */
+static int stdio_slot(struct proa_process *p, int i, const char *func)
 {
-	int fd;
-
 	if (!p || i < 0 || i > 2)
 		return -EINVAL;
-	PROA__LOOP_CHECK_AS(p->loop, __func__);
-	fd = p->stdio[i];
-	if (fd < 0)
-		return -EBADF;
-	p->stdio[i] = -1;
+	PROA__LOOP_CHECK_AS(p->loop, func);
+	return p->stdio[i] < 0 ? -EBADF : p->stdio[i];
+}
+
+int proa_process_take_stdio(struct proa_process *p, int i)
+{
+	int fd = stdio_slot(p, i, __func__);
+
+	if (fd >= 0)
+		p->stdio[i] = -1;
 	return fd;
+}
+
+int proa_process_stdio_transport(struct proa_transport **out,
+				 struct proa_process *p, int i,
+				 const struct proa_transport_options *opt,
+				 struct proa_protocol *proto)
+{
+	int fd = stdio_slot(p, i, __func__), ret;
+
+	if (fd < 0)
+		return fd;
+	/* Slot 0 is the child's stdin: we write; 1 and 2 we read. */
+	ret = proa_pipe_open(out, p->loop, i == 0 ? -1 : fd, i == 0 ? fd : -1,
+			     opt, proto);
+	if (ret == 0)
+		p->stdio[i] = -1; /* the transport's now */
+	return ret;
 }
 
 int proa_process_kill(struct proa_process *p, int sig)

@@ -122,6 +122,15 @@ void proa__ring_free(struct proa__ring *r)
 	}
 }
 
+void proa__ring_forget(struct proa__ring *r)
+{
+	/* The kernel's ring (or epoll instance) is the parent's too: nothing
+	 * is cancelled, unregistered or reaped.  Only this process's mapping
+	 * and descriptor go; the provided-buffer rings' memory is left. */
+	if (r)
+		r->ops->exit(r);
+}
+
 int proa__ring_enable(struct proa__ring *r)
 {
 	return r->ops->enable(r);

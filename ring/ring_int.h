@@ -54,6 +54,9 @@ struct proa__ring_stats {
 int proa__ring_new(struct proa__ring **out, const struct proa__ring_params *p,
 		   char *reason, size_t reason_len);
 void proa__ring_free(struct proa__ring *r);
+/* In the child of fork(): drop the mapping and descriptor of a ring the
+ * parent still uses, without a system call that would act on it. */
+void proa__ring_forget(struct proa__ring *r);
 
 /* Bind the ring to the calling thread (it was created disabled). */
 int proa__ring_enable(struct proa__ring *r);

@@ -186,7 +186,8 @@ PROA_API int proa_loop_new(struct proa_loop **out,
  *
  * Return: 0; -EBUSY as above or when called from a callback; -EPERM from
  *         a thread other than the one that ran the loop (its ring is bound
- *         to that thread); PROA_ECLOSED if already closed.
+ *         to that thread), or in a child of fork() (use
+ *         proa_loop_discard_after_fork()); PROA_ECLOSED if already closed.
  * Thread: loop.
  */
 PROA_API int proa_loop_close(struct proa_loop *loop);
@@ -216,6 +217,32 @@ enum proa_run_mode {
 };
 
 /**
+ * proa_loop_discard_after_fork() - in the child of fork(), let go of a loop
+ * the parent made, without acting on it.
+ *
+ * After fork() the child shares the parent's io_uring (its queues are
+ * shared memory) or epoll instance: submitting, cancelling, reaping or
+ * closing as proa_loop_close() does would take the parent's completions or
+ * change its registrations.  This call closes the loop's own descriptors
+ * (ring or epoll, eventfd, signalfd), unblocks the signals the loop had
+ * blocked in the forking thread, and frees the struct; it makes no call
+ * on the ring and runs no callback.  What was made on the loop (sockets,
+ * pipes, processes, watches, a pool) is not released: its memory stays
+ * (exit or exec soon) and its descriptors stay open in the child until
+ * it closes them or calls execve (proa opens every one O_CLOEXEC).
+ *
+ * This is the one proa call the child may make on a loop of the parent's:
+ * proa_loop_run() and proa_loop_close() return -EPERM there, and in debug
+ * mode every other call aborts with a message.  The child may then make
+ * new loops (proa_loop_new()) and use them as usual.
+ * docs/processes.md has the whole fork contract.
+ *
+ * Return: 0, or -EINVAL for NULL.  @loop must not be used afterwards.
+ * Thread: the child's thread after fork() (any loop, whoever owned it).
+ */
+PROA_API int proa_loop_discard_after_fork(struct proa_loop *loop);
+
+/**
  * proa_loop_run() - run the loop.
  * @loop: the loop.
  * @mode: see enum proa_run_mode.
@@ -231,7 +258,9 @@ enum proa_run_mode {
  * Return: 0 when the loop stopped or ran out of work; for ONCE and NOWAIT
  *         1 if work remains and 0 if not; -EBUSY if a loop is already
  *         running on this thread (including from a callback); -EPERM if
- *         @loop is bound to another thread; PROA_ECLOSED after close; other
+ *         @loop is bound to another thread or was made before a fork()
+ *         that made this process (docs/processes.md; debug mode aborts
+ *         there instead); PROA_ECLOSED after close; other
  *         -errno if the ring fails.
  * Thread: loop (the first call binds the loop to the calling thread).
  */
@@ -331,6 +360,37 @@ PROA_API int proa_loop_call_soon(struct proa_loop *loop, struct proa_handle *h,
 PROA_API int proa_loop_call_soon_threadsafe(struct proa_loop *loop,
 					    struct proa_handle *h,
 					    proa_callback_fn fn, void *arg);
+
+/**
+ * proa_loop_call_soon_threadsafe_many() - post several callbacks from any
+ * thread with one atomic exchange and at most one wake-up.
+ * @loop: the loop.
+ * @hs:   @n caller-owned idle handles, each with ->fn (not NULL) and ->arg
+ *        set by the caller; each belongs to the loop until its fn starts.
+ * @n:    how many; 0 posts nothing and returns 0.
+ *
+ * The same as proa_loop_call_soon_threadsafe(@loop, hs[i], hs[i]->fn,
+ * hs[i]->arg) for i = 0 .. @n-1, in that order, except that all or none
+ * are accepted and the queue sees them as one item: a producer that has
+ * several items ready (a burst) pays the queue's exchange and the wake-up
+ * check once.  They run in array order, possibly in different iterations
+ * (the loop takes a bounded batch per iteration).  The whole chain costs
+ * one locked instruction: unlike proa_loop_call_soon_threadsafe(), the
+ * handles are checked, not claimed with a compare-and-swap, because the
+ * caller writes their fn and arg itself - posting one handle from two
+ * threads at once is a data race in the caller either way.  A handle
+ * posted again before it ran is refused.
+ *
+ * Return: 0; -EINVAL if @loop is NULL, @hs is NULL with @n > 0, or a
+ *         handle or its fn is NULL or the handle is a timer's; -EBUSY if a
+ *         handle is not idle; PROA_ECLOSED if the loop is closed;
+ *         -ESHUTDOWN after proa_loop_shutdown().  On error no fn runs and
+ *         every handle is idle again.
+ * Thread: any.
+ */
+PROA_API int proa_loop_call_soon_threadsafe_many(struct proa_loop *loop,
+						 struct proa_handle *const *hs,
+						 size_t n);
 
 /**
  * proa_loop_shutdown() - stop taking cross-thread work, so that close can
@@ -456,6 +516,73 @@ PROA_API int proa_signal_start(struct proa_loop *loop, struct proa_signal *sig,
  * Thread: loop.
  */
 PROA_API int proa_signal_stop(struct proa_signal *sig);
+
+/*
+ * Prepare and check hooks: a callback run on every iteration of the loop,
+ * just before it decides how long to wait (PREPARE) or just after the wait
+ * and the I/O completions it brought (CHECK).  libuv's uv_prepare and
+ * uv_check, for a library that must flush what it gathered before the loop
+ * sleeps, or look at what changed once it wakes.
+ *
+ * One iteration: PREPARE hooks; wait (not at all if a PREPARE hook made
+ * work ready); completions; CHECK hooks; due timers, cross-thread items
+ * and the ready list.  Hooks run in the order they were started, on the
+ * loop thread, in every run mode (also PROA_RUN_NOWAIT).  A hook does not
+ * keep the loop alive: proa_loop_run(PROA_RUN_DEFAULT) returns when nothing
+ * else is left, whatever hooks are started.  Work a hook schedules
+ * (proa_loop_call_soon()) runs in the same iteration's ready drain, and a
+ * PREPARE hook that schedules work keeps the loop from blocking.
+ *
+ * Caller-owned; zero it (or stop it) before starting it.  A callback may
+ * stop or start any hook, its own included; a hook started from a hook
+ * runs first at the next pass of its kind.  proa_loop_close() stops the
+ * hooks still started.
+ */
+enum proa_iter_hook_kind {
+	PROA_HOOK_PREPARE = 0, /* before the loop may block */
+	PROA_HOOK_CHECK,       /* after it woke and reaped completions */
+};
+
+struct proa_iter_hook;
+typedef void (*proa_iter_hook_fn)(struct proa_iter_hook *h, void *arg);
+
+struct proa__iter_hook_priv {
+	struct proa_link link;
+	struct proa_loop *loop; /* NULL while stopped */
+	int kind;
+};
+
+struct proa_iter_hook {
+	proa_iter_hook_fn fn;
+	void *arg;
+	struct proa__iter_hook_priv priv;
+};
+
+/**
+ * proa_iter_hook_start() - run @fn(@h, @arg) on every iteration of @loop,
+ * before it blocks (PROA_HOOK_PREPARE) or after (PROA_HOOK_CHECK).
+ * Return: 0; -EINVAL for NULLs or an unknown @kind; -EBUSY if @h is
+ *         started; PROA_ECLOSED after proa_loop_close().
+ * Thread: loop.
+ */
+PROA_API int proa_iter_hook_start(struct proa_loop *loop,
+				  struct proa_iter_hook *h,
+				  enum proa_iter_hook_kind kind,
+				  proa_iter_hook_fn fn, void *arg);
+
+/**
+ * proa_iter_hook_stop() - @fn does not run again until started again; @h
+ * may be freed once this returns (also from inside its own callback).
+ * Return: 0, or -ENOENT if @h was not started.
+ * Thread: loop.
+ */
+PROA_API int proa_iter_hook_stop(struct proa_iter_hook *h);
+
+/**
+ * proa_iter_hook_is_active() - whether @h is started.
+ * Thread: loop.
+ */
+PROA_API bool proa_iter_hook_is_active(const struct proa_iter_hook *h);
 
 /**
  * proa_loop_ref() - keep proa_loop_run(PROA_RUN_DEFAULT) from returning for

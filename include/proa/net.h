@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * proa/net.h - TCP and UNIX stream sockets as transports with protocols,
- * UDP endpoints, a buffered stream layer, and loop groups.
+ * pipes and ttys as transports of the same shape, sockets made elsewhere
+ * adopted, descriptors passed over UNIX sockets, UDP endpoints, a
+ * buffered stream layer, and loop groups.
  *
  * The shape is asyncio's.  A *transport* owns a connected socket, its
  * write buffer and its state; a *protocol* is the user's set of callbacks.
@@ -232,6 +234,25 @@ PROA_API int proa_unix_listen(struct proa_server **out, struct proa_loop *loop,
 			      const struct proa_server_options *opt,
 			      proa_protocol_factory factory, void *arg);
 
+/**
+ * proa_server_from_fd() - serve on the listening stream socket @fd that
+ * someone else made, bound and listened on: a socket handed over by
+ * systemd (LISTEN_FDS: descriptors 3 and up; sd_listen_fds(3)) or by a
+ * parent process.  TCP or UNIX; @opt's listening settings (backlog,
+ * reuse_port, family) are the maker's business and are not applied, the
+ * rest (tls, max_connections, transport) are.  @fd is made non-blocking
+ * and close-on-exec, and closed with the server; a UNIX socket's file is
+ * not removed (proa did not make it).
+ * Return: 0 and *@out, the server owning @fd; -EBADF, -ENOTSOCK, -EINVAL
+ *         (not a listening stream socket), -ENOMEM: then @fd is left open
+ *         and still the caller's.
+ * Thread: loop.
+ */
+PROA_API int proa_server_from_fd(struct proa_server **out,
+				 struct proa_loop *loop, int fd,
+				 const struct proa_server_options *opt,
+				 proa_protocol_factory factory, void *arg);
+
 /** proa_server_nsockets() - how many listening sockets @s has. */
 PROA_API unsigned proa_server_nsockets(const struct proa_server *s);
 
@@ -458,17 +479,20 @@ PROA_API int proa_transport_sendfile_sized(struct proa_transport *t, int fd,
 					   void *arg);
 
 /**
- * proa_transport_write_eof() - shut our write side (SHUT_WR) once the
- * buffer has been sent; reading goes on (HALF_LOCAL).
- * Return: 0; -EPIPE if already closing or shut; -EOPNOTSUPP over TLS
- *         (see proa_transport_can_write_eof()); -EINVAL for NULL.
+ * proa_transport_write_eof() - shut our write side (SHUT_WR; a pipe's
+ * write end is closed) once the buffer has been sent; reading goes on
+ * (HALF_LOCAL).
+ * Return: 0; -EPIPE if already closing or shut; -EOPNOTSUPP over TLS,
+ *         for a read-only pipe or a tty's single descriptor (see
+ *         proa_transport_can_write_eof()); -EINVAL for NULL.
  */
 PROA_API int proa_transport_write_eof(struct proa_transport *t);
 
 /**
  * proa_transport_can_write_eof() - whether write_eof() can half-close
- * @t: true for TCP and UNIX sockets, false over TLS (close_notify ends
- * both directions) and for NULL.
+ * @t: true for TCP and UNIX sockets and for pipes with a write end of
+ * their own, false over TLS (close_notify ends both directions), for a
+ * read-only pipe or a tty's single descriptor, and for NULL.
  */
 PROA_API bool proa_transport_can_write_eof(const struct proa_transport *t);
 
@@ -566,8 +590,9 @@ PROA_API int proa_transport_sockname(const struct proa_transport *t,
 
 /**
  * proa_transport_fd() - the socket's descriptor (the one under TLS), for
- * socket options and the like; reading or writing it behind the
- * transport's back breaks the stream.
+ * socket options and the like; a pipe transport's read end, or its write
+ * end if it has none.  Reading or writing it behind the transport's back
+ * breaks the stream.
  * Return: the descriptor; -EINVAL for NULL or once the socket is gone.
  */
 PROA_API int proa_transport_fd(const struct proa_transport *t);
@@ -586,6 +611,130 @@ proa_transport_protocol(const struct proa_transport *t);
  * connection_made.  NULL @t or @p: nothing happens. */
 PROA_API void proa_transport_set_protocol(struct proa_transport *t,
 					  struct proa_protocol *p);
+
+/* ---- pipes, ttys and descriptors made elsewhere ------------------------ */
+
+/**
+ * proa_pipe_open() - a transport on a pipe, a FIFO, a tty (a pty, the
+ * process's stdin/stdout) or a character device: the same protocol
+ * callbacks, write buffer, water marks (pause_writing/resume_writing),
+ * states and close rule as a socket's.  Reads go through read(2),
+ * writes through writev(2).
+ * @out:   the transport, set before connection_made runs.
+ * @rfd:   read from, or -1 for a write-only transport (stdout, a
+ *         child's stdin).  A read-only or duplex transport reads at once.
+ * @wfd:   written to, or -1 for a read-only transport (stdin, a child's
+ *         stdout); may be @rfd itself (a tty or pty master: one
+ *         descriptor both ways).
+ * @opt:   write_high/write_low, idle and write timeouts, recv_oneshot;
+ *         the socket options are ignored.  May be NULL.
+ * @proto: connected at once: connection_made runs inside this call.
+ *
+ * The transport owns @rfd and @wfd from a successful return and closes
+ * them when it ends.  write_eof() closes @wfd once the buffer is written
+ * (the reader sees EOF if no other process holds the pipe open); it is
+ * -EOPNOTSUPP when @wfd is @rfd, and proa_transport_can_write_eof() says
+ * so.  A read-only transport closes itself after eof_received whatever it
+ * returns; a write-only one ends after write_eof (connection_lost(0)).
+ * A pty master reads EIO once its slave is closed: that is taken as EOF.
+ * A write-only end on a pipe or FIFO watches for its reader going away
+ * (as asyncio's does): connection_lost(0) with nothing buffered, -EPIPE
+ * with bytes left; a write-only tty or device learns it at its next
+ * write (-EPIPE, -EIO).
+ *
+ * SIGPIPE: writing to a pipe nobody reads raises SIGPIPE, which kills a
+ * process that keeps its default action (sockets send with MSG_NOSIGNAL;
+ * pipes cannot).  A program with pipe transports that write ignores it
+ * (signal(SIGPIPE, SIG_IGN)), as Python, Node and nginx do.
+ *
+ * Blocking mode: on io_uring the descriptors' file flags are left as they
+ * are (a blocking pipe is fine: the ring polls it; an O_NONBLOCK one too,
+ * or, where io_uring answers it -EAGAIN, the transport polls it).  The
+ * epoll backend sets O_NONBLOCK on them, and that flag lives in the open
+ * file description, which every process holding it shares - the shell's
+ * terminal too.  To leave a shared tty
+ * blocking for the shell, wrap a descriptor of your own
+ * (open("/dev/tty")) rather than stdin itself.
+ *
+ * Return: 0; -EINVAL (both -1, a NULL argument, a directory, nonzero
+ *         reserved options), -EBADF, PROA_ECLOSED, -ENOMEM: then nothing
+ *         was called and both descriptors are still the caller's.
+ * Thread: loop.
+ */
+PROA_API int proa_pipe_open(struct proa_transport **out, struct proa_loop *loop,
+			    int rfd, int wfd,
+			    const struct proa_transport_options *opt,
+			    struct proa_protocol *proto);
+
+/**
+ * proa_transport_from_fd() - a transport on the connected stream socket
+ * @fd (TCP or UNIX) made or accepted elsewhere: a socket a parent handed
+ * down, one received with SCM_RIGHTS, one end of a socketpair().  It is
+ * the socket kind, the same as a transport proa connected or accepted:
+ * write_eof() is shutdown(SHUT_WR).  @fd is made non-blocking and
+ * close-on-exec, and @opt's socket options are applied.  @proto is
+ * connected at once (connection_made runs inside this call).
+ * Return: 0 and *@out, the transport owning @fd; -EBADF, -ENOTSOCK,
+ *         -EINVAL (a listening socket: see proa_server_from_fd(), or not
+ *         a stream socket), PROA_ECLOSED, -ENOMEM: then @fd is left open
+ *         and still the caller's.
+ * Thread: loop.
+ */
+PROA_API int proa_transport_from_fd(struct proa_transport **out,
+				    struct proa_loop *loop, int fd,
+				    const struct proa_transport_options *opt,
+				    struct proa_protocol *proto);
+
+/* ---- passing descriptors over UNIX sockets (SCM_RIGHTS) ---------------- */
+
+/* The most descriptors one proa_transport_write_fds() passes. */
+#define PROA_TRANSPORT_FDS_MAX 16
+
+/**
+ * proa_transport_write_fds() - queue @len bytes (copied) with descriptors
+ * @fds to pass to the peer (SCM_RIGHTS), on a UNIX stream socket
+ * transport.  The transport sends its own duplicates (taken in the call:
+ * the caller may close @fds at once) with the first of these bytes, and
+ * closes them once sent.  Writes before and after keep their order.
+ * @len:  at least 1: descriptors travel with a byte.
+ * @nfds: 1 to PROA_TRANSPORT_FDS_MAX.
+ * Return: 0; -EOPNOTSUPP if @t is not a UNIX stream socket (TCP, TLS, a
+ *         pipe); -EINVAL; -EBADF (a bad descriptor in @fds), -EMFILE;
+ *         -EPIPE after write_eof() or close(); -ENOMEM.  On error nothing
+ *         was queued, except -ENOMEM past the first 16 KiB, which queues
+ *         those and their descriptors (as writev's partial -ENOMEM).
+ * Thread: loop.
+ */
+PROA_API int proa_transport_write_fds(struct proa_transport *t,
+				      const void *data, size_t len,
+				      const int *fds, unsigned nfds);
+
+/**
+ * proa_transport_recv_fds() - accept descriptors from the peer on the
+ * UNIX stream socket transport @t: from now on it receives with recvmsg
+ * and room for PROA_TRANSPORT_FDS_MAX descriptors per message, one
+ * receive buffer at a time.  Call it in connection_made (the first
+ * receive is queued after it returns): a transport that received without
+ * room lets the kernel close what came.  Descriptors that arrive with
+ * some bytes are queued before data_received shows those bytes; take
+ * them with proa_transport_take_fd().  More than the room in one message
+ * fails the transport with -EMSGSIZE (the kernel closed the rest).
+ * Return: 0 (also when on already); -EOPNOTSUPP if @t is not a UNIX
+ *         stream socket; -EBUSY once a receive is in flight or after
+ *         close(); -ENOMEM.
+ * Thread: loop.
+ */
+PROA_API int proa_transport_recv_fds(struct proa_transport *t);
+
+/**
+ * proa_transport_take_fd() - the next descriptor received on @t, in the
+ * order they arrived: the caller's from now on (close-on-exec).  Those
+ * never taken are closed with the transport.
+ * Return: the descriptor; -EAGAIN if none is waiting; -EOPNOTSUPP if
+ *         proa_transport_recv_fds() was not called on @t.
+ * Thread: loop.
+ */
+PROA_API int proa_transport_take_fd(struct proa_transport *t);
 
 /* ---- buffered streams ------------------------------------------------------
  *

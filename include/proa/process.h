@@ -36,6 +36,9 @@ extern "C" {
 #endif
 
 struct proa_future;
+struct proa_protocol;
+struct proa_transport;
+struct proa_transport_options;
 
 /* A child process.  Opaque: made by proa_spawn(), freed by
  * proa_process_close(). */
@@ -119,12 +122,12 @@ struct proa_spawn_opts {
  * Pipes (PROA_STDIO_PIPE): both ends are in blocking mode, as pipe2(2)
  * makes them, and the parent's is O_CLOEXEC.  Leave it so for the loop's
  * operations: io_uring waits for a blocking pipe without blocking the loop
- * (and on an O_NONBLOCK one returns -EAGAIN), and the epoll backend makes
- * it non-blocking itself.  The parent's end belongs to the process until
- * taken with
- * proa_process_take_stdio() (it is closed by proa_process_close()
- * otherwise).  Slot 0 is the write end (the child's stdin), 1 and 2 read
- * ends.
+ * (some kernels answer -EAGAIN on an O_NONBLOCK one; 6.x waits there too),
+ * and the epoll backend makes it non-blocking itself.  The parent's end
+ * belongs to the process until taken with proa_process_take_stdio() or
+ * wrapped with proa_process_stdio_transport() (it is closed by
+ * proa_process_close() otherwise).  Slot 0 is the write end (the child's
+ * stdin), 1 and 2 read ends.
  *
  * Return: 0; -EINVAL (NULL arguments, no argv[0], nonzero reserved, bad
  *         stdio kind or negative fd); the child's errno as above;
@@ -164,6 +167,26 @@ PROA_API int proa_process_stdio_fd(const struct proa_process *p, int i);
  * Thread: loop.
  */
 PROA_API int proa_process_take_stdio(struct proa_process *p, int i);
+
+/**
+ * proa_process_stdio_transport() - the parent's end of pipe @i as a pipe
+ * transport (proa_pipe_open(), proa/net.h): slot 0, the child's stdin, a
+ * write-only one; 1 and 2 read-only ones.  The transport owns the
+ * descriptor from then on (as after proa_process_take_stdio()), and
+ * outlives the process if need be: closing the process does not close it.
+ * Killing the child ends a transport writing to its stdin at the next
+ * write (connection_lost(-EPIPE); see proa_pipe_open() on SIGPIPE) and
+ * one reading its stdout with EOF once every holder of the pipe's write
+ * end is gone.
+ * @opt, @proto: as proa_pipe_open()'s; connection_made runs inside.
+ * Return: 0 and *@out; -EBADF if slot @i has no pipe (or it was taken);
+ *         -EINVAL; proa_pipe_open()'s errors, and then the descriptor is
+ *         still the process's.
+ * Thread: loop.
+ */
+PROA_API int proa_process_stdio_transport(
+    struct proa_transport **out, struct proa_process *p, int i,
+    const struct proa_transport_options *opt, struct proa_protocol *proto);
 
 /**
  * proa_process_kill() - send @sig to the child through its pidfd.

@@ -557,6 +557,326 @@ test_shutdown_lets_close_win_against_flooding_producers(void **state)
 	(void)state;
 }
 
+/* ---- chains: proa_loop_call_soon_threadsafe_many
+ * ------------------------------------ */
+
+#define CHAIN_PRODUCERS 4
+#define CHAIN_ITEMS 20000 /* per producer, in chains */
+#define CHAIN_SLEEPERS 50 /* chains sent only while the loop sleeps */
+
+static const size_t chain_lens[] = {1, 3, 64, 1, 17, 2};
+
+struct chain_storm;
+
+struct chain_producer {
+	struct chain_storm *s;
+	pthread_t th;
+	int id;
+	struct proa_handle *handles; /* one per item, never reused */
+	uint64_t next_expected;	     /* loop thread only */
+};
+
+struct chain_storm {
+	struct proa_loop *loop;
+	pthread_t loop_thread;
+	struct chain_producer p[CHAIN_PRODUCERS];
+	uint64_t total, expected; /* loop thread only */
+	unsigned wrong_thread, out_of_order;
+};
+
+static struct chain_storm *g_chain_storm;
+
+static void chain_item_cb(void *arg)
+{
+	struct chain_storm *s = g_chain_storm;
+	uintptr_t v = (uintptr_t)arg;
+	struct chain_producer *p = &s->p[v >> 32];
+
+	if (!pthread_equal(pthread_self(), s->loop_thread))
+		s->wrong_thread++;
+	if ((v & 0xffffffffu) != p->next_expected)
+		s->out_of_order++;
+	p->next_expected = (v & 0xffffffffu) + 1;
+	if (++s->total == s->expected)
+		proa_loop_stop(s->loop);
+}
+
+/* Post items [@seq, @seq + @n) of @p as one chain. */
+static void post_chain_of(struct chain_producer *p, uint64_t seq, size_t n)
+{
+	struct proa_handle *hs[64];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		hs[i] = &p->handles[seq + i];
+		hs[i]->fn = chain_item_cb;
+		hs[i]->arg =
+		    (void *)(((uintptr_t)p->id << 32) | (uintptr_t)(seq + i));
+	}
+	THREAD_CHECK(proa_loop_call_soon_threadsafe_many(p->s->loop, hs, n) ==
+		     0);
+}
+
+static void *chain_producer_main(void *arg)
+{
+	struct chain_producer *p = arg;
+	uint64_t seq = 0;
+	size_t k = 0, n;
+
+	/* A burst of chains of 1, 2, 3, 17 and 64 while the loop drains. */
+	while (seq < CHAIN_ITEMS) {
+		n = chain_lens[k++ %
+			       (sizeof(chain_lens) / sizeof(*chain_lens))];
+		if (n > CHAIN_ITEMS - seq)
+			n = CHAIN_ITEMS - seq;
+		post_chain_of(p, seq, n);
+		seq += n;
+	}
+	/* Then chains of 1 and of 5, each sent only once the loop is
+	 * asleep: a lost wake-up hangs the test. */
+	for (k = 0; k < CHAIN_SLEEPERS; k++) {
+		n = (k & 1) ? 5 : 1;
+		while (atomic_load(&p->s->loop->q.sleep) != PROA__SLEEPING)
+			sched_yield();
+		post_chain_of(p, seq, n);
+		seq += n;
+	}
+	return NULL;
+}
+
+static void test_many_chains_of_1_and_many_exactly_once_in_order(void **state)
+{
+	struct chain_storm *s = calloc(1, sizeof(*s));
+	uint64_t per = CHAIN_ITEMS + 3 * CHAIN_SLEEPERS;
+	struct proa_loop_stats st;
+	int i;
+
+	assert_non_null(s);
+	atomic_store(&thread_failures, 0);
+	s->loop = proa_test_loop_new();
+	s->loop_thread = pthread_self();
+	s->expected = (uint64_t)CHAIN_PRODUCERS * per;
+	g_chain_storm = s;
+	for (i = 0; i < CHAIN_PRODUCERS; i++) {
+		s->p[i].s = s;
+		s->p[i].id = i;
+		s->p[i].handles = calloc(per, sizeof(*s->p[i].handles));
+		assert_non_null(s->p[i].handles);
+	}
+	assert_res(proa_loop_run(s->loop, PROA_RUN_NOWAIT), 0);
+	for (i = 0; i < CHAIN_PRODUCERS; i++)
+		assert_int_equal(pthread_create(&s->p[i].th, NULL,
+						chain_producer_main, &s->p[i]),
+				 0);
+	assert_res(proa_loop_run(s->loop, PROA_RUN_FOREVER), 0);
+	for (i = 0; i < CHAIN_PRODUCERS; i++)
+		assert_int_equal(pthread_join(s->p[i].th, NULL), 0);
+	assert_int_equal(atomic_load(&thread_failures), 0);
+	assert_int_equal(s->total, s->expected);
+	assert_int_equal(s->wrong_thread, 0);
+	assert_int_equal(s->out_of_order, 0);
+	assert_res(proa_loop_stats(s->loop, &st), 0);
+	assert_int_equal(st.threadsafe, s->expected);
+	/* Every sleep-phase chain needed its wake-up. */
+	assert_true(st.wakeups_sent >= (uint64_t)CHAIN_SLEEPERS);
+	for (i = 0; i < CHAIN_PRODUCERS; i++) {
+		assert_int_equal(s->p[i].next_expected, per);
+		for (uint64_t k = 0; k < per; k++)
+			assert_true(proa_handle_is_idle(&s->p[i].handles[k]));
+		free(s->p[i].handles);
+	}
+	proa_test_loop_close(s->loop);
+	free(s);
+	(void)state;
+}
+
+static unsigned order_log[8], order_n;
+
+static void order_cb(void *arg)
+{
+	order_log[order_n++ % 8] = (unsigned)(uintptr_t)arg;
+}
+
+static void expect_all_idle(struct proa_handle *h, int n)
+{
+	for (int i = 0; i < n; i++)
+		assert_true(proa_handle_is_idle(&h[i]));
+}
+
+/* All or nothing: a refused chain leaves every handle idle and runs
+ * nothing. */
+static void test_many_refuses_all_or_nothing(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct proa_handle h[4] = {0};
+	struct proa_handle *hs[4] = {&h[0], &h[1], &h[2], &h[3]};
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		h[i].fn = order_cb;
+		h[i].arg = (void *)(uintptr_t)(i + 1);
+	}
+	order_n = 0;
+	assert_res(proa_loop_call_soon_threadsafe_many(loop, hs, 0), 0);
+	assert_res(proa_loop_call_soon_threadsafe_many(NULL, hs, 4), -EINVAL);
+	assert_res(proa_loop_call_soon_threadsafe_many(loop, NULL, 1), -EINVAL);
+	h[2].fn = NULL;
+	assert_res(proa_loop_call_soon_threadsafe_many(loop, hs, 4), -EINVAL);
+	expect_all_idle(h, 4);
+	h[2].fn = order_cb;
+	/* h[1] is busy: the chain is refused at it, h[0] let go again. */
+	assert_res(proa_loop_call_soon_threadsafe(loop, &h[1], order_cb,
+						  (void *)(uintptr_t)2),
+		   0);
+	assert_res(proa_loop_call_soon_threadsafe_many(loop, hs, 4), -EBUSY);
+	assert_true(proa_handle_is_idle(&h[0]));
+	assert_true(proa_handle_is_idle(&h[2]));
+	assert_true(proa_handle_is_idle(&h[3]));
+	PROA_TEST_DRIVE_NS(loop, order_n == 1, UINT64_C(10) * 1000000000);
+	assert_int_equal(order_log[0], 2);
+	/* Now the whole chain, in order, each once. */
+	assert_res(proa_loop_call_soon_threadsafe_many(loop, hs, 4), 0);
+	PROA_TEST_DRIVE_NS(loop, order_n == 5, UINT64_C(10) * 1000000000);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(order_log[1 + i], (unsigned)i + 1);
+	expect_all_idle(h, 4);
+	/* After shutdown, and after close: refused, nothing claimed. */
+	assert_res(proa_loop_shutdown(loop), 0);
+	assert_res(proa_loop_call_soon_threadsafe_many(loop, hs, 4),
+		   -ESHUTDOWN);
+	expect_all_idle(h, 4);
+	assert_res(proa_loop_close(loop), 0);
+	assert_res(proa_loop_call_soon_threadsafe_many(loop, hs, 2),
+		   PROA_ECLOSED);
+	expect_all_idle(h, 4);
+	assert_int_equal(order_n, 5);
+	assert_res(proa_loop_free(loop), 0);
+	(void)state;
+}
+
+/* Close racing producers that post chains of 1 and of 16 (and threads
+ * that come and go, so producer records are recycled under the race). */
+struct chain_racer {
+	struct proa_loop *loop;
+	pthread_t th;
+	struct proa_handle *handles;
+	atomic_ulong accepted;
+	atomic_bool saw_closed;
+	bool long_chains;
+};
+
+static void *chain_racer_main(void *arg)
+{
+	struct chain_racer *r = arg;
+	struct proa_handle *hs[16];
+	size_t n = r->long_chains ? 16 : 1, i, next = 0;
+	int ret;
+
+	while (next + n <= RACE_ITEMS) {
+		for (i = 0; i < n; i++) {
+			hs[i] = &r->handles[next + i];
+			hs[i]->fn = ran_cb;
+		}
+		ret = proa_loop_call_soon_threadsafe_many(r->loop, hs, n);
+		if (ret == PROA_ECLOSED) {
+			atomic_store(&r->saw_closed, true);
+			break;
+		}
+		THREAD_CHECK(ret == 0);
+		if (ret < 0)
+			break;
+		atomic_fetch_add(&r->accepted, n);
+		next += n;
+	}
+	return NULL;
+}
+
+static void test_close_racing_chain_producers_loses_no_item(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct chain_racer r[4];
+	unsigned long accepted = 0;
+	int i, ret, busy = 0;
+
+	atomic_store(&ran, 0);
+	atomic_store(&thread_failures, 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	for (i = 0; i < 4; i++) {
+		r[i] = (struct chain_racer){.loop = loop, .long_chains = i & 1};
+		r[i].handles = calloc(RACE_ITEMS, sizeof(*r[i].handles));
+		assert_non_null(r[i].handles);
+		assert_int_equal(
+		    pthread_create(&r[i].th, NULL, chain_racer_main, &r[i]), 0);
+	}
+	PROA_TEST_DRIVE_NS(loop, atomic_load(&ran) >= 1000,
+			   UINT64_C(30) * 1000000000);
+	for (;;) {
+		assert_true(proa_loop_run(loop, PROA_RUN_NOWAIT) >= 0);
+		ret = proa_loop_close(loop);
+		if (ret == 0)
+			break;
+		assert_res(ret, -EBUSY);
+		busy++;
+	}
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(r[i].th, NULL), 0);
+		accepted += atomic_load(&r[i].accepted);
+		/* Accepted ones ran; refused ones were let go. */
+		expect_all_idle(r[i].handles, RACE_ITEMS);
+		free(r[i].handles);
+	}
+	assert_int_equal(atomic_load(&thread_failures), 0);
+	assert_int_equal(accepted, atomic_load(&ran));
+	print_message("close refused %d times\n", busy);
+	assert_res(proa_loop_free(loop), 0);
+	(void)state;
+}
+
+/* Producer threads that come and go: each posts, exits, and a new one
+ * takes its place, so the per-thread records are recycled; the loop
+ * waits for each in its sleep (RUN_ONCE) and closes clean. */
+#define SHORT_LIVED 64
+
+static void *short_lived_main(void *arg)
+{
+	struct proa_loop *loop = arg;
+	struct proa_handle h[3] = {0};
+	struct proa_handle *hs[2] = {&h[1], &h[2]};
+
+	h[1].fn = ran_cb;
+	h[2].fn = ran_cb;
+	THREAD_CHECK(proa_loop_call_soon_threadsafe(loop, NULL, ran_cb, NULL) ==
+		     0);
+	THREAD_CHECK(proa_loop_call_soon_threadsafe_many(loop, hs, 2) == 0);
+	/* The handles are on this stack: wait until the loop is done with
+	 * them before the thread (and its stack) goes. */
+	while (!proa_handle_is_idle(&h[1]) || !proa_handle_is_idle(&h[2]))
+		sched_yield();
+	return NULL;
+}
+
+static void test_short_lived_producers_recycle_their_records(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	pthread_t th;
+	int i;
+
+	atomic_store(&ran, 0);
+	atomic_store(&thread_failures, 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	for (i = 0; i < SHORT_LIVED; i++) {
+		assert_int_equal(
+		    pthread_create(&th, NULL, short_lived_main, loop), 0);
+		PROA_TEST_DRIVE_NS(loop, atomic_load(&ran) == 3u * (i + 1),
+				   UINT64_C(10) * 1000000000);
+		assert_int_equal(pthread_join(th, NULL), 0);
+	}
+	assert_int_equal(atomic_load(&thread_failures), 0);
+	assert_int_equal(atomic_load(&ran), 3u * SHORT_LIVED);
+	proa_test_loop_close(loop);
+	(void)state;
+}
+
 /* ---- loop to loop: MSG_RING
  * --------------------------------------------------- */
 
@@ -652,6 +972,11 @@ int main(void)
 	    cmocka_unit_test(
 		test_shutdown_lets_close_win_against_flooding_producers),
 	    cmocka_unit_test(test_loop_to_loop_wakes_use_msg_ring),
+	    cmocka_unit_test(
+		test_many_chains_of_1_and_many_exactly_once_in_order),
+	    cmocka_unit_test(test_many_refuses_all_or_nothing),
+	    cmocka_unit_test(test_close_racing_chain_producers_loses_no_item),
+	    cmocka_unit_test(test_short_lived_producers_recycle_their_records),
 	};
 
 	proa_test_require_uring();

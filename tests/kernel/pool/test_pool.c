@@ -1350,6 +1350,69 @@ static void test_cancel_all_reaches_ops_away_on_the_pool(void **state)
 	(void)state;
 }
 
+/* ---- a result is home before the worker's next job starts
+ * ------------------------------------------------------------ */
+
+static atomic_bool first_seen; /* set on the loop thread */
+
+static int32_t first_job(void *arg, void **value)
+{
+	(void)arg;
+	(void)value;
+	return 1;
+}
+
+/* Waits (bounded) for the loop to have seen first_job's result. */
+static int32_t waits_for_first(void *arg, void **value)
+{
+	uint64_t end = proa_test_now_ns() + UINT64_C(10) * 1000000000;
+
+	(void)arg;
+	(void)value;
+	while (!atomic_load(&first_seen))
+		if (proa_test_now_ns() > end)
+			return -ETIMEDOUT;
+		else
+			sched_yield();
+	return 0;
+}
+
+static void first_done(struct proa_future *fut, void *arg)
+{
+	(void)fut;
+	(void)arg;
+	atomic_store(&first_seen, true);
+}
+
+/* One worker, job B waiting for the loop's answer to job A: A's result
+ * must leave before B starts, not wait to travel with B's. */
+static void test_result_leaves_before_the_next_job_starts(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct proa_pool *pool = new_pool(PROA_PLACE_NONE, 1, 0);
+	struct proa_future a, b;
+
+	(void)state;
+	atomic_store(&first_seen, false);
+	proa_future_init(&a, loop);
+	proa_future_init(&b, loop);
+	assert_res(proa_pool_submit_to(pool, loop, PROA_LANE_CPU, first_job,
+				       NULL, &a, 0),
+		   0);
+	assert_res(proa_future_add_done_callback(&a, first_done, NULL), 0);
+	assert_res(proa_pool_submit_to(pool, loop, PROA_LANE_CPU,
+				       waits_for_first, NULL, &b, 0),
+		   0);
+	assert_res(proa_loop_run_until_complete(loop, &b), 0);
+	assert_int_equal(proa_future_result(&a, NULL), 1);
+	assert_int_equal(proa_future_result(&b, NULL), 0);
+	assert_res(proa_future_fini(&a), 0);
+	assert_res(proa_future_fini(&b), 0);
+	assert_res(proa_pool_free(pool), 0);
+	assert_no_worker_left();
+	proa_test_loop_close(loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1370,6 +1433,7 @@ int main(void)
 		test_cancel_after_the_result_came_home_changes_nothing),
 	    cmocka_unit_test(test_cancel_all_reaches_ops_away_on_the_pool),
 	    cmocka_unit_test(test_file_op_refused_at_run_time_goes_to_the_lane),
+	    cmocka_unit_test(test_result_leaves_before_the_next_job_starts),
 	};
 
 	proa_test_require_uring();

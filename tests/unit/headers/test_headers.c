@@ -25,6 +25,8 @@ _Static_assert(sizeof(struct proa_handle) == 64, "struct proa_handle size");
 _Static_assert(sizeof(struct proa_timer) == 112, "struct proa_timer size");
 _Static_assert(sizeof(struct proa_future) == 176, "struct proa_future size");
 _Static_assert(sizeof(struct proa_signal) == 48, "struct proa_signal size");
+_Static_assert(sizeof(struct proa_iter_hook) == 48,
+	       "struct proa_iter_hook size");
 #endif
 /* The structs a caller fills and the library reads, or the library fills
  * for a caller: their sizes are ABI too.  They grow only into their

@@ -1,0 +1,162 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# proa-inetd end to end, with Python clients (inetd_client.py): a command's
+# stdin, stdout and stderr are its connection; 64 clients at once through
+# cat with --max-children 8; a command that cannot start; the bound of
+# --max-children and the drain on SIGTERM; the grace period that ends a
+# command which never finishes; the command line's contract.  Each check
+# prints PASS or FAIL; the exit status is the number of failures (capped),
+# 77 when no loop can be made here.
+#
+# Usage: run.sh PATH/TO/proa-inetd
+#
+# Synchronisation is by the server's "listening on" line, read from a fifo
+# with a bounded wait; every process runs under timeout(1).
+set -u
+
+bin=${1:?usage: run.sh PATH/TO/proa-inetd}
+[ -x "$bin" ] || {
+	echo "run.sh: $bin is not an executable" >&2
+	exit 2
+}
+client=$(dirname "$0")/inetd_client.py
+command -v python3 >/dev/null || {
+	echo "SKIP: no python3 for inetd_client.py"
+	exit 77
+}
+work=$(mktemp -d)
+
+# shellcheck source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
+lib_cleanup_on_exit
+
+SRV_PORT=
+# start ARGS...: start proa-inetd ARGS and read its port.
+start() {
+	lib_start_server "$bin" "$@" || return 1
+	case $SRV_LINE in
+	"listening on 127.0.0.1:"[0-9]*)
+		SRV_PORT=${SRV_LINE##*:}
+		;;
+	*)
+		echo "  unexpected first line: '$SRV_LINE'"
+		stop_server KILL
+		return 1
+		;;
+	esac
+}
+
+# client NAME MODE ARGS...: run inetd_client.py MODE $SRV_PORT ARGS.
+client() {
+	local name=$1 out rc
+	shift
+	out=$(run_limited 120 python3 "$client" "$1" "$SRV_PORT" "${@:2}" 2>&1)
+	rc=$?
+	if [ "$rc" -eq 0 ]; then
+		pass "$name: $out"
+	else
+		fail "$name: exit $rc: $out"
+	fi
+}
+
+# stopped NAME WANT: the server has exited (wait), with status 0 and a
+# summary line matching WANT (a grep pattern).
+stopped() {
+	local name=$1 want=$2
+	wait "$SRV_PID"
+	SRV_RC=$?
+	exec {SRV_FD}<&-
+	SRV_PID=
+	if [ "$SRV_RC" -eq 0 ] && grep -q "$want" "$SRV_ERR"; then
+		pass "$name: exit 0, $(tail -1 "$SRV_ERR")"
+	else
+		fail "$name: exit $SRV_RC, stderr:"
+		sed 's/^/  | /' "$SRV_ERR"
+	fi
+}
+
+# ---- command line -------------------------------------------------------
+
+out=$("$bin" --help 2>/dev/null)
+rc=$?
+check "--help exits 0 with the usage" test "$rc" -eq 0 -a "${out:0:6}" = "usage:"
+"$bin" --max-children 0 -- /bin/true >/dev/null 2>&1
+check "--max-children 0 exits 2" test $? -eq 2
+"$bin" --port 1 >/dev/null 2>&1
+check "no command exits 2" test $? -eq 2
+
+# ---- stdio is the connection --------------------------------------------
+
+# shellcheck disable=SC2016 # expanded by the command's shell
+if start -- /bin/sh -c 'echo "hi $TCPREMOTEIP $PROTO"; read x; echo "got $x"; echo err >&2'; then
+	client "stdio" stdio
+	stop_server TERM
+	check "stdio: SIGTERM when idle exits 0" test "$SRV_RC" -eq 0
+else
+	if grep -q 'no loop' "$SRV_ERR"; then
+		echo "SKIP: no loop here"
+		exit 77
+	fi
+	fail "stdio: server did not start"
+fi
+
+# ---- many at once, bounded ------------------------------------------------
+
+if start --max-children 8 -- /bin/cat; then
+	client "64 clients, 8 commands at a time" many 64 200000
+	stop_server TERM
+	check "many: exit 0 and 64 commands exited 0" \
+		grep -q "64 connections, 64 commands exited 0, 0 otherwise" "$SRV_ERR"
+else
+	fail "many: server did not start"
+fi
+
+# ---- a command that cannot start ---------------------------------------
+
+if start -- "$work/no-such-program"; then
+	client "exec failure" eof
+	stop_server TERM
+	check "exec failure: the reason is on stderr" \
+		grep -q "cannot run $work/no-such-program for 127.0.0.1:[0-9]*: No such file or directory" "$SRV_ERR"
+	check "exec failure: counted" grep -q "0 commands exited 0, 0 otherwise, 1 could not start" "$SRV_ERR"
+else
+	fail "exec failure: server did not start"
+fi
+
+# ---- --max-children and the drain --------------------------------------------
+
+# shellcheck disable=SC2016
+if start --max-children 2 -- /bin/sh -c 'echo start; read x; echo "done $x"'; then
+	client "bound and drain" bound "$SRV_PID"
+	stopped "drain" "3 connections, 3 commands exited 0"
+else
+	fail "bound: server did not start"
+fi
+
+# ---- the grace period ---------------------------------------------------------
+
+# A command that ignores SIGTERM: SIGTERM at the end of the grace, SIGKILL
+# 2 s later; the server exits 0 and no process of it is left.
+# shellcheck disable=SC2016
+if start --grace 1 -- /bin/sh -c 'trap "" TERM; echo $$; exec sleep 100'; then
+	mkfifo "$work/hold"
+	run_limited 60 python3 "$client" hold "$SRV_PORT" >"$work/hold" &
+	hold=$!
+	exec {hfd}<>"$work/hold"
+	cpid=
+	read -r -t 20 -u "$hfd" cpid
+	check "grace: the command runs (pid '$cpid')" test -n "$cpid"
+	kill -TERM "$SRV_PID"
+	stopped "grace" "1 connections, 0 commands exited 0, 1 otherwise"
+	check "grace: SIGTERM, then SIGKILL were sent" \
+		grep -q "SIGKILL to 1" "$SRV_ERR"
+	wait "$hold"
+	check "grace: the client saw its connection close" test $? -eq 0
+	check "grace: the command is gone" test -n "$cpid" -a ! -d "/proc/$cpid"
+	exec {hfd}<&-
+else
+	fail "grace: server did not start"
+fi
+
+[ "$failures" -gt 100 ] && failures=100
+exit "$failures"
