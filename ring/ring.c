@@ -108,7 +108,7 @@ int proa__ring_new(struct proa__ring **out, const struct proa__ring_params *p,
 	return 0;
 }
 
-static void files_free(struct proa__ring *r);
+static void files_drop(struct proa__ring *r, bool tell_backend);
 
 void proa__ring_free(struct proa__ring *r)
 {
@@ -116,7 +116,7 @@ void proa__ring_free(struct proa__ring *r)
 		proa__buf_rings_free_all(r);
 		/* The kernel's tables go with the ring; the emulated one's
 		 * descriptors are ours to close. */
-		files_free(r);
+		files_drop(r, true);
 		free(r->bufs.iov);
 		r->ops->exit(r);
 	}
@@ -127,8 +127,14 @@ void proa__ring_forget(struct proa__ring *r)
 	/* The kernel's ring (or epoll instance) is the parent's too: nothing
 	 * is cancelled, unregistered or reaped.  Only this process's mapping
 	 * and descriptor go; the provided-buffer rings' memory is left. */
-	if (r)
+	if (r) {
+		/* The emulated table's duplicates are this process's own
+		 * descriptors: closed, but the shared epoll instance is not
+		 * told (its registrations are the parent's too). */
+		files_drop(r, false);
+		free(r->bufs.iov);
 		r->ops->exit(r);
+	}
 }
 
 int proa__ring_enable(struct proa__ring *r)
@@ -757,14 +763,20 @@ static void close_dup(struct proa__ring *r, int fd)
 	close(fd);
 }
 
-static void files_free(struct proa__ring *r)
+/* Free the table; close an emulated one's duplicates, telling the
+ * backend first unless @tell_backend is false (a fork child). */
+static void files_drop(struct proa__ring *r, bool tell_backend)
 {
 	struct proa__files *t = &r->files;
 
 	if (!t->kernel) {
 		for (uint32_t i = 0; i < t->nr; i++) {
-			if (t->fds[i] >= 0)
+			if (t->fds[i] < 0)
+				continue;
+			if (tell_backend)
 				close_dup(r, t->fds[i]);
+			else
+				close(t->fds[i]);
 		}
 	}
 	free(t->fds);

@@ -293,6 +293,54 @@ static void test_unregister_while_in_flight_is_ebusy(void **state)
 	proa_test_loop_close(loop);
 }
 
+/* A fork child lets go of the loop: the emulated table's duplicate is
+ * closed there, and the parent's slot (and its epoll registration, in an
+ * instance the child shares) keeps working. */
+static void test_fork_child_discards_the_table(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct done d;
+	char buf[4];
+	int p[2], slot, dupfd, status;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	dupfd = dup(0);
+	assert_true(dupfd >= 0);
+	close(dupfd);
+	slot = proa_loop_register_fd(loop, p[0]);
+	assert_true(slot >= 0);
+	assert_int_equal(write(p[1], "ab", 2), 2);
+	assert_int_equal(SYNC(loop, &d,
+			      proa_op_read(loop, &op_, PROA_FIXED_FD(slot), buf,
+					   sizeof(buf), -1)),
+			 2);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* exit(): LeakSanitizer checks the child under ASan. */
+		exit(proa_loop_discard_after_fork(loop) == 0 &&
+			     fcntl(dupfd, F_GETFD) < 0 && errno == EBADF
+			 ? 0
+			 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(write(p[1], "cd", 2), 2);
+	assert_int_equal(SYNC(loop, &d,
+			      proa_op_read(loop, &op_, PROA_FIXED_FD(slot), buf,
+					   sizeof(buf), -1)),
+			 2);
+	assert_memory_equal(buf, "cd", 2);
+	assert_res(proa_loop_unregister_fd(loop, (unsigned)slot), 0);
+	close(p[0]);
+	close(p[1]);
+	proa_test_loop_close(loop);
+}
+
 static void test_bad_slots_and_ops_that_take_none(void **state)
 {
 	struct proa_loop *loop = proa_test_loop_new();
@@ -624,6 +672,7 @@ int main(void)
 	    cmocka_unit_test(test_emulated_table_when_the_kernel_has_none),
 	    cmocka_unit_test(test_slots_lowest_free_and_freed_at_close),
 	    cmocka_unit_test(test_unregister_while_in_flight_is_ebusy),
+	    cmocka_unit_test(test_fork_child_discards_the_table),
 	    cmocka_unit_test(test_bad_slots_and_ops_that_take_none),
 	    cmocka_unit_test(test_read_write_fixed_byte_for_byte),
 	    cmocka_unit_test(test_emulated_buffers_when_the_kernel_has_none),
