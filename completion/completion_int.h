@@ -180,6 +180,12 @@ enum proa__op_kind {
 #define PROA__OPF_LOCAL_DONE (1U << 4) /* on the done list: no backend CQE */
 #define PROA__OPF_AWAY (1U << 5)       /* runs on the executor (ring_int.h) */
 #define PROA__OPF_POLL_FIRST (1U << 6) /* recv: wait for data first */
+/* priv.fd is a slot of the kernel's registered-file table */
+#define PROA__OPF_FIXED_FILE (1U << 7)
+/* the op uses a slot of the loop's file table (kernel or emulated) */
+#define PROA__OPF_SLOT (1U << 8)
+/* read/write into a registered buffer, its index in priv.extra */
+#define PROA__OPF_FIXED_BUF (1U << 9)
 
 const char *proa__op_kind_name(unsigned kind);
 

@@ -54,10 +54,31 @@ static int submit(struct proa_loop *loop, struct proa_op *op)
 	return proa__ring_submit(loop->ring, op);
 }
 
-static int check_rw(int fd, const void *buf, size_t len, int64_t off)
+/* The fd of an op that may name a registered-file slot
+ * (PROA_FIXED_FD()): the slot's, or a plain descriptor. */
+static int set_fd(struct proa_loop *loop, struct proa_op *op, int fd)
 {
+	int ret;
+
+	if (proa_fd_is_fixed(fd)) {
+		ret = proa__ring_file_use(loop->ring, op, proa_fd_slot(fd));
+		if (ret < 0)
+			return ret;
+		/* A slot of the kernel's table has no descriptor a pool
+		 * thread could use. */
+		if ((op->priv.iflags & PROA__OPF_FIXED_FILE) &&
+		    (op->priv.iflags & PROA__OPF_AWAY))
+			return -EOPNOTSUPP;
+		return 0;
+	}
 	if (fd < 0)
 		return -EBADF;
+	op->priv.fd = fd;
+	return 0;
+}
+
+static int check_rw(const void *buf, size_t len, int64_t off)
+{
 	if ((!buf && len > 0) || len > INT32_MAX || off < -1)
 		return -EINVAL;
 	return 0;
@@ -89,10 +110,12 @@ static int rw(struct proa_loop *loop, struct proa_op *op, int fd,
 
 	if (ret < 0)
 		return ret;
-	ret = check_rw(fd, buf, len, off);
+	ret = set_fd(loop, op, fd);
 	if (ret < 0)
 		return ret;
-	op->priv.fd = fd;
+	ret = check_rw(buf, len, off);
+	if (ret < 0)
+		return ret;
 	op->priv.addr = buf;
 	op->priv.len = (uint32_t)len;
 	op->priv.off = (uint64_t)off; /* -1: the file position */
@@ -114,6 +137,97 @@ int proa_op_write(struct proa_loop *loop, struct proa_op *op, int fd,
 		  PROA_FEAT_OP_WRITE, __func__);
 }
 
+/* read_fixed, write_fixed: a read or write that names its registered
+ * buffer.  The kind stays read or write, so that the epoll backend and
+ * the file lane make the plain call into the same memory; the io_uring
+ * backend turns it into READ_FIXED/WRITE_FIXED while the buffers are the
+ * kernel's. */
+static int rw_fixed(struct proa_loop *loop, struct proa_op *op, int fd,
+		    const void *buf, size_t len, int64_t off, unsigned index,
+		    enum proa__op_kind kind, enum proa_feature feat,
+		    const char *func)
+{
+	int ret = begin_as(loop, op, kind, feat, func);
+
+	if (ret < 0)
+		return ret;
+	ret = set_fd(loop, op, fd);
+	if (ret < 0)
+		return ret;
+	ret = check_rw(buf, len, off);
+	if (ret < 0)
+		return ret;
+	if (!proa__ring_buf_fits(loop->ring, index, buf, len))
+		return -EINVAL;
+	op->priv.addr = buf;
+	op->priv.len = (uint32_t)len;
+	op->priv.off = (uint64_t)off;
+	op->priv.extra = index;
+	op->priv.iflags |= PROA__OPF_FIXED_BUF;
+	return submit(loop, op);
+}
+
+int proa_op_read_fixed(struct proa_loop *loop, struct proa_op *op, int fd,
+		       void *buf, size_t len, int64_t off, unsigned index)
+{
+	return rw_fixed(loop, op, fd, buf, len, off, index, PROA__OP_READ,
+			PROA_FEAT_OP_READ, __func__);
+}
+
+int proa_op_write_fixed(struct proa_loop *loop, struct proa_op *op, int fd,
+			const void *buf, size_t len, int64_t off,
+			unsigned index)
+{
+	return rw_fixed(loop, op, fd, buf, len, off, index, PROA__OP_WRITE,
+			PROA_FEAT_OP_WRITE, __func__);
+}
+
+/* ---- registered files and buffers --------------------------------------- */
+
+int proa_loop_register_fd(struct proa_loop *loop, int fd)
+{
+	if (!loop)
+		return -EINVAL;
+	PROA__LOOP_CHECK(loop);
+	if (loop->closed)
+		return PROA_ECLOSED;
+	if (fd < 0)
+		return -EBADF;
+	return proa__ring_file_add(loop->ring, fd);
+}
+
+int proa_loop_unregister_fd(struct proa_loop *loop, unsigned slot)
+{
+	if (!loop)
+		return -EINVAL;
+	PROA__LOOP_CHECK(loop);
+	/* The table went with the ring. */
+	if (loop->closed)
+		return PROA_ECLOSED;
+	return proa__ring_file_del(loop->ring, slot);
+}
+
+int proa_loop_register_buffers(struct proa_loop *loop, const struct iovec *iov,
+			       unsigned nr)
+{
+	if (!loop)
+		return -EINVAL;
+	PROA__LOOP_CHECK(loop);
+	if (loop->closed)
+		return PROA_ECLOSED;
+	return proa__ring_bufs_add(loop->ring, iov, nr);
+}
+
+int proa_loop_unregister_buffers(struct proa_loop *loop)
+{
+	if (!loop)
+		return -EINVAL;
+	PROA__LOOP_CHECK(loop);
+	if (loop->closed)
+		return PROA_ECLOSED;
+	return proa__ring_bufs_del(loop->ring);
+}
+
 static int rwv(struct proa_loop *loop, struct proa_op *op, int fd,
 	       const struct iovec *iov, int iovcnt, int64_t off,
 	       enum proa__op_kind kind, enum proa_feature feat,
@@ -123,12 +237,12 @@ static int rwv(struct proa_loop *loop, struct proa_op *op, int fd,
 
 	if (ret < 0)
 		return ret;
-	if (fd < 0)
-		return -EBADF;
+	ret = set_fd(loop, op, fd);
+	if (ret < 0)
+		return ret;
 	/* More than IOV_MAX is EINVAL from the kernel too (libuv ef6a9a6). */
 	if (iovcnt < 0 || iovcnt > IOV_MAX || (!iov && iovcnt > 0) || off < -1)
 		return -EINVAL;
-	op->priv.fd = fd;
 	op->priv.addr = iov;
 	op->priv.len = (uint32_t)iovcnt;
 	op->priv.off = (uint64_t)off;
@@ -156,11 +270,11 @@ int proa_op_fsync(struct proa_loop *loop, struct proa_op *op, int fd,
 
 	if (ret < 0)
 		return ret;
-	if (fd < 0)
-		return -EBADF;
+	ret = set_fd(loop, op, fd);
+	if (ret < 0)
+		return ret;
 	if (flags & ~PROA_FSYNC_DATASYNC)
 		return -EINVAL;
-	op->priv.fd = fd;
 	op->priv.extra = flags;
 	return submit(loop, op);
 }

@@ -1141,6 +1141,24 @@ static void ep_buf_ring_push(struct proa_buf_ring *br, unsigned id)
 	br->tail++;
 }
 
+/* The emulated registered-file table (ring.c) is about to close @fd, a
+ * duplicate it owns, with nothing in flight on it: drop its registration
+ * first, or epoll would keep reporting the file (still open under the
+ * caller's descriptor) under a number that will be another file's. */
+static void ep_forget_fd(struct proa__ring *r, int fd)
+{
+	struct epfd *f = fd_find(to_ep(r), fd);
+
+	if (!f)
+		return;
+	if (f->registered)
+		epoll_ctl(to_ep(r)->epfd, EPOLL_CTL_DEL, f->fd, NULL);
+	f->registered = false;
+	f->known = false;
+	f->nonblock = false;
+	f->hup = false;
+}
+
 static const struct proa__backend_ops ep_ops = {
     .name = "epoll",
     .issue = ep_issue,
@@ -1156,6 +1174,7 @@ static const struct proa__backend_ops ep_ops = {
     .buf_ring_register = ep_buf_ring_register,
     .buf_ring_unregister = ep_buf_ring_unregister,
     .buf_ring_push = ep_buf_ring_push,
+    .forget_fd = ep_forget_fd,
 };
 
 /* What the backend does itself; fsync, openat, statx and the other file

@@ -21,11 +21,13 @@
  *    must not see it idle and reuse it under a pending CQE).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -106,10 +108,16 @@ int proa__ring_new(struct proa__ring **out, const struct proa__ring_params *p,
 	return 0;
 }
 
+static void files_drop(struct proa__ring *r, bool tell_backend);
+
 void proa__ring_free(struct proa__ring *r)
 {
 	if (r) {
 		proa__buf_rings_free_all(r);
+		/* The kernel's tables go with the ring; the emulated one's
+		 * descriptors are ours to close. */
+		files_drop(r, true);
+		free(r->bufs.iov);
 		r->ops->exit(r);
 	}
 }
@@ -119,8 +127,14 @@ void proa__ring_forget(struct proa__ring *r)
 	/* The kernel's ring (or epoll instance) is the parent's too: nothing
 	 * is cancelled, unregistered or reaped.  Only this process's mapping
 	 * and descriptor go; the provided-buffer rings' memory is left. */
-	if (r)
+	if (r) {
+		/* The emulated table's duplicates are this process's own
+		 * descriptors: closed, but the shared epoll instance is not
+		 * told (its registrations are the parent's too). */
+		files_drop(r, false);
+		free(r->bufs.iov);
 		r->ops->exit(r);
+	}
 }
 
 int proa__ring_enable(struct proa__ring *r)
@@ -361,8 +375,11 @@ static bool retry_away(struct proa__ring *r, const struct proa__cqe *c)
 {
 	struct proa_op *op = c->op;
 
+	/* A slot of the kernel's file table has no descriptor a thread
+	 * could use: the refusal stands. */
 	if (proa__likely(c->res != -EOPNOTSUPP) || !r->exec ||
-	    !proa__op_is_file(op) || (op->priv.iflags & PROA__OPF_CANCEL_REQ))
+	    !proa__op_is_file(op) ||
+	    (op->priv.iflags & (PROA__OPF_CANCEL_REQ | PROA__OPF_FIXED_FILE)))
 		return false;
 	proa_list_del(&op->priv.link);
 	if (send_away(r, op) == 0)
@@ -519,6 +536,8 @@ const char *proa_feature_name(enum proa_feature f)
 	    [PROA_FEAT_OP_MKDIRAT] = "OP_MKDIRAT",
 	    [PROA_FEAT_OP_SYMLINKAT] = "OP_SYMLINKAT",
 	    [PROA_FEAT_OP_LINKAT] = "OP_LINKAT",
+	    [PROA_FEAT_REG_FILES] = "REG_FILES",
+	    [PROA_FEAT_REG_BUFFERS] = "REG_BUFFERS",
 	};
 
 	if ((unsigned)f >= PROA_FEAT__COUNT)
@@ -727,4 +746,244 @@ void proa__buf_rings_free_all(struct proa__ring *r)
 		buf_ring_release(r,
 				 proa_container_of(r->buf_rings.next,
 						   struct proa_buf_ring, link));
+}
+
+/* ---- registered files ------------------------------------------------------
+ */
+
+/* Slots made at the first registration: the kernel's table cannot grow
+ * without being unregistered, which waits for every op on it.  At most
+ * RLIMIT_NOFILE (the kernel refuses more with EMFILE). */
+#define PROA__FILES_MAX 4096u
+
+static void close_dup(struct proa__ring *r, int fd)
+{
+	if (r->ops->forget_fd)
+		r->ops->forget_fd(r, fd);
+	close(fd);
+}
+
+/* Free the table; close an emulated one's duplicates, telling the
+ * backend first unless @tell_backend is false (a fork child). */
+static void files_drop(struct proa__ring *r, bool tell_backend)
+{
+	struct proa__files *t = &r->files;
+
+	if (!t->kernel) {
+		for (uint32_t i = 0; i < t->nr; i++) {
+			if (t->fds[i] < 0)
+				continue;
+			if (tell_backend)
+				close_dup(r, t->fds[i]);
+			else
+				close(t->fds[i]);
+		}
+	}
+	free(t->fds);
+	memset(t, 0, sizeof(*t));
+}
+
+static int files_init(struct proa__ring *r)
+{
+	struct proa__files *t = &r->files;
+	struct rlimit rl;
+	uint32_t nr = PROA__FILES_MAX;
+	int ret = -EOPNOTSUPP;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < nr)
+		nr = rl.rlim_cur < 16 ? 16 : (uint32_t)rl.rlim_cur;
+	t->fds = malloc(nr * sizeof(*t->fds));
+	if (!t->fds)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < nr; i++)
+		t->fds[i] = PROA__SLOT_FREE;
+	if (r->ops->files_init && proa__ring_feature(r, PROA_FEAT_REG_FILES))
+		ret = r->ops->files_init(r, nr);
+	if (ret < 0 && ret != -EOPNOTSUPP) {
+		free(t->fds);
+		t->fds = NULL;
+		return ret;
+	}
+	t->kernel = ret == 0;
+	t->nr = nr;
+	return 0;
+}
+
+int proa__ring_file_add(struct proa__ring *r, int fd)
+{
+	struct proa__files *t = &r->files;
+	uint32_t slot;
+	int ret;
+
+	if (fcntl(fd, F_GETFD) < 0)
+		return -EBADF;
+	if (t->nr == 0) {
+		ret = files_init(r);
+		if (ret < 0)
+			return ret;
+	}
+	if (t->used == t->nr)
+		return -ENOSPC;
+	for (slot = 0; t->fds[slot] != PROA__SLOT_FREE; slot++)
+		;
+	if (t->kernel) {
+		ret = r->ops->files_set(r, slot, fd);
+		if (ret < 0)
+			return ret;
+		t->fds[slot] = PROA__SLOT_KERNEL;
+	} else {
+		/* Our own reference, as the kernel's table would hold: the
+		 * caller may close @fd. */
+		ret = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		if (ret < 0)
+			return -errno;
+		t->fds[slot] = ret;
+	}
+	t->used++;
+	return (int)slot;
+}
+
+static bool uses_slot(const struct proa__ring *r, const struct proa_op *op,
+		      unsigned slot)
+{
+	if (!(op->priv.iflags & PROA__OPF_SLOT))
+		return false;
+	if (op->priv.iflags & PROA__OPF_FIXED_FILE)
+		return (unsigned)op->priv.fd == slot;
+	return op->priv.fd == r->files.fds[slot];
+}
+
+static bool slot_busy_on(const struct proa__ring *r,
+			 const struct proa_link *head, unsigned slot)
+{
+	for (const struct proa_link *l = head->next; l != head; l = l->next) {
+		if (uses_slot(r,
+			      proa_container_of(l, struct proa_op, priv.link),
+			      slot))
+			return true;
+	}
+	return false;
+}
+
+int proa__ring_file_del(struct proa__ring *r, unsigned slot)
+{
+	struct proa__files *t = &r->files;
+	int ret;
+
+	if (slot >= t->nr || t->fds[slot] == PROA__SLOT_FREE)
+		return -EBADF;
+	/* An emulated slot's descriptor must not close under an op (rule
+	 * 6); the kernel's would survive, but both backends keep one
+	 * rule. */
+	if (slot_busy_on(r, &r->queued, slot) ||
+	    slot_busy_on(r, &r->inflight, slot) ||
+	    slot_busy_on(r, &r->away, slot) || slot_busy_on(r, &r->done, slot))
+		return -EBUSY;
+	if (t->kernel) {
+		ret = r->ops->files_set(r, slot, -1);
+		if (ret < 0)
+			return ret;
+	} else {
+		close_dup(r, t->fds[slot]);
+	}
+	t->fds[slot] = PROA__SLOT_FREE;
+	t->used--;
+	return 0;
+}
+
+int proa__ring_file_use(struct proa__ring *r, struct proa_op *op, unsigned slot)
+{
+	const struct proa__files *t = &r->files;
+
+	if (slot >= t->nr || t->fds[slot] == PROA__SLOT_FREE)
+		return -EBADF;
+	op->priv.iflags |= PROA__OPF_SLOT;
+	if (t->kernel) {
+		op->priv.iflags |= PROA__OPF_FIXED_FILE;
+		op->priv.fd = (int32_t)slot;
+	} else {
+		op->priv.fd = t->fds[slot];
+	}
+	return 0;
+}
+
+/* ---- registered buffers ----------------------------------------------------
+ */
+
+int proa__ring_bufs_add(struct proa__ring *r, const struct iovec *iov,
+			unsigned nr)
+{
+	struct proa__bufs *b = &r->bufs;
+	struct iovec *copy;
+	int ret = -EOPNOTSUPP;
+
+	if (b->nr > 0)
+		return -EBUSY;
+	/* The kernel's limits (io_buffers_map): 16384 buffers of 1 GiB. */
+	if (!iov || nr == 0 || nr > 16384)
+		return -EINVAL;
+	for (unsigned i = 0; i < nr; i++) {
+		if (!iov[i].iov_base || iov[i].iov_len == 0 ||
+		    iov[i].iov_len > (1u << 30))
+			return -EINVAL;
+	}
+	copy = malloc(nr * sizeof(*copy));
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, iov, nr * sizeof(*copy));
+	if (r->ops->bufs_register &&
+	    proa__ring_feature(r, PROA_FEAT_REG_BUFFERS))
+		ret = r->ops->bufs_register(r, copy, nr);
+	if (ret < 0 && ret != -EOPNOTSUPP) {
+		free(copy);
+		return ret;
+	}
+	b->kernel = ret == 0;
+	b->iov = copy;
+	b->nr = nr;
+	return 0;
+}
+
+static bool bufs_busy_on(const struct proa_link *head)
+{
+	for (const struct proa_link *l = head->next; l != head; l = l->next) {
+		if (proa_container_of(l, struct proa_op, priv.link)
+			->priv.iflags &
+		    PROA__OPF_FIXED_BUF)
+			return true;
+	}
+	return false;
+}
+
+int proa__ring_bufs_del(struct proa__ring *r)
+{
+	struct proa__bufs *b = &r->bufs;
+
+	if (b->nr == 0)
+		return -ENXIO;
+	if (bufs_busy_on(&r->queued) || bufs_busy_on(&r->inflight) ||
+	    bufs_busy_on(&r->away) || bufs_busy_on(&r->done))
+		return -EBUSY;
+	if (b->kernel)
+		r->ops->bufs_unregister(r);
+	free(b->iov);
+	memset(b, 0, sizeof(*b));
+	return 0;
+}
+
+bool proa__ring_buf_fits(const struct proa__ring *r, unsigned index,
+			 const void *buf, size_t len)
+{
+	uintptr_t start, p = (uintptr_t)buf;
+
+	if (index >= r->bufs.nr)
+		return false;
+	start = (uintptr_t)r->bufs.iov[index].iov_base;
+	return p >= start && len <= r->bufs.iov[index].iov_len &&
+	       p - start <= r->bufs.iov[index].iov_len - len;
+}
+
+bool proa__ring_bufs_kernel(const struct proa__ring *r)
+{
+	return r->bufs.kernel;
 }

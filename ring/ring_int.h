@@ -20,6 +20,7 @@
 #include "completion/completion_int.h"
 
 struct proa__ring;
+struct iovec;
 
 /* One completion, copied out of the CQ so the CQ head can move on before
  * callbacks run (and may submit). */
@@ -233,6 +234,39 @@ proa__buf_ring_owner(const struct proa_buf_ring *br)
 {
 	return br->ring;
 }
+
+/*
+ * Registered files and buffers (proa/op.h, proa/loop.h).  The public calls
+ * live in proactor/; ring.c keeps the table and asks the backend.  Loop
+ * thread, all of them.
+ */
+
+/* Put a reference to @fd's open file in the lowest free slot.  The slot
+ * number, or -EBADF (@fd not open), -ENOSPC (table full), -ENOMEM,
+ * -EMFILE, or the kernel's error. */
+int proa__ring_file_add(struct proa__ring *r, int fd);
+/* Empty @slot.  0; -EBADF: not a slot in use; -EBUSY: an op on it is
+ * queued or in flight. */
+int proa__ring_file_del(struct proa__ring *r, unsigned slot);
+/* Set @op's fd for @slot: the slot itself with PROA__OPF_FIXED_FILE for
+ * the kernel's table, the table's descriptor when emulated; either way
+ * PROA__OPF_SLOT.  0, or -EBADF for a slot not in use. */
+int proa__ring_file_use(struct proa__ring *r, struct proa_op *op,
+			unsigned slot);
+/* Register @nr buffers (copied iovecs).  0; -EBUSY: buffers already
+ * registered; -EINVAL: bad iovecs; -ENOMEM (also RLIMIT_MEMLOCK), or the
+ * kernel's error. */
+int proa__ring_bufs_add(struct proa__ring *r, const struct iovec *iov,
+			unsigned nr);
+/* Unregister them.  0; -ENXIO: none; -EBUSY: a fixed-buffer op is queued
+ * or in flight. */
+int proa__ring_bufs_del(struct proa__ring *r);
+/* Whether [@buf, @buf+@len) lies inside registered buffer @index. */
+bool proa__ring_buf_fits(const struct proa__ring *r, unsigned index,
+			 const void *buf, size_t len);
+/* Whether registered buffers are the kernel's (read/write_fixed become
+ * READ_FIXED/WRITE_FIXED). */
+bool proa__ring_bufs_kernel(const struct proa__ring *r);
 
 /*
  * Fault injection for tests (docs/reliability.md P1-P5).  liburing makes raw

@@ -42,6 +42,49 @@ struct proa__backend_ops {
 	void (*buf_ring_unregister)(struct proa__ring *r,
 				    struct proa_buf_ring *br);
 	void (*buf_ring_push)(struct proa_buf_ring *br, unsigned id);
+	/* Registered files: make the kernel's sparse table of @nr slots;
+	 * put @fd in @slot (-1 empties it).  NULL, or -EOPNOTSUPP from
+	 * files_init: ring.c emulates the table with descriptors of its
+	 * own. */
+	int (*files_init)(struct proa__ring *r, unsigned nr);
+	int (*files_set)(struct proa__ring *r, unsigned slot, int fd);
+	/* Registered buffers: register @nr iovecs with the kernel, or
+	 * unregister them.  NULL: ring.c only records them. */
+	int (*bufs_register)(struct proa__ring *r, const struct iovec *iov,
+			     unsigned nr);
+	void (*bufs_unregister)(struct proa__ring *r);
+	/* The emulated file table is about to close @fd, its own duplicate,
+	 * with no op on it: forget what the backend knows about it.  NULL:
+	 * nothing to forget. */
+	void (*forget_fd)(struct proa__ring *r, int fd);
+};
+
+/* A slot of the registered-file table (struct proa__files.fds). */
+#define PROA__SLOT_FREE (-1)
+#define PROA__SLOT_KERNEL (-2) /* the kernel holds the file */
+
+/*
+ * The loop's registered-file table.  With the kernel's table (kernel
+ * true) a slot holds only PROA__SLOT_KERNEL: the kernel keeps its own
+ * reference to the file, and ops name the slot (IOSQE_FIXED_FILE).
+ * Emulated (the epoll backend, or a kernel without registered files), a
+ * slot holds a duplicate descriptor the table owns, and ops use it as a
+ * plain fd.  Either way the caller's descriptor is not kept.
+ */
+struct proa__files {
+	int *fds;
+	uint32_t nr; /* slots; 0 until the first registration */
+	uint32_t used;
+	bool kernel;
+};
+
+/* The loop's registered buffers: a copy of the caller's iovecs.  kernel:
+ * registered with IORING_REGISTER_BUFFERS, so read/write_fixed use
+ * READ_FIXED/WRITE_FIXED; else plain reads and writes into them. */
+struct proa__bufs {
+	struct iovec *iov;
+	unsigned nr; /* 0: none registered */
+	bool kernel;
 };
 
 struct proa__ring {
@@ -55,6 +98,8 @@ struct proa__ring {
 	unsigned nr_cancel_backlog;
 	uint64_t features; /* bit per enum proa_feature */
 	struct proa_link buf_rings;
+	struct proa__files files;
+	struct proa__bufs bufs;
 	struct proa__ring_stats stats;
 };
 

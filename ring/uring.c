@@ -220,10 +220,24 @@ static void prep(struct uring *u, struct io_uring_sqe *sqe, struct proa_op *op)
 		    sqe, (struct __kernel_timespec *)&p->u.be.uring.ts, 0, 0);
 		break;
 	case PROA__OP_READ:
-		io_uring_prep_read(sqe, p->fd, (void *)p->addr, p->len, p->off);
+		/* Into a registered buffer: its index is in extra (ops.c
+		 * checked that the range lies inside it). */
+		if ((p->iflags & PROA__OPF_FIXED_BUF) &&
+		    proa__ring_bufs_kernel(&u->base))
+			io_uring_prep_read_fixed(sqe, p->fd, (void *)p->addr,
+						 p->len, p->off, (int)p->extra);
+		else
+			io_uring_prep_read(sqe, p->fd, (void *)p->addr, p->len,
+					   p->off);
 		break;
 	case PROA__OP_WRITE:
-		io_uring_prep_write(sqe, p->fd, p->addr, p->len, p->off);
+		if ((p->iflags & PROA__OPF_FIXED_BUF) &&
+		    proa__ring_bufs_kernel(&u->base))
+			io_uring_prep_write_fixed(sqe, p->fd, p->addr, p->len,
+						  p->off, (int)p->extra);
+		else
+			io_uring_prep_write(sqe, p->fd, p->addr, p->len,
+					    p->off);
 		break;
 	case PROA__OP_READV:
 		io_uring_prep_readv(sqe, p->fd, p->addr, p->len, p->off);
@@ -352,6 +366,9 @@ static void prep(struct uring *u, struct io_uring_sqe *sqe, struct proa_op *op)
 		 * copy_file_range have no opcode: they never come here). */
 		abort();
 	}
+	/* fd is a slot of the kernel's registered-file table. */
+	if (p->iflags & PROA__OPF_FIXED_FILE)
+		sqe->flags |= IOSQE_FIXED_FILE;
 	io_uring_sqe_set_data(sqe, op);
 }
 
@@ -697,6 +714,71 @@ static void uring_buf_ring_push(struct proa_buf_ring *br, unsigned id)
 	io_uring_buf_ring_advance(br->kring, 1);
 }
 
+/* ---- registered files and buffers (liburing 2.3's
+ * io_uring_register_files_sparse() raises RLIMIT_NOFILE behind the
+ * caller's back on EMFILE: the call is ours). --------------------------- */
+
+static int register_files_sparse(struct uring *u, unsigned nr)
+{
+	struct io_uring_rsrc_register reg;
+	int *fds;
+	int ret;
+
+	memset(&reg, 0, sizeof(reg));
+	reg.nr = nr;
+	reg.flags = IORING_RSRC_REGISTER_SPARSE;
+	ret = io_uring_register(u->ring.ring_fd, IORING_REGISTER_FILES2, &reg,
+				sizeof(reg));
+	if (ret != -EINVAL)
+		return ret < 0 ? ret : 0;
+	/* Before 5.19 there is no sparse flag: a table of -1 is the same
+	 * (IORING_REGISTER_FILES skips -1 entries since 5.5). */
+	fds = malloc(nr * sizeof(*fds));
+	if (!fds)
+		return -ENOMEM;
+	for (unsigned i = 0; i < nr; i++)
+		fds[i] = -1;
+	ret = io_uring_register_files(&u->ring, fds, nr);
+	free(fds);
+	return ret;
+}
+
+static int uring_files_init(struct proa__ring *r, unsigned nr)
+{
+	int ret = register_files_sparse(to_uring(r), nr);
+
+	/* Refused outright (an old kernel): the table is emulated. */
+	return ret == -EINVAL ? -EOPNOTSUPP : ret;
+}
+
+static int uring_files_set(struct proa__ring *r, unsigned slot, int fd)
+{
+	int ret =
+	    io_uring_register_files_update(&to_uring(r)->ring, slot, &fd, 1);
+
+	return ret < 0 ? ret : 0;
+}
+
+static int uring_bufs_register(struct proa__ring *r, const struct iovec *iov,
+			       unsigned nr)
+{
+	int ret = io_uring_register_buffers(&to_uring(r)->ring, iov, nr);
+
+	/* ENOMEM is also RLIMIT_MEMLOCK (pinned pages are charged to it
+	 * without CAP_IPC_LOCK): say so once, the caller gets the error. */
+	if (ret == -ENOMEM)
+		proa__log(PROA_LOG_WARN,
+			  "registering %u buffers: ENOMEM (out of memory, or "
+			  "over RLIMIT_MEMLOCK)",
+			  nr);
+	return ret;
+}
+
+static void uring_bufs_unregister(struct proa__ring *r)
+{
+	io_uring_unregister_buffers(&to_uring(r)->ring);
+}
+
 static const struct proa__backend_ops uring_ops = {
     .name = "io_uring",
     .issue = uring_issue,
@@ -711,6 +793,10 @@ static const struct proa__backend_ops uring_ops = {
     .buf_ring_register = uring_buf_ring_register,
     .buf_ring_unregister = uring_buf_ring_unregister,
     .buf_ring_push = uring_buf_ring_push,
+    .files_init = uring_files_init,
+    .files_set = uring_files_set,
+    .bufs_register = uring_bufs_register,
+    .bufs_unregister = uring_bufs_unregister,
 };
 
 /* ---- set-up and the reasons it can fail --------------------------------- */
@@ -930,6 +1016,16 @@ static bool probe_buf_ring(struct uring *u)
 	return ok;
 }
 
+/* Whether the kernel takes a registered-file table: one slot, taken
+ * back. */
+static bool probe_files(struct uring *u)
+{
+	if (register_files_sparse(u, 1) < 0)
+		return false;
+	io_uring_unregister_files(&u->ring);
+	return true;
+}
+
 static void probe_features(struct uring *u)
 {
 	struct proa__ring *r = &u->base;
@@ -964,11 +1060,16 @@ static void probe_features(struct uring *u)
 		proa__ring_set_probed(
 		    r, op_features[i].feat,
 		    io_uring_opcode_supported(probe, op_features[i].opcode));
-	io_uring_free_probe(probe);
 	proa__ring_set_probed(r, PROA_FEAT_ACCEPT_MULTISHOT,
 			      proa__ring_feature(r, PROA_FEAT_OP_ACCEPT) &&
 				  kernel_at_least(5, 19));
 	proa__ring_set_probed(r, PROA_FEAT_BUF_RING, probe_buf_ring(u));
+	proa__ring_set_probed(r, PROA_FEAT_REG_FILES, probe_files(u));
+	proa__ring_set_probed(
+	    r, PROA_FEAT_REG_BUFFERS,
+	    io_uring_opcode_supported(probe, IORING_OP_READ_FIXED) &&
+		io_uring_opcode_supported(probe, IORING_OP_WRITE_FIXED));
+	io_uring_free_probe(probe);
 	proa__ring_set_probed(r, PROA_FEAT_RECV_MULTISHOT,
 			      proa__ring_feature(r, PROA_FEAT_BUF_RING) &&
 				  proa__ring_feature(r, PROA_FEAT_OP_RECV) &&

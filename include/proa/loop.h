@@ -688,6 +688,11 @@ enum proa_feature {
 	PROA_FEAT_OP_MKDIRAT,
 	PROA_FEAT_OP_SYMLINKAT,
 	PROA_FEAT_OP_LINKAT,
+	/* The kernel's registered-file table and registered buffers
+	 * (READ_FIXED/WRITE_FIXED); without them proa_loop_register_fd()
+	 * and proa_loop_register_buffers() are emulated (proa/op.h). */
+	PROA_FEAT_REG_FILES,
+	PROA_FEAT_REG_BUFFERS,
 	PROA_FEAT__COUNT
 };
 

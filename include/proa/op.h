@@ -559,6 +559,124 @@ PROA_API int proa_op_splice(struct proa_loop *loop, struct proa_op *op,
 			    int64_t off_out, size_t len, unsigned flags);
 
 /*
+ * Registered files.  proa_loop_register_fd() puts a reference to an open
+ * file in a slot of the loop's table; an op then names the slot instead of
+ * a descriptor with PROA_FIXED_FD(slot) as its fd, and io_uring skips the
+ * descriptor lookup and file reference of every submission
+ * (IOSQE_FIXED_FILE).  The ops that take one: read, write, readv, writev,
+ * fsync, read_fixed, write_fixed, recv and send; any other op refuses it
+ * with -EBADF.  A slot not in use is -EBADF at submit.
+ *
+ * The slot holds its own reference: the caller may close its descriptor
+ * once registered.  With the kernel's table (PROA_FEAT_REG_FILES) the
+ * kernel holds it; on the epoll backend, or a kernel without the table,
+ * the loop keeps a duplicate descriptor (one more fd per slot) and the
+ * ops use it as a plain fd - same contract, no saving.  An op on a slot
+ * of the kernel's table never moves to the pool's file lane: where the
+ * kernel refuses the call (-EOPNOTSUPP) that is the result.
+ */
+
+/* The fd argument that names slot @slot (0 .. 2^24-1) of the loop's
+ * registered-file table: a negative number no descriptor can be. */
+#define PROA_FIXED_FD(slot) ((int)(-0x7fffffff - 1 + (int)(slot)))
+
+/** proa_fd_is_fixed() - whether @fd is a PROA_FIXED_FD() slot.
+ * Thread: any. */
+static inline bool proa_fd_is_fixed(int fd)
+{
+	return fd < -0x7fffffff - 1 + (1 << 24);
+}
+
+/** proa_fd_slot() - the slot of a PROA_FIXED_FD() @fd.  Thread: any. */
+static inline unsigned proa_fd_slot(int fd)
+{
+	return (unsigned)(fd - (-0x7fffffff - 1));
+}
+
+/**
+ * proa_loop_register_fd() - put a reference to @fd's open file in the
+ * lowest free slot of @loop's registered-file table (made on first use:
+ * up to 4096 slots, at most RLIMIT_NOFILE; a sparse table in the kernel,
+ * IORING_REGISTER_FILES2, filled with IORING_REGISTER_FILES_UPDATE).
+ *
+ * Return: the slot (>= 0; pass PROA_FIXED_FD(slot) to ops); -EBADF if
+ *         @fd is not open; -ENOSPC when the table is full; -ENOMEM,
+ *         -EMFILE; -EINVAL for a NULL @loop; PROA_ECLOSED.
+ * Thread: loop.
+ */
+PROA_API int proa_loop_register_fd(struct proa_loop *loop, int fd);
+
+/**
+ * proa_loop_unregister_fd() - empty @slot, dropping the table's
+ * reference to the file (the caller's own descriptor, if still open, is
+ * not touched).
+ *
+ * Return: 0; -EBADF if @slot is not in use; -EBUSY while an op on the
+ *         slot is queued or in flight (it could still use the file);
+ *         -EINVAL for a NULL @loop; PROA_ECLOSED after
+ *         proa_loop_close(), which empties every slot.
+ * Thread: loop.
+ */
+PROA_API int proa_loop_unregister_fd(struct proa_loop *loop, unsigned slot);
+
+/*
+ * Registered buffers.  proa_loop_register_buffers() pins the caller's
+ * buffers once (IORING_REGISTER_BUFFERS), so that proa_op_read_fixed()
+ * and proa_op_write_fixed() into them skip the page pinning of every
+ * submission (IORING_OP_READ_FIXED/WRITE_FIXED): the way to O_DIRECT
+ * reads at the device's speed.  O_DIRECT wants the buffer, offset and
+ * length aligned to the device's logical block (statx's
+ * stx_dio_mem_align/stx_dio_offset_align; 4096 is always enough).
+ *
+ * Where registration is refused, it says so and registers nothing:
+ * -ENOMEM when the pages would exceed RLIMIT_MEMLOCK (a process without
+ * CAP_IPC_LOCK is charged for them) or memory is short.  The caller
+ * decides what to do; plain proa_op_read() into the same memory always
+ * works.  Where the kernel has no fixed-buffer ops (PROA_FEAT_REG_BUFFERS
+ * false) and on the epoll backend, registration only records the
+ * buffers and the _fixed ops are plain reads and writes: the same
+ * contract, none of the saving.
+ */
+
+/**
+ * proa_loop_register_buffers() - register @nr buffers (1..16384, each
+ * 1 byte..1 GiB) with @loop.  @iov is copied; the memory it points at is
+ * borrowed until proa_loop_unregister_buffers() or proa_loop_close().
+ *
+ * Return: 0; -EBUSY if buffers are registered already (unregister
+ *         first); -EINVAL for bad @iov, @nr or @loop; -ENOMEM (also over
+ *         RLIMIT_MEMLOCK, logged at WARN), -EFAULT (memory the kernel
+ *         cannot pin: file-backed or not mapped); PROA_ECLOSED.
+ * Thread: loop.
+ */
+PROA_API int proa_loop_register_buffers(struct proa_loop *loop,
+					const struct iovec *iov, unsigned nr);
+
+/**
+ * proa_loop_unregister_buffers() - unregister the loop's buffers.
+ * Return: 0; -ENXIO if none are registered; -EBUSY while a _fixed op is
+ *         queued or in flight; -EINVAL for a NULL @loop; PROA_ECLOSED
+ *         after proa_loop_close(), which unregisters them.
+ * Thread: loop.
+ */
+PROA_API int proa_loop_unregister_buffers(struct proa_loop *loop);
+
+/**
+ * proa_op_read_fixed() - proa_op_read() into registered buffer @index:
+ * [@buf, @buf + @len) must lie inside it (-EINVAL otherwise, or when no
+ * buffers are registered).  @fd may be a PROA_FIXED_FD() slot.
+ */
+PROA_API int proa_op_read_fixed(struct proa_loop *loop, struct proa_op *op,
+				int fd, void *buf, size_t len, int64_t off,
+				unsigned index);
+
+/** proa_op_write_fixed() - proa_op_write() from registered buffer @index;
+ * see proa_op_read_fixed(). */
+PROA_API int proa_op_write_fixed(struct proa_loop *loop, struct proa_op *op,
+				 int fd, const void *buf, size_t len,
+				 int64_t off, unsigned index);
+
+/*
  * Provided-buffer rings: @nbufs buffers of @bufsize bytes that the kernel
  * hands out to proa_op_recv_select() as data arrives (io_uring's
  * IORING_REGISTER_PBUF_RING).  One ring can serve every socket of a loop.

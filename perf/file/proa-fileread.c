@@ -4,7 +4,7 @@
  * loop, the proa side of perf/file/run-file (fio's randread job, on proa):
  *
  *   proa-fileread --file PATH [--bs 4096] [--qd 32] [--seconds 3]
- *                 [--warmup 0.5] [--direct]
+ *                 [--warmup 0.5] [--direct] [--fixed] [--batch 1]
  *
  * Keeps --qd reads of --bs bytes in flight with proa_op_read() at random
  * --bs-aligned offsets (fixed-seed xorshift) over the whole file; every
@@ -12,10 +12,23 @@
  * After --warmup seconds the counters restart, and after --seconds more no
  * read is resubmitted; the loop runs until the last one completes.
  *
+ * --fixed registers the file (proa_loop_register_fd(), the reads name its
+ * slot) and the --qd buffers as one registered buffer
+ * (proa_loop_register_buffers(), reads with proa_op_read_fixed()): what
+ * fio's io_uring engine does with registerfiles=1 fixedbufs=1.  A
+ * registration the kernel refuses (RLIMIT_MEMLOCK) is an error, exit 1.
+ *
+ * --batch N holds completed reads until N are ready and resubmits them
+ * together, as fio's iodepth_batch_submit=N (run-file gives both 16 from
+ * QD 16).  1, the default, resubmits each in its callback.
+ *
  * Prints one JSON line on stdout:
  *   {"backend":"io_uring","bs":4096,"qd":32,"direct":0,"reads":N,
  *    "seconds":S,"iops":X,"usr_us_per_read":U,"sys_us_per_read":Y,
- *    "cpu_us_per_read":U+Y,"enters_per_read":E}
+ *    "cpu_us_per_read":U+Y,"enters_per_read":E,"fixed":F,
+ *    "kernel_files":K,"kernel_bufs":B}
+ * kernel_files/kernel_bufs: whether the kernel holds the registration
+ * (PROA_FEAT_REG_FILES/_BUFFERS); 0 with --fixed means emulated.
  * CPU time is getrusage(RUSAGE_SELF) over the measured interval: every
  * thread of the process, so the pool's workers too on the epoll backend
  * (PROA_BACKEND=epoll), where file reads go to the thread pool.
@@ -32,14 +45,18 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "proa.h"
 
+struct slot;
+
 struct reader {
 	struct proa_loop *loop;
-	int fd;
+	int fd; /* or PROA_FIXED_FD(slot) with --fixed */
+	int fixed;
 	size_t bs;
 	uint64_t blocks; /* file size / bs */
 	uint64_t rng;
@@ -52,6 +69,10 @@ struct reader {
 	int measuring;
 	int failed;
 	int inflight;
+	unsigned batch;	    /* --batch */
+	unsigned nheld;	    /* completed slots waiting for a batch */
+	unsigned *held;	    /* [batch]: their indices in slots */
+	struct slot *slots; /* [qd] */
 };
 
 struct slot {
@@ -83,11 +104,14 @@ static int submit(struct slot *s)
 {
 	struct reader *r = s->r;
 	int64_t off = (int64_t)(next_block(r) * r->bs);
-	int ret = proa_op_read(r->loop, &s->op, r->fd, s->buf, r->bs, off);
+	int ret =
+	    r->fixed ? proa_op_read_fixed(r->loop, &s->op, r->fd, s->buf, r->bs,
+					  off, 0)
+		     : proa_op_read(r->loop, &s->op, r->fd, s->buf, r->bs, off);
 
 	if (ret < 0) {
-		fprintf(stderr, "proa-fileread: proa_op_read: %s\n",
-			strerror(-ret));
+		fprintf(stderr, "proa-fileread: proa_op_read%s: %s\n",
+			r->fixed ? "_fixed" : "", strerror(-ret));
 		r->failed = 1;
 		return ret;
 	}
@@ -134,8 +158,21 @@ static void on_read(struct proa_op *op)
 	}
 	if (r->measuring)
 		r->reads++;
-	if (t < r->t_end)
+	if (t >= r->t_end)
+		return;
+	if (r->batch <= 1) {
 		submit(s);
+		return;
+	}
+	/* --batch: hold completed slots until a batch is ready, then
+	 * submit it at once (one io_uring_enter, one plug of the block
+	 * layer), as fio's iodepth_batch_submit does. */
+	r->held[r->nheld++] = (unsigned)(s - r->slots);
+	if (r->nheld >= r->batch) {
+		for (unsigned i = 0; i < r->nheld; i++)
+			submit(&r->slots[r->held[i]]);
+		r->nheld = 0;
+	}
 }
 
 static double tv_us(struct timeval a, struct timeval b)
@@ -147,7 +184,8 @@ static double tv_us(struct timeval a, struct timeval b)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: proa-fileread --file PATH [--bs N] [--qd N] "
-		   "[--seconds S] [--warmup S] [--direct]\n");
+		   "[--seconds S] [--warmup S] [--direct] [--fixed] "
+		   "[--batch N]\n");
 }
 
 int main(int argc, char **argv)
@@ -159,13 +197,17 @@ int main(int argc, char **argv)
 	    {"seconds", required_argument, NULL, 's'},
 	    {"warmup", required_argument, NULL, 'w'},
 	    {"direct", no_argument, NULL, 'd'},
+	    {"fixed", no_argument, NULL, 'x'},
+	    {"batch", required_argument, NULL, 'B'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *path = NULL;
-	long bs = 4096, qd = 32;
+	long bs = 4096, qd = 32, batch = 1;
 	double seconds = 3, warmup = 0.5;
-	int direct = 0, c;
+	int direct = 0, fixed = 0, c;
+	unsigned char *mem;
+	int file_fd;
 	struct reader r;
 	struct slot *slots;
 	struct stat st;
@@ -195,6 +237,12 @@ int main(int argc, char **argv)
 		case 'd':
 			direct = 1;
 			break;
+		case 'x':
+			fixed = 1;
+			break;
+		case 'B':
+			batch = strtol(optarg, NULL, 10);
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -204,13 +252,15 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!path || optind != argc || bs < 512 || bs > (1 << 24) || qd < 1 ||
-	    qd > 4096 || !(seconds > 0) || warmup < 0) {
+	    qd > 4096 || !(seconds > 0) || warmup < 0 || batch < 1 ||
+	    batch > qd) {
 		usage(stderr);
 		return 2;
 	}
 
 	memset(&r, 0, sizeof(r));
 	r.bs = (size_t)bs;
+	r.batch = (unsigned)batch;
 	r.rng = 0x9E3779B97F4A7C15ull;
 	r.fd = open(path, O_RDONLY | O_CLOEXEC | (direct ? O_DIRECT : 0));
 	if (r.fd < 0) {
@@ -231,14 +281,45 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	slots = calloc((size_t)qd, sizeof(*slots));
-	if (!slots)
+	r.slots = slots;
+	r.held = calloc((size_t)batch, sizeof(*r.held));
+	/* One region for every slot's buffer, so that --fixed registers
+	 * one buffer, as fio does. */
+	if (!slots || !r.held ||
+	    posix_memalign((void **)&mem, 4096, (size_t)qd * (size_t)bs) != 0) {
+		fprintf(stderr, "proa-fileread: out of memory\n");
+		free(slots);
+		free(r.held);
 		return 1;
+	}
+	memset(mem, 0, (size_t)qd * (size_t)bs); /* fault it in */
 	for (long i = 0; i < qd; i++) {
 		slots[i].r = &r;
 		proa_op_init(&slots[i].op, on_read, NULL);
-		if (posix_memalign(&slots[i].buf, 4096, (size_t)bs) != 0)
+		slots[i].buf = mem + (size_t)i * (size_t)bs;
+	}
+	file_fd = r.fd;
+	if (fixed) {
+		struct iovec iov = {mem, (size_t)qd * (size_t)bs};
+
+		ret = proa_loop_register_buffers(r.loop, &iov, 1);
+		if (ret < 0) {
+			fprintf(stderr,
+				"proa-fileread: proa_loop_register_buffers "
+				"(%zu bytes): %s%s\n",
+				iov.iov_len, strerror(-ret),
+				ret == -ENOMEM ? " (RLIMIT_MEMLOCK?)" : "");
 			return 1;
-		memset(slots[i].buf, 0, (size_t)bs); /* fault it in */
+		}
+		ret = proa_loop_register_fd(r.loop, file_fd);
+		if (ret < 0) {
+			fprintf(stderr,
+				"proa-fileread: proa_loop_register_fd: %s\n",
+				strerror(-ret));
+			return 1;
+		}
+		r.fd = PROA_FIXED_FD(ret);
+		r.fixed = 1;
 	}
 
 	r.dur_ns = (uint64_t)(seconds * 1e9);
@@ -273,15 +354,22 @@ int main(int argc, char **argv)
 	printf("{\"backend\":\"%s\",\"bs\":%ld,\"qd\":%ld,\"direct\":%d,"
 	       "\"reads\":%llu,\"seconds\":%.3f,\"iops\":%.1f,"
 	       "\"usr_us_per_read\":%.4f,\"sys_us_per_read\":%.4f,"
-	       "\"cpu_us_per_read\":%.4f,\"enters_per_read\":%.4f}\n",
+	       "\"cpu_us_per_read\":%.4f,\"enters_per_read\":%.4f,"
+	       "\"fixed\":%d,\"kernel_files\":%d,\"kernel_bufs\":%d}\n",
 	       proa_loop_backend(r.loop), bs, qd, direct,
 	       (unsigned long long)r.reads, secs, (double)r.reads / secs,
 	       usr / (double)r.reads, sys / (double)r.reads,
-	       (usr + sys) / (double)r.reads, (double)enters / (double)r.reads);
-	for (long i = 0; i < qd; i++)
-		free(slots[i].buf);
+	       (usr + sys) / (double)r.reads, (double)enters / (double)r.reads,
+	       fixed, proa_loop_feature(r.loop, PROA_FEAT_REG_FILES),
+	       proa_loop_feature(r.loop, PROA_FEAT_REG_BUFFERS));
+	if (fixed) {
+		proa_loop_unregister_fd(r.loop, proa_fd_slot(r.fd));
+		proa_loop_unregister_buffers(r.loop);
+	}
 	free(slots);
-	close(r.fd);
+	free(r.held);
+	free(mem);
+	close(file_fd);
 	ret = proa_loop_free(r.loop);
 	if (ret < 0) {
 		fprintf(stderr, "proa-fileread: proa_loop_free: %s\n",
