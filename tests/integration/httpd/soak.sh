@@ -166,7 +166,8 @@ soak_one() {
 
 	t0=$(date +%s)
 	run_limited $((${seconds%.*} + 90)) python3 "$client" soak "$PORT" \
-		"${ctls[@]}" --seconds "$seconds" --cut-ms "$CUT_MS"
+		"${ctls[@]}" --seconds "$seconds" --cut-ms "$CUT_MS" \
+		--header-ms "$HEADER_MS"
 	rc=$?
 	check "$name: the soak's clients saw no failure ($(($(date +%s) - t0)) s)" test "$rc" = 0
 

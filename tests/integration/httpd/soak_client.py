@@ -7,7 +7,7 @@ Python 3 standard library only.  Sub-commands:
   gen DIR                 make the served tree: FILES, each with its own
                           position-dependent pattern
   warm PORT DIR [--tls]   fetch every file once, whole, and check it
-  soak PORT DIR [--tls] --seconds S [--cut-ms MS]
+  soak PORT DIR [--tls] --seconds S [--cut-ms MS] [--header-ms MS]
                           run every client kind at once for S seconds
   fill PORT DIR [--tls] --conns N
                           open N connections at once, then get a checked
@@ -126,6 +126,7 @@ class Conn:
     """A client connection with a receive buffer."""
 
     def __init__(self, port, tls, timeout=10.0, handshake=True):
+        self.t0 = time.monotonic()
         s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.raw = s
@@ -325,8 +326,13 @@ def keepalive(port, tls, deadline, r):
                 k = r.choice(SMALLISH)
             rng, span = pick_range(FILES[k][1], r)
             c.send(req(k, rng))
-            read_response(c, k, span, "keep-alive request %d" % i,
-                          ranged=rng is not None)
+            try:
+                read_response(c, k, span, "keep-alive request %d" % i,
+                              ranged=rng is not None)
+            except EOFError as e:
+                if i == 0 and header_cut(c, e):
+                    return
+                raise
     finally:
         c.close()
 
@@ -387,6 +393,18 @@ def half_closer(port, tls, deadline, r):
 
 
 CUT_BOUND = 10.0  # set from --cut-ms
+HEADER_S = 0.0  # set from --header-ms
+
+
+def header_cut(c, e):
+    """Whether EOF @e before the first answer of @c is the server's header
+    timer: nothing came back, and the connection is older than the timer
+    (a starved machine can take that long to hand-shake TLS and send the
+    first request).  Anything sooner is a failure."""
+    if HEADER_S <= 0 or c.buf or time.monotonic() - c.t0 < HEADER_S:
+        return False
+    ST.add("header_cuts")
+    return True
 
 
 def staller(port, tls, deadline, r):
@@ -473,8 +491,9 @@ KINDS = [  # name, function, threads, over TLS too
 
 
 def soak(a):
-    global CUT_BOUND
+    global CUT_BOUND, HEADER_S
     CUT_BOUND = a.cut_ms / 1000.0
+    HEADER_S = a.header_ms / 1000.0
     deadline = time.monotonic() + a.seconds
     threads = []
     seed = a.seed if a.seed is not None else random.randrange(1 << 30)
@@ -502,11 +521,18 @@ def soak(a):
     print("  soak%s: %d responses checked, %d body bytes checked, "
           "%d pipelines, %d resets, %d stallers cut (slowest %.1f s), "
           "%d slow reads, %d never-readers, %d client timeouts, "
-          "%d protocol errors, %d bad bytes" %
+          "%d protocol errors, %d bad bytes, %d first requests cut by the "
+          "header timer" %
           (" over TLS" if a.tls else "", g("responses"), g("bytes"),
            g("pipelines"), g("resets"), g("stallers_cut"), ST.max_cut,
            g("slow_reads"), g("never_read"), g("client_timeouts"),
-           g("protocol_errors"), g("bad_bytes")), flush=True)
+           g("protocol_errors"), g("bad_bytes"), g("header_cuts")),
+          flush=True)
+    # A header cut is the server keeping its word on a starved machine;
+    # more than a few is a server that stopped answering.
+    if g("header_cuts") > max(10, g("responses") // 100):
+        ST.fail("%d first requests cut by the header timer" %
+                g("header_cuts"))
     if g("bad_bytes"):
         ST.fail("%d body bytes were not the requested file's" %
                 g("bad_bytes"))
@@ -576,6 +602,7 @@ def main():
     p.add_argument("--tls", action="store_true")
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--cut-ms", type=float, default=10000.0)
+    p.add_argument("--header-ms", type=float, default=0.0)
     p.add_argument("--conns", type=int, default=64)
     p.add_argument("--seed", type=int)
     a = p.parse_args()
