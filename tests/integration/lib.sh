@@ -9,6 +9,7 @@
 
 failures=0
 SRV_PID=
+SRV_KID=
 SRV_FD=
 SRV_ERR=
 SRV_LINE=
@@ -43,8 +44,9 @@ run_limited() {
 }
 
 # lib_start_server CMD ARGS...: start CMD in the background and wait (at
-# most 20 s) for its first stdout line, left in SRV_LINE.  Sets SRV_PID and
-# SRV_ERR (its stderr); returns non-zero if the line did not come.
+# most 20 s) for its first stdout line, left in SRV_LINE.  Sets SRV_PID (the
+# timeout(1) around it, whose status is the server's), SRV_KID (the server
+# itself) and SRV_ERR (its stderr); returns non-zero if the line did not come.
 lib_start_server() {
 	local fifo
 	lib_nserv=$((lib_nserv + 1))
@@ -57,6 +59,7 @@ lib_start_server() {
 	# twice, and the second, pending at exit, stalls LeakSanitizer.
 	timeout --foreground -k 5 600 "$@" >"$fifo" 2>"$SRV_ERR" &
 	SRV_PID=$!
+	SRV_KID=
 	# Read-write, so that opening never blocks; the read is bounded.  The
 	# fifo stays until the line is read: the background shell may not
 	# have opened it yet.
@@ -69,7 +72,20 @@ lib_start_server() {
 		return 1
 	fi
 	rm -f "$fifo"
+	# Signals go to the server, not through timeout(1): coreutils 9.1's
+	# timeout can run its handler between fork() and storing the child's
+	# pid, and then exits 128+sig itself, leaving the server orphaned
+	# (seen on a loaded machine, once in ~30 starts).  The server has
+	# printed its line, so it is timeout's child by now.
+	read -r SRV_KID _ <"/proc/$SRV_PID/task/$SRV_PID/children" 2>/dev/null
+	[ -n "$SRV_KID" ] || SRV_KID=$(pgrep -P "$SRV_PID" 2>/dev/null | head -1)
 	return 0
+}
+
+# server_signal SIGNAL: send SIGNAL to the server started last.
+server_signal() {
+	[ -n "$SRV_PID" ] || return 0
+	kill -"$1" "${SRV_KID:-$SRV_PID}" 2>/dev/null
 }
 
 # stop_server [SIGNAL]: signal the server (TERM) and wait for it; its
@@ -77,11 +93,12 @@ lib_start_server() {
 stop_server() {
 	local sig=${1:-TERM}
 	[ -n "$SRV_PID" ] || return 0
-	kill -"$sig" "$SRV_PID" 2>/dev/null
+	[ "$sig" = 0 ] || server_signal "$sig"
 	wait "$SRV_PID"
 	SRV_RC=$?
 	exec {SRV_FD}<&-
 	SRV_PID=
+	SRV_KID=
 }
 
 # lib_cleanup_on_exit: when the script exits, kill the server it started
@@ -91,6 +108,7 @@ lib_cleanup_on_exit() {
 }
 # shellcheck disable=SC2317 # run by the trap
 lib_cleanup() {
+	[ -n "$SRV_KID" ] && kill -KILL "$SRV_KID" 2>/dev/null
 	[ -n "$SRV_PID" ] && kill -KILL "$SRV_PID" 2>/dev/null
 	rm -rf "$work"
 }

@@ -513,6 +513,7 @@ fi
 # the same port must fail (EADDRINUSE), not take part of the traffic.
 if start_httpd --loops 2 --access-log "$work/first.log" "$root"; then
 	first_pid=$SRV_PID
+	first_kid=$SRV_KID
 	first_port=$PORT
 	err=$(run_limited 5 "$bin" --port "$first_port" "$root" 2>&1)
 	rc=$?
@@ -527,6 +528,7 @@ if start_httpd --loops 2 --access-log "$work/first.log" "$root"; then
 		[ "$(curl -sS -m 5 "http://127.0.0.1:$first_port/hello.txt")" = "Hello, World!" ] && ok=$((ok + 1))
 	done
 	SRV_PID=$first_pid
+	SRV_KID=$first_kid
 	stop_server TERM
 	n=$(grep -c '"GET /hello.txt' "$work/first.log")
 	check "the first one answered all 20 requests ($ok answered, $n in its log)" \

@@ -67,6 +67,7 @@ stopped() {
 	SRV_RC=$?
 	exec {SRV_FD}<&-
 	SRV_PID=
+	SRV_KID=
 	if [ "$SRV_RC" -eq 0 ] && grep -q "$want" "$SRV_ERR"; then
 		pass "$name: exit 0, $(tail -1 "$SRV_ERR")"
 	else
@@ -127,7 +128,7 @@ fi
 
 # shellcheck disable=SC2016
 if start --max-children 2 -- /bin/sh -c 'echo start; read x; echo "done $x"'; then
-	client "bound and drain" bound "$SRV_PID"
+	client "bound and drain" bound "${SRV_KID:-$SRV_PID}"
 	stopped "drain" "3 connections, 3 commands exited 0"
 else
 	fail "bound: server did not start"
@@ -146,7 +147,7 @@ if start --grace 1 -- /bin/sh -c 'trap "" TERM; echo $$; exec sleep 100'; then
 	cpid=
 	read -r -t 20 -u "$hfd" cpid
 	check "grace: the command runs (pid '$cpid')" test -n "$cpid"
-	kill -TERM "$SRV_PID"
+	server_signal TERM
 	stopped "grace" "1 connections, 0 commands exited 0, 1 otherwise"
 	check "grace: SIGTERM, then SIGKILL were sent" \
 		grep -q "SIGKILL to 1" "$SRV_ERR"

@@ -47,7 +47,7 @@ SRV_RC=
 
 # shellcheck disable=SC2317 # run by the trap
 cleanup() {
-	[ -n "$SRV_PID" ] && kill -TERM "$SRV_PID" 2>/dev/null
+	server_signal TERM
 	rm -rf "$work"
 }
 trap cleanup EXIT
