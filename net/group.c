@@ -11,6 +11,12 @@
  *                         (whose wake-up is a MSG_RING between loops where
  *                         the kernel has it, else the target's eventfd)
  *
+ * A socket someone else made (systemd's LISTEN_FDS, a parent process:
+ * proa_loop_group_listen_fd) is one listener, not one per loop: with
+ * REUSEPORT every loop accepts from it through a descriptor of its own
+ * (dup), and the kernel wakes one waiting loop per connection; with
+ * HANDOFF loop 0 accepts from it as above.
+ *
  * Control (listen, shutdown) reaches a loop as a call_soon_threadsafe item
  * and the calling thread waits for its answer; nothing of a loop is
  * touched from another thread.
@@ -36,6 +42,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -57,6 +64,8 @@ struct gloop {
 	cpu_set_t cpus;
 	atomic_uint_fast64_t accepted;
 	bool joined; /* control caller's, under ctl_lock */
+	int lfd; /* adopted listener: this loop's dup, until its server has it
+		  */
 	/* loop thread only */
 	struct proa_server *server;
 	bool stopping;
@@ -94,6 +103,7 @@ struct proa_loop_group {
 	atomic_uint port;
 	atomic_uint next; /* handoff: round robin */
 	bool listening;
+	bool adopted; /* listen_fd: each loop serves its gl->lfd */
 };
 
 /* The group loop this thread runs, or NULL: which loop a call comes from. */
@@ -237,6 +247,18 @@ static void listen_here(void *arg)
 	uint16_t port = (uint16_t)atomic_load(&g->port);
 	int ret;
 
+	if (g->adopted) {
+		ret = proa_server_from_fd(&gl->server, gl->loop, gl->lfd,
+					  &g->opt, counted, gl);
+		if (ret == 0) {
+			gl->lfd = -1; /* the server's now */
+			if (g->mode == PROA_GROUP_HANDOFF)
+				proa__server_set_handoff(gl->server, handoff,
+							 g);
+		}
+		ctl_answer(g, ret);
+		return;
+	}
 	/* Loops after the first take the port the first was given. */
 	if (ss.ss_family == AF_INET)
 		((struct sockaddr_in *)&ss)->sin_port = htons(port);
@@ -505,27 +527,35 @@ uint16_t proa_loop_group_port(const struct proa_loop_group *g)
 	return g ? (uint16_t)atomic_load(&g->port) : 0;
 }
 
+/* What both listens check, from the caller's thread. */
+static int listen_check(struct proa_loop_group *g, enum proa_group_mode mode,
+			const struct proa_server_options *opt,
+			proa_protocol_factory factory)
+{
+	if (!g || !factory ||
+	    (mode != PROA_GROUP_REUSEPORT && mode != PROA_GROUP_HANDOFF) ||
+	    (opt && (!PROA__RESERVED_ZERO(opt) ||
+		     !PROA__RESERVED_ZERO(&opt->transport))))
+		return -EINVAL;
+	if (on_loop_of(g))
+		return -EDEADLK;
+	if (atomic_load(&g->shut))
+		return -ESHUTDOWN;
+	if (g->listening)
+		return -EBUSY;
+	return 0;
+}
+
 int proa_loop_group_listen(struct proa_loop_group *g, const char *host,
 			   uint16_t port, enum proa_group_mode mode,
 			   const struct proa_server_options *opt,
 			   proa_protocol_factory factory, void *arg)
 {
 	unsigned i, k;
-	int ret;
+	int ret = listen_check(g, mode, opt, factory);
 
-	if (!g || !factory ||
-	    (mode != PROA_GROUP_REUSEPORT && mode != PROA_GROUP_HANDOFF) ||
-	    (opt && (!PROA__RESERVED_ZERO(opt) ||
-		     !PROA__RESERVED_ZERO(&opt->transport))))
-		return -EINVAL;
-	for (i = 0; i < g->n; i++) {
-		if (pthread_equal(g->gl[i].th, pthread_self()))
-			return -EDEADLK;
-	}
-	if (atomic_load(&g->shut))
-		return -ESHUTDOWN;
-	if (g->listening)
-		return -EBUSY;
+	if (ret < 0)
+		return ret;
 	if (proa__parse_numeric(host && host[0] ? host : "0.0.0.0", port,
 				&g->addr, &g->addrlen) < 0)
 		return -EINVAL;
@@ -547,6 +577,72 @@ int proa_loop_group_listen(struct proa_loop_group *g, const char *host,
 			return ret;
 		}
 	}
+	g->listening = true;
+	return 0;
+}
+
+/* The port @fd listens on: 0 for a UNIX socket. */
+static uint16_t sock_port(int fd)
+{
+	struct sockaddr_storage ss = {0};
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return 0;
+}
+
+/*
+ * Each loop gets a descriptor of its own for the one socket, so that each
+ * server owns and closes what it was given, and a failure half-way closes
+ * only dups: the caller's @fd is closed on success alone.
+ */
+int proa_loop_group_listen_fd(struct proa_loop_group *g, int fd,
+			      enum proa_group_mode mode,
+			      const struct proa_server_options *opt,
+			      proa_protocol_factory factory, void *arg)
+{
+	unsigned i, k;
+	int ret = listen_check(g, mode, opt, factory);
+
+	if (ret < 0)
+		return ret;
+	if (fd < 0)
+		return -EBADF;
+	ret = proa__stream_socket_listens(fd);
+	if (ret <= 0)
+		return ret < 0 ? ret : -EINVAL;
+	g->factory = factory;
+	g->arg = arg;
+	g->mode = mode;
+	memset(&g->opt, 0, sizeof(g->opt));
+	if (opt)
+		g->opt = *opt;
+	g->shared = false;
+	g->adopted = true;
+	atomic_store(&g->port, sock_port(fd));
+	k = mode == PROA_GROUP_HANDOFF ? 1 : g->n;
+	for (i = 0; i < k; i++) {
+		g->gl[i].lfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		ret = g->gl[i].lfd < 0 ? -errno : ctl(g, i, listen_here);
+		if (ret < 0)
+			break;
+	}
+	if (ret < 0) {
+		if (g->gl[i].lfd >= 0)
+			close(g->gl[i].lfd); /* its server was not made */
+		g->gl[i].lfd = -1;
+		while (i-- > 0)
+			ctl(g, i, close_server_here);
+		g->adopted = false;
+		atomic_store(&g->port, 0);
+		return ret;
+	}
+	close(fd);
 	g->listening = true;
 	return 0;
 }

@@ -5,10 +5,13 @@
  * made or accepted elsewhere (the socket kind).  The checks live here; the
  * machines are sock.c's.
  *
- * Thread: loop, everything.
+ * Thread: loop, everything, except proa_listen_fds(): the program's main
+ * thread, before it starts others (it reads and changes the environment).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -116,4 +119,73 @@ int proa_transport_from_fd(struct proa_transport **out, struct proa_loop *loop,
 		return ret;
 	proa__sock_tune(fd, ss.ss_family, opt);
 	return proa__transport_adopt(loop, fd, fd, false, opt, proto, out);
+}
+
+/* A whole unsigned decimal number no greater than @max, or -EINVAL. */
+static long env_number(const char *s, long max)
+{
+	long v = 0;
+
+	if (!s || !*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > (max - (*s - '0')) / 10)
+			return -EINVAL;
+		v = v * 10 + (*s - '0');
+	}
+	return v;
+}
+
+static void listen_env_unset(void)
+{
+	/* NOLINTBEGIN(concurrency-mt-unsafe): documented as main's call */
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	/* NOLINTEND(concurrency-mt-unsafe) */
+}
+
+/*
+ * The protocol of sd_listen_fds(3): LISTEN_PID names the process the
+ * descriptors are for (a variable inherited by a child that is not it
+ * must not make the child take them), LISTEN_FDS how many there are from
+ * descriptor 3 on.  They are made close-on-exec at once, so that a
+ * command the program runs does not inherit its listeners.
+ */
+int proa_listen_fds(int unset_environment)
+{
+	/* NOLINTBEGIN(concurrency-mt-unsafe): documented as main's call */
+	const char *spid = getenv("LISTEN_PID");
+	const char *sfds = getenv("LISTEN_FDS");
+	/* NOLINTEND(concurrency-mt-unsafe) */
+	long pid, n, fd;
+	int fl, ret;
+
+	if (!spid || !sfds) {
+		ret = 0;
+		goto out;
+	}
+	pid = env_number(spid, INT_MAX);
+	n = env_number(sfds, INT_MAX - PROA_LISTEN_FDS_START);
+	if (pid <= 0 || n < 0) {
+		ret = -EINVAL;
+		goto out;
+	}
+	if ((pid_t)pid != getpid()) {
+		ret = 0; /* someone else's */
+		goto out;
+	}
+	for (fd = PROA_LISTEN_FDS_START; fd < PROA_LISTEN_FDS_START + n; fd++) {
+		fl = fcntl((int)fd, F_GETFD);
+		if (fl < 0 || (!(fl & FD_CLOEXEC) &&
+			       fcntl((int)fd, F_SETFD, fl | FD_CLOEXEC) < 0)) {
+			ret = -errno;
+			goto out;
+		}
+	}
+	ret = (int)n;
+out:
+	if (unset_environment)
+		listen_env_unset();
+	return ret;
 }

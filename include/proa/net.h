@@ -234,6 +234,28 @@ PROA_API int proa_unix_listen(struct proa_server **out, struct proa_loop *loop,
 			      const struct proa_server_options *opt,
 			      proa_protocol_factory factory, void *arg);
 
+/* The first descriptor a service manager passes (sd_listen_fds(3)). */
+#define PROA_LISTEN_FDS_START 3
+
+/**
+ * proa_listen_fds() - the listening sockets systemd (or any service
+ * manager speaking its protocol) passed to this process: descriptors
+ * PROA_LISTEN_FDS_START .. PROA_LISTEN_FDS_START + n - 1, as
+ * sd_listen_fds(3) counts them.  Only when LISTEN_PID is this process's
+ * pid: a variable a child inherited names its parent and is not its.
+ * The descriptors are made close-on-exec.  LISTEN_FDNAMES is not read.
+ * @unset_environment: non-zero to remove LISTEN_PID, LISTEN_FDS and
+ *                     LISTEN_FDNAMES from the environment (whatever the
+ *                     result), so that children do not see them.
+ * Return: n (0: nothing was passed, or not to this process); -EINVAL
+ *         (LISTEN_PID or LISTEN_FDS is not a number), -EBADF (a counted
+ *         descriptor is not open).  Serve each with proa_server_from_fd()
+ *         or proa_loop_group_listen_fd().
+ * Thread: the program's main thread before it starts any other (it reads
+ * and changes the environment, which is not thread-safe).
+ */
+PROA_API int proa_listen_fds(int unset_environment);
+
 /**
  * proa_server_from_fd() - serve on the listening stream socket @fd that
  * someone else made, bound and listened on: a socket handed over by
@@ -977,6 +999,31 @@ PROA_API int proa_loop_group_listen(struct proa_loop_group *g, const char *host,
 				    uint16_t port, enum proa_group_mode mode,
 				    const struct proa_server_options *opt,
 				    proa_protocol_factory factory, void *arg);
+
+/**
+ * proa_loop_group_listen_fd() - serve the listening stream socket @fd
+ * that someone else made (proa_listen_fds(), a parent process) on the
+ * loops of @g; @factory and @opt as for proa_loop_group_listen(), except
+ * that the listening settings (backlog, reuse_port, family) are the
+ * maker's.  It is one socket, not one per loop: with
+ * PROA_GROUP_REUSEPORT every loop accepts from it (each through a dup of
+ * @fd) and the kernel gives each connection to one waiting loop, not by
+ * hash; with PROA_GROUP_HANDOFF loop 0 accepts and hands connections out
+ * in turn.  Each loop's descriptor is made non-blocking and close-on-exec
+ * (the flag on the open file is @fd's too).
+ * Return: 0, and @fd is closed (the group has its own descriptors for the
+ *         socket, closed with the group); -EBADF, -ENOTSOCK, -EINVAL (not
+ *         a listening stream socket, or bad arguments), -EBUSY (already
+ *         listening), -ESHUTDOWN, -EDEADLK (called from a loop of @g),
+ *         -EMFILE, -ENOMEM: nothing listens, and @fd is open and still
+ *         the caller's.
+ * Thread: any, not a loop of @g.
+ */
+PROA_API int proa_loop_group_listen_fd(struct proa_loop_group *g, int fd,
+				       enum proa_group_mode mode,
+				       const struct proa_server_options *opt,
+				       proa_protocol_factory factory,
+				       void *arg);
 
 /** The port the group listens on (the kernel's choice when 0 was asked),
  * 0 before a listen.  Thread: any. */

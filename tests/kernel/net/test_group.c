@@ -152,7 +152,26 @@ static unsigned clients_lost(const struct client *cl)
 	return n;
 }
 
-static void run_group(enum proa_group_mode mode, bool close_first)
+/* A listening socket on 127.0.0.1, made the way a service manager makes
+ * one (blocking, inheritable); its port in *@port. */
+static int made_elsewhere(uint16_t *port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, NCONN), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
+/* @adopt: the group serves a socket made elsewhere
+ * (proa_loop_group_listen_fd) instead of binding one itself. */
+static void run_group(enum proa_group_mode mode, bool close_first, bool adopt)
 {
 	struct proa_loop_group_options go = {.nloops = NLOOPS};
 	struct proa_loop_group *g = NULL;
@@ -162,7 +181,8 @@ static void run_group(enum proa_group_mode mode, bool close_first)
 	static struct client cl[NCONN];
 	uint64_t total = 0, per, t0;
 	unsigned i;
-	uint16_t port;
+	uint16_t port, made_port = 0;
+	int lfd;
 
 	if (!nofile_ok)
 		fail_msg("%s", nofile_why);
@@ -172,14 +192,30 @@ static void run_group(enum proa_group_mode mode, bool close_first)
 	memset(cl, 0, sizeof(cl));
 	assert_res(proa_loop_group_new(&g, &go), 0);
 	assert_int_equal(proa_loop_group_size(g), NLOOPS);
-	assert_res(proa_loop_group_listen(g, "127.0.0.1", 0, mode, NULL,
-					  echo_make, NULL),
-		   0);
+	if (adopt) {
+		/* On success the group has its own descriptors and the
+		 * caller's is closed: the count at the end shows it. */
+		lfd = made_elsewhere(&made_port);
+		assert_res(proa_loop_group_listen_fd(g, lfd, mode, NULL,
+						     echo_make, NULL),
+			   0);
+		lfd = made_elsewhere(&port);
+		assert_res(proa_loop_group_listen_fd(g, lfd, mode, NULL,
+						     echo_make, NULL),
+			   -EBUSY);
+		assert_int_equal(close(lfd), 0); /* still the caller's */
+	} else {
+		assert_res(proa_loop_group_listen(g, "127.0.0.1", 0, mode, NULL,
+						  echo_make, NULL),
+			   0);
+	}
 	assert_res(proa_loop_group_listen(g, "127.0.0.1", 0, mode, NULL,
 					  echo_make, NULL),
 		   -EBUSY);
 	port = proa_loop_group_port(g);
 	assert_true(port != 0);
+	if (adopt)
+		assert_int_equal(port, made_port);
 	for (i = 0; i < NCONN; i++) {
 		cl[i].p.ops = &client_ops;
 		proa_future_init(&fut[i], loop);
@@ -203,8 +239,10 @@ static void run_group(enum proa_group_mode mode, bool close_first)
 		 * turn; for SO_REUSEPORT, by hash). */
 		if (mode == PROA_GROUP_HANDOFF)
 			assert_int_equal(per, NCONN / NLOOPS);
-		else
+		else if (!adopt)
 			assert_true(per > 0);
+		/* One adopted socket: the kernel picks a waiting loop, and
+		 * need not spread 1,000 fast connections over all four. */
 		total += per;
 	}
 	assert_int_equal(total, NCONN);
@@ -237,20 +275,34 @@ static void run_group(enum proa_group_mode mode, bool close_first)
 static void test_reuseport(void **state)
 {
 	(void)state;
-	run_group(PROA_GROUP_REUSEPORT, true);
+	run_group(PROA_GROUP_REUSEPORT, true, false);
 }
 
 static void test_handoff(void **state)
 {
 	(void)state;
-	run_group(PROA_GROUP_HANDOFF, true);
+	run_group(PROA_GROUP_HANDOFF, true, false);
+}
+
+/* A socket made elsewhere (systemd's LISTEN_FDS), every loop accepting
+ * from it, and loop 0 handing it out. */
+static void test_adopted_every_loop_accepts(void **state)
+{
+	(void)state;
+	run_group(PROA_GROUP_REUSEPORT, true, true);
+}
+
+static void test_adopted_handoff(void **state)
+{
+	(void)state;
+	run_group(PROA_GROUP_HANDOFF, true, true);
 }
 
 static void test_shutdown_with_open_connections(void **state)
 {
 	(void)state;
-	run_group(PROA_GROUP_HANDOFF, false);
-	run_group(PROA_GROUP_REUSEPORT, false);
+	run_group(PROA_GROUP_HANDOFF, false, false);
+	run_group(PROA_GROUP_REUSEPORT, false, false);
 }
 
 /* What a callback run on a loop of the group saw of its thread. */
@@ -360,6 +412,48 @@ static void test_pinned_cpus(void **state)
 	}
 }
 
+/*
+ * proa_loop_group_listen_fd() takes only a listening stream socket, and a
+ * refusal leaves the caller's descriptor open, blocking, and the group
+ * able to listen afterwards.
+ */
+static void adopt_refusals(struct proa_loop_group *g)
+{
+	int p[2], u, s, fds = proa_test_fds();
+	uint16_t port;
+
+	assert_res(proa_loop_group_listen_fd(g, -1, PROA_GROUP_REUSEPORT, NULL,
+					     echo_make, NULL),
+		   -EBADF);
+	assert_int_equal(pipe(p), 0);
+	assert_res(proa_loop_group_listen_fd(g, p[0], PROA_GROUP_REUSEPORT,
+					     NULL, echo_make, NULL),
+		   -ENOTSOCK);
+	u = socket(AF_INET, SOCK_DGRAM, 0);
+	assert_true(u >= 0);
+	assert_res(proa_loop_group_listen_fd(g, u, PROA_GROUP_HANDOFF, NULL,
+					     echo_make, NULL),
+		   -EINVAL);
+	s = socket(AF_INET, SOCK_STREAM, 0); /* not listening */
+	assert_true(s >= 0);
+	assert_res(proa_loop_group_listen_fd(g, s, PROA_GROUP_REUSEPORT, NULL,
+					     echo_make, NULL),
+		   -EINVAL);
+	assert_res(proa_loop_group_listen_fd(g, s, 7, NULL, echo_make, NULL),
+		   -EINVAL);
+	assert_int_equal(close(p[0]), 0);
+	assert_int_equal(close(p[1]), 0);
+	assert_int_equal(close(u), 0);
+	assert_int_equal(close(s), 0);
+	assert_int_equal(proa_test_fds(), fds);
+	/* After the refusals the group still serves one. */
+	s = made_elsewhere(&port);
+	assert_res(proa_loop_group_listen_fd(g, s, PROA_GROUP_HANDOFF, NULL,
+					     echo_make, NULL),
+		   0);
+	assert_int_equal(proa_loop_group_port(g), port);
+}
+
 static void test_bad_input(void **state)
 {
 	struct proa_loop_group *g = NULL;
@@ -381,6 +475,7 @@ static void test_bad_input(void **state)
 					  PROA_GROUP_REUSEPORT, NULL, NULL,
 					  NULL),
 		   -EINVAL);
+	adopt_refusals(g);
 	assert_res(proa_loop_group_free(g), 0);
 	assert_res(proa_loop_group_free(NULL), 0);
 }
@@ -452,6 +547,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_reuseport),
 	    cmocka_unit_test(test_handoff),
+	    cmocka_unit_test(test_adopted_every_loop_accepts),
+	    cmocka_unit_test(test_adopted_handoff),
 	    cmocka_unit_test(test_shutdown_with_open_connections),
 	    cmocka_unit_test(test_bad_input),
 	    cmocka_unit_test(test_reuseport_port_of_another),

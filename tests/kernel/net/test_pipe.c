@@ -693,6 +693,118 @@ static void test_scm_rights_refused(void **state)
 	proa_test_loop_close(loop);
 }
 
+/* ---- proa_listen_fds ---------------------------------------------------- */
+
+/* Descriptors 3..5 as the test found them, put back afterwards. */
+struct saved_fds {
+	int copy[3];
+};
+
+static void save_low_fds(struct saved_fds *sv)
+{
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		sv->copy[i] = fcntl(3 + i, F_GETFD) >= 0
+				  ? fcntl(3 + i, F_DUPFD_CLOEXEC, 100)
+				  : -1;
+		close(3 + i);
+	}
+}
+
+static void restore_low_fds(struct saved_fds *sv)
+{
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		close(3 + i);
+		if (sv->copy[i] >= 0) {
+			assert_int_equal(dup2(sv->copy[i], 3 + i), 3 + i);
+			close(sv->copy[i]);
+		}
+	}
+}
+
+static bool cloexec(int fd)
+{
+	return (fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0;
+}
+
+static void set_listen_env(const char *pid, const char *n)
+{
+	char me[32];
+
+	if (!pid) {
+		snprintf(me, sizeof(me), "%ld", (long)getpid());
+		pid = me;
+	}
+	assert_int_equal(setenv("LISTEN_PID", pid, 1), 0);
+	assert_int_equal(setenv("LISTEN_FDS", n, 1), 0);
+	assert_int_equal(setenv("LISTEN_FDNAMES", "web:admin", 1), 0);
+}
+
+/*
+ * sd_listen_fds(3)'s protocol: only for the process LISTEN_PID names,
+ * descriptors from 3 on made close-on-exec, the environment cleaned when
+ * asked, and malformed numbers or a counted descriptor that is not open
+ * refused.
+ */
+static void test_listen_fds(void **state)
+{
+	struct saved_fds sv;
+	char other[32];
+	int s, fds = proa_test_fds();
+
+	(void)state;
+	save_low_fds(&sv);
+	/* Above 5 first: the socket would otherwise be made as 3 itself. */
+	s = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(s >= 0);
+	s = fcntl(s, F_DUPFD_CLOEXEC, 10);
+	assert_true(s >= 10);
+	assert_int_equal(close(3), 0);
+	assert_int_equal(dup2(s, 3), 3); /* dup2 leaves FD_CLOEXEC off */
+	assert_int_equal(dup2(s, 4), 4);
+	assert_int_equal(close(s), 0);
+
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	assert_res(proa_listen_fds(1), 0);
+
+	/* A parent's variables, inherited: not ours, kept when asked to. */
+	snprintf(other, sizeof(other), "%ld", (long)getpid() + 1);
+	set_listen_env(other, "2");
+	assert_res(proa_listen_fds(0), 0);
+	assert_non_null(getenv("LISTEN_FDS"));
+	assert_false(cloexec(3));
+
+	set_listen_env(NULL, "0");
+	assert_res(proa_listen_fds(0), 0);
+	set_listen_env(NULL, "2x");
+	assert_res(proa_listen_fds(0), -EINVAL);
+	set_listen_env(NULL, "99999999999999999999");
+	assert_res(proa_listen_fds(0), -EINVAL);
+	set_listen_env("", "2");
+	assert_res(proa_listen_fds(0), -EINVAL);
+	set_listen_env(NULL, "-1");
+	assert_res(proa_listen_fds(0), -EINVAL);
+	set_listen_env(NULL, "3"); /* descriptor 5 is not open */
+	assert_res(proa_listen_fds(0), -EBADF);
+
+	set_listen_env(NULL, "2");
+	assert_res(proa_listen_fds(1), 2);
+	assert_true(cloexec(3));
+	assert_true(cloexec(4));
+	assert_null(getenv("LISTEN_PID"));
+	assert_null(getenv("LISTEN_FDS"));
+	assert_null(getenv("LISTEN_FDNAMES"));
+	/* Once taken, a second call finds nothing. */
+	assert_res(proa_listen_fds(1), 0);
+
+	restore_low_fds(&sv);
+	assert_int_equal(proa_test_fds(), fds);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -716,6 +828,7 @@ int main(void)
 					    teardown_check),
 	    cmocka_unit_test_setup_teardown(test_transport_from_fd, setup,
 					    teardown_check),
+	    cmocka_unit_test(test_listen_fds),
 	    cmocka_unit_test_setup_teardown(test_server_from_fd, setup,
 					    teardown_check),
 	    cmocka_unit_test_setup_teardown(test_scm_rights_round_trip, setup,
