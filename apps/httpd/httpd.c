@@ -42,7 +42,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1589,7 +1591,13 @@ static void usage(FILE *f)
 		"\n"
 		"Prints \"serving DIR at http://HOST:PORT/\" once listening; "
 		"SIGINT or SIGTERM\n"
-		"finish the responses in flight, then exit 0.\n");
+		"finish the responses in flight, then exit 0.\n"
+		"\n"
+		"Started by systemd socket activation (LISTEN_PID and "
+		"LISTEN_FDS, one\n"
+		"socket), it serves the socket it was given, TCP or UNIX, and "
+		"--host and\n"
+		"--port are not used.\n");
 }
 
 static bool bad_usage(const char *fmt, ...)
@@ -1846,7 +1854,6 @@ static bool warm_shards(struct server *srv)
 	struct timespec deadline;
 	unsigned posted = 0;
 	sem_t warmed;
-	bool ok = true;
 
 	if (sem_init(&warmed, 0, 0) < 0) {
 		fail("sem_init: %s", proa_strerror(-errno));
@@ -1867,13 +1874,12 @@ static bool warm_shards(struct server *srv)
 			if (errno == EINTR)
 				continue;
 			fail("the loops did not start in 10 s");
-			ok = false;
 			/* The posts still to come would find it gone. */
 			_exit(1);
 		}
 	}
 	sem_destroy(&warmed);
-	return ok && posted == srv->nshards;
+	return posted == srv->nshards;
 }
 
 static void shards_free(struct server *srv)
@@ -2001,6 +2007,38 @@ static bool listen_host(struct proa_loop_group *g, const struct config *cfg,
 	return false;
 }
 
+/*
+ * Serve the socket a service manager passed (LISTEN_FDS), on every loop.
+ * Its address goes to @host, numeric ("unix:PATH" for a UNIX socket),
+ * and *@port.  False after saying why.
+ */
+static bool listen_passed(struct proa_loop_group *g, int fd,
+			  const struct proa_server_options *sopt,
+			  struct server *srv, char *host, size_t hostlen)
+{
+	struct sockaddr_storage ss = {0};
+	socklen_t len = sizeof(ss);
+	int ret;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		ret = -errno;
+	else
+		ret = proa_loop_group_listen_fd(g, fd, PROA_GROUP_REUSEPORT,
+						sopt, conn_factory, srv);
+	if (ret < 0) {
+		fail("cannot serve the socket passed in LISTEN_FDS (fd %d): %s",
+		     fd, proa_strerror(ret));
+		return false;
+	}
+	if (ss.ss_family == AF_UNIX)
+		snprintf(host, hostlen, "unix:%s",
+			 ((struct sockaddr_un *)&ss)->sun_path);
+	else if (getnameinfo((struct sockaddr *)&ss, len, host,
+			     (socklen_t)hostlen, NULL, 0, NI_NUMERICHOST))
+		snprintf(host, hostlen, "?");
+	return true;
+}
+
 /* Who --user is: looked up before any thread exists (NSS may load
  * modules), used after binding by drop_root(). */
 struct user_ids {
@@ -2060,10 +2098,25 @@ int main(int argc, char **argv)
 	char rootpath[PATH_MAX], host[NI_MAXHOST];
 	struct user_ids user = {0};
 	sigset_t sigs;
-	int ret, signo, status = 1;
+	int ret, signo, status = 1, passed_fd = -1;
 
 	if (!parse_args(argc, argv, cfg))
 		return 2;
+	/* Before any thread: it reads and cleans the environment. */
+	ret = proa_listen_fds(1);
+	if (ret < 0) {
+		fail("socket activation (LISTEN_PID, LISTEN_FDS): %s",
+		     proa_strerror(ret));
+		return 1;
+	}
+	if (ret > 1) {
+		fail("socket activation passed %d sockets; proa-httpd serves "
+		     "one",
+		     ret);
+		return 1;
+	}
+	if (ret == 1)
+		passed_fd = PROA_LISTEN_FDS_START;
 	files_fault_from_env();
 	if (cfg->user && !user_lookup(cfg->user, &user))
 		return 2;
@@ -2142,11 +2195,17 @@ int main(int argc, char **argv)
 	sopt.transport.recv_oneshot = true;
 	if (!warm_shards(&srv))
 		goto out;
-	if (!listen_host(g, cfg, &sopt, &srv, host, sizeof(host)))
+	if (passed_fd >= 0
+		? !listen_passed(g, passed_fd, &sopt, &srv, host, sizeof(host))
+		: !listen_host(g, cfg, &sopt, &srv, host, sizeof(host)))
 		goto out;
 	if (cfg->user && !drop_root(cfg->user, &user))
 		goto out;
-	if (!cfg->quiet) {
+	if (!cfg->quiet && strncmp(host, "unix:", 5) == 0) {
+		printf("%s: serving %s at %s (UNIX socket)\n", prog, rootpath,
+		       host);
+		fflush(stdout);
+	} else if (!cfg->quiet) {
 		bool v6 = strchr(host, ':') != NULL;
 
 		printf("%s: serving %s at %s://%s%s%s:%u/\n", prog, rootpath,

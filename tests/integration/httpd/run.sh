@@ -587,6 +587,45 @@ else
 	fail "proa-httpd did not start (port-in-use check)"
 fi
 
+# ---- socket activation: the socket systemd would pass ----------------------
+# activate.py makes the socket, puts it at descriptor 3, sets LISTEN_PID and
+# LISTEN_FDS and execs proa-httpd, as systemd-socket-activate does.
+if lib_start_server python3 "$here/activate.py" tcp "$bin" "$root"; then
+	case $SRV_LINE in
+	"proa-httpd: serving "*" at http://127.0.0.1:"*/)
+		pass "LISTEN_FDS: serves the socket it was given: $SRV_LINE" ;;
+	*) fail "LISTEN_FDS: unexpected line: $SRV_LINE" ;;
+	esac
+	url=${SRV_LINE##* at }
+	check "LISTEN_FDS: GET over the passed socket" \
+		test "$(curl -sS "${url}hello.txt")" = "Hello, World!"
+	# (The environment cleaned and close-on-exec: test_pipe's
+	# test_listen_fds; /proc/PID/environ keeps the exec-time copy.)
+	stop_server TERM
+	check "LISTEN_FDS: exits 0" test "$SRV_RC" = 0
+else
+	fail "proa-httpd under socket activation did not start"
+fi
+sock=$work/httpd.sock
+if lib_start_server python3 "$here/activate.py" "unix:$sock" "$bin" "$root"; then
+	check "LISTEN_FDS, UNIX socket: says where ($SRV_LINE)" \
+		test "$SRV_LINE" = "proa-httpd: serving $(cd "$root" && pwd -P) at unix:$sock (UNIX socket)"
+	check "LISTEN_FDS, UNIX socket: GET" \
+		test "$(curl -sS --unix-socket "$sock" http://x/hello.txt)" = "Hello, World!"
+	stop_server TERM
+	check "LISTEN_FDS, UNIX socket: exits 0" test "$SRV_RC" = 0
+else
+	fail "proa-httpd on a passed UNIX socket did not start"
+fi
+err=$(run_limited 10 python3 "$here/activate.py" two "$bin" "$root" 2>&1)
+rc=$?
+check "LISTEN_FDS=2: exits 1, says it serves one ($err)" \
+	test "$rc" = 1 -a -n "$(grep 'serves one' <<<"$err")"
+err=$(run_limited 10 python3 "$here/activate.py" bad "$bin" "$root" 2>&1)
+rc=$?
+check "LISTEN_FDS not a number: exits 1 ($err)" \
+	test "$rc" = 1 -a -n "$(grep 'LISTEN_FDS' <<<"$err")"
+
 # ---- TLS: curl with the test CA ----------------------------------------
 if start_httpd --tls "$certs/server.pem" "$certs/server.key" "$root"; then
 	url=https://localhost:$PORT
