@@ -546,6 +546,19 @@ static int listen_check(struct proa_loop_group *g, enum proa_group_mode mode,
 	return 0;
 }
 
+/* What both listens keep for the loops (read there after the post). */
+static void listen_take(struct proa_loop_group *g, enum proa_group_mode mode,
+			const struct proa_server_options *opt,
+			proa_protocol_factory factory, void *arg)
+{
+	g->factory = factory;
+	g->arg = arg;
+	g->mode = mode;
+	memset(&g->opt, 0, sizeof(g->opt)); /* not an earlier call's */
+	if (opt)
+		g->opt = *opt;
+}
+
 int proa_loop_group_listen(struct proa_loop_group *g, const char *host,
 			   uint16_t port, enum proa_group_mode mode,
 			   const struct proa_server_options *opt,
@@ -559,11 +572,7 @@ int proa_loop_group_listen(struct proa_loop_group *g, const char *host,
 	if (proa__parse_numeric(host && host[0] ? host : "0.0.0.0", port,
 				&g->addr, &g->addrlen) < 0)
 		return -EINVAL;
-	g->factory = factory;
-	g->arg = arg;
-	g->mode = mode;
-	if (opt)
-		g->opt = *opt;
+	listen_take(g, mode, opt, factory, arg);
 	/* The caller's reuse_port: share with other processes too. */
 	g->shared = g->opt.reuse_port;
 	g->opt.reuse_port = mode == PROA_GROUP_REUSEPORT || g->opt.reuse_port;
@@ -616,12 +625,7 @@ int proa_loop_group_listen_fd(struct proa_loop_group *g, int fd,
 	ret = proa__stream_socket_listens(fd);
 	if (ret <= 0)
 		return ret < 0 ? ret : -EINVAL;
-	g->factory = factory;
-	g->arg = arg;
-	g->mode = mode;
-	memset(&g->opt, 0, sizeof(g->opt));
-	if (opt)
-		g->opt = *opt;
+	listen_take(g, mode, opt, factory, arg);
 	g->shared = false;
 	g->adopted = true;
 	atomic_store(&g->port, sock_port(fd));
