@@ -252,6 +252,7 @@ static void listen_here(void *arg)
 					  &g->opt, counted, gl);
 		if (ret == 0) {
 			gl->lfd = -1; /* the server's now */
+			atomic_store(&g->port, proa_server_port(gl->server));
 			if (g->mode == PROA_GROUP_HANDOFF)
 				proa__server_set_handoff(gl->server, handoff,
 							 g);
@@ -590,21 +591,6 @@ int proa_loop_group_listen(struct proa_loop_group *g, const char *host,
 	return 0;
 }
 
-/* The port @fd listens on: 0 for a UNIX socket. */
-static uint16_t sock_port(int fd)
-{
-	struct sockaddr_storage ss = {0};
-	socklen_t len = sizeof(ss);
-
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-		return 0;
-	if (ss.ss_family == AF_INET)
-		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	return 0;
-}
-
 /*
  * Each loop gets a descriptor of its own for the one socket, so that each
  * server owns and closes what it was given, and a failure half-way closes
@@ -628,7 +614,6 @@ int proa_loop_group_listen_fd(struct proa_loop_group *g, int fd,
 	listen_take(g, mode, opt, factory, arg);
 	g->shared = false;
 	g->adopted = true;
-	atomic_store(&g->port, sock_port(fd));
 	k = mode == PROA_GROUP_HANDOFF ? 1 : g->n;
 	for (i = 0; i < k; i++) {
 		g->gl[i].lfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
