@@ -91,11 +91,15 @@ struct proa__netloop {
 	size_t bufsize;
 	struct proa_link starved; /* transports waiting for buffers */
 	struct proa_link dirty;	  /* transports with writes to submit */
+	struct proa_link sealing; /* TLS transports with gathered plaintext */
 	/* Set by the socket kind (sock.c), which fills the two lists: re-arm
 	 * the receives of @starved while buffers last, and submit the writes
 	 * of @dirty.  The hook runs them without knowing what a socket is. */
 	void (*feed)(struct proa__netloop *nl);
 	void (*flush)(struct proa__netloop *nl);
+	/* Set by the TLS kind (tls.c): encrypt what the transports of
+	 * @sealing gathered this iteration, before @flush sends it. */
+	void (*seal)(struct proa__netloop *nl);
 	struct proa_link all; /* every live transport */
 	struct proa__chunk *free_chunks;
 	unsigned nfree;

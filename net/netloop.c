@@ -3,8 +3,9 @@
  * net/netloop.c - what every socket of a loop shares: one provided-buffer
  * ring to receive into (so that an idle connection holds no read buffer),
  * a cache of write chunks (no allocation per write in a steady state), and
- * a loop hook that, once per iteration, hands every transport's gathered
- * writes to the kernel and re-arms receives that found the ring empty.
+ * a loop hook that, once per iteration, encrypts what TLS transports
+ * gathered, hands every transport's gathered writes to the kernel and
+ * re-arms receives that found the ring empty.
  * Also the address helpers of net/.
  *
  * Thread: loop, everything.
@@ -35,6 +36,9 @@ static void netloop_flush(struct proa__loop_hook *h)
 
 	if (!proa_list_empty(&nl->starved))
 		nl->feed(nl);
+	/* First: the records it makes are writes for @dirty. */
+	if (!proa_list_empty(&nl->sealing))
+		nl->seal(nl);
 	if (!proa_list_empty(&nl->dirty))
 		nl->flush(nl);
 }
@@ -81,6 +85,7 @@ static struct proa__netloop *netloop_new(struct proa_loop *loop)
 	nl->cur_bid = -1;
 	proa_list_init(&nl->starved);
 	proa_list_init(&nl->dirty);
+	proa_list_init(&nl->sealing);
 	proa_list_init(&nl->all);
 	nl->hook.key = &netloop_key;
 	nl->hook.flush = netloop_flush;

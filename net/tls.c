@@ -37,6 +37,18 @@
  *   any --the socket's connection_lost--> CLOSED [CLOSED]
  *        the user's connection_lost (if it was made), then freed
  *
+ * Writes are gathered: small writes of one iteration are copied into one
+ * buffer of up to a record's worth (SEAL_MAX) and encrypted together by
+ * the netloop's hook at the end of the iteration (seal_all()), so that a
+ * pipeline of small answers becomes a few full records, not one record -
+ * header, AEAD pass and tag - per write.  A write that would overflow the
+ * buffer seals it first; one of SEAL_MAX or more is encrypted at once, and
+ * so is everything gathered once it and the socket's buffer are over the
+ * socket's high mark (seal_if_over_high()).
+ * close() seals what was gathered before close_notify; abort and failure
+ * drop it, as they drop the socket's queue.  The gathered bytes count in
+ * the write buffer size.
+ *
  * OpenSSL's rules: the error queue is cleared before each call; SSL_write
  * without partial writes always takes all of a write (memory BIOs never
  * block), so there is no retry-with-the-same-buffer state to keep.
@@ -57,6 +69,8 @@
 #include "proa/tls.h"
 
 #define DEFAULT_HS_TIMEOUT_NS (UINT64_C(60) * 1000 * 1000 * 1000)
+/* Gathered plaintext: one full TLS record. */
+#define SEAL_MAX 16384
 
 enum tls_state {
 	TLS_HANDSHAKE = 0,
@@ -85,9 +99,16 @@ struct tls {
 	bool paused;  /* the user paused reading */
 	bool in_pump; /* pump() is running (re-entry from callbacks) */
 	bool reneg;   /* the peer started a renegotiation: FAILED next */
+	bool sealing; /* on nl->sealing */
 	int err;      /* connection_lost's */
 	struct proa_timer hs_timer;
 	struct proa_handle resume;
+	/* Writes gathered this iteration: SEAL_MAX bytes while any are
+	 * gathered, NULL otherwise (an idle connection holds none). */
+	unsigned char *pend;
+	size_t plen;
+	struct proa__netloop *nl; /* set at the first gathered write */
+	struct proa_link seal_link;
 };
 
 static struct tls *of_outer(const struct proa_transport *t)
@@ -140,6 +161,18 @@ static int handshake_error(struct tls *x)
 
 static int flush_out(struct tls *x);
 
+/* Forget the gathered plaintext (abort, failure, the end). */
+static void drop_gathered(struct tls *x)
+{
+	if (x->sealing) {
+		proa_list_del(&x->seal_link);
+		x->sealing = false;
+	}
+	free(x->pend);
+	x->pend = NULL;
+	x->plen = 0;
+}
+
 /* The handshake or the protocol failed and OpenSSL queued an alert: send
  * it, then close (an abort would drop it and the peer would see a bare
  * EOF). */
@@ -158,10 +191,33 @@ static void fail(struct tls *x, int err)
 {
 	if (x->err == 0)
 		x->err = err;
+	drop_gathered(x);
 	if (x->st < TLS_FAILED)
 		set_st(x, TLS_FAILED);
 	if (x->inner)
 		proa_transport_abort(x->inner);
+}
+
+static int seal(struct tls *x);
+
+/*
+ * Gathered bytes stay gathered only while they and the socket's buffer
+ * are under its high mark.  Beyond it they are sealed at once, so the
+ * socket's own buffer crosses the mark and owes the protocol its
+ * pause_writing and resume_writing: a protocol that saw
+ * write_buffer_size() over the mark waits for that resume (proa-httpd
+ * stops answering a pipeline there), and it must come.
+ */
+static int seal_if_over_high(struct tls *x)
+{
+	size_t high, low;
+
+	if (x->plen == 0 || !x->inner)
+		return 0;
+	proa__transport_limits(x->inner, &high, &low);
+	if (x->plen + proa_transport_write_buffer_size(x->inner) <= high)
+		return 0;
+	return seal(x);
 }
 
 /* Move what OpenSSL wrote to the socket transport. */
@@ -175,7 +231,7 @@ static int flush_out(struct tls *x)
 		if (ret < 0)
 			return ret;
 	}
-	return 0;
+	return seal_if_over_high(x);
 }
 
 static void handshake_done(struct tls *x)
@@ -307,6 +363,7 @@ static void in_lost(struct proa_protocol *p, int err)
 	int e = x->err ? x->err : err;
 
 	x->inner = NULL;
+	drop_gathered(x);
 	set_st(x, TLS_CLOSED);
 	proa_timer_cancel(&x->hs_timer);
 	proa_handle_cancel(&x->resume);
@@ -354,10 +411,75 @@ static struct proa_protocol *inner_factory(void *arg, struct proa_transport *t)
 
 /* ---- the transport the user sees ---------------------------------------- */
 
+/* Encrypt @len bytes (records of up to 16 KiB) and hand them to the
+ * socket. */
+static int encrypt(struct tls *x, const void *data, size_t len)
+{
+	ERR_clear_error();
+	if (SSL_write(x->ssl, data, (int)len) != (int)len) {
+		fail(x, PROA_ETLS);
+		return PROA_ETLS;
+	}
+	return flush_out(x);
+}
+
+/* Encrypt what was gathered; the buffer stays for more. */
+static int seal(struct tls *x)
+{
+	size_t n = x->plen;
+
+	if (x->sealing) {
+		proa_list_del(&x->seal_link);
+		x->sealing = false;
+	}
+	if (n == 0)
+		return 0;
+	x->plen = 0;
+	return encrypt(x, x->pend, n);
+}
+
+/* The netloop's hook, at the end of each iteration: every transport's
+ * gathered writes become records, and the buffers go back to malloc. */
+static void seal_all(struct proa__netloop *nl)
+{
+	struct tls *x;
+	int ret;
+
+	while (!proa_list_empty(&nl->sealing)) {
+		x = proa_container_of(nl->sealing.next, struct tls, seal_link);
+		ret = seal(x);
+		free(x->pend);
+		x->pend = NULL;
+		/* No caller to tell: the connection fails (an abort; its
+		 * connection_lost comes later, never inside). */
+		if (ret < 0 && x->st < TLS_FAILED)
+			fail(x, ret);
+	}
+}
+
+/* Copy @len bytes (at most what is left of SEAL_MAX) after the gathered
+ * ones, and be sealed at the end of the iteration. */
+static int gather(struct tls *x, const void *data, size_t len)
+{
+	if (!x->nl && (x->nl = proa__netloop_peek(x->outer.loop)) != NULL)
+		x->nl->seal = seal_all;
+	if (!x->nl) /* cannot be: the socket underneath made it */
+		return encrypt(x, data, len);
+	if (!x->pend && !(x->pend = malloc(SEAL_MAX)))
+		return -ENOMEM;
+	if (!x->sealing) {
+		proa_list_add_tail(&x->nl->sealing, &x->seal_link);
+		x->sealing = true;
+	}
+	memcpy(x->pend + x->plen, data, len);
+	x->plen += len;
+	return seal_if_over_high(x);
+}
+
 static int t_write(struct proa_transport *t, const void *data, size_t len)
 {
 	struct tls *x = of_outer(t);
-	int n;
+	int ret;
 
 	if (!data && len > 0)
 		return -EINVAL;
@@ -367,13 +489,15 @@ static int t_write(struct proa_transport *t, const void *data, size_t len)
 		return 0;
 	if (len > INT32_MAX)
 		return -EINVAL;
-	ERR_clear_error();
-	n = SSL_write(x->ssl, data, (int)len);
-	if (n != (int)len) {
-		fail(x, PROA_ETLS);
-		return PROA_ETLS;
-	}
-	return flush_out(x);
+	if (x->plen + len <= SEAL_MAX)
+		return gather(x, data, len);
+	/* What was gathered goes first. */
+	ret = seal(x);
+	if (ret < 0)
+		return ret;
+	if (len < SEAL_MAX)
+		return gather(x, data, len);
+	return encrypt(x, data, len);
 }
 
 static int t_write_eof(struct proa_transport *t)
@@ -391,6 +515,11 @@ static bool t_can_write_eof(const struct proa_transport *t)
 static void close_outer(struct tls *x)
 {
 	if (x->st >= TLS_CLOSING)
+		return;
+	/* The gathered writes go before close_notify (a failure here is
+	 * the socket's, which then ends the connection anyway). */
+	(void)seal(x);
+	if (x->st >= TLS_FAILED)
 		return;
 	set_st(x, TLS_CLOSING);
 	ERR_clear_error();
@@ -449,8 +578,7 @@ static bool t_is_reading(const struct proa_transport *t)
 	return !x->paused && x->st == TLS_OPEN;
 }
 
-/* Each piece is copied (encrypted) on its own; the socket underneath
- * gathers them again. */
+/* Each piece is gathered (or encrypted) as a write of its own. */
 static int t_writev(struct proa_transport *t, const struct iovec *iov,
 		    int iovcnt)
 {
@@ -483,7 +611,10 @@ static int t_sendfile(struct proa_transport *t, int fd, uint64_t off,
  * gone: the public calls answer as for NULL). */
 static size_t t_write_buffer_size(const struct proa_transport *t)
 {
-	return proa_transport_write_buffer_size(of_outer(t)->inner);
+	const struct tls *x = of_outer(t);
+
+	/* Plaintext gathered and not yet sealed counts, as plaintext. */
+	return x->plen + proa_transport_write_buffer_size(x->inner);
 }
 
 static int t_set_limits(struct proa_transport *t, size_t high, size_t low)
@@ -765,6 +896,7 @@ const char *proa_tls_version(const struct proa_transport *t)
 int proa_tls_key_update(struct proa_transport *t, bool peer_too)
 {
 	struct tls *x = tls_of(t);
+	int ret;
 
 	if (!x)
 		return -EINVAL;
@@ -773,6 +905,10 @@ int proa_tls_key_update(struct proa_transport *t, bool peer_too)
 		return -EPIPE;
 	if (SSL_version(x->ssl) < TLS1_3_VERSION)
 		return -EOPNOTSUPP;
+	/* What was written before the call leaves under the old keys. */
+	ret = seal(x);
+	if (ret < 0)
+		return ret;
 	ERR_clear_error();
 	/* Queued by OpenSSL; SSL_do_handshake sends it now. */
 	if (SSL_key_update(x->ssl, peer_too
