@@ -413,7 +413,7 @@ static struct proa_protocol *inner_factory(void *arg, struct proa_transport *t)
 
 /* Encrypt @len bytes (records of up to 16 KiB) and hand them to the
  * socket. */
-static int encrypt(struct tls *x, const void *data, size_t len)
+static int encrypt_out(struct tls *x, const void *data, size_t len)
 {
 	ERR_clear_error();
 	if (SSL_write(x->ssl, data, (int)len) != (int)len) {
@@ -435,7 +435,7 @@ static int seal(struct tls *x)
 	if (n == 0)
 		return 0;
 	x->plen = 0;
-	return encrypt(x, x->pend, n);
+	return encrypt_out(x, x->pend, n);
 }
 
 /* The netloop's hook, at the end of each iteration: every transport's
@@ -464,7 +464,7 @@ static int gather(struct tls *x, const void *data, size_t len)
 	if (!x->nl && (x->nl = proa__netloop_peek(x->outer.loop)) != NULL)
 		x->nl->seal = seal_all;
 	if (!x->nl) /* cannot be: the socket underneath made it */
-		return encrypt(x, data, len);
+		return encrypt_out(x, data, len);
 	if (!x->pend && !(x->pend = malloc(SEAL_MAX)))
 		return -ENOMEM;
 	if (!x->sealing) {
@@ -497,7 +497,7 @@ static int t_write(struct proa_transport *t, const void *data, size_t len)
 		return ret;
 	if (len < SEAL_MAX)
 		return gather(x, data, len);
-	return encrypt(x, data, len);
+	return encrypt_out(x, data, len);
 }
 
 static int t_write_eof(struct proa_transport *t)

@@ -247,6 +247,7 @@ static void peer_free(struct peer *pe)
 
 static struct proa_tls_context *server_ctx(void)
 {
+	/* NOLINTNEXTLINE(concurrency-mt-unsafe): no thread sets it */
 	const char *dir = getenv("PROA_TEST_CERTS");
 	char crt[600], key[600], err[256];
 	struct proa_tls_options o = {.cert_file = crt, .key_file = key};
