@@ -99,12 +99,12 @@ struct tls {
 	bool paused;  /* the user paused reading */
 	bool in_pump; /* pump() is running (re-entry from callbacks) */
 	bool reneg;   /* the peer started a renegotiation: FAILED next */
-	bool sealing; /* on nl->sealing */
 	int err;      /* connection_lost's */
 	struct proa_timer hs_timer;
 	struct proa_handle resume;
 	/* Writes gathered this iteration: SEAL_MAX bytes while any are
-	 * gathered, NULL otherwise (an idle connection holds none). */
+	 * gathered, NULL otherwise (an idle connection holds none).  On
+	 * nl->sealing exactly while @plen > 0. */
 	unsigned char *pend;
 	size_t plen;
 	struct proa__netloop *nl; /* set at the first gathered write */
@@ -164,10 +164,8 @@ static int flush_out(struct tls *x);
 /* Forget the gathered plaintext (abort, failure, the end). */
 static void drop_gathered(struct tls *x)
 {
-	if (x->sealing) {
+	if (x->plen > 0)
 		proa_list_del(&x->seal_link);
-		x->sealing = false;
-	}
 	free(x->pend);
 	x->pend = NULL;
 	x->plen = 0;
@@ -428,12 +426,9 @@ static int seal(struct tls *x)
 {
 	size_t n = x->plen;
 
-	if (x->sealing) {
-		proa_list_del(&x->seal_link);
-		x->sealing = false;
-	}
 	if (n == 0)
 		return 0;
+	proa_list_del(&x->seal_link);
 	x->plen = 0;
 	return encrypt_out(x, x->pend, n);
 }
@@ -467,10 +462,8 @@ static int gather(struct tls *x, const void *data, size_t len)
 		return encrypt_out(x, data, len);
 	if (!x->pend && !(x->pend = malloc(SEAL_MAX)))
 		return -ENOMEM;
-	if (!x->sealing) {
+	if (x->plen == 0)
 		proa_list_add_tail(&x->nl->sealing, &x->seal_link);
-		x->sealing = true;
-	}
 	memcpy(x->pend + x->plen, data, len);
 	x->plen += len;
 	return seal_if_over_high(x);
