@@ -803,8 +803,11 @@ static void revalidate(struct file_cache *c, struct fentry *e)
 	e->refs++;
 	e->revalidating = true;
 	if (!lookup_submit(l)) {
+		/* Not file_cache_release(): @e is in the table, so not stale,
+		 * and the caller goes on using it (gcc's -Wuse-after-free
+		 * cannot see that the release would not free it). */
 		e->revalidating = false;
-		file_cache_release(c, e);
+		e->refs--;
 	}
 }
 
