@@ -85,10 +85,20 @@ struct proa__netloop {
 	struct proa__loop_hook hook;
 	struct proa_loop *loop;
 	struct proa_buf_ring *br; /* NULL: single-shot recv, own buffers */
-	bool multishot;		  /* multishot recv on br */
-	bool started;		  /* a socket exists: sizes are fixed */
+	/* The big class: fewer, larger buffers for connections that stream
+	 * (proa__netloop_big()); NULL until one does, or if it cannot be. */
+	struct proa_buf_ring *big;
+	bool big_failed; /* no big class on this loop */
+	/* Holders of each buffer of @br and @big: the receive showing it,
+	 * and each write it is lent to; back to the kernel at zero. */
+	uint32_t *refs;
+	uint32_t *big_refs;
+	bool multishot; /* multishot recv on br */
+	bool started;	/* a socket exists: sizes are fixed */
 	unsigned nbufs;
 	size_t bufsize;
+	unsigned big_nbufs; /* 0: computed from @nbufs when first needed */
+	size_t big_bufsize;
 	struct proa_link starved; /* transports waiting for buffers */
 	struct proa_link dirty;	  /* transports with writes to submit */
 	struct proa_link sealing; /* TLS transports with gathered plaintext */
@@ -107,15 +117,31 @@ struct proa__netloop {
 	unsigned nfree_refs;
 	struct proa__pipe *free_pipes;
 	unsigned nfree_pipes;
-	uint64_t enobufs; /* receives the empty ring ended (tests read it) */
-	uint64_t lent;	  /* ring buffers sent from without a copy */
+	uint64_t enobufs;  /* receives the empty ring ended (tests read it) */
+	uint64_t lent;	   /* ring buffers sent from without a copy */
+	uint64_t promoted; /* connections moved to the big class (tests) */
+	uint64_t demoted;  /* and moved back */
+	size_t rx_max;	   /* the largest receive (tests) */
 	/* the ring buffer a data_received is being shown, which a write of
 	 * its bytes - to this connection or another (a proxy) - may borrow
 	 * instead of copying */
 	const unsigned char *cur;
 	size_t cur_len;
-	int32_t cur_bid; /* -1: none, or lent already */
+	int32_t cur_bid; /* -1: none; PROA__BID_BIG set: a buffer of @big */
 };
+
+/* In a buffer id that net/ keeps (cur_bid, a lent chunk's bid): the
+ * buffer is one of the big class's.  Ring ids are below 32768. */
+#define PROA__BID_BIG (1 << 20)
+
+/* The big class's ring of @nl, made on first use; NULL if the loop has
+ * none (no buffer ring, buffers already this big, or it could not be
+ * registered: then connections stay on the shared ring). */
+struct proa_buf_ring *proa__netloop_big(struct proa__netloop *nl);
+/* Take a hold on ring buffer @bid (PROA__BID_BIG set: of the big class);
+ * drop it, the last one giving the buffer back to the kernel. */
+void proa__netloop_buf_hold(struct proa__netloop *nl, int32_t bid);
+void proa__netloop_buf_put(struct proa__netloop *nl, int32_t bid);
 
 /* The netloop of @loop, made on first use (sizes fixed from then on). */
 struct proa__netloop *proa__netloop_get(struct proa_loop *loop);
@@ -124,8 +150,9 @@ struct proa__netloop *proa__netloop_get(struct proa_loop *loop);
 struct proa__netloop *proa__netloop_peek(struct proa_loop *loop);
 
 struct proa__chunk *proa__chunk_get(struct proa__netloop *nl);
-/* A chunk that lends ring buffer @bid (@len bytes at @p) to a write. */
-struct proa__chunk *proa__chunk_lend(struct proa__netloop *nl, unsigned bid,
+/* A chunk that lends ring buffer @bid (@len bytes at @p) to a write;
+ * @bid as nl->cur_bid. */
+struct proa__chunk *proa__chunk_lend(struct proa__netloop *nl, int32_t bid,
 				     const void *p, size_t len);
 /* A chunk that sends the caller's @len bytes at @p (write_ref). */
 struct proa__chunk *proa__chunk_external(struct proa__netloop *nl,
@@ -256,6 +283,10 @@ struct proa__sock {
 	bool pause_owed;     /* crossed the high mark, pause_writing due */
 	bool oneshot;	     /* single-shot receives (see pause_reading) */
 	bool sock_nonempty;  /* the last receive left data in the socket */
+	bool big;	     /* streams: receives from nl->big (sock.c) */
+	bool armed_big;	     /* @rop selects from nl->big */
+	uint8_t small_run;   /* big: receives in a row that a small buffer
+			      * would have held */
 	bool notify_queued;  /* @notify scheduled */
 	bool eof_pending;    /* write_eof(): shut down once flushed */
 	bool wr_shut;	     /* SHUT_WR done */

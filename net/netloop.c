@@ -25,6 +25,19 @@
 
 #define DEFAULT_NBUFS 512
 #define DEFAULT_BUFSIZE 16384
+/*
+ * The big class: a connection whose receive fills a whole buffer of the
+ * shared ring streams, and moves to buffers of this size, so that a
+ * 64 KiB message arrives in one completion rather than four (each one a
+ * CQE, a data_received and, for an echo or a proxy, a send).  Its ring
+ * has one buffer for every BIG_SHARE of the shared ring's: with the
+ * defaults, 64 x 64 KiB, 4 MiB of address space, touched only as
+ * streaming connections use it.  An idle connection holds no buffer of
+ * either class.
+ */
+#define DEFAULT_BIG_BUFSIZE 65536
+#define BIG_SHARE 8
+#define BIG_MIN_NBUFS 16
 
 /* The key of net/'s hook on a loop (proa__loop_hook_find()). */
 static const char netloop_key;
@@ -54,6 +67,10 @@ static void netloop_close(struct proa__loop_hook *h)
 	proa__loop_hook_del(h);
 	if (nl->br && proa_buf_ring_free(nl->br) < 0)
 		proa__log(PROA_LOG_ERROR, "net: buffer ring still in use");
+	if (nl->big && proa_buf_ring_free(nl->big) < 0)
+		proa__log(PROA_LOG_ERROR, "net: big buffer ring still in use");
+	free(nl->refs);
+	free(nl->big_refs);
 	while ((c = nl->free_chunks) != NULL) {
 		nl->free_chunks = c->next;
 		free(c);
@@ -82,6 +99,7 @@ static struct proa__netloop *netloop_new(struct proa_loop *loop)
 	nl->loop = loop;
 	nl->nbufs = DEFAULT_NBUFS;
 	nl->bufsize = DEFAULT_BUFSIZE;
+	nl->big_bufsize = DEFAULT_BIG_BUFSIZE;
 	nl->cur_bid = -1;
 	proa_list_init(&nl->starved);
 	proa_list_init(&nl->dirty);
@@ -112,11 +130,67 @@ struct proa__netloop *proa__netloop_get(struct proa_loop *loop)
 	/* The first socket fixes the sizes.  Without a ring (an old kernel,
 	 * or the epoll backend) every transport reads into its own buffer. */
 	if (proa_loop_feature(loop, PROA_FEAT_BUF_RING) &&
+	    (nl->refs = calloc(nl->nbufs, sizeof(*nl->refs))) &&
 	    proa_buf_ring_new(&nl->br, loop, nl->nbufs, nl->bufsize) == 0)
 		nl->multishot =
 		    proa_loop_feature(loop, PROA_FEAT_RECV_MULTISHOT);
+	if (!nl->br) {
+		free(nl->refs);
+		nl->refs = NULL;
+	}
 	nl->started = true;
 	return nl;
+}
+
+struct proa_buf_ring *proa__netloop_big(struct proa__netloop *nl)
+{
+	unsigned n = nl->big_nbufs;
+	int ret;
+
+	if (nl->big || nl->big_failed)
+		return nl->big;
+	if (!nl->br || nl->big_bufsize <= nl->bufsize) {
+		nl->big_failed = true; /* none, or turned off */
+		return NULL;
+	}
+	if (n == 0)
+		n = nl->nbufs / BIG_SHARE < BIG_MIN_NBUFS
+			? BIG_MIN_NBUFS
+			: nl->nbufs / BIG_SHARE;
+	nl->big_refs = calloc(n, sizeof(*nl->big_refs));
+	ret = nl->big_refs
+		  ? proa_buf_ring_new(&nl->big, nl->loop, n, nl->big_bufsize)
+		  : -ENOMEM;
+	if (ret < 0) {
+		free(nl->big_refs);
+		nl->big_refs = NULL;
+		/* Registration refused (RLIMIT_MEMLOCK, memory): streaming
+		 * connections go on with the shared ring, as before. */
+		proa__log(PROA_LOG_DEBUG, "net: no big buffer class: %s",
+			  strerror(-ret));
+		nl->big = NULL;
+		nl->big_failed = true;
+	}
+	return nl->big;
+}
+
+void proa__netloop_buf_hold(struct proa__netloop *nl, int32_t bid)
+{
+	if (bid & PROA__BID_BIG)
+		nl->big_refs[bid & ~PROA__BID_BIG]++;
+	else
+		nl->refs[bid]++;
+}
+
+void proa__netloop_buf_put(struct proa__netloop *nl, int32_t bid)
+{
+	if (bid & PROA__BID_BIG) {
+		bid &= ~PROA__BID_BIG;
+		if (--nl->big_refs[bid] == 0)
+			proa_buf_ring_put(nl->big, (unsigned)bid);
+	} else if (--nl->refs[bid] == 0) {
+		proa_buf_ring_put(nl->br, (unsigned)bid);
+	}
 }
 
 int proa_net_set_buffers(struct proa_loop *loop, unsigned nbufs, size_t bufsize)
@@ -188,13 +262,13 @@ static struct proa__chunk *chunk_ref(struct proa__netloop *nl, const void *p,
 	return c;
 }
 
-struct proa__chunk *proa__chunk_lend(struct proa__netloop *nl, unsigned bid,
+struct proa__chunk *proa__chunk_lend(struct proa__netloop *nl, int32_t bid,
 				     const void *p, size_t len)
 {
 	struct proa__chunk *c = chunk_ref(nl, p, len);
 
 	if (c)
-		c->bid = (int32_t)bid;
+		c->bid = bid;
 	return c;
 }
 
@@ -249,7 +323,7 @@ void proa__chunk_put(struct proa__netloop *nl, struct proa__chunk *c)
 	if (c->bid >= 0 || c->bid == PROA__CHUNK_EXTERNAL ||
 	    c->bid == PROA__CHUNK_FILE) {
 		if (c->bid >= 0)
-			proa_buf_ring_put(nl->br, (unsigned)c->bid);
+			proa__netloop_buf_put(nl, c->bid);
 		else
 			c->release(c->release_arg);
 		if (nl->nfree_refs < PROA__CHUNK_CACHE) {
@@ -418,4 +492,25 @@ void proa__sock_tune(int fd, int family,
 	if (opt && opt->sndbuf > 0)
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &opt->sndbuf,
 			   sizeof(opt->sndbuf));
+}
+
+int proa_net_set_stream_buffers(struct proa_loop *loop, unsigned nbufs,
+				size_t bufsize)
+{
+	struct proa__netloop *nl;
+
+	if (!loop || nbufs > 32768 || (nbufs & (nbufs - 1)) ||
+	    (nbufs > 0 && (bufsize < 64 || bufsize > (1u << 30))))
+		return -EINVAL;
+	PROA__LOOP_CHECK(loop);
+	if (loop->closed)
+		return PROA_ECLOSED;
+	nl = proa__netloop_peek(loop);
+	if (!nl && !(nl = netloop_new(loop)))
+		return -ENOMEM;
+	if (nl->started)
+		return -EBUSY;
+	nl->big_nbufs = nbufs;
+	nl->big_bufsize = nbufs ? bufsize : 0;
+	return 0;
 }

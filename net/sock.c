@@ -249,10 +249,12 @@ static void start_read(struct proa__sock *t)
 				   t->rlen, -1);
 	else if (t->fdrx)
 		ret = fdrx_recv(t);
-	else if (nl->br)
-		ret = proa_op_recv_select(t->base.loop, &t->rop, t->fd, nl->br,
+	else if (nl->br) {
+		t->armed_big = t->big;
+		ret = proa_op_recv_select(t->base.loop, &t->rop, t->fd,
+					  t->big ? nl->big : nl->br,
 					  recv_flags(t));
-	else
+	} else
 		ret = proa_op_recv(t->base.loop, &t->rop, t->fd, t->rbuf,
 				   t->rlen, 0);
 	if (ret < 0)
@@ -310,19 +312,33 @@ static void on_eof(struct proa__sock *t)
 		sock_close(&t->base);
 }
 
-static void deliver(struct proa__sock *t, const void *data, size_t len)
+/*
+ * Show @len received bytes to the protocol, @piece at a time (a big-class
+ * buffer is shown a shared buffer's worth at a time, so that no
+ * data_received is bigger than the loop's receive size: proa-httpd sizes
+ * its input buffer by it), stopping as soon as the protocol pauses: the
+ * rest is held until it resumes.
+ */
+static void deliver(struct proa__sock *t, const unsigned char *data, size_t len,
+		    size_t piece)
 {
+	size_t n;
 	int ret;
 
-	if (!can_read(t))
-		return; /* closing: dropped, as asyncio does */
-	if (!t->want_read || t->held_len > 0) {
-		ret = hold(t, data, len);
-		if (ret < 0)
-			fatal(t, ret);
-		return;
+	while (len > 0) {
+		if (!can_read(t))
+			return; /* closing: dropped, as asyncio does */
+		if (!t->want_read || t->held_len > 0) {
+			ret = hold(t, data, len);
+			if (ret < 0)
+				fatal(t, ret);
+			return;
+		}
+		n = len < piece ? len : piece;
+		t->base.proto->ops->data_received(t->base.proto, data, n);
+		data += n;
+		len -= n;
 	}
-	t->base.proto->ops->data_received(t->base.proto, data, len);
 }
 
 /*
@@ -371,6 +387,51 @@ static void hup_done(struct proa__sock *t, int res)
 	start_read(t);
 }
 
+/*
+ * The buffer class (netloop.c): a receive that filled a whole buffer of
+ * the shared ring moves its connection to the big class; SMALL_RUN
+ * receives in a row that a shared buffer would have held move it back,
+ * and so does a big ring that ran dry (the shared one serves it, and
+ * starves it if need be, as before).  A multishot receive keeps the ring
+ * it was armed with: it is cancelled, and start_read() arms the new
+ * class once it has ended.  A 64 KiB message over loopback comes as
+ * about 64 KiB and a small remainder, so a streaming connection's run of
+ * small receives stays short.  A one-shot transport (recv_oneshot, or one
+ * that paused reading once) keeps to the shared ring: what a pause holds
+ * is then one shared buffer at most (sock_pause_reading()).
+ */
+#define SMALL_RUN 8
+
+static void set_class(struct proa__sock *t, bool big, bool more)
+{
+	t->big = big;
+	t->small_run = 0;
+	if (big)
+		t->nl->promoted++;
+	else
+		t->nl->demoted++;
+	if (more && !t->oneshot)
+		proa_op_cancel(&t->rop); /* -EALREADY is fine */
+}
+
+static void resize(struct proa__sock *t, size_t res, bool more)
+{
+	struct proa__netloop *nl = t->nl;
+
+	if (res > nl->rx_max)
+		nl->rx_max = res;
+	if (!t->armed_big) {
+		if (!t->big && !t->oneshot && res >= nl->bufsize &&
+		    proa__netloop_big(nl))
+			set_class(t, true, more);
+		return;
+	}
+	if (res >= nl->bufsize)
+		t->small_run = 0;
+	else if (t->big && ++t->small_run >= SMALL_RUN)
+		set_class(t, false, more);
+}
+
 static void recv_done(struct proa_op *op)
 {
 	struct proa__sock *t = op->data;
@@ -390,21 +451,30 @@ static void recv_done(struct proa_op *op)
 		t->last_io = proa_loop_time(t->base.loop);
 		if (op->flags & PROA_OP_F_BUFFER) {
 			id = proa_op_buffer_id(op);
-			nl->cur = proa_buf_ring_buf(nl->br, id);
+			nl->cur = proa_buf_ring_buf(
+			    t->armed_big ? nl->big : nl->br, id);
 			nl->cur_len = (size_t)res;
-			nl->cur_bid = (int32_t)id;
-			deliver(t, nl->cur, (size_t)res);
-			/* Unless a write kept it to send from (lend()). */
-			if (nl->cur_bid >= 0)
-				proa_buf_ring_put(nl->br, id);
+			nl->cur_bid =
+			    (int32_t)id | (t->armed_big ? PROA__BID_BIG : 0);
+			resize(t, (size_t)res, more);
+			proa__netloop_buf_hold(nl, nl->cur_bid);
+			deliver(t, nl->cur, (size_t)res, nl->bufsize);
+			/* Back to the kernel, unless writes keep it to send
+			 * from (lend()). */
+			proa__netloop_buf_put(nl, nl->cur_bid);
 			nl->cur = NULL;
 			nl->cur_bid = -1;
 		} else if (!t->fdrx || fdrx_arrived(t) == 0) {
-			deliver(t, t->rbuf, (size_t)res);
+			deliver(t, t->rbuf, (size_t)res, (size_t)res);
 		}
 	} else if (res == 0) {
 		if (can_read(t))
 			on_eof(t);
+	} else if (res == -ENOBUFS && t->armed_big) {
+		/* The big class ran dry: the shared ring takes over. */
+		nl->enobufs++;
+		if (t->big)
+			set_class(t, false, false);
 	} else if (res == -ENOBUFS) {
 		/* The ring ran dry; the data waits in the socket until
 		 * buffers come back (proa__transports_feed). */
@@ -842,22 +912,27 @@ static int append(struct proa__sock *t, const unsigned char *p, size_t len)
  * A write of bytes that a data_received is being shown from the ring, to
  * its own connection or another one of the loop: send them from there
  * instead of copying (an echo or a proxy then copies nothing in user
- * space).  Only while the ring has half its buffers
- * free: lent buffers wait for the peer to read, and the ring serves every
- * socket of the loop.  1 if lent, 0 to copy, or -ENOMEM.
+ * space).  Each loan holds the buffer (a big one is shown in pieces, each
+ * maybe written).  Only while its ring has half its buffers free: lent
+ * buffers wait for the peer to read, and the ring serves every socket of
+ * the loop.  1 if lent, 0 to copy, or -ENOMEM.
  */
 static int lend(struct proa__sock *t, const unsigned char *p, size_t len)
 {
 	struct proa__netloop *nl = t->nl;
+	struct proa_buf_ring *br;
 	struct proa__chunk *c;
 
 	if (nl->cur_bid < 0 || p < nl->cur || p + len > nl->cur + nl->cur_len ||
-	    len < 512 || proa_buf_ring_available(nl->br) * 2 < nl->nbufs)
+	    len < 512)
 		return 0;
-	c = proa__chunk_lend(nl, (unsigned)nl->cur_bid, p, len);
+	br = nl->cur_bid & PROA__BID_BIG ? nl->big : nl->br;
+	if (proa_buf_ring_available(br) * 2 < proa_buf_ring_nbufs(br))
+		return 0;
+	c = proa__chunk_lend(nl, nl->cur_bid, p, len);
 	if (!c)
 		return -ENOMEM;
-	nl->cur_bid = -1; /* one loan per buffer: it goes back once */
+	proa__netloop_buf_hold(nl, nl->cur_bid);
 	nl->lent++;
 	if (t->wtail)
 		t->wtail->next = c;
@@ -1171,6 +1246,8 @@ static int sock_pause_reading(struct proa_transport *bt)
 	 * a time from now on, so that each later pause overshoots by one
 	 * buffer at most. */
 	t->oneshot = true;
+	if (t->big)
+		set_class(t, false, false); /* one shared buffer at a time */
 	stop_read(t);
 	return 0;
 }

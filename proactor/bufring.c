@@ -62,6 +62,11 @@ size_t proa_buf_ring_bufsize(const struct proa_buf_ring *br)
 	return br ? br->bufsize : 0;
 }
 
+unsigned proa_buf_ring_nbufs(const struct proa_buf_ring *br)
+{
+	return br ? br->nbufs : 0;
+}
+
 int proa_buf_ring_put(struct proa_buf_ring *br, unsigned id)
 {
 	if (!br || id >= br->nbufs)

@@ -191,6 +191,25 @@ struct proa_server_options {
 PROA_API int proa_net_set_buffers(struct proa_loop *loop, unsigned nbufs,
 				  size_t bufsize);
 
+/**
+ * proa_net_set_stream_buffers() - size the second, bigger class of
+ * receive buffers, for connections that stream.  A connection whose
+ * receive fills a whole buffer of the shared ring receives from this
+ * class from then on (a 64 KiB message then arrives in one completion
+ * instead of four), and goes back to the shared ring after 8 receives in
+ * a row that a shared buffer would have held, or when this class runs
+ * dry.  Either way data_received is shown at most the shared @bufsize of
+ * proa_net_set_buffers() at a time.  The class's ring is made when a
+ * connection first streams.  Default: 64 KiB buffers, one for every 8 of
+ * the shared ring (64, 4 MiB of address space, touched as used), at
+ * least 16.  @nbufs a power of two up to 32768, or 0 to turn the class
+ * off; a @bufsize not above the shared one turns it off as well.  Where the
+ * kernel has no buffer ring, nothing changes. Return: 0; -EINVAL; -EBUSY once a
+ * socket of @loop has been opened.
+ */
+PROA_API int proa_net_set_stream_buffers(struct proa_loop *loop, unsigned nbufs,
+					 size_t bufsize);
+
 /* ---- servers ----------------------------------------------------------- */
 
 /**

@@ -709,6 +709,9 @@ PROA_API void *proa_buf_ring_buf(const struct proa_buf_ring *br, unsigned id);
 /** proa_buf_ring_bufsize() - the size of each buffer. */
 PROA_API size_t proa_buf_ring_bufsize(const struct proa_buf_ring *br);
 
+/** proa_buf_ring_nbufs() - how many buffers the ring has in all. */
+PROA_API unsigned proa_buf_ring_nbufs(const struct proa_buf_ring *br);
+
 /**
  * proa_buf_ring_put() - give buffer @id back to the kernel.
  * Return: 0; -EINVAL for an @id out of range; -EALREADY if the ring holds

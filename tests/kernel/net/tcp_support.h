@@ -71,6 +71,7 @@ struct peer {
 	bool reading_paused;
 	bool ops_idle_at_lost; /* lost_ops_idle() ran */
 	unsigned data_calls;
+	size_t max_len;	   /* the biggest data_received */
 	unsigned lost_seq; /* ++order_seq at connection_lost */
 	/* runs first in connection_lost, while pe->t is still valid */
 	void (*on_lost)(struct peer *pe);
@@ -113,6 +114,8 @@ static inline void p_data(struct proa_protocol *p, const void *data, size_t len)
 
 	assert_true(len > 0);
 	pe->data_calls++;
+	if (len > pe->max_len)
+		pe->max_len = len;
 	if (pe->reading_paused)
 		pe->rx_while_paused += len;
 	if (pe->flags & P_VERIFY) {
