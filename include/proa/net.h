@@ -200,8 +200,8 @@ PROA_API int proa_net_set_buffers(struct proa_loop *loop, unsigned nbufs,
  * a row that a shared buffer would have held, or when this class runs
  * dry.  Either way data_received is shown at most the shared @bufsize of
  * proa_net_set_buffers() at a time.  The class's ring is made when a
- * connection first streams.  Default: 64 KiB buffers, one for every 8 of
- * the shared ring (64, 4 MiB of address space, touched as used), at
+ * connection first streams.  Default: 64 KiB buffers, one for every 2 of
+ * the shared ring (256, 16 MiB of address space, touched as used), at
  * least 16.  @nbufs a power of two up to 32768, or 0 to turn the class
  * off; a @bufsize not above the shared one turns it off as well.  Where the
  * kernel has no buffer ring, nothing changes. Return: 0; -EINVAL; -EBUSY once a

@@ -51,6 +51,39 @@ static void pump_until(struct proa_loop *loop, struct pump *pu, struct peer *pe,
 	}
 }
 
+/* A server and one client connected to it, on @loop. */
+struct pair {
+	struct proa_loop *loop;
+	struct farm sf, cf;
+	struct proa_server *s;
+	struct peer *c, *sv;
+	struct proa__netloop *nl;
+};
+
+static void pair_open(struct pair *p, struct proa_loop *loop, unsigned sflags,
+		      unsigned cflags)
+{
+	*p = (struct pair){
+	    .loop = loop, .sf = {.flags = sflags}, .cf = {.flags = cflags}};
+	p->s = listen_local(loop, NULL, &p->sf);
+	p->c = connect_local(loop, proa_server_port(p->s), NULL, &p->cf);
+	DRIVE(loop, p->sf.peers && p->sf.peers->made);
+	p->sv = p->sf.peers;
+	p->nl = proa__netloop_peek(loop);
+}
+
+/* Close both ends, check that every buffer is back, close the loop. */
+static void pair_close(struct pair *p)
+{
+	assert_res(proa_transport_close(p->c->t), 0);
+	DRIVE(p->loop, p->c->lost && p->sv->lost);
+	assert_all_back(p->loop);
+	close_server(p->loop, p->s);
+	proa_test_loop_close(p->loop);
+	farm_free(&p->sf);
+	farm_free(&p->cf);
+}
+
 /* 4 MiB in 64 KiB writes: the server's connection moves to the big
  * class (some receive brings more than a shared buffer holds), yet no
  * data_received is bigger than the shared 16 KiB.  Then small messages
@@ -58,48 +91,37 @@ static void pump_until(struct proa_loop *loop, struct pump *pu, struct peer *pe,
  * throughout. */
 static void test_stream_then_small(void **state)
 {
-	struct proa_loop *loop = proa_test_loop_new();
-	struct farm sf = {.flags = P_VERIFY}, cf = {.flags = 0};
-	struct proa_server *s = listen_local(loop, NULL, &sf);
-	struct peer *c = connect_local(loop, proa_server_port(s), NULL, &cf);
-	struct pump pu = {.pe = c, .total = 4u << 20, .piece = 65536};
-	struct proa__netloop *nl = proa__netloop_peek(loop);
-	struct peer *sv;
+	struct pair p;
+	struct pump pu = {.total = 4u << 20, .piece = 65536};
 	uint64_t promoted;
 	unsigned i;
 
 	(void)state;
-	DRIVE(loop, sf.peers && sf.peers->made);
-	sv = sf.peers;
-	pump_until(loop, &pu, sv, pu.total);
-	assert_int_equal(sv->bad, 0);
-	assert_true(nl->promoted >= 1);
-	assert_non_null(nl->big);
-	assert_true(nl->rx_max > 16384);
-	assert_true(sv->max_len <= 16384);
+	pair_open(&p, proa_test_loop_new(), P_VERIFY, 0);
+	pu.pe = p.c;
+	pump_until(p.loop, &pu, p.sv, pu.total);
+	assert_int_equal(p.sv->bad, 0);
+	assert_true(p.nl->promoted >= 1);
+	assert_non_null(p.nl->big);
+	assert_true(p.nl->rx_max > 16384);
+	assert_true(p.sv->max_len <= 16384);
 	/* Small messages, each waited for: one receive each. */
 	for (i = 0; i < 20; i++) {
 		pu.total += 100;
 		pu.piece = 100;
-		pump_until(loop, &pu, sv, pu.total);
+		pump_until(p.loop, &pu, p.sv, pu.total);
 	}
-	assert_int_equal(sv->bad, 0);
-	assert_false(is_big(sv->t));
-	assert_true(nl->demoted >= 1);
+	assert_int_equal(p.sv->bad, 0);
+	assert_false(is_big(p.sv->t));
+	assert_true(p.nl->demoted >= 1);
 	/* Streaming again moves it again. */
-	promoted = nl->promoted;
+	promoted = p.nl->promoted;
 	pu.total += 1u << 20;
 	pu.piece = 65536;
-	pump_until(loop, &pu, sv, pu.total);
-	assert_int_equal(sv->bad, 0);
-	assert_true(nl->promoted > promoted);
-	assert_res(proa_transport_close(c->t), 0);
-	DRIVE(loop, c->lost && sv->lost);
-	assert_all_back(loop);
-	close_server(loop, s);
-	proa_test_loop_close(loop);
-	farm_free(&sf);
-	farm_free(&cf);
+	pump_until(p.loop, &pu, p.sv, pu.total);
+	assert_int_equal(p.sv->bad, 0);
+	assert_true(p.nl->promoted > promoted);
+	pair_close(&p);
 }
 
 /* A streaming connection whose consumer starts pausing after every
@@ -109,35 +131,24 @@ static void test_stream_then_small(void **state)
  * from then on); no data_received while paused. */
 static void test_pause_inside_big_buffer(void **state)
 {
-	struct proa_loop *loop = proa_test_loop_new();
-	struct farm sf = {.flags = P_VERIFY}, cf = {.flags = 0};
-	struct proa_server *s = listen_local(loop, NULL, &sf);
-	struct peer *c = connect_local(loop, proa_server_port(s), NULL, &cf);
-	struct pump pu = {.pe = c, .total = 1u << 20, .piece = 65536};
-	struct proa__netloop *nl = proa__netloop_peek(loop);
-	struct peer *sv;
+	struct pair p;
+	struct pump pu = {.total = 1u << 20, .piece = 65536};
 
 	(void)state;
-	DRIVE(loop, sf.peers && sf.peers->made);
-	sv = sf.peers;
-	pump_until(loop, &pu, sv, pu.total);
-	assert_true(is_big(sv->t));
-	sv->flags |= P_PAUSE_EACH;
+	pair_open(&p, proa_test_loop_new(), P_VERIFY, 0);
+	pu.pe = p.c;
+	pump_until(p.loop, &pu, p.sv, pu.total);
+	assert_true(is_big(p.sv->t));
+	p.sv->flags |= P_PAUSE_EACH;
 	pu.total += 4u << 20;
-	pump_until(loop, &pu, sv, pu.total);
-	assert_false(is_big(sv->t));
-	assert_int_equal(sv->bad, 0);
-	assert_int_equal(sv->rx_while_paused, 0);
-	assert_true(nl->promoted >= 1 && nl->demoted >= 1);
-	assert_true(nl->rx_max > 16384);
-	assert_true(sv->max_len <= 16384);
-	assert_res(proa_transport_close(c->t), 0);
-	DRIVE(loop, c->lost && sv->lost);
-	assert_all_back(loop);
-	close_server(loop, s);
-	proa_test_loop_close(loop);
-	farm_free(&sf);
-	farm_free(&cf);
+	pump_until(p.loop, &pu, p.sv, pu.total);
+	assert_false(is_big(p.sv->t));
+	assert_int_equal(p.sv->bad, 0);
+	assert_int_equal(p.sv->rx_while_paused, 0);
+	assert_true(p.nl->promoted >= 1 && p.nl->demoted >= 1);
+	assert_true(p.nl->rx_max > 16384);
+	assert_true(p.sv->max_len <= 16384);
+	pair_close(&p);
 }
 
 /* An echo: the server writes back each piece of a big buffer, sent from
@@ -146,30 +157,20 @@ static void test_pause_inside_big_buffer(void **state)
  * open. */
 static void test_echo_lends_big_buffers(void **state)
 {
-	struct proa_loop *loop = proa_test_loop_new();
-	struct farm sf = {.flags = P_ECHO}, cf = {.flags = P_VERIFY};
-	struct proa_server *s = listen_local(loop, NULL, &sf);
-	struct peer *c = connect_local(loop, proa_server_port(s), NULL, &cf);
-	struct pump pu = {.pe = c, .total = 8u << 20, .piece = 65536};
-	struct proa__netloop *nl = proa__netloop_peek(loop);
-	struct peer *sv;
+	struct pair p;
+	struct pump pu = {.total = 8u << 20, .piece = 65536};
 
 	(void)state;
-	DRIVE(loop, sf.peers && sf.peers->made);
-	sv = sf.peers;
-	pump_until(loop, &pu, c, pu.total);
-	assert_int_equal(c->bad, 0);
-	assert_true(nl->promoted >= 1);
-	assert_true(nl->lent > 0);
-	DRIVE(loop, proa_transport_write_buffer_size(sv->t) == 0 &&
-			proa_transport_write_buffer_size(c->t) == 0);
-	assert_all_back(loop);
-	assert_res(proa_transport_close(c->t), 0);
-	DRIVE(loop, c->lost && sv->lost);
-	close_server(loop, s);
-	proa_test_loop_close(loop);
-	farm_free(&sf);
-	farm_free(&cf);
+	pair_open(&p, proa_test_loop_new(), P_ECHO, P_VERIFY);
+	pu.pe = p.c;
+	pump_until(p.loop, &pu, p.c, pu.total);
+	assert_int_equal(p.c->bad, 0);
+	assert_true(p.nl->promoted >= 1);
+	assert_true(p.nl->lent > 0);
+	DRIVE(p.loop, proa_transport_write_buffer_size(p.sv->t) == 0 &&
+			  proa_transport_write_buffer_size(p.c->t) == 0);
+	assert_all_back(p.loop);
+	pair_close(&p);
 }
 
 /* A big class of one buffer and eight connections streaming at once:
@@ -233,32 +234,19 @@ static void test_big_class_runs_dry(void **state)
 static void test_big_class_off(void **state)
 {
 	struct proa_loop *loop = proa_test_loop_new();
-	struct farm sf = {.flags = P_VERIFY}, cf = {.flags = 0};
-	struct proa_server *s;
-	struct peer *c, *sv;
+	struct pair p;
 	struct pump pu = {.total = 2u << 20, .piece = 65536};
-	struct proa__netloop *nl;
 
 	(void)state;
 	assert_res(proa_net_set_stream_buffers(loop, 0, 0), 0);
-	s = listen_local(loop, NULL, &sf);
-	c = connect_local(loop, proa_server_port(s), NULL, &cf);
-	pu.pe = c;
-	DRIVE(loop, sf.peers && sf.peers->made);
-	sv = sf.peers;
-	pump_until(loop, &pu, sv, pu.total);
-	nl = proa__netloop_peek(loop);
-	assert_int_equal(sv->bad, 0);
-	assert_int_equal(nl->promoted, 0);
-	assert_null(nl->big);
-	assert_true(nl->rx_max <= 16384);
-	assert_res(proa_transport_close(c->t), 0);
-	DRIVE(loop, c->lost && sv->lost);
-	assert_all_back(loop);
-	close_server(loop, s);
-	proa_test_loop_close(loop);
-	farm_free(&sf);
-	farm_free(&cf);
+	pair_open(&p, loop, P_VERIFY, 0);
+	pu.pe = p.c;
+	pump_until(loop, &pu, p.sv, pu.total);
+	assert_int_equal(p.sv->bad, 0);
+	assert_int_equal(p.nl->promoted, 0);
+	assert_null(p.nl->big);
+	assert_true(p.nl->rx_max <= 16384);
+	pair_close(&p);
 }
 
 int main(void)
