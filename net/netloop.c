@@ -171,7 +171,7 @@ struct proa_buf_ring *proa__netloop_big(struct proa__netloop *nl)
 		/* Registration refused (RLIMIT_MEMLOCK, memory): streaming
 		 * connections go on with the shared ring, as before. */
 		proa__log(PROA_LOG_DEBUG, "net: no big buffer class: %s",
-			  strerror(-ret));
+			  proa_strerror(ret));
 		nl->big = NULL;
 		nl->big_failed = true;
 	}
