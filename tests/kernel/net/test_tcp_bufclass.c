@@ -173,6 +173,35 @@ static void test_echo_lends_big_buffers(void **state)
 	pair_close(&p);
 }
 
+/* Reset mid-stream: an echo whose peer stops reading keeps big buffers
+ * lent to writes that cannot leave; the peer then aborts.  The server's
+ * connection is lost with the reset, and every lent buffer is back in its
+ * ring: none stays held for a write that will never be sent. */
+static void test_reset_with_lent_big_buffers(void **state)
+{
+	struct pair p;
+	struct pump pu = {.total = 3u << 20, .piece = 65536};
+	uint64_t lent;
+
+	(void)state;
+	pair_open(&p, proa_test_loop_new(), P_ECHO, 0);
+	pu.pe = p.c;
+	assert_res(proa_transport_pause_reading(p.c->t), 0);
+	lent = p.nl->lent;
+	pump_until(p.loop, &pu, p.sv, pu.total);
+	assert_true(p.nl->promoted >= 1);
+	assert_true(p.nl->lent > lent);
+	assert_true(proa_transport_write_buffer_size(p.sv->t) > 0);
+	assert_res(proa_transport_abort(p.c->t), 0);
+	DRIVE(p.loop, p.c->lost && p.sv->lost);
+	assert_true(p.sv->err < 0);
+	assert_all_back(p.loop);
+	close_server(p.loop, p.s);
+	proa_test_loop_close(p.loop);
+	farm_free(&p.sf);
+	farm_free(&p.cf);
+}
+
 /* A big class of one buffer and eight connections streaming at once:
  * the big ring runs dry, the connections it failed go back to the shared
  * ring, and every byte arrives, in order, on every connection. */
@@ -258,6 +287,8 @@ int main(void)
 					    teardown_check),
 	    cmocka_unit_test_setup_teardown(test_echo_lends_big_buffers, setup,
 					    teardown_check),
+	    cmocka_unit_test_setup_teardown(test_reset_with_lent_big_buffers,
+					    setup, teardown_check),
 	    cmocka_unit_test_setup_teardown(test_big_class_runs_dry, setup,
 					    teardown_check),
 	    cmocka_unit_test_setup_teardown(test_big_class_off, setup,
