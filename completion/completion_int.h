@@ -170,6 +170,7 @@ enum proa__op_kind {
 	PROA__OP_LINKAT,
 	PROA__OP_GETDENTS,	  /* no opcode: always the executor */
 	PROA__OP_COPY_FILE_RANGE, /* no opcode: always the executor */
+	PROA__OP_SENDMSG_ZC,
 };
 
 /* op->priv.iflags */

@@ -46,6 +46,7 @@ const char *proa__op_kind_name(unsigned kind)
 	    [PROA__OP_RECV_SELECT] = "recv_select",
 	    [PROA__OP_SEND] = "send",
 	    [PROA__OP_SENDMSG] = "sendmsg",
+	    [PROA__OP_SENDMSG_ZC] = "sendmsg_zc",
 	    [PROA__OP_RECVMSG] = "recvmsg",
 	    [PROA__OP_SHUTDOWN] = "shutdown",
 	    [PROA__OP_RECVMSG_SELECT] = "recvmsg_select",

@@ -681,6 +681,13 @@ int proa_op_sendmsg(struct proa_loop *loop, struct proa_op *op, int fd,
 		      PROA__OP_SENDMSG, PROA_FEAT_OP_SENDMSG, __func__);
 }
 
+int proa_op_sendmsg_zc(struct proa_loop *loop, struct proa_op *op, int fd,
+		       const struct msghdr *msg, int msg_flags)
+{
+	return msg_op(loop, op, fd, msg, msg_flags | MSG_NOSIGNAL,
+		      PROA__OP_SENDMSG_ZC, PROA_FEAT_OP_SENDMSG_ZC, __func__);
+}
+
 int proa_op_recvmsg(struct proa_loop *loop, struct proa_op *op, int fd,
 		    struct msghdr *msg, int msg_flags)
 {

@@ -538,6 +538,8 @@ const char *proa_feature_name(enum proa_feature f)
 	    [PROA_FEAT_OP_LINKAT] = "OP_LINKAT",
 	    [PROA_FEAT_REG_FILES] = "REG_FILES",
 	    [PROA_FEAT_REG_BUFFERS] = "REG_BUFFERS",
+	    [PROA_FEAT_OP_SENDMSG_ZC] = "OP_SENDMSG_ZC",
+	    [PROA_FEAT_SEND_ZC_REPORT] = "SEND_ZC_REPORT",
 	};
 
 	if ((unsigned)f >= PROA_FEAT__COUNT)

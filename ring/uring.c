@@ -47,6 +47,15 @@
 /* IORING_OP_FTRUNCATE (Linux 6.9), likewise; liburing 2.6's
  * io_uring_prep_ftruncate() is a plain rw prep with the length as offset. */
 #define PROA__IORING_OP_FTRUNCATE 55
+/* A zero-copy send's report of whether the kernel copied after all
+ * (Linux 6.2; liburing 2.3's headers are 6.1's): the flag asks for it in
+ * the notification's res. */
+#ifndef IORING_SEND_ZC_REPORT_USAGE
+#define IORING_SEND_ZC_REPORT_USAGE (1U << 3)
+#endif
+#ifndef IORING_NOTIF_USAGE_ZC_COPIED
+#define IORING_NOTIF_USAGE_ZC_COPIED (1U << 31)
+#endif
 
 /* proa/op.h spells openat2(2)'s struct and flags without kernel headers. */
 _Static_assert(sizeof(struct proa_open_how) == sizeof(struct open_how) &&
@@ -91,6 +100,7 @@ struct uring {
 	unsigned enter_flags; /* IORING_ENTER_REGISTERED_RING once registered */
 	bool enabled;
 	bool busy;	       /* the kernel refused submissions: reap first */
+	bool zc_report;	       /* ask zero-copy sends whether they copied */
 	unsigned last_dropped; /* *cq.koverflow last seen */
 	/* openat2: the struct open_how each SQE slot points at, by slot
 	 * index.  The kernel copies it when it consumes the SQE
@@ -306,6 +316,11 @@ static void prep(struct uring *u, struct io_uring_sqe *sqe, struct proa_op *op)
 	case PROA__OP_SENDMSG:
 		io_uring_prep_sendmsg(sqe, p->fd, p->addr, p->extra);
 		break;
+	case PROA__OP_SENDMSG_ZC:
+		io_uring_prep_sendmsg_zc(sqe, p->fd, p->addr, p->extra);
+		if (u->zc_report)
+			sqe->ioprio |= IORING_SEND_ZC_REPORT_USAGE;
+		break;
 	case PROA__OP_RECVMSG:
 		io_uring_prep_recvmsg(sqe, p->fd, (void *)p->addr, p->extra);
 		break;
@@ -501,6 +516,8 @@ static uint32_t cqe_flags(uint32_t k)
 		f |= PROA_OP_F_SOCK_NONEMPTY;
 	if (k & IORING_CQE_F_BUFFER)
 		f |= PROA_OP_F_BUFFER | (k & 0xffff0000u);
+	if (k & IORING_CQE_F_NOTIF)
+		f |= PROA_OP_F_NOTIF;
 	return f;
 }
 
@@ -533,6 +550,12 @@ again:
 		out[n].op = (struct proa_op *)(uintptr_t)ud;
 		out[n].res = cqe->res;
 		out[n].flags = cqe_flags(cqe->flags);
+		/* A notification's res is a report, not a count: a flag. */
+		if (proa__unlikely(out[n].flags & PROA_OP_F_NOTIF)) {
+			if ((uint32_t)cqe->res & IORING_NOTIF_USAGE_ZC_COPIED)
+				out[n].flags |= PROA_OP_F_ZC_COPIED;
+			out[n].res = 0;
+		}
 		n++;
 	}
 	u->base.stats.completions += head - *cq->khead;
@@ -985,6 +1008,7 @@ static const struct {
     {PROA_FEAT_OP_MKDIRAT, IORING_OP_MKDIRAT},
     {PROA_FEAT_OP_SYMLINKAT, IORING_OP_SYMLINKAT},
     {PROA_FEAT_OP_LINKAT, IORING_OP_LINKAT},
+    {PROA_FEAT_OP_SENDMSG_ZC, IORING_OP_SENDMSG_ZC},
 };
 
 /* Whether the running kernel is @maj.@min or newer.  Flags within an
@@ -1074,6 +1098,12 @@ static void probe_features(struct uring *u)
 			      proa__ring_feature(r, PROA_FEAT_BUF_RING) &&
 				  proa__ring_feature(r, PROA_FEAT_OP_RECV) &&
 				  kernel_at_least(6, 0));
+	/* A 6.1 kernel refuses the flag (-EINVAL on every send): only
+	 * ask for the report where the kernel gives it. */
+	proa__ring_set_probed(r, PROA_FEAT_SEND_ZC_REPORT,
+			      proa__ring_feature(r, PROA_FEAT_OP_SENDMSG_ZC) &&
+				  kernel_at_least(6, 2));
+	u->zc_report = proa__ring_feature(r, PROA_FEAT_SEND_ZC_REPORT);
 }
 
 int proa__uring_new(struct proa__ring **out, const struct proa__ring_params *p,

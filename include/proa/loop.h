@@ -693,6 +693,10 @@ enum proa_feature {
 	 * and proa_loop_register_buffers() are emulated (proa/op.h). */
 	PROA_FEAT_REG_FILES,
 	PROA_FEAT_REG_BUFFERS,
+	PROA_FEAT_OP_SENDMSG_ZC, /* zero-copy sendmsg, Linux 6.1 */
+	/* the kernel says in a zero-copy send's notification whether it
+	 * had to copy after all (Linux 6.2): PROA_OP_F_ZC_COPIED */
+	PROA_FEAT_SEND_ZC_REPORT,
 	PROA_FEAT__COUNT
 };
 

@@ -7,7 +7,8 @@
  * exactly once for a single-shot operation - later, on the loop thread,
  * never inside the submitting call.  A multishot operation (poll with
  * PROA_POLL_MULTISHOT) calls @op->cb once per event with PROA_OP_F_MORE set,
- * and a last time without it.
+ * and a last time without it; so does a zero-copy send (its last call is
+ * the notification that the bytes are free).
  *
  * Buffers, iovecs, paths and result structures passed to an operation are
  * borrowed, never copied: they belong to the kernel until @op->cb runs with
@@ -58,6 +59,10 @@ enum proa_op_state {
 #define PROA_OP_F_BUFFER (1U << 1)
 /* recv: more data was waiting in the socket when this one completed. */
 #define PROA_OP_F_SOCK_NONEMPTY (1U << 2)
+/* proa_op_sendmsg_zc(): the notification - the kernel is done with the
+ * bytes; and with it, the kernel copied them after all. */
+#define PROA_OP_F_NOTIF (1U << 3)
+#define PROA_OP_F_ZC_COPIED (1U << 4)
 
 /* Flags for proa_op_accept() and proa_op_recv_select(). */
 #define PROA_ACCEPT_MULTISHOT (1U << 0)
@@ -493,6 +498,27 @@ PROA_API int proa_op_sendmsg(struct proa_loop *loop, struct proa_op *op, int fd,
 			     const struct msghdr *msg, int msg_flags);
 PROA_API int proa_op_recvmsg(struct proa_loop *loop, struct proa_op *op, int fd,
 			     struct msghdr *msg, int msg_flags);
+
+/**
+ * proa_op_sendmsg_zc() - sendmsg(2) without copying the bytes: the kernel
+ * sends from the pages of @msg's iovecs (IORING_OP_SENDMSG_ZC).  The
+ * callback runs twice when the send took the bytes: first with
+ * PROA_OP_F_MORE and @op->res the byte count (the msghdr and the iovec
+ * array are the caller's again), then with PROA_OP_F_NOTIF once the kernel
+ * is done with the bytes themselves - for TCP, when the peer acknowledged
+ * them - and only then may they be changed or freed.  The first callback
+ * may carry an error (-EOPNOTSUPP for a socket that cannot, AF_UNIX) and
+ * still have PROA_OP_F_MORE: the notification follows whenever it is set,
+ * and only then.
+ * The notification has @op->res 0 and, where the kernel reports it
+ * (PROA_FEAT_SEND_ZC_REPORT), PROA_OP_F_ZC_COPIED if it had to copy after
+ * all (loopback, a device that cannot gather): zero-copy then costs more
+ * than a plain sendmsg.  Adds MSG_NOSIGNAL.  -EOPNOTSUPP where the ring
+ * has no such op (PROA_FEAT_OP_SENDMSG_ZC; never on the epoll backend).
+ */
+PROA_API int proa_op_sendmsg_zc(struct proa_loop *loop, struct proa_op *op,
+				int fd, const struct msghdr *msg,
+				int msg_flags);
 
 /**
  * proa_op_recvmsg_select() - multishot recvmsg(2) into buffers of @br, for

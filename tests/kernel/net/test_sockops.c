@@ -26,6 +26,7 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -1160,6 +1161,169 @@ static void test_shutdown_wr_peer_reads_eof(void **state)
 	(void)state;
 }
 
+/* ---- zero-copy send ---------------------------------------------------- */
+
+/*
+ * The zero-copy contract's record: the callback frees the buffer at the
+ * notification, and not before (ASan sees a kernel read of freed memory
+ * only through the peer's bytes, which are checked).  The op stays busy
+ * between the two callbacks.
+ */
+struct zc_rec {
+	struct rec r;
+	unsigned char *buf;
+	bool busy_after_first; /* the op was not idle in the first call */
+};
+
+static void zc_cb(struct proa_op *op)
+{
+	struct zc_rec *z = op->data;
+
+	rec_cb(op);
+	if (op->flags & PROA_OP_F_MORE)
+		z->busy_after_first = !proa_op_is_idle(op);
+	if (op->flags & PROA_OP_F_NOTIF) {
+		free(z->buf);
+		z->buf = NULL;
+	}
+}
+
+static void test_sendmsg_zc_notifies_before_the_buffer_is_freed(void **state)
+{
+	int before = proa_test_fds();
+	struct proa_loop *loop = proa_test_loop_new();
+	const size_t len = 256 * 1024;
+	unsigned char *want = malloc(len), *got = malloc(len);
+	struct zc_rec z = {0};
+	struct sockaddr_in sa;
+	struct iovec iov[2];
+	struct msghdr msg;
+	struct proa_op op;
+	size_t have = 0;
+	ssize_t n;
+	int lfd, cfd, afd;
+
+	assert_non_null(want);
+	assert_non_null(got);
+	lfd = tcp_listener(&sa);
+	cfd = tcp_connect(&sa);
+	afd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(afd >= 0);
+	z.buf = malloc(len);
+	assert_non_null(z.buf);
+	fill_pattern(want, len, 5);
+	memcpy(z.buf, want, len);
+	memset(&msg, 0, sizeof(msg));
+	iov[0] = (struct iovec){z.buf, len / 2};
+	iov[1] = (struct iovec){z.buf + len / 2, len - len / 2};
+	msg.msg_iov = iov;
+	msg.msg_iovlen = 2;
+	proa_op_init(&op, zc_cb, &z);
+	if (!proa_loop_feature(loop, PROA_FEAT_OP_SENDMSG_ZC)) {
+		/* The epoll backend, or an old kernel: refused at once. */
+		assert_res(proa_op_sendmsg_zc(loop, &op, cfd, &msg, 0),
+			   -EOPNOTSUPP);
+		assert_true(proa_op_is_idle(&op));
+		free(z.buf);
+		goto out;
+	}
+	assert_res(proa_op_sendmsg_zc(loop, &op, cfd, &msg, 0), 0);
+	/* The iovecs are the caller's again after the first callback. */
+	DRIVE(loop, z.r.n >= 1);
+	assert_true(z.r.flags[0] & PROA_OP_F_MORE);
+	assert_false(z.r.flags[0] & PROA_OP_F_NOTIF);
+	assert_true(z.r.res[0] > 0 && (size_t)z.r.res[0] <= len);
+	memset(iov, 0, sizeof(iov));
+	/* The peer reads while the notification may still be owed: the
+	 * kernel still has the bytes, and they arrive intact. */
+	while (have < (size_t)z.r.res[0]) {
+		n = recv(afd, got + have, (size_t)z.r.res[0] - have,
+			 MSG_DONTWAIT);
+		if (n < 0) {
+			assert_int_equal(errno, EAGAIN);
+			assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
+			continue;
+		}
+		assert_true(n > 0);
+		have += (size_t)n;
+	}
+	assert_memory_equal(got, want, have);
+	proa_test_drive_op(loop, &op, MAX_ITER);
+	/* Exactly two calls: the send, then the notification, last. */
+	assert_int_equal(z.r.n, 2);
+	assert_int_equal(z.r.final, 1);
+	assert_true(z.r.flags[1] & PROA_OP_F_NOTIF);
+	assert_false(z.r.flags[1] & PROA_OP_F_MORE);
+	assert_int_equal(z.r.res[1], 0);
+	assert_null(z.buf); /* freed in the notification's callback */
+	/* Loopback hands the receiver a copy: the kernel says so where it
+	 * can (this is why net/ stops zero-copy on such a connection). */
+	if (proa_loop_feature(loop, PROA_FEAT_SEND_ZC_REPORT))
+		assert_true(z.r.flags[1] & PROA_OP_F_ZC_COPIED);
+	assert_true(z.busy_after_first);
+out:
+	close(afd);
+	close(cfd);
+	close(lfd);
+	free(want);
+	free(got);
+	proa_test_loop_close(loop);
+	assert_int_equal(proa_test_fds(), before);
+	(void)state;
+}
+
+static void test_sendmsg_zc_refusals(void **state)
+{
+	int before = proa_test_fds();
+	struct proa_loop *loop;
+	struct iovec iov = {(void *)"unix", 4};
+	struct msghdr msg;
+	struct proa_op op;
+	struct rec r = {0};
+	unsigned runs = 0;
+	int sv[2];
+
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	stream_pair(sv);
+	/* Hidden by the probe: refused before anything is queued. */
+	proa__ring_faults.hide_features = 1ull << PROA_FEAT_OP_SENDMSG_ZC;
+	loop = proa_test_loop_new();
+	proa__ring_faults.hide_features = 0;
+	assert_false(proa_loop_feature(loop, PROA_FEAT_OP_SENDMSG_ZC));
+	proa_op_init(&op, never_cb, &runs);
+	assert_res(proa_op_sendmsg_zc(loop, &op, sv[0], &msg, 0), -EOPNOTSUPP);
+	assert_true(proa_op_is_idle(&op));
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	assert_int_equal(runs, 0);
+	proa_test_loop_close(loop);
+
+	loop = proa_test_loop_new();
+	if (proa_loop_feature(loop, PROA_FEAT_OP_SENDMSG_ZC)) {
+		assert_res(proa_op_sendmsg_zc(loop, &op, -1, &msg, 0), -EBADF);
+		assert_res(proa_op_sendmsg_zc(loop, &op, sv[0], NULL, 0),
+			   -EINVAL);
+		assert_int_equal(runs, 0);
+		/* A UNIX socket cannot: the send fails, and the bytes were
+		 * not sent.  The kernel may still owe a notification (this
+		 * one does): then it comes, last. */
+		SYNC(loop, &r, proa_op_sendmsg_zc(loop, &op_, sv[0], &msg, 0));
+		assert_res(r.res[0], -EOPNOTSUPP);
+		assert_int_equal(r.n, r.flags[0] & PROA_OP_F_MORE ? 2 : 1);
+		if (r.n == 2)
+			assert_true(r.flags[1] & PROA_OP_F_NOTIF);
+		assert_int_equal(recv(sv[1], &runs, sizeof(runs), MSG_DONTWAIT),
+				 -1);
+		assert_int_equal(errno, EAGAIN);
+	}
+	close(sv[0]);
+	close(sv[1]);
+	proa_test_loop_close(loop);
+	assert_int_equal(proa_test_fds(), before);
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1178,6 +1342,9 @@ int main(void)
 	    cmocka_unit_test(test_recvmsg_select_udp_name_payload_trunc),
 	    cmocka_unit_test(test_sendmsg_gathers_recvmsg_scatters),
 	    cmocka_unit_test(test_shutdown_wr_peer_reads_eof),
+	    cmocka_unit_test(
+		test_sendmsg_zc_notifies_before_the_buffer_is_freed),
+	    cmocka_unit_test(test_sendmsg_zc_refusals),
 	};
 
 	proa_test_require_uring();
