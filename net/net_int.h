@@ -30,6 +30,10 @@ struct proa__chunk {
 	uint32_t head; /* first byte not yet sent */
 	uint32_t tail; /* first free byte */
 	int32_t bid;   /* ring buffer id, -1, or PROA__CHUNK_EXTERNAL */
+	/* zero-copy sends whose notification is owed, that sent from this
+	 * chunk: a put waits for the last one (proa__chunk_unpin()) */
+	uint16_t zc_pins;
+	bool zc_dropped; /* put while pinned */
 	/* PROA__CHUNK_EXTERNAL: the caller's memory (write_ref), handed
 	 * back with release(release_arg) once sent or dropped */
 	void (*release)(void *arg);
@@ -129,6 +133,15 @@ struct proa__netloop {
 	uint64_t promoted; /* connections moved to the big class (tests) */
 	uint64_t demoted;  /* and moved back */
 	size_t rx_max;	   /* the largest receive (tests) */
+	/* proa_net_set_send_zc(): writes of this many bytes or more go by
+	 * zero-copy sends; 0 never */
+	size_t zc_min;
+	uint64_t zc_sends;  /* zero-copy sends made (tests) */
+	uint64_t zc_notifs; /* and notified */
+	uint64_t zc_copied; /* of which the kernel copied after all */
+	/* tests: go on with zero-copy where the kernel copies (loopback,
+	 * where every test runs), as it would where a device does not */
+	bool zc_keep_copied;
 	/* the ring buffer a data_received is being shown, which a write of
 	 * its bytes - to this connection or another (a proxy) - may borrow
 	 * instead of copying */
@@ -170,6 +183,9 @@ struct proa__chunk *proa__chunk_file(struct proa__netloop *nl, int fd,
 				     uint64_t off, size_t len,
 				     void (*release)(void *arg), void *arg);
 void proa__chunk_put(struct proa__netloop *nl, struct proa__chunk *c);
+/* A zero-copy send that sent from @c was notified: the put it waited for,
+ * if there was one, happens now. */
+void proa__chunk_unpin(struct proa__netloop *nl, struct proa__chunk *c);
 
 /* A pipe to splice through: a cached one or a new one; NULL with errno
  * set.  Put back with @clean false if bytes may be left in it (then it is
@@ -310,9 +326,14 @@ struct proa__sock {
 
 	struct proa__chunk *whead, *wtail;
 	struct proa__fdmsg *fds_sent; /* on the sendmsg in flight */
-	struct proa__fdrx *fdrx;      /* receiving descriptors, or NULL */
-	size_t wbytes;		      /* buffered, not yet sent */
-	uint8_t wkind;		      /* what wop is doing: enum in sock.c */
+	/* the zero-copy send in flight (wop idle meanwhile), until its
+	 * first callback; the one whose notification decides whether this
+	 * connection goes on with zero-copy (sock.c) */
+	struct proa__zcsend *zc_send, *zc_trial;
+	uint8_t zc;		 /* enum in sock.c */
+	struct proa__fdrx *fdrx; /* receiving descriptors, or NULL */
+	size_t wbytes;		 /* buffered, not yet sent */
+	uint8_t wkind;		 /* what wop is doing: enum in sock.c */
 	uint32_t piped;		 /* bytes of the head file chunk in @pipe */
 	struct proa__pipe *pipe; /* while a file chunk is being sent */
 	size_t high, low;	 /* water marks */

@@ -250,6 +250,8 @@ struct proa__chunk *proa__chunk_get(struct proa__netloop *nl)
 	}
 	c->base = c->data;
 	c->bid = -1;
+	c->zc_pins = 0;
+	c->zc_dropped = false;
 	c->fds = NULL;
 	c->next = NULL;
 	c->head = 0;
@@ -271,6 +273,8 @@ static struct proa__chunk *chunk_ref(struct proa__netloop *nl, const void *p,
 	}
 	c->next = NULL;
 	c->fds = NULL;
+	c->zc_pins = 0;
+	c->zc_dropped = false;
 	c->base = (unsigned char *)p;
 	c->head = 0;
 	c->tail = (uint32_t)len;
@@ -334,8 +338,22 @@ void proa__fdmsg_free(struct proa__fdmsg *m)
 	free(m);
 }
 
+void proa__chunk_unpin(struct proa__netloop *nl, struct proa__chunk *c)
+{
+	if (--c->zc_pins == 0 && c->zc_dropped) {
+		c->zc_dropped = false;
+		proa__chunk_put(nl, c);
+	}
+}
+
 void proa__chunk_put(struct proa__netloop *nl, struct proa__chunk *c)
 {
+	/* The kernel still sends from it (a zero-copy send): the memory, a
+	 * lent ring buffer or the caller's, stays until the notification. */
+	if (c->zc_pins > 0) {
+		c->zc_dropped = true;
+		return;
+	}
 	proa__fdmsg_free(c->fds);
 	c->fds = NULL;
 	if (c->bid >= 0 || c->bid == PROA__CHUNK_EXTERNAL ||
@@ -510,6 +528,25 @@ void proa__sock_tune(int fd, int family,
 	if (opt && opt->sndbuf > 0)
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &opt->sndbuf,
 			   sizeof(opt->sndbuf));
+}
+
+int proa_net_set_send_zc(struct proa_loop *loop, size_t min_bytes)
+{
+	struct proa__netloop *nl;
+
+	if (!loop)
+		return -EINVAL;
+	PROA__LOOP_CHECK(loop);
+	if (loop->closed)
+		return PROA_ECLOSED;
+	if (min_bytes > 0 && !proa_loop_feature(loop, PROA_FEAT_OP_SENDMSG_ZC))
+		return -EOPNOTSUPP;
+	/* Not proa__netloop_get(): that would fix the buffer sizes. */
+	nl = proa__netloop_peek(loop);
+	if (!nl && !(nl = netloop_new(loop)))
+		return -ENOMEM;
+	nl->zc_min = min_bytes;
+	return 0;
 }
 
 int proa_net_set_stream_buffers(struct proa_loop *loop, unsigned nbufs,

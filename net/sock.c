@@ -58,6 +58,30 @@
 /* What wop is doing (t->wkind). */
 enum { W_SENDMSG, W_FILL, W_DRAIN, W_POLL };
 
+/*
+ * Zero-copy sends (proa_net_set_send_zc()), per connection (t->zc): the
+ * first one is a trial - until its notification says whether the kernel
+ * sent from our pages or copied after all, the connection sends plainly -
+ * and decides for the rest of the connection.
+ */
+enum { ZC_UNTRIED, ZC_TRIAL, ZC_ON, ZC_OFF };
+
+/*
+ * A zero-copy send: its own op, because the op outlives the send (the
+ * notification comes when the peer acknowledged the bytes, long after the
+ * connection may have sent more, or gone), and the chunks it sent from,
+ * pinned until then.  The transport's iovecs and msghdr serve it as they
+ * serve wop: the kernel has read them by the first callback.
+ */
+struct proa__zcsend {
+	struct proa_op op;
+	struct proa__netloop *nl;
+	struct proa__sock *t;	  /* until the first callback */
+	struct proa__sock *trial; /* whose trial this is, while it lives */
+	unsigned n;
+	struct proa__chunk *pin[PROA__SEND_IOV];
+};
+
 static void recv_done(struct proa_op *op);
 static void send_done(struct proa_op *op);
 static void teardown(struct proa__sock *t);
@@ -612,13 +636,116 @@ static int send_file(struct proa__sock *t, struct proa__chunk *c)
 			      0);
 }
 
+/* Whether a send (wop, or a zero-copy one's first half) is in flight. */
+static bool sending(const struct proa__sock *t)
+{
+	return !proa_op_is_idle(&t->wop) || t->zc_send;
+}
+
+static void zc_done(struct proa_op *op);
+
+/*
+ * Send t->msg, whose @n iovecs are the bytes of @used, without a copy.
+ * 0: sent; <0: send it plainly instead (-EOPNOTSUPP, -ENOMEM, or the
+ * error the plain send will meet as well).
+ */
+static int send_zc(struct proa__sock *t, struct proa__chunk **used, int n,
+		   int flags)
+{
+	struct proa__zcsend *z = malloc(sizeof(*z));
+	int i, ret;
+
+	if (!z)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		if (used[i]->zc_pins == UINT16_MAX) {
+			free(z); /* a chunk sent in that many pieces: plainly */
+			return -ENOSPC;
+		}
+	}
+	proa_op_init(&z->op, zc_done, z);
+	ret = proa_op_sendmsg_zc(t->base.loop, &z->op, t->fd, &t->msg, flags);
+	if (ret < 0) {
+		free(z);
+		if (ret == -EOPNOTSUPP)
+			t->zc = ZC_OFF;
+		return ret;
+	}
+	for (i = 0; i < n; i++) {
+		used[i]->zc_pins++;
+		z->pin[i] = used[i];
+	}
+	z->n = (unsigned)n;
+	z->nl = t->nl;
+	z->t = t;
+	z->trial = NULL;
+	t->zc_send = z;
+	t->wkind = W_SENDMSG;
+	if (t->zc == ZC_UNTRIED) {
+		t->zc = ZC_TRIAL;
+		z->trial = t;
+		t->zc_trial = z;
+	}
+	t->nl->zc_sends++;
+	return 0;
+}
+
+static void sent(struct proa__sock *t, int res);
+
+/* A zero-copy send's callbacks: the send's result, then (if the kernel
+ * owes one) the notification that frees its chunks. */
+static void zc_done(struct proa_op *op)
+{
+	struct proa__zcsend *z = op->data;
+	struct proa__sock *t = z->t;
+	unsigned i;
+
+	if (!(op->flags & PROA_OP_F_NOTIF)) {
+		int res = op->res;
+
+		z->t = NULL;
+		if (z->trial && (res < 0 || !(op->flags & PROA_OP_F_MORE))) {
+			/* Nothing was sent to learn from.  -EOPNOTSUPP: the
+			 * socket cannot (UNIX), and never will. */
+			z->trial->zc = res == -EOPNOTSUPP ? ZC_OFF : ZC_UNTRIED;
+			z->trial->zc_trial = NULL;
+			z->trial = NULL;
+		}
+		if (t) {
+			t->zc_send = NULL;
+			if (res == -EOPNOTSUPP) {
+				/* Nothing was sent: plainly now. */
+				t->zc = ZC_OFF;
+				res = 0;
+			}
+			sent(t, res);
+		}
+		if (op->flags & PROA_OP_F_MORE)
+			return;
+	} else {
+		z->nl->zc_notifs++;
+		if (op->flags & PROA_OP_F_ZC_COPIED)
+			z->nl->zc_copied++;
+		if (z->trial) {
+			z->trial->zc = (op->flags & PROA_OP_F_ZC_COPIED) &&
+					       !z->nl->zc_keep_copied
+					   ? ZC_OFF
+					   : ZC_ON;
+			z->trial->zc_trial = NULL;
+		}
+	}
+	for (i = 0; i < z->n; i++)
+		proa__chunk_unpin(z->nl, z->pin[i]);
+	free(z);
+}
+
 static void send_more(struct proa__sock *t)
 {
-	struct proa__chunk *c;
+	struct proa__chunk *c, *used[PROA__SEND_IOV];
 	int n = 0, ret, flags = 0;
+	size_t total = 0;
 
-	if (!proa_op_is_idle(&t->wop) || t->wbytes == 0 ||
-	    t->base.state >= PROA_TS_TEARDOWN)
+	if (sending(t) || t->wbytes == 0 || t->base.state >= PROA_TS_TEARDOWN)
 		return;
 	for (c = t->whead; c && c->tail == c->head; c = c->next)
 		;
@@ -646,7 +773,8 @@ static void send_more(struct proa__sock *t)
 		}
 		t->iov[n].iov_base = c->base + c->head;
 		t->iov[n].iov_len = c->tail - c->head;
-		n++;
+		total += t->iov[n].iov_len;
+		used[n++] = c;
 	}
 	t->wkind = W_SENDMSG;
 	if (t->is_pipe) {
@@ -663,6 +791,10 @@ static void send_more(struct proa__sock *t)
 		t->msg.msg_control = t->fds_sent->ctl;
 		t->msg.msg_controllen = t->fds_sent->len;
 	}
+	if (t->nl->zc_min && total >= t->nl->zc_min && !t->fds_sent &&
+	    (t->zc == ZC_UNTRIED || t->zc == ZC_ON) &&
+	    send_zc(t, used, n, flags) == 0)
+		return;
 	ret = proa_op_sendmsg(t->base.loop, &t->wop, t->fd, &t->msg, flags);
 	if (ret < 0)
 		fatal(t, ret);
@@ -811,8 +943,12 @@ static int file_step_done(struct proa__sock *t, int res)
 
 static void send_done(struct proa_op *op)
 {
-	struct proa__sock *t = op->data;
+	sent(op->data, op->res);
+}
 
+/* The send in flight (wop's, or a zero-copy one's) ended with @res. */
+static void sent(struct proa__sock *t, int res)
+{
 	/* Sent (the peer holds its own references now) or failed (the
 	 * connection ends): our copies of the descriptors go either way. */
 	proa__fdmsg_free(t->fds_sent);
@@ -822,14 +958,14 @@ static void send_done(struct proa_op *op)
 		/* A splice that won the race with the cancel still moved its
 		 * bytes: keep the pipe's count true, so that a pipe with
 		 * bytes in it is never handed to another connection. */
-		if (op->res > 0 && t->wkind == W_FILL)
-			t->piped += (uint32_t)op->res;
-		else if (op->res > 0 && t->wkind == W_DRAIN)
-			t->piped -= (uint32_t)op->res;
+		if (res > 0 && t->wkind == W_FILL)
+			t->piped += (uint32_t)res;
+		else if (res > 0 && t->wkind == W_DRAIN)
+			t->piped -= (uint32_t)res;
 		teardown(t);
 		return;
 	}
-	if (t->is_pipe && op->res == -EAGAIN && t->wkind == W_SENDMSG) {
+	if (t->is_pipe && res == -EAGAIN && t->wkind == W_SENDMSG) {
 		/* An O_NONBLOCK write end under io_uring (see read): wait
 		 * for room, then write again (file_step_done()'s W_POLL). */
 		t->wkind = W_POLL;
@@ -837,13 +973,13 @@ static void send_done(struct proa_op *op)
 			fatal(t, -EAGAIN);
 		return;
 	}
-	if (t->wkind != W_SENDMSG && file_step_done(t, op->res) == 0)
+	if (t->wkind != W_SENDMSG && file_step_done(t, res) == 0)
 		return;
-	if (op->res < 0) {
-		fatal(t, op->res);
+	if (res < 0) {
+		fatal(t, res);
 		return;
 	}
-	consume(t, (size_t)op->res);
+	consume(t, (size_t)res);
 	/* The file is sent: its pipe (empty now) serves another one. */
 	if (t->pipe && t->piped == 0 &&
 	    !(t->whead && t->whead->bid == PROA__CHUNK_FILE)) {
@@ -1104,6 +1240,9 @@ static void lost_run(void *arg)
 	proa_list_del(&t->link);
 	proa_handle_cancel(&t->notify);
 	proa_handle_cancel(&t->resume);
+	/* A trial's notification may come after us: it decides nothing. */
+	if (t->zc_trial)
+		t->zc_trial->trial = NULL;
 	while ((c = t->whead) != NULL) {
 		t->whead = c->next;
 		proa__chunk_put(t->nl, c);
@@ -1145,9 +1284,11 @@ static void teardown(struct proa__sock *t)
 	stop_read(t);
 	if (!proa_op_is_idle(&t->wop))
 		proa_op_cancel(&t->wop);
+	if (t->zc_send)
+		proa_op_cancel(&t->zc_send->op);
 	if (!proa_op_is_idle(&t->xop))
 		proa_op_cancel(&t->xop);
-	if (!proa_op_is_idle(&t->rop) || !proa_op_is_idle(&t->wop) ||
+	if (!proa_op_is_idle(&t->rop) || sending(t) ||
 	    !proa_op_is_idle(&t->xop))
 		return; /* each completion calls back here */
 	set_state(t, PROA_TS_CLOSED);
@@ -1189,7 +1330,7 @@ static int sock_close(struct proa_transport *bt)
 		return 0; /* as asyncio: closing twice is harmless */
 	set_state(t, PROA_TS_CLOSING);
 	stop_read(t);
-	if (t->wbytes == 0 && proa_op_is_idle(&t->wop))
+	if (t->wbytes == 0 && !sending(t))
 		flushed(t);
 	return 0;
 }
@@ -1215,7 +1356,7 @@ static int sock_write_eof(struct proa_transport *bt)
 	t->eof_pending = true;
 	if (t->base.state == PROA_TS_OPEN)
 		set_state(t, PROA_TS_HALF_LOCAL);
-	if (t->wbytes == 0 && proa_op_is_idle(&t->wop))
+	if (t->wbytes == 0 && !sending(t))
 		flushed(t);
 	return 0;
 }

@@ -210,6 +210,26 @@ PROA_API int proa_net_set_buffers(struct proa_loop *loop, unsigned nbufs,
 PROA_API int proa_net_set_stream_buffers(struct proa_loop *loop, unsigned nbufs,
 					 size_t bufsize);
 
+/**
+ * proa_net_set_send_zc() - send writes of at least @min_bytes (gathered
+ * per connection and iteration, as every send) from their own memory,
+ * without the kernel's copy (zero-copy sendmsg), on @loop's stream
+ * sockets; 0 (the default) never.  The memory a write used - a chunk of
+ * the write buffer, a lent receive buffer, a proa_transport_write_ref()
+ * buffer, whose release waits - is kept until the kernel's notification,
+ * which for TCP comes when the peer acknowledged the bytes.  A connection
+ * tries once: where the kernel reports that it copied after all
+ * (loopback, a device that cannot gather: PROA_FEAT_SEND_ZC_REPORT), or
+ * the socket cannot (UNIX), the connection sends plainly from then on.
+ * Zero-copy only pays where a device sends from the pages; over loopback
+ * it measured slower at every size (docs/benchmarks.md), hence off by
+ * default.  Takes effect for the sends that follow.
+ * Return: 0; -EINVAL for a NULL @loop; -EOPNOTSUPP where the ring has no
+ * zero-copy send (PROA_FEAT_OP_SENDMSG_ZC; the epoll backend); -ENOMEM.
+ * Thread: loop.
+ */
+PROA_API int proa_net_set_send_zc(struct proa_loop *loop, size_t min_bytes);
+
 /* ---- servers ----------------------------------------------------------- */
 
 /**
