@@ -106,6 +106,9 @@ struct proa__netloop {
 	uint32_t *big_refs;
 	bool multishot; /* multishot recv on br */
 	bool started;	/* a socket exists: sizes are fixed */
+	/* tests: go on with zero-copy where the kernel copies (loopback,
+	 * where every test runs), as it would where a device does not */
+	bool zc_keep_copied;
 	unsigned nbufs;
 	size_t bufsize;
 	unsigned big_nbufs; /* 0: computed from @nbufs when first needed */
@@ -139,9 +142,6 @@ struct proa__netloop {
 	uint64_t zc_sends;  /* zero-copy sends made (tests) */
 	uint64_t zc_notifs; /* and notified */
 	uint64_t zc_copied; /* of which the kernel copied after all */
-	/* tests: go on with zero-copy where the kernel copies (loopback,
-	 * where every test runs), as it would where a device does not */
-	bool zc_keep_copied;
 	/* the ring buffer a data_received is being shown, which a write of
 	 * its bytes - to this connection or another (a proxy) - may borrow
 	 * instead of copying */

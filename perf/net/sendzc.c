@@ -76,8 +76,9 @@ static double thread_cpu_s(void)
 
 static void die(const char *what, int err)
 {
+	/* NOLINTNEXTLINE(concurrency-mt-unsafe): one thread sends */
 	fprintf(stderr, "sendzc: %s: %s\n", what, strerror(err));
-	exit(1);
+	exit(1); /* NOLINT(concurrency-mt-unsafe): a benchmark gives up */
 }
 
 static void *sink_main(void *arg)
@@ -104,9 +105,10 @@ static int connect_to(const char *to, int *rfd)
 	*rfd = -1;
 	if (to) {
 		if (sscanf(to, "%63[^:]:%u", host, &port) != 2 ||
-		    inet_pton(AF_INET, host, &a.sin_addr) != 1 || port > 65535) {
+		    inet_pton(AF_INET, host, &a.sin_addr) != 1 ||
+		    port > 65535) {
 			fprintf(stderr, "sendzc: --to IPV4:PORT\n");
-			exit(2);
+			exit(2); /* NOLINT(concurrency-mt-unsafe): usage */
 		}
 		a.sin_port = htons((uint16_t)port);
 		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -116,8 +118,8 @@ static int connect_to(const char *to, int *rfd)
 	}
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (ls < 0 || bind(ls, (void *)&a, sizeof(a)) < 0 || listen(ls, 1) < 0 ||
-	    getsockname(ls, (void *)&a, &len) < 0)
+	if (ls < 0 || bind(ls, (void *)&a, sizeof(a)) < 0 ||
+	    listen(ls, 1) < 0 || getsockname(ls, (void *)&a, &len) < 0)
 		die("listen", errno);
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (void *)&a, sizeof(a)) < 0)
@@ -147,9 +149,8 @@ static struct result run(const char *to, size_t size, bool zc, uint64_t bytes)
 	if (rfd >= 0 &&
 	    pthread_create(&sink, NULL, sink_main, (void *)(long)rfd) != 0)
 		die("pthread_create", EAGAIN);
-	ret = io_uring_queue_init(64, &ring,
-				  IORING_SETUP_SINGLE_ISSUER |
-				      IORING_SETUP_DEFER_TASKRUN);
+	ret = io_uring_queue_init(
+	    64, &ring, IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN);
 	if (ret < 0)
 		die("io_uring_queue_init", -ret);
 	buf = aligned_alloc(4096, size * NBUF);
