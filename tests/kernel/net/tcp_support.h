@@ -311,6 +311,62 @@ static inline void pump_more(struct pump *pu)
 	}
 }
 
+/* Drive until @pe has @n bytes, writing @pu meanwhile. */
+static inline void pump_until(struct proa_loop *loop, struct pump *pu,
+			      struct peer *pe, uint64_t n)
+{
+	while (pe->rx < n) {
+		pump_more(pu);
+		assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
+		assert_false(pe->lost);
+	}
+}
+
+/* Every buffer of both receive classes is in its ring: nothing still
+ * held by a delivery or a write, and nothing lost. */
+static inline void assert_all_back(struct proa_loop *loop)
+{
+	struct proa__netloop *nl = proa__netloop_peek(loop);
+
+	assert_non_null(nl);
+	if (nl->br)
+		assert_int_equal(proa_buf_ring_available(nl->br),
+				 proa_buf_ring_nbufs(nl->br));
+	if (nl->big)
+		assert_int_equal(proa_buf_ring_available(nl->big),
+				 proa_buf_ring_nbufs(nl->big));
+}
+
+/* A server and one client connected to it, on @loop. */
+struct pair {
+	struct proa_loop *loop;
+	struct farm sf, cf;
+	struct proa_server *s;
+	struct peer *c, *sv;
+	struct proa__netloop *nl;
+};
+
+static inline void pair_open(struct pair *p, struct proa_loop *loop,
+			     unsigned sflags, unsigned cflags)
+{
+	*p = (struct pair){
+	    .loop = loop, .sf = {.flags = sflags}, .cf = {.flags = cflags}};
+	p->s = listen_local(loop, NULL, &p->sf);
+	p->c = connect_local(loop, proa_server_port(p->s), NULL, &p->cf);
+	DRIVE(loop, p->sf.peers && p->sf.peers->made);
+	p->sv = p->sf.peers;
+	p->nl = proa__netloop_peek(loop);
+}
+
+/* The server gone, the loop closed, the peers freed (both ends lost). */
+static inline void pair_free(struct pair *p)
+{
+	close_server(p->loop, p->s);
+	proa_test_loop_close(p->loop);
+	farm_free(&p->sf);
+	farm_free(&p->cf);
+}
+
 #define setup proa_test_fds_setup
 #define teardown_check proa_test_fds_check
 

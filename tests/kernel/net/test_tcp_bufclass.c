@@ -20,56 +20,10 @@
 
 #include "tcp_support.h"
 
-/* Every buffer of both classes is in its ring: nothing still held by a
- * delivery or a write, and nothing lost. */
-static void assert_all_back(struct proa_loop *loop)
-{
-	struct proa__netloop *nl = proa__netloop_peek(loop);
-
-	assert_non_null(nl);
-	assert_int_equal(proa_buf_ring_available(nl->br),
-			 proa_buf_ring_nbufs(nl->br));
-	if (nl->big)
-		assert_int_equal(proa_buf_ring_available(nl->big),
-				 proa_buf_ring_nbufs(nl->big));
-}
-
 /* Whether @t receives from the big class now. */
 static bool is_big(struct proa_transport *t)
 {
 	return proa_container_of(t, struct proa__sock, base)->big;
-}
-
-/* Drive until @pe has @n bytes, writing @pu meanwhile. */
-static void pump_until(struct proa_loop *loop, struct pump *pu, struct peer *pe,
-		       uint64_t n)
-{
-	while (pe->rx < n) {
-		pump_more(pu);
-		assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
-		assert_false(pe->lost);
-	}
-}
-
-/* A server and one client connected to it, on @loop. */
-struct pair {
-	struct proa_loop *loop;
-	struct farm sf, cf;
-	struct proa_server *s;
-	struct peer *c, *sv;
-	struct proa__netloop *nl;
-};
-
-static void pair_open(struct pair *p, struct proa_loop *loop, unsigned sflags,
-		      unsigned cflags)
-{
-	*p = (struct pair){
-	    .loop = loop, .sf = {.flags = sflags}, .cf = {.flags = cflags}};
-	p->s = listen_local(loop, NULL, &p->sf);
-	p->c = connect_local(loop, proa_server_port(p->s), NULL, &p->cf);
-	DRIVE(loop, p->sf.peers && p->sf.peers->made);
-	p->sv = p->sf.peers;
-	p->nl = proa__netloop_peek(loop);
 }
 
 /* Close both ends, check that every buffer is back, close the loop. */
@@ -78,10 +32,7 @@ static void pair_close(struct pair *p)
 	assert_res(proa_transport_close(p->c->t), 0);
 	DRIVE(p->loop, p->c->lost && p->sv->lost);
 	assert_all_back(p->loop);
-	close_server(p->loop, p->s);
-	proa_test_loop_close(p->loop);
-	farm_free(&p->sf);
-	farm_free(&p->cf);
+	pair_free(p);
 }
 
 /* 4 MiB in 64 KiB writes: the server's connection moves to the big
@@ -196,10 +147,7 @@ static void test_reset_with_lent_big_buffers(void **state)
 	DRIVE(p.loop, p.c->lost && p.sv->lost);
 	assert_true(p.sv->err < 0);
 	assert_all_back(p.loop);
-	close_server(p.loop, p.s);
-	proa_test_loop_close(p.loop);
-	farm_free(&p.sf);
-	farm_free(&p.cf);
+	pair_free(&p);
 }
 
 /* A big class of one buffer and eight connections streaming at once:

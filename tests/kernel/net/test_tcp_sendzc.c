@@ -27,20 +27,6 @@
 
 #define ZC_MIN 4096
 
-/* Every buffer of both classes is in its ring. */
-static void assert_all_back(struct proa_loop *loop)
-{
-	struct proa__netloop *nl = proa__netloop_peek(loop);
-
-	assert_non_null(nl);
-	if (nl->br)
-		assert_int_equal(proa_buf_ring_available(nl->br),
-				 proa_buf_ring_nbufs(nl->br));
-	if (nl->big)
-		assert_int_equal(proa_buf_ring_available(nl->big),
-				 proa_buf_ring_nbufs(nl->big));
-}
-
 /* Turn zero-copy on for @loop (kept on over loopback if @keep); false
  * where the loop has none (the epoll backend), which the call says. */
 static bool zc_on(struct proa_loop *loop, bool keep)
@@ -56,36 +42,6 @@ static bool zc_on(struct proa_loop *loop, bool keep)
 	return true;
 }
 
-static void pump_until(struct proa_loop *loop, struct pump *pu, struct peer *pe,
-		       uint64_t n)
-{
-	while (pe->rx < n) {
-		pump_more(pu);
-		assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
-		assert_false(pe->lost);
-	}
-}
-
-struct pair {
-	struct proa_loop *loop;
-	struct farm sf, cf;
-	struct proa_server *s;
-	struct peer *c, *sv;
-	struct proa__netloop *nl;
-};
-
-static void pair_open(struct pair *p, struct proa_loop *loop, unsigned sflags,
-		      unsigned cflags)
-{
-	*p = (struct pair){
-	    .loop = loop, .sf = {.flags = sflags}, .cf = {.flags = cflags}};
-	p->s = listen_local(loop, NULL, &p->sf);
-	p->c = connect_local(loop, proa_server_port(p->s), NULL, &p->cf);
-	DRIVE(loop, p->sf.peers && p->sf.peers->made);
-	p->sv = p->sf.peers;
-	p->nl = proa__netloop_peek(loop);
-}
-
 /* Every notification in, every buffer back, both ends closed, the loop
  * closed. */
 static void pair_close(struct pair *p)
@@ -95,10 +51,7 @@ static void pair_close(struct pair *p)
 	DRIVE(p->loop, p->c->lost && p->sv->lost);
 	assert_int_equal(p->nl->zc_notifs, p->nl->zc_sends);
 	assert_all_back(p->loop);
-	close_server(p->loop, p->s);
-	proa_test_loop_close(p->loop);
-	farm_free(&p->sf);
-	farm_free(&p->cf);
+	pair_free(p);
 }
 
 /* 8 MiB through an echo, every write zero-copy where it can be: from the
@@ -222,10 +175,7 @@ static void test_reset_with_zero_copy_in_flight(void **state)
 	assert_true(p.sv->err < 0);
 	DRIVE(loop, p.nl->zc_notifs == p.nl->zc_sends);
 	assert_all_back(loop);
-	close_server(loop, p.s);
-	proa_test_loop_close(loop);
-	farm_free(&p.sf);
-	farm_free(&p.cf);
+	pair_free(&p);
 }
 
 /* A UNIX socket cannot send without a copy: the first try fails, nothing
