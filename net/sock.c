@@ -1301,6 +1301,17 @@ static void teardown(struct proa__sock *t)
 			close(t->wfd);
 	}
 	t->wfd = -1;
+	/* An error or a timeout ends it while zero-copy sends may still sit
+	 * unacknowledged in the socket (a peer that stopped reading): closed
+	 * plainly, the socket would linger as an orphan probing a shut window
+	 * for minutes, with their memory pinned and proa_loop_close()
+	 * refused meanwhile.  A reset frees them now; the connection is
+	 * broken either way. */
+	if (t->err != 0 && (t->zc == ZC_TRIAL || t->zc == ZC_ON) && cfd >= 0) {
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+		(void)setsockopt(cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
 	t->xop.cb = close_done;
 	ret = cfd >= 0 ? proa_op_close(t->base.loop, &t->xop, cfd) : -EBADF;
 	if (ret < 0) {

@@ -223,7 +223,12 @@ PROA_API int proa_net_set_stream_buffers(struct proa_loop *loop, unsigned nbufs,
  * the socket cannot (UNIX), the connection sends plainly from then on.
  * Zero-copy only pays where a device sends from the pages; over loopback
  * it measured slower at every size (docs/benchmarks.md), hence off by
- * default.  Takes effect for the sends that follow.
+ * default.  A connection that ends in an error or a timeout is reset, so
+ * that the kernel lets go of its pages at once; one closed gracefully
+ * keeps its unacknowledged bytes, and their memory, until the peer
+ * acknowledges them or the kernel gives up on the socket
+ * (tcp_orphan_retries), and proa_loop_close() is -EBUSY until then.
+ * Takes effect for the sends that follow.
  * Return: 0; -EINVAL for a NULL @loop; -EOPNOTSUPP where the ring has no
  * zero-copy send (PROA_FEAT_OP_SENDMSG_ZC; the epoll backend); -ENOMEM.
  * Thread: loop.

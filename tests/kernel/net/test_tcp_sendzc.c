@@ -178,6 +178,49 @@ static void test_reset_with_zero_copy_in_flight(void **state)
 	pair_free(&p);
 }
 
+/*
+ * A peer that stops reading (a 4 KiB window): the server's zero-copy sends
+ * fill the socket and sit unacknowledged, pinning their chunks, until the
+ * write timeout ends the connection.  The kernel lets go of them within
+ * seconds - a socket closed with unsent data would otherwise linger as an
+ * orphan, probing the shut window for minutes, with our memory pinned and
+ * proa_loop_close() refused all that time - and every chunk and buffer
+ * comes back.
+ */
+static void test_stalled_peer_timeout_releases_pinned_memory(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct farm sf = {.flags = 0};
+	struct proa__netloop *nl;
+	struct proa_server *s;
+	struct peer *sv;
+	struct pump pu;
+	bool zc = zc_on(loop, true);
+	int fd;
+
+	(void)state;
+	s = listen_local(loop, NULL, &sf);
+	fd = raw_connect_buf(proa_server_port(s), 4096);
+	DRIVE(loop, sf.peers && sf.peers->made);
+	sv = sf.peers;
+	nl = proa__netloop_peek(loop);
+	assert_res(proa_transport_set_timeouts(sv->t, 0, 200000000), 0);
+	pu = (struct pump){.pe = sv, .total = 64u << 20, .piece = 65536};
+	while (!sv->lost) {
+		pump_more(&pu);
+		assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
+	}
+	assert_int_equal(sv->err, -ETIMEDOUT);
+	if (zc)
+		assert_true(nl->zc_sends >= 1);
+	DRIVE_NS(loop, nl->zc_notifs == nl->zc_sends);
+	assert_all_back(loop);
+	close(fd);
+	close_server(loop, s);
+	proa_test_loop_close(loop);
+	farm_free(&sf);
+}
+
 /* A UNIX socket cannot send without a copy: the first try fails, nothing
  * of it is lost, and the connection sends plainly from then on. */
 static void test_unix_socket_falls_back(void **state)
@@ -220,6 +263,9 @@ int main(void)
 		teardown_check),
 	    cmocka_unit_test_setup_teardown(test_reset_with_zero_copy_in_flight,
 					    setup, teardown_check),
+	    cmocka_unit_test_setup_teardown(
+		test_stalled_peer_timeout_releases_pinned_memory, setup,
+		teardown_check),
 	    cmocka_unit_test_setup_teardown(test_unix_socket_falls_back, setup,
 					    teardown_check),
 	};
