@@ -446,7 +446,10 @@ static void job_deliver(void *arg)
 
 	if (!j->ran && j->drop)
 		j->drop(j->arg);
-	job_recycle(cl, j);
+	/* A caller's record is the caller's again once @fut resolves: it is
+	 * neither kept nor read after this point. */
+	if (!j->owned)
+		job_recycle(cl, j);
 	if (--cl->outstanding == 0)
 		proa_loop_unref(loop);
 	if (fut) {
@@ -592,11 +595,13 @@ static void fut_cancel(struct proa_future *fut, void *arg)
 	proa__pool_job_cancel(arg);
 }
 
-int proa__pool_submit(struct proa_pool *pool, struct proa_loop *loop,
-		      enum proa_lane lane, proa_pool_fn fn, void *arg,
-		      void (*drop)(void *arg), struct proa_future *fut,
-		      struct proa_op *op, unsigned flags,
-		      struct proa__pool_job **out)
+/* Accept a job; its record is @own (a caller's proa_pool_work) or, when
+ * NULL, one from the cache or the heap. */
+static int submit(struct proa_pool *pool, struct proa_loop *loop,
+		  enum proa_lane lane, proa_pool_fn fn, void *arg,
+		  void (*drop)(void *arg), struct proa_future *fut,
+		  struct proa_op *op, unsigned flags,
+		  struct proa__pool_job *own, struct proa__pool_job **out)
 {
 	struct proa__pool_client *cl;
 	struct proa__pool_lane *ln;
@@ -624,12 +629,13 @@ int proa__pool_submit(struct proa_pool *pool, struct proa_loop *loop,
 		if (ret < 0)
 			return ret;
 	}
-	j = job_alloc(cl);
+	j = own ? own : job_alloc(cl);
 	if (!j) {
 		atomic_fetch_sub(&ln->backlog, 1);
 		return -ENOMEM;
 	}
 	memset(j, 0, sizeof(*j));
+	j->owned = own != NULL;
 	j->cl = cl;
 	j->fn = fn;
 	j->arg = arg;
@@ -648,6 +654,16 @@ int proa__pool_submit(struct proa_pool *pool, struct proa_loop *loop,
 	if (out)
 		*out = j;
 	return 0;
+}
+
+int proa__pool_submit(struct proa_pool *pool, struct proa_loop *loop,
+		      enum proa_lane lane, proa_pool_fn fn, void *arg,
+		      void (*drop)(void *arg), struct proa_future *fut,
+		      struct proa_op *op, unsigned flags,
+		      struct proa__pool_job **out)
+{
+	return submit(pool, loop, lane, fn, arg, drop, fut, op, flags, NULL,
+		      out);
 }
 
 bool proa__pool_job_cancel(struct proa__pool_job *j)
@@ -757,6 +773,28 @@ int proa_pool_submit(struct proa_loop *loop, enum proa_lane lane,
 		return ret;
 	return proa__pool_submit(pool, loop, lane, fn, arg, NULL, fut, NULL, 0,
 				 NULL);
+}
+
+int proa_pool_work_submit(struct proa_pool *pool, struct proa_loop *loop,
+			  enum proa_lane lane, struct proa_pool_work *work,
+			  proa_pool_fn fn, void *arg, unsigned flags)
+{
+	int ret;
+
+	if (!work)
+		return -EINVAL;
+	ret = check_submit(loop, lane, fn, &work->fut, __func__);
+	if (ret < 0)
+		return ret;
+	if (flags & ~PROA_POOL_WAIT)
+		return -EINVAL;
+	if (!pool) {
+		ret = proa_pool_default(&pool, loop);
+		if (ret < 0)
+			return ret;
+	}
+	return submit(pool, loop, lane, fn, arg, NULL, &work->fut, NULL, flags,
+		      (struct proa__pool_job *)(void *)work->priv, NULL);
 }
 
 /* ---- shutdown --------------------------------------------------------------

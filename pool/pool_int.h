@@ -133,10 +133,18 @@ struct proa__pool_job {
 	int32_t res;
 	uint8_t lane;
 	bool ran;
+	bool owned; /* in a caller's proa_pool_work: never recycled */
 	atomic_uchar state;
 };
 
-/* Accept a job for @fut or @op (exactly one of them). */
+_Static_assert(sizeof(struct proa__pool_job) <=
+		   sizeof(((struct proa_pool_work *)0)->priv),
+	       "struct proa_pool_work's priv holds a job record");
+_Static_assert(_Alignof(struct proa__pool_job) <= _Alignof(uint64_t),
+	       "struct proa_pool_work's priv is aligned for a job record");
+
+/* Accept a job for @fut or @op (exactly one of them); its record comes
+ * from the client's cache or the heap. */
 int proa__pool_submit(struct proa_pool *pool, struct proa_loop *loop,
 		      enum proa_lane lane, proa_pool_fn fn, void *arg,
 		      void (*drop)(void *arg), struct proa_future *fut,

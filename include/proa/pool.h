@@ -187,6 +187,49 @@ PROA_API int proa_pool_submit_to(struct proa_pool *pool, struct proa_loop *loop,
 				 void *arg, struct proa_future *fut,
 				 unsigned flags);
 
+/*
+ * struct proa_pool_work - a job whose record the caller owns, as libuv's
+ * uv_work_t: submitting it allocates nothing.  A program that keeps its
+ * requests in an array or embeds the record in each request pays no heap
+ * growth and no first touches for a burst of jobs (proa_pool_submit()
+ * takes a record from the loop's cache of 1024, then from malloc()).
+ *
+ * @fut resolves with the job's result and value on the submitting loop's
+ * thread, exactly as the future of proa_pool_submit() does; from then on
+ * the pool never reads or writes the record again, so the done-callback
+ * may proa_future_fini(&work->fut) and free or reuse @work.  @priv is the
+ * pool's; the program neither reads nor writes it.
+ */
+struct proa_pool_work {
+	struct proa_future fut;
+	uint64_t priv[24];
+};
+
+/**
+ * proa_pool_work_submit() - run @fn(@arg) on @lane of @pool (NULL: @loop's
+ * default pool), the job's record in @work; @work->fut resolves with the
+ * result on @loop's thread.
+ * @work:  caller-owned; @work->fut made by proa_future_init() for @loop,
+ *         pending, without a canceller.  @work must stay in place until
+ *         @work->fut has resolved.
+ * @flags: PROA_POOL_WAIT, as for proa_pool_submit_to().
+ *
+ * proa_future_cancel(&@work->fut) removes a job that has not started, as
+ * for proa_pool_submit().  A @work already submitted and not yet resolved
+ * is refused (-EBUSY: its future has the pool's canceller).
+ *
+ * Return: 0; -EAGAIN if the lane's queue is full (nothing was queued);
+ *         -EINVAL for a NULL @loop, @work or @fn, a bad @lane or @flags,
+ *         or a future of another loop; -EBUSY as above; -ESHUTDOWN once
+ *         @pool is shut down; PROA_ECLOSED; -ENOMEM (a default pool that
+ *         could not be made).
+ * Thread: loop.
+ */
+PROA_API int proa_pool_work_submit(struct proa_pool *pool,
+				   struct proa_loop *loop, enum proa_lane lane,
+				   struct proa_pool_work *work, proa_pool_fn fn,
+				   void *arg, unsigned flags);
+
 /* proa_getaddrinfo() and proa_getnameinfo(): proa/dns.h. */
 
 struct proa_pool_lane_stats {

@@ -57,6 +57,8 @@ _Static_assert(sizeof(struct proa_pool_lane_stats) == 104,
 	       "struct proa_pool_lane_stats size");
 _Static_assert(sizeof(struct proa_pool_stats) == 352,
 	       "struct proa_pool_stats size");
+_Static_assert(sizeof(struct proa_pool_work) == 368,
+	       "struct proa_pool_work size");
 _Static_assert(sizeof(struct proa_tls_options) == 96,
 	       "struct proa_tls_options size");
 
