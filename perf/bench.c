@@ -17,9 +17,11 @@
  *                  timers firing (libuv: uv_timer_*)
  *   nop            NOP operations, 32 in flight (raw liburing)
  *   pool           1M empty jobs in a burst (the first of the process,
- *                  then again with the heap and the threads warm), jobs
- *                  one after another, 10k jobs of 100 us (libuv:
- *                  uv_queue_work)
+ *                  then again with the threads warm), jobs one after
+ *                  another, 10k jobs of 100 us; job records the caller's
+ *                  (proa_pool_work; libuv: uv_queue_work on uv_work_t),
+ *                  and the warm burst again on records proa allocates
+ *                  (proa_pool_submit_to: impl "proa_submit")
  *
  * Each measurement is one JSON line on stdout:
  *   {"bench":"timers","param":"churn near, 1000 live","impl":"proa",
@@ -1115,6 +1117,7 @@ static int32_t spin_100us(void *arg, void **value)
 struct pjobs {
 	struct proa_loop *loop;
 	struct proa_future *futs;
+	struct proa_pool_work *works;
 	uint64_t *t_sub, *lat;
 	unsigned n, done;
 };
@@ -1130,10 +1133,19 @@ static void pj_done(struct proa_future *fut, void *arg)
 	proa_future_fini(fut);
 }
 
-static void bench_pool_burst(const char *param, unsigned n, proa_pool_fn fn)
+/*
+ * @owned: the job records are the caller's (struct proa_pool_work, an
+ * array faulted in beforehand, as libuv's uv_work_t array is): impl
+ * "proa".  Otherwise proa_pool_submit_to() takes them from the loop's
+ * cache and the heap: impl "proa_submit".
+ */
+static void bench_pool_burst(const char *param, unsigned n, proa_pool_fn fn,
+			     bool owned)
 {
 	struct proa_pool_opts opts = {.placement = PROA_PLACE_NONE};
+	const char *impl = owned ? "proa" : "proa_submit";
 	struct pjobs pj = {0};
+	struct proa_future *fut;
 	struct proa_pool *pool;
 	uint64_t t0;
 	unsigned i;
@@ -1142,33 +1154,45 @@ static void bench_pool_burst(const char *param, unsigned n, proa_pool_fn fn)
 	unpin(); /* see main() */
 	pj.loop = new_loop();
 	CHECK(proa_pool_new(&pool, &opts));
-	pj.futs = calloc(n, sizeof(*pj.futs));
+	if (owned) {
+		pj.works = calloc(n, sizeof(*pj.works));
+		prefault(pj.works, n * sizeof(*pj.works));
+	} else {
+		pj.futs = calloc(n, sizeof(*pj.futs));
+		prefault(pj.futs, n * sizeof(*pj.futs));
+	}
 	pj.t_sub = calloc(n, sizeof(*pj.t_sub));
 	pj.lat = calloc(n, sizeof(*pj.lat));
-	prefault(pj.futs, n * sizeof(*pj.futs));
 	prefault(pj.t_sub, n * sizeof(*pj.t_sub));
 	prefault(pj.lat, n * sizeof(*pj.lat));
 	pj.n = n;
 	g_pj = &pj;
 	t0 = now_ns();
 	for (i = 0; i < n; i++) {
-		proa_future_init(&pj.futs[i], pj.loop);
+		fut = owned ? &pj.works[i].fut : &pj.futs[i];
+		proa_future_init(fut, pj.loop);
 		pj.t_sub[i] = now_ns();
-		CHECK(proa_pool_submit_to(pool, pj.loop, PROA_LANE_CPU, fn,
-					  NULL, &pj.futs[i], 0));
-		CHECK(proa_future_add_done_callback(&pj.futs[i], pj_done,
+		if (owned)
+			CHECK(proa_pool_work_submit(pool, pj.loop,
+						    PROA_LANE_CPU, &pj.works[i],
+						    fn, NULL, 0));
+		else
+			CHECK(proa_pool_submit_to(pool, pj.loop, PROA_LANE_CPU,
+						  fn, NULL, fut, 0));
+		CHECK(proa_future_add_done_callback(fut, pj_done,
 						    (void *)(uintptr_t)i));
 	}
 	CHECK(proa_loop_run(pj.loop, PROA_RUN_DEFAULT));
-	emit("pool", param, "proa", (double)n * 1e9 / (double)(now_ns() - t0),
+	emit("pool", param, impl, (double)n * 1e9 / (double)(now_ns() - t0),
 	     "jobs/s");
-	emit("pool_lat_p50", param, "proa", (double)pct(pj.lat, n, 50) / 1000.0,
+	emit("pool_lat_p50", param, impl, (double)pct(pj.lat, n, 50) / 1000.0,
 	     "us");
-	emit("pool_lat_p99", param, "proa", (double)pct(pj.lat, n, 99) / 1000.0,
+	emit("pool_lat_p99", param, impl, (double)pct(pj.lat, n, 99) / 1000.0,
 	     "us");
 	CHECK(proa_pool_free(pool));
 	free_loop(pj.loop);
 	free(pj.futs);
+	free(pj.works);
 	free(pj.t_sub);
 	free(pj.lat);
 }
@@ -1398,14 +1422,21 @@ int main(int argc, char **argv)
 		bench_nop_raw();
 	}
 	if (wanted(argc, argv, "pool")) {
-		/* The first burst of a process also grows the heap for proa's
-		 * job records (160 MB of page faults for 1M of them; libuv's
-		 * are the caller's, faulted in beforehand) and starts libuv's
-		 * threads: reported, then the burst again with both warm. */
+		/* The first burst of a process starts the threads: reported,
+		 * then the burst again with them warm.  Both sides' records
+		 * are the caller's, faulted in beforehand.  "proa_submit" is
+		 * the warm burst on records proa_pool_submit_to() takes from
+		 * the loop's cache and the heap: the heap grows for 1M of
+		 * them (160 MB of first touches) while the clock runs, the
+		 * price of not owning the records. */
 		bench_pool_burst("1M empty burst, first", SCALE(1000000u),
-				 empty_job);
-		bench_pool_burst("1M empty burst", SCALE(1000000u), empty_job);
-		bench_pool_burst("10k x 100us", SCALE(10000u), spin_100us);
+				 empty_job, true);
+		bench_pool_burst("1M empty burst", SCALE(1000000u), empty_job,
+				 true);
+		bench_pool_burst("1M empty burst", SCALE(1000000u), empty_job,
+				 false);
+		bench_pool_burst("10k x 100us", SCALE(10000u), spin_100us,
+				 true);
 		bench_pool_seq();
 #ifdef PROA_PERF_HAVE_UV
 		bench_pool_burst_uv("1M empty burst, first", SCALE(1000000u),
