@@ -58,10 +58,6 @@ struct proa_fd_watch {
 	ino_t ino;
 };
 
-/* No multishot poll on this kernel: later watches start one-shot.  Tests
- * set it to run the fallback. */
-atomic_bool proa__fd_watch_no_multishot;
-
 static void on_poll(struct proa_op *op);
 
 /*
@@ -191,7 +187,7 @@ static void on_poll(struct proa_op *op)
 		deliver(w, (unsigned)res);
 	} else if (res == -EINVAL && !w->oneshot && !w->seen) {
 		/* IORING_POLL_ADD_MULTI unknown (before 5.13): one-shot. */
-		atomic_store_explicit(&proa__fd_watch_no_multishot, true,
+		atomic_store_explicit(&proa__poll_no_multishot, true,
 				      memory_order_relaxed);
 		w->oneshot = true;
 	} else if (res != -ECANCELED && !w->closed && w->events) {
@@ -230,7 +226,7 @@ int proa_fd_watch_start(struct proa_fd_watch **out, struct proa_loop *loop,
 	w->op.cb = on_poll;
 	w->dev = st.st_dev;
 	w->ino = st.st_ino;
-	w->oneshot = atomic_load_explicit(&proa__fd_watch_no_multishot,
+	w->oneshot = atomic_load_explicit(&proa__poll_no_multishot,
 					  memory_order_relaxed);
 	ret = arm(w);
 	if (ret < 0) {

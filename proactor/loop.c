@@ -26,6 +26,9 @@
 
 #include "proactor_int.h"
 
+/* proactor_int.h: set once a kernel refused a multishot poll. */
+atomic_bool proa__poll_no_multishot;
+
 static _Thread_local struct proa_loop *tl_current;
 
 /* How many fork()s made this process from the one that started: bumped in

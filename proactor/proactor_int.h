@@ -102,10 +102,13 @@ struct proa_loop { /* NOLINT(clang-analyzer-optin.performance.Padding) */
 	atomic_bool unref_warned; /* an unmatched unref was logged */
 	uint64_t slow_ns;
 
-	/* wake-ups from other threads: an eventfd read kept in flight */
+	/* wake-ups from other threads: on io_uring a multishot poll of an
+	 * eventfd, armed once (threadsafe.c, arm_wake()); else a read of it
+	 * kept in flight */
 	int wake_fd;
 	struct proa_op wake_op;
 	uint64_t wake_buf;
+	bool wake_multishot;
 	atomic_uint_fast64_t wakeups_sent;
 
 	/* signals: a signalfd polled by an internal op */
@@ -250,9 +253,11 @@ bool proa__signals_active(const struct proa_loop *loop);
 
 /* ---- fdwatch.c -------------------------------------------------------- */
 
-/* Set once a kernel refused a multishot poll: fd watches then re-arm a
- * one-shot poll per callback.  Tests set it to run that path. */
-extern atomic_bool proa__fd_watch_no_multishot;
+/* (Defined in loop.c.)  Set once a kernel refused a multishot poll: fd watches
+ * then re-arm a one-shot poll per callback, and loops made after it wait for
+ * wake-ups with a read of their eventfd (threadsafe.c).  Tests set it to run
+ * those paths. */
+extern atomic_bool proa__poll_no_multishot;
 
 /* ---- debug.c ----------------------------------------------------------- */
 

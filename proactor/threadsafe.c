@@ -457,11 +457,26 @@ void proa__wake(struct proa_loop *loop)
 			  (void *)loop, proa_strerror(-errno));
 }
 
-/* The eventfd is read by the ring; where the ring cannot read (before
- * 5.6) it is polled and read here.  Never through the pool: a worker
- * blocked on it would be a worker lost. */
+/*
+ * How the loop hears a wake-up:
+ *  - io_uring: one multishot poll of the eventfd, armed once.  Each write
+ *    wakes the eventfd's wait queue, and the poll posts a completion for
+ *    it (writes that come together share one); the counter is never read
+ *    or reset, as nothing looks at it, and at one write per sleep it cannot
+ *    fill up.  So a wake-up costs the loop no submission: a read kept in
+ *    flight had to be submitted again after every wake-up, mostly in an
+ *    io_uring_enter() of its own (the iteration after a wake-up runs with
+ *    a zero timeout whenever a callback scheduled another).
+ *  - io_uring before 5.13 (the multishot poll says -EINVAL), epoll: a read
+ *    of the eventfd kept in flight; where the ring cannot read (before
+ *    5.6) a one-shot poll, and the read here.
+ * Never through the pool: a worker blocked on it would be a worker lost.
+ */
 static int arm_wake(struct proa_loop *loop)
 {
+	if (loop->wake_multishot)
+		return proa_op_poll(loop, &loop->wake_op, loop->wake_fd, POLLIN,
+				    PROA_POLL_MULTISHOT);
 	if (proa__ring_feature(loop->ring, PROA_FEAT_OP_READ))
 		return proa_op_read(loop, &loop->wake_op, loop->wake_fd,
 				    &loop->wake_buf, sizeof(loop->wake_buf),
@@ -486,17 +501,28 @@ void proa__wake_op_done(struct proa_op *op)
 
 	if (op->res > 0)
 		loop->stats.wakeups++;
-	/* Polled: reset the counter ourselves (non-blocking). */
+	/* Polled once: reset the counter ourselves (non-blocking). */
 	if (op->res > 0 && op->priv.kind == PROA__OP_POLL &&
+	    !loop->wake_multishot &&
 	    read(loop->wake_fd, &loop->wake_buf, sizeof(loop->wake_buf)) < 0 &&
 	    errno != EAGAIN)
 		proa__log(PROA_LOG_ERROR, "loop %p: eventfd read: %s",
 			  (void *)loop, proa_strerror(-errno));
+	if (op->flags & PROA_OP_F_MORE)
+		return; /* the multishot poll stays armed */
 	if (proa__gate_closed(loop))
 		return; /* closing: drain_internal() is waiting for us */
-	if (op->res < 0 && op->res != -ECANCELED)
+	if (op->res == -EINVAL && loop->wake_multishot) {
+		/* IORING_POLL_ADD_MULTI unknown (before 5.13). */
+		atomic_store_explicit(&proa__poll_no_multishot, true,
+				      memory_order_relaxed);
+		loop->wake_multishot = false;
+	} else if (op->res < 0 && op->res != -ECANCELED) {
 		proa__log(PROA_LOG_ERROR, "loop %p: wake-up read: %s",
 			  (void *)loop, proa_strerror(op->res));
+	}
+	/* A read or one-shot poll after each wake-up; a multishot poll only
+	 * when the kernel ended it (a CQ overflow can). */
 	arm_wake_read(loop);
 }
 
@@ -508,6 +534,10 @@ int proa__wake_init(struct proa_loop *loop)
 	if (fd < 0)
 		return -errno;
 	loop->wake_fd = fd;
+	loop->wake_multishot =
+	    strcmp(proa__ring_backend(loop->ring), "io_uring") == 0 &&
+	    !atomic_load_explicit(&proa__poll_no_multishot,
+				  memory_order_relaxed);
 	proa_op_init(&loop->wake_op, proa__wake_op_done, loop);
 	loop->wake_op.priv.iflags = PROA__OPF_INTERNAL;
 	ret = arm_wake(loop);

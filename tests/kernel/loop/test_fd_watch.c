@@ -401,13 +401,13 @@ static void test_watch_debug_aborts_on_fd_closed_under_it(void **state)
  * kernels without multishot poll. */
 static int oneshot_setup(void **state)
 {
-	atomic_store(&proa__fd_watch_no_multishot, true);
+	atomic_store(&proa__poll_no_multishot, true);
 	return proa_test_fds_setup(state);
 }
 
 static int oneshot_teardown(void **state)
 {
-	atomic_store(&proa__fd_watch_no_multishot, false);
+	atomic_store(&proa__poll_no_multishot, false);
 	return proa_test_fds_check(state);
 }
 

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <fcntl.h>
+#include <semaphore.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "proa_test.h"
@@ -336,6 +338,101 @@ static void test_stop_threadsafe_wakes_a_sleeping_loop(void **state)
 	assert_res(proa_loop_stats(loop, &st), 0);
 	assert_int_equal(st.wakeups_sent, 1);
 	proa_test_loop_close(loop);
+	(void)state;
+}
+
+/*
+ * A wake-up costs a loop on io_uring one io_uring_enter(): the wait it
+ * wakes from.  Each round a thread posts to the sleeping loop a callback
+ * that schedules another (as a pool result resolving a future does), so
+ * the iteration after the wake-up has a zero timeout; with the wake-up
+ * read re-armed after each wake-up, that iteration entered the kernel
+ * only to submit it: two enters a round, not one.
+ */
+struct wake_rounds {
+	struct proa_loop *loop;
+	struct proa_handle first, second;
+	sem_t answered;
+	unsigned rounds, done;
+};
+
+static void wr_second(void *arg)
+{
+	struct wake_rounds *w = arg;
+
+	if (++w->done == w->rounds)
+		proa_loop_stop(w->loop);
+	sem_post(&w->answered);
+}
+
+static void wr_first(void *arg)
+{
+	struct wake_rounds *w = arg;
+
+	proa_loop_call_soon(w->loop, &w->second, wr_second, w);
+}
+
+static void *wr_poster(void *arg)
+{
+	struct wake_rounds *w = arg;
+	unsigned i;
+
+	for (i = 0; i < w->rounds; i++) {
+		wait_until_sleeping(w->loop);
+		if (proa_loop_call_soon_threadsafe(w->loop, &w->first, wr_first,
+						   w) < 0)
+			return (void *)1;
+		sem_wait(&w->answered);
+	}
+	return NULL;
+}
+
+/* Runs the rounds; returns the enters they cost the loop. */
+static uint64_t wake_rounds_run(unsigned rounds)
+{
+	struct wake_rounds w = {.rounds = rounds};
+	struct proa_loop_stats before, after;
+	pthread_t th;
+	void *ret;
+
+	w.loop = proa_test_loop_new();
+	sem_init(&w.answered, 0, 0);
+	/* Enabled, its wake-up armed: what follows is the rounds alone. */
+	assert_res(proa_loop_run(w.loop, PROA_RUN_NOWAIT), 0);
+	assert_res(proa_loop_stats(w.loop, &before), 0);
+	assert_int_equal(pthread_create(&th, NULL, wr_poster, &w), 0);
+	assert_res(proa_loop_run(w.loop, PROA_RUN_FOREVER), 0);
+	assert_int_equal(pthread_join(th, &ret), 0);
+	assert_null(ret);
+	assert_int_equal(w.done, w.rounds);
+	assert_res(proa_loop_stats(w.loop, &after), 0);
+	/* Each round found the loop asleep or about to be: at most one
+	 * wake-up written a round, and every one written was heard. */
+	assert_true(after.wakeups_sent - before.wakeups_sent <= w.rounds);
+	assert_true(after.wakeups - before.wakeups >=
+		    after.wakeups_sent - before.wakeups_sent);
+	proa_test_loop_close(w.loop);
+	sem_destroy(&w.answered);
+	return after.enters - before.enters;
+}
+
+static void test_a_wake_up_costs_one_enter(void **state)
+{
+	unsigned rounds = 200;
+	uint64_t enters = wake_rounds_run(rounds);
+	struct proa_loop *probe = proa_test_loop_new();
+	bool uring = strcmp(proa_loop_backend(probe), "io_uring") == 0;
+
+	proa_test_loop_close(probe);
+	if (uring)
+		assert_true(enters <= rounds + 2);
+	/* The path of kernels without multishot poll: a read re-armed
+	 * after each wake-up, every round still answered. */
+	atomic_store(&proa__poll_no_multishot, true);
+	enters = wake_rounds_run(rounds);
+	atomic_store(&proa__poll_no_multishot, false);
+	if (uring)
+		assert_true(enters > rounds);
 	(void)state;
 }
 
@@ -720,6 +817,7 @@ int main(void)
 	    cmocka_unit_test(test_run_forever_returns_on_stop),
 	    cmocka_unit_test(test_stop_before_run_runs_one_iteration),
 	    cmocka_unit_test(test_stop_threadsafe_wakes_a_sleeping_loop),
+	    cmocka_unit_test(test_a_wake_up_costs_one_enter),
 	    cmocka_unit_test(test_ref_keeps_default_run_alive_until_unref),
 	    cmocka_unit_test(test_unmatched_unref_is_ignored_and_logged_once),
 	    cmocka_unit_test(test_run_until_complete_returns_after_callbacks),
