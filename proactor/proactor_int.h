@@ -47,6 +47,9 @@ struct proa__mpsc {
 	atomic_uint sleep;
 	/* loop thread only */
 	alignas(PROA__CACHELINE) struct proa__mpsc_node *cons;
+	/* @cons when the last pop found its producer between exchange and
+	 * link: until the link comes, only that node's line is read */
+	struct proa__mpsc_node *stalled;
 	struct proa__mpsc_node stub;
 };
 

@@ -94,6 +94,7 @@ void proa__mpsc_init(struct proa__mpsc *q)
 	atomic_init(&q->gate, 0);
 	atomic_init(&q->sleep, PROA__AWAKE);
 	q->cons = &q->stub;
+	q->stalled = NULL;
 }
 
 /* Push @first..@last, already linked (relaxed) through ->next: one
@@ -116,6 +117,17 @@ static void push(struct proa__mpsc *q, struct proa__mpsc_node *n)
 	push_chain(q, n, n);
 }
 
+/* Whether the queue is stalled on a producer between its exchange and its
+ * link (pop() saw it, and the link has not come since).  Reads only the
+ * stalled node's line, which nothing but that producer writes: the loop
+ * that spins on a stall (a producer preempted there, for a time slice)
+ * leaves the line of @prod, which every other producer writes, alone. */
+static bool stalled(struct proa__mpsc *q)
+{
+	return q->stalled && q->stalled == q->cons &&
+	       !proa__atomic_load(&q->cons->next, PROA__ACQUIRE);
+}
+
 /* Loop thread.  NULL when empty, or when a producer is between its exchange
  * and its link; the item is then taken next iteration (the loop does not
  * block meanwhile: proa__mpsc_empty() sees the producer's exchange). */
@@ -125,6 +137,7 @@ static struct proa__mpsc_node *pop(struct proa__mpsc *q)
 	struct proa__mpsc_node *next =
 	    proa__atomic_load(&cons->next, PROA__ACQUIRE);
 
+	q->stalled = NULL;
 	if (cons == &q->stub) {
 		if (!next)
 			return NULL;
@@ -136,14 +149,19 @@ static struct proa__mpsc_node *pop(struct proa__mpsc *q)
 		q->cons = next;
 		return cons;
 	}
-	if (cons != atomic_load_explicit(&q->prod, memory_order_acquire))
+	if (cons != atomic_load_explicit(&q->prod, memory_order_acquire)) {
+		q->stalled = cons;
 		return NULL;
+	}
 	push(q, &q->stub);
 	next = proa__atomic_load(&cons->next, PROA__ACQUIRE);
 	if (next) {
 		q->cons = next;
 		return cons;
 	}
+	/* A producer exchanged after our look at @prod and has not linked
+	 * @cons to its node yet. */
+	q->stalled = cons;
 	return NULL;
 }
 
@@ -159,7 +177,7 @@ void proa__threadsafe_drain(struct proa_loop *loop)
 	struct proa__mpsc_node *last, *n;
 	unsigned i;
 
-	if (proa__mpsc_empty(q))
+	if (proa__mpsc_empty(q) || stalled(q))
 		return;
 	last = atomic_load_explicit(&q->prod, memory_order_acquire);
 	/* 4096: a batch's handles (touched again when the ready list runs

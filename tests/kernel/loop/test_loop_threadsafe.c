@@ -957,6 +957,87 @@ static void test_loop_to_loop_wakes_use_msg_ring(void **state)
 	(void)state;
 }
 
+/*
+ * A producer stopped between its exchange and its link (preempted there,
+ * say): the loop takes what came before it, except the item it is to be
+ * linked to (the queue hands out a node once it knows the next), takes
+ * nothing past it while it stays unlinked (each iteration comes back at
+ * once: the queue is not empty), and once the link comes takes the rest
+ * in order.  White box: the test makes the stall itself with the queue's
+ * own exchange.
+ */
+struct stall {
+	struct proa_handle h3; /* the stalled producer's item */
+	int order[4];
+	int ran;
+};
+
+static struct stall *g_stall;
+
+static void stall_record(void *arg)
+{
+	g_stall->order[g_stall->ran++] = (int)(uintptr_t)arg;
+}
+
+/* What a posted handle's node does when the loop takes it. */
+static void stall_node_run(struct proa__mpsc_node *n)
+{
+	struct proa_handle *h =
+	    proa_container_of(n, struct proa_handle, priv.node);
+
+	proa__call_soon(h->priv.loop, h);
+}
+
+static void
+test_a_stalled_producer_holds_back_only_what_follows_it(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct stall st = {.h3 = {.fn = stall_record, .arg = (void *)3}};
+	struct proa_handle h1 = {0}, h2 = {0}, h4 = {0};
+	struct proa_loop_stats before, after;
+	struct proa__mpsc_node *prev;
+	int i;
+
+	g_stall = &st;
+	st.h3.priv.loop = loop;
+	st.h3.priv.state = PROA__H_POSTED;
+	st.h3.priv.node.run = stall_node_run;
+	assert_res(proa_loop_call_soon_threadsafe(loop, &h1, stall_record,
+						  (void *)(uintptr_t)1),
+		   0);
+	assert_res(proa_loop_call_soon_threadsafe(loop, &h2, stall_record,
+						  (void *)(uintptr_t)2),
+		   0);
+	prev = atomic_exchange_explicit(&loop->q.prod, &st.h3.priv.node,
+					memory_order_seq_cst);
+	assert_ptr_equal(prev, &h2.priv.node);
+	assert_res(proa_loop_call_soon_threadsafe(loop, &h4, stall_record,
+						  (void *)(uintptr_t)4),
+		   0);
+	assert_res(proa_loop_stats(loop, &before), 0);
+	/* 1: still alive, the unlinked items are in the queue. */
+	for (i = 0; i < 5; i++)
+		assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
+	assert_res(proa_loop_stats(loop, &after), 0);
+	assert_int_equal(st.ran, 1);
+	assert_int_equal(st.order[0], 1);
+	assert_false(proa__mpsc_empty(&loop->q));
+	/* Held back, never asleep: no iteration waited for a wake-up. */
+	assert_int_equal(after.wakeups, before.wakeups);
+
+	/* The producer resumes: its link, as push_chain() makes it. */
+	atomic_store_explicit(&prev->next, &st.h3.priv.node,
+			      memory_order_release);
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	assert_int_equal(st.ran, 4);
+	assert_int_equal(st.order[1], 2);
+	assert_int_equal(st.order[2], 3);
+	assert_int_equal(st.order[3], 4);
+	assert_true(proa__mpsc_empty(&loop->q));
+	proa_test_loop_close(loop);
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -977,6 +1058,8 @@ int main(void)
 	    cmocka_unit_test(test_many_refuses_all_or_nothing),
 	    cmocka_unit_test(test_close_racing_chain_producers_loses_no_item),
 	    cmocka_unit_test(test_short_lived_producers_recycle_their_records),
+	    cmocka_unit_test(
+		test_a_stalled_producer_holds_back_only_what_follows_it),
 	};
 
 	proa_test_require_uring();
