@@ -809,6 +809,59 @@ if start_httpd --list "$root"; then
 else
 	fail "proa-httpd --list did not start"
 fi
+# ---- the cache follows a file that changes ---------------------------------
+# An entry is trusted for a second, then revalidated (a statx: an io_uring
+# operation, or a call on the file lane on epoll); a file rewritten in
+# place, replaced by a rename, truncated to another size or removed is
+# looked up again.  answer_becomes polls until the answer changes, bounded
+# by the second of trust plus the revalidation's round trip (5 s here).
+answer_becomes() { # WANT CURL-ARGS...
+	local want=$1 deadline=$((SECONDS + 5)) got
+	shift
+	while :; do
+		got=$(curl -sS "$@")
+		[ "$got" = "$want" ] && return 0
+		[ "$SECONDS" -ge "$deadline" ] && {
+			echo "  last answer: '$got'"
+			return 1
+		}
+		sleep 0.1
+	done
+}
+body_becomes() { # PATH LINE: the body is LINE and a newline, with 200
+	answer_becomes "$2"$'\n'" 200" -w ' %{http_code}' "$URL/$1"
+}
+status_becomes() { # PATH CODE
+	answer_becomes "$2" -o /dev/null -w '%{http_code}' "$URL/$1"
+}
+for backend in auto epoll; do
+	printf 'version 1\n' >"$root/changes.txt"
+	# An old mtime: a rewrite within the file system's timestamp tick
+	# would look unchanged to any stat-based cache (nginx's too).
+	touch -d '2001-01-01' "$root/changes.txt"
+	if ! PROA_BACKEND=$backend start_httpd "$root"; then
+		fail "proa-httpd ($backend) did not start"
+		continue
+	fi
+	check "changes ($backend): served and cached" \
+		test "$(curl -sS "$URL/changes.txt")" = "version 1"
+	printf 'version 2\n' >"$root/changes.txt"
+	check "changes ($backend): rewritten in place, the new bytes follow" \
+		body_becomes changes.txt "version 2"
+	printf 'version 3\n' >"$work/changes.new"
+	mv "$work/changes.new" "$root/changes.txt"
+	check "changes ($backend): replaced by a rename, the new file follows" \
+		body_becomes changes.txt "version 3"
+	printf 'v4\n' >"$root/changes.txt"
+	check "changes ($backend): truncated to another size, the new length follows" \
+		body_becomes changes.txt "v4"
+	rm "$root/changes.txt"
+	check "changes ($backend): removed, then 404" \
+		status_becomes changes.txt 404
+	stop_server TERM
+	check "changes ($backend): exits 0" test "$SRV_RC" = 0
+done
+
 echo "httpd integration: $failures failure(s)"
 [ "$failures" -gt 100 ] && failures=100
 exit "$failures"
