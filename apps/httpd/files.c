@@ -13,7 +13,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -42,6 +41,15 @@ struct file_lookup {
 	enum file_result fr;
 	struct fentry *e; /* FILE_OK: the new entry */
 	bool changed;	  /* revalidation: the path names something else */
+	/* the chain of operations of an open or a revalidation (below) */
+	struct proa_op op;
+	int step;    /* enum chain_step: what @op is doing */
+	int pfd, fd; /* the O_PATH descriptor; the reopened one, or -1 */
+	struct proa_open_how how;
+	struct statx stx, stx2; /* the file; the reopened one (no /proc) */
+	char *data;		/* a small file's content while it is read */
+	size_t got;
+	char proc[40]; /* /proc/self/fd/N */
 	char path[];
 };
 
@@ -119,6 +127,10 @@ int file_cache_init(struct file_cache *c, struct proa_loop *loop, int rootfd,
 		return -ENOMEM;
 	}
 	c->lru.lnext = c->lru.lprev = &c->lru;
+	/* A ring that opens and stats runs every step as its own op. */
+	c->chains = proa_loop_feature(loop, PROA_FEAT_OP_OPENAT2) &&
+		    proa_loop_feature(loop, PROA_FEAT_OP_STATX) &&
+		    proa_loop_feature(loop, PROA_FEAT_OP_READ);
 	return 0;
 }
 
@@ -218,39 +230,334 @@ static int open_beneath(int rootfd, const char *path, uint64_t flags)
 }
 
 /*
- * The object the O_PATH descriptor @pfd names, opened for reading.
- * Through /proc/self/fd it is that very object, with the permission
- * check of a real open; without /proc (a bare chroot) the path is
- * opened again and must still be the same inode - a window in which a
- * device swapped in would be opened, which only /proc closes.
+ * A lookup of a file, as a chain of io_uring operations, where the ring
+ * opens and stats (c->chains; Linux 5.6): the loop never waits for the
+ * file system and no thread of ours is held by a slow one.  An open of a
+ * cached name and a read from the page cache complete inside the loop's
+ * own io_uring_enter; statx (always handed to a worker by the kernel) and
+ * whatever must wait for the disk run in io_uring's workers.  One
+ * operation at a time per lookup; the chain ends in chain_end(), which
+ * resolves the lookup's future.  Elsewhere (epoll, older kernels) the
+ * same steps run as one job on the pool's file lane (entry_open()).
+ *
+ *   opath:  openat2(root, path, O_PATH, RESOLVE_BENEATH|NO_MAGICLINKS),
+ *           which opens nothing (no FIFO reader appears, no device
+ *           driver's open() runs)
+ *   stat:   statx of that descriptor; only a regular file goes on
+ *   reopen: the object the O_PATH descriptor names, opened for reading
+ *           through /proc/self/fd: that very object, with the permission
+ *           check of a real open
+ *   again, check: without /proc (a bare chroot) the path opened again
+ *           beneath the root, and statx'ed: it must still be the same
+ *           inode - a window in which a device swapped in would be
+ *           opened, which only /proc closes
+ *   read:   a small file's content, read until complete
+ *   fault:  the fault hook (files_fault_from_env()): an open of the FIFO
+ *           that blocks as a hung file system would
+ * A revalidation is one step, a statx of the path.
  */
-static int reopen_read(int rootfd, const char *path, int pfd,
-		       const struct statx *stx)
-{
-	const uint64_t flags = O_RDONLY | O_NONBLOCK | O_NOCTTY;
-	char proc[40];
-	struct stat st;
-	int fd;
+enum chain_step {
+	STEP_OPATH,
+	STEP_STAT,
+	STEP_REOPEN,
+	STEP_AGAIN,
+	STEP_CHECK,
+	STEP_READ,
+	STEP_FAULT,
+	STEP_REVAL,
+};
 
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
-	fd = open(proc, (int)flags | O_CLOEXEC);
-	if (fd >= 0 || errno != ENOENT)
-		return fd;
-	fd = open_beneath(rootfd, path, flags);
-	if (fd < 0)
-		return fd;
-	if (fstat(fd, &st) < 0 || st.st_ino != stx->stx_ino ||
-	    major(st.st_dev) != stx->stx_dev_major ||
-	    minor(st.st_dev) != stx->stx_dev_minor) {
-		close(fd);
-		errno = ENOENT; /* replaced meanwhile: as if not there */
-		return -1;
-	}
-	return fd;
+#define LOOKUP_STATX_MASK                                                      \
+	(STATX_TYPE | STATX_MODE | STATX_SIZE | STATX_MTIME | STATX_INO)
+
+static void chain_step_done(struct proa_op *op);
+
+static bool same_inode(const struct statx *a, const struct statx *b)
+{
+	return a->stx_ino == b->stx_ino &&
+	       a->stx_dev_major == b->stx_dev_major &&
+	       a->stx_dev_minor == b->stx_dev_minor;
 }
 
-/* The fault hook (files_fault_from_env()): block on the FIFO like a
- * hung file system would. */
+/* Whether what @stx saw at @e's path is still @e. */
+static bool entry_matches(const struct fentry *e, const struct statx *stx)
+{
+	/* A chmod changes no mtime: the mode is compared too. */
+	return stx->stx_mode == e->mode && stx->stx_ino == e->ino &&
+	       ((uint64_t)stx->stx_dev_major << 32 | stx->stx_dev_minor) ==
+		   e->dev &&
+	       stx->stx_size == e->size &&
+	       stx->stx_mtime.tv_sec == e->mtime_sec &&
+	       stx->stx_mtime.tv_nsec == e->mtime_nsec;
+}
+
+/* The entry for the regular file @fd that @stx describes; NULL without
+ * memory (the descriptor is then the caller's still). */
+static struct fentry *entry_new(const char *path, int fd,
+				const struct statx *stx)
+{
+	struct fentry *e = calloc(1, sizeof(*e));
+
+	if (!e || !(e->path = strdup(path))) {
+		free(e);
+		return NULL;
+	}
+	e->fd = fd;
+	e->size = stx->stx_size;
+	e->dev = (uint64_t)stx->stx_dev_major << 32 | stx->stx_dev_minor;
+	e->ino = stx->stx_ino;
+	e->mode = stx->stx_mode;
+	e->mtime_sec = stx->stx_mtime.tv_sec;
+	e->mtime_nsec = stx->stx_mtime.tv_nsec;
+	e->lnext = e->lprev = e;
+	fill_validators(e, path);
+	return e;
+}
+
+/* The end of a chain: @fr (and l->e for FILE_OK) go to lookup_done()
+ * through the future, which runs its callback in a later iteration. */
+static void chain_end(struct file_lookup *l, enum file_result fr)
+{
+	if (l->pfd >= 0)
+		close(l->pfd); /* O_PATH: no file system work on close */
+	l->pfd = -1;
+	free(l->data); /* a read cut short, or not started */
+	l->data = NULL;
+	if (fr != FILE_OK && l->e) {
+		/* Not in a table, not accounted: just let it go. */
+		free(l->e->data);
+		l->e->data = NULL;
+		if (l->e->fd >= 0)
+			close(l->e->fd);
+		free(l->e->path);
+		free(l->e);
+		l->e = NULL;
+	}
+	l->fr = fr;
+	/* Only -EINVAL (the future is not pending) could fail: it is. */
+	(void)proa_future_set_result(&l->fut, 0, NULL);
+}
+
+/* After the submission of the next step (l->step set first): a refused
+ * one (the ring's queue full and no room on the file lane) ends the chain
+ * as "unavailable". */
+static void chain_check(struct file_lookup *l, int ret)
+{
+	if (ret < 0)
+		chain_end(l, FILE_UNAVAILABLE);
+}
+
+static void chain_openat2(struct file_lookup *l, enum chain_step step,
+			  int dirfd, const char *path, uint64_t flags,
+			  uint64_t resolve)
+{
+	l->how = (struct proa_open_how){.flags = flags, .resolve = resolve};
+	l->step = step;
+	chain_check(l,
+		    proa_op_openat2(l->c->loop, &l->op, dirfd, path, &l->how));
+}
+
+static void chain_read_end(struct file_lookup *l, bool whole);
+
+static void chain_read_more(struct file_lookup *l)
+{
+	struct fentry *e = l->e;
+
+	l->step = STEP_READ;
+	/* Refused: served from the descriptor instead. */
+	if (proa_op_read(l->c->loop, &l->op, e->fd, l->data + l->got,
+			 e->size - l->got, (int64_t)l->got) < 0)
+		chain_read_end(l, false);
+}
+
+/* The file is open for reading (@fd) and is what l->stx says. */
+static void chain_opened(struct file_lookup *l, int fd)
+{
+	struct fentry *e = entry_new(l->path, fd, &l->stx);
+
+	if (!e) {
+		close(fd);
+		chain_end(l, FILE_UNAVAILABLE);
+		return;
+	}
+	l->e = e;
+	close(l->pfd);
+	l->pfd = -1;
+	if (e->size <= FILE_CACHE_DATA_MAX && e->size <= l->data_room &&
+	    (l->data = malloc(e->size ? e->size : 1))) {
+		l->got = 0;
+		if (e->size) {
+			chain_read_more(l);
+			return;
+		}
+		e->data = l->data;
+		l->data = NULL;
+	}
+	chain_end(l, FILE_OK);
+}
+
+static void map_bigger(struct fentry *e, bool map_files);
+
+/* A small file's content is in, or could not be read whole: a file that
+ * changed under the read is served from the descriptor instead (the next
+ * revalidation catches up).  Then the mapping, where asked for. */
+static void chain_read_end(struct file_lookup *l, bool whole)
+{
+	if (whole)
+		l->e->data = l->data;
+	else
+		free(l->data);
+	l->data = NULL;
+	map_bigger(l->e, l->map_files);
+	chain_end(l, FILE_OK);
+}
+
+/* What a statx of the O_PATH descriptor says: FILE_OK for a regular file
+ * we may serve, else what to answer.  Root reads every file
+ * (CAP_DAC_OVERRIDE), so running as root would publish a 0600 or 000
+ * file: serve only what any user may read.  Asked each time: once --user
+ * has dropped root, the kernel's own check on the open is the rule. */
+static enum file_result stat_verdict(const struct statx *stx)
+{
+	const mode_t mode = stx->stx_mode;
+
+	if (S_ISDIR(mode))
+		return FILE_IS_DIR;
+	if (!S_ISREG(mode) || (!(mode & S_IROTH) && geteuid() == 0))
+		return FILE_FORBIDDEN;
+	return FILE_OK;
+}
+
+static void chain_after_stat(struct file_lookup *l)
+{
+	enum file_result fr = stat_verdict(&l->stx);
+
+	if (fr == FILE_FORBIDDEN && fault_stall_fifo &&
+	    S_ISFIFO(l->stx.stx_mode)) {
+		snprintf(l->proc, sizeof(l->proc), "/proc/self/fd/%d", l->pfd);
+		chain_openat2(l, STEP_FAULT, AT_FDCWD, l->proc, O_RDONLY, 0);
+		return;
+	}
+	if (fr != FILE_OK) {
+		chain_end(l, fr);
+		return;
+	}
+	snprintf(l->proc, sizeof(l->proc), "/proc/self/fd/%d", l->pfd);
+	chain_openat2(l, STEP_REOPEN, AT_FDCWD, l->proc,
+		      O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
+}
+
+static void chain_step_done(struct proa_op *op)
+{
+	struct file_lookup *l = op->data;
+	const int res = op->res;
+
+	switch ((enum chain_step)l->step) {
+	case STEP_OPATH:
+		if (res < 0) {
+			chain_end(l, errno_result(-res));
+			return;
+		}
+		l->pfd = res;
+		l->step = STEP_STAT;
+		chain_check(l, proa_op_statx(l->c->loop, &l->op, l->pfd, "",
+					     AT_EMPTY_PATH, LOOKUP_STATX_MASK,
+					     &l->stx));
+		return;
+	case STEP_STAT:
+		if (res < 0)
+			chain_end(l, errno_result(-res));
+		else
+			chain_after_stat(l);
+		return;
+	case STEP_REOPEN:
+		if (res >= 0)
+			chain_opened(l, res);
+		else if (res == -ENOENT) /* no /proc */
+			chain_openat2(l, STEP_AGAIN, l->rootfd,
+				      *l->path ? l->path : ".",
+				      O_RDONLY | O_NONBLOCK | O_NOCTTY,
+				      RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
+		else
+			chain_end(l, errno_result(-res));
+		return;
+	case STEP_AGAIN:
+		if (res < 0) {
+			chain_end(l, errno_result(-res));
+			return;
+		}
+		l->fd = res;
+		l->step = STEP_CHECK;
+		if (proa_op_statx(l->c->loop, &l->op, l->fd, "", AT_EMPTY_PATH,
+				  STATX_INO, &l->stx2) < 0) {
+			close(l->fd);
+			l->fd = -1;
+			chain_end(l, FILE_UNAVAILABLE);
+		}
+		return;
+	case STEP_CHECK:
+		if (res < 0 || !same_inode(&l->stx, &l->stx2)) {
+			close(l->fd);
+			/* replaced meanwhile: as if not there */
+			chain_end(l, FILE_NOT_FOUND);
+		} else {
+			chain_opened(l, l->fd);
+		}
+		l->fd = -1;
+		return;
+	case STEP_READ:
+		if (res > 0) {
+			l->got += (size_t)res;
+			if (l->got < l->e->size) {
+				chain_read_more(l);
+				return;
+			}
+		}
+		chain_read_end(l, l->got == l->e->size);
+		return;
+	case STEP_FAULT:
+		if (res >= 0)
+			close(res);
+		chain_end(l, FILE_FORBIDDEN);
+		return;
+	case STEP_REVAL:
+		l->changed = res < 0 || !entry_matches(l->reval, &l->stx);
+		chain_end(l, FILE_OK);
+		return;
+	}
+}
+
+/* The first step of an open or a revalidation: 0, or the error of its
+ * submission (nothing was started). */
+static int chain_start(struct file_lookup *l)
+{
+	proa_op_init(&l->op, chain_step_done, l);
+	l->pfd = l->fd = -1;
+	if (l->reval) {
+		const char *p = l->reval->path;
+
+		l->step = STEP_REVAL;
+		return proa_op_statx(l->c->loop, &l->op, l->rootfd,
+				     *p ? p : ".", 0, LOOKUP_STATX_MASK,
+				     &l->stx);
+	}
+	l->how = (struct proa_open_how){.flags = O_PATH,
+					.resolve = RESOLVE_BENEATH |
+						   RESOLVE_NO_MAGICLINKS};
+	l->step = STEP_OPATH;
+	return proa_op_openat2(l->c->loop, &l->op, l->rootfd,
+			       *l->path ? l->path : ".", &l->how);
+}
+
+/*
+ * The same lookups as one job on the pool's file lane, for a loop whose
+ * ring cannot open and stat (the epoll backend, a kernel before 5.6):
+ * there each step of the chain would be a job of its own, and the read's
+ * would need an fstat on the loop thread to find the file regular.  The
+ * steps and the rules are the chain's, above.
+ */
+
+/* The fault hook's stall, as a blocking open of the FIFO. */
 static void fault_stall(int pfd)
 {
 	char proc[40];
@@ -262,120 +569,114 @@ static void fault_stall(int pfd)
 		close(fd);
 }
 
-/*
- * Open @path beneath the root; FILE_OK with a new entry (not in any
- * table).  The path is opened with O_PATH first, which opens nothing
- * (no FIFO reader appears, no device driver's open() runs), and only a
- * regular file is then opened for reading, through that descriptor.
- * Touches no cache: runs on a pool worker.
- */
-static enum file_result entry_open(int rootfd, const char *path, bool map_files,
-				   size_t data_room, struct fentry **out)
+/* reopen and again/check, above. */
+static int reopen_read(int rootfd, const char *path, int pfd,
+		       const struct statx *stx)
 {
-	struct statx stx;
-	struct fentry *e;
-	int pfd, fd;
+	const uint64_t flags = O_RDONLY | O_NONBLOCK | O_NOCTTY;
+	struct statx now;
+	char proc[40];
+	int fd;
 
-	pfd = open_beneath(rootfd, path, O_PATH);
-	if (pfd < 0)
-		return errno_result(errno);
-	if (statx(pfd, "", AT_EMPTY_PATH,
-		  STATX_TYPE | STATX_MODE | STATX_SIZE | STATX_MTIME |
-		      STATX_INO,
-		  &stx) < 0) {
-		int err = errno;
-
-		close(pfd);
-		return errno_result(err);
-	}
-	if (S_ISDIR(stx.stx_mode)) {
-		close(pfd);
-		return FILE_IS_DIR;
-	}
-	/* Root reads every file (CAP_DAC_OVERRIDE), so running as root
-	 * would publish a 0600 or 000 file: serve only what any user may
-	 * read.  Asked each time: once --user has dropped root, the
-	 * kernel's own check on the open below is the rule. */
-	if (!S_ISREG(stx.stx_mode) ||
-	    (!(stx.stx_mode & S_IROTH) && geteuid() == 0)) {
-		if (fault_stall_fifo && S_ISFIFO(stx.stx_mode))
-			fault_stall(pfd);
-		close(pfd);
-		return FILE_FORBIDDEN;
-	}
-	fd = reopen_read(rootfd, path, pfd, &stx);
-	if (fd < 0) {
-		int err = errno;
-
-		close(pfd);
-		return errno_result(err);
-	}
-	close(pfd);
-	e = calloc(1, sizeof(*e));
-	if (!e || !(e->path = strdup(path))) {
-		free(e);
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+	fd = open(proc, (int)flags | O_CLOEXEC);
+	if (fd >= 0 || errno != ENOENT)
+		return fd;
+	fd = open_beneath(rootfd, path, flags);
+	if (fd < 0)
+		return fd;
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_INO, &now) < 0 ||
+	    !same_inode(stx, &now)) {
 		close(fd);
-		return FILE_UNAVAILABLE;
+		errno = ENOENT; /* replaced meanwhile: as if not there */
+		return -1;
 	}
-	e->fd = fd;
-	e->size = stx.stx_size;
-	e->dev = (uint64_t)stx.stx_dev_major << 32 | stx.stx_dev_minor;
-	e->ino = stx.stx_ino;
-	e->mode = stx.stx_mode;
-	e->mtime_sec = stx.stx_mtime.tv_sec;
-	e->mtime_nsec = stx.stx_mtime.tv_nsec;
-	e->lnext = e->lprev = e;
-	fill_validators(e, path);
-	if (e->size <= FILE_CACHE_DATA_MAX && e->size <= data_room) {
-		char *d = malloc(e->size ? e->size : 1);
-		size_t got = 0;
+	return fd;
+}
 
-		while (d && got < e->size) {
-			ssize_t n =
-			    pread(fd, d + got, e->size - got, (off_t)got);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				break;
-			got += (size_t)n;
-		}
-		/* A file that changed under the read is served from the
-		 * descriptor instead; the next revalidation catches up. */
-		if (d && got == e->size) {
-			e->data = d;
-		} else {
+/* A small file's content, read whole, or NULL. */
+static char *read_whole(int fd, uint64_t size)
+{
+	char *d = malloc(size ? size : 1);
+	size_t got = 0;
+
+	while (d && got < size) {
+		ssize_t n = pread(fd, d + got, size - got, (off_t)got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
 			free(d);
+			return NULL;
 		}
+		got += (size_t)n;
 	}
+	return d;
+}
+
+static void map_bigger(struct fentry *e, bool map_files)
+{
 	if (map_files && !e->data && e->size > 0 &&
 	    e->size <= FILE_CACHE_MAP_MAX) {
-		void *m = mmap(NULL, e->size, PROT_READ, MAP_SHARED, fd, 0);
+		/* Memory, not the file system: the pages are only mapped. */
+		void *m = mmap(NULL, e->size, PROT_READ, MAP_SHARED, e->fd, 0);
 
 		/* Without a mapping the file is read instead. */
 		if (m != MAP_FAILED)
 			e->map = m;
 	}
+}
+
+static enum file_result entry_open(int rootfd, const char *path, bool map_files,
+				   size_t data_room, struct fentry **out)
+{
+	struct statx stx;
+	struct fentry *e;
+	enum file_result fr;
+	int pfd, fd;
+
+	pfd = open_beneath(rootfd, path, O_PATH);
+	if (pfd < 0)
+		return errno_result(errno);
+	if (statx(pfd, "", AT_EMPTY_PATH, LOOKUP_STATX_MASK, &stx) < 0) {
+		fr = errno_result(errno);
+		close(pfd);
+		return fr;
+	}
+	fr = stat_verdict(&stx);
+	if (fr != FILE_OK) {
+		if (fr == FILE_FORBIDDEN && fault_stall_fifo &&
+		    S_ISFIFO(stx.stx_mode))
+			fault_stall(pfd);
+		close(pfd);
+		return fr;
+	}
+	fd = reopen_read(rootfd, path, pfd, &stx);
+	fr = fd < 0 ? errno_result(errno) : FILE_OK;
+	close(pfd);
+	if (fd < 0)
+		return fr;
+	if (!(e = entry_new(path, fd, &stx))) {
+		close(fd);
+		return FILE_UNAVAILABLE;
+	}
+	/* A file that changed under the read is served from the descriptor
+	 * instead; the next revalidation catches up. */
+	if (e->size <= FILE_CACHE_DATA_MAX && e->size <= data_room)
+		e->data = read_whole(fd, e->size);
+	map_bigger(e, map_files);
 	*out = e;
 	return FILE_OK;
 }
 
-/* Whether @e still names what is at its path now.  On a pool worker. */
+/* Whether @e still names what is at its path now. */
 static bool entry_valid(int rootfd, const struct fentry *e)
 {
 	struct statx stx;
 
-	if (statx(rootfd, *e->path ? e->path : ".", 0,
-		  STATX_TYPE | STATX_MODE | STATX_SIZE | STATX_MTIME |
-		      STATX_INO,
-		  &stx) < 0)
-		return false;
-	/* A chmod changes no mtime: the mode is compared too. */
-	return stx.stx_mode == e->mode && stx.stx_ino == e->ino &&
-	       ((uint64_t)stx.stx_dev_major << 32 | stx.stx_dev_minor) ==
-		   e->dev &&
-	       stx.stx_size == e->size &&
-	       stx.stx_mtime.tv_sec == e->mtime_sec &&
-	       stx.stx_mtime.tv_nsec == e->mtime_nsec;
+	return statx(rootfd, *e->path ? e->path : ".", 0, LOOKUP_STATX_MASK,
+		     &stx) == 0 &&
+	       entry_matches(e, &stx);
 }
 
 static void evict_one(struct file_cache *c)
@@ -623,7 +924,9 @@ static enum file_result list_dir(int rootfd, const char *path,
 	return FILE_OK;
 }
 
-/* The worker's half of a lookup. */
+/* The pool's half of a lookup: a directory listing (no io_uring opcode
+ * reads a directory), or an open or a revalidation where the ring cannot
+ * run the chain. */
 static int32_t lookup_job(void *arg, void **value)
 {
 	struct file_lookup *l = arg;
@@ -778,8 +1081,10 @@ static bool lookup_submit(struct file_lookup *l)
 	 * returns, but a failed submit must leave nothing behind. */
 	if (proa_future_add_done_callback(&l->fut, lookup_done, l) < 0)
 		goto fail;
-	if (proa_pool_submit(c->loop, PROA_LANE_FILE, lookup_job, l, &l->fut) <
-	    0) {
+	if ((!l->list && c->chains
+		 ? chain_start(l)
+		 : proa_pool_submit(c->loop, PROA_LANE_FILE, lookup_job, l,
+				    &l->fut)) < 0) {
 		proa_future_remove_done_callback(&l->fut, lookup_done, l);
 		goto fail;
 	}

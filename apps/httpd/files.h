@@ -26,20 +26,24 @@
  * only the kernel's socket copy does, so a file truncated under a response
  * fails that send (EFAULT) instead of raising SIGBUS.
  *
- * No file-system call runs on a loop thread while serving: a miss is
- * looked up on the pool's file lane (openat2 with O_PATH, statx, the open
- * for reading, the small file's read, the mapping), and the request waits
- * (struct file_waiter) while the loop goes on with everyone else.  All
- * requests for one path that miss together wait on one lookup.  What a
- * lookup found that is not a file (missing, a directory, forbidden) is
+ * No file-system call runs on a loop thread while serving: a miss (openat2
+ * with O_PATH, statx, the open for reading, the small file's read) is a
+ * chain of io_uring operations where the ring has the opcodes, and one
+ * job on the pool's file lane where it does not (the epoll backend, Linux
+ * before 5.6); directory listings always take the file lane.  The request
+ * waits (struct file_waiter) while the loop goes on with everyone else.
+ * All requests for one path that miss together wait on one lookup.  What
+ * a lookup found that is not a file (missing, a directory, forbidden) is
  * remembered for FILE_CACHE_NEG_NS, so a flood of 404s costs one lookup a
- * second, not one each.  Revalidation is a statx on the file lane too:
- * the entry is served while it runs (for at most that one round trip
- * after FILE_CACHE_VALID_NS), and dropped if the file changed.
+ * second, not one each.  Revalidation is one statx the same way: the
+ * entry is served while it runs (for at most that one round trip after
+ * FILE_CACHE_VALID_NS), and dropped if the file changed.
  *
- * A lookup whose worker blocks (a hung NFS server) holds no loop: its
- * waiters time out (the caller's timer), everything cached goes on being
- * served, and at most FILE_LOOKUPS_MAX lookups are in flight per cache.
+ * A lookup that blocks (a hung NFS server) holds no loop: its waiters time
+ * out (the caller's timer), everything cached goes on being served, and
+ * at most FILE_LOOKUPS_MAX lookups are in flight per cache.  The threads
+ * such lookups hold are the file lane's (4) or io_uring's own (the
+ * kernel's limit for work that may block: 4 per CPU per ring).
  *
  * Thread: a cache belongs to one loop thread; files_root_open() any.
  */
@@ -112,6 +116,8 @@ struct file_cache {
 	struct file_lookup **pending; /* opens in flight, by path */
 	unsigned npending_buckets;
 	unsigned nlookups; /* opens and revalidations in flight */
+	/* opens and revalidations as chains of ring ops, not pool jobs */
+	bool chains;
 	/* Called when the last lookup in flight ends (a shutdown waits for
 	 * that: the loop cannot close with pool jobs out). */
 	void (*idle)(void *arg);
