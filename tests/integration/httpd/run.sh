@@ -743,6 +743,32 @@ if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
 	fi
 fi
 
+# ---- no /proc (a bare chroot): files are opened again by path ------------
+# A lookup opens a file for reading through /proc/self/fd/N of its O_PATH
+# descriptor; without /proc it opens the path again beneath the root and
+# checks that it is the same inode.  Served as before, refused as before.
+if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
+	for backend in auto epoll; do
+		out=$(PROA_BACKEND=$backend run_limited 20 unshare -m bash -c '
+			mount -t tmpfs none /proc || exit 77
+			"$0" --port 0 "$1" >"$2" 2>&1 & p=$!
+			for _ in $(seq 200); do
+				grep -q "serving" "$2" && break
+				sleep 0.05
+			done
+			url=$(sed -n "s/.* at \(http[^ ]*\)\/$/\1/p" "$2" | head -1)
+			a=$(curl -sS "$url/hello.txt")
+			b=$(curl -sS -o /dev/null -w "%{http_code}" "$url/fifo")
+			c=$(curl -sS -o /dev/null -w "%{http_code}" "$url/escape.txt")
+			kill -TERM $p
+			wait $p
+			echo "$?|$a|$b|$c"' "$bin" "$root" "$work/noproc.$backend" 2>&1)
+		[ $? = 77 ] && continue
+		check "without /proc ($backend): a file served, a FIFO and a symlink out refused, exit 0 ($out)" \
+			test "$out" = "0|Hello, World!|403|403"
+	done
+fi
+
 # ---- every --send-path gives the same bytes ------------------------------
 # splice (file -> pipe -> socket), map (sent from a mapping) and read (read
 # into buffers, then sent) for files in memory (20 KB) and not (300 KB,
