@@ -1472,8 +1472,9 @@ static void shard_check_drained(struct shard *sh)
 {
 	struct server *srv = sh->srv;
 
-	/* A lookup in flight holds a pool job, which the loop cannot close
-	 * under: wait for it too (file_cache.idle calls again). */
+	/* A lookup in flight holds an io_uring op or a pool job, which the
+	 * loop cannot close under: wait for it too (file_cache.idle calls
+	 * again). */
 	if (sh->drained || sh->nconns > 0 || sh->cache.nlookups > 0)
 		return;
 	if (sh->log.fd >= 0) {
@@ -1490,7 +1491,8 @@ static void shard_check_drained(struct shard *sh)
  * On the shard's loop, before the server says it is ready: make the
  * loop's pool now, so that the first cache miss does not pay for it on
  * the loop thread (placing the workers reads the CPU topology from /sys
- * and /proc).  Without a pool, lookups answer 503; the server still runs.
+ * and /proc).  Without a pool, lookups that need it (all of them on epoll,
+ * listings everywhere) answer 503; the server still runs.
  */
 static void shard_warm(void *arg)
 {
