@@ -43,7 +43,8 @@
  * out (the caller's timer), everything cached goes on being served, and
  * at most FILE_LOOKUPS_MAX lookups are in flight per cache.  The threads
  * such lookups hold are the file lane's (4) or io_uring's own (the
- * kernel's limit for work that may block: 4 per CPU per ring).
+ * kernel's limit for work that may block: 4 per CPU for each
+ * submitting thread, 8 on a 2-CPU machine).
  *
  * Thread: a cache belongs to one loop thread; files_root_open() any.
  */
