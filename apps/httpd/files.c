@@ -30,6 +30,10 @@ struct file_lookup {
 	struct file_lookup *hnext; /* pending chain (opens only) */
 	uint32_t hash;
 	struct proa_link waiters;
+	struct proa_link link; /* c->lookups */
+	/* the cache is closing and nobody waits for this one any more: its
+	 * op is cancelled and no further step starts */
+	bool cancelled;
 	struct proa_future fut;
 	/* in */
 	int rootfd;
@@ -127,6 +131,7 @@ int file_cache_init(struct file_cache *c, struct proa_loop *loop, int rootfd,
 		return -ENOMEM;
 	}
 	c->lru.lnext = c->lru.lprev = &c->lru;
+	proa_list_init(&c->lookups);
 	/* A ring that opens and stats runs every step as its own op. */
 	c->chains = proa_loop_feature(loop, PROA_FEAT_OP_OPENAT2) &&
 		    proa_loop_feature(loop, PROA_FEAT_OP_STATX) &&
@@ -201,6 +206,8 @@ static enum file_result errno_result(int err)
 		return FILE_NOT_FOUND;
 	case ENAMETOOLONG:
 		return FILE_TOO_LONG;
+	case EINTR:	/* an open interrupted by a cancel */
+	case ECANCELED: /* a step cancelled (file_cache_close_soon()) */
 	case EMFILE:
 	case ENFILE:
 	case ENOMEM:
@@ -333,6 +340,8 @@ static void chain_end(struct file_lookup *l, enum file_result fr)
 		free(l->e);
 		l->e = NULL;
 	}
+	if (l->cancelled && fr != FILE_OK)
+		fr = FILE_UNAVAILABLE;
 	l->fr = fr;
 	/* Only -EINVAL (the future is not pending) could fail: it is. */
 	(void)proa_future_set_result(&l->fut, 0, NULL);
@@ -353,8 +362,9 @@ static void chain_openat2(struct file_lookup *l, enum chain_step step,
 {
 	l->how = (struct proa_open_how){.flags = flags, .resolve = resolve};
 	l->step = step;
-	chain_check(l,
-		    proa_op_openat2(l->c->loop, &l->op, dirfd, path, &l->how));
+	chain_check(l, l->cancelled ? -ECANCELED
+				    : proa_op_openat2(l->c->loop, &l->op, dirfd,
+						      path, &l->how));
 }
 
 static void chain_read_end(struct file_lookup *l, bool whole);
@@ -364,6 +374,10 @@ static void chain_read_more(struct file_lookup *l)
 	struct fentry *e = l->e;
 
 	l->step = STEP_READ;
+	if (l->cancelled) {
+		chain_end(l, FILE_UNAVAILABLE);
+		return;
+	}
 	/* Refused: served from the descriptor instead. */
 	if (proa_op_read(l->c->loop, &l->op, e->fd, l->data + l->got,
 			 e->size - l->got, (int64_t)l->got) < 0)
@@ -460,9 +474,11 @@ static void chain_step_done(struct proa_op *op)
 		}
 		l->pfd = res;
 		l->step = STEP_STAT;
-		chain_check(l, proa_op_statx(l->c->loop, &l->op, l->pfd, "",
-					     AT_EMPTY_PATH, LOOKUP_STATX_MASK,
-					     &l->stx));
+		chain_check(l, l->cancelled
+				   ? -ECANCELED
+				   : proa_op_statx(l->c->loop, &l->op, l->pfd,
+						   "", AT_EMPTY_PATH,
+						   LOOKUP_STATX_MASK, &l->stx));
 		return;
 	case STEP_STAT:
 		if (res < 0)
@@ -488,7 +504,8 @@ static void chain_step_done(struct proa_op *op)
 		}
 		l->fd = res;
 		l->step = STEP_CHECK;
-		if (proa_op_statx(l->c->loop, &l->op, l->fd, "", AT_EMPTY_PATH,
+		if (l->cancelled ||
+		    proa_op_statx(l->c->loop, &l->op, l->fd, "", AT_EMPTY_PATH,
 				  STATX_INO, &l->stx2) < 0) {
 			close(l->fd);
 			l->fd = -1;
@@ -952,6 +969,7 @@ static void lookup_free(struct file_lookup *l)
 {
 	struct file_cache *c = l->c;
 
+	proa_list_del(&l->link);
 	proa_future_fini(&l->fut);
 	free(l);
 	if (--c->nlookups == 0 && c->idle)
@@ -1088,6 +1106,7 @@ static bool lookup_submit(struct file_lookup *l)
 		proa_future_remove_done_callback(&l->fut, lookup_done, l);
 		goto fail;
 	}
+	proa_list_add_tail(&c->lookups, &l->link);
 	c->nlookups++;
 	return true;
 fail:
@@ -1191,12 +1210,44 @@ enum file_result file_cache_list(struct file_cache *c, const char *path,
 	return lookup_join(c, key, hash_path(key), true, w);
 }
 
+/* Cancel @l's chain: its op now (io_uring interrupts a worker blocked in
+ * an interruptible wait, such as an open of a FIFO or of a file on a hung
+ * NFS mount), and every step after it.  A job on the file lane cannot be
+ * cancelled once it runs; it ends when the file system answers. */
+static void lookup_cancel(struct file_lookup *l)
+{
+	if (l->cancelled || l->list || !l->c->chains)
+		return;
+	l->cancelled = true;
+	if (!proa_op_is_idle(&l->op))
+		(void)proa_op_cancel(&l->op); /* -EALREADY: on its way */
+}
+
+void file_cache_close_soon(struct file_cache *c)
+{
+	struct proa_link *k, *next;
+
+	c->closing = true;
+	for (k = c->lookups.next; k != &c->lookups; k = next) {
+		struct file_lookup *l =
+		    proa_container_of(k, struct file_lookup, link);
+
+		next = k->next;
+		if (proa_list_empty(&l->waiters))
+			lookup_cancel(l);
+	}
+}
+
 void file_waiter_cancel(struct file_waiter *w)
 {
-	if (!w->l)
+	struct file_lookup *l = w->l;
+
+	if (!l)
 		return;
 	proa_list_del(&w->link);
 	w->l = NULL;
+	if (l->c->closing && proa_list_empty(&l->waiters))
+		lookup_cancel(l);
 }
 
 void file_cache_release(struct file_cache *c, struct fentry *e)

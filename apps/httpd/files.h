@@ -119,6 +119,8 @@ struct file_cache {
 	unsigned nlookups; /* opens and revalidations in flight */
 	/* opens and revalidations as chains of ring ops, not pool jobs */
 	bool chains;
+	bool closing;		  /* file_cache_close_soon() ran */
+	struct proa_link lookups; /* every lookup in flight */
 	/* Called when the last lookup in flight ends (a shutdown waits for
 	 * that: the loop cannot close with pool jobs out). */
 	void (*idle)(void *arg);
@@ -188,6 +190,16 @@ enum file_result file_cache_list(struct file_cache *c, const char *path,
 /* Stop waiting (the connection went away or timed out); the lookup goes
  * on and its result is cached.  Harmless when @w is not waiting. */
 void file_waiter_cancel(struct file_waiter *w);
+
+/*
+ * The cache's loop is shutting down: lookups nobody waits for (a
+ * revalidation, an open whose requests are gone) are cancelled now, and
+ * each other one when its last waiter is cancelled, so that a lookup stuck
+ * on a hung file system does not keep the loop from closing.  Only
+ * lookups made of io_uring operations can be; a file-lane job runs until
+ * the file system answers.  Loop thread.
+ */
+void file_cache_close_soon(struct file_cache *c);
 
 /* Test hook: with PROA_HTTPD_FAULT_STALL_FIFO=1 in the environment, a
  * lookup that finds a FIFO opens it for reading and blocks until a writer

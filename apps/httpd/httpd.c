@@ -1525,6 +1525,7 @@ static void shard_drain(struct proa_loop_group *g, unsigned i, void *arg)
 
 	(void)g;
 	sh->draining = true;
+	file_cache_close_soon(&sh->cache);
 	for (l = sh->conns.next; l != &sh->conns; l = next) {
 		struct conn *c = proa_container_of(l, struct conn, link);
 

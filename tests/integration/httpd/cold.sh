@@ -11,7 +11,10 @@
 #      own where the ring opens), cached files are answered at once and an
 #      uncached one is answered at once or gets 503 when its timer says
 #      (io_uring may have a worker left for it), and the lane serves again
-#      once unblocked; the server then shuts down cleanly.
+#      once unblocked; the server then shuts down cleanly;
+#   3. SIGTERM with lookups still blocked: on io_uring the server cancels
+#      them and exits at once (a file-lane job cannot be interrupted:
+#      there it exits when the file system answers).
 # Prints PASS or FAIL per check; exits with the number of failures.
 #
 # Usage: cold.sh PATH/TO/proa-httpd
@@ -135,6 +138,64 @@ if PROA_HTTPD_FAULT_STALL_FIFO=1 lib_start_server "$bin" --port 0 \
 	stop_server TERM
 	check "then the server exits 0 on SIGTERM (got $SRV_RC)" \
 		test "$SRV_RC" -eq 0
+else
+	fail "proa-httpd did not start"
+fi
+
+# ---- 3. shutdown with lookups stuck ----------------------------------------
+# Three lookups blocked in a FIFO's open, their requests still waiting,
+# then SIGTERM.  On io_uring the server cancels the lookups once nobody
+# waits for them (their requests get 503 at --header-timeout, 2 s) and
+# exits within seconds; a job on the file lane cannot be interrupted, so
+# there the server exits once the file system (here, a writer) answers.
+rm -f "$root"/fifo*
+for i in 0 1 2; do mkfifo "$root/fifo$i"; done
+if PROA_HTTPD_FAULT_STALL_FIFO=1 lib_start_server "$bin" --port 0 \
+	--loops 1 --header-timeout 2000 "$root"; then
+	port_of
+	pid=$(pgrep -P "$SRV_PID" | head -1)
+	held=()
+	for i in 0 1 2; do
+		exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
+		printf 'GET /fifo%s HTTP/1.1\r\nHost: x\r\n\r\n' "$i" >&"$fd"
+		held+=("$fd")
+	done
+	# Until the three lookups are blocked: the kernel says so in each
+	# thread's wchan (bounded: 15 s).
+	names=
+	for _ in $(seq 300); do
+		names=$(for t in /proc/"$pid"/task/*; do
+			[ "$(cat "$t/wchan" 2>/dev/null)" = wait_for_partner ] &&
+				cat "$t/comm"
+		done)
+		[ "$(grep -c . <<<"$names")" -ge 3 ] && break
+		sleep 0.05
+	done
+	blocked=$(grep -c . <<<"$names")
+	check "three lookups blocked before the shutdown ($blocked)" \
+		test "$blocked" -ge 3
+	t0=$(date +%s%N)
+	server_signal TERM
+	if [ -n "$names" ] && ! grep -qv '^iou-wrk' <<<"$names"; then
+		# io_uring: no writer ever comes.
+		for _ in $(seq 300); do
+			kill -0 "$SRV_PID" 2>/dev/null || break
+			sleep 0.05
+		done
+		ms=$((($(date +%s%N) - t0) / 1000000))
+		alive=no
+		kill -0 "$SRV_PID" 2>/dev/null && alive=yes
+		check "SIGTERM with lookups stuck on io_uring: gone in ${ms} ms (under 15 s), not waiting for the file system" \
+			test "$alive" = no
+	fi
+	# The file lane (or a server still there): a writer answers each open.
+	for i in 0 1 2; do
+		exec {w}<>"$root/fifo$i"
+		exec {w}>&-
+	done
+	stop_server 0
+	check "and it exits 0 (got $SRV_RC)" test "$SRV_RC" -eq 0
+	for fd in "${held[@]}"; do exec {fd}>&-; done
 else
 	fail "proa-httpd did not start"
 fi
