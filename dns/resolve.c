@@ -113,7 +113,7 @@ static enum proa_resolver resolver_of(struct proa__dns_loop *dl)
 
 	if (dl && dl->opts.resolver != PROA_RESOLVER_AUTO)
 		return dl->opts.resolver;
-	env = getenv("PROA_RESOLVER");
+	env = getenv("PROA_RESOLVER"); /* NOLINT(concurrency-mt-unsafe) */
 	if (env && strcmp(env, "pool") == 0)
 		return PROA_RESOLVER_POOL;
 	if (env && strcmp(env, "cares") == 0)

@@ -231,7 +231,8 @@ static void try_list(struct connector *c, const struct addrinfo *list)
 
 	for (a = list; a; a = a->ai_next)
 		n++;
-	c->order = calloc(n ? n : 1, sizeof(*c->order));
+	/* an array of pointers into @list */
+	c->order = calloc(n ? n : 1, sizeof(const struct addrinfo *));
 	if (!c->order) {
 		finish(c, -ENOMEM, NULL);
 		return;

@@ -36,8 +36,6 @@
 #include "proactor/proactor_int.h"
 #include "proc/proc_int.h"
 
-extern char **environ;
-
 enum proc_state {
 	PROC_WAITING = 0,
 	PROC_CLOSING,
@@ -262,7 +260,8 @@ static const char *search_path(char *const *envp)
 				return *e + 5;
 		}
 	}
-	path = getenv("PATH");
+	/* Read-only, as execvp(3) does; proa never calls setenv. */
+	path = getenv("PATH"); /* NOLINT(concurrency-mt-unsafe) */
 	return path ? path : "/bin:/usr/bin";
 }
 
