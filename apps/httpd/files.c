@@ -329,7 +329,9 @@ static void chain_end(struct file_lookup *l, enum file_result fr)
 {
 	if (l->pfd >= 0)
 		close(l->pfd); /* O_PATH: no file system work on close */
-	l->pfd = -1;
+	if (l->fd >= 0)
+		close(l->fd); /* reopened, not yet checked */
+	l->pfd = l->fd = -1;
 	free(l->data); /* a read cut short, or not started */
 	l->data = NULL;
 	if (fr != FILE_OK && l->e) {
@@ -367,6 +369,17 @@ static void chain_openat2(struct file_lookup *l, enum chain_step step,
 	chain_check(l, l->cancelled ? -ECANCELED
 				    : proa_op_openat2(l->c->loop, &l->op, dirfd,
 						      path, &l->how));
+}
+
+/* Step @step: a statx of @fd (l->pfd or l->fd: chain_end closes it) into
+ * @into. */
+static void chain_statx(struct file_lookup *l, enum chain_step step, int fd,
+			unsigned mask, struct statx *into)
+{
+	l->step = step;
+	chain_check(l, l->cancelled ? -ECANCELED
+				    : proa_op_statx(l->c->loop, &l->op, fd, "",
+						    AT_EMPTY_PATH, mask, into));
 }
 
 static void chain_read_end(struct file_lookup *l, bool whole);
@@ -475,12 +488,7 @@ static void chain_step_done(struct proa_op *op)
 			return;
 		}
 		l->pfd = res;
-		l->step = STEP_STAT;
-		chain_check(l, l->cancelled
-				   ? -ECANCELED
-				   : proa_op_statx(l->c->loop, &l->op, l->pfd,
-						   "", AT_EMPTY_PATH,
-						   LOOKUP_STATX_MASK, &l->stx));
+		chain_statx(l, STEP_STAT, l->pfd, LOOKUP_STATX_MASK, &l->stx);
 		return;
 	case STEP_STAT:
 		if (res < 0)
@@ -505,24 +513,18 @@ static void chain_step_done(struct proa_op *op)
 			return;
 		}
 		l->fd = res;
-		l->step = STEP_CHECK;
-		if (l->cancelled ||
-		    proa_op_statx(l->c->loop, &l->op, l->fd, "", AT_EMPTY_PATH,
-				  STATX_INO, &l->stx2) < 0) {
-			close(l->fd);
-			l->fd = -1;
-			chain_end(l, FILE_UNAVAILABLE);
-		}
+		chain_statx(l, STEP_CHECK, l->fd, STATX_INO, &l->stx2);
 		return;
 	case STEP_CHECK:
 		if (res < 0 || !same_inode(&l->stx, &l->stx2)) {
-			close(l->fd);
 			/* replaced meanwhile: as if not there */
 			chain_end(l, FILE_NOT_FOUND);
 		} else {
-			chain_opened(l, l->fd);
+			const int fd = l->fd;
+
+			l->fd = -1; /* chain_opened() owns it now */
+			chain_opened(l, fd);
 		}
-		l->fd = -1;
 		return;
 	case STEP_READ:
 		if (res > 0) {
