@@ -1059,8 +1059,20 @@ static int lend(struct proa__sock *t, const unsigned char *p, size_t len)
 	struct proa_buf_ring *br;
 	struct proa__chunk *c;
 
-	if (nl->cur_bid < 0 || p < nl->cur || p + len > nl->cur + nl->cur_len ||
-	    len < 512)
+	if (nl->cur_bid < 0 || p < nl->cur || p + len > nl->cur + nl->cur_len)
+		return 0;
+	/* The next piece of the buffer the last loan ends in (a big buffer
+	 * shown in pieces, each echoed): the loan grows, and the send
+	 * gathers one iovec instead of one per piece.  The buffer is held
+	 * already; consume() and a send in flight read head and tail only
+	 * when they run, so a longer tail is simply sent next. */
+	c = t->wtail;
+	if (c && c->bid == nl->cur_bid && c->base + c->tail == p) {
+		c->tail += (uint32_t)len;
+		c->cap = c->tail;
+		return 1;
+	}
+	if (len < 512)
 		return 0;
 	br = nl->cur_bid & PROA__BID_BIG ? nl->big : nl->br;
 	if (proa_buf_ring_available(br) * 2 < proa_buf_ring_nbufs(br))
