@@ -11,7 +11,9 @@
  *                  (two loops post to each other; libuv: two loops and
  *                  uv_async_send) and thread-loop (a thread posts, the
  *                  callback answers on an eventfd; libuv: uv_async_send);
- *                  raw: two threads, two eventfds, the floor for both
+ *                  raw: two threads, two eventfds, the floor for both;
+ *                  raw_msg_ring: two threads, two rings, MSG_RING each
+ *                  way, io_uring's own floor for loop-loop
  *   timers         start+cancel pairs with 1k/100k/1M live timers, the
  *                  churned one due first (near) or among them (far); 100k
  *                  timers firing (libuv: uv_timer_*)
@@ -669,6 +671,116 @@ static void bench_wake_rtt_raw(void)
 	close(r.to_a);
 	close(r.to_b);
 	free(v);
+}
+
+/*
+ * Raw io_uring floor of the loop-loop shape: two threads, each asleep in
+ * its own ring (SINGLE_ISSUER|DEFER_TASKRUN where the kernel has them, as
+ * a proa loop's), ping-pong one IORING_OP_MSG_RING each way; a side
+ * submits its message, then waits, two io_uring_enter() as proa's loops
+ * make and as the eventfd floor makes a write and a read.  Nothing if the
+ * kernel has no MSG_RING.
+ */
+#define RAW_MSG_TAG 42
+
+struct raw_msg {
+	struct io_uring a, b;
+	atomic_int b_fd; /* -1 until b's ring is up */
+	unsigned n;
+};
+
+static int raw_msg_init(struct io_uring *r)
+{
+	int ret = io_uring_queue_init(
+	    8, r, IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN);
+
+	return ret == -EINVAL ? io_uring_queue_init(8, r, 0) : ret;
+}
+
+/* Send one message to the ring @fd; failures come back as a CQE. */
+static void raw_msg_send(struct io_uring *r, int fd)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(r);
+	int ret;
+
+	io_uring_prep_msg_ring(sqe, fd, 0, RAW_MSG_TAG, 0);
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	sqe->user_data = 1;
+	ret = io_uring_submit(r);
+	if (ret < 0)
+		die("io_uring_submit", ret);
+}
+
+/* Sleep until the next message arrives. */
+static void raw_msg_wait(struct io_uring *r)
+{
+	struct io_uring_cqe *cqe;
+	int ret = io_uring_wait_cqe(r, &cqe);
+
+	if (ret < 0)
+		die("io_uring_wait_cqe", ret);
+	if (cqe->user_data != RAW_MSG_TAG)
+		die("MSG_RING", cqe->res < 0 ? cqe->res : -EPROTO);
+	io_uring_cqe_seen(r, cqe);
+}
+
+static void *raw_msg_b(void *arg)
+{
+	struct raw_msg *r = arg;
+	unsigned i;
+	int ret;
+
+	pin(1);
+	ret = raw_msg_init(&r->b);
+	if (ret < 0)
+		die("io_uring_queue_init", ret);
+	atomic_store(&r->b_fd, r->b.ring_fd);
+	for (i = 0; i < r->n; i++) {
+		raw_msg_wait(&r->b);
+		raw_msg_send(&r->b, r->a.ring_fd);
+	}
+	io_uring_queue_exit(&r->b);
+	return NULL;
+}
+
+static void bench_wake_rtt_msg_ring(void)
+{
+	struct raw_msg *r = calloc(1, sizeof(*r));
+	struct io_uring_probe *probe;
+	uint64_t *v, t0;
+	pthread_t th;
+	unsigned i;
+	int ret, fd;
+
+	pin(0);
+	ret = raw_msg_init(&r->a);
+	if (ret < 0)
+		die("io_uring_queue_init", ret);
+	probe = io_uring_get_probe_ring(&r->a);
+	if (!probe || !io_uring_opcode_supported(probe, IORING_OP_MSG_RING)) {
+		io_uring_free_probe(probe);
+		io_uring_queue_exit(&r->a);
+		free(r);
+		return;
+	}
+	io_uring_free_probe(probe);
+	r->n = quick ? 200 : 2000;
+	v = calloc(r->n, sizeof(*v));
+	atomic_init(&r->b_fd, -1);
+	pthread_create(&th, NULL, raw_msg_b, r);
+	while ((fd = atomic_load(&r->b_fd)) < 0)
+		sched_yield();
+	for (i = 0; i < r->n; i++) {
+		t0 = now_ns();
+		raw_msg_send(&r->a, fd);
+		raw_msg_wait(&r->a);
+		v[i] = now_ns() - t0;
+	}
+	pthread_join(th, NULL);
+	emit_rtt("loop-loop", "raw_msg_ring", v, r->n);
+	io_uring_queue_exit(&r->a);
+	free(v);
+	free(r);
 }
 
 #ifdef PROA_PERF_HAVE_UV
@@ -1409,6 +1521,7 @@ int main(int argc, char **argv)
 		bench_wake_rtt();
 		bench_wake_rtt_thread();
 		bench_wake_rtt_raw();
+		bench_wake_rtt_msg_ring();
 #ifdef PROA_PERF_HAVE_UV
 		bench_wake_rtt_uv();
 		bench_wake_rtt_thread_uv();
