@@ -87,10 +87,42 @@ static inline uint64_t proa_test_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * The environment, for tests.  A test reads and sets it only while no
+ * thread of its own runs and no loop or pool thread of the library reads
+ * it (the library reads PATH and PROA_RESOLVER on the loop's thread, which
+ * is the test's); these are the only calls clang-tidy is told to let by.
+ */
+static inline const char *proa_test_getenv(const char *name)
+{
+	return getenv(name); /* NOLINT(concurrency-mt-unsafe) */
+}
+
+/* setenv(@name, @value, 1): 0, or -1 with errno. */
+static inline int proa_test_setenv(const char *name, const char *value)
+{
+	return setenv(name, value, 1); /* NOLINT(concurrency-mt-unsafe) */
+}
+
+static inline int proa_test_unsetenv(const char *name)
+{
+	return unsetenv(name); /* NOLINT(concurrency-mt-unsafe) */
+}
+
+/* PROA_TEST_FILTER=test_name runs one test of the binary (debugging).
+ * From main(), before the group runs. */
+static inline void proa_test_filter_from_env(void)
+{
+	const char *f = proa_test_getenv("PROA_TEST_FILTER");
+
+	if (f)
+		cmocka_set_test_filter(f);
+}
+
 /* Whether PROA_BACKEND asks for @name (case as the library reads it). */
 static inline bool proa_test_env_backend_is(const char *name)
 {
-	const char *v = getenv("PROA_BACKEND");
+	const char *v = proa_test_getenv("PROA_BACKEND");
 
 	return v && strcasecmp(v, name) == 0;
 }
@@ -136,7 +168,7 @@ static inline void proa_test_require_io_uring_backend(void)
 		fprintf(stderr, "skipped: %s\n", why);
 		exit(77);
 	}
-	setenv("PROA_BACKEND", "io_uring", 1);
+	proa_test_setenv("PROA_BACKEND", "io_uring");
 }
 
 /* The backend a loop made with default options is expected to be on. */

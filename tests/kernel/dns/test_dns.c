@@ -105,12 +105,12 @@ static void stub_cb(struct proa_fd_watch *w, int fd, int revents, void *arg)
 	if (len < 0)
 		return;
 	st->queries++;
-	if (getenv("STUB_DEBUG"))
+	if (proa_test_getenv("STUB_DEBUG"))
 		fprintf(stderr, "stub: query %zd bytes\n", len);
 	if (len < 12 || !qname(q, (size_t)len, name, sizeof(name), &end))
 		return;
 	type = (uint16_t)(q[end - 4] << 8 | q[end - 3]);
-	if (getenv("STUB_DEBUG"))
+	if (proa_test_getenv("STUB_DEBUG"))
 		fprintf(stderr, "stub: %s type %u\n", name, type);
 	if (strcasecmp(name, "silent.test") == 0) {
 		st->silent++;
@@ -417,11 +417,11 @@ static void test_dns_pool_path_forced(void **state)
 
 	/* The environment, for loops left on AUTO. */
 	assert_res(proa_dns_configure(f->loop, NULL), 0);
-	setenv("PROA_RESOLVER", "pool", 1);
+	proa_test_setenv("PROA_RESOLVER", "pool");
 	assert_int_equal(proa_dns_resolver(f->loop), PROA_RESOLVER_POOL);
-	setenv("PROA_RESOLVER", "cares", 1);
+	proa_test_setenv("PROA_RESOLVER", "cares");
 	assert_int_equal(proa_dns_resolver(f->loop), PROA_RESOLVER_CARES);
-	unsetenv("PROA_RESOLVER");
+	proa_test_unsetenv("PROA_RESOLVER");
 }
 
 static void test_dns_getnameinfo_on_pool(void **state)

@@ -320,7 +320,9 @@ static void test_fork_child_discards_the_table(void **state)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		/* exit(): LeakSanitizer checks the child under ASan. */
+		/* exit(): LeakSanitizer checks the child under ASan.  The
+		 * child has one thread. */
+		/* NOLINTNEXTLINE(concurrency-mt-unsafe) */
 		exit(proa_loop_discard_after_fork(loop) == 0 &&
 			     fcntl(dupfd, F_GETFD) < 0 && errno == EBADF
 			 ? 0
@@ -658,7 +660,7 @@ static void test_registration_over_memlock_is_enomem(void **state)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0)
-		exit(memlock_child());
+		exit(memlock_child()); /* NOLINT(concurrency-mt-unsafe) */
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);

@@ -688,9 +688,9 @@ static void test_bad_input_is_refused(void **state)
 	opts.ring_mode = (enum proa_ring_mode)99;
 	assert_res(proa_loop_new(&loop, &opts), -EINVAL);
 	assert_null(loop);
-	setenv("PROA_RING", "bogus", 1);
+	proa_test_setenv("PROA_RING", "bogus");
 	assert_res(proa_loop_new(&loop, NULL), -EINVAL);
-	unsetenv("PROA_RING");
+	proa_test_unsetenv("PROA_RING");
 	assert_null(loop);
 
 	loop = proa_test_loop_new();

@@ -305,20 +305,20 @@ static void test_proa_debug_env_turns_debug_on(void **state)
 	struct proa_loop_opts off = {.debug = -1};
 	struct proa_loop *loop;
 
-	setenv("PROA_DEBUG", "1", 1);
+	proa_test_setenv("PROA_DEBUG", "1");
 	loop = proa_test_loop_new();
 	assert_true(proa_loop_is_debug(loop));
 	proa_test_loop_close(loop);
 	loop = proa_test_loop_new_opts(&off);
 	assert_false(proa_loop_is_debug(loop));
 	proa_test_loop_close(loop);
-	setenv("PROA_DEBUG", "0", 1);
+	proa_test_setenv("PROA_DEBUG", "0");
 	loop = proa_test_loop_new();
 	assert_false(proa_loop_is_debug(loop));
 	proa_loop_set_debug(loop, true);
 	assert_true(proa_loop_is_debug(loop));
 	proa_test_loop_close(loop);
-	unsetenv("PROA_DEBUG");
+	proa_test_unsetenv("PROA_DEBUG");
 	(void)state;
 }
 

@@ -867,7 +867,7 @@ static void test_short_lived_producers_recycle_their_records(void **state)
 	for (i = 0; i < SHORT_LIVED; i++) {
 		assert_int_equal(
 		    pthread_create(&th, NULL, short_lived_main, loop), 0);
-		PROA_TEST_DRIVE_NS(loop, atomic_load(&ran) == 3u * (i + 1),
+		PROA_TEST_DRIVE_NS(loop, atomic_load(&ran) == 3ul * (i + 1),
 				   UINT64_C(10) * 1000000000);
 		assert_int_equal(pthread_join(th, NULL), 0);
 	}

@@ -319,11 +319,11 @@ static void test_pipe_child_never_reads(void **state)
 	struct proa_loop *loop = proa_test_loop_new();
 	char *argv[] = {"sleep", "100", NULL};
 	struct proa_spawn_opts so = {.argv = argv};
-	struct proa_transport_options to = {.write_high = 256 * 1024};
+	struct proa_transport_options to = {.write_high = (size_t)256 * 1024};
 	struct proa_transport *t = NULL;
 	struct proa_process *proc = NULL;
 	struct exit_rec ex = {0};
-	struct feeder f = {.total = 64u << 20, .high = 256 * 1024};
+	struct feeder f = {.total = 64u << 20, .high = (size_t)256 * 1024};
 	unsigned i;
 
 	(void)state;
@@ -430,6 +430,7 @@ static void test_pipe_pty(void **state)
 	struct proa_transport *mt = NULL, *st = NULL;
 	struct termios tio;
 	int master, slave, slave_w;
+	char name[64];
 
 	(void)state;
 	master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -439,7 +440,8 @@ static void test_pipe_pty(void **state)
 	}
 	assert_int_equal(grantpt(master), 0);
 	assert_int_equal(unlockpt(master), 0);
-	slave = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+	assert_int_equal(ptsname_r(master, name, sizeof(name)), 0);
+	slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
 	assert_true(slave >= 0);
 	/* Raw: no echo, no line editing, bytes as they are. */
 	assert_int_equal(tcgetattr(slave, &tio), 0);
@@ -738,9 +740,9 @@ static void set_listen_env(const char *pid, const char *n)
 		snprintf(me, sizeof(me), "%ld", (long)getpid());
 		pid = me;
 	}
-	assert_int_equal(setenv("LISTEN_PID", pid, 1), 0);
-	assert_int_equal(setenv("LISTEN_FDS", n, 1), 0);
-	assert_int_equal(setenv("LISTEN_FDNAMES", "web:admin", 1), 0);
+	assert_int_equal(proa_test_setenv("LISTEN_PID", pid), 0);
+	assert_int_equal(proa_test_setenv("LISTEN_FDS", n), 0);
+	assert_int_equal(proa_test_setenv("LISTEN_FDNAMES", "web:admin"), 0);
 }
 
 /*
@@ -767,15 +769,15 @@ static void test_listen_fds(void **state)
 	assert_int_equal(dup2(s, 4), 4);
 	assert_int_equal(close(s), 0);
 
-	unsetenv("LISTEN_PID");
-	unsetenv("LISTEN_FDS");
+	proa_test_unsetenv("LISTEN_PID");
+	proa_test_unsetenv("LISTEN_FDS");
 	assert_res(proa_listen_fds(1), 0);
 
 	/* A parent's variables, inherited: not ours, kept when asked to. */
 	snprintf(other, sizeof(other), "%ld", (long)getpid() + 1);
 	set_listen_env(other, "2");
 	assert_res(proa_listen_fds(0), 0);
-	assert_non_null(getenv("LISTEN_FDS"));
+	assert_non_null(proa_test_getenv("LISTEN_FDS"));
 	assert_false(cloexec(3));
 
 	set_listen_env(NULL, "0");
@@ -795,9 +797,9 @@ static void test_listen_fds(void **state)
 	assert_res(proa_listen_fds(1), 2);
 	assert_true(cloexec(3));
 	assert_true(cloexec(4));
-	assert_null(getenv("LISTEN_PID"));
-	assert_null(getenv("LISTEN_FDS"));
-	assert_null(getenv("LISTEN_FDNAMES"));
+	assert_null(proa_test_getenv("LISTEN_PID"));
+	assert_null(proa_test_getenv("LISTEN_FDS"));
+	assert_null(proa_test_getenv("LISTEN_FDNAMES"));
 	/* Once taken, a second call finds nothing. */
 	assert_res(proa_listen_fds(1), 0);
 

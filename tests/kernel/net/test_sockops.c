@@ -142,7 +142,7 @@ static int tcp_connect(const struct sockaddr_in *sa)
 
 static in_port_t local_port(int fd)
 {
-	struct sockaddr_in sa;
+	struct sockaddr_in sa = {0};
 	socklen_t len = sizeof(sa);
 
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
@@ -164,7 +164,8 @@ static void fill_pattern(unsigned char *buf, size_t len, unsigned seed)
 	size_t i;
 
 	for (i = 0; i < len; i++)
-		buf[i] = (unsigned char)(i * 131u + seed * 7u + (i >> 8));
+		buf[i] =
+		    (unsigned char)(i * 131u + (size_t)seed * 7u + (i >> 8));
 }
 
 /* ---- bad input
@@ -848,7 +849,7 @@ static void test_recv_select_exhaustion_enobufs_loses_nothing(void **state)
 	/* Three buffers' worth waits before the loop runs. */
 	fill_pattern(src, sizeof(src), 5);
 	for (i = 0; i < 3; i++)
-		assert_int_equal(write(sv[1], src + i * 64, 64), 64);
+		assert_int_equal(write(sv[1], src + (size_t)i * 64, 64), 64);
 	proa_op_init(&op, rec_cb, &r);
 	assert_res(
 	    proa_op_recv_select(loop, &op, sv[0], br, PROA_RECV_MULTISHOT), 0);
@@ -1192,7 +1193,7 @@ static void test_sendmsg_zc_notifies_before_the_buffer_is_freed(void **state)
 {
 	int before = proa_test_fds();
 	struct proa_loop *loop = proa_test_loop_new();
-	const size_t len = 256 * 1024;
+	const size_t len = (size_t)256 * 1024;
 	unsigned char *want = malloc(len), *got = malloc(len);
 	struct zc_rec z = {0};
 	struct sockaddr_in sa;

@@ -559,7 +559,7 @@ static void test_stream_read_until_emsgsize_keeps_bytes(void **state)
 static void test_stream_limit_pauses_reading(void **state)
 {
 	struct proa_loop *loop = proa_test_loop_new();
-	const size_t limit = 64 * 1024;
+	const size_t limit = (size_t)64 * 1024;
 	struct sfarm sf = {.limit = limit};
 	/* the default ring, 16 KiB buffers: the stream may pass its limit by
 	 * the one piece that crossed it */
@@ -769,9 +769,10 @@ static void test_stream_drain(void **state)
 {
 	struct proa_loop *loop = proa_test_loop_new();
 	struct sfarm sf = {.limit = 0};
-	struct proa_server_options so = {.transport = {.write_high = 64 * 1024,
-						       .write_low = 16 * 1024,
-						       .sndbuf = 4096}};
+	struct proa_server_options so = {
+	    .transport = {.write_high = (size_t)64 * 1024,
+			  .write_low = (size_t)16 * 1024,
+			  .sndbuf = 4096}};
 	struct proa_server *s = listen_local(loop, &so, &sf);
 	static uint8_t chunk[1 << 16];
 	const unsigned nchunks = 128; /* 8 MiB: more than loopback holds */
@@ -790,15 +791,15 @@ static void test_stream_drain(void **state)
 	assert_res(wait_fut(loop, &fut), 0);
 
 	/* between the marks: 30 KiB, drained at once in this iteration */
-	assert_res(proa_stream_write(sp->s, chunk, 30 * 1024), 0);
+	assert_res(proa_stream_write(sp->s, chunk, (size_t)30 * 1024), 0);
 	proa_future_init(&fut, loop);
 	assert_res(proa_stream_drain(sp->s, &fut), 0);
 	assert_false(proa_future_is_done(&fut));
 	assert_res(proa_future_add_done_callback(&fut, drain_cb, &d), 0);
 	DRIVE(loop, d.done);
-	assert_true(d.at_done <= 16 * 1024);
+	assert_true(d.at_done <= (size_t)16 * 1024);
 	assert_res(wait_fut(loop, &fut), 0);
-	DRIVE(loop, c.rxlen == 30 * 1024);
+	DRIVE(loop, c.rxlen == (size_t)30 * 1024);
 
 	/* above the high mark, the client not reading */
 	assert_res(proa_transport_pause_reading(c.t), 0);
@@ -816,9 +817,9 @@ static void test_stream_drain(void **state)
 	assert_false(d.done);
 	assert_res(proa_transport_resume_reading(c.t), 0);
 	DRIVE(loop, d.done);
-	assert_true(d.at_done <= 16 * 1024);
+	assert_true(d.at_done <= (size_t)16 * 1024);
 	assert_res(wait_fut(loop, &fut), 0);
-	DRIVE(loop, c.rxlen == 30 * 1024 + nchunks * sizeof(chunk));
+	DRIVE(loop, c.rxlen == (size_t)30 * 1024 + nchunks * sizeof(chunk));
 
 	/* lost before the low mark: the drain gets the error */
 	assert_res(proa_transport_pause_reading(c.t), 0);
@@ -1028,8 +1029,6 @@ int main(void)
 	};
 
 	proa_test_require_uring();
-	/* PROA_TEST_FILTER=test_name runs one test (debugging). */
-	if (getenv("PROA_TEST_FILTER"))
-		cmocka_set_test_filter(getenv("PROA_TEST_FILTER"));
+	proa_test_filter_from_env();
 	return cmocka_run_group_tests_name("net.stream", tests, NULL, NULL);
 }

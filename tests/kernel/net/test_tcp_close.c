@@ -267,8 +267,6 @@ int main(void)
 	};
 
 	proa_test_require_uring();
-	/* PROA_TEST_FILTER=test_name runs one test (debugging). */
-	if (getenv("PROA_TEST_FILTER"))
-		cmocka_set_test_filter(getenv("PROA_TEST_FILTER"));
+	proa_test_filter_from_env();
 	return cmocka_run_group_tests_name("net.tcp_close", tests, NULL, NULL);
 }

@@ -319,8 +319,6 @@ int main(void)
 					   sizeof(nofile_why));
 	if (!nofile_ok)
 		fprintf(stderr, "test_tcp_echo: %s\n", nofile_why);
-	/* PROA_TEST_FILTER=test_name runs one test (debugging). */
-	if (getenv("PROA_TEST_FILTER"))
-		cmocka_set_test_filter(getenv("PROA_TEST_FILTER"));
+	proa_test_filter_from_env();
 	return cmocka_run_group_tests_name("net.tcp_echo", tests, NULL, NULL);
 }

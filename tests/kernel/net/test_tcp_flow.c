@@ -21,9 +21,10 @@ static void test_water_marks(void **state)
 {
 	struct proa_loop *loop = proa_test_loop_new();
 	struct farm sf = {.flags = 0};
-	struct proa_server_options so = {.transport = {.write_high = 256 * 1024,
-						       .write_low = 32 * 1024,
-						       .sndbuf = 4096}};
+	struct proa_server_options so = {
+	    .transport = {.write_high = (size_t)256 * 1024,
+			  .write_low = (size_t)32 * 1024,
+			  .sndbuf = 4096}};
 	struct proa_server *s = listen_local(loop, &so, &sf);
 	struct raw r = {.port = proa_server_port(s)};
 	struct pump pu = {.total = 4u << 20, .piece = 8192};
@@ -41,10 +42,10 @@ static void test_water_marks(void **state)
 	/* pause_writing comes from the ready queue, not inside write. */
 	assert_int_equal(sv->pauses, 0);
 	DRIVE(loop, sv->pauses == 1);
-	assert_true(sv->buf_at_pause > 256 * 1024);
+	assert_true(sv->buf_at_pause > (size_t)256 * 1024);
 	raw_set_step(&r, 1);
 	DRIVE(loop, sv->resumes == 1);
-	assert_true(sv->buf_at_resume <= 32 * 1024);
+	assert_true(sv->buf_at_resume <= (size_t)32 * 1024);
 	while (pu.sent < pu.total) {
 		pump_more(&pu);
 		assert_true(proa_loop_run(loop, PROA_RUN_ONCE) >= 0);
@@ -160,8 +161,6 @@ int main(void)
 	};
 
 	proa_test_require_uring();
-	/* PROA_TEST_FILTER=test_name runs one test (debugging). */
-	if (getenv("PROA_TEST_FILTER"))
-		cmocka_set_test_filter(getenv("PROA_TEST_FILTER"));
+	proa_test_filter_from_env();
 	return cmocka_run_group_tests_name("net.tcp_flow", tests, NULL, NULL);
 }

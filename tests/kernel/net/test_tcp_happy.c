@@ -373,8 +373,7 @@ int main(void)
 	};
 
 	proa_test_require_uring();
-	if (getenv("PROA_TEST_FILTER"))
-		cmocka_set_test_filter(getenv("PROA_TEST_FILTER"));
+	proa_test_filter_from_env();
 	return cmocka_run_group_tests_name("net.tcp_happy_eyeballs", tests,
 					   NULL, NULL);
 }

@@ -83,7 +83,7 @@ static void test_sendfile_mixed_order(void **state)
 	for (k = 0; k <= N; k++) {
 		/* the last piece: the rest of the file */
 		size_t len = k < N ? piece[k].len : total - off;
-		char kind = k < N ? piece[k].kind : 'f';
+		char kind = (char)(k < N ? piece[k].kind : 'f');
 
 		if (kind == 'c') {
 			write_pat(sv->t, off, len);
@@ -461,9 +461,7 @@ int main(void)
 	};
 
 	proa_test_require_uring();
-	/* PROA_TEST_FILTER=test_name runs one test (debugging). */
-	if (getenv("PROA_TEST_FILTER"))
-		cmocka_set_test_filter(getenv("PROA_TEST_FILTER"));
+	proa_test_filter_from_env();
 	return cmocka_run_group_tests_name("net.tcp_sendfile", tests, NULL,
 					   NULL);
 }

@@ -590,7 +590,7 @@ int main(void)
 	    cmocka_unit_test(test_resumption),
 	};
 
-	g_dir = getenv("PROA_TEST_CERTS");
+	g_dir = proa_test_getenv("PROA_TEST_CERTS");
 	if (!g_dir || !*g_dir) {
 		fprintf(stderr, "skipped: PROA_TEST_CERTS is not set (run "
 				"through ctest, fixture tls_certs)\n");
