@@ -52,7 +52,7 @@ void echo_parse_args(struct echo_args *a, int argc, char **argv,
 			usage(stdout, prog, what);
 			exit(0);
 		}
-		if (strcmp(opt, "--host") && strcmp(opt, "--port")) {
+		if (strcmp(opt, "--host") != 0 && strcmp(opt, "--port") != 0) {
 			fprintf(stderr, "%s: unknown argument '%s'\n", prog,
 				opt);
 			goto bad;
@@ -116,7 +116,7 @@ err:
 
 void echo_announce(int fd, const struct echo_args *a)
 {
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = {0};
 	socklen_t len = sizeof(ss);
 	int port = 0;
 

@@ -42,7 +42,7 @@
 #define MAX_IOV 1024
 #define MAX_EVENTS 256
 #define DRAIN_SECS 30.0
-#define MAX_SIZE (64 * 1024 * 1024)
+#define MAX_SIZE (64L * 1024 * 1024)
 
 struct opts {
 	const char *host;
@@ -161,7 +161,7 @@ static void parse_args(int argc, char **argv)
 			usage(stdout);
 			exit(0);
 		}
-		if (strncmp(opt, "--", 2))
+		if (strncmp(opt, "--", 2) != 0)
 			bad_arg("unexpected argument '%s'", opt);
 		if (i + 1 >= argc)
 			bad_arg("%s needs a value", opt);
@@ -451,7 +451,7 @@ static void check(struct lconn *c, size_t n)
 
 		if (m > n - at)
 			m = n - at;
-		if (memcmp(rbuf + at, want, m))
+		if (memcmp(rbuf + at, want, m) != 0)
 			mismatch(c, rbuf + at, want, m);
 		c->rbytes += m;
 		at += m;
@@ -603,6 +603,7 @@ int main(int argc, char **argv)
 			if (errno == EINTR)
 				continue;
 			perror(PROG ": epoll_wait");
+			free(cs);
 			return 1;
 		}
 		for (int i = 0; i < n; i++)
@@ -610,6 +611,7 @@ int main(int argc, char **argv)
 	}
 	for (long i = 0; i < o.conns; i++)
 		close(cs[i].fd);
+	free(cs);
 
 	tick = (double)sysconf(_SC_CLK_TCK);
 	have_cpu = s0.have_cpu && s1.have_cpu && msgs > 0 && tick > 0;

@@ -54,7 +54,9 @@ static int watch(int ep, int op, struct conn *c, unsigned int events)
 static void do_accept(int ep, int lfd)
 {
 	for (;;) {
-		struct conn *c;
+		/* Held by epoll's data pointer once watched; conn_close()
+		 * frees it. */
+		struct conn *c; // NOLINT(clang-analyzer-unix.Malloc)
 		int fd;
 
 		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);

@@ -67,7 +67,8 @@
 #define RING_ENTRIES 4096
 #define CQ_ENTRIES 32768
 #define PBUF_GROUP 1
-#define RECV_BUF (64 * 1024) /* the recv variant's per-connection buffer */
+#define RECV_BUF                                                               \
+	((size_t)64 * 1024) /* the recv variant's per-connection buffer */
 #define MAX_IOV 16
 
 enum tag { TAG_ACCEPT, TAG_RECV, TAG_SEND, TAG_SIGNAL };
@@ -251,7 +252,10 @@ static void arm_send(struct conn *c)
 	c->in_send = k;
 }
 
-static int enqueue(struct conn *c, char *p, uint32_t len, int bid)
+/* @p is sent from (an iovec's base: not const). */
+static int enqueue(struct conn *c,
+		   char *p, /* NOLINT(readability-non-const-parameter) */
+		   uint32_t len, int bid)
 {
 	if (c->n == c->cap) {
 		unsigned int cap = c->cap ? c->cap * 2 : 16;
@@ -428,7 +432,7 @@ static const char *take_opt(int *argc, char **argv, const char *name,
 	const char *v = def;
 
 	for (int i = 1; i < *argc; i++) {
-		if (strcmp(argv[i], name))
+		if (strcmp(argv[i], name) != 0)
 			continue;
 		if (i + 1 >= *argc) {
 			fprintf(stderr, "echo-uring: %s needs a value\n", name);
@@ -472,7 +476,7 @@ int main(int argc, char **argv)
 		size = 16384;
 	else if (!strcmp(variant, "pbuf64k"))
 		size = 65536;
-	else if (strcmp(variant, "recv")) {
+	else if (strcmp(variant, "recv") != 0) {
 		fprintf(stderr,
 			"echo-uring: --variant: pbuf4k, pbuf16k, "
 			"pbuf64k or recv, not '%s'\n",
