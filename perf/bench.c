@@ -327,7 +327,8 @@ static void bench_threadsafe(unsigned producers, unsigned chain)
 	char param[48];
 	unsigned i;
 
-	t->per_producer = (uint64_t)(SCALE(4000000u) / producers / chain) * chain;
+	t->per_producer =
+	    (uint64_t)(SCALE(4000000u) / producers / chain) * chain;
 	t->chain = chain;
 	t->producers = producers;
 	t->total = t->per_producer * producers;
@@ -433,7 +434,8 @@ static void bench_threadsafe_uv(unsigned producers, unsigned chain)
 	char param[48];
 	unsigned i;
 
-	t->per_producer = (uint64_t)(SCALE(4000000u) / producers / chain) * chain;
+	t->per_producer =
+	    (uint64_t)(SCALE(4000000u) / producers / chain) * chain;
 	t->chain = chain;
 	t->total = t->per_producer * producers;
 	uv_loop_init(&t->uvloop);
