@@ -1026,8 +1026,7 @@ test_a_stalled_producer_holds_back_only_what_follows_it(void **state)
 	assert_int_equal(after.wakeups, before.wakeups);
 
 	/* The producer resumes: its link, as push_chain() makes it. */
-	atomic_store_explicit(&prev->next, &st.h3.priv.node,
-			      memory_order_release);
+	proa__atomic_store(&prev->next, &st.h3.priv.node, PROA__RELEASE);
 	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
 	assert_int_equal(st.ran, 4);
 	assert_int_equal(st.order[1], 2);
