@@ -131,6 +131,32 @@ static int env_backend(enum proa_backend *b)
 	return 0;
 }
 
+/* The most a drain is held back for gathering (threadsafe.c). */
+#define POST_GATHER_MAX_NS 1000000
+#define POST_GATHER_DEFAULT_NS 4000
+
+/* PROA_POST_GATHER_NS: a decimal count of ns, 0 to turn gathering off. */
+static int env_post_gather(int64_t *ns)
+{
+	const char *v =
+	    getenv("PROA_POST_GATHER_NS"); /* NOLINT(concurrency-mt-unsafe) */
+	unsigned long long n;
+	char *end;
+
+	if (!v || !*v)
+		return 0;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (*v < '0' || *v > '9' || *end || errno || n > POST_GATHER_MAX_NS) {
+		proa__log(PROA_LOG_ERROR,
+			  "PROA_POST_GATHER_NS=%s: expected 0 (off) to %d ns",
+			  v, POST_GATHER_MAX_NS);
+		return -EINVAL;
+	}
+	*ns = n ? (int64_t)n : -1;
+	return 0;
+}
+
 static bool env_debug(void)
 {
 	const char *v =
@@ -141,7 +167,7 @@ static bool env_debug(void)
 
 static int resolve_opts(const struct proa_loop_opts *opts,
 			struct proa__ring_params *p, bool *debug,
-			uint64_t *slow_ns)
+			uint64_t *slow_ns, uint64_t *gather_ns)
 {
 	struct proa_loop_opts o = {0};
 	int ret;
@@ -161,6 +187,13 @@ static int resolve_opts(const struct proa_loop_opts *opts,
 		if (ret < 0)
 			return ret;
 	}
+	if (o.post_gather_ns > POST_GATHER_MAX_NS)
+		return -EINVAL;
+	if (o.post_gather_ns == 0) {
+		ret = env_post_gather(&o.post_gather_ns);
+		if (ret < 0)
+			return ret;
+	}
 	if (o.sq_entries == 0)
 		o.sq_entries = 256;
 	if (o.cq_entries == 0)
@@ -176,6 +209,12 @@ static int resolve_opts(const struct proa_loop_opts *opts,
 	*debug = o.debug > 0 || (o.debug == 0 && env_debug());
 	*slow_ns = (uint64_t)(o.slow_callback_ms ? o.slow_callback_ms : 100) *
 		   1000000u;
+	/* One CPU: the producer cannot run while the loop waits for it. */
+	if (o.post_gather_ns < 0 || sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		*gather_ns = 0;
+	else
+		*gather_ns = o.post_gather_ns ? (uint64_t)o.post_gather_ns
+					      : POST_GATHER_DEFAULT_NS;
 	return 0;
 }
 
@@ -187,13 +226,13 @@ int proa__loop_new(struct proa_loop **out, const struct proa_loop_opts *opts,
 	struct proa_loop *loop;
 	char reason[256] = "";
 	size_t size;
-	uint64_t slow_ns;
+	uint64_t slow_ns, gather_ns;
 	bool debug;
 	int ret;
 
 	if (!out || (opts && !PROA__RESERVED_ZERO(opts)))
 		return -EINVAL;
-	ret = resolve_opts(opts, &params, &debug, &slow_ns);
+	ret = resolve_opts(opts, &params, &debug, &slow_ns, &gather_ns);
 	if (ret < 0)
 		return ret;
 	/* The queue's cache-line alignment is part of the type. */
@@ -206,6 +245,7 @@ int proa__loop_new(struct proa_loop **out, const struct proa_loop_opts *opts,
 	loop->sched.ops = &sched_ops;
 	loop->sched.debug = debug;
 	loop->slow_ns = slow_ns;
+	loop->gather_ns = gather_ns;
 	loop->fork_gen = atomic_load_explicit(&fork_gen, memory_order_relaxed);
 	loop->wake_fd = -1;
 	loop->sig_fd = -1;

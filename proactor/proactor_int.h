@@ -30,6 +30,17 @@ enum {
 
 #define PROA__CACHELINE 64
 
+/* The body of a spin-wait: tells the CPU (and a hypervisor) that this
+ * thread only waits, so it yields the core's resources to its sibling. */
+static inline void proa__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
 /*
  * The cross-thread queue: Vyukov's intrusive MPSC queue.  Producers swap
  * themselves in at @prod (one atomic exchange) and then link the previous
@@ -113,6 +124,11 @@ struct proa_loop { /* NOLINT(clang-analyzer-optin.performance.Padding) */
 	uint64_t wake_buf;
 	bool wake_multishot;
 	atomic_uint_fast64_t wakeups_sent;
+
+	/* gathering of posted items (threadsafe.c, "Gathering") */
+	uint64_t gather_ns;    /* the window; 0: off */
+	uint64_t gather_until; /* while @gathering, no drain before this */
+	bool gathering;
 
 	/* signals: a signalfd polled by an internal op */
 	int sig_fd;

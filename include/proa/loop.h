@@ -133,7 +133,8 @@ enum proa_backend {
  * struct proa_loop_opts - options for proa_loop_new(); all-zero means
  * defaults.  Environment variables fill the fields left at zero:
  * PROA_RING=defer|coop|plain for @ring_mode, PROA_DEBUG=1 for @debug,
- * PROA_BACKEND=auto|io_uring|epoll for @backend.
+ * PROA_BACKEND=auto|io_uring|epoll for @backend, PROA_POST_GATHER_NS=N
+ * (0: off) for @post_gather_ns.
  */
 struct proa_loop_opts {
 	enum proa_ring_mode ring_mode;
@@ -147,9 +148,18 @@ struct proa_loop_opts {
 	uint32_t slow_callback_ms;
 	/* io_uring, epoll, or AUTO (0: PROA_BACKEND, else auto). */
 	enum proa_backend backend;
+	/* Gathering of cross-thread posts (call_soon_threadsafe, the pool's
+	 * results): while a producer on another CPU streams items right
+	 * behind the loop, the loop takes them at most once per this many
+	 * ns, so that they come in batches instead of one contended cache
+	 * line each.  A streaming producer's item may wait up to this much
+	 * longer; a lone post never does.  0: PROA_POST_GATHER_NS, else
+	 * 4000; < 0: off; more than 1,000,000 (1 ms) is -EINVAL.  Always off
+	 * on a machine with one CPU online. */
+	int64_t post_gather_ns;
 	/* Must be zero: room for fields a later 0.x adds without changing
 	 * the size (README, "ABI"); nonzero is -EINVAL. */
-	uint64_t reserved[4];
+	uint64_t reserved[3];
 };
 
 /**
@@ -630,9 +640,13 @@ struct proa_loop_stats {
 	uint64_t timers_fired;
 	uint64_t ops_inflight;	/* now: user operations queued or in flight */
 	uint64_t timers_active; /* now: timers armed or due */
+	/* drains held back so that a streaming producer's items gather
+	 * (proa_loop_opts.post_gather_ns), and the time spent holding them */
+	uint64_t post_gathers;
+	uint64_t post_gather_ns;
 	/* Zeroed by the library: room for counters a later release adds
 	 * (README, "ABI"). */
-	uint64_t reserved[8];
+	uint64_t reserved[6];
 };
 
 /**

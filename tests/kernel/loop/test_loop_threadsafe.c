@@ -4,7 +4,8 @@
  * on the loop thread, in per-producer order; no wake-up is lost, whether
  * the item arrives while the loop sleeps or while it drains; close races
  * producers without losing an accepted item; a producer that is itself a
- * loop wakes with MSG_RING.
+ * loop wakes with MSG_RING; a streaming producer's items gather for one
+ * bounded window, and nothing else waits.
  *
  * A lost wake-up shows as a hang (the loop sleeps with no timer), which
  * the test's TIMEOUT turns into a failure.
@@ -13,8 +14,12 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <cmocka.h>
 #include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "proa_test.h"
 #include "proactor/proactor_int.h"
@@ -1037,6 +1042,265 @@ test_a_stalled_producer_holds_back_only_what_follows_it(void **state)
 	(void)state;
 }
 
+/*
+ * Gathering (threadsafe.c): items that come while a drain takes its batch
+ * hold the next drain for one window, a lone post never waits, a batch
+ * cut by the cap does not gather, an iteration longer than the window
+ * does not wait, and the window is bounded and can be turned off.  White
+ * box: a node whose run function posts another, on the loop thread, is
+ * a producer pushing while the loop drains - at a moment the test fixes.
+ */
+struct gather {
+	struct proa_loop *loop;
+	struct proa__mpsc_node a, b;
+	struct proa_handle slow_h; /* run between the two drains */
+	uint64_t a_at, b_at;
+	bool slow; /* A also schedules slow_h */
+	bool slow_saw_window;
+	bool b_ran;
+};
+
+static struct gather *g_gather;
+
+static void gather_b_run(struct proa__mpsc_node *n)
+{
+	g_gather->b_at = proa_test_now_ns();
+	g_gather->b_ran = true;
+	(void)n;
+}
+
+static void gather_slow_cb(void *arg)
+{
+	struct proa_loop *loop = g_gather->loop;
+
+	/* The drain before this callback opened a window; outlast it. */
+	g_gather->slow_saw_window = loop->gathering;
+	while (proa_test_now_ns() <= loop->gather_until)
+		;
+	(void)arg;
+}
+
+/* In the drain: B comes behind A, as a streaming producer's item would;
+ * optionally a callback that keeps the iteration busy. */
+static void gather_a_run(struct proa__mpsc_node *n)
+{
+	struct gather *g = g_gather;
+
+	g->a_at = proa_test_now_ns();
+	assert_res(proa__post(&g->loop->sched, &g->b), 0);
+	if (g->slow) {
+		assert_res(proa_loop_call_soon(g->loop, &g->slow_h,
+					       gather_slow_cb, NULL),
+			   0);
+	}
+	(void)n;
+}
+
+static struct proa_loop *gather_loop(int64_t window_ns)
+{
+	struct proa_loop_opts o = {.post_gather_ns = window_ns};
+
+	return proa_test_loop_new_opts(&o);
+}
+
+static bool have_two_cpus(void)
+{
+	return sysconf(_SC_NPROCESSORS_ONLN) >= 2;
+}
+
+/* Post A, run one iteration (A's drain posts B), then the next (B's). */
+static void gather_two_drains(struct gather *g)
+{
+	g_gather = g;
+	g->a.run = gather_a_run;
+	g->b.run = gather_b_run;
+	assert_res(proa__post(&g->loop->sched, &g->a), 0);
+	/* 1: B is in the queue. */
+	assert_res(proa_loop_run(g->loop, PROA_RUN_NOWAIT), 1);
+	assert_false(g->b_ran);
+	assert_res(proa_loop_run(g->loop, PROA_RUN_NOWAIT), 0);
+	assert_true(g->b_ran);
+}
+
+static void test_items_that_come_during_a_drain_wait_one_window(void **state)
+{
+	const uint64_t window = 1000000; /* the most allowed: 1 ms */
+	struct gather g = {.loop = gather_loop((int64_t)window)};
+	struct proa_loop_stats st;
+
+	if (!have_two_cpus()) {
+		/* No producer could run while the loop waits: off. */
+		assert_int_equal(g.loop->gather_ns, 0);
+		proa_test_loop_close(g.loop);
+		return;
+	}
+	assert_int_equal(g.loop->gather_ns, window);
+	gather_two_drains(&g);
+	assert_res(proa_loop_stats(g.loop, &st), 0);
+	/* Held for the window, and no longer than it. */
+	assert_true(g.b_at - g.a_at >= window);
+	assert_int_equal(st.post_gathers, 1);
+	assert_true(st.post_gather_ns > 0 && st.post_gather_ns <= window);
+	assert_int_equal(st.threadsafe, 2);
+	assert_false(g.loop->gathering);
+	proa_test_loop_close(g.loop);
+	(void)state;
+}
+
+static void test_gathering_off_takes_the_next_item_at_once(void **state)
+{
+	struct gather g = {.loop = gather_loop(-1)};
+	struct proa_loop_stats st;
+
+	assert_int_equal(g.loop->gather_ns, 0);
+	gather_two_drains(&g);
+	assert_res(proa_loop_stats(g.loop, &st), 0);
+	assert_int_equal(st.post_gathers, 0);
+	assert_int_equal(st.post_gather_ns, 0);
+	proa_test_loop_close(g.loop);
+	(void)state;
+}
+
+static void test_an_iteration_longer_than_the_window_does_not_wait(void **state)
+{
+	/* 1 ms: far longer than the iteration would take without the
+	 * slow callback, so only that callback can use it up. */
+	struct gather g = {.loop = gather_loop(1000000), .slow = true};
+	struct proa_loop_stats st;
+
+	gather_two_drains(&g);
+	assert_res(proa_loop_stats(g.loop, &st), 0);
+	assert_int_equal(g.slow_saw_window, have_two_cpus());
+	assert_int_equal(st.post_gathers, 0);
+	assert_int_equal(st.post_gather_ns, 0);
+	assert_false(g.loop->gathering);
+	proa_test_loop_close(g.loop);
+	(void)state;
+}
+
+static unsigned g_lone_ran;
+
+static void lone_cb(void *arg)
+{
+	g_lone_ran++;
+	(void)arg;
+}
+
+/* Items all queued before the drain (a lone post, a finished burst) leave
+ * the queue empty behind it: nothing to gather for. */
+static void test_items_queued_before_the_drain_never_wait(void **state)
+{
+	struct proa_loop *loop = gather_loop(1000000);
+	struct proa_handle h[100];
+	struct proa_loop_stats st;
+	unsigned i;
+
+	memset(h, 0, sizeof(h));
+	g_lone_ran = 0;
+	assert_res(proa_loop_call_soon_threadsafe(loop, &h[0], lone_cb, NULL),
+		   0);
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	for (i = 1; i < 100; i++)
+		assert_res(
+		    proa_loop_call_soon_threadsafe(loop, &h[i], lone_cb, NULL),
+		    0);
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	assert_int_equal(g_lone_ran, 100);
+	assert_false(loop->gathering);
+	assert_res(proa_loop_stats(loop, &st), 0);
+	assert_int_equal(st.post_gathers, 0);
+	proa_test_loop_close(loop);
+	(void)state;
+}
+
+/* A batch cut by the cap: the loop is a whole batch behind, which is where
+ * gathering would put it; it goes on at once. */
+static void test_a_batch_cut_by_the_cap_does_not_gather(void **state)
+{
+	enum { N = 4096 + 10 }; /* threadsafe.c's DRAIN_MAX, and more */
+	struct proa_loop *loop = gather_loop(1000000);
+	struct proa_handle *h = calloc(N, sizeof(*h));
+	struct proa_loop_stats st;
+	unsigned i;
+
+	assert_non_null(h);
+	g_lone_ran = 0;
+	for (i = 0; i < N; i++)
+		assert_res(
+		    proa_loop_call_soon_threadsafe(loop, &h[i], lone_cb, NULL),
+		    0);
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
+	assert_int_equal(g_lone_ran, 4096);
+	assert_false(loop->gathering);
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
+	assert_int_equal(g_lone_ran, N);
+	assert_res(proa_loop_stats(loop, &st), 0);
+	assert_int_equal(st.post_gathers, 0);
+	proa_test_loop_close(loop);
+	free(h);
+	(void)state;
+}
+
+static int new_loop_with_env(const char *value, struct proa_loop **out)
+{
+	int ret;
+
+	*out = NULL;
+	assert_int_equal(proa_test_setenv("PROA_POST_GATHER_NS", value), 0);
+	ret = proa_loop_new(out, NULL);
+	assert_int_equal(proa_test_unsetenv("PROA_POST_GATHER_NS"), 0);
+	return ret;
+}
+
+static void test_gather_window_options_and_environment(void **state)
+{
+	static const char *const bad[] = {"abc", "-5", "1000001",
+					  "12x", " 7", "99999999999999999999"};
+	uint64_t def = have_two_cpus() ? 4000 : 0;
+	struct proa_loop_opts o = {0};
+	struct proa_loop *loop = NULL;
+	unsigned i;
+
+	/* Past the bound: refused, nothing made. */
+	o.post_gather_ns = 1000001;
+	assert_res(proa_loop_new(&loop, &o), -EINVAL);
+	assert_null(loop);
+	o.post_gather_ns = INT64_MAX;
+	assert_res(proa_loop_new(&loop, &o), -EINVAL);
+	assert_null(loop);
+
+	loop = proa_test_loop_new();
+	assert_int_equal(loop->gather_ns, def);
+	proa_test_loop_close(loop);
+
+	assert_res(new_loop_with_env("0", &loop), 0);
+	assert_int_equal(loop->gather_ns, 0);
+	proa_test_loop_close(loop);
+	assert_res(new_loop_with_env("2500", &loop), 0);
+	assert_int_equal(loop->gather_ns, have_two_cpus() ? 2500 : 0);
+	proa_test_loop_close(loop);
+	/* A field the program set wins over the environment. */
+	assert_int_equal(proa_test_setenv("PROA_POST_GATHER_NS", "2500"), 0);
+	o.post_gather_ns = -1;
+	loop = proa_test_loop_new_opts(&o);
+	assert_int_equal(proa_test_unsetenv("PROA_POST_GATHER_NS"), 0);
+	assert_int_equal(loop->gather_ns, 0);
+	proa_test_loop_close(loop);
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct proa_test_log log;
+
+		/* Refused, and said why. */
+		proa_test_log_start(&log);
+		assert_res(new_loop_with_env(bad[i], &loop), -EINVAL);
+		assert_null(loop);
+		assert_true(proa_test_log_has(&log, "PROA_POST_GATHER_NS="));
+		assert_true(proa_test_log_has(&log, bad[i]));
+		proa_test_log_stop(&log);
+	}
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1059,6 +1323,14 @@ int main(void)
 	    cmocka_unit_test(test_short_lived_producers_recycle_their_records),
 	    cmocka_unit_test(
 		test_a_stalled_producer_holds_back_only_what_follows_it),
+	    cmocka_unit_test(
+		test_items_that_come_during_a_drain_wait_one_window),
+	    cmocka_unit_test(test_gathering_off_takes_the_next_item_at_once),
+	    cmocka_unit_test(
+		test_an_iteration_longer_than_the_window_does_not_wait),
+	    cmocka_unit_test(test_items_queued_before_the_drain_never_wait),
+	    cmocka_unit_test(test_a_batch_cut_by_the_cap_does_not_gather),
+	    cmocka_unit_test(test_gather_window_options_and_environment),
 	};
 
 	proa_test_require_uring();

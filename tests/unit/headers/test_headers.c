@@ -124,7 +124,7 @@ static void test_strerror_covers_both_ranges(void **state)
  * every constructor refuses that with -EINVAL instead of ignoring it. */
 static void test_reserved_fields_must_be_zero(void **state)
 {
-	struct proa_loop_opts lo = {.reserved[3] = 1};
+	struct proa_loop_opts lo = {.reserved[2] = 1};
 	struct proa_pool_opts po = {.lanes[1].reserved[0] = 1};
 	struct proa_pool_opts po2 = {.reserved[0] = 1};
 	struct proa_loop_group_options go = {.reserved[2] = 1};
