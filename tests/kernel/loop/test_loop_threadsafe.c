@@ -1186,6 +1186,18 @@ static void lone_cb(void *arg)
 	(void)arg;
 }
 
+/* Post h[from..to) with lone_cb, as another thread's items would come. */
+static void post_lone_range(struct proa_loop *loop, struct proa_handle *h,
+			    unsigned from, unsigned to)
+{
+	unsigned i;
+
+	for (i = from; i < to; i++)
+		assert_res(
+		    proa_loop_call_soon_threadsafe(loop, &h[i], lone_cb, NULL),
+		    0);
+}
+
 /* Items all queued before the drain (a lone post, a finished burst) leave
  * the queue empty behind it: nothing to gather for. */
 static void test_items_queued_before_the_drain_never_wait(void **state)
@@ -1193,17 +1205,12 @@ static void test_items_queued_before_the_drain_never_wait(void **state)
 	struct proa_loop *loop = gather_loop(1000000);
 	struct proa_handle h[100];
 	struct proa_loop_stats st;
-	unsigned i;
 
 	memset(h, 0, sizeof(h));
 	g_lone_ran = 0;
-	assert_res(proa_loop_call_soon_threadsafe(loop, &h[0], lone_cb, NULL),
-		   0);
+	post_lone_range(loop, h, 0, 1);
 	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
-	for (i = 1; i < 100; i++)
-		assert_res(
-		    proa_loop_call_soon_threadsafe(loop, &h[i], lone_cb, NULL),
-		    0);
+	post_lone_range(loop, h, 1, 100);
 	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
 	assert_int_equal(g_lone_ran, 100);
 	assert_false(loop->gathering);
@@ -1221,14 +1228,10 @@ static void test_a_batch_cut_by_the_cap_does_not_gather(void **state)
 	struct proa_loop *loop = gather_loop(1000000);
 	struct proa_handle *h = calloc(N, sizeof(*h));
 	struct proa_loop_stats st;
-	unsigned i;
 
 	assert_non_null(h);
 	g_lone_ran = 0;
-	for (i = 0; i < N; i++)
-		assert_res(
-		    proa_loop_call_soon_threadsafe(loop, &h[i], lone_cb, NULL),
-		    0);
+	post_lone_range(loop, h, 0, N);
 	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
 	assert_int_equal(g_lone_ran, 4096);
 	assert_false(loop->gathering);
