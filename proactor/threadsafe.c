@@ -80,9 +80,10 @@
  * producer then ran at 6-20M items/s against 40-65M when the loop lagged
  * by a full batch, and a run fell into either state by chance.  So when
  * items came while a drain was taking its batch (the queue is not empty
- * after it) and the batch was not cut by the cap, the loop opens a window
- * (loop->gather_ns, 4 us by default) and the next drain waits until it
- * has passed, spinning without touching the queue.  The producer runs
+ * after it), for the second drain in a row, and the batch was not cut by
+ * the cap, the loop opens a window (loop->gather_ns, 4 us by default) and
+ * the next drain waits until it has passed, spinning without touching
+ * the queue.  The producer runs
  * ahead meanwhile, and the next batch is taken from lines it has left.
  * Only a streaming producer's items wait, at most one window; a lone
  * post finds the queue empty after its drain, and an iteration busy for
@@ -192,6 +193,12 @@ bool proa__mpsc_empty(struct proa__mpsc *q)
  * stay in cache; 64 Ki of them did not, and bursts ran at half the rate. */
 #define DRAIN_MAX 4096
 
+/* Drains in a row that must leave items behind before the loop gathers:
+ * 2 kept one producer's rate (5 alternating rounds against 1) and cut the
+ * windows a producer paced at 1-5 us opened by 5-40x (threadsafe.c's top,
+ * docs/benchmarks.md); 3 let some runs fall back into step. */
+#define GATHER_STREAK 2
+
 /* Gathering (see the top): hold the drain until the window that the last
  * one opened has passed.  A busy wait, bounded by the window: a sleep
  * would cost more than the window itself, and the producer streaming
@@ -231,11 +238,16 @@ void proa__threadsafe_drain(struct proa_loop *loop)
 			break;
 	}
 	/* Items came while this batch was taken, and the batch was not cut
-	 * short by the cap (the loop is then far behind and need not wait):
-	 * a producer streams, right behind the loop.  Give it a window.  The
-	 * run functions only move items to the ready list (handles, futures'
-	 * results), so no callback of the loop's own posted what came. */
-	if (loop->gather_ns && i < DRAIN_MAX && !proa__mpsc_empty(q)) {
+	 * short by the cap (the loop is then far behind and need not wait).
+	 * Twice in a row: a producer streams, right behind the loop.  Give
+	 * it a window.  Once alone is mostly a producer catching up after a
+	 * pause (its own wake-up's system call, say): a window there costs
+	 * the loop CPU and gains nothing.  The run functions only move items
+	 * to the ready list (handles, futures' results), so no callback of
+	 * the loop's own posted what came. */
+	if (!loop->gather_ns || i >= DRAIN_MAX || proa__mpsc_empty(q)) {
+		loop->gather_streak = 0;
+	} else if (++loop->gather_streak >= GATHER_STREAK) {
 		loop->gathering = true;
 		loop->gather_until = proa__now() + loop->gather_ns;
 	}

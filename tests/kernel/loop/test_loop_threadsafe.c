@@ -1043,31 +1043,28 @@ test_a_stalled_producer_holds_back_only_what_follows_it(void **state)
 }
 
 /*
- * Gathering (threadsafe.c): items that come while a drain takes its batch
- * hold the next drain for one window, a lone post never waits, a batch
- * cut by the cap does not gather, an iteration longer than the window
- * does not wait, and the window is bounded and can be turned off.  White
- * box: a node whose run function posts another, on the loop thread, is
- * a producer pushing while the loop drains - at a moment the test fixes.
+ * Gathering (threadsafe.c): when two drains in a row leave items behind
+ * them, the next drain waits one window; one such drain alone, a lone
+ * post, a burst queued before the drain, a batch cut by the cap and an
+ * iteration longer than the window do not wait; the window is bounded
+ * and can be turned off.  White box: a node whose run function posts the
+ * next one, on the loop thread, is a producer pushing while the loop
+ * drains - at a moment the test fixes.
  */
+#define GATHER_NODES 4
+
 struct gather {
 	struct proa_loop *loop;
-	struct proa__mpsc_node a, b;
-	struct proa_handle slow_h; /* run between the two drains */
-	uint64_t a_at, b_at;
-	bool slow; /* A also schedules slow_h */
+	struct proa__mpsc_node node[GATHER_NODES];
+	uint64_t at[GATHER_NODES]; /* when each node's drain took it */
+	unsigned n;		   /* nodes in the chain */
+	unsigned ran;
+	int slow_after; /* >= 0: node whose drain also schedules slow_h */
+	struct proa_handle slow_h;
 	bool slow_saw_window;
-	bool b_ran;
 };
 
 static struct gather *g_gather;
-
-static void gather_b_run(struct proa__mpsc_node *n)
-{
-	g_gather->b_at = proa_test_now_ns();
-	g_gather->b_ran = true;
-	(void)n;
-}
 
 static void gather_slow_cb(void *arg)
 {
@@ -1080,20 +1077,22 @@ static void gather_slow_cb(void *arg)
 	(void)arg;
 }
 
-/* In the drain: B comes behind A, as a streaming producer's item would;
- * optionally a callback that keeps the iteration busy. */
-static void gather_a_run(struct proa__mpsc_node *n)
+/* In the drain: the next node comes behind this one, as a streaming
+ * producer's item would; optionally a callback that keeps the iteration
+ * busy. */
+static void gather_node_run(struct proa__mpsc_node *n)
 {
 	struct gather *g = g_gather;
+	unsigned i = (unsigned)(n - g->node);
 
-	g->a_at = proa_test_now_ns();
-	assert_res(proa__post(&g->loop->sched, &g->b), 0);
-	if (g->slow) {
+	g->at[i] = proa_test_now_ns();
+	g->ran++;
+	if (i + 1 < g->n)
+		assert_res(proa__post(&g->loop->sched, &g->node[i + 1]), 0);
+	if (g->slow_after == (int)i)
 		assert_res(proa_loop_call_soon(g->loop, &g->slow_h,
 					       gather_slow_cb, NULL),
 			   0);
-	}
-	(void)n;
 }
 
 static struct proa_loop *gather_loop(int64_t window_ns)
@@ -1108,24 +1107,30 @@ static bool have_two_cpus(void)
 	return sysconf(_SC_NPROCESSORS_ONLN) >= 2;
 }
 
-/* Post A, run one iteration (A's drain posts B), then the next (B's). */
-static void gather_two_drains(struct gather *g)
+/* Post the first of @n nodes and run one iteration per node: each drain
+ * takes one and leaves the next behind it, but the last. */
+static void gather_chain(struct gather *g, unsigned n)
 {
+	unsigned i;
+
 	g_gather = g;
-	g->a.run = gather_a_run;
-	g->b.run = gather_b_run;
-	assert_res(proa__post(&g->loop->sched, &g->a), 0);
-	/* 1: B is in the queue. */
-	assert_res(proa_loop_run(g->loop, PROA_RUN_NOWAIT), 1);
-	assert_false(g->b_ran);
-	assert_res(proa_loop_run(g->loop, PROA_RUN_NOWAIT), 0);
-	assert_true(g->b_ran);
+	g->n = n;
+	for (i = 0; i < n; i++)
+		g->node[i].run = gather_node_run;
+	assert_res(proa__post(&g->loop->sched, &g->node[0]), 0);
+	for (i = 0; i < n; i++) {
+		/* 1 while the next node is in the queue. */
+		assert_res(proa_loop_run(g->loop, PROA_RUN_NOWAIT),
+			   i + 1 < n ? 1 : 0);
+		assert_int_equal(g->ran, i + 1);
+	}
 }
 
-static void test_items_that_come_during_a_drain_wait_one_window(void **state)
+static void test_a_streaming_producer_waits_one_window(void **state)
 {
 	const uint64_t window = 1000000; /* the most allowed: 1 ms */
-	struct gather g = {.loop = gather_loop((int64_t)window)};
+	struct gather g = {.loop = gather_loop((int64_t)window),
+			   .slow_after = -1};
 	struct proa_loop_stats st;
 
 	if (!have_two_cpus()) {
@@ -1135,25 +1140,47 @@ static void test_items_that_come_during_a_drain_wait_one_window(void **state)
 		return;
 	}
 	assert_int_equal(g.loop->gather_ns, window);
-	gather_two_drains(&g);
+	gather_chain(&g, 4);
 	assert_res(proa_loop_stats(g.loop, &st), 0);
-	/* Held for the window, and no longer than it. */
-	assert_true(g.b_at - g.a_at >= window);
-	assert_int_equal(st.post_gathers, 1);
-	assert_true(st.post_gather_ns > 0 && st.post_gather_ns <= window);
-	assert_int_equal(st.threadsafe, 2);
+	/* Drains 1 and 2 left an item behind: 2 opened the window, the
+	 * third waited it out (at least the window, counted at most the
+	 * window); the third left one behind too, so the fourth waited as
+	 * well. */
+	assert_true(g.at[2] - g.at[1] >= window);
+	assert_true(g.at[3] - g.at[2] >= window);
+	assert_int_equal(st.post_gathers, 2);
+	assert_true(st.post_gather_ns > 0 && st.post_gather_ns <= 2 * window);
+	assert_int_equal(st.threadsafe, 4);
+	/* The last drain left the queue empty: all reset. */
 	assert_false(g.loop->gathering);
+	assert_int_equal(g.loop->gather_streak, 0);
+	proa_test_loop_close(g.loop);
+	(void)state;
+}
+
+/* One drain that leaves an item behind is a producer catching up, not
+ * one streaming: the next drain does not wait. */
+static void test_one_drain_with_items_behind_does_not_wait(void **state)
+{
+	struct gather g = {.loop = gather_loop(1000000), .slow_after = -1};
+	struct proa_loop_stats st;
+
+	gather_chain(&g, 2);
+	assert_res(proa_loop_stats(g.loop, &st), 0);
+	assert_int_equal(st.post_gathers, 0);
+	assert_false(g.loop->gathering);
+	assert_int_equal(g.loop->gather_streak, 0);
 	proa_test_loop_close(g.loop);
 	(void)state;
 }
 
 static void test_gathering_off_takes_the_next_item_at_once(void **state)
 {
-	struct gather g = {.loop = gather_loop(-1)};
+	struct gather g = {.loop = gather_loop(-1), .slow_after = -1};
 	struct proa_loop_stats st;
 
 	assert_int_equal(g.loop->gather_ns, 0);
-	gather_two_drains(&g);
+	gather_chain(&g, 4);
 	assert_res(proa_loop_stats(g.loop, &st), 0);
 	assert_int_equal(st.post_gathers, 0);
 	assert_int_equal(st.post_gather_ns, 0);
@@ -1164,11 +1191,12 @@ static void test_gathering_off_takes_the_next_item_at_once(void **state)
 static void test_an_iteration_longer_than_the_window_does_not_wait(void **state)
 {
 	/* 1 ms: far longer than the iteration would take without the
-	 * slow callback, so only that callback can use it up. */
-	struct gather g = {.loop = gather_loop(1000000), .slow = true};
+	 * slow callback, so only that callback can use it up.  The second
+	 * drain opens the window, its iteration runs the slow callback. */
+	struct gather g = {.loop = gather_loop(1000000), .slow_after = 1};
 	struct proa_loop_stats st;
 
-	gather_two_drains(&g);
+	gather_chain(&g, 3);
 	assert_res(proa_loop_stats(g.loop, &st), 0);
 	assert_int_equal(g.slow_saw_window, have_two_cpus());
 	assert_int_equal(st.post_gathers, 0);
@@ -1326,8 +1354,8 @@ int main(void)
 	    cmocka_unit_test(test_short_lived_producers_recycle_their_records),
 	    cmocka_unit_test(
 		test_a_stalled_producer_holds_back_only_what_follows_it),
-	    cmocka_unit_test(
-		test_items_that_come_during_a_drain_wait_one_window),
+	    cmocka_unit_test(test_a_streaming_producer_waits_one_window),
+	    cmocka_unit_test(test_one_drain_with_items_behind_does_not_wait),
 	    cmocka_unit_test(test_gathering_off_takes_the_next_item_at_once),
 	    cmocka_unit_test(
 		test_an_iteration_longer_than_the_window_does_not_wait),
