@@ -153,9 +153,11 @@ struct proa_loop_opts {
 	 * behind the loop, the loop takes them at most once per this many
 	 * ns, so that they come in batches instead of one contended cache
 	 * line each.  A streaming producer's item may wait up to this much
-	 * longer; a lone post never does.  0: PROA_POST_GATHER_NS, else
-	 * 4000; < 0: off; more than 1,000,000 (1 ms) is -EINVAL.  Always off
-	 * on a machine with one CPU online. */
+	 * longer; a lone post never does.  The loop spins while it waits,
+	 * so completions and timers that come due meanwhile wait as long:
+	 * keep it short.  0: PROA_POST_GATHER_NS, else 4000; < 0: off; more
+	 * than 1,000,000 (1 ms) is -EINVAL.  Always off on a machine with
+	 * one CPU online. */
 	int64_t post_gather_ns;
 	/* Must be zero: room for fields a later 0.x adds without changing
 	 * the size (README, "ABI"); nonzero is -EINVAL. */
