@@ -137,9 +137,24 @@ def fmt(x):
     return "%.3g" % x
 
 
-def ratio(md, impl, higher, among=is_peer):
+def per_run(runs, impl, best, higher):
+    """The ratio of impl against best run by run, paired by run number:
+    (median, min, max), or None with fewer than two pairs.  A ratio of
+    medians hides how the two moved together; on a noisy host the runs'
+    own ratios say whether a row holds in every run or only on the
+    median."""
+    a, b = runs.get(impl, {}), runs.get(best, {})
+    rs = [(a[r] / b[r] if higher else b[r] / a[r])
+          for r in sorted(set(a) & set(b)) if a[r] > 0 and b[r] > 0]
+    if len(rs) < 2:
+        return None
+    return median(rs), min(rs), max(rs)
+
+
+def ratio(md, impl, higher, among=is_peer, runs=None):
     """Times better than the best of the row's impls that `among` accepts
-    (the peers, or the floors): >1, impl ahead."""
+    (the peers, or the floors): >1, impl ahead.  With @runs ({impl: {run:
+    value}}), also the median and range of the per-run ratios."""
     peers = {i: v for i, v in md.items() if among(i)}
     if impl not in md or not peers:
         return "-"
@@ -147,7 +162,11 @@ def ratio(md, impl, higher, among=is_peer):
     p, b = md[impl], peers[best]
     if p <= 0 or b <= 0:
         return "-"
-    return "%.2fx vs %s" % (p / b if higher else b / p, best)
+    out = "%.2fx vs %s" % (p / b if higher else b / p, best)
+    pr = per_run(runs or {}, impl, best, higher)
+    if pr:
+        out += "; per run %.2fx (%.2f-%.2f)" % pr
+    return out
 
 
 def best_variants(meds):
@@ -388,7 +407,9 @@ def main():
               "proa/peer for rates (units ending in /s).  proa-epoll is "
               "proa on its epoll backend, not a peer.  vs raw: the same "
               "against the row's floor (raw_*: hand-written code on the "
-              "bare kernel interface, not a peer; 1.00x = at the floor).")
+              "bare kernel interface, not a peer; 1.00x = at the floor).  "
+              "per run: the same ratio in each run, paired by run "
+              "number, median (min-max).")
     if a.quick:
         md.append("- **--quick**: a smoke run, the numbers mean nothing")
     md.append("")
@@ -437,9 +458,15 @@ def main():
                         c += " %s" % m["variant"]
                     cells.append(c)
                 mdn = {i: m["median"] for i, m in seen[k].items()}
-                rt = [ratio(mdn, p, higher_better(k[2])) for p in proas]
+                # each impl's values by run, of the variant shown
+                byrun = {i: {o["run"]: o["value"] for o in groups[
+                    (part,) + k + (i, m.get("variant", ""))]}
+                    for i, m in seen[k].items()}
+                rt = [ratio(mdn, p, higher_better(k[2]), runs=byrun)
+                      for p in proas]
                 if floors:
-                    rt += [ratio(mdn, p, higher_better(k[2]), is_floor)
+                    rt += [ratio(mdn, p, higher_better(k[2]), is_floor,
+                                 byrun)
                            for p in proas]
                 md.append("| " + " | ".join(list(k) + cells + rt) + " |")
             md.append("")
