@@ -83,13 +83,13 @@
  * after it), for the second drain in a row, and the batch was not cut by
  * the cap, the loop opens a window (loop->gather_ns, 4 us by default) and
  * the next drain waits until it has passed, spinning without touching
- * the queue.  The producer runs
- * ahead meanwhile, and the next batch is taken from lines it has left.
- * Only a streaming producer's items wait, at most one window; a lone
- * post finds the queue empty after its drain, and an iteration busy for
- * longer than the window waits not at all.  Nothing here bears on the
- * wake-up handshake: the loop never sleeps while it gathers (the queue
- * is not empty), and it drains after the window as it would have.
+ * the queue.  The producer runs ahead meanwhile, and the next batch is
+ * taken from lines it has left.  Only a streaming producer's items wait,
+ * at most one window; a lone post finds the queue empty after its drain,
+ * and an iteration busy for longer than the window waits not at all.
+ * Nothing here bears on the wake-up handshake: the loop never sleeps
+ * while it gathers (the queue is not empty), and it drains after the
+ * window as it would have.
  */
 #include <errno.h>
 #include <poll.h>
@@ -195,8 +195,8 @@ bool proa__mpsc_empty(struct proa__mpsc *q)
 
 /* Drains in a row that must leave items behind before the loop gathers:
  * 2 kept one producer's rate (5 alternating rounds against 1) and cut the
- * windows a producer paced at 1-5 us opened by 5-40x (threadsafe.c's top,
- * docs/benchmarks.md); 3 let some runs fall back into step. */
+ * windows a producer paced at 1-5 us opened by 5-40x; 3 let some runs
+ * fall back into step (docs/benchmarks.md, "One producer, gathered"). */
 #define GATHER_STREAK 2
 
 /* Gathering (see the top): hold the drain until the window that the last
