@@ -1300,6 +1300,8 @@ static void test_gather_window_options_and_environment(void **state)
 	assert_res(proa_loop_new(&loop, &o), -EINVAL);
 	assert_null(loop);
 
+	/* The default, whatever the caller's environment says. */
+	assert_int_equal(proa_test_unsetenv("PROA_POST_GATHER_NS"), 0);
 	loop = proa_test_loop_new();
 	assert_int_equal(loop->gather_ns, def);
 	proa_test_loop_close(loop);
