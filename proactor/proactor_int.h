@@ -126,8 +126,8 @@ struct proa_loop { /* NOLINT(clang-analyzer-optin.performance.Padding) */
 	atomic_uint_fast64_t wakeups_sent;
 
 	/* gathering of posted items (threadsafe.c, "Gathering") */
-	uint64_t gather_ns;    /* the window; 0: off */
-	uint64_t gather_until; /* while @gathering, no drain before this */
+	uint64_t gather_ns;	/* the window; 0: off */
+	uint64_t gather_until;	/* while @gathering, no drain before this */
 	unsigned gather_streak; /* drains in a row that left items behind */
 	bool gathering;
 
