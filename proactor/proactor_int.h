@@ -127,9 +127,8 @@ struct proa_loop { /* NOLINT(clang-analyzer-optin.performance.Padding) */
 
 	/* gathering of posted items (threadsafe.c, "Gathering") */
 	uint64_t gather_ns;	/* the window; 0: off */
-	uint64_t gather_until;	/* while @gathering, no drain before this */
+	uint64_t gather_until;	/* no drain before this; 0: no window open */
 	unsigned gather_streak; /* drains in a row that left items behind */
-	bool gathering;
 
 	/* signals: a signalfd polled by an internal op */
 	int sig_fd;

@@ -205,14 +205,14 @@ bool proa__mpsc_empty(struct proa__mpsc *q)
  * into the queue is on another CPU. */
 static void gather_wait(struct proa_loop *loop)
 {
-	uint64_t t = proa__now();
+	uint64_t t = proa__now(), until = loop->gather_until;
 
-	loop->gathering = false;
-	if (t >= loop->gather_until)
+	loop->gather_until = 0;
+	if (t >= until)
 		return; /* the iteration took longer than the window */
 	loop->stats.post_gathers++;
-	loop->stats.post_gather_ns += loop->gather_until - t;
-	while (proa__now() < loop->gather_until)
+	loop->stats.post_gather_ns += until - t;
+	while (proa__now() < until)
 		proa__cpu_relax();
 }
 
@@ -222,7 +222,7 @@ void proa__threadsafe_drain(struct proa_loop *loop)
 	struct proa__mpsc_node *last, *n;
 	unsigned i;
 
-	if (loop->gathering)
+	if (loop->gather_until)
 		gather_wait(loop);
 	if (proa__mpsc_empty(q) || stalled(q))
 		return;
@@ -248,7 +248,6 @@ void proa__threadsafe_drain(struct proa_loop *loop)
 	if (!loop->gather_ns || i >= DRAIN_MAX || proa__mpsc_empty(q)) {
 		loop->gather_streak = 0;
 	} else if (++loop->gather_streak >= GATHER_STREAK) {
-		loop->gathering = true;
 		loop->gather_until = proa__now() + loop->gather_ns;
 	}
 }

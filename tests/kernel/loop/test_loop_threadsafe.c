@@ -1071,7 +1071,7 @@ static void gather_slow_cb(void *arg)
 	struct proa_loop *loop = g_gather->loop;
 
 	/* The drain before this callback opened a window; outlast it. */
-	g_gather->slow_saw_window = loop->gathering;
+	g_gather->slow_saw_window = loop->gather_until != 0;
 	while (proa_test_now_ns() <= loop->gather_until)
 		;
 	(void)arg;
@@ -1126,6 +1126,18 @@ static void gather_chain(struct gather *g, unsigned n)
 	}
 }
 
+/* Nothing was held, and nothing is open or counting toward a window. */
+static void assert_never_gathered(struct proa_loop *loop)
+{
+	struct proa_loop_stats st;
+
+	assert_res(proa_loop_stats(loop, &st), 0);
+	assert_int_equal(st.post_gathers, 0);
+	assert_int_equal(st.post_gather_ns, 0);
+	assert_int_equal(loop->gather_until, 0);
+	assert_int_equal(loop->gather_streak, 0);
+}
+
 static void test_a_streaming_producer_waits_one_window(void **state)
 {
 	const uint64_t window = 1000000; /* the most allowed: 1 ms */
@@ -1152,7 +1164,7 @@ static void test_a_streaming_producer_waits_one_window(void **state)
 	assert_true(st.post_gather_ns > 0 && st.post_gather_ns <= 2 * window);
 	assert_int_equal(st.threadsafe, 4);
 	/* The last drain left the queue empty: all reset. */
-	assert_false(g.loop->gathering);
+	assert_int_equal(g.loop->gather_until, 0);
 	assert_int_equal(g.loop->gather_streak, 0);
 	proa_test_loop_close(g.loop);
 	(void)state;
@@ -1163,13 +1175,9 @@ static void test_a_streaming_producer_waits_one_window(void **state)
 static void test_one_drain_with_items_behind_does_not_wait(void **state)
 {
 	struct gather g = {.loop = gather_loop(1000000), .slow_after = -1};
-	struct proa_loop_stats st;
 
 	gather_chain(&g, 2);
-	assert_res(proa_loop_stats(g.loop, &st), 0);
-	assert_int_equal(st.post_gathers, 0);
-	assert_false(g.loop->gathering);
-	assert_int_equal(g.loop->gather_streak, 0);
+	assert_never_gathered(g.loop);
 	proa_test_loop_close(g.loop);
 	(void)state;
 }
@@ -1177,13 +1185,10 @@ static void test_one_drain_with_items_behind_does_not_wait(void **state)
 static void test_gathering_off_takes_the_next_item_at_once(void **state)
 {
 	struct gather g = {.loop = gather_loop(-1), .slow_after = -1};
-	struct proa_loop_stats st;
 
 	assert_int_equal(g.loop->gather_ns, 0);
 	gather_chain(&g, 4);
-	assert_res(proa_loop_stats(g.loop, &st), 0);
-	assert_int_equal(st.post_gathers, 0);
-	assert_int_equal(st.post_gather_ns, 0);
+	assert_never_gathered(g.loop);
 	proa_test_loop_close(g.loop);
 	(void)state;
 }
@@ -1194,14 +1199,10 @@ static void test_an_iteration_longer_than_the_window_does_not_wait(void **state)
 	 * slow callback, so only that callback can use it up.  The second
 	 * drain opens the window, its iteration runs the slow callback. */
 	struct gather g = {.loop = gather_loop(1000000), .slow_after = 1};
-	struct proa_loop_stats st;
 
 	gather_chain(&g, 3);
-	assert_res(proa_loop_stats(g.loop, &st), 0);
 	assert_int_equal(g.slow_saw_window, have_two_cpus());
-	assert_int_equal(st.post_gathers, 0);
-	assert_int_equal(st.post_gather_ns, 0);
-	assert_false(g.loop->gathering);
+	assert_never_gathered(g.loop);
 	proa_test_loop_close(g.loop);
 	(void)state;
 }
@@ -1232,7 +1233,6 @@ static void test_items_queued_before_the_drain_never_wait(void **state)
 {
 	struct proa_loop *loop = gather_loop(1000000);
 	struct proa_handle h[100];
-	struct proa_loop_stats st;
 
 	memset(h, 0, sizeof(h));
 	g_lone_ran = 0;
@@ -1241,32 +1241,31 @@ static void test_items_queued_before_the_drain_never_wait(void **state)
 	post_lone_range(loop, h, 1, 100);
 	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
 	assert_int_equal(g_lone_ran, 100);
-	assert_false(loop->gathering);
-	assert_res(proa_loop_stats(loop, &st), 0);
-	assert_int_equal(st.post_gathers, 0);
+	assert_never_gathered(loop);
 	proa_test_loop_close(loop);
 	(void)state;
 }
 
-/* A batch cut by the cap: the loop is a whole batch behind, which is where
- * gathering would put it; it goes on at once. */
-static void test_a_batch_cut_by_the_cap_does_not_gather(void **state)
+/* Batches cut by the cap: the loop is a whole batch behind, which is where
+ * gathering would put it; it goes on at once.  Two cut drains in a row
+ * (more than two caps queued), so that only the cap stops the window. */
+static void test_batches_cut_by_the_cap_do_not_gather(void **state)
 {
-	enum { N = 4096 + 10 }; /* threadsafe.c's DRAIN_MAX, and more */
+	enum { CAP = 4096, N = 2 * CAP + 10 }; /* threadsafe.c's DRAIN_MAX */
 	struct proa_loop *loop = gather_loop(1000000);
 	struct proa_handle *h = calloc(N, sizeof(*h));
-	struct proa_loop_stats st;
 
 	assert_non_null(h);
 	g_lone_ran = 0;
 	post_lone_range(loop, h, 0, N);
 	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
-	assert_int_equal(g_lone_ran, 4096);
-	assert_false(loop->gathering);
+	assert_int_equal(g_lone_ran, CAP);
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
+	assert_int_equal(g_lone_ran, 2 * CAP);
+	assert_never_gathered(loop);
 	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0);
 	assert_int_equal(g_lone_ran, N);
-	assert_res(proa_loop_stats(loop, &st), 0);
-	assert_int_equal(st.post_gathers, 0);
+	assert_never_gathered(loop);
 	proa_test_loop_close(loop);
 	free(h);
 	(void)state;
@@ -1362,7 +1361,7 @@ int main(void)
 	    cmocka_unit_test(
 		test_an_iteration_longer_than_the_window_does_not_wait),
 	    cmocka_unit_test(test_items_queued_before_the_drain_never_wait),
-	    cmocka_unit_test(test_a_batch_cut_by_the_cap_does_not_gather),
+	    cmocka_unit_test(test_batches_cut_by_the_cap_do_not_gather),
 	    cmocka_unit_test(test_gather_window_options_and_environment),
 	};
 
