@@ -11,6 +11,8 @@
  *    so tests can assert that nothing was left behind;
  *  - drive helpers that run the loop one iteration at a time until a
  *    condition holds, with an iteration or a time bound instead of sleeps;
+ *  - proa_test_tid() / proa_test_thread_in_wait(): whether a loop's thread
+ *    is blocked in its wait, for tests that count wake-ups;
  *  - proa_test_have_ipv6() and proa_test_raise_nofile(): what the machine
  *    offers (an IPv6 loopback, enough descriptors), asked once;
  *  - a log capture for tests that assert on debug-mode log lines;
@@ -33,6 +35,7 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -206,6 +209,57 @@ static inline int proa_test_fds(void)
 static inline int proa_test_threads(void)
 {
 	return proa_test_count_dir("/proc/self/task");
+}
+
+static inline pid_t proa_test_tid(void)
+{
+	return (pid_t)syscall(SYS_gettid);
+}
+
+/*
+ * Whether thread @tid of this process is blocked in a loop's wait
+ * (io_uring_enter() or an epoll wait), from /proc/self/task/TID/syscall:
+ * "running" while it runs, the number of the system call it is blocked in
+ * otherwise.  A loop's sleep flag says the loop is about to block, not that
+ * it has: a post made in between is caught by the loop's own re-check, and
+ * no wake-up is sent (rightly).  A test that counts wake-ups therefore
+ * waits for this as well.
+ */
+static inline bool proa_test_thread_in_wait(pid_t tid)
+{
+	char path[64], buf[64];
+	long nr;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+	f = fopen(path, "re");
+	if (!f) {
+		int err = errno;
+
+		/* No such thread (yet): not in its wait.  Anything else means
+		 * this system cannot say, and a test would wait for ever. */
+		snprintf(path, sizeof(path), "/proc/self/task/%d", (int)tid);
+		if (access(path, F_OK) != 0)
+			return false;
+		fprintf(stderr, "%s/syscall: %s\n", path, strerror(err));
+		abort();
+	}
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	if (sscanf(buf, "%ld", &nr) != 1)
+		return false; /* "running" */
+	if (nr == SYS_io_uring_enter || nr == SYS_epoll_pwait)
+		return true;
+#ifdef SYS_epoll_wait
+	if (nr == SYS_epoll_wait)
+		return true;
+#endif
+#ifdef SYS_epoll_pwait2
+	if (nr == SYS_epoll_pwait2)
+		return true;
+#endif
+	return false;
 }
 
 static inline struct proa_loop *

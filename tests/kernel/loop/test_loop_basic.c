@@ -310,34 +310,48 @@ static void test_stop_before_run_runs_one_iteration(void **state)
 }
 
 /* Wait until the loop is blocked in the ring (white-box), so that the
- * wake-up under test is the one that ends that sleep. */
-static void wait_until_sleeping(struct proa_loop *loop)
+ * wake-up under test is the one that ends that sleep: the sleep flag alone
+ * is set a little before the loop blocks (proa_test_thread_in_wait()). */
+struct sleeper {
+	struct proa_loop *loop;
+	pid_t tid;
+};
+
+static void wait_until_sleeping(const struct sleeper *s)
 {
-	while (atomic_load(&loop->q.sleep) != PROA__SLEEPING)
+	while (atomic_load(&s->loop->q.sleep) != PROA__SLEEPING ||
+	       !proa_test_thread_in_wait(s->tid))
 		sched_yield();
 }
 
 /* Threads return their result; cmocka asserts stay on the test thread. */
 static void *stop_when_asleep(void *arg)
 {
-	wait_until_sleeping(arg);
-	return (void *)(intptr_t)proa_loop_stop_threadsafe(arg);
+	struct sleeper *s = arg;
+
+	wait_until_sleeping(s);
+	return (void *)(intptr_t)proa_loop_stop_threadsafe(s->loop);
 }
 
 static void test_stop_threadsafe_wakes_a_sleeping_loop(void **state)
 {
-	struct proa_loop *loop = proa_test_loop_new();
+	struct sleeper s = {.loop = proa_test_loop_new(),
+			    .tid = proa_test_tid()};
 	struct proa_loop_stats st;
 	pthread_t th;
 	void *ret;
 
-	assert_int_equal(pthread_create(&th, NULL, stop_when_asleep, loop), 0);
-	assert_res(proa_loop_run(loop, PROA_RUN_FOREVER), 0);
+	/* One iteration first: epoll reports a descriptor's first edge
+	 * (the eventfd is writable) at the first wait, which would end the
+	 * sleep the stop is meant to end. */
+	assert_res(proa_loop_run(s.loop, PROA_RUN_NOWAIT), 0);
+	assert_int_equal(pthread_create(&th, NULL, stop_when_asleep, &s), 0);
+	assert_res(proa_loop_run(s.loop, PROA_RUN_FOREVER), 0);
 	assert_int_equal(pthread_join(th, &ret), 0);
 	assert_int_equal((intptr_t)ret, 0);
-	assert_res(proa_loop_stats(loop, &st), 0);
+	assert_res(proa_loop_stats(s.loop, &st), 0);
 	assert_int_equal(st.wakeups_sent, 1);
-	proa_test_loop_close(loop);
+	proa_test_loop_close(s.loop);
 	(void)state;
 }
 
@@ -350,7 +364,7 @@ static void test_stop_threadsafe_wakes_a_sleeping_loop(void **state)
  * only to submit it: two enters a round, not one.
  */
 struct wake_rounds {
-	struct proa_loop *loop;
+	struct sleeper s;
 	struct proa_handle first, second;
 	sem_t answered;
 	unsigned rounds, done;
@@ -361,7 +375,7 @@ static void wr_second(void *arg)
 	struct wake_rounds *w = arg;
 
 	if (++w->done == w->rounds)
-		proa_loop_stop(w->loop);
+		proa_loop_stop(w->s.loop);
 	sem_post(&w->answered);
 }
 
@@ -369,7 +383,7 @@ static void wr_first(void *arg)
 {
 	struct wake_rounds *w = arg;
 
-	proa_loop_call_soon(w->loop, &w->second, wr_second, w);
+	proa_loop_call_soon(w->s.loop, &w->second, wr_second, w);
 }
 
 static void *wr_poster(void *arg)
@@ -378,9 +392,9 @@ static void *wr_poster(void *arg)
 	unsigned i;
 
 	for (i = 0; i < w->rounds; i++) {
-		wait_until_sleeping(w->loop);
-		if (proa_loop_call_soon_threadsafe(w->loop, &w->first, wr_first,
-						   w) < 0)
+		wait_until_sleeping(&w->s);
+		if (proa_loop_call_soon_threadsafe(w->s.loop, &w->first,
+						   wr_first, w) < 0)
 			return (void *)1;
 		sem_wait(&w->answered);
 	}
@@ -395,23 +409,24 @@ static uint64_t wake_rounds_run(unsigned rounds)
 	pthread_t th;
 	void *ret;
 
-	w.loop = proa_test_loop_new();
+	w.s.loop = proa_test_loop_new();
+	w.s.tid = proa_test_tid();
 	sem_init(&w.answered, 0, 0);
 	/* Enabled, its wake-up armed: what follows is the rounds alone. */
-	assert_res(proa_loop_run(w.loop, PROA_RUN_NOWAIT), 0);
-	assert_res(proa_loop_stats(w.loop, &before), 0);
+	assert_res(proa_loop_run(w.s.loop, PROA_RUN_NOWAIT), 0);
+	assert_res(proa_loop_stats(w.s.loop, &before), 0);
 	assert_int_equal(pthread_create(&th, NULL, wr_poster, &w), 0);
-	assert_res(proa_loop_run(w.loop, PROA_RUN_FOREVER), 0);
+	assert_res(proa_loop_run(w.s.loop, PROA_RUN_FOREVER), 0);
 	assert_int_equal(pthread_join(th, &ret), 0);
 	assert_null(ret);
 	assert_int_equal(w.done, w.rounds);
-	assert_res(proa_loop_stats(w.loop, &after), 0);
+	assert_res(proa_loop_stats(w.s.loop, &after), 0);
 	/* Each round found the loop asleep or about to be: at most one
 	 * wake-up written a round, and every one written was heard. */
 	assert_true(after.wakeups_sent - before.wakeups_sent <= w.rounds);
 	assert_true(after.wakeups - before.wakeups >=
 		    after.wakeups_sent - before.wakeups_sent);
-	proa_test_loop_close(w.loop);
+	proa_test_loop_close(w.s.loop);
 	sem_destroy(&w.answered);
 	return after.enters - before.enters;
 }
@@ -438,19 +453,22 @@ static void test_a_wake_up_costs_one_enter(void **state)
 
 static void *unref_when_asleep(void *arg)
 {
-	wait_until_sleeping(arg);
-	proa_loop_unref(arg);
+	struct sleeper *s = arg;
+
+	wait_until_sleeping(s);
+	proa_loop_unref(s->loop);
 	return NULL;
 }
 
 static void test_ref_keeps_default_run_alive_until_unref(void **state)
 {
 	struct proa_loop *loop = proa_test_loop_new();
+	struct sleeper s = {.loop = loop, .tid = proa_test_tid()};
 	pthread_t th;
 
 	proa_loop_ref(loop);
 	assert_res(proa_loop_close(loop), -EBUSY);
-	assert_int_equal(pthread_create(&th, NULL, unref_when_asleep, loop), 0);
+	assert_int_equal(pthread_create(&th, NULL, unref_when_asleep, &s), 0);
 	assert_res(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
 	assert_int_equal(pthread_join(th, NULL), 0);
 	proa_test_loop_close(loop);

@@ -888,6 +888,7 @@ static void test_short_lived_producers_recycle_their_records(void **state)
 struct pingpong {
 	struct proa_loop *a, *b;
 	pthread_t tb;
+	_Atomic pid_t b_tid; /* b's thread, for proa_test_thread_in_wait() */
 	int rounds;
 	int left;
 	uint64_t b_msg_wakeups; /* read by b's thread before it closes b */
@@ -916,8 +917,10 @@ static void pong(void *arg)
 		proa_loop_stop(pp->a);
 		return;
 	}
-	/* Wait until b sleeps, so that this post has to wake it. */
-	while (atomic_load(&pp->b->q.sleep) != PROA__SLEEPING)
+	/* Wait until b sleeps, so that this post has to wake it: blocked in
+	 * its wait, not only about to (its re-check would catch the post). */
+	while (atomic_load(&pp->b->q.sleep) != PROA__SLEEPING ||
+	       !proa_test_thread_in_wait(atomic_load(&pp->b_tid)))
 		sched_yield();
 	assert_res(proa_loop_call_soon_threadsafe(pp->b, NULL, ping, pp), 0);
 }
@@ -927,6 +930,7 @@ static void *loop_b_main(void *arg)
 	struct pingpong *pp = arg;
 	struct proa__ring_stats rs;
 
+	atomic_store(&pp->b_tid, proa_test_tid());
 	THREAD_CHECK(proa_loop_run(pp->b, PROA_RUN_FOREVER) == 0);
 	proa__ring_get_stats(pp->b->ring, &rs);
 	pp->b_msg_wakeups = rs.wakeups;
