@@ -8,8 +8,7 @@
  *                         first checks that nobody else listens there
  *   PROA_GROUP_HANDOFF    loop 0 accepts and hands each socket to the
  *                         next loop in turn with call_soon_threadsafe
- *                         (whose wake-up is a MSG_RING between loops where
- *                         the kernel has it, else the target's eventfd)
+ *                         (whose wake-up is the target's eventfd)
  *
  * A socket someone else made (systemd's LISTEN_FDS, a parent process:
  * proa_loop_group_listen_fd) is one listener, not one per loop: with

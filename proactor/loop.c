@@ -874,7 +874,6 @@ int proa_loop_stats(struct proa_loop *loop, struct proa_loop_stats *out)
 		out->sq_full = rs.sq_full;
 		out->cq_overflows = rs.cq_overflows;
 		out->cq_dropped = rs.cq_dropped;
-		out->wakeups += rs.wakeups;
 		out->ops_inflight = proa__ring_nr_user(loop->ring);
 	}
 	return 0;

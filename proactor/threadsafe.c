@@ -17,9 +17,8 @@
  * producer whose CAS wins sends a wake-up, so wake-ups coalesce to one per
  * sleep, and a busy loop (AWAKE) costs producers no system call.
  *
- * The wake-up is an eventfd write the loop keeps a read in flight for, or,
- * when the producer is itself a proa loop thread on io_uring, an
- * IORING_OP_MSG_RING from that loop's ring.
+ * The wake-up is an eventfd write the loop hears through its own wait (see
+ * arm_wake()), from any thread, proa loop threads included.
  *
  * The gate makes close safe against producers racing it (libuv #5058):
  * close() sets PROA__GATE_CLOSED in q.gate, waits until no producer is
@@ -505,7 +504,6 @@ void proa__sleep_end(struct proa_loop *loop)
 void proa__wake(struct proa_loop *loop)
 {
 	unsigned expect = PROA__SLEEPING;
-	struct proa_loop *cur;
 	uint64_t one = 1;
 	ssize_t n;
 
@@ -517,10 +515,11 @@ void proa__wake(struct proa_loop *loop)
 		memory_order_seq_cst))
 		return;
 	atomic_fetch_add_explicit(&loop->wakeups_sent, 1, memory_order_relaxed);
-	cur = proa_loop_current();
-	if (cur && cur != loop && cur->ring &&
-	    proa__ring_msg_wake(cur->ring, loop->ring) == 0)
-		return;
+	/* The eventfd from every thread, a loop's too: a loop on io_uring
+	 * could send IORING_OP_MSG_RING to the target's ring instead, but that
+	 * is a system call as well, and its round trip measured slower than
+	 * the eventfd's into the target's multishot poll (docs/benchmarks.md,
+	 * "Loop to loop through the eventfd"). */
 	do {
 		n = write(loop->wake_fd, &one, sizeof(one));
 	} while (n < 0 && errno == EINTR);

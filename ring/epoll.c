@@ -43,8 +43,8 @@
  *
  * Timeouts (PROA__OP_TIMEOUT) live in a binary heap; the wait's
  * epoll_pwait2() timeout ends at the earliest.  Provided-buffer rings are a
- * FIFO of buffer ids in user space.  There is no MSG_RING: cross-thread
- * wake-ups use the loop's eventfd.
+ * FIFO of buffer ids in user space.  Cross-thread wake-ups use the loop's
+ * eventfd, as on io_uring.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -1167,7 +1167,6 @@ static const struct proa__backend_ops ep_ops = {
     .has_pending = ep_has_pending,
     .reap = ep_reap,
     .enable = ep_enable,
-    .msg_wake = NULL,
     .describe = ep_describe,
     .exit = ep_exit,
     .offload = ep_offload,

@@ -445,13 +445,6 @@ void proa__ring_complete(struct proa__ring *r, struct proa_op *op,
 	op->priv.state = PROA_OP_IDLE;
 }
 
-int proa__ring_msg_wake(struct proa__ring *src, const struct proa__ring *dst)
-{
-	if (!src->ops->msg_wake || src->ops != dst->ops)
-		return -EOPNOTSUPP;
-	return src->ops->msg_wake(src, dst);
-}
-
 unsigned proa__ring_nr_user(const struct proa__ring *r)
 {
 	return r->nr_user;

@@ -8,8 +8,7 @@
  * in with proa__ring_submit(), completions come out of proa__ring_reap() as
  * plain (op, res, flags) records, and the loop dispatches them.
  *
- * Every function here is called on the loop thread only, except
- * proa__ring_msg_wake(), which runs on the *sending* loop's thread.
+ * Every function here is called on the loop thread only.
  */
 #ifndef PROA_RING_INT_H
 #define PROA_RING_INT_H
@@ -44,7 +43,6 @@ struct proa__ring_stats {
 	uint64_t sq_full;
 	uint64_t cq_overflows;
 	uint64_t cq_dropped;
-	uint64_t wakeups; /* MSG_RING wake-ups received */
 };
 
 /* Create a ring on @p->backend; AUTO tries io_uring and falls back to
@@ -140,11 +138,6 @@ unsigned proa__ring_reap(struct proa__ring *r, struct proa__cqe *out,
  * one the op becomes IDLE. */
 void proa__ring_complete(struct proa__ring *r, struct proa_op *op,
 			 uint32_t flags);
-
-/* Wake @dst's loop with IORING_OP_MSG_RING from @src (the calling thread's
- * own running loop).  -EOPNOTSUPP when the kernel cannot, -EAGAIN when
- * @src has no SQ space; the caller then falls back to the eventfd. */
-int proa__ring_msg_wake(struct proa__ring *src, const struct proa__ring *dst);
 
 /* User ops queued, in flight or away (internal ops not counted). */
 unsigned proa__ring_nr_user(const struct proa__ring *r);

@@ -28,7 +28,6 @@ struct proa__backend_ops {
 	unsigned (*reap)(struct proa__ring *r, struct proa__cqe *out,
 			 unsigned max);
 	int (*enable)(struct proa__ring *r);
-	int (*msg_wake)(struct proa__ring *src, const struct proa__ring *dst);
 	/* The backend's own lines; ring.c appends the features. */
 	int (*describe)(const struct proa__ring *r, char *buf, size_t len);
 	void (*exit)(struct proa__ring *r);
@@ -126,9 +125,7 @@ static inline void proa__ring_set_probed(struct proa__ring *r,
 }
 
 /* user_data values below this are tags, not op pointers. */
-#define PROA__UD_IGNORE 1ULL   /* cancel requests, MSG_RING sender side */
-#define PROA__UD_WAKE 2ULL     /* MSG_RING wake-up from another loop */
-#define PROA__UD_MSG_SENT 3ULL /* MSG_RING sender side: log failures */
+#define PROA__UD_IGNORE 1ULL /* cancel requests */
 #define PROA__UD_TAGS 4096ULL
 
 int proa__uring_new(struct proa__ring **out, const struct proa__ring_params *p,

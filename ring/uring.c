@@ -538,15 +538,8 @@ again:
 		cqe = &cq->cqes[head & cq->ring_mask];
 		ud = cqe->user_data;
 		head++;
-		if (proa__unlikely(ud < PROA__UD_TAGS)) {
-			if (ud == PROA__UD_WAKE)
-				u->base.stats.wakeups++;
-			else if (ud == PROA__UD_MSG_SENT && cqe->res < 0)
-				proa__log(PROA_LOG_WARN,
-					  "MSG_RING wake-up failed: %s",
-					  proa_strerror(cqe->res));
+		if (proa__unlikely(ud < PROA__UD_TAGS))
 			continue;
-		}
 		out[n].op = (struct proa_op *)(uintptr_t)ud;
 		out[n].res = cqe->res;
 		out[n].flags = cqe_flags(cqe->flags);
@@ -598,34 +591,6 @@ static int uring_enable(struct proa__ring *r)
 	    io_uring_register_ring_fd(&u->ring) == 1) {
 		u->enter_fd = (unsigned)u->ring.enter_ring_fd;
 		u->enter_flags = IORING_ENTER_REGISTERED_RING;
-	}
-	return 0;
-}
-
-static int uring_msg_wake(struct proa__ring *src, const struct proa__ring *dst)
-{
-	struct uring *u = to_uring(src);
-	const struct uring *d = to_curing(dst);
-	struct io_uring_sqe *sqe;
-	int ret;
-
-	if (!proa__ring_feature(src, PROA_FEAT_MSG_RING) || !u->enabled ||
-	    u->busy)
-		return -EOPNOTSUPP;
-	sqe = get_sqe(u);
-	if (!sqe)
-		return -EAGAIN;
-	io_uring_prep_msg_ring(sqe, d->ring.ring_fd, 0, PROA__UD_WAKE, 0);
-	sqe->user_data = PROA__UD_MSG_SENT;
-	/* Sent now, not at our next enter: the caller holds the target's
-	 * close gate only until it returns. */
-	ret = submit_now(u);
-	if (ret < 0) {
-		/* Not consumed by the kernel (it takes SQEs in order and this
-		 * is the last): defuse it; the caller uses the eventfd. */
-		io_uring_prep_nop(sqe);
-		sqe->user_data = PROA__UD_IGNORE;
-		return ret;
 	}
 	return 0;
 }
@@ -810,7 +775,6 @@ static const struct proa__backend_ops uring_ops = {
     .has_pending = uring_has_pending,
     .reap = uring_reap,
     .enable = uring_enable,
-    .msg_wake = uring_msg_wake,
     .describe = uring_describe,
     .exit = uring_exit,
     .buf_ring_register = uring_buf_ring_register,

@@ -118,10 +118,9 @@ enum proa_ring_mode {
  *
  * On epoll, operations are tried at once and retried on readiness; user
  * file operations on regular files (and fsync, openat, statx) run on the
- * pool's file lane; there is no MSG_RING (the eventfd wakes the loop);
- * provided-buffer rings and multishot accept/recv are emulated in user
- * space; @ring_mode is ignored.  With EPOLL chosen proa makes no io_uring
- * system call.
+ * pool's file lane; provided-buffer rings and multishot accept/recv are
+ * emulated in user space; @ring_mode is ignored.  With EPOLL chosen proa
+ * makes no io_uring system call.
  */
 enum proa_backend {
 	PROA_BACKEND_AUTO = 0,
@@ -360,9 +359,8 @@ PROA_API int proa_loop_call_soon(struct proa_loop *loop, struct proa_handle *h,
  * @arg:  passed to @fn.
  *
  * Items from one thread run in the order that thread queued them.  The
- * queue is lock-free; the loop is woken (eventfd, or MSG_RING when the
- * caller is itself a proa loop on io_uring) only when it may be asleep, so a
- * busy loop costs producers no system call.
+ * queue is lock-free; the loop is woken (an eventfd write) only when it may
+ * be asleep, so a busy loop costs producers no system call.
  *
  * Return: 0; -EBUSY if @h is not idle; -EINVAL if @fn is NULL; -ENOMEM;
  *         PROA_ECLOSED if the loop is closed; -ESHUTDOWN after
@@ -635,7 +633,7 @@ struct proa_loop_stats {
 	uint64_t sq_full;      /* times the SQ was full and had to be flushed */
 	uint64_t cq_overflows; /* times the kernel had to hold CQEs back */
 	uint64_t cq_dropped;   /* CQEs the kernel lost (should stay 0) */
-	uint64_t wakeups_sent; /* eventfd writes and MSG_RINGs to this loop */
+	uint64_t wakeups_sent; /* eventfd writes to this loop */
 	uint64_t wakeups;      /* wake-ups this loop received */
 	uint64_t threadsafe;   /* items taken from the cross-thread queue */
 	uint64_t callbacks;    /* handles, timers and op callbacks run */

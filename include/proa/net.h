@@ -996,8 +996,7 @@ PROA_API int proa_udp_close(struct proa_udp *u);
  * hwloc, as the pool's PROA_PLACE_SPREAD), serving one address either
  * with one SO_REUSEPORT listener per loop (the kernel spreads
  * connections) or with one acceptor that hands each connection to the
- * next loop in turn over call_soon_threadsafe (MSG_RING where the kernel
- * has it).
+ * next loop in turn over call_soon_threadsafe.
  */
 enum proa_group_mode {
 	PROA_GROUP_REUSEPORT = 0,
