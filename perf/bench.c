@@ -58,6 +58,25 @@
 
 static int quick;
 
+/*
+ * --case NAME and --impl NAME: run only the measurements of that case (its
+ * param, less " p50"/" p99": "1 producer", "loop-loop", "1M empty burst")
+ * and of that impl ("proa", "libuv", "raw_eventfd", ...), for A/B work
+ * on one row; perf/run passes neither.  A case run alone is the first of
+ * its process: the pool's warm bursts, for one, then run cold.
+ */
+static const char *only_case, *only_impl;
+static unsigned n_selected;
+
+static int selected(const char *param, const char *impl)
+{
+	if ((only_case && strcmp(param, only_case) != 0) ||
+	    (only_impl && strcmp(impl, only_impl) != 0))
+		return 0;
+	n_selected++;
+	return 1;
+}
+
 #define SCALE(n) (quick ? (n) / 10 : (n))
 
 static uint64_t now_ns(void)
@@ -1112,18 +1131,25 @@ static void bench_timers_all(void)
 	unsigned i, n = quick ? 2 : 3; /* no 1M in --quick */
 	int v;
 
+	char param[32];
+
 	for (v = 1; v >= 0; v--) { /* near, then far */
 		for (i = 0; i < n; i++) {
-			bench_timers(lives[i], v);
+			churn_param(param, sizeof(param), lives[i], v);
+			if (selected(param, "proa"))
+				bench_timers(lives[i], v);
 #ifdef PROA_PERF_HAVE_UV
-			bench_timers_uv(lives[i], v);
+			if (selected(param, "libuv"))
+				bench_timers_uv(lives[i], v);
 #endif
 		}
 	}
 	for (v = 0; v <= 1; v++) { /* free deadlines, then the 1 ms grid */
-		bench_timers_fire(v);
+		if (selected(fire_param(v), "proa"))
+			bench_timers_fire(v);
 #ifdef PROA_PERF_HAVE_UV
-		bench_timers_fire_uv(v);
+		if (selected(fire_param(v), "libuv"))
+			bench_timers_fire_uv(v);
 #endif
 	}
 }
@@ -1458,12 +1484,27 @@ static void bench_pool_seq_uv(void)
 /* ---- main
  * -------------------------------------------------------------------- */
 
+static int ts_selected(unsigned producers, unsigned chain, const char *impl)
+{
+	char param[48];
+
+	ts_param(param, sizeof(param), producers, chain);
+	return selected(param, impl);
+}
+
+/* Whether argv[i] is an option's value, not a benchmark's name. */
+static int is_opt_value(char **argv, int i)
+{
+	return i > 1 && (strcmp(argv[i - 1], "--case") == 0 ||
+			 strcmp(argv[i - 1], "--impl") == 0);
+}
+
 static int wanted(int argc, char **argv, const char *name)
 {
 	int i, any = 0;
 
 	for (i = 1; i < argc; i++) {
-		if (argv[i][0] == '-')
+		if (argv[i][0] == '-' || is_opt_value(argv, i))
 			continue;
 		any = 1;
 		if (strcmp(argv[i], name) == 0)
@@ -1478,12 +1519,17 @@ int main(int argc, char **argv)
 	int i;
 
 	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--quick") == 0)
+		if (strcmp(argv[i], "--quick") == 0) {
 			quick = 1;
-		else if (argv[i][0] == '-') {
+		} else if (strcmp(argv[i], "--case") == 0 && i + 1 < argc) {
+			only_case = argv[++i];
+		} else if (strcmp(argv[i], "--impl") == 0 && i + 1 < argc) {
+			only_impl = argv[++i];
+		} else if (argv[i][0] == '-') {
 			fprintf(stderr,
-				"usage: %s [--quick] [call_soon threadsafe "
-				"wake_rtt timers nop pool]...\n",
+				"usage: %s [--quick] [--case PARAM] [--impl "
+				"IMPL] [call_soon threadsafe wake_rtt timers "
+				"nop pool]...\n",
 				argv[0]);
 			return 2;
 		}
@@ -1502,39 +1548,53 @@ int main(int argc, char **argv)
 	 */
 	pin(0);
 	if (wanted(argc, argv, "call_soon")) {
-		bench_call_soon();
+		if (selected("1000 handles", "proa"))
+			bench_call_soon();
 #ifdef PROA_PERF_HAVE_UV
-		bench_call_soon_uv();
+		if (selected("1000 handles", "libuv"))
+			bench_call_soon_uv();
 #endif
 	}
 	if (wanted(argc, argv, "threadsafe")) {
-		bench_threadsafe(1, 1);
-		bench_threadsafe(4, 1);
-		bench_threadsafe(1, 16);
-		bench_threadsafe(4, 16);
+		static const unsigned shapes[][2] = {
+		    {1, 1}, {4, 1}, {1, 16}, {4, 16}};
+		unsigned k;
+
+		for (k = 0; k < 4; k++)
+			if (ts_selected(shapes[k][0], shapes[k][1], "proa"))
+				bench_threadsafe(shapes[k][0], shapes[k][1]);
 #ifdef PROA_PERF_HAVE_UV
-		bench_threadsafe_uv(1, 1);
-		bench_threadsafe_uv(4, 1);
-		bench_threadsafe_uv(1, 16);
-		bench_threadsafe_uv(4, 16);
+		for (k = 0; k < 4; k++)
+			if (ts_selected(shapes[k][0], shapes[k][1], "libuv"))
+				bench_threadsafe_uv(shapes[k][0], shapes[k][1]);
 #endif
 	}
 	if (wanted(argc, argv, "wake_rtt")) {
-		bench_wake_rtt();
-		bench_wake_rtt_thread();
-		bench_wake_rtt_raw();
-		bench_wake_rtt_msg_ring();
+		if (selected("loop-loop", "proa"))
+			bench_wake_rtt();
+		if (selected("thread-loop", "proa"))
+			bench_wake_rtt_thread();
+		/* One ping-pong, reported for both shapes. */
+		if (selected("loop-loop", "raw_eventfd") ||
+		    selected("thread-loop", "raw_eventfd"))
+			bench_wake_rtt_raw();
+		if (selected("loop-loop", "raw_msg_ring"))
+			bench_wake_rtt_msg_ring();
 #ifdef PROA_PERF_HAVE_UV
-		bench_wake_rtt_uv();
-		bench_wake_rtt_thread_uv();
+		if (selected("loop-loop", "libuv"))
+			bench_wake_rtt_uv();
+		if (selected("thread-loop", "libuv"))
+			bench_wake_rtt_thread_uv();
 #endif
 	}
 	if (wanted(argc, argv, "timers")) {
 		bench_timers_all();
 	}
 	if (wanted(argc, argv, "nop")) {
-		bench_nop();
-		bench_nop_raw();
+		if (selected("32 in flight", "proa"))
+			bench_nop();
+		if (selected("32 in flight", "raw_liburing"))
+			bench_nop_raw();
 	}
 	if (wanted(argc, argv, "pool")) {
 		/* The first burst of a process starts the threads: reported,
@@ -1544,22 +1604,39 @@ int main(int argc, char **argv)
 		 * the loop's cache and the heap: the heap grows for 1M of
 		 * them (160 MB of first touches) while the clock runs, the
 		 * price of not owning the records. */
-		bench_pool_burst("1M empty burst, first", SCALE(1000000u),
-				 empty_job, true);
-		bench_pool_burst("1M empty burst", SCALE(1000000u), empty_job,
-				 true);
-		bench_pool_burst("1M empty burst", SCALE(1000000u), empty_job,
-				 false);
-		bench_pool_burst("10k x 100us", SCALE(10000u), spin_100us,
-				 true);
-		bench_pool_seq();
+		if (selected("1M empty burst, first", "proa"))
+			bench_pool_burst("1M empty burst, first",
+					 SCALE(1000000u), empty_job, true);
+		if (selected("1M empty burst", "proa"))
+			bench_pool_burst("1M empty burst", SCALE(1000000u),
+					 empty_job, true);
+		if (selected("1M empty burst", "proa_submit"))
+			bench_pool_burst("1M empty burst", SCALE(1000000u),
+					 empty_job, false);
+		if (selected("10k x 100us", "proa"))
+			bench_pool_burst("10k x 100us", SCALE(10000u),
+					 spin_100us, true);
+		if (selected("sequential", "proa"))
+			bench_pool_seq();
 #ifdef PROA_PERF_HAVE_UV
-		bench_pool_burst_uv("1M empty burst, first", SCALE(1000000u),
-				    0);
-		bench_pool_burst_uv("1M empty burst", SCALE(1000000u), 0);
-		bench_pool_burst_uv("10k x 100us", SCALE(10000u), 1);
-		bench_pool_seq_uv();
+		if (selected("1M empty burst, first", "libuv"))
+			bench_pool_burst_uv("1M empty burst, first",
+					    SCALE(1000000u), 0);
+		if (selected("1M empty burst", "libuv"))
+			bench_pool_burst_uv("1M empty burst", SCALE(1000000u),
+					    0);
+		if (selected("10k x 100us", "libuv"))
+			bench_pool_burst_uv("10k x 100us", SCALE(10000u), 1);
+		if (selected("sequential", "libuv"))
+			bench_pool_seq_uv();
 #endif
+	}
+	if ((only_case || only_impl) && n_selected == 0) {
+		fprintf(stderr, "%s: no measurement of %s%s%s%s%s\n", argv[0],
+			only_case ? "case \"" : "", only_case ? only_case : "",
+			only_case ? "\"" : "", only_impl ? " by impl " : "",
+			only_impl ? only_impl : "");
+		return 2;
 	}
 	return 0;
 }
