@@ -12,8 +12,11 @@
  *                  uv_async_send) and thread-loop (a thread posts, the
  *                  callback answers on an eventfd; libuv: uv_async_send);
  *                  raw: two threads, two eventfds, the floor for both;
- *                  raw_msg_ring: two threads, two rings, MSG_RING each
- *                  way, io_uring's own floor for loop-loop
+ *                  raw_uring_poll: two threads, two rings, each asleep
+ *                  on a multishot poll of its eventfd as a proa loop is,
+ *                  the floor of proa's own loop-loop wake-up;
+ *                  raw_msg_ring: the same with MSG_RING each way, which
+ *                  proa does not use (it measured slower)
  *   timers         start+cancel pairs with 1k/100k/1M live timers, the
  *                  churned one due first (near) or among them (far); 100k
  *                  timers firing (libuv: uv_timer_*)
@@ -39,6 +42,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <liburing.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -698,9 +702,10 @@ static void bench_wake_rtt_raw(void)
  * Raw io_uring floor of the loop-loop shape: two threads, each asleep in
  * its own ring (SINGLE_ISSUER|DEFER_TASKRUN where the kernel has them, as
  * a proa loop's), ping-pong one IORING_OP_MSG_RING each way; a side
- * submits its message, then waits, two io_uring_enter() as proa's loops
- * make and as the eventfd floor makes a write and a read.  Nothing if the
- * kernel has no MSG_RING.
+ * submits its message, then waits: two io_uring_enter().  proa's loops woke
+ * each other this way until it measured slower than an eventfd write into
+ * the target's multishot poll (the next row).  Nothing if the kernel has
+ * no MSG_RING.
  */
 #define RAW_MSG_TAG 42
 
@@ -801,6 +806,134 @@ static void bench_wake_rtt_msg_ring(void)
 	emit_rtt("loop-loop", "raw_msg_ring", v, r->n);
 	io_uring_queue_exit(&r->a);
 	free(v);
+	free(r);
+}
+
+/*
+ * Raw io_uring floor of the wake-up proa's loops use: two threads, each
+ * asleep in its own ring (set up as raw_msg_init() does) on a multishot
+ * poll of its own eventfd, as a proa loop is; a side writes the other's
+ * eventfd, then waits for its own poll's completion.  Neither counter is
+ * ever read, as proa never reads its loops'.  Between a wake-up and the
+ * reply a side only reaps one CQE, so the distance from this row to
+ * proa's loop-loop row is what proa's own code costs.  Nothing if the
+ * kernel has no multishot poll (before 5.13).
+ */
+#define RAW_POLL_TAG 43
+
+struct raw_poll {
+	struct io_uring a, b;
+	int efd_a, efd_b;
+	atomic_int b_up; /* 1: b's poll is armed; -1: b failed */
+	unsigned n;
+};
+
+static void raw_poll_arm(struct io_uring *r, int fd)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(r);
+	int ret;
+
+	io_uring_prep_poll_multishot(sqe, fd, POLLIN);
+	sqe->user_data = RAW_POLL_TAG;
+	ret = io_uring_submit(r);
+	if (ret < 0)
+		die("io_uring_submit", ret);
+}
+
+/* Sleep until @fd is written: 0, or the poll's error.  Arms the poll
+ * again if the kernel ended it (a CQE without IORING_CQE_F_MORE). */
+static int raw_poll_wait(struct io_uring *r, int fd)
+{
+	struct io_uring_cqe *cqe;
+	int ret = io_uring_wait_cqe(r, &cqe);
+	unsigned flags;
+
+	if (ret < 0)
+		die("io_uring_wait_cqe", ret);
+	if (cqe->user_data != RAW_POLL_TAG)
+		die("multishot poll", -EPROTO);
+	ret = cqe->res < 0 ? cqe->res : 0;
+	flags = cqe->flags;
+	io_uring_cqe_seen(r, cqe);
+	if (ret == 0 && !(flags & IORING_CQE_F_MORE))
+		raw_poll_arm(r, fd);
+	return ret;
+}
+
+static void raw_poll_kick(int fd)
+{
+	uint64_t one = 1;
+
+	if (write(fd, &one, sizeof(one)) != sizeof(one))
+		die("eventfd write", -errno);
+}
+
+static void *raw_poll_b(void *arg)
+{
+	struct raw_poll *r = arg;
+	unsigned i;
+	int ret;
+
+	pin(1);
+	ret = raw_msg_init(&r->b);
+	if (ret < 0)
+		die("io_uring_queue_init", ret);
+	raw_poll_arm(&r->b, r->efd_b);
+	atomic_store(&r->b_up, 1);
+	for (i = 0; i < r->n; i++) {
+		if (raw_poll_wait(&r->b, r->efd_b) < 0)
+			die("multishot poll", -EPROTO);
+		raw_poll_kick(r->efd_a);
+	}
+	io_uring_queue_exit(&r->b);
+	return NULL;
+}
+
+static void bench_wake_rtt_poll(void)
+{
+	struct raw_poll *r = calloc(1, sizeof(*r));
+	uint64_t *v, t0;
+	pthread_t th;
+	unsigned i;
+	int ret;
+
+	pin(0);
+	r->efd_a = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	r->efd_b = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (r->efd_a < 0 || r->efd_b < 0)
+		die("eventfd", -errno);
+	ret = raw_msg_init(&r->a);
+	if (ret < 0)
+		die("io_uring_queue_init", ret);
+	/* One wake-up of our own: a kernel without multishot poll answers
+	 * it with -EINVAL, and there is no row. */
+	raw_poll_arm(&r->a, r->efd_a);
+	raw_poll_kick(r->efd_a);
+	ret = raw_poll_wait(&r->a, r->efd_a);
+	if (ret == -EINVAL)
+		goto out;
+	if (ret < 0)
+		die("multishot poll", ret);
+	r->n = quick ? 200 : 2000;
+	v = calloc(r->n, sizeof(*v));
+	atomic_init(&r->b_up, 0);
+	pthread_create(&th, NULL, raw_poll_b, r);
+	while (!atomic_load(&r->b_up))
+		sched_yield();
+	for (i = 0; i < r->n; i++) {
+		t0 = now_ns();
+		raw_poll_kick(r->efd_b);
+		if (raw_poll_wait(&r->a, r->efd_a) < 0)
+			die("multishot poll", -EPROTO);
+		v[i] = now_ns() - t0;
+	}
+	pthread_join(th, NULL);
+	emit_rtt("loop-loop", "raw_uring_poll", v, r->n);
+	free(v);
+out:
+	io_uring_queue_exit(&r->a);
+	close(r->efd_a);
+	close(r->efd_b);
 	free(r);
 }
 
@@ -1580,6 +1713,8 @@ int main(int argc, char **argv)
 			bench_wake_rtt_raw();
 		if (selected("loop-loop", "raw_msg_ring"))
 			bench_wake_rtt_msg_ring();
+		if (selected("loop-loop", "raw_uring_poll"))
+			bench_wake_rtt_poll();
 #ifdef PROA_PERF_HAVE_UV
 		if (selected("loop-loop", "libuv"))
 			bench_wake_rtt_uv();
