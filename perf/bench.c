@@ -715,12 +715,16 @@ struct raw_msg {
 	unsigned n;
 };
 
-static int raw_msg_init(struct io_uring *r)
+/* A ring set up as a proa loop's, on the calling thread; dies on failure. */
+static void raw_ring_init(struct io_uring *r)
 {
 	int ret = io_uring_queue_init(
 	    8, r, IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN);
 
-	return ret == -EINVAL ? io_uring_queue_init(8, r, 0) : ret;
+	if (ret == -EINVAL)
+		ret = io_uring_queue_init(8, r, 0);
+	if (ret < 0)
+		die("io_uring_queue_init", ret);
 }
 
 /* Send one message to the ring @fd; failures come back as a CQE. */
@@ -754,12 +758,9 @@ static void *raw_msg_b(void *arg)
 {
 	struct raw_msg *r = arg;
 	unsigned i;
-	int ret;
 
 	pin(1);
-	ret = raw_msg_init(&r->b);
-	if (ret < 0)
-		die("io_uring_queue_init", ret);
+	raw_ring_init(&r->b);
 	atomic_store(&r->b_fd, r->b.ring_fd);
 	for (i = 0; i < r->n; i++) {
 		raw_msg_wait(&r->b);
@@ -776,12 +777,10 @@ static void bench_wake_rtt_msg_ring(void)
 	uint64_t *v, t0;
 	pthread_t th;
 	unsigned i;
-	int ret, fd;
+	int fd;
 
 	pin(0);
-	ret = raw_msg_init(&r->a);
-	if (ret < 0)
-		die("io_uring_queue_init", ret);
+	raw_ring_init(&r->a);
 	probe = io_uring_get_probe_ring(&r->a);
 	if (!probe || !io_uring_opcode_supported(probe, IORING_OP_MSG_RING)) {
 		io_uring_free_probe(probe);
@@ -811,7 +810,7 @@ static void bench_wake_rtt_msg_ring(void)
 
 /*
  * Raw io_uring floor of the wake-up proa's loops use: two threads, each
- * asleep in its own ring (set up as raw_msg_init() does) on a multishot
+ * asleep in its own ring (set up as raw_ring_init() does) on a multishot
  * poll of its own eventfd, as a proa loop is; a side writes the other's
  * eventfd, then waits for its own poll's completion.  Neither counter is
  * ever read, as proa never reads its loops'.  Between a wake-up and the
@@ -872,12 +871,9 @@ static void *raw_poll_b(void *arg)
 {
 	struct raw_poll *r = arg;
 	unsigned i;
-	int ret;
 
 	pin(1);
-	ret = raw_msg_init(&r->b);
-	if (ret < 0)
-		die("io_uring_queue_init", ret);
+	raw_ring_init(&r->b);
 	raw_poll_arm(&r->b, r->efd_b);
 	atomic_store(&r->b_up, 1);
 	for (i = 0; i < r->n; i++) {
@@ -902,9 +898,7 @@ static void bench_wake_rtt_poll(void)
 	r->efd_b = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (r->efd_a < 0 || r->efd_b < 0)
 		die("eventfd", -errno);
-	ret = raw_msg_init(&r->a);
-	if (ret < 0)
-		die("io_uring_queue_init", ret);
+	raw_ring_init(&r->a);
 	/* One wake-up of our own: a kernel without multishot poll answers
 	 * it with -EINVAL, and there is no row. */
 	raw_poll_arm(&r->a, r->efd_a);
