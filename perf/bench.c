@@ -823,7 +823,7 @@ static void bench_wake_rtt_msg_ring(void)
 struct raw_poll {
 	struct io_uring a, b;
 	int efd_a, efd_b;
-	atomic_int b_up; /* 1: b's poll is armed; -1: b failed */
+	atomic_int b_up; /* 1 once b's poll is armed (b dies on failure) */
 	unsigned n;
 };
 
@@ -871,14 +871,16 @@ static void *raw_poll_b(void *arg)
 {
 	struct raw_poll *r = arg;
 	unsigned i;
+	int ret;
 
 	pin(1);
 	raw_ring_init(&r->b);
 	raw_poll_arm(&r->b, r->efd_b);
 	atomic_store(&r->b_up, 1);
 	for (i = 0; i < r->n; i++) {
-		if (raw_poll_wait(&r->b, r->efd_b) < 0)
-			die("multishot poll", -EPROTO);
+		ret = raw_poll_wait(&r->b, r->efd_b);
+		if (ret < 0)
+			die("multishot poll", ret);
 		raw_poll_kick(r->efd_a);
 	}
 	io_uring_queue_exit(&r->b);
@@ -917,8 +919,9 @@ static void bench_wake_rtt_poll(void)
 	for (i = 0; i < r->n; i++) {
 		t0 = now_ns();
 		raw_poll_kick(r->efd_b);
-		if (raw_poll_wait(&r->a, r->efd_a) < 0)
-			die("multishot poll", -EPROTO);
+		ret = raw_poll_wait(&r->a, r->efd_a);
+		if (ret < 0)
+			die("multishot poll", ret);
 		v[i] = now_ns() - t0;
 	}
 	pthread_join(th, NULL);
