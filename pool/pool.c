@@ -477,16 +477,16 @@ static void flush_lane(struct proa__pool_client *cl, unsigned lane)
 {
 	struct proa__pool_lane *ln = &cl->pool->lanes[lane];
 	struct proa__pool_job *j;
-	struct proa_link batch, *l;
+	struct proa_link batch;
 	unsigned n = cl->npending[lane], wake, need, avail;
 
+	/* No pass over the jobs: a burst of a million would otherwise touch
+	 * every record once more (a cache miss each) before the first
+	 * worker starts.  The count tells cancel they have left. */
 	proa_list_init(&batch);
 	proa__list_splice_tail(&cl->pending[lane], &batch);
 	cl->npending[lane] = 0;
-	for (l = batch.next; l != &batch; l = l->next)
-		atomic_store_explicit(
-		    &proa_container_of(l, struct proa__pool_job, link)->state,
-		    PROA__JOB_QUEUED, memory_order_relaxed);
+	cl->flushes[lane]++;
 	pthread_mutex_lock(&ln->mu);
 	if (ln->shut) {
 		pthread_mutex_unlock(&ln->mu);
@@ -644,6 +644,7 @@ static int submit(struct proa_pool *pool, struct proa_loop *loop,
 	j->op = op;
 	j->lane = (uint8_t)lane;
 	j->t_submit = loop->now;
+	j->batch = cl->flushes[lane];
 	atomic_init(&j->state, PROA__JOB_PENDING);
 	proa_list_add_tail(&cl->pending[lane], &j->link);
 	cl->npending[lane]++;
@@ -672,7 +673,7 @@ bool proa__pool_job_cancel(struct proa__pool_job *j)
 	struct proa__pool_lane *ln = &cl->pool->lanes[j->lane];
 	unsigned state = atomic_load_explicit(&j->state, memory_order_relaxed);
 
-	if (state == PROA__JOB_PENDING) {
+	if (state == PROA__JOB_PENDING && j->batch == cl->flushes[j->lane]) {
 		/* Still ours: no other thread has seen it. */
 		proa_list_del(&j->link);
 		cl->npending[j->lane]--;
@@ -685,11 +686,12 @@ bool proa__pool_job_cancel(struct proa__pool_job *j)
 		job_finish_unrun(j, -ECANCELED);
 		return true;
 	}
-	if (state != PROA__JOB_QUEUED)
+	if (state != PROA__JOB_PENDING)
 		return false;
+	/* On the lane's queue: a worker may take it meanwhile. */
 	pthread_mutex_lock(&ln->mu);
 	if (atomic_load_explicit(&j->state, memory_order_relaxed) !=
-	    PROA__JOB_QUEUED) {
+	    PROA__JOB_PENDING) {
 		pthread_mutex_unlock(&ln->mu); /* a worker took it */
 		return false;
 	}

@@ -9,9 +9,12 @@
  *    so that a submission can be refused without the lock;
  *  - a client and its pending lists belong to its loop's thread;
  *  - a job's @state is written under its lane's lock once the job has
- *    left its client (QUEUED -> RUNNING by a worker, QUEUED -> DONE by a
- *    cancel), and read by the loop thread; it is atomic so those reads are
- *    defined;
+ *    left its client (PENDING -> RUNNING by a worker, PENDING -> DONE by a
+ *    cancel or a shutdown), and read by the loop thread; it is atomic so
+ *    those reads are defined;
+ *  - whether a PENDING job has left its client is told by its @batch
+ *    against the client's @flushes, both the loop thread's: a hand-over
+ *    moves a whole list at once and writes no job;
  *  - a pool lives while its owner or any client holds a reference.
  */
 #ifndef PROA_POOL_INT_H
@@ -106,14 +109,19 @@ struct proa__pool_client {
 	struct proa_pool *pool;
 	struct proa_link pending[PROA_LANE__COUNT];
 	unsigned npending[PROA_LANE__COUNT];
+	/* Hand-overs so far, per lane: pending[lane] holds exactly the jobs
+	 * whose batch equals it.  64 bits: a job may wait in a lane's queue
+	 * through any number of later hand-overs. */
+	uint64_t flushes[PROA_LANE__COUNT];
 	unsigned outstanding; /* accepted, not delivered: holds a loop ref */
 	struct proa__pool_job *cache;
 	unsigned ncache;
 };
 
 enum {
-	PROA__JOB_PENDING = 1, /* on its client's list */
-	PROA__JOB_QUEUED,      /* on its lane's queue */
+	/* not started: on its client's list, or on its lane's queue once
+	 * its batch has been handed over (@batch) */
+	PROA__JOB_PENDING = 1,
 	PROA__JOB_RUNNING,
 	PROA__JOB_DONE, /* result set; delivery on its way */
 };
@@ -130,6 +138,7 @@ struct proa__pool_job {
 	struct proa__ring *ring; /* @op's: it comes home there */
 	void *value;
 	uint64_t t_submit;
+	uint64_t batch; /* its client's flushes[lane] when submitted */
 	int32_t res;
 	uint8_t lane;
 	bool ran;

@@ -395,6 +395,81 @@ static void test_cancel_before_handover_and_after_start(void **state)
 	(void)state;
 }
 
+/*
+ * Cancel tells a job still gathered by the loop from one handed over to
+ * the lane, whatever was handed over in between: the first leaves its
+ * client's list (and count), the second the lane's queue under its lock.
+ * Jobs 1-3 are handed over one iteration each behind a worker held by
+ * job 0; jobs 4 and 5 are gathered and not yet handed over.
+ */
+static void test_cancel_tells_gathered_from_queued_jobs(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct proa_pool *pool = new_pool(PROA_PLACE_NONE, 1, 0);
+	struct proa__pool_lane *ln = &pool->lanes[PROA_LANE_CPU];
+	struct done_count d = {.thread = pthread_self()};
+	struct proa__pool_client *cl;
+	struct proa_future futs[6];
+	struct proa_pool_stats st;
+	struct gate g;
+	unsigned i;
+
+	gate_init(&g);
+	atomic_store(&plain_runs, 0);
+	for (i = 0; i < 6; i++) {
+		proa_future_init(&futs[i], loop);
+		assert_res(proa_pool_submit_to(pool, loop, PROA_LANE_CPU,
+					       i == 0 ? gate_job : plain_job,
+					       i == 0 ? (void *)&g : NULL,
+					       &futs[i], 0),
+			   0);
+		assert_res(
+		    proa_future_add_done_callback(&futs[i], count_done, &d), 0);
+		if (i < 4)
+			assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT),
+					 1);
+		if (i == 0)
+			sem_wait(&g.started_sem);
+	}
+	cl = proa_container_of(proa__loop_hook_find(loop, pool),
+			       struct proa__pool_client, hook);
+	assert_int_equal(cl->npending[PROA_LANE_CPU], 2);
+	assert_int_equal(atomic_load(&ln->backlog), 5);
+
+	/* The oldest queued job: the lane's, not the client's. */
+	assert_res(proa_future_cancel(&futs[1]), 0);
+	assert_int_equal(cl->npending[PROA_LANE_CPU], 2);
+	assert_int_equal(atomic_load(&ln->backlog), 4);
+	/* A gathered one: the client's. */
+	assert_res(proa_future_cancel(&futs[4]), 0);
+	assert_int_equal(cl->npending[PROA_LANE_CPU], 1);
+	assert_int_equal(atomic_load(&ln->backlog), 3);
+	/* The newest queued job, handed over after the one cancelled. */
+	assert_res(proa_future_cancel(&futs[3]), 0);
+	assert_int_equal(cl->npending[PROA_LANE_CPU], 1);
+	assert_int_equal(atomic_load(&ln->backlog), 2);
+
+	gate_open(&g);
+	drive_until(loop, &d.n, 6);
+	assert_false(d.wrong_thread);
+	assert_int_equal(proa_future_result(&futs[0], NULL), 7);
+	for (i = 1; i < 6; i++)
+		assert_int_equal(proa_future_result(&futs[i], NULL),
+				 i == 1 || i == 3 || i == 4 ? -ECANCELED : 1);
+	assert_int_equal(atomic_load(&plain_runs), 2);
+	assert_int_equal(atomic_load(&ln->backlog), 0);
+	assert_res(proa_pool_stats(pool, &st), 0);
+	assert_int_equal(st.lanes[PROA_LANE_CPU].cancelled, 3);
+	assert_int_equal(st.lanes[PROA_LANE_CPU].completed, 3);
+	for (i = 0; i < 6; i++)
+		assert_res(proa_future_fini(&futs[i]), 0);
+	assert_res(proa_pool_free(pool), 0);
+	assert_no_worker_left();
+	proa_test_loop_close(loop);
+	gate_fini(&g);
+	(void)state;
+}
+
 /* ---- lanes
  * -------------------------------------------------------------------- */
 
@@ -1659,6 +1734,7 @@ int main(void)
 	    cmocka_unit_test(test_million_jobs_each_delivered_once_on_the_loop),
 	    cmocka_unit_test(test_cancel_98_queued_behind_2_blocked),
 	    cmocka_unit_test(test_cancel_before_handover_and_after_start),
+	    cmocka_unit_test(test_cancel_tells_gathered_from_queued_jobs),
 	    cmocka_unit_test(test_blocked_dns_lane_does_not_delay_file_lane),
 	    cmocka_unit_test(test_full_queue_rejects_and_loses_nothing),
 	    cmocka_unit_test(test_worker_affinity_matches_placement),
