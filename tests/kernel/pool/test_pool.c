@@ -470,6 +470,85 @@ static void test_cancel_tells_gathered_from_queued_jobs(void **state)
 	(void)state;
 }
 
+/*
+ * Cancels racing the workers that take the same jobs: batches of 100
+ * handed over one iteration each to two free workers, every other job of
+ * a batch cancelled right after its hand-over.  Each job either ran once
+ * and came home with its result, or never ran and came home -ECANCELED,
+ * once; the counts agree with the lane's.
+ */
+#define RACE_JOBS 20000u
+#define RACE_BATCH 100u
+
+static atomic_uchar race_runs[RACE_JOBS];
+
+static int32_t race_job(void *arg, void **value)
+{
+	atomic_fetch_add(&race_runs[(uintptr_t)arg], 1);
+	*value = arg;
+	return 1;
+}
+
+static void test_cancel_races_workers_taking_jobs(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct proa_pool *pool = new_pool(PROA_PLACE_NONE, 2, 0);
+	struct proa_future *futs = calloc(RACE_JOBS, sizeof(*futs));
+	struct done_count d = {.thread = pthread_self()};
+	unsigned i, b, cancelled = 0, ran = 0;
+	struct proa_pool_stats st;
+	void *value;
+	int res;
+
+	assert_non_null(futs);
+	for (i = 0; i < RACE_JOBS; i++)
+		atomic_init(&race_runs[i], 0);
+	for (b = 0; b < RACE_JOBS; b += RACE_BATCH) {
+		for (i = b; i < b + RACE_BATCH; i++) {
+			proa_future_init(&futs[i], loop);
+			assert_res(proa_pool_submit_to(
+				       pool, loop, PROA_LANE_CPU, race_job,
+				       (void *)(uintptr_t)i, &futs[i], 0),
+				   0);
+			assert_res(proa_future_add_done_callback(
+				       &futs[i], count_done, &d),
+				   0);
+		}
+		assert_true(proa_loop_run(loop, PROA_RUN_NOWAIT) >= 0);
+		for (i = b; i < b + RACE_BATCH; i += 2) {
+			res = proa_future_cancel(&futs[i]);
+			assert_true(res == 0 || res == -EALREADY);
+		}
+	}
+	drive_until(loop, &d.n, RACE_JOBS);
+	assert_false(d.wrong_thread);
+	for (i = 0; i < RACE_JOBS; i++) {
+		value = NULL;
+		res = proa_future_result(&futs[i], &value);
+		if (res == -ECANCELED) {
+			assert_true(i % 2 == 0);
+			assert_int_equal(atomic_load(&race_runs[i]), 0);
+			cancelled++;
+		} else {
+			assert_int_equal(res, 1);
+			assert_ptr_equal(value, (void *)(uintptr_t)i);
+			assert_int_equal(atomic_load(&race_runs[i]), 1);
+			ran++;
+		}
+		assert_res(proa_future_fini(&futs[i]), 0);
+	}
+	assert_int_equal(cancelled + ran, RACE_JOBS);
+	assert_int_equal(atomic_load(&pool->lanes[PROA_LANE_CPU].backlog), 0);
+	assert_res(proa_pool_stats(pool, &st), 0);
+	assert_int_equal(st.lanes[PROA_LANE_CPU].cancelled, cancelled);
+	assert_int_equal(st.lanes[PROA_LANE_CPU].completed, ran);
+	assert_res(proa_pool_free(pool), 0);
+	assert_no_worker_left();
+	proa_test_loop_close(loop);
+	free(futs);
+	(void)state;
+}
+
 /* ---- lanes
  * -------------------------------------------------------------------- */
 
@@ -1735,6 +1814,7 @@ int main(void)
 	    cmocka_unit_test(test_cancel_98_queued_behind_2_blocked),
 	    cmocka_unit_test(test_cancel_before_handover_and_after_start),
 	    cmocka_unit_test(test_cancel_tells_gathered_from_queued_jobs),
+	    cmocka_unit_test(test_cancel_races_workers_taking_jobs),
 	    cmocka_unit_test(test_blocked_dns_lane_does_not_delay_file_lane),
 	    cmocka_unit_test(test_full_queue_rejects_and_loses_nothing),
 	    cmocka_unit_test(test_worker_affinity_matches_placement),
