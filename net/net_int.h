@@ -334,6 +334,7 @@ struct proa__sock {
 	struct proa__fdrx *fdrx; /* receiving descriptors, or NULL */
 	size_t wbytes;		 /* buffered, not yet sent */
 	uint8_t wkind;		 /* what wop is doing: enum in sock.c */
+	bool room;		 /* wop's poll for room saw it (sock.c) */
 	uint32_t piped;		 /* bytes of the head file chunk in @pipe */
 	struct proa__pipe *pipe; /* while a file chunk is being sent */
 	size_t high, low;	 /* water marks */

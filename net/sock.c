@@ -84,6 +84,7 @@ struct proa__zcsend {
 
 static void recv_done(struct proa_op *op);
 static void send_done(struct proa_op *op);
+static void wait_room(struct proa__sock *t, int fd);
 static void teardown(struct proa__sock *t);
 static void fatal(struct proa__sock *t, int err);
 static int sock_close(struct proa_transport *bt);
@@ -902,8 +903,6 @@ static void consume(struct proa__sock *t, size_t n)
  */
 static int file_step_done(struct proa__sock *t, int res)
 {
-	int ret;
-
 	switch (t->wkind) {
 	case W_FILL:
 		if (res > 0) {
@@ -919,11 +918,7 @@ static int file_step_done(struct proa__sock *t, int res)
 	case W_DRAIN:
 		if (res == -EAGAIN) {
 			/* The socket is full: wait for room. */
-			t->wkind = W_POLL;
-			ret = proa_op_poll(t->base.loop, &t->wop, t->fd,
-					   POLLOUT, 0);
-			if (ret < 0)
-				fatal(t, ret);
+			wait_room(t, t->fd);
 			return 0;
 		}
 		if (res <= 0) {
@@ -932,7 +927,7 @@ static int file_step_done(struct proa__sock *t, int res)
 		}
 		t->piped -= (uint32_t)res;
 		return 1;
-	default: /* W_POLL */
+	default: /* W_POLL: a one-shot poll (a pipe) */
 		if (res < 0)
 			fatal(t, res);
 		else
@@ -941,9 +936,68 @@ static int file_step_done(struct proa__sock *t, int res)
 	}
 }
 
+/*
+ * A send found no room and said -EAGAIN, which io_uring does for an
+ * O_NONBLOCK descriptor: a pipe's write end (see pipe_read_res()), and a
+ * socket whose internal wait for room was woken by the peer shutting its
+ * write side (a UNIX stream socket does; the retry finds no room, and a
+ * request is polled only once).  Wait for room on @fd, then send again.
+ *
+ * A pipe polls once.  A socket polls multishot: io_uring reports POLLRDHUP
+ * with every poll, level-triggered, so once the peer had shut its side a
+ * one-shot poll for POLLOUT came back at once, the send failed again, and
+ * the two went round in a loop that took a CPU for as long as the peer did
+ * not read.  A multishot poll reports the state once and then only
+ * wake-ups: room_done() passes over those without room, cancels the poll
+ * at the first with it, and sends once the poll has ended.
+ */
+static void wait_room(struct proa__sock *t, int fd)
+{
+	int ret;
+
+	t->wkind = W_POLL;
+	t->room = false;
+	ret = proa_op_poll(t->base.loop, &t->wop, fd, POLLOUT,
+			   t->is_pipe ? 0 : PROA_POLL_MULTISHOT);
+	if (ret < 0)
+		fatal(t, ret);
+}
+
+/* A completion of wait_room()'s multishot poll. */
+static void room_done(struct proa__sock *t, int res, bool more)
+{
+	if (t->base.state == PROA_TS_TEARDOWN) {
+		if (!more)
+			teardown(t);
+		return;
+	}
+	if (more) {
+		/* POLLERR and POLLHUP too: the send says what went wrong. */
+		if (!t->room && res > 0 &&
+		    (res & (POLLOUT | POLLERR | POLLHUP))) {
+			t->room = true;
+			proa_op_cancel(&t->wop);
+		}
+		return;
+	}
+	if (res < 0 && !(res == -ECANCELED && t->room)) {
+		fatal(t, res);
+		return;
+	}
+	/* Room, or the poll ended on its own (a CQ overflow can end it):
+	 * either way the send tells. */
+	send_more(t);
+}
+
 static void send_done(struct proa_op *op)
 {
-	sent(op->data, op->res);
+	struct proa__sock *t = op->data;
+
+	if (t->wkind == W_POLL && !t->is_pipe) {
+		room_done(t, op->res, op->flags & PROA_OP_F_MORE);
+		return;
+	}
+	sent(t, op->res);
 }
 
 /* The send in flight (wop's, or a zero-copy one's) ended with @res. */
@@ -965,12 +1019,9 @@ static void sent(struct proa__sock *t, int res)
 		teardown(t);
 		return;
 	}
-	if (t->is_pipe && res == -EAGAIN && t->wkind == W_SENDMSG) {
-		/* An O_NONBLOCK write end under io_uring (see read): wait
-		 * for room, then write again (file_step_done()'s W_POLL). */
-		t->wkind = W_POLL;
-		if (proa_op_poll(t->base.loop, &t->wop, t->wfd, POLLOUT, 0) < 0)
-			fatal(t, -EAGAIN);
+	if (res == -EAGAIN && t->wkind == W_SENDMSG) {
+		/* No room: wait for it (see there), then send again. */
+		wait_room(t, t->wfd);
 		return;
 	}
 	if (t->wkind != W_SENDMSG && file_step_done(t, res) == 0)

@@ -522,6 +522,65 @@ static void test_transport_from_fd(void **state)
 	proa_test_loop_close(loop);
 }
 
+static void set_flag(void *arg)
+{
+	*(bool *)arg = true;
+}
+
+/* A UNIX socket whose peer shuts its write side while our send waits for
+ * room: io_uring answers that send -EAGAIN (the peer's shutdown woke its
+ * wait, and there is still no room), which once ended the connection and
+ * lost the bytes; and a poll for room then came back at once, over and
+ * over, for as long as the peer did not read.  Now the transport waits
+ * for room without spinning and delivers every byte. */
+static void test_unix_peer_half_closes_while_full(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct peer *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	const uint64_t total = 4u << 20; /* far more than the socket holds */
+	struct proa_loop_stats st0, st1;
+	struct proa_transport *t = NULL;
+	struct proa_timer tm = {0};
+	bool waited = false;
+	uint64_t off;
+	int sp[2];
+
+	(void)state;
+	assert_non_null(a);
+	assert_non_null(b);
+	*a = (struct peer){.p.ops = &peer_ops, .flags = P_KEEP_ON_EOF};
+	*b = (struct peer){.p.ops = &peer_ops, .flags = P_VERIFY};
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp),
+			 0);
+	assert_res(proa_transport_from_fd(&t, loop, sp[0], NULL, &a->p), 0);
+	assert_res(proa_transport_from_fd(&t, loop, sp[1], NULL, &b->p), 0);
+	assert_res(proa_transport_pause_reading(b->t), 0);
+	for (off = 0; off < total; off += 65536)
+		write_pat(a->t, off, 65536);
+	/* The socket fills; the rest waits in A's buffer. */
+	DRIVE_NS(loop, proa_transport_write_buffer_size(a->t) < total);
+	assert_res(proa_transport_write_eof(b->t), 0);
+	DRIVE_NS(loop, a->eof);
+	/* 20 ms with the socket full and its peer half-closed: a few
+	 * iterations, not one per poll that returns at once. */
+	assert_res(proa_loop_stats(loop, &st0), 0);
+	assert_res(proa_loop_call_later(loop, &tm, 20 * 1000 * 1000, set_flag,
+					&waited),
+		   0);
+	DRIVE_NS(loop, waited);
+	assert_res(proa_loop_stats(loop, &st1), 0);
+	assert_true(st1.iterations - st0.iterations < 20);
+	assert_false(a->lost);
+	assert_true(proa_transport_write_buffer_size(a->t) > 0);
+	/* B reads: every byte arrives, in order, then A's close as EOF. */
+	assert_res(proa_transport_resume_reading(b->t), 0);
+	DRIVE_NS(loop, b->rx == total);
+	assert_int_equal(b->bad, 0);
+	assert_res(proa_transport_close(a->t), 0);
+	both_end_clean(loop, a, true, b, true);
+	proa_test_loop_close(loop);
+}
+
 /* A listening socket made by "someone else" (here: by hand, as systemd
  * would hand it over): proa serves on it; connections echo. */
 static void test_server_from_fd(void **state)
@@ -830,6 +889,8 @@ int main(void)
 					    teardown_check),
 	    cmocka_unit_test_setup_teardown(test_transport_from_fd, setup,
 					    teardown_check),
+	    cmocka_unit_test_setup_teardown(
+		test_unix_peer_half_closes_while_full, setup, teardown_check),
 	    cmocka_unit_test(test_listen_fds),
 	    cmocka_unit_test_setup_teardown(test_server_from_fd, setup,
 					    teardown_check),
