@@ -8,7 +8,9 @@
  *                         first checks that nobody else listens there
  *   PROA_GROUP_HANDOFF    loop 0 accepts and hands each socket to the
  *                         next loop in turn with call_soon_threadsafe
- *                         (whose wake-up is the target's eventfd)
+ *                         (whose wake-up is the target's eventfd); the
+ *                         target serves it as a server would: its own
+ *                         cap of connections, TLS if the options say so
  *
  * A socket someone else made (systemd's LISTEN_FDS, a parent process:
  * proa_loop_group_listen_fd) is one listener, not one per loop: with
@@ -52,6 +54,7 @@
 
 #include "net_int.h"
 #include "pool/pool_int.h"
+#include "proa/tls.h"
 
 struct gloop {
 	struct proa_loop_group *g;
@@ -73,6 +76,9 @@ struct gloop {
 	struct proa_handle ctl;
 	struct proa_handle drain_h;
 	int close_ret; /* proa_loop_close() on the way out */
+	/* handoff: the connections this loop serves, told when one is gone */
+	struct proa__conn_owner owner;
+	unsigned active;
 };
 
 struct proa_loop_group {
@@ -192,17 +198,52 @@ static struct proa_protocol *counted(void *arg, struct proa_transport *t)
 
 /* ---- handoff ------------------------------------------------------------ */
 
+static void handoff_gone(struct proa__conn_owner *o)
+{
+	proa_container_of(o, struct gloop, owner)->active--;
+}
+
+/*
+ * On @gl's loop: serve the socket @fd handed to it, as a server serves
+ * what it accepts (server.c, new_connection()): over the options' cap of
+ * connections (per loop, as each REUSEPORT loop's server counts its own)
+ * it is closed at once, and with a TLS context it is TLS.
+ */
+static void serve_handed(struct gloop *gl, int fd)
+{
+	const struct proa_server_options *o = &gl->g->opt;
+	int ret;
+
+	/* Draining: this loop takes no new connection. */
+	if (gl->stopping || gl->draining ||
+	    (o->max_connections && gl->active >= o->max_connections)) {
+		close(fd);
+		return;
+	}
+	gl->owner.gone = handoff_gone;
+	gl->active++;
+	if (o->tls) {
+		struct proa__tls_args ta = {
+		    .ctx = o->tls,
+		    .server = true,
+		    .timeout_ns = o->tls_handshake_timeout_ns,
+		};
+
+		ret = proa__tls_open(gl->loop, fd, &ta, &o->transport, counted,
+				     gl, &gl->owner);
+	} else {
+		ret = proa__transport_open(gl->loop, fd, &o->transport, counted,
+					   gl, &gl->owner, NULL);
+	}
+	if (ret < 0)
+		gl->active--; /* @fd is closed */
+}
+
 static void handoff_run(void *arg)
 {
 	struct handoff *h = arg;
-	struct gloop *gl = h->to;
 
-	/* Draining: this loop takes no new connection. */
-	if (gl->stopping || gl->draining)
-		close(h->fd);
-	else
-		proa__transport_open(gl->loop, h->fd, &gl->g->opt.transport,
-				     counted, gl, NULL, NULL);
+	serve_handed(h->to, h->fd);
 	free(h);
 }
 
@@ -215,10 +256,10 @@ static int handoff(void *arg, int fd)
 	struct handoff *h;
 	int ret;
 
-	if (i == 0)
-		return proa__transport_open(g->gl[0].loop, fd,
-					    &g->opt.transport, counted,
-					    &g->gl[0], NULL, NULL);
+	if (i == 0) {
+		serve_handed(&g->gl[0], fd);
+		return 0;
+	}
 	h = calloc(1, sizeof(*h));
 	if (!h) {
 		close(fd);
@@ -436,6 +477,7 @@ int proa_loop_group_free(struct proa_loop_group *g)
 	pthread_mutex_destroy(&g->mu);
 	pthread_cond_destroy(&g->cv);
 	pthread_cond_destroy(&g->drain_cv);
+	proa_tls_context_free(g->opt.tls);
 	free(g->gl);
 	free(g);
 	return ret;
@@ -554,9 +596,15 @@ static void listen_take(struct proa_loop_group *g, enum proa_group_mode mode,
 	g->factory = factory;
 	g->arg = arg;
 	g->mode = mode;
-	memset(&g->opt, 0, sizeof(g->opt)); /* not an earlier call's */
+	/* Not an earlier call's.  The TLS context is held while the group
+	 * may serve: a socket handed to a loop is opened there after loop
+	 * 0's server may have closed. */
+	proa_tls_context_free(g->opt.tls);
+	memset(&g->opt, 0, sizeof(g->opt));
 	if (opt)
 		g->opt = *opt;
+	if (g->opt.tls)
+		proa_tls_context_ref(g->opt.tls);
 }
 
 int proa_loop_group_listen(struct proa_loop_group *g, const char *host,

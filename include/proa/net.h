@@ -1034,7 +1034,10 @@ PROA_API int proa_loop_group_cpu(const struct proa_loop_group *g, unsigned i);
  * process listens on is -EADDRINUSE, and so is this group's port to a
  * second group.  @opt->reuse_port set by the caller opts into sharing
  * with other processes' SO_REUSEPORT listeners too (a restart that
- * overlaps the old server).
+ * overlaps the old server).  @opt holds on every loop in both modes: each
+ * loop caps its own connections at max_connections, and with a TLS
+ * context every connection is TLS (the group keeps a reference on the
+ * context until it is freed).
  * Return: 0, or -errno (nothing left listening).  Thread: any, not a
  * loop of @g.
  */

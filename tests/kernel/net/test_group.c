@@ -19,6 +19,7 @@
 #include <stdatomic.h>
 #include <unistd.h>
 
+#include "proa/tls.h"
 #include "proa_test.h"
 
 #define NCONN 1000
@@ -270,6 +271,131 @@ static void run_group(enum proa_group_mode mode, bool close_first, bool adopt)
 	for (i = 0; i < 5000 && proa_test_threads() > threads; i++)
 		usleep(1000); /* the kernel reaps joined threads late */
 	assert_true(proa_test_threads() <= threads);
+}
+
+/* ---- handoff: what a server enforces, each loop enforces -------------- */
+
+static char certs[512];
+
+static unsigned clients_done(const struct client *cl, unsigned n, size_t want)
+{
+	unsigned i, k = 0;
+
+	for (i = 0; i < n; i++)
+		k += cl[i].rx == want || cl[i].lost;
+	return k;
+}
+
+/*
+ * A 2-loop HANDOFF group with @so: @n clients (TLS with @cctx for the
+ * first @ntls, plain for the rest) connect one after another, so that loop
+ * 0 hands them out in turn, and each writes 10 bytes.  Returns when each
+ * has its echo or is gone; the group is freed, the clients closed.
+ */
+static void handoff_clients(const struct proa_server_options *so,
+			    struct proa_tls_context *cctx, struct client *cl,
+			    unsigned n, unsigned ntls)
+{
+	struct proa_loop_group_options go = {.nloops = 2};
+	struct proa_connect_options co = {.tls = cctx,
+					  .server_hostname = "localhost"};
+	struct proa_loop_group *g = NULL;
+	struct proa_loop *loop = proa_test_loop_new();
+	struct proa_future fut;
+	unsigned i;
+
+	atomic_store(&srv_made, 0);
+	atomic_store(&srv_lost, 0);
+	assert_res(proa_loop_group_new(&g, &go), 0);
+	assert_res(proa_loop_group_listen(g, "127.0.0.1", 0, PROA_GROUP_HANDOFF,
+					  so, echo_make, NULL),
+		   0);
+	/* The group holds the context it serves with. */
+	proa_tls_context_free(so->tls);
+	for (i = 0; i < n; i++) {
+		memset(&cl[i], 0, sizeof(cl[i]));
+		cl[i].p.ops = &client_ops;
+		proa_future_init(&fut, loop);
+		assert_res(proa_tcp_connect(loop, "127.0.0.1",
+					    proa_loop_group_port(g),
+					    i < ntls ? &co : NULL, client_make,
+					    &cl[i], &fut),
+			   0);
+		DRIVE_NS(loop, proa_future_is_done(&fut));
+		/* A plain client is connected at once; a TLS one once its
+		 * handshake is done, or never if refused. */
+		if (proa_future_result(&fut, NULL) == 0)
+			assert_res(
+			    proa_transport_write(cl[i].t, "0123456789", 10), 0);
+		else
+			cl[i].lost = true;
+		assert_res(proa_future_fini(&fut), 0);
+		/* Handed out before the next connects: turns are in order. */
+		DRIVE_NS(loop, clients_done(cl, i + 1, 10) == i + 1);
+	}
+	assert_res(proa_loop_group_free(g), 0);
+	for (i = 0; i < n; i++)
+		if (cl[i].t && !cl[i].lost)
+			proa_transport_abort(cl[i].t);
+	DRIVE_NS(loop, clients_done(cl, n, SIZE_MAX) == n);
+	proa_test_loop_close(loop);
+}
+
+/* max_connections holds for each loop of a HANDOFF group, as for each
+ * REUSEPORT loop's server: with a cap of 2 and 2 loops, 8 clients that
+ * stay connected get 4 echoes, and the other 4 are closed unserved. */
+static void test_handoff_caps_each_loop(void **state)
+{
+	struct proa_server_options so = {.max_connections = 2};
+	int fds = proa_test_fds();
+	struct client cl[8];
+	unsigned i, echoed = 0;
+
+	(void)state;
+	handoff_clients(&so, NULL, cl, 8, 0);
+	for (i = 0; i < 8; i++)
+		echoed += cl[i].rx == 10;
+	/* Turns alternate, so each loop's first two are served. */
+	for (i = 0; i < 8; i++)
+		assert_int_equal(cl[i].rx, i < 4 ? 10 : 0);
+	assert_int_equal(echoed, 4);
+	assert_int_equal(atomic_load(&srv_made), 4);
+	assert_int_equal(proa_test_fds(), fds);
+}
+
+/* A HANDOFF group with a TLS context serves TLS on every loop: two TLS
+ * clients (one per loop) get their echo; a plain one is refused on
+ * either loop, its bytes never echoed in clear. */
+static void test_handoff_serves_tls(void **state)
+{
+	struct proa_server_options so = {0};
+	struct proa_tls_options so_tls = {0}, co_tls = {0};
+	struct proa_tls_context *cctx = NULL;
+	int fds = proa_test_fds();
+	struct client cl[4];
+	char path[3][600], err[256];
+
+	(void)state;
+	snprintf(path[0], sizeof(path[0]), "%s/server.pem", certs);
+	snprintf(path[1], sizeof(path[1]), "%s/server.key", certs);
+	snprintf(path[2], sizeof(path[2]), "%s/ca.pem", certs);
+	so_tls.cert_file = path[0];
+	so_tls.key_file = path[1];
+	co_tls.ca_file = path[2];
+	assert_res(proa_tls_context_new(&so.tls, PROA_TLS_SERVER, &so_tls, err,
+					sizeof(err)),
+		   0);
+	assert_res(proa_tls_context_new(&cctx, PROA_TLS_CLIENT, &co_tls, err,
+					sizeof(err)),
+		   0);
+	handoff_clients(&so, cctx, cl, 4, 2);
+	assert_int_equal(cl[0].rx, 10);
+	assert_int_equal(cl[1].rx, 10);
+	assert_int_equal(cl[2].rx, 0);
+	assert_int_equal(cl[3].rx, 0);
+	assert_int_equal(atomic_load(&srv_made), 2);
+	proa_tls_context_free(cctx);
+	assert_int_equal(proa_test_fds(), fds);
 }
 
 static void test_reuseport(void **state)
@@ -553,9 +679,18 @@ int main(void)
 	    cmocka_unit_test(test_bad_input),
 	    cmocka_unit_test(test_reuseport_port_of_another),
 	    cmocka_unit_test(test_pinned_cpus),
+	    cmocka_unit_test(test_handoff_caps_each_loop),
+	    cmocka_unit_test(test_handoff_serves_tls),
 	};
+	const char *dir = proa_test_getenv("PROA_TEST_CERTS");
 
 	proa_test_require_uring();
+	if (!dir) {
+		fprintf(stderr, "PROA_TEST_CERTS is not set (the tls_certs "
+				"fixture makes the certificates)\n");
+		return 1;
+	}
+	snprintf(certs, sizeof(certs), "%s", dir);
 	/* The 1,000-connection runs fail at once, saying why, if the
 	 * descriptors they need cannot be had. */
 	nofile_ok =
