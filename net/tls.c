@@ -97,6 +97,9 @@ struct tls {
 	bool server;
 	bool upgrade; /* start_tls: the protocol is connected already */
 	bool paused;  /* the user paused reading */
+	bool held;    /* the socket's write buffer is over its high mark */
+	bool choked;  /* ... and our own records filled it more: no reading */
+	size_t own;   /* bytes of our own records written while @held */
 	bool in_pump; /* pump() is running (re-entry from callbacks) */
 	bool reneg;   /* the peer started a renegotiation: FAILED next */
 	int err;      /* connection_lost's */
@@ -256,6 +259,30 @@ static void handshake_done(struct tls *x)
 
 static void close_outer(struct tls *x);
 
+/* Bytes of our own records written while the socket's buffer is over its
+ * high mark, past which reading from the socket stops until it drains. */
+#define OWN_MAX ((size_t)16384)
+
+/*
+ * Records read can make OpenSSL write records of its own, with no write of
+ * the user's: a KeyUpdate that asks for one back, an alert.  A peer that
+ * sent those without end and never read grew the socket's buffer without
+ * bound (about 28 bytes per KeyUpdate), the user having no write to hold
+ * back.  So while the buffer is over its high mark (@held), what OpenSSL
+ * has just written on its own is counted, and past OWN_MAX the socket is
+ * not read until the buffer is back under its low mark (in_resume()).
+ * Only our own records count: a peer that streams data while we stream
+ * ours is read on, as before, or two such peers would wait on each other.
+ */
+static void choke_if_own(struct tls *x)
+{
+	x->own += (size_t)BIO_ctrl_pending(x->net_out);
+	if (x->own > OWN_MAX && !x->choked) {
+		x->choked = true;
+		(void)proa_transport_pause_reading(x->inner);
+	}
+}
+
 /* Run OpenSSL on what came in: the handshake, then records. */
 static void pump(struct tls *x)
 {
@@ -298,6 +325,8 @@ static void pump(struct tls *x)
 		e = SSL_get_error(x->ssl, n);
 		/* Post-handshake messages (tickets, key updates) may need
 		 * an answer. */
+		if (x->held)
+			choke_if_own(x);
 		if (flush_out(x) < 0) {
 			fail(x, -EPIPE);
 			goto out;
@@ -380,6 +409,8 @@ static void in_pause(struct proa_protocol *p)
 {
 	struct tls *x = of_inner(p);
 
+	x->held = true;
+	x->own = 0;
 	if (x->outer.made && x->outer.proto->ops->pause_writing)
 		x->outer.proto->ops->pause_writing(x->outer.proto);
 }
@@ -388,6 +419,12 @@ static void in_resume(struct proa_protocol *p)
 {
 	struct tls *x = of_inner(p);
 
+	x->held = false;
+	if (x->choked) {
+		x->choked = false;
+		if (!x->paused)
+			(void)proa_transport_resume_reading(x->inner);
+	}
 	if (x->outer.made && x->outer.proto->ops->resume_writing)
 		x->outer.proto->ops->resume_writing(x->outer.proto);
 }
@@ -561,6 +598,8 @@ static int t_resume_reading(struct proa_transport *t)
 	/* Records OpenSSL already holds are read from the ready queue,
 	 * never inside this call. */
 	proa_loop_call_soon(t->loop, &x->resume, resume_run, x);
+	if (x->choked)
+		return 0; /* until the socket's buffer drains (in_resume) */
 	return proa_transport_resume_reading(x->inner);
 }
 

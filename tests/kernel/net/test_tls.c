@@ -218,6 +218,73 @@ static void close_server(struct proa_loop *loop, struct proa_server *s)
 	assert_res(proa_future_fini(&done), 0);
 }
 
+/* A peer that asks for KeyUpdates without end and reads nothing: each is
+ * answered with a record of the transport's own, no write of the user's.
+ * The server's buffer stays bounded (its high mark, 16 KiB of its own
+ * records, one receive's worth): reading from that socket stops. */
+static void test_tls_key_update_flood_is_bounded(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct proa_tls_context *sctx = server_ctx("server.pem", "server.key");
+	struct proa_tls_context *cctx = client_ctx(true);
+	struct proa_server_options so = {.tls = sctx,
+					 .transport = {.sndbuf = 4096}};
+	struct proa_connect_options co = {.tls = cctx,
+					  .server_hostname = "localhost",
+					  .transport = {.rcvbuf = 4096}};
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	struct proa_server *s = NULL;
+	struct farm f = {.n = 0};
+	struct proa_future fut;
+	size_t most = 0, w;
+	struct side c;
+	unsigned i;
+
+	(void)state;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_res(proa_tcp_listen_addr(&s, loop, (struct sockaddr *)&a,
+					sizeof(a), &so, farm_make, &f),
+		   0);
+	memset(&c, 0, sizeof(c));
+	c.p.ops = &side_ops;
+	proa_future_init(&fut, loop);
+	assert_res(proa_tcp_connect(loop, "127.0.0.1", proa_server_port(s), &co,
+				    one_make, &c, &fut),
+		   0);
+	DRIVE(loop, proa_future_is_done(&fut) && f.n == 1);
+	assert_res(proa_future_result(&fut, NULL), 0);
+	assert_res(proa_future_fini(&fut), 0);
+	assert_res(proa_transport_pause_reading(c.t), 0);
+	/* 40,000 answers of about 28 bytes: 1.1 MB if all were taken. */
+	for (i = 0; i < 40000; i++) {
+		assert_res(proa_tls_key_update(c.t, true), 0);
+		if (i % 64 == 0)
+			assert_true(proa_loop_run(loop, PROA_RUN_NOWAIT) >= 0);
+		w = proa_transport_write_buffer_size(f.sides[0].t);
+		most = w > most ? w : most;
+	}
+	for (i = 0; i < 2000; i++) {
+		assert_true(proa_loop_run(loop, PROA_RUN_NOWAIT) >= 0);
+		w = proa_transport_write_buffer_size(f.sides[0].t);
+		most = w > most ? w : most;
+	}
+	print_message("server's write buffer at most %zu bytes\n", most);
+	assert_true(most < 320 * 1024);
+	assert_false(f.sides[0].lost);
+	/* The peer reads again: the server's answers drain, it reads the
+	 * rest, and both end cleanly. */
+	assert_res(proa_transport_resume_reading(c.t), 0);
+	DRIVE(loop, proa_transport_write_buffer_size(f.sides[0].t) == 0 &&
+			proa_transport_write_buffer_size(c.t) == 0);
+	assert_res(proa_transport_close(c.t), 0);
+	DRIVE(loop, c.lost && f.sides[0].lost);
+	assert_res(c.err, 0);
+	close_server(loop, s);
+	proa_tls_context_free(sctx);
+	proa_tls_context_free(cctx);
+	proa_test_loop_close(loop);
+}
+
 /* 64 MiB through TLS both ways, byte-exact; close ends both cleanly. */
 static void test_tls_echo(void **state)
 {
@@ -976,6 +1043,8 @@ int main(void)
 					    teardown_check),
 	    cmocka_unit_test_setup_teardown(test_tls_write_ref, setup,
 					    teardown_check),
+	    cmocka_unit_test_setup_teardown(
+		test_tls_key_update_flood_is_bounded, setup, teardown_check),
 	};
 	const char *dir = proa_test_getenv("PROA_TEST_CERTS");
 
