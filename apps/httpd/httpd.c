@@ -187,12 +187,18 @@ enum conn_state {
 
 enum timer_mode {
 	T_NONE,
-	T_HEADER, /* a request head has started (or the connection is new) */
-	T_IDLE,	  /* keep-alive, between requests */
-	T_BODY,	  /* a request body being read: restarted by each read */
-	T_LINGER, /* lingering close */
-	T_FILE,	  /* a file lookup: as long as a head may take, then 503 */
+	T_HEADER,  /* a request head has started (or the connection is new) */
+	T_IDLE,	   /* keep-alive, between requests */
+	T_BODY,	   /* a request body being read: restarted by each read */
+	T_LINGER,  /* lingering close */
+	T_FILE,	   /* a file lookup: as long as a head may take, then 503 */
+	T_SENDING, /* all asked is answered, not all sent: T_IDLE after */
 };
+
+/* How often a connection whose answers are still leaving looks whether
+ * they have left, to start its keep-alive wait from there (a reader that
+ * takes nothing is the transport's write timeout's). */
+#define SENDING_CHECK_NS 1000000000ull
 
 /* How long, and how many bytes, a lingering close reads before it gives
  * up and closes anyway. */
@@ -212,6 +218,7 @@ struct conn {
 	struct proa_transport *t;
 	enum conn_state state;
 	bool close_after; /* close once the current response is out */
+	bool eof_in;	  /* the client sent all it will: answer, then close */
 	bool reading_paused;
 	bool writing_paused;
 	bool lost; /* connection_lost ran; freed when the read ends */
@@ -406,9 +413,10 @@ static void timer_set(struct conn *c, enum timer_mode mode)
 	struct server *srv = c->sh->srv;
 	uint64_t ns = mode == T_HEADER || mode == T_FILE
 			  ? srv->cfg.header_timeout_ns
-		      : mode == T_IDLE ? srv->cfg.idle_timeout_ns
-		      : mode == T_BODY ? srv->cfg.body_timeout_ns
-				       : LINGER_NS;
+		      : mode == T_IDLE	  ? srv->cfg.idle_timeout_ns
+		      : mode == T_BODY	  ? srv->cfg.body_timeout_ns
+		      : mode == T_SENDING ? SENDING_CHECK_NS
+					  : LINGER_NS;
 
 	if (c->tmode == mode && proa_timer_is_active(&c->timer))
 		return;
@@ -1164,6 +1172,13 @@ static void timer_fired(void *arg)
 		respond_simple(c, NULL, 503, true, "Retry-After: 1\r\n");
 		return;
 	}
+	if (c->tmode == T_SENDING) {
+		c->tmode = T_NONE;
+		timer_set(c, proa_transport_write_buffer_size(c->t) > 0
+				 ? T_SENDING
+				 : T_IDLE);
+		return;
+	}
 	if (c->tmode == T_HEADER && c->in_len > 0) {
 		/* A head started and did not finish in time (slowloris). */
 		c->tmode = T_NONE;
@@ -1218,12 +1233,9 @@ static size_t process_bytes(struct conn *c, const char *p, size_t n)
 		size_t consumed;
 		int ret;
 
-		/* A peer that pipelines faster than it reads gets no more
-		 * answers queued until the write buffer drains. */
-		if ((c->writing_paused ||
-		     proa_transport_write_buffer_size(c->t) > WRITE_HIGH) &&
-		    used < n)
-			break;
+		/* A body is discarded whatever the write side does: a client
+		 * that sends all of a request before it reads would wait for
+		 * us while we waited for it. */
 		if (c->body != B_NONE) {
 			used += body_eat(c, p + used, n - used);
 			if (c->body != B_NONE && c->state == C_HEAD) {
@@ -1235,17 +1247,34 @@ static size_t process_bytes(struct conn *c, const char *p, size_t n)
 			if (c->body != B_NONE || c->state != C_HEAD)
 				break;
 		}
+		/* A peer that pipelines faster than it reads gets no more
+		 * answers queued until the write buffer drains. */
+		if ((c->writing_paused ||
+		     proa_transport_write_buffer_size(c->t) > WRITE_HIGH) &&
+		    used < n)
+			break;
 		if (used == n) {
-			if (c->sh->draining) {
+			/* All answered: a client that has sent its last
+			 * request gets the answers, then the close. */
+			if (c->sh->draining || c->eof_in) {
 				conn_close(c);
 				break;
 			}
-			timer_set(c, T_IDLE);
+			/* The keep-alive wait starts once the answers have
+			 * left, not while a big one is still going out. */
+			timer_set(c, proa_transport_write_buffer_size(c->t) > 0
+					 ? T_SENDING
+					 : T_IDLE);
 			break;
 		}
 		ret = http_parse_request(p + used, n - used, &limits, &req,
 					 &consumed);
 		if (ret == HTTP_PARSE_INCOMPLETE) {
+			if (c->eof_in) {
+				/* The rest of this head will never come. */
+				conn_close(c);
+				break;
+			}
 			timer_set(c, T_HEADER);
 			break;
 		}
@@ -1335,7 +1364,7 @@ static void conn_data(struct proa_protocol *p, const void *data, size_t len)
 			conn_close(c);
 		return;
 	}
-	if (c->tmode == T_IDLE)
+	if (c->tmode == T_IDLE || c->tmode == T_SENDING)
 		timer_set(c, T_HEADER);
 	else if (c->tmode == T_BODY) {
 		proa_timer_cancel(&c->timer); /* progress: wait afresh */
@@ -1378,13 +1407,16 @@ static bool conn_eof(struct proa_protocol *p)
 
 	if (c->state == C_LINGER)
 		return false; /* all read: close now */
-	/* The client is done sending; answer what it asked and close (a
-	 * half-closed client still reads: "curl | head" style). */
-	c->close_after = true;
-	if (c->state == C_HEAD && c->in_len == 0 && c->body == B_NONE)
-		return false;
+	/* The client is done sending; answer every request it sent, then
+	 * close (a half-closed client still reads: "curl | head" style).
+	 * process_bytes() closes once the input holds no whole request. */
+	c->eof_in = true;
 	if (c->state == C_HEAD && c->body != B_NONE)
 		return false; /* a body cut short: nothing more to answer */
+	if (c->state == C_HEAD && !c->writing_paused &&
+	    proa_transport_write_buffer_size(c->t) <= WRITE_HIGH)
+		return false; /* what is buffered is all answered, or half a
+				 head: the answers flush, then the close */
 	return true;
 }
 

@@ -1,7 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # proa-httpd's robustness limits (docs/httpd.md), each against a client
-# that stops half-way: a deep pipeline is answered whole, plain and TLS;
+# that stops half-way: a deep pipeline is answered whole, plain and TLS,
+# and so is one the client half-closes after; a request body sent before
+# any reading is drained while the answer goes out; a download longer
+# than the keep-alive wait keeps its connection;
 # clients that pipeline and never read, then leave, give their slots
 # back; a request body, a head and a TLS handshake that stall are cut by
 # their timeouts, and the slots they held serve others afterwards; the
@@ -30,6 +33,7 @@ ulimit -n 4096 2>/dev/null || true
 root=$work/www
 mkdir -p "$root"
 printf '<h1>index</h1>\n' >"$root/index.html"
+head -c 16777216 /dev/zero >"$root/big.bin"
 
 PORT=
 start_httpd() { # ARGS...
@@ -58,6 +62,12 @@ if ! start_httpd --max-conns 10 --header-timeout 1500 --body-timeout 1000 \
 fi
 check "5,000 pipelined GETs in one send get 5,000 answers" \
 	c pipeline "$PORT" 5000
+check "200 pipelined GETs, then a half-close: 200 answers, then the close" \
+	c halfclose "$PORT" 200
+check "a GET whose 1 MB body is sent before any reading is answered whole" \
+	c body-first "$PORT" /big.bin 16777216
+check "a 7 s download outlives the 5 s keep-alive wait, then serves again" \
+	c slow-read "$PORT" /big.bin 16777216 7
 check "a body that stalls is cut by --body-timeout (1 s)" \
 	c stall "$PORT" body 2.5
 check "a chunked body that stalls is cut by --body-timeout" \

@@ -17,6 +17,15 @@ docs/httpd.md says.  Every wait is bounded (socket timeouts, deadlines).
                                within SECS (every slot free)
   mem PORT PID N1 N2           RSS slope (KiB per connection) of clients
                                that pipeline and never read
+  halfclose PORT N             N pipelined GETs, then shutdown(SHUT_WR):
+                               N answers, then the close
+  body-first PORT PATH SIZE    a GET of PATH (SIZE bytes) with a 1 MB
+                               body, sent whole before reading, through
+                               small socket buffers: the whole answer
+  slow-read PORT PATH SIZE SECS  read PATH (SIZE bytes) over SECS through
+                               a small receive buffer, then ask again on
+                               the same connection: answered (the
+                               keep-alive wait starts after the answer)
 """
 import select
 import socket
@@ -144,6 +153,106 @@ def served(port, n, secs):
     return ok == n
 
 
+def recv_until_close(s, deadline):
+    data = []
+    while time.time() < deadline:
+        try:
+            d = s.recv(1 << 16)
+        except socket.timeout:
+            break
+        if not d:
+            return b"".join(data), True
+        data.append(d)
+    return b"".join(data), False
+
+
+def halfclose(port, n):
+    s = connect(port)
+    s.sendall(REQ * n)
+    s.shutdown(socket.SHUT_WR)
+    data, closed = recv_until_close(s, time.time() + 30)
+    got = data.count(b"HTTP/1.1 200 OK\r\n")
+    print(f"halfclose {n}: {got} answers, "
+          f"{'then closed' if closed else 'not closed'}")
+    s.close()
+    return got == n and closed
+
+
+def small_socket(port, rcvbuf=None, sndbuf=None):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    if sndbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+    s.settimeout(10.0)
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def read_answer(s, deadline):
+    """One answer: (status line, body bytes received) within the deadline."""
+    buf = b""
+    while b"\r\n\r\n" not in buf and time.time() < deadline:
+        d = s.recv(1 << 16)
+        if not d:
+            break
+        buf += d
+    head, _, body = buf.partition(b"\r\n\r\n")
+    size = 0
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == b"content-length":
+            size = int(v)
+    got = len(body)
+    while got < size and time.time() < deadline:
+        d = s.recv(min(1 << 16, size - got))
+        if not d:
+            break
+        got += len(d)
+    return head.split(b"\r\n")[0], got, size
+
+
+def body_first(port, path, size):
+    s = small_socket(port, rcvbuf=16384, sndbuf=16384)
+    body = b"x" * 1000000
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n"
+              f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    status, got, want = read_answer(s, time.time() + 30)
+    print(f"body-first: {status.decode()}, {got} of {want} bytes")
+    s.close()
+    return status == b"HTTP/1.1 200 OK" and got == want == size
+
+
+def slow_read(port, path, size, secs):
+    s = small_socket(port, rcvbuf=65536)
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    t0 = time.time()
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        d = s.recv(4096)
+        if not d:
+            print("slow-read: closed before the head")
+            return False
+        buf += d
+    got = len(buf.partition(b"\r\n\r\n")[2])
+    rate = size / secs
+    while got < size:
+        d = s.recv(min(1 << 16, size - got))
+        if not d:
+            break
+        got += len(d)
+        ahead = got / rate - (time.time() - t0)
+        if ahead > 0:
+            time.sleep(ahead)  # the pace of a slow reader, not a sync
+    took = time.time() - t0
+    s.sendall(REQ)
+    status, _, _ = read_answer(s, time.time() + 10)
+    print(f"slow-read: {got} of {size} bytes in {took:.1f} s, "
+          f"then {status.decode() or 'no answer'}")
+    s.close()
+    return got == size and status == b"HTTP/1.1 200 OK"
+
+
 def rss(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -202,6 +311,12 @@ def main(argv):
         ok = stall(port, args[0], float(args[1]), tls)
     elif cmd == "served":
         ok = served(port, int(args[0]), float(args[1]))
+    elif cmd == "halfclose":
+        ok = halfclose(port, int(args[0]))
+    elif cmd == "body-first":
+        ok = body_first(port, args[0], int(args[1]))
+    elif cmd == "slow-read":
+        ok = slow_read(port, args[0], int(args[1]), float(args[2]))
     elif cmd == "mem":
         bound = float(args[3])
         ok = mem(port, int(args[0]), int(args[1]), int(args[2])) <= bound
