@@ -527,17 +527,38 @@ static void set_flag(void *arg)
 	*(bool *)arg = true;
 }
 
-/* A UNIX socket whose peer shuts its write side while our send waits for
- * room: io_uring answers that send -EAGAIN (the peer's shutdown woke its
- * wait, and there is still no room), which once ended the connection and
- * lost the bytes; and a poll for room then came back at once, over and
- * over, for as long as the peer did not read.  Now the transport waits
- * for room without spinning and delivers every byte. */
-static void test_unix_peer_half_closes_while_full(void **state)
+/* A connected TCP pair on loopback in @sp (for the test below). */
+static void tcp_pair(int sp[2])
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t len = sizeof(a);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(l >= 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(l, 1), 0);
+	assert_int_equal(getsockname(l, (struct sockaddr *)&a, &len), 0);
+	sp[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(sp[0] >= 0);
+	assert_int_equal(connect(sp[0], (struct sockaddr *)&a, sizeof(a)), 0);
+	sp[1] = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(sp[1] >= 0);
+	close(l);
+}
+
+/* A socket whose peer shuts its write side while our send waits for room:
+ * io_uring answers that send -EAGAIN (the peer's shutdown woke its wait,
+ * and there is still no room), which once ended the connection and lost
+ * the bytes; and a poll for room then came back at once, over and over,
+ * for as long as the peer did not read.  Now the transport waits for room
+ * without spinning and delivers every byte.  @tcp: a TCP pair on
+ * loopback, else a UNIX socketpair. */
+static void peer_half_closes_while_full(bool tcp)
 {
 	struct proa_loop *loop = proa_test_loop_new();
 	struct peer *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
-	const uint64_t total = 4u << 20; /* far more than the socket holds */
+	const uint64_t total = 16u << 20; /* far more than the sockets hold */
 	struct proa_loop_stats st0, st1;
 	struct proa_transport *t = NULL;
 	struct proa_timer tm = {0};
@@ -545,19 +566,21 @@ static void test_unix_peer_half_closes_while_full(void **state)
 	uint64_t off;
 	int sp[2];
 
-	(void)state;
 	assert_non_null(a);
 	assert_non_null(b);
 	*a = (struct peer){.p.ops = &peer_ops, .flags = P_KEEP_ON_EOF};
 	*b = (struct peer){.p.ops = &peer_ops, .flags = P_VERIFY};
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp),
-			 0);
+	if (tcp)
+		tcp_pair(sp);
+	else
+		assert_int_equal(
+		    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
 	assert_res(proa_transport_from_fd(&t, loop, sp[0], NULL, &a->p), 0);
 	assert_res(proa_transport_from_fd(&t, loop, sp[1], NULL, &b->p), 0);
 	assert_res(proa_transport_pause_reading(b->t), 0);
 	for (off = 0; off < total; off += 65536)
 		write_pat(a->t, off, 65536);
-	/* The socket fills; the rest waits in A's buffer. */
+	/* The sockets fill; the rest waits in A's buffer. */
 	DRIVE_NS(loop, proa_transport_write_buffer_size(a->t) < total);
 	assert_res(proa_transport_write_eof(b->t), 0);
 	DRIVE_NS(loop, a->eof);
@@ -579,6 +602,18 @@ static void test_unix_peer_half_closes_while_full(void **state)
 	assert_res(proa_transport_close(a->t), 0);
 	both_end_clean(loop, a, true, b, true);
 	proa_test_loop_close(loop);
+}
+
+static void test_unix_peer_half_closes_while_full(void **state)
+{
+	(void)state;
+	peer_half_closes_while_full(false);
+}
+
+static void test_tcp_peer_half_closes_while_full(void **state)
+{
+	(void)state;
+	peer_half_closes_while_full(true);
 }
 
 /* A listening socket made by "someone else" (here: by hand, as systemd
@@ -891,6 +926,8 @@ int main(void)
 					    teardown_check),
 	    cmocka_unit_test_setup_teardown(
 		test_unix_peer_half_closes_while_full, setup, teardown_check),
+	    cmocka_unit_test_setup_teardown(
+		test_tcp_peer_half_closes_while_full, setup, teardown_check),
 	    cmocka_unit_test(test_listen_fds),
 	    cmocka_unit_test_setup_teardown(test_server_from_fd, setup,
 					    teardown_check),
