@@ -244,9 +244,11 @@ size_t http_log_escape(char *dst, size_t cap, const char *src, size_t len)
 	return o;
 }
 
-bool http_etag_match(const char *v, size_t len, const char *etag)
+/* @strong: W/"x" matches nothing (RFC 9110 8.8.3.2, for If-Match). */
+static bool etag_match(const char *v, size_t len, const char *etag, bool strong)
 {
 	size_t elen = strlen(etag), i = 0;
+	bool weak;
 
 	while (i < len && is_ows(v[i]))
 		i++;
@@ -259,7 +261,8 @@ bool http_etag_match(const char *v, size_t len, const char *etag)
 	while (i < len) {
 		size_t start;
 
-		if (len - i >= 2 && v[i] == 'W' && v[i + 1] == '/')
+		weak = len - i >= 2 && v[i] == 'W' && v[i + 1] == '/';
+		if (weak)
 			i += 2;
 		if (i >= len || v[i] != '"')
 			return false;
@@ -269,7 +272,8 @@ bool http_etag_match(const char *v, size_t len, const char *etag)
 		if (i >= len)
 			return false;
 		i++;
-		if (i - start == elen && memcmp(v + start, etag, elen) == 0)
+		if (i - start == elen && memcmp(v + start, etag, elen) == 0 &&
+		    !(strong && weak))
 			return true;
 		while (i < len && is_ows(v[i]))
 			i++;
@@ -279,6 +283,16 @@ bool http_etag_match(const char *v, size_t len, const char *etag)
 			i++;
 	}
 	return false;
+}
+
+bool http_etag_match(const char *v, size_t len, const char *etag)
+{
+	return etag_match(v, len, etag, false);
+}
+
+bool http_etag_match_strong(const char *v, size_t len, const char *etag)
+{
+	return etag_match(v, len, etag, true);
 }
 
 static const char wdays[7][4] = {"Sun", "Mon", "Tue", "Wed",
@@ -510,6 +524,8 @@ const char *http_reason(int status)
 		return "Method Not Allowed";
 	case 408:
 		return "Request Timeout";
+	case 412:
+		return "Precondition Failed";
 	case 413:
 		return "Content Too Large";
 	case 414:

@@ -93,6 +93,12 @@ size_t http_log_escape(char *dst, size_t cap, const char *src, size_t len);
 bool http_etag_match(const char *v, size_t len, const char *etag);
 
 /**
+ * http_etag_match_strong() - the same for an If-Match list, by the strong
+ * comparison: a weak tag (W/"x") matches nothing.
+ */
+bool http_etag_match_strong(const char *v, size_t len, const char *etag);
+
+/**
  * http_date_parse() - an HTTP-date: IMF-fixdate ("Sun, 06 Nov 1994
  * 08:49:37 GMT"), and the obsolete RFC 850 and asctime forms.
  * Return: true and *@out, or false for anything else.

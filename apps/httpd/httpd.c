@@ -784,6 +784,39 @@ static enum file_result target_file(struct conn *c, char *path, bool dir,
 	return fr;
 }
 
+/* If-Match (any of its field lines, by the strong comparison), else a valid
+ * If-Unmodified-Since, against @fe: false when the precondition fails. */
+static bool precondition_holds(const struct http_request *req,
+			       const struct fentry *fe)
+{
+	const struct http_header *ius = NULL;
+	bool if_match = false, matched = false;
+	time_t t;
+
+	for (size_t i = 0; i < req->nheaders; i++) {
+		const struct http_header *h = &req->headers[i];
+
+		if (h->name_len == 8 &&
+		    strncasecmp(h->name, "If-Match", 8) == 0) {
+			if_match = true;
+			matched = matched ||
+				  http_etag_match_strong(h->value, h->value_len,
+							 fe->etag);
+		} else if (h->name_len == 19 &&
+			   strncasecmp(h->name, "If-Unmodified-Since", 19) ==
+			       0 &&
+			   !ius) {
+			ius = h;
+		}
+	}
+	if (if_match)
+		return matched;
+	/* An invalid date is ignored (13.1.4). */
+	if (ius && http_date_parse(ius->value, ius->value_len, &t))
+		return fe->mtime_sec <= t;
+	return true;
+}
+
 /*
  * Answer a parsed request.  False when it must wait for a file lookup:
  * then nothing was said or counted, and the request is parsed again from
@@ -898,8 +931,16 @@ static bool handle_request(struct conn *c, const struct http_request *req)
 		return true;
 	}
 
-	/* Conditional requests (RFC 9110 13.2.2): If-None-Match wins over
-	 * If-Modified-Since. */
+	/* Conditional requests, in RFC 9110 13.2.2's order.  First the
+	 * preconditions that protect a client from a representation that
+	 * changed (a download resumed with Range): If-Match, else
+	 * If-Unmodified-Since; one that fails is 412, never the file. */
+	if (!precondition_holds(req, fe)) {
+		file_cache_release(&c->sh->cache, fe);
+		respond_simple(c, req, 412, false, NULL);
+		return true;
+	}
+	/* Then If-None-Match, which wins over If-Modified-Since. */
 	bool not_modified = false;
 	if (req->if_none_match.ptr) {
 		for (size_t i = 0; i < req->nheaders; i++) {

@@ -220,6 +220,20 @@ st=$(curl -sS -o /dev/null -w '%{http_code}' -H 'If-None-Match: "other"' "$URL/h
 check "If-None-Match with another ETag: 200" test "$st" = 200
 st=$(curl -sS -o /dev/null -w '%{http_code}' -H "If-Modified-Since: $lastmod" "$URL/hello.txt")
 check "If-Modified-Since = Last-Modified: 304" test "$st" = 304
+# Preconditions (RFC 9110 13.1.1, 13.1.4): a resumed download must not
+# splice bytes of a file that changed.
+st=$(curl -sS -o "$work/c" -w '%{http_code}' -H "Range: bytes=0-3" -H 'If-Match: "stale"' "$URL/hello.txt")
+check "If-Match with another ETag, and Range: 412, not the bytes" test "$st" = 412
+st=$(curl -sS -o /dev/null -w '%{http_code}' -H "If-Match: W/$etag" "$URL/hello.txt")
+check "If-Match with the weak ETag: 412 (strong comparison)" test "$st" = 412
+st=$(curl -sS -o /dev/null -w '%{http_code}' -H "If-Match: \"x\", $etag" "$URL/hello.txt")
+check "If-Match list with the ETag: 200" test "$st" = 200
+st=$(curl -sS -o /dev/null -w '%{http_code}' -H 'If-Unmodified-Since: Mon, 01 Jan 1990 00:00:00 GMT' "$URL/hello.txt")
+check "If-Unmodified-Since before Last-Modified: 412" test "$st" = 412
+st=$(curl -sS -o /dev/null -w '%{http_code}' -H "If-Unmodified-Since: $lastmod" "$URL/hello.txt")
+check "If-Unmodified-Since = Last-Modified: 200" test "$st" = 200
+st=$(curl -sS -o /dev/null -w '%{http_code}' -H 'If-Unmodified-Since: yesterday' "$URL/hello.txt")
+check "If-Unmodified-Since not a date: ignored (200)" test "$st" = 200
 st=$(curl -sS -o /dev/null -w '%{http_code}' -H "If-Modified-Since: Sat, 01 Jan 2000 00:00:00 GMT" "$URL/hello.txt")
 check "If-Modified-Since in 2000: 200" test "$st" = 200
 st=$(curl -sS -o /dev/null -w '%{http_code}' -H 'If-None-Match: "other"' -H "If-Modified-Since: $lastmod" "$URL/hello.txt")

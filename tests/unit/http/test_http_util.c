@@ -230,6 +230,15 @@ static void test_etag(void **state)
 	assert_false(M("*, \"abc\""));
 	assert_false(M("\"x\" \"abc\""));
 #undef M
+#define S(v) http_etag_match_strong(v, strlen(v), e)
+	/* If-Match: the strong comparison; a weak tag matches nothing */
+	assert_true(S("\"abc\""));
+	assert_true(S("*"));
+	assert_true(S("W/\"x\", \"abc\""));
+	assert_false(S("W/\"abc\""));
+	assert_false(S("\"abcd\""));
+	assert_false(S(""));
+#undef S
 }
 
 static void test_dates(void **state)
