@@ -587,7 +587,7 @@ static void peer_half_closes_while_full(bool tcp)
 	/* 20 ms with the socket full and its peer half-closed: a few
 	 * iterations, not one per poll that returns at once. */
 	assert_res(proa_loop_stats(loop, &st0), 0);
-	assert_res(proa_loop_call_later(loop, &tm, 20 * 1000 * 1000, set_flag,
+	assert_res(proa_loop_call_later(loop, &tm, UINT64_C(20000000), set_flag,
 					&waited),
 		   0);
 	DRIVE_NS(loop, waited);

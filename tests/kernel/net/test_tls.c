@@ -269,7 +269,7 @@ static void test_tls_key_update_flood_is_bounded(void **state)
 		most = w > most ? w : most;
 	}
 	print_message("server's write buffer at most %zu bytes\n", most);
-	assert_true(most < 320 * 1024);
+	assert_true(most < (size_t)320 * 1024);
 	assert_false(f.sides[0].lost);
 	/* The peer reads again: the server's answers drain, it reads the
 	 * rest, and both end cleanly. */
