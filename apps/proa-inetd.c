@@ -65,6 +65,10 @@ struct inetd {
 	struct sockaddr_storage peer;
 	unsigned peerlen;
 	struct proa_timer retry; /* accept again after EMFILE and the like */
+	/* a connection whose command could not start for want of
+	 * descriptors, processes or memory: started again when @retry
+	 * fires, and nothing more is accepted meanwhile (-1: none) */
+	int held_fd;
 	unsigned max_children;
 	unsigned running;
 	struct proa_link children;
@@ -202,8 +206,17 @@ static bool env_ours(const char *e)
 	       strncmp(e, "TCPLOCAL", 8) == 0;
 }
 
-/* Run the command on connection @fd (closed here either way). */
-static void serve(struct inetd *d, int fd)
+/* A shortage that passes (the command can start once others exit). */
+static bool shortage(int err)
+{
+	return err == -EMFILE || err == -ENFILE || err == -ENOMEM ||
+	       err == -EAGAIN || err == -ENOBUFS;
+}
+
+/* Run the command on connection @fd (its peer in d->peer): 0, with @fd
+ * closed (the command has its copies, or it could not start for good);
+ * or a shortage() error, with @fd still the caller's, to try again. */
+static int serve(struct inetd *d, int fd)
 {
 	char ip[INET6_ADDRSTRLEN], e_ip[80], e_port[40], e_lport[40];
 	struct proa_spawn_opts o;
@@ -227,8 +240,9 @@ static void serve(struct inetd *d, int fd)
 	envp = calloc(n + 5, sizeof(*envp));
 	c = calloc(1, sizeof(*c));
 	if (!envp || !c) {
-		fprintf(stderr, PROG ": out of memory; connection closed\n");
-		goto out;
+		free(c);
+		free(envp);
+		return -ENOMEM;
 	}
 	for (i = 0; i < n; i++)
 		if (!env_ours(environ[i]))
@@ -248,6 +262,11 @@ static void serve(struct inetd *d, int fd)
 	o.on_exit = child_exit;
 	o.arg = c;
 	ret = proa_spawn(&c->p, d->loop, &o);
+	if (shortage(ret)) {
+		free(c);
+		free(envp);
+		return ret;
+	}
 	if (ret < 0) {
 		d->spawn_failed++;
 		fprintf(stderr, PROG ": cannot run %s for %s:%u: %s\n",
@@ -262,19 +281,48 @@ out:
 	free(c);
 	free(envp);
 	close(fd); /* the child has its copies */
+	return 0;
 }
 
 /* ---- accepting ------------------------------------------------------- */
 
+static void retry_accept(void *arg);
+
+/* Out of descriptors, processes or memory for @fd's command: keep the
+ * connection and stop accepting for a while (the backlog keeps the
+ * others), rather than take and drop every waiting client. */
+static void hold(struct inetd *d, int fd, int err)
+{
+	if (d->held_fd < 0)
+		fprintf(stderr,
+			PROG
+			": cannot start a command now (%s); the connection "
+			"waits, accepting pauses\n",
+			proa_strerror(err));
+	d->held_fd = fd;
+	proa_loop_call_later(d->loop, &d->retry, 100 * MS, retry_accept, d);
+}
+
 static void retry_accept(void *arg)
 {
-	arm_accept(arg);
+	struct inetd *d = arg;
+	int fd = d->held_fd, ret;
+
+	if (fd >= 0) {
+		d->held_fd = -1;
+		ret = serve(d, fd);
+		if (ret < 0) {
+			hold(d, fd, ret);
+			return;
+		}
+	}
+	arm_accept(d);
 }
 
 static void on_accept(struct proa_op *op)
 {
 	struct inetd *d = op->data;
-	int res = op->res;
+	int res = op->res, ret;
 
 	if (res >= 0) {
 		if (d->draining) {
@@ -283,8 +331,11 @@ static void on_accept(struct proa_op *op)
 			return;
 		}
 		d->accepted++;
-		serve(d, res);
-		arm_accept(d);
+		ret = serve(d, res);
+		if (ret < 0)
+			hold(d, res, ret);
+		else
+			arm_accept(d);
 		return;
 	}
 	if (d->draining) { /* the cancel of the drain, or a late error */
@@ -309,7 +360,8 @@ static void arm_accept(struct inetd *d)
 	int ret;
 
 	if (d->draining || d->lfd < 0 || d->running >= d->max_children ||
-	    !proa_op_is_idle(&d->accept_op) || proa_timer_is_active(&d->retry))
+	    d->held_fd >= 0 || !proa_op_is_idle(&d->accept_op) ||
+	    proa_timer_is_active(&d->retry))
 		return;
 	d->peerlen = sizeof(d->peer);
 	ret = proa_op_accept(d->loop, &d->accept_op, d->lfd,
@@ -379,6 +431,10 @@ static void on_signal(struct proa_signal *s)
 	d->draining = true;
 	fprintf(stderr, PROG ": draining, %u running\n", d->running);
 	proa_timer_cancel(&d->retry);
+	if (d->held_fd >= 0) { /* never started: closed as the backlog is */
+		close(d->held_fd);
+		d->held_fd = -1;
+	}
 	if (!proa_op_is_idle(&d->accept_op))
 		proa_op_cancel(&d->accept_op);
 	/* With the accept back, the listener closes now: connections are
@@ -414,6 +470,7 @@ int main(int argc, char **argv)
 	d.max_children = 64;
 	d.grace_ns = 10000 * MS;
 	d.lfd = -1;
+	d.held_fd = -1;
 	proa_list_init(&d.children);
 	/* NOLINTNEXTLINE(concurrency-mt-unsafe): before any thread */
 	while ((c = getopt_long(argc, argv, "+H:p:m:g:h", opts, NULL)) != -1) {

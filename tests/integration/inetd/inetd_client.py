@@ -100,6 +100,24 @@ def mode_many(port, n, size):
           % (n, size, time.monotonic() - t0))
 
 
+def mode_wave(port, n):
+    """N connections open at once, more than the server has descriptors
+    for; then one after the other a line, its echo, and the close, which
+    frees a command for the next.  A server that took and dropped what it
+    could not start fails here (EOF instead of the echo)."""
+    socks = [connect(port) for _ in range(n)]
+    t0 = time.monotonic()
+    for i, s in enumerate(socks):
+        line = b"line %d\n" % i
+        s.sendall(line)
+        got = read_line(s)
+        if got != line:
+            fail("wave: client %d of %d got %r" % (i, n, got))
+        s.close()
+    print("%d clients waiting at once, each served in turn (%.2f s)"
+          % (n, time.monotonic() - t0))
+
+
 def mode_eof(port):
     s = connect(port)
     got = read_all(s)
@@ -170,6 +188,8 @@ def main():
         mode_stdio(port)
     elif mode == "many":
         mode_many(port, int(sys.argv[3]), int(sys.argv[4]))
+    elif mode == "wave":
+        mode_wave(port, int(sys.argv[3]))
     elif mode == "eof":
         mode_eof(port)
     elif mode == "hold":

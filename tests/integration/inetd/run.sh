@@ -112,6 +112,26 @@ else
 	fail "many: server did not start"
 fi
 
+# ---- out of descriptors -------------------------------------------------
+
+# Fewer descriptors than clients waiting: the command that cannot start
+# waits with its connection while accepting pauses, and every client is
+# served in turn, none taken and dropped.  The limit is the server's
+# alone (set around its start).
+nofile=$(ulimit -Sn)
+ulimit -Sn 24
+start --max-children 100 -- /bin/cat
+ok=$?
+ulimit -Sn "$nofile"
+if [ "$ok" -eq 0 ]; then
+	client "40 clients waiting, descriptors for fewer" wave 40
+	stop_server TERM
+	check "wave: 40 commands exited 0, none failed to start" \
+		grep -q "40 connections, 40 commands exited 0, 0 otherwise, 0 could not start" "$SRV_ERR"
+else
+	fail "wave: server did not start under ulimit -n 24"
+fi
+
 # ---- a command that cannot start ---------------------------------------
 
 if start -- "$work/no-such-program"; then
