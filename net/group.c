@@ -212,7 +212,6 @@ static void handoff_gone(struct proa__conn_owner *o)
 static void serve_handed(struct gloop *gl, int fd)
 {
 	const struct proa_server_options *o = &gl->g->opt;
-	int ret;
 
 	/* Draining: this loop takes no new connection. */
 	if (gl->stopping || gl->draining ||
@@ -220,22 +219,8 @@ static void serve_handed(struct gloop *gl, int fd)
 		close(fd);
 		return;
 	}
-	gl->owner.gone = handoff_gone;
 	gl->active++;
-	if (o->tls) {
-		struct proa__tls_args ta = {
-		    .ctx = o->tls,
-		    .server = true,
-		    .timeout_ns = o->tls_handshake_timeout_ns,
-		};
-
-		ret = proa__tls_open(gl->loop, fd, &ta, &o->transport, counted,
-				     gl, &gl->owner);
-	} else {
-		ret = proa__transport_open(gl->loop, fd, &o->transport, counted,
-					   gl, &gl->owner, NULL);
-	}
-	if (ret < 0)
+	if (proa__serve_accepted(gl->loop, fd, o, counted, gl, &gl->owner) < 0)
 		gl->active--; /* @fd is closed */
 }
 
@@ -522,6 +507,7 @@ int proa_loop_group_new(struct proa_loop_group **out,
 	for (i = 0; ret == 0 && i < n; i++) {
 		g->gl[i].g = g;
 		g->gl[i].idx = i;
+		g->gl[i].owner.gone = handoff_gone;
 		ret = proa_loop_new(&g->gl[i].loop, NULL);
 	}
 	/* Loop threads take no signals: the application's own thread

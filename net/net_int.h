@@ -421,6 +421,13 @@ bool proa__tls_verifies(struct proa_tls_context *ctx);
 /* Loop groups: hand each accepted socket to @fn instead of opening a
  * transport here; @fn owns @fd from then on (closes it on failure). */
 typedef int (*proa__handoff_fn)(void *arg, int fd);
+/* Open the accepted socket @fd as a server with options @o does: TLS when
+ * @o has a context, else a socket transport; @owner told when it is gone.
+ * On failure @fd is closed and -errno returned.  Thread: @loop's. */
+int proa__serve_accepted(struct proa_loop *loop, int fd,
+			 const struct proa_server_options *o,
+			 proa_protocol_factory factory, void *arg,
+			 struct proa__conn_owner *owner);
 void proa__server_set_handoff(struct proa_server *s, proa__handoff_fn fn,
 			      void *arg);
 

@@ -108,6 +108,24 @@ static void retry_fire(void *arg)
 	arm(l);
 }
 
+int proa__serve_accepted(struct proa_loop *loop, int fd,
+			 const struct proa_server_options *o,
+			 proa_protocol_factory factory, void *arg,
+			 struct proa__conn_owner *owner)
+{
+	struct proa__tls_args ta = {
+	    .ctx = o->tls,
+	    .server = true,
+	    .timeout_ns = o->tls_handshake_timeout_ns,
+	};
+
+	if (o->tls)
+		return proa__tls_open(loop, fd, &ta, &o->transport, factory,
+				      arg, owner);
+	return proa__transport_open(loop, fd, &o->transport, factory, arg,
+				    owner, NULL);
+}
+
 static void new_connection(struct listener *l, int fd)
 {
 	struct proa_server *s = l->s;
@@ -130,19 +148,8 @@ static void new_connection(struct listener *l, int fd)
 		return;
 	}
 	s->stats.active++;
-	if (s->opt.tls) {
-		struct proa__tls_args ta = {
-		    .ctx = s->opt.tls,
-		    .server = true,
-		    .timeout_ns = s->opt.tls_handshake_timeout_ns,
-		};
-
-		ret = proa__tls_open(s->loop, fd, &ta, &s->opt.transport,
-				     s->factory, s->arg, &s->owner);
-	} else {
-		ret = proa__transport_open(s->loop, fd, &s->opt.transport,
-					   s->factory, s->arg, &s->owner, NULL);
-	}
+	ret = proa__serve_accepted(s->loop, fd, &s->opt, s->factory, s->arg,
+				   &s->owner);
 	if (ret < 0) {
 		s->stats.active--;
 		s->stats.refused++;
