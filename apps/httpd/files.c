@@ -399,7 +399,11 @@ static void chain_read_more(struct file_lookup *l)
 		chain_read_end(l, false);
 }
 
-/* The file is open for reading (@fd) and is what l->stx says. */
+static void map_bigger(struct fentry *e, bool map_files);
+
+/* The file is open for reading (@fd) and is what l->stx says.  One too
+ * big to keep a copy of is mapped, where asked for, as entry_open() does
+ * on the pool. */
 static void chain_opened(struct file_lookup *l, int fd)
 {
 	struct fentry *e = entry_new(l->path, fd, &l->stx);
@@ -422,10 +426,9 @@ static void chain_opened(struct file_lookup *l, int fd)
 		e->data = l->data;
 		l->data = NULL;
 	}
+	map_bigger(e, l->map_files);
 	chain_end(l, FILE_OK);
 }
-
-static void map_bigger(struct fentry *e, bool map_files);
 
 /* A small file's content is in, or could not be read whole: a file that
  * changed under the read is served from the descriptor instead (the next

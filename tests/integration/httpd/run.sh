@@ -821,6 +821,13 @@ for way in splice map read; do
 	cmp -s "$work/sp1" "$root/huge.bin" && cmp -s "$work/sp2" "$root/mid.bin" &&
 		cmp -s "$work/sp3" "$root/big.bin" && same=yes
 	check "--send-path $way: three files on one connection" test "$same" = yes
+	# map sends a file it does not keep a copy of from a mapping, on
+	# either backend's way to open it (the ring's chain or the pool), and
+	# only map does: the cache holds huge.bin's entry until the end.
+	mapped=no
+	grep -q "$root/huge.bin" "/proc/$SRV_KID/maps" && mapped=yes
+	check "--send-path $way: huge.bin mapped: $mapped" \
+		test "$mapped" = "$([ "$way" = map ] && echo yes || echo no)"
 	stop_server TERM
 	check "--send-path $way exits 0 ($(tail -1 "$SRV_ERR"))" test "$SRV_RC" = 0
 done
