@@ -166,10 +166,10 @@ enum http_range_result http_range(const char *v, size_t len, uint64_t size,
 			return HTTP_RANGE_INVALID;
 		nranges++;
 		if (!has_a) { /* suffix: the last b bytes */
-			if (b > 0 && size > 0) {
+			if (b > 0) {
 				nsat++;
 				f = b >= size ? 0 : size - b;
-				l = size - 1;
+				l = size - 1; /* unused for an empty file */
 			}
 		} else if (a < size) {
 			nsat++;
@@ -188,6 +188,10 @@ enum http_range_result http_range(const char *v, size_t len, uint64_t size,
 		return nsat ? HTTP_RANGE_MULTI : HTTP_RANGE_UNSAT;
 	if (!nsat)
 		return HTTP_RANGE_UNSAT;
+	/* An empty file's only satisfiable range is a suffix, of all of
+	 * it: nothing a Content-Range can state.  So 200, and no body. */
+	if (size == 0)
+		return HTTP_RANGE_NONE;
 	*first = f;
 	*last = l;
 	return HTTP_RANGE_OK;

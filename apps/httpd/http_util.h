@@ -61,7 +61,10 @@ enum http_range_result {
  * of 0) is HTTP_RANGE_UNSAT, and so is a number that does not fit in 64
  * bits, wherever it is; a malformed value (other unit, no dash, last <
  * first, junk) is HTTP_RANGE_INVALID, which RFC 9110 14.2 lets the
- * server ignore.
+ * server ignore.  Unlike nginx, and as RFC 9110 14.1.1 says, a suffix of
+ * non-zero length is satisfiable even when @size is 0: that is
+ * HTTP_RANGE_NONE (answer 200 with the empty file), since no
+ * Content-Range can state an empty range.
  */
 enum http_range_result http_range(const char *v, size_t len, uint64_t size,
 				  uint64_t *first, uint64_t *last);

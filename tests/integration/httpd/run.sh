@@ -46,6 +46,7 @@ ln -s ../outside/secret.txt "$root/escape.txt"
 ln -s "$work/outside" "$root/escape-dir"
 ln -s hello.txt "$root/inside-link.txt"
 mkfifo "$root/fifo"
+: >"$root/empty.txt"
 printf 'private\n' >"$root/noread.txt"
 chmod 000 "$root/noread.txt"
 
@@ -193,6 +194,11 @@ check_range "big, middle" "bytes=100000-250000" 206 big.bin 100000 150001
 check_range "huge, tail" "bytes=4999000-" 206 huge.bin 4999000 1000
 check_range "several ranges: whole file" "bytes=0-1,5-6" 200 hello.txt 0 13
 check_range "malformed: ignored" "bytes=x-y" 200 hello.txt 0 13
+# RFC 9110 14.1.1: a suffix is satisfiable on an empty file; the answer
+# is all of it (nothing), as 200.  A first byte is not.
+check_range "empty file, suffix" "bytes=-1" 200 empty.txt 0 0
+st=$(curl -sS -o /dev/null -w '%{http_code}' -H "Range: bytes=0-" "$URL/empty.txt")
+check "Range bytes=0- on an empty file: 416 ($st)" test "$st" = 416
 out=$(curl -sS -D - -o /dev/null -H "Range: bytes=100-200" "$URL/hello.txt" | tr -d '\r')
 check "unsatisfiable range: 416 with Content-Range: bytes */13" \
 	test "$(status_of "$out")" = 416 -a -n "$(grep '^Content-Range: bytes \*/13$' <<<"$out")"

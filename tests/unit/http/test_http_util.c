@@ -133,7 +133,12 @@ static const struct range_case range_cases[] = {
     {"bytes=10-20", 10, HTTP_RANGE_UNSAT, 0, 0},
     {"bytes=-0", 10, HTTP_RANGE_UNSAT, 0, 0},
     {"bytes=0-", 0, HTTP_RANGE_UNSAT, 0, 0},
-    {"bytes=-5", 0, HTTP_RANGE_UNSAT, 0, 0},
+    /* RFC 9110 14.1.1: a non-zero suffix is satisfiable even then, and
+     * the answer is the whole (empty) file */
+    {"bytes=-5", 0, HTTP_RANGE_NONE, 0, 0},
+    {"bytes=-1", 0, HTTP_RANGE_NONE, 0, 0},
+    {"bytes=-0", 0, HTTP_RANGE_UNSAT, 0, 0},
+    {"bytes=-1,-2", 0, HTTP_RANGE_MULTI, 0, 0},
     {"bytes=0-1,3-4", 10, HTTP_RANGE_MULTI, 0, 0},
     {"bytes=0-1, 20-30", 10, HTTP_RANGE_MULTI, 0, 0},
     {"bytes=20-30,40-50", 10, HTTP_RANGE_UNSAT, 0, 0},
