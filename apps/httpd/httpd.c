@@ -515,10 +515,12 @@ static void count_status(struct conn *c, int status)
 static void respond_simple(struct conn *c, const struct http_request *req,
 			   int status, bool close, const char *extra)
 {
-	char hbuf[1024], body[160];
-	struct out o = {hbuf, 0, sizeof(hbuf)};
-	struct iovec iov[2];
-	int blen;
+	/* @extra (a Location can be 12 KiB) goes as it is, between the
+	 * fixed head and its end, which have room enough. */
+	char hbuf[320], tail[64], body[160];
+	struct out o = {hbuf, 0, sizeof(hbuf)}, t = {tail, 0, sizeof(tail)};
+	struct iovec iov[4];
+	int blen, n = 0;
 	bool head = req && req->method == HTTP_METHOD_HEAD;
 
 	if (close)
@@ -537,14 +539,16 @@ static void respond_simple(struct conn *c, const struct http_request *req,
 		putu(&o, (uint64_t)blen);
 		puts_(&o, "\r\n");
 	}
+	head_end(&t, c, req && req->version == 10 && req->keep_alive);
+	iov[n++] = (struct iovec){hbuf, o.len};
 	if (extra)
-		puts_(&o, extra);
-	head_end(&o, c, req && req->version == 10 && req->keep_alive);
-	iov[0] = (struct iovec){hbuf, o.len};
-	iov[1] = (struct iovec){body, (size_t)blen};
+		iov[n++] = (struct iovec){(void *)extra, strlen(extra)};
+	iov[n++] = (struct iovec){tail, t.len};
+	if (!head && blen)
+		iov[n++] = (struct iovec){body, (size_t)blen};
 	count_status(c, status);
 	log_request(c, req, status, head ? 0 : (uint64_t)blen);
-	if (!conn_write(c, iov, head || !blen ? 1 : 2))
+	if (!conn_write(c, iov, n))
 		return;
 	if (c->close_after)
 		conn_linger(c);
@@ -886,16 +890,27 @@ static bool handle_request(struct conn *c, const struct http_request *req)
 		return true;
 	}
 	if (fr == FILE_IS_DIR) {
-		/* Only without the slash: target_file() took the index. */
+		/* Only without the slash: target_file() took the index.
+		 * The query goes along as it came (the parser let through
+		 * only visible ASCII). */
+		const char *q = memchr(req->target.ptr, '?', req->target.len);
+		size_t qlen =
+		    q ? req->target.len - (size_t)(q - req->target.ptr) : 0;
 		size_t n = strlen(path);
 		/* Relative links in the index need the slash.  The
 		 * path is decoded: encode it again, or a %0d%0a in
 		 * the target would split the response. */
-		char loc[3 * HTTP_PATH_MAX + 40];
 		static const char hex[] = "0123456789ABCDEF";
-		size_t k = 0;
+		static const char pre[] = "Location: /";
+		char *loc = malloc(sizeof(pre) + 3 * n + qlen + 4);
+		size_t k = sizeof(pre) - 1;
 
-		k += (size_t)snprintf(loc, sizeof(loc), "Location: /");
+		if (!loc) {
+			respond_simple(c, req, 503, false,
+				       "Retry-After: 1\r\n");
+			return true;
+		}
+		memcpy(loc, pre, k);
 		for (size_t i = 0; i < n; i++) {
 			unsigned char ch = (unsigned char)path[i];
 
@@ -910,8 +925,13 @@ static bool handle_request(struct conn *c, const struct http_request *req)
 				loc[k++] = hex[ch & 15];
 			}
 		}
-		memcpy(loc + k, "/\r\n", 4);
+		loc[k++] = '/';
+		if (qlen)
+			memcpy(loc + k, q, qlen);
+		k += qlen;
+		memcpy(loc + k, "\r\n", 3);
 		respond_simple(c, req, 301, false, loc);
+		free(loc); /* the transport has copied it */
 		return true;
 	}
 	switch (fr) {

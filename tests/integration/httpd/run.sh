@@ -47,6 +47,10 @@ ln -s "$work/outside" "$root/escape-dir"
 ln -s hello.txt "$root/inside-link.txt"
 mkfifo "$root/fifo"
 : >"$root/empty.txt"
+# five directories of 250 letters: a redirect's Location of 1,255 bytes
+longdir=$(printf 'a%.0s' $(seq 250))
+longdir=$longdir/$longdir/$longdir/$longdir/$longdir
+mkdir -p "$root/$longdir"
 printf 'private\n' >"$root/noread.txt"
 chmod 000 "$root/noread.txt"
 
@@ -169,6 +173,15 @@ check "GET /sub/ serves sub/index.html" test "$(curl -sS "$URL/sub/")" = "sub in
 out=$(curl -sS -D - -o /dev/null "$URL/sub" | tr -d '\r')
 check "GET /sub redirects to /sub/ (301)" \
 	test "$(status_of "$out")" = 301 -a -n "$(grep '^Location: /sub/$' <<<"$out")"
+out=$(curl -sS -D - -o /dev/null "$URL/sub?a=1&b=%2F" | tr -d '\r')
+check "the redirect keeps the query: Location: /sub/?a=1&b=%2F" \
+	test "$(status_of "$out")" = 301 -a -n "$(grep -F -x 'Location: /sub/?a=1&b=%2F' <<<"$out")"
+# A Location longer than the head's own buffer, then a second request on
+# the connection: the 301 must be whole, and the next answer follow it.
+out=$(raw "GET /$longdir?q HTTP/1.1\r\nHost: x\r\n\r\nGET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" | tr -d '\r')
+check "a 1,255-byte Location arrives whole, then the next answer" \
+	test "$(status_of "$out")" = 301 -a -n "$(grep -F -x "Location: /$longdir/?q" <<<"$out")" \
+	-a "${out: -13}" = "Hello, World!"
 check "Content-Type from the extension (css)" \
 	test "$(curl -sS -o /dev/null -w '%{content_type}' "$URL/sub/style.css")" = "text/css; charset=utf-8"
 curl -sS -o "$work/big" "$URL/big.bin"
