@@ -335,6 +335,9 @@ struct proa__sock {
 	size_t wbytes;		 /* buffered, not yet sent */
 	uint8_t wkind;		 /* what wop is doing: enum in sock.c */
 	bool room;		 /* wop's poll for room saw it (sock.c) */
+	/* the gather in flight took more than one piece; the last one
+	 * faulted in the caller's memory, so the next stops before it */
+	bool gathered, split_ref;
 	uint32_t piped;		 /* bytes of the head file chunk in @pipe */
 	struct proa__pipe *pipe; /* while a file chunk is being sent */
 	size_t high, low;	 /* water marks */

@@ -764,6 +764,9 @@ static void send_more(struct proa__sock *t)
 		}
 		if (c->tail == c->head)
 			continue;
+		/* After a fault (sent()), the caller's memory goes alone. */
+		if (t->split_ref && n > 0 && c->bid == PROA__CHUNK_EXTERNAL)
+			break;
 		/* Descriptors go with the first byte of a sendmsg: theirs
 		 * starts one. */
 		if (c->fds && n > 0)
@@ -778,6 +781,7 @@ static void send_more(struct proa__sock *t)
 		used[n++] = c;
 	}
 	t->wkind = W_SENDMSG;
+	t->gathered = n > 1;
 	if (t->is_pipe) {
 		ret = proa_op_writev(t->base.loop, &t->wop, t->wfd, t->iov, n,
 				     -1);
@@ -1026,10 +1030,22 @@ static void sent(struct proa__sock *t, int res)
 	}
 	if (t->wkind != W_SENDMSG && file_step_done(t, res) == 0)
 		return;
+	/* Only the caller's memory (write_ref: a mapping of a file cut
+	 * short since) can fault, and then the kernel sends nothing of the
+	 * whole gather, though the pieces before it are good: a response
+	 * complete before a broken one.  Those go first; the one that
+	 * faults, alone, ends the connection. */
+	if (res == -EFAULT && t->wkind == W_SENDMSG && t->gathered &&
+	    !t->split_ref) {
+		t->split_ref = true;
+		send_more(t);
+		return;
+	}
 	if (res < 0) {
 		fatal(t, res);
 		return;
 	}
+	t->split_ref = false;
 	consume(t, (size_t)res);
 	/* The file is sent: its pipe (empty now) serves another one. */
 	if (t->pipe && t->piped == 0 &&

@@ -486,7 +486,9 @@ PROA_API int proa_transport_writev(struct proa_transport *t,
  * (close, abort, failure: before connection_lost).  @release never runs
  * inside this call; on a transport that must copy anyway (TLS) it runs from
  * the ready queue after the copy.  Counted in the write buffer and its
- * water marks like any write.
+ * water marks like any write.  Memory the kernel cannot read (a shared
+ * mapping of a file cut short since) ends the connection with -EFAULT,
+ * after everything queued before it has been sent.
  * Return: 0 (then @release runs exactly once); -EINVAL (a NULL @release,
  *         @len over 4 GiB); -EPIPE, -ENOMEM as write (then it never runs).
  */

@@ -9,6 +9,9 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -402,6 +405,56 @@ static void test_write_ref_empty(void **state)
 	farm_free(&cf);
 }
 
+static void count_release(void *arg)
+{
+	(*(unsigned *)arg)++;
+}
+
+/* Caller memory that faults: a shared mapping of a file cut short after
+ * it was mapped (a file server's --send-path map).  The kernel sends
+ * nothing of a gather that faults, but the 1000 bytes queued before the
+ * reference are good (a whole response, say): they reach the peer, then
+ * the connection ends with -EFAULT and the reference is released once. */
+static void test_write_ref_fault_keeps_earlier_bytes(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct farm sf = {.flags = 0}, cf = {.flags = P_VERIFY};
+	struct proa_server *s = listen_local(loop, NULL, &sf);
+	struct peer *c = connect_local(loop, proa_server_port(s), NULL, &cf);
+	const size_t len = 8192;
+	char path[] = "/tmp/proa-wref-XXXXXX";
+	unsigned calls = 0;
+	struct peer *sv;
+	void *m;
+	int fd;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(ftruncate(fd, (off_t)len), 0);
+	m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	assert_true(m != MAP_FAILED);
+	assert_int_equal(ftruncate(fd, 0), 0); /* now it faults */
+	DRIVE(loop, sf.peers && sf.peers->made);
+	sv = sf.peers;
+	write_pat(sv->t, 0, 1000);
+	assert_res(
+	    proa_transport_write_ref(sv->t, m, len, count_release, &calls), 0);
+	DRIVE(loop, sv->lost && c->lost);
+	assert_res(sv->err, -EFAULT);
+	assert_int_equal(c->rx, 1000);
+	assert_int_equal(c->bad, 0);
+	assert_int_equal(calls, 1);
+	assert_int_equal(munmap(m, len), 0);
+	assert_int_equal(close(fd), 0);
+	close_server(loop, s);
+	proa_test_loop_close(loop);
+	assert_int_equal(calls, 1);
+	farm_free(&sf);
+	farm_free(&cf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -419,6 +472,9 @@ int main(void)
 					    teardown_check),
 	    cmocka_unit_test_setup_teardown(test_write_ref_empty, setup,
 					    teardown_check),
+	    cmocka_unit_test_setup_teardown(
+		test_write_ref_fault_keeps_earlier_bytes, setup,
+		teardown_check),
 	};
 
 	proa_test_require_uring();
