@@ -24,7 +24,10 @@
  * read-only; @map_files) and sent from the mapping with
  * proa_transport_write_ref(): the process itself never touches the pages,
  * only the kernel's socket copy does, so a file truncated under a response
- * fails that send (EFAULT) instead of raising SIGBUS.
+ * fails that send (EFAULT) instead of raising SIGBUS.  A spliced file
+ * truncated in place can instead send zeros in the promised length: the
+ * pipe holds page-cache pages, which the truncation zeroes (docs/httpd.md,
+ * "A file truncated while it is being sent").
  *
  * No file-system call runs on a loop thread while serving: a miss (openat2
  * with O_PATH, statx, the open for reading, the small file's read) is a
