@@ -322,9 +322,18 @@ static bool stream_of(int fd, const struct stat *st)
 	       type == SOCK_STREAM;
 }
 
+static void complete_waiters(struct ep *e, struct opvec *v, int32_t res)
+{
+	unsigned i;
+
+	for (i = 0; i < v->n; i++)
+		cq_push(e, v->v[i], res, 0);
+	v->n = 0;
+}
+
 /* Make sure the entry describes the file now behind the number, and that
  * the file is non-blocking.  0 or -errno (EBADF: nothing open there). */
-static int fd_validate(struct epfd *f)
+static int fd_validate(struct ep *e, struct epfd *f)
 {
 	struct stat st;
 	int fl;
@@ -333,7 +342,16 @@ static int fd_validate(struct epfd *f)
 		return -errno;
 	if (!f->known || st.st_dev != f->dev || st.st_ino != f->ino) {
 		/* Another file: a registration of the old one is gone with
-		 * it (or belongs to it), so register again when needed. */
+		 * it (or belongs to it), so register again when needed.  Ops
+		 * still waiting were the old file's, closed under them
+		 * against rule 6 (proa_process_close() with a read on a
+		 * stdio pipe): they end, or the new file's first bytes would
+		 * go to them. */
+		if (f->known) {
+			complete_waiters(e, &f->rd, -EBADF);
+			complete_waiters(e, &f->wr, -EBADF);
+			complete_waiters(e, &f->po, -EBADF);
+		}
 		f->known = true;
 		f->dev = st.st_dev;
 		f->ino = st.st_ino;
@@ -752,15 +770,6 @@ static void on_event(struct ep *e, int fd, uint32_t events)
 
 /* ---- the backend operations ------------------------------------------ */
 
-static void complete_waiters(struct ep *e, struct opvec *v, int32_t res)
-{
-	unsigned i;
-
-	for (i = 0; i < v->n; i++)
-		cq_push(e, v->v[i], res, 0);
-	v->n = 0;
-}
-
 static void do_close(struct ep *e, struct proa_op *op)
 {
 	struct epfd *f = fd_find(e, op->priv.fd);
@@ -867,7 +876,7 @@ static int ep_issue(struct proa__ring *r, struct proa_op *op)
 	/* The loop's own descriptors (eventfd, signalfd) are
 	 * non-blocking and never reused while it lives. */
 	if (needs_nonblock(p->kind) && !(p->iflags & PROA__OPF_INTERNAL)) {
-		ret = fd_validate(f);
+		ret = fd_validate(e, f);
 		if (ret < 0) {
 			cq_push(e, op, ret, 0);
 			return 0;
@@ -886,7 +895,7 @@ static int ep_issue(struct proa__ring *r, struct proa_op *op)
 	/* Internal ops too: signal.c may close its signalfd and make a new
 	 * one under the same number. */
 	if (was_idle && !checked) {
-		ret = fd_validate(f);
+		ret = fd_validate(e, f);
 		if (ret < 0) {
 			cq_push(e, op, ret, 0);
 			return 0;

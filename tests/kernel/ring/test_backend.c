@@ -461,6 +461,45 @@ static void test_epoll_blocking_pipe_read(void **state)
 	(void)state;
 }
 
+/* A read waits on a pipe whose descriptor is then closed under it
+ * (against the close rule: a process closed with a read on its stdout
+ * pipe), and the number comes back as another pipe: the stale read ends
+ * (-EBADF) when the number is next used, and the new pipe's bytes go to
+ * the new read only. */
+static void test_epoll_reused_number_ends_stale_waiters(void **state)
+{
+	struct proa_loop *loop = loop_on(PROA_BACKEND_EPOLL);
+	struct rec old = {0}, now = {0};
+	struct proa_op oop, nop;
+	char obuf[8] = {0}, nbuf[8] = {0};
+	int a[2], b[2];
+
+	assert_int_equal(pipe(a), 0);
+	proa_op_init(&oop, rec_cb, &old);
+	assert_res(proa_op_read(loop, &oop, a[0], obuf, sizeof(obuf), -1), 0);
+	spin(loop, 3);
+	assert_int_equal(old.calls, 0);
+	assert_int_equal(pipe(b), 0);
+	/* a[0]'s number now names b's read end; a's pipe is gone */
+	assert_int_equal(dup2(b[0], a[0]), a[0]);
+	close(b[0]);
+	close(a[1]);
+	proa_op_init(&nop, rec_cb, &now);
+	assert_res(proa_op_read(loop, &nop, a[0], nbuf, sizeof(nbuf), -1), 0);
+	assert_int_equal(write(b[1], "NEW", 3), 3);
+	DRIVE(loop, old.done && now.done);
+	assert_int_equal(old.calls, 1);
+	assert_int_equal(old.res, -EBADF);
+	assert_memory_equal(obuf, "\0\0\0", 3);
+	assert_int_equal(now.calls, 1);
+	assert_int_equal(now.res, 3);
+	assert_memory_equal(nbuf, "NEW", 3);
+	close(a[0]);
+	close(b[1]);
+	proa_test_loop_close(loop);
+	(void)state;
+}
+
 static void recv_round(struct proa_loop *loop, int rfd, int wfd,
 		       const char *msg)
 {
@@ -688,6 +727,7 @@ int main(void)
 	    cmocka_unit_test(test_epoll_buffer_ring_runs_dry),
 	    cmocka_unit_test(test_epoll_multishot_poll),
 	    cmocka_unit_test(test_epoll_timeouts),
+	    cmocka_unit_test(test_epoll_reused_number_ends_stale_waiters),
 	};
 
 	return cmocka_run_group_tests_name("ring.backend", tests, NULL, NULL);
