@@ -154,7 +154,8 @@ PROA_API int proa_process_pidfd(const struct proa_process *p);
 
 /**
  * proa_process_stdio_fd() - the parent's end of pipe @i (0, 1, 2), or -1 if
- * slot @i is not a pipe or was taken.  Still owned by the process.
+ * slot @i is not a pipe or was taken.  Still owned by the process, which
+ * closes it in proa_process_close(): operations on it end before then.
  * Thread: loop.
  */
 PROA_API int proa_process_stdio_fd(const struct proa_process *p, int i);
@@ -229,7 +230,11 @@ PROA_API int proa_process_wait(struct proa_process *p, struct proa_future *fut);
  * proa_process_close() - let go of @p.
  *
  * Closes the pipe ends not taken and cancels a waiting future; on_exit
- * will not run any more.  A child still running is sent SIGKILL and reaped
+ * will not run any more.  An operation of the caller's on a pipe end not
+ * taken (proa_process_stdio_fd()) must be over or cancelled first: as for
+ * any descriptor, it is not closed under an operation (docs/architecture.md,
+ * rule 6).  Take the end, or wrap it in a transport, to keep reading
+ * after the close.  A child still running is sent SIGKILL and reaped
  * by the loop (its exit is not reported): closing never detaches a child
  * and never leaves a zombie.  The memory is freed once the child is reaped
  * and its pidfd closed, so proa_loop_close() returns -EBUSY until the loop
