@@ -489,6 +489,9 @@ static void flush_lane(struct proa__pool_client *cl, unsigned lane)
 	cl->flushes[lane]++;
 	pthread_mutex_lock(&ln->mu);
 	if (ln->shut) {
+		/* Accepted, never to start: cancelled, as the shutdown's
+		 * own cancels count them. */
+		ln->cancelled += n;
 		pthread_mutex_unlock(&ln->mu);
 		goto refuse;
 	}
@@ -516,8 +519,11 @@ static void flush_lane(struct proa__pool_client *cl, unsigned lane)
 		return;
 	}
 	/* Not one worker could start: nothing would ever run the queue
-	 * (other loops' jobs included), so it all goes back. */
+	 * (other loops' jobs included), so it all goes back, counted as
+	 * cancelled: removed before they started. */
 	proa__list_splice_tail(&ln->queue, &batch);
+	for (struct proa_link *l = batch.next; l != &batch; l = l->next)
+		ln->cancelled++;
 	pthread_mutex_unlock(&ln->mu);
 	proa__log(PROA_LOG_ERROR, "pool: no %s worker could start",
 		  proa_lane_name(lane));

@@ -237,7 +237,8 @@ struct proa_pool_lane_stats {
 	uint64_t running;   /* running (now) */
 	uint64_t completed; /* ran to the end */
 	uint64_t rejected;  /* refused with -EAGAIN: queue full */
-	uint64_t cancelled; /* removed before they started */
+	uint64_t cancelled; /* removed before they started: cancelled,
+			     * or refused by a shutdown (-ESHUTDOWN) */
 	uint32_t threads;   /* workers started */
 	uint32_t max_threads;
 	uint32_t queue_limit;

@@ -955,6 +955,50 @@ static void test_shutdown_with_pending_work_leaves_no_thread(void **state)
 	(void)state;
 }
 
+static void *shutdown_main(void *arg)
+{
+	return (void *)(intptr_t)proa_pool_shutdown(arg, PROA_POOL_CANCEL);
+}
+
+/* Jobs accepted in a loop iteration, and the pool shut down by another
+ * thread before the loop hands them over: each resolves with -ESHUTDOWN,
+ * and the stats count them as cancelled (accepted = completed + cancelled
+ * + queued + running holds). */
+static void test_jobs_refused_at_handover_are_counted(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct proa_pool *pool = new_pool(PROA_PLACE_NONE, 1, 0);
+	struct proa_pool_stats st;
+	struct proa_future q[5];
+	pthread_t th;
+	void *ret;
+	unsigned i;
+
+	for (i = 0; i < 5; i++) {
+		proa_future_init(&q[i], loop);
+		assert_res(proa_pool_submit_to(pool, loop, PROA_LANE_CPU,
+					       plain_job, NULL, &q[i], 0),
+			   0);
+	}
+	assert_int_equal(pthread_create(&th, NULL, shutdown_main, pool), 0);
+	assert_int_equal(pthread_join(th, &ret), 0);
+	assert_int_equal((intptr_t)ret, 0);
+	for (i = 0; i < 5; i++) {
+		assert_res(proa_loop_run_until_complete(loop, &q[i]), 0);
+		assert_int_equal(proa_future_result(&q[i], NULL), -ESHUTDOWN);
+		assert_res(proa_future_fini(&q[i]), 0);
+	}
+	assert_res(proa_pool_stats(pool, &st), 0);
+	assert_int_equal(st.lanes[PROA_LANE_CPU].cancelled, 5);
+	assert_int_equal(st.lanes[PROA_LANE_CPU].completed, 0);
+	assert_int_equal(st.lanes[PROA_LANE_CPU].queued, 0);
+	assert_int_equal(st.lanes[PROA_LANE_CPU].running, 0);
+	assert_res(proa_pool_free(pool), 0);
+	proa_test_loop_close(loop);
+	assert_no_worker_left();
+	(void)state;
+}
+
 /* A pool freed while a loop still holds its record; the loop closes after,
  * releasing the last of it (ASan: nothing leaked or touched after). */
 static void test_pool_freed_before_its_loop_closes(void **state)
@@ -1820,6 +1864,7 @@ int main(void)
 	    cmocka_unit_test(test_worker_affinity_matches_placement),
 	    cmocka_unit_test(test_unbound_workers_not_pinned),
 	    cmocka_unit_test(test_shutdown_with_pending_work_leaves_no_thread),
+	    cmocka_unit_test(test_jobs_refused_at_handover_are_counted),
 	    cmocka_unit_test(test_pool_freed_before_its_loop_closes),
 	    cmocka_unit_test(test_loop_close_takes_its_default_pool_along),
 	    cmocka_unit_test(test_bad_input),
