@@ -619,6 +619,12 @@ PROA_API void proa_loop_unref(struct proa_loop *loop);
  * race) and their callbacks run in later iterations; run the loop until
  * proa_loop_run(PROA_RUN_DEFAULT) returns, then proa_loop_close().
  *
+ * Jobs of proa_pool_submit() and proa_pool_work_submit() are not
+ * operations and are left alone: cancel their futures (a job not yet
+ * started then never runs), or shut the pool down.  A job already running
+ * cannot be stopped, and nothing bounds it: the loop's run, and the pool's
+ * shutdown, wait for it to return.
+ *
  * Return: the number of operations whose cancellation was requested.
  * Thread: loop.
  */
