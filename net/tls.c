@@ -20,14 +20,21 @@
  * (a client's future gets PROA_ETLS, PROA_ETLSVERIFY or -ETIMEDOUT).
  *
  * Ends: close() sends close_notify, then closes the socket gracefully;
- * a peer's close_notify is eof_received, then a clean close; EOF without
- * close_notify is connection_lost(PROA_ETRUNCATED).  Renegotiation (TLS
- * 1.2) is refused by the context and a peer that tries it is cut off.
+ * a peer's close_notify is eof_received, then a clean close - unless the
+ * protocol's eof_received returns true on TLS 1.3, which lets the side
+ * that did not close go on writing (RFC 8446 6.1): then the transport is
+ * HALF_PEER until close() sends our close_notify.  TLS 1.2 (RFC 5246
+ * 7.2.1: answer close_notify at once, dropping pending writes) always
+ * closes.  EOF without close_notify is connection_lost(PROA_ETRUNCATED).
+ * Renegotiation (TLS 1.2) is refused by the context and a peer that tries
+ * it is cut off.
  *
  * States (enum tls_state; the public state each one shows in brackets):
  *
  *   HANDSHAKE [OPEN] --handshake done, the user's protocol made--> OPEN
- *   OPEN --close(), or the peer's close_notify--> CLOSING [CLOSING]
+ *   OPEN --the peer's close_notify, eof_received true, TLS 1.3-->
+ *        HALF_PEER [HALF_PEER]: writes go on, the socket is not read
+ *   OPEN/HALF_PEER --close(), or the peer's close_notify--> CLOSING [CLOSING]
  *        close_notify queued, flushed by the socket transport, which
  *        then shuts its write side and closes (the socket's CLOSING)
  *   HANDSHAKE/OPEN/CLOSING --handshake or record error, timeout, abort,
@@ -75,6 +82,7 @@
 enum tls_state {
 	TLS_HANDSHAKE = 0,
 	TLS_OPEN,
+	TLS_HALF_PEER, /* the peer's close_notify, kept open: writing only */
 	TLS_CLOSING,
 	TLS_FAILED,
 	TLS_CLOSED,
@@ -121,8 +129,9 @@ static struct tls *of_outer(const struct proa_transport *t)
 
 static const enum proa_transport_state shown[] = {
     [TLS_HANDSHAKE] = PROA_TS_OPEN, /* nobody holds it yet */
-    [TLS_OPEN] = PROA_TS_OPEN,	     [TLS_CLOSING] = PROA_TS_CLOSING,
-    [TLS_FAILED] = PROA_TS_TEARDOWN, [TLS_CLOSED] = PROA_TS_CLOSED,
+    [TLS_OPEN] = PROA_TS_OPEN,	     [TLS_HALF_PEER] = PROA_TS_HALF_PEER,
+    [TLS_CLOSING] = PROA_TS_CLOSING, [TLS_FAILED] = PROA_TS_TEARDOWN,
+    [TLS_CLOSED] = PROA_TS_CLOSED,
 };
 
 /* Every transition, with the public state it shows (traced). */
@@ -283,6 +292,29 @@ static void choke_if_own(struct tls *x)
 	}
 }
 
+/*
+ * The peer's close_notify: a clean end of its data.  A protocol that wants
+ * to go on writing (eof_received true) may on TLS 1.3, where close_notify
+ * closes one direction only; the socket is not read from then on: nothing
+ * valid can follow, and what does stays in the kernel instead of growing
+ * OpenSSL's buffer.  TLS 1.2 closes, as RFC 5246 says.
+ */
+static void peer_closed(struct tls *x)
+{
+	const struct proa_protocol_ops *ops = x->outer.proto->ops;
+	bool keep = ops->eof_received && ops->eof_received(x->outer.proto);
+
+	if (x->st != TLS_OPEN)
+		return; /* eof_received closed or aborted it */
+	if (keep && SSL_version(x->ssl) >= TLS1_3_VERSION) {
+		set_st(x, TLS_HALF_PEER);
+		proa_handle_cancel(&x->resume);
+		(void)proa_transport_pause_reading(x->inner);
+		return;
+	}
+	close_outer(x);
+}
+
 /* Run OpenSSL on what came in: the handshake, then records. */
 static void pump(struct tls *x)
 {
@@ -334,11 +366,7 @@ static void pump(struct tls *x)
 		if (e == SSL_ERROR_WANT_READ)
 			break;
 		if (e == SSL_ERROR_ZERO_RETURN) {
-			/* close_notify: a clean end of the peer's data. */
-			if (x->outer.proto->ops->eof_received)
-				x->outer.proto->ops->eof_received(
-				    x->outer.proto);
-			close_outer(x);
+			peer_closed(x);
 			break;
 		}
 		fail_alert(x, PROA_ETLS);
@@ -376,6 +404,8 @@ static bool in_eof(struct proa_protocol *p)
 
 	/* The last records may have come with the FIN. */
 	pump(x);
+	if (x->st == TLS_HALF_PEER)
+		return true; /* their close_notify came with it: write on */
 	if (x->st == TLS_HANDSHAKE)
 		x->err = x->err ? x->err : handshake_error(x);
 	else if (!(SSL_get_shutdown(x->ssl) & SSL_RECEIVED_SHUTDOWN))
@@ -422,7 +452,7 @@ static void in_resume(struct proa_protocol *p)
 	x->held = false;
 	if (x->choked) {
 		x->choked = false;
-		if (!x->paused)
+		if (!x->paused && x->st == TLS_OPEN)
 			(void)proa_transport_resume_reading(x->inner);
 	}
 	if (x->outer.made && x->outer.proto->ops->resume_writing)
@@ -513,7 +543,7 @@ static int t_write(struct proa_transport *t, const void *data, size_t len)
 
 	if (!data && len > 0)
 		return -EINVAL;
-	if (x->st != TLS_OPEN)
+	if (x->st != TLS_OPEN && x->st != TLS_HALF_PEER)
 		return -EPIPE;
 	if (len == 0)
 		return 0;
@@ -533,7 +563,9 @@ static int t_write(struct proa_transport *t, const void *data, size_t len)
 static int t_write_eof(struct proa_transport *t)
 {
 	(void)t;
-	return -EOPNOTSUPP; /* TLS has no half-close: close_notify ends both */
+	/* Our close_notify would end both directions on TLS 1.2, and the
+	 * version is not the caller's to know: close() ends ours. */
+	return -EOPNOTSUPP;
 }
 
 static bool t_can_write_eof(const struct proa_transport *t)
@@ -578,6 +610,8 @@ static int t_pause_reading(struct proa_transport *t)
 		return -EPIPE;
 	x->paused = true;
 	proa_handle_cancel(&x->resume);
+	if (x->st == TLS_HALF_PEER)
+		return 0; /* the socket is not read any more */
 	return proa_transport_pause_reading(x->inner);
 }
 
@@ -595,6 +629,8 @@ static int t_resume_reading(struct proa_transport *t)
 	if (!x->paused)
 		return 0;
 	x->paused = false;
+	if (x->st == TLS_HALF_PEER)
+		return 0; /* nothing more to read: the socket stays paused */
 	/* Records OpenSSL already holds are read from the ready queue,
 	 * never inside this call. */
 	proa_loop_call_soon(t->loop, &x->resume, resume_run, x);

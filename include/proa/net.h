@@ -62,6 +62,9 @@ struct proa_protocol;
  * eof_received:    the peer shut its write side.  Return true to keep our
  *                  write side open (half-close: write, then close() or
  *                  write_eof()); false (or NULL) closes the transport.
+ *                  Over TLS this is the peer's close_notify, and true
+ *                  keeps writing only on TLS 1.3 (RFC 8446 6.1); TLS 1.2
+ *                  closes at once whatever it returns (RFC 5246 7.2.1).
  * connection_lost: the last call: @err is 0 for a clean close (close()
  *                  after the buffer drained, or EOF), or a negative errno
  *                  (-ECONNRESET, -EPIPE, -ETIMEDOUT for idle and write
@@ -454,7 +457,8 @@ PROA_API const char *proa_transport_state_name(enum proa_transport_state s);
 /**
  * proa_transport_state() - where @t stands.  A TLS transport shows its
  * handshake and open states as OPEN, its close_notify exchange as
- * CLOSING and a failure as TEARDOWN.
+ * CLOSING and a failure as TEARDOWN; HALF_PEER after the peer's
+ * close_notify when eof_received kept it open (TLS 1.3 only).
  * Return: the state; PROA_TS_CLOSED for NULL.
  */
 PROA_API enum proa_transport_state
@@ -559,7 +563,9 @@ PROA_API int proa_transport_write_eof(struct proa_transport *t);
 /**
  * proa_transport_can_write_eof() - whether write_eof() can half-close
  * @t: true for TCP and UNIX sockets and for pipes with a write end of
- * their own, false over TLS (close_notify ends both directions), for a
+ * their own, false over TLS (our close_notify may end both directions:
+ * TLS 1.2 answers it by closing; a TLS 1.3 peer's is honoured, see
+ * eof_received), for a
  * read-only pipe or a tty's single descriptor, and for NULL.
  */
 PROA_API bool proa_transport_can_write_eof(const struct proa_transport *t);

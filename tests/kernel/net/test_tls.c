@@ -28,6 +28,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
 #include "proa_test.h"
 
 #define MAX_ITER 20000000u
@@ -53,6 +55,7 @@ struct side {
 	struct proa_protocol p;
 	struct proa_transport *t;
 	bool echo, verify, made, lost, eof;
+	bool keep; /* eof_received returns true: go on writing */
 	int err;
 	uint64_t rx, bad;
 	char head[64]; /* the first bytes received */
@@ -85,8 +88,10 @@ static void s_data(struct proa_protocol *p, const void *data, size_t len)
 
 static bool s_eof(struct proa_protocol *p)
 {
-	proa_container_of(p, struct side, p)->eof = true;
-	return false;
+	struct side *s = proa_container_of(p, struct side, p);
+
+	s->eof = true;
+	return s->keep;
 }
 
 static void s_lost(struct proa_protocol *p, int err)
@@ -109,6 +114,7 @@ static const struct proa_protocol_ops side_ops = {
 struct farm {
 	struct side sides[16];
 	unsigned n;
+	bool keep; /* each side's */
 };
 
 static struct proa_protocol *farm_make(void *arg, struct proa_transport *t)
@@ -121,6 +127,7 @@ static struct proa_protocol *farm_make(void *arg, struct proa_transport *t)
 	memset(s, 0, sizeof(*s));
 	s->p.ops = &side_ops;
 	s->echo = true;
+	s->keep = f->keep;
 	return &s->p;
 }
 
@@ -497,6 +504,118 @@ static bool closed_by_peer(int fd)
 	ssize_t n = recv(fd, b, sizeof(b), MSG_DONTWAIT | MSG_PEEK);
 
 	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+/* ---- half-close: a raw OpenSSL client ------------------------------------
+ */
+
+/* Sends "ping", then its close_notify (and with @fin a FIN behind it),
+ * and reads on until the server's close_notify. */
+struct halfc {
+	uint16_t port;
+	int max_version; /* TLS1_2_VERSION or TLS1_3_VERSION */
+	bool fin;
+	size_t got;   /* after the echoed "ping" */
+	uint64_t bad; /* bytes not the pattern */
+	int end;      /* 0: the server's close_notify; else SSL's error */
+};
+
+static void *halfc_main(void *arg)
+{
+	struct halfc *h = arg;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	struct timeval tv = {.tv_sec = 20};
+	unsigned char buf[16384];
+	size_t seen = 0;
+	SSL *ssl;
+	int fd, n;
+
+	h->end = -1;
+	SSL_CTX_set_max_proto_version(ctx, h->max_version);
+	fd = raw_connect(h->port);
+	/* A bound on every wait: a server that never answers fails the
+	 * test instead of hanging it. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	ssl = SSL_new(ctx);
+	SSL_set_fd(ssl, fd);
+	if (SSL_connect(ssl) != 1 || SSL_write(ssl, "ping", 4) != 4)
+		goto out;
+	(void)SSL_shutdown(ssl); /* close_notify: 0, ours sent */
+	if (h->fin)
+		(void)shutdown(fd, SHUT_WR);
+	for (;;) {
+		n = SSL_read(ssl, buf, (int)sizeof(buf));
+		if (n <= 0) {
+			n = SSL_get_error(ssl, n);
+			h->end = n == SSL_ERROR_ZERO_RETURN ? 0 : n;
+			break;
+		}
+		for (int i = 0; i < n; i++, seen++) {
+			if (seen >= 4)
+				h->bad += buf[i] != proa_test_pattern(seen - 4);
+		}
+	}
+	h->got = seen >= 4 ? seen - 4 : 0;
+out:
+	SSL_free(ssl);
+	close(fd);
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+/* The client's close_notify ends its data only.  On TLS 1.3 a protocol
+ * whose eof_received returns true is HALF_PEER and writes on (200 KB
+ * here, after the echo), and close() sends our close_notify; with the
+ * client's FIN behind its close_notify too.  On TLS 1.2 the connection
+ * closes at once, as RFC 5246 says, whatever eof_received returns. */
+static void tls_half_close(int max_version, bool fin)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct proa_tls_context *sctx = server_ctx("server.pem", "server.key");
+	struct farm f = {.n = 0, .keep = true};
+	struct proa_server *s = tls_listen(loop, sctx, &f, 0);
+	struct halfc h = {.port = proa_server_port(s),
+			  .max_version = max_version,
+			  .fin = fin};
+	const size_t len = 200000;
+	struct side *sv;
+	pthread_t th;
+
+	assert_int_equal(pthread_create(&th, NULL, halfc_main, &h), 0);
+	DRIVE(loop, f.n == 1 && f.sides[0].eof);
+	sv = &f.sides[0];
+	assert_int_equal(sv->rx, 4);
+	if (max_version == TLS1_3_VERSION) {
+		uint8_t *b = malloc(len);
+
+		assert_non_null(b);
+		assert_int_equal(proa_transport_state(sv->t),
+				 PROA_TS_HALF_PEER);
+		assert_false(proa_transport_is_reading(sv->t));
+		for (size_t i = 0; i < len; i++)
+			b[i] = proa_test_pattern(i);
+		assert_res(proa_transport_write(sv->t, b, len), 0);
+		free(b);
+		assert_res(proa_transport_close(sv->t), 0);
+	}
+	DRIVE(loop, sv->lost);
+	assert_res(sv->err, 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(h.end, 0); /* the server's close_notify */
+	assert_int_equal(h.got, max_version == TLS1_3_VERSION ? len : 0);
+	assert_int_equal(h.bad, 0);
+	close_server(loop, s);
+	proa_tls_context_free(sctx);
+	proa_test_loop_close(loop);
+}
+
+static void test_tls_half_close(void **state)
+{
+	(void)state;
+	tls_half_close(TLS1_3_VERSION, false);
+	tls_half_close(TLS1_3_VERSION, true);
+	tls_half_close(TLS1_2_VERSION, false);
+	tls_half_close(TLS1_2_VERSION, true);
 }
 
 /* A peer that sends nothing is cut off by the handshake timeout; one that
@@ -1028,6 +1147,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_tls_echo, setup,
 					    teardown_check),
 	    cmocka_unit_test_setup_teardown(test_tls_verify_errors, setup,
+					    teardown_check),
+	    cmocka_unit_test_setup_teardown(test_tls_half_close, setup,
 					    teardown_check),
 	    cmocka_unit_test_setup_teardown(test_tls_truncation, setup,
 					    teardown_check),
