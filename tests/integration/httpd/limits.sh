@@ -119,6 +119,8 @@ if start_httpd --max-conns 10 --header-timeout 1500 \
 	--tls "$certs/server.pem" "$certs/server.key" "$root"; then
 	check "TLS: 5,000 pipelined GETs get 5,000 answers" \
 		c pipeline "$PORT" 5000 --tls
+	check "TLS 1.3: 200 pipelined GETs, then close_notify: 200 answers, then ours" \
+		c halfclose "$PORT" 200 --tls
 	check "TLS: a client that never says hello is cut by --header-timeout" \
 		c stall "$PORT" hs 3
 	check "TLS: half a ClientHello is cut by --header-timeout" \

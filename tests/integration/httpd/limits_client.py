@@ -17,8 +17,9 @@ docs/httpd.md says.  Every wait is bounded (socket timeouts, deadlines).
                                within SECS (every slot free)
   mem PORT PID N1 N2           RSS slope (KiB per connection) of clients
                                that pipeline and never read
-  halfclose PORT N             N pipelined GETs, then shutdown(SHUT_WR):
-                               N answers, then the close
+  halfclose PORT N [--tls]     N pipelined GETs, then shutdown(SHUT_WR)
+                               (TLS: close_notify, on TLS 1.3): N answers,
+                               then the close
   body-first PORT PATH SIZE    a GET of PATH (SIZE bytes) with a 1 MB
                                body, sent whole before reading, through
                                small socket buffers: the whole answer
@@ -166,15 +167,63 @@ def recv_until_close(s, deadline):
     return b"".join(data), False
 
 
-def halfclose(port, n):
-    s = connect(port)
-    s.sendall(REQ * n)
-    s.shutdown(socket.SHUT_WR)
-    data, closed = recv_until_close(s, time.time() + 30)
-    got = data.count(b"HTTP/1.1 200 OK\r\n")
-    print(f"halfclose {n}: {got} answers, "
-          f"{'then closed' if closed else 'not closed'}")
+def tls_halfclose(port, n, deadline):
+    """Over TLS the half-close is our close_notify (TLS 1.3: one
+    direction only), sent with OpenSSL's SSL_shutdown through memory BIOs
+    (ssl.SSLSocket.unwrap() would wait for the server's at once); then
+    read on until the server's close_notify.  Returns (data, closed):
+    closed means the server's close_notify came."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    inb, outb = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inb, outb)
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+
+    def pump(step):
+        while True:
+            try:
+                return step()
+            except ssl.SSLWantReadError:
+                s.sendall(outb.read())
+                d = s.recv(1 << 16)
+                if not d:
+                    raise ConnectionError("EOF")
+                inb.write(d)
+
+    pump(obj.do_handshake)
+    obj.write(REQ * n)
+    try:
+        obj.unwrap()  # queues close_notify; wants the server's
+    except ssl.SSLWantReadError:
+        pass
+    s.sendall(outb.read())
+    data, closed = [], False
+    while time.time() < deadline:
+        try:
+            data.append(pump(lambda: obj.read(1 << 16)))
+        except ssl.SSLZeroReturnError:
+            closed = True
+            break
+        except (ConnectionError, socket.timeout, ssl.SSLError):
+            break
     s.close()
+    return b"".join(data), closed
+
+
+def halfclose(port, n, tls=False):
+    if tls:
+        data, closed = tls_halfclose(port, n, time.time() + 30)
+    else:
+        s = connect(port)
+        s.sendall(REQ * n)
+        s.shutdown(socket.SHUT_WR)
+        data, closed = recv_until_close(s, time.time() + 30)
+        s.close()
+    got = data.count(b"HTTP/1.1 200 OK\r\n")
+    print(f"halfclose {n}{' tls' if tls else ''}: {got} answers, "
+          f"{'then closed' if closed else 'not closed'}")
     return got == n and closed
 
 
@@ -312,7 +361,7 @@ def main(argv):
     elif cmd == "served":
         ok = served(port, int(args[0]), float(args[1]))
     elif cmd == "halfclose":
-        ok = halfclose(port, int(args[0]))
+        ok = halfclose(port, int(args[0]), tls)
     elif cmd == "body-first":
         ok = body_first(port, args[0], int(args[1]))
     elif cmd == "slow-read":
