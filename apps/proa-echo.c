@@ -16,7 +16,10 @@
  * proa_loop_group_shutdown()), prints a summary to stderr and exits 0.
  *
  * It does not allocate per message: it writes what it received straight
- * back (the transport copies it).
+ * back (the transport copies it).  What a connection may hold is bounded:
+ * a peer that does not read its echo stops being read (the transport's
+ * water marks), and is cut after --write-timeout; a silent one is closed
+ * after --idle-timeout; each loop serves at most --max-conns.
  *
  * TLS (TCP only) with --tls CERT KEY.  A failed handshake is logged by
  * proa only with PROA_DEBUG set.
@@ -64,6 +67,10 @@ struct config {
 	const char *tls_cert; /* --tls CERT KEY */
 	const char *tls_key;
 	struct proa_tls_context *tls; /* made from the above in main() */
+	/* Every connection's bounds (stream sockets): --idle-timeout,
+	 * --write-timeout in ms, 0 for none; --max-conns per loop. */
+	uint64_t idle_ms, write_ms;
+	unsigned max_conns;
 };
 
 static void usage(FILE *f)
@@ -74,6 +81,8 @@ static void usage(FILE *f)
 	    "PATH] [--udp]\n"
 	    "                 [--loops N [--handoff]] [--reuseport] "
 	    "[--tls CERT KEY]\n"
+	    "                 [--idle-timeout MS] [--write-timeout MS] "
+	    "[--max-conns N]\n"
 	    "\n"
 	    "An echo server over TCP, UNIX stream sockets or UDP.  The "
 	    "load\n"
@@ -97,6 +106,17 @@ static void usage(FILE *f)
 	    "      --stdio          echo stdin to stdout, exit at EOF\n"
 	    "      --tls CERT KEY   TLS with this PEM certificate and key "
 	    "(TCP)\n"
+	    "      --idle-timeout MS\n"
+	    "                       close a connection silent this long "
+	    "(300000;\n"
+	    "                       0: never)\n"
+	    "      --write-timeout MS\n"
+	    "                       cut a peer that takes none of its echo "
+	    "this long\n"
+	    "                       (60000; 0: never)\n"
+	    "      --max-conns N    connections per loop (65536); over it a "
+	    "new one\n"
+	    "                       is accepted and closed at once\n"
 	    "  -h, --help           this text\n"
 	    "\n"
 	    "It prints \"listening on HOST:PORT\" (or \"listening on "
@@ -161,6 +181,9 @@ enum {
 	OPT_HANDOFF = 256,
 	OPT_TLS,
 	OPT_STDIO,
+	OPT_IDLE,
+	OPT_WRITE,
+	OPT_MAXCONN,
 };
 
 static const struct option long_opts[] = {
@@ -175,6 +198,9 @@ static const struct option long_opts[] = {
     {"reuseport", no_argument, NULL, 'r'},
     {"tls", no_argument, NULL, OPT_TLS},
     {"stdio", no_argument, NULL, OPT_STDIO},
+    {"idle-timeout", required_argument, NULL, OPT_IDLE},
+    {"write-timeout", required_argument, NULL, OPT_WRITE},
+    {"max-conns", required_argument, NULL, OPT_MAXCONN},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -236,6 +262,16 @@ static bool parse_opt(struct config *cfg, int ch, const char *arg)
 	case OPT_STDIO:
 		cfg->stdio = true;
 		return true;
+	case OPT_IDLE:
+		return parse_uint("--idle-timeout", arg, 0, UINT32_MAX,
+				  &cfg->idle_ms);
+	case OPT_WRITE:
+		return parse_uint("--write-timeout", arg, 0, UINT32_MAX,
+				  &cfg->write_ms);
+	case OPT_MAXCONN:
+		ok = parse_uint("--max-conns", arg, 1, 1000000, &v);
+		cfg->max_conns = (unsigned)v;
+		return ok;
 	case 'r':
 		cfg->reuseport = true;
 		return true;
@@ -256,6 +292,9 @@ static int parse_args(struct config *cfg, int argc, char **argv)
 	    .host = "127.0.0.1",
 	    .port = 7007,
 	    .loops = 1,
+	    .idle_ms = 300000,
+	    .write_ms = 60000,
+	    .max_conns = 65536,
 	};
 	opterr = 0;
 	/* Single-threaded here; getopt's static state is fine. */
@@ -653,12 +692,22 @@ static void server_stop(struct proa_signal *sig)
 	server_shutdown(sig->data);
 }
 
+/* A listener's options: every connection bounded in time and number. */
+static struct proa_server_options server_opts(const struct config *cfg)
+{
+	return (struct proa_server_options){
+	    .reuse_port = cfg->reuseport,
+	    .tls = cfg->tls,
+	    .max_connections = cfg->max_conns,
+	    .transport = {.idle_timeout_ns = cfg->idle_ms * 1000000,
+			  .write_timeout_ns = cfg->write_ms * 1000000}};
+}
+
 static int server_listen_one(struct echo_server *srv, struct proa_loop *loop,
 			     uint16_t *port)
 {
 	const struct config *cfg = srv->cfg;
-	struct proa_server_options opt = {.reuse_port = cfg->reuseport,
-					  .tls = cfg->tls};
+	struct proa_server_options opt = server_opts(cfg);
 	struct proa_future fut;
 	void *val = NULL;
 	int ret;
@@ -778,8 +827,7 @@ static int run_server_group(struct echo_server *srv, const sigset_t *sigs)
 {
 	const struct config *cfg = srv->cfg;
 	struct proa_loop_group_options gopt = {.nloops = cfg->loops};
-	struct proa_server_options opt = {.reuse_port = cfg->reuseport,
-					  .tls = cfg->tls};
+	struct proa_server_options opt = server_opts(cfg);
 	struct proa_loop_group *g;
 	char target[300];
 	uint16_t port;

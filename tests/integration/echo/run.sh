@@ -243,6 +243,76 @@ else
 	fail "tls: server did not start"
 fi
 
+# ---- bounds: --max-conns, --idle-timeout --------------------------------
+# Three connections are served and a fourth is closed at once; a silent
+# one is closed after the idle timeout while one that keeps talking is
+# not; the freed places take new connections.
+err=$("$bin" --server --max-conns 0 2>&1 >/dev/null)
+rc=$?
+if [ "$rc" -eq 2 ] && [[ $err == *--max-conns*"try --help"* ]]; then
+	pass "--max-conns 0 exits 2: $err"
+else
+	fail "--max-conns 0: exit $rc, stderr '$err'"
+fi
+if start_server --port 0 --max-conns 3 --idle-timeout 400; then
+	out=$(run_limited 60 python3 - "$SRV_PORT" <<'PY' 2>&1
+import socket, sys, time
+port = int(sys.argv[1])
+
+def conn():
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    return s
+
+def echoes(s, msg=b"ping"):
+    s.sendall(msg)
+    got = b""
+    while len(got) < len(msg):
+        d = s.recv(64)
+        if not d:
+            return False
+        got += d
+    return got == msg
+
+def closed(s, within):
+    s.settimeout(within)
+    try:
+        return s.recv(64) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+cs = [conn() for _ in range(3)]
+ok = all(echoes(s) for s in cs)
+print("three served:", ok)
+fourth = conn()
+over = closed(fourth, 5)
+print("fourth closed at once:", over)
+# cs[0] talks every 100 ms; cs[1] and cs[2] stay silent
+t0 = time.time()
+talk = True
+while time.time() - t0 < 1.5:
+    talk = talk and echoes(cs[0])
+    time.sleep(0.1)
+silent = closed(cs[1], 0.1) and closed(cs[2], 0.1)
+print("talker served for 1.5 s:", talk, "silent ones closed:", silent)
+again = conn()
+fresh = echoes(again)
+print("a new connection served:", fresh)
+sys.exit(0 if ok and over and talk and silent and fresh else 1)
+PY
+)
+	rc=$?
+	if [ "$rc" -eq 0 ]; then
+		pass "--max-conns 3, --idle-timeout 400: $(echo $out)"
+	else
+		fail "--max-conns 3, --idle-timeout 400: exit $rc: $(echo $out)"
+	fi
+	check_stop "bounds"
+else
+	fail "bounds: server did not start"
+fi
+
 # ---- SIGINT, with connections still open --------------------------------
 
 if start_server --port 0; then
