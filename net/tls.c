@@ -913,6 +913,11 @@ int proa_transport_start_tls(
 	 * answers "go ahead", then upgrades, in one callback). */
 	if (!proa__sock_of(t) || t->state != PROA_TS_OPEN)
 		return -EINVAL;
+	/* Upgraded already: a second TLS state would take the socket over
+	 * from the first, whose timer would then abort a freed socket (a
+	 * STARTTLS server that upgrades on every "STARTTLS" line). */
+	if (t->proto && t->proto->ops == &inner_ops)
+		return -EBUSY;
 	if (!server_side && (!server_hostname || !server_hostname[0]) &&
 	    proa__tls_verifies(ctx))
 		return -EINVAL;

@@ -162,7 +162,8 @@ struct proa_future;
  * that arrive after the call belong to TLS.
  *
  * Return: 0; -EINVAL (not a socket transport, not open both ways, no
- * name to verify); -EBUSY (@fut in use); -ENOMEM.
+ * name to verify); -EBUSY (@fut in use, or @t is being upgraded already);
+ * -ENOMEM.
  *
  * Thread: loop.
  */

@@ -695,6 +695,16 @@ static void st_data(struct proa_protocol *p, const void *data, size_t len)
 		assert_res(proa_transport_start_tls(s->t, s->ctx, true, NULL, 0,
 						    NULL, 0, &s->up),
 			   0);
+		/* A second "STARTTLS" on the way: refused, the first goes
+		 * on (a second state took the socket over from the first,
+		 * whose timer later aborted the freed socket). */
+		struct proa_future again;
+
+		proa_future_init(&again, proa_transport_loop(s->t));
+		assert_res(proa_transport_start_tls(s->t, s->ctx, true, NULL, 0,
+						    NULL, 0, &again),
+			   -EBUSY);
+		assert_res(proa_future_fini(&again), 0);
 	} else {
 		assert_res(proa_transport_start_tls(s->t, s->ctx, false,
 						    "localhost", 0, err,
