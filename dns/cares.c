@@ -46,6 +46,7 @@ struct proa__cares {
 	struct cares_sock *socks;
 	unsigned inflight; /* lookups c-ares has, cancelled ones included */
 	unsigned wanted;   /* of those, not cancelled */
+	bool end_all;	   /* @cancel ends wanted lookups too (cancel_all) */
 };
 
 struct cares_req {
@@ -368,11 +369,27 @@ static void on_result(void *arg, int status, int timeouts,
 static void cancel_all(void *arg)
 {
 	struct proa__cares *c = arg;
+	const bool every = c->end_all;
 
-	if (c->wanted || !c->inflight)
+	c->end_all = false;
+	if ((c->wanted && !every) || !c->inflight)
 		return;
+	/* Their futures resolve with -ECANCELED (on_result); c-ares closes
+	 * its sockets, and so their watches close. */
 	ares_cancel(c->ch);
 	update_timer(c);
+}
+
+unsigned proa__cares_cancel_all(struct proa__dns_loop *dl)
+{
+	struct proa__cares *c = dl->cares;
+
+	if (!c || !c->inflight)
+		return 0;
+	c->end_all = true;
+	if (proa_handle_is_idle(&c->cancel))
+		proa_loop_call_soon(dl->loop, &c->cancel, cancel_all, c);
+	return c->wanted;
 }
 
 static void on_cancel(struct proa_future *fut, void *arg)

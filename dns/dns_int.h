@@ -37,6 +37,11 @@ int proa__cares_getaddrinfo(struct proa__dns_loop *dl, const char *host,
 			    struct proa_future *fut);
 /* Lookups in flight on @dl's channel, cancelled ones included. */
 unsigned proa__cares_inflight(const struct proa__dns_loop *dl);
+
+/* proa_loop_cancel_all(): every lookup of the channel ends with
+ * -ECANCELED, from a handle (never inside a c-ares callback).  Return:
+ * how many were wanted. */
+unsigned proa__cares_cancel_all(struct proa__dns_loop *dl);
 /* Free the channel (no lookup may be in flight); the next lookup makes a
  * new one with @dl's settings. */
 void proa__cares_free(struct proa__dns_loop *dl);

@@ -39,6 +39,20 @@ static void dns_close(struct proa__loop_hook *h)
 	free(dl);
 }
 
+/* proa_loop_cancel_all(): c-ares's lookups wait on fd watches and a timer,
+ * not ops, so they are ended here (the pool's lookups are pool jobs, left
+ * alone as every job is). */
+static int dns_cancel_all(struct proa__loop_hook *h)
+{
+#ifdef PROA_HAVE_CARES
+	return (int)proa__cares_cancel_all(
+	    proa_container_of(h, struct proa__dns_loop, hook));
+#else
+	(void)h;
+	return 0;
+#endif
+}
+
 /* The key of dns/'s hook on a loop: its address is what counts. */
 static const char dns_key;
 
@@ -62,6 +76,7 @@ struct proa__dns_loop *proa__dns_loop(struct proa_loop *loop, bool create)
 	dl->hook.key = &dns_key;
 	dl->hook.flush = dns_flush;
 	dl->hook.close = dns_close;
+	dl->hook.cancel_all = dns_cancel_all;
 	proa__loop_hook_add(loop, &dl->hook);
 	return dl;
 }

@@ -742,6 +742,14 @@ int proa_loop_cancel_all(struct proa_loop *loop)
 		return PROA_ECLOSED;
 	proa__ring_for_each(loop->ring, cancel_one, &n);
 	proa__timer_cancel_all(loop);
+	for (struct proa_link *l = loop->hooks.next; l != &loop->hooks;
+	     l = l->next) {
+		struct proa__loop_hook *h =
+		    proa_container_of(l, struct proa__loop_hook, link);
+
+		if (h->cancel_all)
+			n += h->cancel_all(h);
+	}
 	return n;
 }
 

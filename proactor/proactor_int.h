@@ -79,13 +79,17 @@ struct proa__mpsc {
  * @flush runs at the start of every iteration (before the loop decides
  * whether to wait) and after each ready drain: work gathered during the
  * iteration leaves in one batch.  @close runs in proa_loop_close() once
- * nothing is in flight, and must unlink the hook.
+ * nothing is in flight, and must unlink the hook.  @cancel_all (may be
+ * NULL) runs in proa_loop_cancel_all(): the layer ends what it has in
+ * flight that is not an op (c-ares lookups wait on watches and a timer),
+ * its results arriving in later iterations; it returns how many.
  */
 struct proa__loop_hook {
 	struct proa_link link;
 	const void *key;
 	void (*flush)(struct proa__loop_hook *h);
 	void (*close)(struct proa__loop_hook *h);
+	int (*cancel_all)(struct proa__loop_hook *h);
 };
 #define PROA__HANDLE_CACHE 256
 

@@ -619,6 +619,10 @@ PROA_API void proa_loop_unref(struct proa_loop *loop);
  * race) and their callbacks run in later iterations; run the loop until
  * proa_loop_run(PROA_RUN_DEFAULT) returns, then proa_loop_close().
  *
+ * Lookups of proa_getaddrinfo() that c-ares runs on this loop end too,
+ * with -ECANCELED.  fd watches (proa/watch.h) stay armed, and an armed
+ * watch keeps the run going: stop or close them.
+ *
  * Jobs of proa_pool_submit() and proa_pool_work_submit() are not
  * operations and are left alone: cancel their futures (a job not yet
  * started then never runs), or shut the pool down.  A job already running

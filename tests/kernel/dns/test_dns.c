@@ -334,6 +334,32 @@ static void test_dns_cares_cancel_mid_query(void **state)
 	stub_start(&f->st, f->loop); /* for the teardown */
 }
 
+/* proa_loop_cancel_all(), as loop.h says to wind a loop down: a c-ares
+ * lookup waiting on a server that does not answer ends with -ECANCELED
+ * and the run returns.  It waits on a watch and a timer, not an op, and
+ * cancel_all disarms the timer: without the DNS layer's part the lookup
+ * never ended and the run never returned. */
+static void test_dns_cancel_all_ends_cares_lookups(void **state)
+{
+	struct fix *f = *state;
+	struct proa_future fut;
+	uint64_t t0;
+
+	proa_future_init(&fut, f->loop);
+	assert_res(proa_getaddrinfo(f->loop, "silent.test", "80", NULL, &fut),
+		   0);
+	PROA_TEST_DRIVE_NS(f->loop, f->st.silent >= 1, 5000000000ull);
+	stub_stop(&f->st);
+	t0 = proa_test_now_ns();
+	assert_true(proa_loop_cancel_all(f->loop) >= 1);
+	PROA_TEST_DRIVE_NS(f->loop, proa_future_is_done(&fut), 5000000000ull);
+	assert_res(proa_future_result(&fut, NULL), -ECANCELED);
+	assert_res(proa_future_fini(&fut), 0);
+	assert_res(proa_loop_run(f->loop, PROA_RUN_DEFAULT), 0);
+	assert_true(proa_test_now_ns() - t0 < 1000000000ull);
+	stub_start(&f->st, f->loop); /* for the teardown */
+}
+
 static void test_dns_loop_close_waits_for_query_in_flight(void **state)
 {
 	struct fix *f = *state;
@@ -478,6 +504,8 @@ int main(void)
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dns_cares_cancel_mid_query,
 					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_dns_cancel_all_ends_cares_lookups, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_dns_loop_close_waits_for_query_in_flight, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
