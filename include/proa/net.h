@@ -337,7 +337,9 @@ PROA_API int proa_server_sockname(const struct proa_server *s, unsigned i,
 PROA_API uint16_t proa_server_port(const struct proa_server *s);
 
 struct proa_server_stats {
-	uint64_t accepted;     /* connections handed to the factory */
+	uint64_t accepted;     /* connections taken, not refused: TLS ones
+				* count before their handshake, so also
+				* those that then fail it */
 	uint64_t refused;      /* closed at once: over the cap, or NULL */
 	uint64_t accept_pause; /* pauses after EMFILE/ENFILE/... */
 	uint64_t rearmed;      /* multishot accept re-armed by us */
@@ -372,8 +374,9 @@ PROA_API int proa_server_close(struct proa_server *s, struct proa_future *done);
  * tls: a client TLS context: the future resolves after the handshake.
  * server_hostname: the name sent as SNI and checked against the
  *     certificate (default: the host connected to; with verification on,
- *     a numeric or empty name is refused with -EINVAL, never accepted
- *     silently).  tls_error: where a handshake failure is explained in
+ *     an empty name is refused with -EINVAL, never accepted silently, and
+ *     a numeric one is checked against the certificate's IP addresses, not
+ *     sent as SNI).  tls_error: where a handshake failure is explained in
  *     words (PROA_ETLSVERIFY: "certificate has expired", ...).
  */
 struct proa_connect_options {

@@ -22,7 +22,9 @@
  * close) the watch before closing the descriptor; the kernel would keep
  * polling the old file under the old watch, and a new file given the same
  * number would never be seen.  In debug mode (PROA_DEBUG=1) a watch whose
- * descriptor was closed or replaced under it is logged and aborts.
+ * descriptor was closed or replaced under it is logged and aborts: on
+ * io_uring when it next fires, on epoll (whose set drops a closed
+ * descriptor silently) when it is stopped or closed.
  */
 #ifndef PROA_WATCH_H
 #define PROA_WATCH_H
