@@ -1060,7 +1060,10 @@ static void sent(struct proa__sock *t, int res)
 		send_more(t); /* a short write goes on at once */
 		return;
 	}
-	proa_timer_cancel(&t->write_timer);
+	/* The write timer stays armed: it finds the buffer empty when it
+	 * fires and stops there.  Cancelled here and armed again by the
+	 * next write, it cost a heap insert and removal per message (~200
+	 * instructions of ~2,250 an echo). */
 	flushed(t);
 }
 

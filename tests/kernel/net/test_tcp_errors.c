@@ -235,6 +235,36 @@ static void test_timeouts(void **state)
 	assert_res(sv->err, -ETIMEDOUT);
 	assert_res(proa_transport_resume_reading(c->t), 0);
 	DRIVE(loop, c->lost);
+
+	/* The write timer stays armed after a flush (it is not re-armed per
+	 * message).  A write that drains keeps a connection open past the
+	 * timeout; a stall that starts 30 ms into the timer's 50 is still
+	 * given 50 ms from its start, then cut. */
+	c = connect_local(loop, proa_server_port(s), NULL, &cf);
+	DRIVE(loop, sf.peers != sv && sf.peers->made);
+	sv = sf.peers;
+	assert_res(proa_transport_set_timeouts(sv->t, 0, 50000000), 0);
+	assert_res(proa_transport_write(sv->t, chunk, 1000), 0);
+	DRIVE(loop, c->rx == 1000);
+	t0 = proa_test_now_ns();
+	while (proa_test_now_ns() - t0 < 120000000)
+		assert_true(proa_loop_run(loop, PROA_RUN_NOWAIT) >= 0);
+	assert_false(sv->lost); /* nothing waited: no timeout */
+	assert_res(proa_transport_write(sv->t, chunk, 1000), 0);
+	DRIVE(loop, c->rx == 2000);
+	t0 = proa_test_now_ns();
+	while (proa_test_now_ns() - t0 < 30000000)
+		assert_true(proa_loop_run(loop, PROA_RUN_NOWAIT) >= 0);
+	assert_res(proa_transport_pause_reading(c->t), 0);
+	t0 = proa_test_now_ns();
+	for (i = 0; i < 256; i++)
+		assert_res(proa_transport_write(sv->t, chunk, sizeof(chunk)),
+			   0);
+	DRIVE(loop, sv->lost);
+	assert_res(sv->err, -ETIMEDOUT);
+	assert_true(proa_test_now_ns() - t0 >= 50000000);
+	assert_res(proa_transport_resume_reading(c->t), 0);
+	DRIVE(loop, c->lost);
 	close_server(loop, s);
 	proa_test_loop_close(loop);
 	farm_free(&sf);
