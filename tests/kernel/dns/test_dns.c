@@ -308,18 +308,24 @@ static void test_dns_cares_timeout_is_eagain(void **state)
 	assert_true(proa_test_now_ns() - t0 < 1500000000ull);
 }
 
+/* A lookup of silent.test, started and at the stub, unanswered. */
+static void silent_lookup(struct fix *f, struct proa_future *fut,
+			  const char *service)
+{
+	proa_future_init(fut, f->loop);
+	assert_res(proa_getaddrinfo(f->loop, "silent.test", service, NULL, fut),
+		   0);
+	PROA_TEST_DRIVE_NS(f->loop, f->st.silent >= 1, 5000000000ull);
+	assert_false(proa_future_is_done(fut));
+}
+
 static void test_dns_cares_cancel_mid_query(void **state)
 {
 	struct fix *f = *state;
 	struct proa_future fut;
 	uint64_t t0;
 
-	proa_future_init(&fut, f->loop);
-	assert_res(proa_getaddrinfo(f->loop, "silent.test", "80", NULL, &fut),
-		   0);
-	/* The query is at the stub, unanswered. */
-	PROA_TEST_DRIVE_NS(f->loop, f->st.silent >= 1, 5000000000ull);
-	assert_false(proa_future_is_done(&fut));
+	silent_lookup(f, &fut, "80");
 	t0 = proa_test_now_ns();
 	assert_res(proa_future_cancel(&fut), 0);
 	/* Resolved at once, not at the 2 s timeout. */
@@ -345,10 +351,7 @@ static void test_dns_cancel_all_ends_cares_lookups(void **state)
 	struct proa_future fut;
 	uint64_t t0;
 
-	proa_future_init(&fut, f->loop);
-	assert_res(proa_getaddrinfo(f->loop, "silent.test", "80", NULL, &fut),
-		   0);
-	PROA_TEST_DRIVE_NS(f->loop, f->st.silent >= 1, 5000000000ull);
+	silent_lookup(f, &fut, "80");
 	stub_stop(&f->st);
 	t0 = proa_test_now_ns();
 	assert_true(proa_loop_cancel_all(f->loop) >= 1);
@@ -365,10 +368,7 @@ static void test_dns_loop_close_waits_for_query_in_flight(void **state)
 	struct fix *f = *state;
 	struct proa_future fut;
 
-	proa_future_init(&fut, f->loop);
-	assert_res(proa_getaddrinfo(f->loop, "silent.test", NULL, NULL, &fut),
-		   0);
-	PROA_TEST_DRIVE_NS(f->loop, f->st.silent >= 1, 5000000000ull);
+	silent_lookup(f, &fut, NULL);
 	stub_stop(&f->st);
 	/* The lookup holds the loop open, like any operation... */
 	assert_res(proa_loop_close(f->loop), -EBUSY);
