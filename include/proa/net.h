@@ -115,7 +115,10 @@ typedef struct proa_protocol *(*proa_protocol_factory)(
  * idle_timeout_ns: close with -ETIMEDOUT after this long with nothing
  *     received and nothing sent (0: never).
  * write_timeout_ns: close with -ETIMEDOUT when buffered data makes no
- *     progress for this long (0: never).
+ *     progress for this long (0: never).  Its timer is not re-armed per
+ *     write: it stays armed up to this long after the buffer empties, and
+ *     a run to completion waits for it as for idle_timeout_ns's (a write-
+ *     only pipe transport that is never closed holds the loop that long).
  * rcvbuf / sndbuf: SO_RCVBUF / SO_SNDBUF (0: the system's).
  * no_delay: TCP_NODELAY (default on: -1 turns it off).
  * recv_oneshot: one receive buffer at a time instead of a multishot
