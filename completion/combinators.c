@@ -33,7 +33,9 @@ struct comb {
 	size_t err_idx; /* ALL: lowest index of a failed input */
 	int32_t err;	/* ALL: its result */
 	size_t n;
-	bool aborted; /* set-up failed: callbacks only release the block */
+	bool aborted;	 /* set-up failed: callbacks only release the block */
+	bool cancel_req; /* @out was cancelled */
+	bool cancelled;	 /* ALL: an input ended cancelled */
 	struct comb_slot slots[];
 };
 
@@ -67,6 +69,9 @@ static void comb_input_done(struct proa_future *fut, void *arg)
 			free(c);
 		return;
 	}
+	/* A cancelled @out ends CANCELLED once an input has ended so, as
+	 * asyncio's gather and wait do; inputs that won the race against the
+	 * cancellation give their result. */
 	if (c->kind == COMB_ALL) {
 		/* The error travels on in @out, so reading it here counts. */
 		res = proa_future_result(fut, NULL);
@@ -74,13 +79,22 @@ static void comb_input_done(struct proa_future *fut, void *arg)
 			c->err_idx = slot->idx;
 			c->err = res;
 		}
-		if (c->left == 0)
-			proa__future_resolve(
-			    c->out, c->err_idx < c->n ? c->err : 0, NULL);
+		if (proa_future_state(fut) == PROA_FUTURE_CANCELLED)
+			c->cancelled = true;
+		if (c->left == 0) {
+			res = c->err_idx < c->n ? c->err : 0;
+			if (c->cancel_req && c->cancelled)
+				res = -ECANCELED;
+			proa__future_resolve(c->out, res, NULL);
+		}
 	} else if (c->out) {
+		res = (int32_t)slot->idx;
+		if (c->cancel_req &&
+		    proa_future_state(fut) == PROA_FUTURE_CANCELLED)
+			res = -ECANCELED;
 		/* @out is done from here on and its owner may release it
 		 * while the other inputs still run: never touch it again. */
-		proa__future_resolve(c->out, (int32_t)slot->idx, NULL);
+		proa__future_resolve(c->out, res, NULL);
 		c->out = NULL;
 		detach_losers(c);
 	}
@@ -94,6 +108,7 @@ static void comb_cancel(struct proa_future *out, void *arg)
 	size_t i;
 
 	(void)out;
+	c->cancel_req = true;
 	for (i = 0; i < c->n; i++) {
 		if (!proa_future_is_done(c->slots[i].fut))
 			proa_future_cancel(c->slots[i].fut);
@@ -202,7 +217,9 @@ static void wt_cancel(struct proa_future *out, void *arg)
 {
 	struct wt *w = arg;
 
-	(void)out;
+	/* The owner's cancel came first: a deadline passing while @in winds
+	 * down must not turn it into a timeout. */
+	proa__sched_of(out->priv.loop)->ops->timer_cancel(&w->timer);
 	proa_future_cancel(w->in);
 }
 
@@ -241,4 +258,9 @@ int proa_future_with_timeout(struct proa_future *out, struct proa_future *in,
 	}
 	proa_future_set_canceller(out, wt_cancel, w);
 	return 0;
+}
+
+bool proa__combinator_cb(proa_future_fn fn)
+{
+	return fn == comb_input_done || fn == wt_in_done;
 }

@@ -111,6 +111,7 @@ struct proa__sched_ops {
 struct proa__sched {
 	const struct proa__sched_ops *ops;
 	bool debug;
+	bool closed; /* proa_loop_close() is done: nothing runs any more */
 };
 
 static inline struct proa__sched *proa__sched_of(struct proa_loop *loop)
@@ -220,6 +221,8 @@ void proa__future_ts_run(struct proa__mpsc_node *node);
 
 /* Resolve @fut if it is still pending (combinators).  Loop thread. */
 void proa__future_resolve(struct proa_future *fut, int32_t res, void *value);
+/* Whether @fn is a combinator's callback on its inputs (combinators.c). */
+bool proa__combinator_cb(proa_future_fn fn);
 
 /*
  * Whether an options struct's reserved tail is all zero.  A caller built

@@ -99,6 +99,10 @@ static void schedule_all(struct proa_future *fut)
 {
 	struct proa__future_cb *cb;
 
+	/* A closed loop runs nothing: the callbacks stay with the future,
+	 * and proa_future_fini() frees them. */
+	if (sched(fut)->closed)
+		return;
 	if (fut->priv.fn0 && fut->priv.run.priv.state == PROA__H_IDLE)
 		schedule_first(fut);
 	while ((cb = fut->priv.more) != NULL) {
@@ -136,6 +140,31 @@ void proa_future_set_name(struct proa_future *fut, const char *name)
 	fut->priv.name = name;
 }
 
+/* Whether work underneath holds @fut until it resolves it: a canceller is
+ * set, and it is not a bound op that was never submitted. */
+static bool held(const struct proa_future *fut)
+{
+	if (!fut->priv.canceller)
+		return false;
+	return !(fut->priv.flags & FF_OP_BOUND) ||
+	       !proa_op_is_idle(fut->priv.canceller_arg);
+}
+
+/* Whether a combinator waits for @fut: it holds a pointer to @fut until
+ * @fut reports to it, so @fut may not be released before. */
+static bool combinator_waits(const struct proa_future *fut)
+{
+	const struct proa__future_cb *cb;
+
+	if (fut->priv.fn0 && proa__combinator_cb(fut->priv.fn0))
+		return true;
+	for (cb = fut->priv.more; cb; cb = cb->next) {
+		if (proa__combinator_cb(cb->fn))
+			return true;
+	}
+	return false;
+}
+
 int proa_future_fini(struct proa_future *fut)
 {
 	struct proa__sched *s = sched(fut);
@@ -146,12 +175,14 @@ int proa_future_fini(struct proa_future *fut)
 		return -EBUSY;
 	if (proa__atomic_load(&fut->priv.ts_state, PROA__ACQUIRE) == TS_POSTED)
 		return -EBUSY;
-	if (fut->priv.state == PROA_FUTURE_PENDING && fut->priv.canceller) {
-		/* A bound op that never got submitted holds nothing. */
-		if (!(fut->priv.flags & FF_OP_BOUND) ||
-		    !proa_op_is_idle(fut->priv.canceller_arg))
-			return -EBUSY;
-	}
+	/* A bound op that never got submitted holds nothing; one in flight
+	 * still points at @fut, whatever the future's state. */
+	if ((fut->priv.flags & FF_OP_BOUND) &&
+	    !proa_op_is_idle(fut->priv.canceller_arg))
+		return -EBUSY;
+	if (fut->priv.state == PROA_FUTURE_PENDING &&
+	    (held(fut) || combinator_waits(fut)))
+		return -EBUSY;
 	if (s->debug && fut->priv.state == PROA_FUTURE_DONE &&
 	    fut->priv.res < 0 && !(fut->priv.flags & FF_RETRIEVED)) {
 		proa__log(PROA_LOG_WARN,
@@ -179,6 +210,8 @@ int proa_future_add_done_callback(struct proa_future *fut, proa_future_fn fn,
 	PROA__CHECK_THREAD(sched(fut));
 	if (!fn)
 		return -EINVAL;
+	if (sched(fut)->closed)
+		return PROA_ECLOSED;
 	done = fut->priv.state != PROA_FUTURE_PENDING;
 	/* The inline slot keeps FIFO order only if nothing waits behind it
 	 * and, once done, only if its previous occupant has run. */
@@ -240,6 +273,12 @@ int proa_future_set_result(struct proa_future *fut, int32_t res, void *value)
 	PROA__CHECK_THREAD(sched(fut));
 	if (fut->priv.state != PROA_FUTURE_PENDING)
 		return -EALREADY;
+	if (sched(fut)->closed)
+		return PROA_ECLOSED;
+	/* The work underneath holds @fut until it resolves it: a result
+	 * from another hand would let the owner release @fut under it. */
+	if (held(fut))
+		return -EBUSY;
 	resolve(fut, res, value);
 	return 0;
 }
@@ -267,13 +306,16 @@ void proa__future_ts_run(struct proa__mpsc_node *node)
 	struct proa_future *fut =
 	    proa_container_of(node, struct proa_future, priv.ts);
 
-	if (fut->priv.state == PROA_FUTURE_PENDING) {
+	if (fut->priv.state == PROA_FUTURE_PENDING && !held(fut)) {
 		resolve(fut, fut->priv.ts_res, fut->priv.ts_value);
 	} else if (sched(fut)->debug) {
 		proa__log(PROA_LOG_DEBUG,
 			  "future %p: threadsafe result %d dropped, the "
-			  "future was already done",
-			  (void *)fut, fut->priv.ts_res);
+			  "future was %s",
+			  (void *)fut, fut->priv.ts_res,
+			  fut->priv.state == PROA_FUTURE_PENDING
+			      ? "the work of another (it has a canceller)"
+			      : "already done");
 	}
 	/* Last touch of the future on this path: fini may proceed now. */
 	proa__atomic_store(&fut->priv.ts_state, TS_DELIVERED, PROA__RELEASE);
@@ -284,6 +326,8 @@ int proa_future_cancel(struct proa_future *fut)
 	PROA__CHECK_THREAD(sched(fut));
 	if (fut->priv.state != PROA_FUTURE_PENDING)
 		return -EALREADY;
+	if (sched(fut)->closed)
+		return PROA_ECLOSED;
 	if (fut->priv.flags & FF_CANCEL_REQ)
 		return 0;
 	fut->priv.flags |= FF_CANCEL_REQ;
@@ -321,6 +365,16 @@ void proa_future_set_canceller(struct proa_future *fut,
 			       proa_future_cancel_fn fn, void *arg)
 {
 	PROA__CHECK_THREAD(sched(fut));
+	if ((fut->priv.flags & FF_OP_BOUND) &&
+	    !proa_op_is_idle(fut->priv.canceller_arg)) {
+		/* The op's completion will still resolve @fut: dropping the
+		 * bond would let @fut be released under it. */
+		proa__log(PROA_LOG_ERROR,
+			  "proa_future_set_canceller(): future %p has an "
+			  "operation in flight bound to it; left as it is",
+			  (void *)fut);
+		return;
+	}
 	fut->priv.canceller = fn;
 	fut->priv.canceller_arg = fn ? arg : NULL;
 	fut->priv.flags &= (uint8_t)~FF_OP_BOUND;

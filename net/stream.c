@@ -202,6 +202,7 @@ static void complete(struct proa_stream *s, int32_t res, size_t got)
 	s->rbuf = NULL;
 	s->rgot = NULL;
 	s->delim = NULL;
+	proa_future_set_canceller(fut, NULL, NULL);
 	proa_future_set_result(fut, res, NULL);
 }
 
@@ -450,6 +451,7 @@ static void drain_done(struct proa_stream *s, int32_t res)
 	s->dfut = NULL;
 	proa_handle_cancel(&s->dcheck); /* -ENOENT if idle: fine */
 	restore_marks(s);
+	proa_future_set_canceller(fut, NULL, NULL);
 	proa_future_set_result(fut, res, NULL);
 }
 

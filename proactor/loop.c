@@ -819,6 +819,7 @@ int proa_loop_close(struct proa_loop *loop)
 	proa__signals_exit(loop);
 	trim_handles(loop, 0);
 	loop->closed = true;
+	loop->sched.closed = true;
 	return 0;
 }
 

@@ -79,9 +79,10 @@ PROA_API void proa_future_init(struct proa_future *fut, struct proa_loop *loop);
  * In debug mode, a future that failed and whose result nobody read (with
  * proa_future_result()) is logged here.
  *
- * Return: 0; -EBUSY if @fut is pending with a canceller or an operation
- *         bound to it, has callbacks waiting to run, or has a threadsafe
- *         result on its way (then nothing is released).
+ * Return: 0; -EBUSY if @fut is pending with a canceller, is an input a
+ *         combinator still waits for, has a bound operation in flight,
+ *         has callbacks waiting to run, or has a threadsafe result on its
+ *         way (then nothing is released).
  * Thread: loop.
  */
 PROA_API int proa_future_fini(struct proa_future *fut);
@@ -99,7 +100,8 @@ PROA_API void proa_future_set_name(struct proa_future *fut, const char *name);
  * is scheduled for the next drain.  The first callback is stored in the
  * future; later ones take a small allocation.
  *
- * Return: 0; -EINVAL if @fn is NULL; -ENOMEM.
+ * Return: 0; -EINVAL if @fn is NULL; -ENOMEM; PROA_ECLOSED if the loop
+ *         is closed (nothing would run @fn).
  * Thread: loop.
  */
 PROA_API int proa_future_add_done_callback(struct proa_future *fut,
@@ -119,7 +121,13 @@ PROA_API int proa_future_remove_done_callback(struct proa_future *fut,
  * proa_future_set_result() - resolve @fut with @res (>= 0 or -errno) and an
  * optional @value.  A @res of -ECANCELED resolves it as cancelled.
  *
- * Return: 0; -EALREADY if @fut is already done.
+ * A future with a canceller (a bound operation in flight, a combinator's
+ * output, a pool job, a connect) is the work's to resolve: it still holds
+ * @fut, so a result from another hand is refused.  Use
+ * proa_future_cancel() to end it early.
+ *
+ * Return: 0; -EALREADY if @fut is already done; -EBUSY if @fut has a
+ *         canceller; PROA_ECLOSED if the loop is closed.
  * Thread: loop.
  */
 PROA_API int proa_future_set_result(struct proa_future *fut, int32_t res,
@@ -130,7 +138,8 @@ PROA_API int proa_future_set_result(struct proa_future *fut, int32_t res,
  * thread.
  *
  * The result reaches @fut on the loop thread, where it is dropped if @fut
- * was cancelled meanwhile.  @fut must stay valid until then:
+ * was cancelled meanwhile, or has a canceller (see above; logged in debug
+ * mode).  @fut must stay valid until then:
  * proa_future_fini() returns -EBUSY while the result is on its way.
  *
  * Return: 0; -EALREADY if a threadsafe result was already posted;
@@ -150,7 +159,7 @@ PROA_API int proa_future_set_result_threadsafe(struct proa_future *fut,
  * ends: CANCELLED, or DONE with the result that won the race.
  *
  * Return: 0 if cancelled or requested (also when already requested);
- *         -EALREADY if @fut is done.
+ *         -EALREADY if @fut is done; PROA_ECLOSED if the loop is closed.
  * Thread: loop.
  */
 PROA_API int proa_future_cancel(struct proa_future *fut);
@@ -181,7 +190,9 @@ PROA_API bool proa_future_is_done(const struct proa_future *fut);
 /**
  * proa_future_set_canceller() - for code that builds futures: @fn(@fut,
  * @arg) is called (once) by proa_future_cancel() while @fut is pending, to
- * stop the work underneath, which then resolves @fut.  NULL clears it.
+ * stop the work underneath, which then resolves @fut.  NULL clears it; the
+ * work clears it before it resolves @fut itself.  Ignored (and logged)
+ * while an operation bound to @fut is in flight.
  * Thread: loop.
  */
 PROA_API void proa_future_set_canceller(struct proa_future *fut,
@@ -208,7 +219,10 @@ PROA_API int proa_future_bind_op(struct proa_future *fut, struct proa_op *op);
  *        borrowed until @out resolves.
  *
  * @out's result is 0 if all succeeded, else the result of the failed input
- * with the lowest index.  Cancelling @out cancels the inputs still pending.
+ * with the lowest index.  Cancelling @out cancels the inputs still pending;
+ * @out then ends CANCELLED if any input ended so.  @out is the
+ * combinator's to resolve (proa_future_set_result() on it is -EBUSY), and
+ * an input it waits for cannot be released (proa_future_fini() is -EBUSY).
  *
  * Return: 0; -EINVAL for @n == 0, NULLs or futures of another loop;
  *         -EBUSY if @out is not pending; -ENOMEM.
@@ -220,9 +234,10 @@ PROA_API int proa_future_all(struct proa_future *out,
 /**
  * proa_future_any() - @out resolves when the first future in @futs is done.
  *
- * @out's result is the index of that future; the others keep running.
- * Cancelling @out cancels the inputs still pending.  Arguments and return
- * as proa_future_all().
+ * @out's result is the index of that future; the others keep running, and
+ * are no longer borrowed.  Cancelling @out cancels the inputs still
+ * pending: @out ends CANCELLED if the first to end was cancelled.
+ * Arguments, return and ownership as proa_future_all().
  * Thread: loop.
  */
 PROA_API int proa_future_any(struct proa_future *out,
@@ -235,7 +250,9 @@ PROA_API int proa_future_any(struct proa_future *out,
  * On timeout @in is cancelled and @out resolves once @in has ended (so a
  * bound operation's buffers are free when @out's callbacks run): with
  * -ETIMEDOUT if @in ended cancelled, else with the result that won the
- * race.  Cancelling @out cancels @in.
+ * race.  Cancelling @out before the deadline cancels @in and disarms the
+ * timer: @out then ends as @in does, CANCELLED however long @in takes.
+ * Ownership as proa_future_all().
  *
  * Return: 0; -EINVAL, -EBUSY, -ENOMEM as proa_future_all().
  * Thread: loop.

@@ -327,8 +327,13 @@ static void test_cancel_with_canceller_waits_for_the_work(void **state)
 	/* Requested once; asking again does not call it again. */
 	assert_res(proa_future_cancel(&fut), 0);
 	assert_int_equal(c.calls, 1);
-	/* Pending with a canceller: the work may still touch it. */
+	/* Pending with a canceller: the work may still touch it, so it is
+	 * neither released nor resolved by another hand. */
 	assert_res(proa_future_fini(&fut), -EBUSY);
+	assert_res(proa_future_set_result(&fut, 17, NULL), -EBUSY);
+	assert_int_equal(proa_future_state(&fut), PROA_FUTURE_PENDING);
+	/* The work lets go of it, then resolves it. */
+	proa_future_set_canceller(&fut, NULL, NULL);
 	assert_res(proa_future_set_result(&fut, 17, NULL), 0);
 	assert_int_equal(proa_future_state(&fut), PROA_FUTURE_DONE);
 	assert_int_equal(proa_future_result(&fut, NULL), 17);
@@ -341,6 +346,7 @@ static void test_cancel_with_canceller_waits_for_the_work(void **state)
 	proa_future_init(&fut, loop);
 	proa_future_set_canceller(&fut, canceller_fn, &c);
 	assert_res(proa_future_cancel(&fut), 0);
+	proa_future_set_canceller(&fut, NULL, NULL);
 	assert_res(proa_future_set_result(&fut, -ECANCELED, NULL), 0);
 	assert_int_equal(proa_future_state(&fut), PROA_FUTURE_CANCELLED);
 	assert_res(proa_future_fini(&fut), 0);
@@ -458,6 +464,68 @@ static void test_bound_op_never_submitted(void **state)
 	assert_int_equal(proa_future_state(&fut), PROA_FUTURE_CANCELLED);
 	assert_res(proa_future_fini(&fut), 0);
 	proa_test_loop_close(loop);
+	(void)state;
+}
+
+/* A bound op in flight holds its future: a result from the owner (or from
+ * another thread) is refused, and the future cannot be released until the
+ * op's completion is in (ASan: the completion used to resolve a future
+ * already released). */
+static void test_bound_op_in_flight_holds_its_future(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct proa_future fut;
+	struct proa_op op;
+	int p[2];
+	char buf[4];
+
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	proa_future_init(&fut, loop);
+	proa_op_init(&op, NULL, NULL);
+	assert_res(proa_future_bind_op(&fut, &op), 0);
+	assert_res(proa_op_read(loop, &op, p[0], buf, sizeof(buf), -1), 0);
+	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
+	assert_res(proa_future_set_result(&fut, 7, NULL), -EBUSY);
+	assert_res(proa_future_fini(&fut), -EBUSY);
+	/* Clearing the canceller does not drop the bond either. */
+	proa_future_set_canceller(&fut, NULL, NULL);
+	assert_res(proa_future_fini(&fut), -EBUSY);
+	/* A threadsafe result is dropped: the op's own result wins. */
+	assert_res(proa_future_set_result_threadsafe(&fut, 9, NULL), 0);
+	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
+	assert_false(proa_future_is_done(&fut));
+	assert_int_equal(write(p[1], "xy", 2), 2);
+	assert_res(proa_loop_run_until_complete(loop, &fut), 0);
+	assert_int_equal(proa_future_result(&fut, NULL), 2);
+	assert_true(proa_op_is_idle(&op));
+	assert_res(proa_future_fini(&fut), 0);
+	close(p[0]);
+	close(p[1]);
+	proa_test_loop_close(loop);
+	(void)state;
+}
+
+/* After close nothing runs: a future of the loop takes no result, no
+ * callback and no cancel, and it can still be released. */
+static void test_future_of_a_closed_loop_refuses_and_releases(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct proa_future fut;
+	unsigned n = 0;
+
+	proa_future_init(&fut, loop);
+	assert_res(proa_future_add_done_callback(&fut, count_cb, &n), 0);
+	assert_res(proa_future_add_done_callback(&fut, count_cb, &n), 0);
+	assert_res(proa_loop_close(loop), 0);
+	assert_res(proa_future_set_result(&fut, 1, NULL), PROA_ECLOSED);
+	assert_res(proa_future_add_done_callback(&fut, count_cb, &n),
+		   PROA_ECLOSED);
+	assert_res(proa_future_cancel(&fut), PROA_ECLOSED);
+	assert_false(proa_future_is_done(&fut));
+	/* The callbacks' nodes go with it (LeakSanitizer). */
+	assert_res(proa_future_fini(&fut), 0);
+	assert_int_equal(n, 0);
+	assert_res(proa_loop_free(loop), 0);
 	(void)state;
 }
 
@@ -918,6 +986,125 @@ static void test_with_timeout(void **state)
 	(void)state;
 }
 
+/* A canceller that takes a while: the work ends 30 ms after it is asked. */
+struct slow_work {
+	struct proa_future *fut;
+	struct proa_timer timer;
+	struct proa_loop *loop;
+};
+
+static void slow_work_ends(void *arg)
+{
+	struct slow_work *w = arg;
+
+	proa_future_set_canceller(w->fut, NULL, NULL);
+	assert_res(proa_future_set_result(w->fut, -ECANCELED, NULL), 0);
+}
+
+static void slow_work_cancel(struct proa_future *fut, void *arg)
+{
+	struct slow_work *w = arg;
+
+	(void)fut;
+	assert_res(proa_loop_call_later(w->loop, &w->timer, 30000000,
+					slow_work_ends, w),
+		   0);
+}
+
+/* The combinators own @out and wait for their inputs: the owner cannot
+ * resolve @out under them, nor release an input they wait for (both used
+ * to leave the combinator writing into released memory). */
+static void test_combinators_own_out_and_inputs(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct proa_future a, b, out;
+	struct proa_future *ptrs[2] = {&a, &b};
+	int kind;
+
+	for (kind = 0; kind < 3; kind++) {
+		proa_future_init(&a, loop);
+		proa_future_init(&b, loop);
+		proa_future_init(&out, loop);
+		if (kind == 0)
+			assert_res(proa_future_all(&out, ptrs, 2), 0);
+		else if (kind == 1)
+			assert_res(proa_future_any(&out, ptrs, 2), 0);
+		else
+			assert_res(
+			    proa_future_with_timeout(&out, &a, 5000000000ull),
+			    0);
+		assert_res(proa_future_set_result(&out, 3, NULL), -EBUSY);
+		assert_res(proa_future_fini(&out), -EBUSY);
+		assert_res(proa_future_fini(&a), -EBUSY);
+		if (kind != 2)
+			assert_res(proa_future_fini(&b), -EBUSY);
+		assert_res(proa_future_set_result(&a, 1, NULL), 0);
+		assert_res(proa_future_set_result(&b, 2, NULL), 0);
+		assert_res(proa_loop_run_until_complete(loop, &out), 0);
+		assert_res(proa_future_result(&out, NULL), kind == 2 ? 1 : 0);
+		while (proa_loop_run(loop, PROA_RUN_NOWAIT) > 0)
+			;
+		assert_res(proa_future_fini(&a), 0);
+		assert_res(proa_future_fini(&b), 0);
+		assert_res(proa_future_fini(&out), 0);
+	}
+	proa_test_loop_close(loop);
+	(void)state;
+}
+
+/* Cancelling @out ends it CANCELLED: any() does not report input 0 as the
+ * winner, all() does not give an earlier input's error, and with_timeout()
+ * does not call it a timeout when the input takes longer to wind down
+ * than the deadline. */
+static void test_cancelled_combinators_end_cancelled(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct proa_future f[2], out, in;
+	struct proa_future *ptrs[2] = {&f[0], &f[1]};
+	struct slow_work w = {.fut = &in, .loop = loop};
+	int i;
+
+	for (i = 0; i < 2; i++)
+		proa_future_init(&f[i], loop);
+	proa_future_init(&out, loop);
+	assert_res(proa_future_any(&out, ptrs, 2), 0);
+	assert_res(proa_future_cancel(&out), 0);
+	assert_res(proa_loop_run_until_complete(loop, &out), 0);
+	assert_int_equal(proa_future_state(&out), PROA_FUTURE_CANCELLED);
+	assert_res(proa_future_result(&out, NULL), -ECANCELED);
+	for (i = 0; i < 2; i++)
+		assert_res(proa_future_fini(&f[i]), 0);
+	assert_res(proa_future_fini(&out), 0);
+
+	/* all(): input 0 failed before the cancel, input 1 is cancelled. */
+	for (i = 0; i < 2; i++)
+		proa_future_init(&f[i], loop);
+	proa_future_init(&out, loop);
+	assert_res(proa_future_set_result(&f[0], -EIO, NULL), 0);
+	assert_res(proa_future_all(&out, ptrs, 2), 0);
+	assert_res(proa_future_cancel(&out), 0);
+	assert_res(proa_loop_run_until_complete(loop, &out), 0);
+	assert_int_equal(proa_future_state(&out), PROA_FUTURE_CANCELLED);
+	assert_res(proa_future_result(&f[0], NULL), -EIO);
+	for (i = 0; i < 2; i++)
+		assert_res(proa_future_fini(&f[i]), 0);
+	assert_res(proa_future_fini(&out), 0);
+
+	/* with_timeout(): deadline 10 ms, the input's cancel takes 30. */
+	proa_future_init(&in, loop);
+	proa_future_set_canceller(&in, slow_work_cancel, &w);
+	proa_future_init(&out, loop);
+	assert_res(proa_future_with_timeout(&out, &in, 10000000), 0);
+	assert_res(proa_future_cancel(&out), 0);
+	assert_res(proa_loop_run_until_complete(loop, &out), 0);
+	assert_int_equal(proa_future_state(&out), PROA_FUTURE_CANCELLED);
+	assert_res(proa_future_result(&out, NULL), -ECANCELED);
+	assert_res(proa_future_fini(&in), 0);
+	assert_res(proa_future_fini(&out), 0);
+	proa_test_loop_close(loop);
+	(void)state;
+}
+
 static void test_combinators_refuse_bad_input(void **state)
 {
 	struct proa_loop *loop = proa_test_loop_new();
@@ -976,6 +1163,8 @@ int main(void)
 	    cmocka_unit_test(test_bound_nop_resolves_with_its_result),
 	    cmocka_unit_test(test_bound_read_completes_or_is_cancelled),
 	    cmocka_unit_test(test_bound_op_never_submitted),
+	    cmocka_unit_test(test_bound_op_in_flight_holds_its_future),
+	    cmocka_unit_test(test_future_of_a_closed_loop_refuses_and_releases),
 	    cmocka_unit_test(test_cancel_racing_completion_10k_via_futures),
 	    cmocka_unit_test(test_threadsafe_result_from_the_loop_thread),
 	    cmocka_unit_test(test_threadsafe_results_from_another_thread),
@@ -987,6 +1176,8 @@ int main(void)
 	    cmocka_unit_test(
 		test_any_losers_released_while_pending_free_everything),
 	    cmocka_unit_test(test_with_timeout),
+	    cmocka_unit_test(test_combinators_own_out_and_inputs),
+	    cmocka_unit_test(test_cancelled_combinators_end_cancelled),
 	    cmocka_unit_test(test_combinators_refuse_bad_input),
 	};
 
