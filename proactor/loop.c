@@ -838,9 +838,7 @@ int proa_loop_discard_after_fork(struct proa_loop *loop)
 			close(loop->wake_fd);
 		loop->wake_fd = -1;
 		proa__signals_exit(loop);
-		/* The child inherited the forking thread's mask: give back
-		 * what the loop blocked there. */
-		pthread_sigmask(SIG_UNBLOCK, &loop->sig_blocked, NULL);
+		proa__signals_after_fork(loop);
 		trim_handles(loop, 0);
 	}
 	free(loop);

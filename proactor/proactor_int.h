@@ -136,8 +136,12 @@ struct proa_loop { /* NOLINT(clang-analyzer-optin.performance.Padding) */
 
 	/* signals: a signalfd polled by an internal op */
 	int sig_fd;
-	sigset_t sig_mask;    /* signals watched */
-	sigset_t sig_blocked; /* signals we blocked (and unblock at the end) */
+	sigset_t sig_mask; /* signals watched */
+	/* The thread whose per-thread counts (signal.c) hold sig_mask: the
+	 * one that started the first watch, then the owner from its first
+	 * run on. */
+	pthread_t sig_thread;
+	bool sig_thread_set;
 	struct proa_link signals;
 	struct proa_link *sig_cursor; /* next watch while dispatching */
 	struct proa_op sig_op;
@@ -291,6 +295,9 @@ void proa__run_timed(struct proa_loop *loop, proa_callback_fn fn, void *arg,
 		     struct proa_op *op);
 /* Signals block in the owner thread too (signal.c). */
 void proa__signals_first_run(struct proa_loop *loop);
+/* A child of fork() gives back what the loop's watches blocked in the
+ * forking thread, whose mask it inherited (signal.c). */
+void proa__signals_after_fork(struct proa_loop *loop);
 
 static inline void proa__run_callback(struct proa_loop *loop,
 				      proa_callback_fn fn, void *arg)

@@ -4,24 +4,77 @@
  *
  * The signalfd is polled by an internal op and read with read(2) on the
  * loop thread: signalfd hands out the signals pending for the *reading*
- * thread, so the read must not happen on a kernel worker.  Signals are
- * blocked in the thread that starts the watch and again in the thread that
- * first runs the loop (they differ when a loop is made on one thread and
- * run on another).  No code ever runs in signal context.
+ * thread, so the read must not happen on a kernel worker.  No code ever
+ * runs in signal context.
+ *
+ * A signal mask belongs to a thread, and several loops may run on one
+ * thread, so the blocking is counted per thread (tl_watchers): a signal is
+ * blocked when the first loop of the thread watches it and unblocked, if
+ * proa blocked it, when the last one stops.  A loop's watches count in the
+ * thread that started its first watch; a loop made and set up on one
+ * thread and run on another counts them again in its owner at the first
+ * run, and the setting-up thread keeps them blocked (loop.h says so).
  */
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proactor_int.h"
+
+/* Per thread: the loops watching each signal here, and whether proa
+ * blocked it (it was not blocked before the first of them). */
+static _Thread_local unsigned tl_watchers[NSIG];
+static _Thread_local bool tl_blocked[NSIG];
+
+static void thread_hold(int signo)
+{
+	sigset_t one, old;
+
+	if (tl_watchers[signo]++ > 0)
+		return;
+	sigemptyset(&one);
+	sigaddset(&one, signo);
+	pthread_sigmask(SIG_BLOCK, &one, &old);
+	tl_blocked[signo] = !sigismember(&old, signo);
+}
+
+static void thread_release(int signo)
+{
+	static const struct timespec zero = {0, 0};
+	sigset_t one;
+
+	if (--tl_watchers[signo] > 0 || !tl_blocked[signo])
+		return;
+	tl_blocked[signo] = false;
+	sigemptyset(&one);
+	sigaddset(&one, signo);
+	/* An instance that arrived while watched and was not read yet would
+	 * meet the default action (often death) the moment it is
+	 * unblocked: it was the watch's, and the watch is gone. */
+	for (;;) {
+		int got = sigtimedwait(&one, NULL, &zero);
+
+		if (got != signo && !(got < 0 && errno == EINTR))
+			break;
+	}
+	pthread_sigmask(SIG_UNBLOCK, &one, NULL);
+}
+
+/* Whether this thread's counts hold @loop's watches. */
+static bool counted_here(const struct proa_loop *loop)
+{
+	return loop->sig_thread_set &&
+	       pthread_equal(loop->sig_thread, pthread_self());
+}
 
 static void sig_op_done(struct proa_op *op);
 
 void proa__signals_init(struct proa_loop *loop)
 {
 	sigemptyset(&loop->sig_mask);
-	sigemptyset(&loop->sig_blocked);
+	loop->sig_thread_set = false;
 	proa_list_init(&loop->signals);
 	proa_op_init(&loop->sig_op, sig_op_done, loop);
 	loop->sig_op.priv.iflags = PROA__OPF_INTERNAL;
@@ -34,8 +87,31 @@ bool proa__signals_active(const struct proa_loop *loop)
 
 void proa__signals_first_run(struct proa_loop *loop)
 {
-	if (!proa_list_empty(&loop->signals))
-		pthread_sigmask(SIG_BLOCK, &loop->sig_mask, NULL);
+	int signo;
+
+	if (counted_here(loop))
+		return;
+	/* Set up on another thread: count (and block) here as well. */
+	for (signo = 1; signo < NSIG; signo++) {
+		if (sigismember(&loop->sig_mask, signo) == 1)
+			thread_hold(signo);
+	}
+	loop->sig_thread = pthread_self();
+	loop->sig_thread_set = true;
+}
+
+void proa__signals_after_fork(struct proa_loop *loop)
+{
+	int signo;
+
+	/* The child is a copy of the forking thread: its counts, its mask. */
+	if (!counted_here(loop))
+		return;
+	for (signo = 1; signo < NSIG; signo++) {
+		if (sigismember(&loop->sig_mask, signo) == 1)
+			thread_release(signo);
+	}
+	sigemptyset(&loop->sig_mask);
 }
 
 void proa__signals_exit(struct proa_loop *loop)
@@ -113,24 +189,22 @@ static bool watched_by_others(struct proa_loop *loop, int signo)
 /* Add @signo to the watched set: block it, and update the signalfd. */
 static int watch(struct proa_loop *loop, int signo)
 {
-	sigset_t one, old;
 	int fd;
 
-	sigemptyset(&one);
-	sigaddset(&one, signo);
-	pthread_sigmask(SIG_BLOCK, &one, &old);
-	if (!sigismember(&old, signo))
-		sigaddset(&loop->sig_blocked, signo);
+	if (!loop->sig_thread_set) {
+		loop->sig_thread = pthread_self();
+		loop->sig_thread_set = true;
+	}
+	if (counted_here(loop))
+		thread_hold(signo);
 	sigaddset(&loop->sig_mask, signo);
 	fd =
 	    signalfd(loop->sig_fd, &loop->sig_mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (fd < 0) {
 		fd = -errno;
 		sigdelset(&loop->sig_mask, signo);
-		if (sigismember(&loop->sig_blocked, signo)) {
-			sigdelset(&loop->sig_blocked, signo);
-			pthread_sigmask(SIG_UNBLOCK, &one, NULL);
-		}
+		if (counted_here(loop))
+			thread_release(signo);
 		return fd;
 	}
 	loop->sig_fd = fd;
@@ -139,18 +213,12 @@ static int watch(struct proa_loop *loop, int signo)
 
 static void unwatch(struct proa_loop *loop, int signo)
 {
-	sigset_t one;
-
 	sigdelset(&loop->sig_mask, signo);
 	if (loop->sig_fd >= 0)
 		signalfd(loop->sig_fd, &loop->sig_mask,
 			 SFD_NONBLOCK | SFD_CLOEXEC);
-	if (sigismember(&loop->sig_blocked, signo)) {
-		sigdelset(&loop->sig_blocked, signo);
-		sigemptyset(&one);
-		sigaddset(&one, signo);
-		pthread_sigmask(SIG_UNBLOCK, &one, NULL);
-	}
+	if (counted_here(loop))
+		thread_release(signo);
 }
 
 int proa_signal_start(struct proa_loop *loop, struct proa_signal *sig,

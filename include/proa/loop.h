@@ -509,6 +509,12 @@ PROA_API bool proa_timer_is_active(const struct proa_timer *t);
  * creating threads.  Several watches of one signal all run, in order of
  * starting.  Standard signals that arrive while one is pending coalesce.
  *
+ * The blocking is counted per thread, over every loop of the thread: a
+ * signal stays blocked while any loop of the thread watches it.  A loop
+ * whose watches were started before its first run on another thread blocks
+ * them in its owner thread at that run too; the thread that started them
+ * keeps them blocked.
+ *
  * Return: 0; -EINVAL for a bad signal or NULL @fn; -EBUSY if @sig is
  *         started; -EMFILE/-ENFILE/-ENOMEM; PROA_ECLOSED after close.
  * Thread: loop.
@@ -519,8 +525,10 @@ PROA_API int proa_signal_start(struct proa_loop *loop, struct proa_signal *sig,
 /**
  * proa_signal_stop() - stop watching; the callback will not run again.
  *
- * When the last watch of a signal stops, the signal is unblocked again if
- * proa_signal_start() blocked it.
+ * When the last watch of a signal in this thread stops, the signal is
+ * unblocked again if proa_signal_start() blocked it.  An instance that
+ * arrived while it was watched and that no loop has read yet is discarded
+ * first, not left to meet the default action.
  *
  * Return: 0, or -ENOENT if @sig was not started.
  * Thread: loop.

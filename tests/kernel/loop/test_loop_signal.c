@@ -202,6 +202,110 @@ static void test_signal_watch_started_before_run_on_other_thread(void **state)
 	(void)state;
 }
 
+/* The mask is the thread's, shared by its loops: one loop stopping its
+ * watch leaves the signal blocked for another loop of the thread that
+ * still watches it (it used to unblock it, and the next signal killed the
+ * process). */
+static void test_signal_two_loops_of_one_thread_share_the_block(void **state)
+{
+	struct proa_loop *a = proa_test_loop_new();
+	struct proa_loop *b = proa_test_loop_new();
+	struct watch wa = {0}, wb = {0};
+
+	assert_false(blocked(SIGUSR1));
+	assert_res(proa_signal_start(a, &wa.sig, SIGUSR1, watch_cb, NULL), 0);
+	assert_res(proa_signal_start(b, &wb.sig, SIGUSR1, watch_cb, NULL), 0);
+	assert_res(proa_signal_stop(&wa.sig), 0);
+	assert_true(blocked(SIGUSR1));
+	assert_int_equal(raise(SIGUSR1), 0);
+	drive_until_runs(b, &wb.runs, 1);
+	assert_int_equal(wa.runs, 0);
+	assert_res(proa_signal_stop(&wb.sig), 0);
+	assert_false(blocked(SIGUSR1));
+	assert_res(proa_loop_run(a, PROA_RUN_DEFAULT), 0);
+	assert_res(proa_loop_run(b, PROA_RUN_DEFAULT), 0);
+	proa_test_loop_close(a);
+	proa_test_loop_close(b);
+	(void)state;
+}
+
+/* A signal that arrived while watched and was not read yet is the watch's:
+ * stopping the last watch discards it instead of unblocking it into its
+ * default action, which for SIGUSR1 ends the process (and this test). */
+static void test_signal_pending_at_last_stop_is_discarded(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct watch w = {0};
+	sigset_t pend;
+
+	assert_res(proa_signal_start(loop, &w.sig, SIGUSR1, watch_cb, NULL), 0);
+	assert_int_equal(raise(SIGUSR1), 0);
+	sigpending(&pend);
+	assert_true(sigismember(&pend, SIGUSR1));
+	assert_res(proa_signal_stop(&w.sig), 0);
+	assert_false(blocked(SIGUSR1));
+	sigpending(&pend);
+	assert_false(sigismember(&pend, SIGUSR1));
+	assert_int_equal(w.runs, 0);
+	assert_res(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
+	proa_test_loop_close(loop);
+	(void)state;
+}
+
+static void no_cb(struct proa_signal *sig)
+{
+	(void)sig;
+}
+
+struct own_block {
+	struct proa_loop *loop;
+	struct proa_signal sig;
+	int signo;
+	bool blocked_after;
+	int close_ret;
+};
+
+static void *run_own_block(void *arg)
+{
+	struct own_block *o = arg;
+
+	assert_true(blocked(o->signo)); /* created so by the application */
+	proa_loop_run(o->loop, PROA_RUN_NOWAIT);
+	proa_signal_stop(&o->sig);
+	o->close_ret = proa_loop_close(o->loop);
+	o->blocked_after = blocked(o->signo);
+	return NULL;
+}
+
+/* Set up on one thread, run on a thread the application created with the
+ * signal blocked on purpose: the run thread's own block survives the last
+ * stop (it used to be removed), and the setting-up thread keeps the block
+ * it was given, as loop.h says. */
+static void test_signal_run_thread_keeps_its_own_block(void **state)
+{
+	struct own_block o = {0};
+	sigset_t one;
+	pthread_t th;
+
+	o.signo = SIGRTMIN + 2;
+	o.loop = proa_test_loop_new();
+	assert_false(blocked(o.signo));
+	assert_res(proa_signal_start(o.loop, &o.sig, o.signo, no_cb, NULL), 0);
+	assert_true(blocked(o.signo));
+	sigemptyset(&one);
+	sigaddset(&one, o.signo);
+	/* The new thread inherits this mask: blocked, as the application
+	 * wants it there. */
+	pthread_sigmask(SIG_BLOCK, &one, NULL);
+	assert_int_equal(pthread_create(&th, NULL, run_own_block, &o), 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_res(o.close_ret, 0);
+	assert_true(o.blocked_after);
+	assert_true(blocked(o.signo));
+	assert_res(proa_loop_free(o.loop), 0);
+	(void)state;
+}
+
 static void test_signal_bad_input_is_refused(void **state)
 {
 	struct proa_loop *loop = proa_test_loop_new();
@@ -232,6 +336,10 @@ int main(void)
 	    cmocka_unit_test(test_signal_already_blocked_stays_blocked),
 	    cmocka_unit_test(
 		test_signal_watch_started_before_run_on_other_thread),
+	    cmocka_unit_test(
+		test_signal_two_loops_of_one_thread_share_the_block),
+	    cmocka_unit_test(test_signal_pending_at_last_stop_is_discarded),
+	    cmocka_unit_test(test_signal_run_thread_keeps_its_own_block),
 	    cmocka_unit_test(test_signal_bad_input_is_refused),
 	};
 
