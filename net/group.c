@@ -175,16 +175,6 @@ static int ctl_locked(struct proa_loop_group *g, unsigned i,
 	return ret;
 }
 
-static int ctl(struct proa_loop_group *g, unsigned i, proa_callback_fn fn)
-{
-	int ret;
-
-	pthread_mutex_lock(&g->ctl_lock);
-	ret = ctl_locked(g, i, fn);
-	pthread_mutex_unlock(&g->ctl_lock);
-	return ret;
-}
-
 static struct proa_protocol *counted(void *arg, struct proa_transport *t)
 {
 	struct gloop *gl = arg;
@@ -567,10 +557,19 @@ static int listen_check(struct proa_loop_group *g, enum proa_group_mode mode,
 		return -EINVAL;
 	if (on_loop_of(g))
 		return -EDEADLK;
-	if (atomic_load(&g->shut))
-		return -ESHUTDOWN;
-	if (g->listening)
-		return -EBUSY;
+	return 0;
+}
+
+/* Takes ctl_lock for the whole listen, so that two listens at once (or a
+ * listen and a shutdown) cannot both find the group idle.  Returns with
+ * the lock held on success only. */
+static int listen_begin(struct proa_loop_group *g)
+{
+	pthread_mutex_lock(&g->ctl_lock);
+	if (atomic_load(&g->shut) || g->listening) {
+		pthread_mutex_unlock(&g->ctl_lock);
+		return atomic_load(&g->shut) ? -ESHUTDOWN : -EBUSY;
+	}
 	return 0;
 }
 
@@ -603,9 +602,14 @@ int proa_loop_group_listen(struct proa_loop_group *g, const char *host,
 
 	if (ret < 0)
 		return ret;
+	ret = listen_begin(g);
+	if (ret < 0)
+		return ret;
 	if (proa__parse_numeric(host && host[0] ? host : "0.0.0.0", port,
-				&g->addr, &g->addrlen) < 0)
+				&g->addr, &g->addrlen) < 0) {
+		pthread_mutex_unlock(&g->ctl_lock);
 		return -EINVAL;
+	}
 	listen_take(g, mode, opt, factory, arg);
 	/* The caller's reuse_port: share with other processes too. */
 	g->shared = g->opt.reuse_port;
@@ -613,14 +617,16 @@ int proa_loop_group_listen(struct proa_loop_group *g, const char *host,
 	atomic_store(&g->port, port);
 	k = mode == PROA_GROUP_HANDOFF ? 1 : g->n;
 	for (i = 0; i < k; i++) {
-		ret = ctl(g, i, listen_here);
+		ret = ctl_locked(g, i, listen_here);
 		if (ret < 0) {
 			while (i-- > 0)
-				ctl(g, i, close_server_here);
+				ctl_locked(g, i, close_server_here);
+			pthread_mutex_unlock(&g->ctl_lock);
 			return ret;
 		}
 	}
 	g->listening = true;
+	pthread_mutex_unlock(&g->ctl_lock);
 	return 0;
 }
 
@@ -644,13 +650,16 @@ int proa_loop_group_listen_fd(struct proa_loop_group *g, int fd,
 	ret = proa__stream_socket_listens(fd);
 	if (ret <= 0)
 		return ret < 0 ? ret : -EINVAL;
+	ret = listen_begin(g);
+	if (ret < 0)
+		return ret;
 	listen_take(g, mode, opt, factory, arg);
 	g->shared = false;
 	g->adopted = true;
 	k = mode == PROA_GROUP_HANDOFF ? 1 : g->n;
 	for (i = 0; i < k; i++) {
 		g->gl[i].lfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-		ret = g->gl[i].lfd < 0 ? -errno : ctl(g, i, listen_here);
+		ret = g->gl[i].lfd < 0 ? -errno : ctl_locked(g, i, listen_here);
 		if (ret < 0)
 			break;
 	}
@@ -659,13 +668,15 @@ int proa_loop_group_listen_fd(struct proa_loop_group *g, int fd,
 			close(g->gl[i].lfd); /* its server was not made */
 		g->gl[i].lfd = -1;
 		while (i-- > 0)
-			ctl(g, i, close_server_here);
+			ctl_locked(g, i, close_server_here);
 		g->adopted = false;
 		atomic_store(&g->port, 0);
+		pthread_mutex_unlock(&g->ctl_lock);
 		return ret;
 	}
 	close(fd);
 	g->listening = true;
+	pthread_mutex_unlock(&g->ctl_lock);
 	return 0;
 }
 

@@ -606,6 +606,81 @@ static void test_bad_input(void **state)
 	assert_res(proa_loop_group_free(NULL), 0);
 }
 
+struct racer {
+	struct proa_loop_group *g;
+	pthread_barrier_t *bar;
+	bool adopt;
+	int fd;
+	int ret;
+};
+
+static void *race_listen(void *arg)
+{
+	struct racer *r = arg;
+
+	pthread_barrier_wait(r->bar);
+	if (r->adopt)
+		r->ret = proa_loop_group_listen_fd(
+		    r->g, r->fd, PROA_GROUP_HANDOFF, NULL, echo_make, NULL);
+	else
+		r->ret = proa_loop_group_listen(r->g, "127.0.0.1", 0,
+						PROA_GROUP_HANDOFF, NULL,
+						echo_make, NULL);
+	return NULL;
+}
+
+/*
+ * Two listens at once on one group: one serves, the other is -EBUSY.  Both
+ * used to pass the "already listening" check before either set it, the
+ * second server replaced the first in the group, and the first, leaked,
+ * kept loop 0 from ever stopping (proa_loop_group_free() hung).  A race:
+ * 100 rounds with the threads released together by a barrier (it showed
+ * within 1-131 rounds).
+ */
+static void test_listens_at_once_one_wins(void **state)
+{
+	struct proa_loop_group_options go = {.nloops = 2, .no_pin = true};
+	struct proa_loop_group *g;
+	pthread_barrier_t bar;
+	struct racer r[2];
+	pthread_t th[2];
+	int round, i, won;
+
+	(void)state;
+	for (round = 0; round < 100; round++) {
+		assert_res(proa_loop_group_new(&g, &go), 0);
+		assert_int_equal(pthread_barrier_init(&bar, NULL, 2), 0);
+		for (i = 0; i < 2; i++) {
+			r[i] = (struct racer){.g = g, .bar = &bar, .fd = -1};
+			/* Every other round, one of them adopts a socket. */
+			if (i == 1 && round % 2) {
+				uint16_t port;
+
+				r[i].adopt = true;
+				r[i].fd = made_elsewhere(&port);
+				assert_true(r[i].fd >= 0);
+			}
+			assert_int_equal(
+			    pthread_create(&th[i], NULL, race_listen, &r[i]),
+			    0);
+		}
+		won = 0;
+		for (i = 0; i < 2; i++) {
+			assert_int_equal(pthread_join(th[i], NULL), 0);
+			if (r[i].ret == 0)
+				won++;
+			else
+				assert_res(r[i].ret, -EBUSY);
+			/* A refused adoption leaves the socket the caller's. */
+			if (r[i].adopt && r[i].ret != 0)
+				close(r[i].fd);
+		}
+		assert_int_equal(won, 1);
+		pthread_barrier_destroy(&bar);
+		assert_res(proa_loop_group_free(g), 0);
+	}
+}
+
 /*
  * SO_REUSEPORT is shared between a group's own loops only: a second
  * group on the port of a first, or a listener that asks for the port to
@@ -677,6 +752,7 @@ int main(void)
 	    cmocka_unit_test(test_adopted_handoff),
 	    cmocka_unit_test(test_shutdown_with_open_connections),
 	    cmocka_unit_test(test_bad_input),
+	    cmocka_unit_test(test_listens_at_once_one_wins),
 	    cmocka_unit_test(test_reuseport_port_of_another),
 	    cmocka_unit_test(test_pinned_cpus),
 	    cmocka_unit_test(test_handoff_caps_each_loop),
