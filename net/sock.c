@@ -142,6 +142,15 @@ struct proa__fdrx {
 	} ctl;
 };
 
+/* No room for another message's descriptors: stop receiving until the
+ * owner takes some, so that a peer cannot make us hold more than
+ * PROA_TRANSPORT_FDS_QUEUED descriptors (and starve the process of them). */
+static bool fdrx_full(const struct proa__fdrx *rx)
+{
+	return rx->n - rx->head + PROA_TRANSPORT_FDS_MAX >
+	       PROA_TRANSPORT_FDS_QUEUED;
+}
+
 static void fdrx_free(struct proa__fdrx *rx)
 {
 	unsigned i;
@@ -265,7 +274,7 @@ static void start_read(struct proa__sock *t)
 		return;
 	}
 	if (!proa_op_is_idle(&t->rop) || t->on_starved || !t->want_read ||
-	    !can_read(t) || t->held_len > 0)
+	    !can_read(t) || t->held_len > 0 || (t->fdrx && fdrx_full(t->fdrx)))
 		return;
 	if (t->is_pipe && t->rpoll)
 		ret = proa_op_poll(t->base.loop, &t->rop, t->fd, POLLIN, 0);
@@ -1888,6 +1897,7 @@ int proa_transport_take_fd(struct proa_transport *bt)
 {
 	struct proa__sock *t;
 	struct proa__fdrx *rx;
+	int fd;
 
 	if (!bt)
 		return -EINVAL;
@@ -1898,5 +1908,13 @@ int proa_transport_take_fd(struct proa_transport *bt)
 		return -EOPNOTSUPP;
 	if (rx->head == rx->n)
 		return -EAGAIN;
-	return rx->q[rx->head++];
+	fd = rx->q[rx->head++];
+	/* The receive stopped for want of room: room for a message again.
+	 * Not from here (the caller may be inside data_received, reading
+	 * the buffer the next receive fills): from the ready list. */
+	if (rx->n - rx->head + PROA_TRANSPORT_FDS_MAX ==
+		PROA_TRANSPORT_FDS_QUEUED &&
+	    !t->eof_seen && t->held_len == 0)
+		proa_loop_call_soon(bt->loop, &t->resume, resume_run, t);
+	return fd;
 }

@@ -769,6 +769,8 @@ PROA_API int proa_transport_from_fd(struct proa_transport **out,
 
 /* The most descriptors one proa_transport_write_fds() passes. */
 #define PROA_TRANSPORT_FDS_MAX 16
+/* The most received descriptors a transport holds untaken. */
+#define PROA_TRANSPORT_FDS_QUEUED 128
 
 /**
  * proa_transport_write_fds() - queue @len bytes (copied) with descriptors
@@ -798,7 +800,9 @@ PROA_API int proa_transport_write_fds(struct proa_transport *t,
  * room lets the kernel close what came.  Descriptors that arrive with
  * some bytes are queued before data_received shows those bytes; take
  * them with proa_transport_take_fd().  More than the room in one message
- * fails the transport with -EMSGSIZE (the kernel closed the rest).
+ * fails the transport with -EMSGSIZE (the kernel closed the rest).  At
+ * most PROA_TRANSPORT_FDS_QUEUED wait untaken: the transport receives
+ * nothing more (bytes included; the peer waits) until some are taken.
  * Return: 0 (also when on already); -EOPNOTSUPP if @t is not a UNIX
  *         stream socket; -EBUSY once a receive is in flight or after
  *         close(); -ENOMEM.

@@ -760,6 +760,75 @@ static void test_scm_rights_round_trip(void **state)
 	proa_test_loop_close(loop);
 }
 
+/* Takes every descriptor waiting on @t, closing each; how many so far. */
+static unsigned take_all(struct proa_transport *t, unsigned *taken)
+{
+	int fd;
+
+	while ((fd = proa_transport_take_fd(t)) >= 0) {
+		close(fd);
+		(*taken)++;
+	}
+	return *taken;
+}
+
+/* A peer that sends descriptors faster than they are taken cannot make the
+ * receiver hold more than PROA_TRANSPORT_FDS_QUEUED of them (it held all it
+ * was sent, 969 in the audit that found it, up to the process's limit):
+ * the receive stops, the peer waits, and taking some lets the rest come,
+ * none lost. */
+static void test_scm_rights_queue_is_bounded(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct peer tx = {.p.ops = &peer_ops};
+	struct fdpeer rx = {.pe.p.ops = &fdpeer_ops, .leave = true};
+	struct proa_transport *t = NULL;
+	struct proa_timer window;
+	const unsigned msgs = 20, per = PROA_TRANSPORT_FDS_MAX;
+	const unsigned held = PROA_TRANSPORT_FDS_QUEUED / per;
+	int sp[2], p[2], fds[PROA_TRANSPORT_FDS_MAX];
+	unsigned i, taken = 0;
+	bool passed = false;
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	assert_res(proa_transport_from_fd(&t, loop, sp[0], NULL, &tx.p), 0);
+	assert_res(proa_transport_from_fd(&t, loop, sp[1], NULL, &rx.pe.p), 0);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	for (i = 0; i < per; i++)
+		fds[i] = p[0];
+	for (i = 0; i < msgs; i++)
+		assert_res(proa_transport_write_fds(tx.t, "m", 1, fds, per), 0);
+	close(p[0]);
+	close(p[1]);
+	/* A message's descriptors come with its byte: bytes count them. */
+	DRIVE_NS(loop, rx.pe.rx == held);
+	/* Nothing more comes while the queue is full (a 100 ms window). */
+	memset(&window, 0, sizeof(window));
+	assert_res(
+	    proa_loop_call_later(loop, &window, 100000000, set_flag, &passed),
+	    0);
+	DRIVE_NS(loop, passed);
+	assert_int_equal(rx.pe.rx, held);
+	/* Room for one message: one more comes. */
+	for (i = 0; i < per; i++) {
+		int fd = proa_transport_take_fd(rx.pe.t);
+
+		assert_true(fd >= 0);
+		close(fd);
+		taken++;
+	}
+	DRIVE_NS(loop, rx.pe.rx == held + 1);
+	/* Taken as they come, all arrive. */
+	DRIVE_NS(loop, take_all(rx.pe.t, &taken) == msgs * per);
+	assert_int_equal(rx.pe.rx, msgs);
+	assert_res(proa_transport_close(tx.t), 0);
+	DRIVE_NS(loop, tx.lost && rx.pe.lost);
+	assert_res(tx.err, 0);
+	assert_res(rx.pe.err, 0);
+	proa_test_loop_close(loop);
+}
+
 /* Transports that are not UNIX sockets refuse to pass descriptors. */
 static void test_scm_rights_refused(void **state)
 {
@@ -933,6 +1002,8 @@ int main(void)
 					    teardown_check),
 	    cmocka_unit_test_setup_teardown(test_scm_rights_round_trip, setup,
 					    teardown_check),
+	    cmocka_unit_test_setup_teardown(test_scm_rights_queue_is_bounded,
+					    setup, teardown_check),
 	    cmocka_unit_test_setup_teardown(test_scm_rights_refused, setup,
 					    teardown_check),
 	};
