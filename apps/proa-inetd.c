@@ -21,7 +21,10 @@
  * connections are refused), running commands may finish; after --grace
  * seconds those still running get SIGTERM, and SIGKILL 2 s later.  A
  * second signal kills them at once.  Then a summary goes to stderr and
- * the exit status is 0.
+ * the exit status is 0.  Each command runs in a session of its own (so a
+ * terminal's ^C reaches inetd only), and those signals go to its whole
+ * process group: what it started goes with it.  It gets no descriptor of
+ * inetd's but the connection.
  *
  * A command that cannot be started (no such file, not executable) is
  * reported on stderr with the reason proa_spawn() gives, and its
@@ -69,6 +72,7 @@ struct inetd {
 	 * descriptors, processes or memory: started again when @retry
 	 * fires, and nothing more is accepted meanwhile (-1: none) */
 	int held_fd;
+	unsigned held_tries; /* retries of @held_fd so far */
 	unsigned max_children;
 	unsigned running;
 	struct proa_link children;
@@ -119,6 +123,14 @@ static bool parse_uint(const char *s, unsigned long max, unsigned long *out)
 }
 
 /* ---- the listening socket --------------------------------------------- */
+
+static bool is_ip(const char *s)
+{
+	struct in6_addr a;
+
+	return inet_pton(AF_INET, s, &a) == 1 ||
+	       inet_pton(AF_INET6, s, &a) == 1;
+}
 
 static int listen_on(const char *host, uint16_t port, uint16_t *bound)
 {
@@ -253,6 +265,13 @@ static int serve(struct inetd *d, int fd)
 	envp[k++] = e_lport;
 
 	memset(&o, 0, sizeof(o));
+	/* A session of its own: the terminal's ^C and a supervisor's kill of
+	 * our group reach inetd alone, which then grants the grace; and the
+	 * command's own children share its group, so the drain's signals
+	 * reach them too.  No descriptor of ours but the socket goes along:
+	 * what inetd inherited (a launcher's pipe, a secret) is not a
+	 * network client's business. */
+	o.flags = PROA_SPAWN_SETSID | PROA_SPAWN_CLOSE_FDS;
 	o.argv = d->argv;
 	o.envp = envp;
 	for (i = 0; i < 3; i++) {
@@ -288,12 +307,17 @@ out:
 
 static void retry_accept(void *arg);
 
+/* How long a held connection waits while no command runs (so none will
+ * exit and give back what was short): 50 retries, 5 s. */
+#define HOLD_TRIES_IDLE 50
+
 /* Out of descriptors, processes or memory for @fd's command: keep the
  * connection and stop accepting for a while (the backlog keeps the
- * others), rather than take and drop every waiting client. */
+ * others), rather than take and drop every waiting client.  Said once per
+ * connection held, not at every retry. */
 static void hold(struct inetd *d, int fd, int err)
 {
-	if (d->held_fd < 0)
+	if (d->held_tries == 0)
 		fprintf(stderr,
 			PROG
 			": cannot start a command now (%s); the connection "
@@ -311,10 +335,23 @@ static void retry_accept(void *arg)
 	if (fd >= 0) {
 		d->held_fd = -1;
 		ret = serve(d, fd);
-		if (ret < 0) {
+		if (ret < 0 && ++d->held_tries >= HOLD_TRIES_IDLE &&
+		    d->running == 0) {
+			/* Nothing runs, so nothing will give back what is
+			 * short: the shortage is the process's own (a low
+			 * RLIMIT_NOFILE, RLIMIT_NPROC) and waiting longer
+			 * would hold the client and the backlog for ever. */
+			fprintf(stderr,
+				PROG ": cannot start a command for 5 s with "
+				     "none running (%s); connection closed\n",
+				proa_strerror(ret));
+			close(fd);
+			d->spawn_failed++;
+		} else if (ret < 0) {
 			hold(d, fd, ret);
 			return;
 		}
+		d->held_tries = 0;
 	}
 	arm_accept(d);
 }
@@ -375,13 +412,20 @@ static void arm_accept(struct inetd *d)
 
 /* ---- draining --------------------------------------------------------- */
 
+/* Each running command and what it started: its process group (it leads
+ * one, PROA_SPAWN_SETSID).  The command is not reaped yet, so its number
+ * cannot name another group.  Processes that left the group, or that a
+ * command left behind when it exited, are not followed. */
 static void kill_all(struct inetd *d, int sig)
 {
+	struct proa_process *p;
 	struct proa_link *l;
 
-	for (l = d->children.next; l != &d->children; l = l->next)
-		proa_process_kill(proa_container_of(l, struct child, link)->p,
-				  sig);
+	for (l = d->children.next; l != &d->children; l = l->next) {
+		p = proa_container_of(l, struct child, link)->p;
+		if (kill(-proa_process_pid(p), sig) < 0)
+			proa_process_kill(p, sig);
+	}
 }
 
 static void on_grace(void *arg)
@@ -476,6 +520,13 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "+H:p:m:g:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'H':
+			if (!is_ip(optarg)) {
+				fprintf(stderr,
+					PROG ": bad --host %s: not an IPv4 or "
+					     "IPv6 address\n",
+					optarg);
+				return 2;
+			}
 			host = optarg;
 			break;
 		case 'p':

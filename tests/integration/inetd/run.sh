@@ -31,9 +31,11 @@ work=$(mktemp -d)
 lib_cleanup_on_exit
 
 SRV_PORT=
-# start ARGS...: start proa-inetd ARGS and read its port.
+START_WRAP=()
+# start ARGS...: start proa-inetd ARGS (under "${START_WRAP[@]}", if set)
+# and read its port.
 start() {
-	lib_start_server "$bin" "$@" || return 1
+	lib_start_server "${START_WRAP[@]}" "$bin" "$@" || return 1
 	case $SRV_LINE in
 	"listening on 127.0.0.1:"[0-9]*)
 		SRV_PORT=${SRV_LINE##*:}
@@ -85,6 +87,9 @@ check "--help exits 0 with the usage" test "$rc" -eq 0 -a "${out:0:6}" = "usage:
 check "--max-children 0 exits 2" test $? -eq 2
 "$bin" --port 1 >/dev/null 2>&1
 check "no command exits 2" test $? -eq 2
+"$bin" --host localhost -- /bin/true >/dev/null 2>"$work/host.err"
+check "--host that is not an address exits 2, said once" \
+	test $? -eq 2 -a "$(wc -l <"$work/host.err")" -eq 1
 
 # ---- stdio is the connection --------------------------------------------
 
@@ -132,6 +137,52 @@ else
 	fail "wave: server did not start under ulimit -n 24"
 fi
 
+# Fewer descriptors than any command needs, and none running to give some
+# back: the held connection is closed after 5 s (not held for ever), and
+# the warning is said once, not at every retry.
+# (prlimit: the limit must not reach the shell's own redirections.)
+START_WRAP=(prlimit --nofile=8:8 --)
+start -- /bin/cat
+ok=$?
+START_WRAP=()
+if [ "$ok" -eq 0 ]; then
+	client "no descriptors for any command" eof
+	stop_server TERM
+	check "starved: the connection was given up, counted" \
+		grep -q "1 connections, 0 commands exited 0, 0 otherwise, 1 could not start" "$SRV_ERR"
+	check "starved: the warning said once" \
+		test "$(grep -c "cannot start a command now" "$SRV_ERR")" -eq 1
+else
+	fail "starved: server did not start under prlimit --nofile=8"
+fi
+
+# ---- what a command gets ------------------------------------------------
+
+# A descriptor inetd inherited without close-on-exec does not reach the
+# commands, and each command leads a session of its own (so a terminal's
+# ^C reaches inetd alone, which grants the grace).
+exec 7<"$0"
+# shellcheck disable=SC2016
+start -- /bin/sh -c 'if [ -e /proc/$$/fd/7 ]; then echo leak $$; else echo clean $$; fi'
+ok=$?
+exec 7<&-
+if [ "$ok" -eq 0 ]; then
+	line=$(run_limited 60 python3 "$client" hold "$SRV_PORT")
+	stop_server TERM
+	check "inherited descriptors stay with inetd ('$line')" test "${line%% *}" = clean
+else
+	fail "descriptors: server did not start"
+fi
+# shellcheck disable=SC2016
+if start -- /bin/sh -c 'echo $$ $(cut -d" " -f6 /proc/$$/stat)'; then
+	line=$(run_limited 60 python3 "$client" hold "$SRV_PORT")
+	stop_server TERM
+	check "a command leads its own session ('$line')" \
+		test -n "${line%% *}" -a "${line%% *}" = "${line##* }"
+else
+	fail "session: server did not start"
+fi
+
 # ---- a command that cannot start ---------------------------------------
 
 if start -- "$work/no-such-program"; then
@@ -156,17 +207,20 @@ fi
 
 # ---- the grace period ---------------------------------------------------------
 
-# A command that ignores SIGTERM: SIGTERM at the end of the grace, SIGKILL
-# 2 s later; the server exits 0 and no process of it is left.
+# A command that ignores SIGTERM, with a child of its own that holds the
+# connection too: SIGTERM at the end of the grace, SIGKILL 2 s later, to
+# both (the command's process group); the server exits 0 and no process of
+# it is left.
 # shellcheck disable=SC2016
-if start --grace 1 -- /bin/sh -c 'trap "" TERM; echo $$; exec sleep 100'; then
+if start --grace 1 -- /bin/sh -c 'trap "" TERM; sleep 100 & echo $$ $!; wait'; then
 	mkfifo "$work/hold"
 	run_limited 60 python3 "$client" hold "$SRV_PORT" >"$work/hold" &
 	hold=$!
 	exec {hfd}<>"$work/hold"
-	cpid=
-	read -r -t 20 -u "$hfd" cpid
-	check "grace: the command runs (pid '$cpid')" test -n "$cpid"
+	cpid= gpid=
+	read -r -t 20 -u "$hfd" cpid gpid
+	check "grace: the command and its child run (pids '$cpid' '$gpid')" \
+		test -n "$cpid" -a -n "$gpid"
 	server_signal TERM
 	stopped "grace" "1 connections, 0 commands exited 0, 1 otherwise"
 	check "grace: SIGTERM, then SIGKILL were sent" \
@@ -174,6 +228,10 @@ if start --grace 1 -- /bin/sh -c 'trap "" TERM; echo $$; exec sleep 100'; then
 	wait "$hold"
 	check "grace: the client saw its connection close" test $? -eq 0
 	check "grace: the command is gone" test -n "$cpid" -a ! -d "/proc/$cpid"
+	# (Dead, it may wait a moment as a zombie for its new parent.)
+	state=$(cut -d" " -f3 "/proc/$gpid/stat" 2>/dev/null)
+	check "grace: its child is gone (state '$state')" \
+		test -n "$gpid" -a \( -z "$state" -o "$state" = Z \)
 	exec {hfd}<&-
 else
 	fail "grace: server did not start"
