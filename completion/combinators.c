@@ -146,8 +146,8 @@ static int comb_start(struct proa_future *out, struct proa_future *const *futs,
 		c->slots[i].idx = i;
 	}
 	for (i = 0; i < n; i++) {
-		ret = proa_future_add_done_callback(futs[i], comb_input_done,
-						    &c->slots[i]);
+		ret = proa__future_add_waiter(futs[i], comb_input_done,
+					      &c->slots[i]);
 		if (ret < 0)
 			goto err_detach;
 	}
@@ -250,7 +250,7 @@ int proa_future_with_timeout(struct proa_future *out, struct proa_future *in,
 		free(w);
 		return ret;
 	}
-	ret = proa_future_add_done_callback(in, wt_in_done, w);
+	ret = proa__future_add_waiter(in, wt_in_done, w);
 	if (ret < 0) {
 		s->ops->timer_cancel(&w->timer);
 		free(w);
@@ -258,9 +258,4 @@ int proa_future_with_timeout(struct proa_future *out, struct proa_future *in,
 	}
 	proa_future_set_canceller(out, wt_cancel, w);
 	return 0;
-}
-
-bool proa__combinator_cb(proa_future_fn fn)
-{
-	return fn == comb_input_done || fn == wt_in_done;
 }

@@ -221,8 +221,11 @@ void proa__future_ts_run(struct proa__mpsc_node *node);
 
 /* Resolve @fut if it is still pending (combinators).  Loop thread. */
 void proa__future_resolve(struct proa_future *fut, int32_t res, void *value);
-/* Whether @fn is a combinator's callback on its inputs (combinators.c). */
-bool proa__combinator_cb(proa_future_fn fn);
+/* proa_future_add_done_callback() for a combinator waiting on an input:
+ * proa_future_fini() refuses to release @fut while it waits.  Loop
+ * thread. */
+int proa__future_add_waiter(struct proa_future *fut, proa_future_fn fn,
+			    void *arg);
 
 /*
  * Whether an options struct's reserved tail is all zero.  A caller built

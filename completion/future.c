@@ -24,7 +24,8 @@
 /* fut->priv.flags */
 #define FF_RETRIEVED (1U << 0) /* proa_future_result() was called */
 #define FF_CANCEL_REQ (1U << 1)
-#define FF_OP_BOUND (1U << 2) /* canceller_arg is a struct proa_op */
+#define FF_OP_BOUND (1U << 2)	/* canceller_arg is a struct proa_op */
+#define FF_FN0_WAITER (1U << 3) /* fn0 is a combinator's (add_waiter) */
 
 /* fut->priv.ts_state: the threadsafe result's journey */
 enum { TS_NONE = 0, TS_POSTED, TS_DELIVERED };
@@ -35,6 +36,7 @@ struct proa__future_cb {
 	struct proa_future *fut;
 	proa_future_fn fn;
 	void *arg;
+	bool waiter; /* a combinator's (proa__future_add_waiter()) */
 };
 
 static uint32_t nsched(const struct proa_future *fut)
@@ -60,6 +62,7 @@ static void run_first(void *arg)
 
 	fut->priv.fn0 = NULL;
 	fut->priv.arg0 = NULL;
+	fut->priv.flags &= (uint8_t)~FF_FN0_WAITER;
 	nsched_add(fut, -1);
 	fn(fut, fn_arg);
 }
@@ -156,10 +159,10 @@ static bool combinator_waits(const struct proa_future *fut)
 {
 	const struct proa__future_cb *cb;
 
-	if (fut->priv.fn0 && proa__combinator_cb(fut->priv.fn0))
+	if (fut->priv.fn0 && (fut->priv.flags & FF_FN0_WAITER))
 		return true;
 	for (cb = fut->priv.more; cb; cb = cb->next) {
-		if (proa__combinator_cb(cb->fn))
+		if (cb->waiter)
 			return true;
 	}
 	return false;
@@ -201,13 +204,12 @@ int proa_future_fini(struct proa_future *fut)
 	return 0;
 }
 
-int proa_future_add_done_callback(struct proa_future *fut, proa_future_fn fn,
-				  void *arg)
+static int add_cb(struct proa_future *fut, proa_future_fn fn, void *arg,
+		  bool waiter)
 {
 	struct proa__future_cb *cb;
 	bool done;
 
-	PROA__CHECK_THREAD(sched(fut));
 	if (!fn)
 		return -EINVAL;
 	if (sched(fut)->closed)
@@ -219,6 +221,8 @@ int proa_future_add_done_callback(struct proa_future *fut, proa_future_fn fn,
 	    fut->priv.run.priv.state == PROA__H_IDLE) {
 		fut->priv.fn0 = fn;
 		fut->priv.arg0 = arg;
+		if (waiter)
+			fut->priv.flags |= FF_FN0_WAITER;
 		if (done)
 			schedule_first(fut);
 		return 0;
@@ -231,6 +235,7 @@ int proa_future_add_done_callback(struct proa_future *fut, proa_future_fn fn,
 	cb->fut = fut;
 	cb->fn = fn;
 	cb->arg = arg;
+	cb->waiter = waiter;
 	if (done) {
 		schedule_extra(fut, cb);
 		return 0;
@@ -238,6 +243,19 @@ int proa_future_add_done_callback(struct proa_future *fut, proa_future_fn fn,
 	*fut->priv.more_tail = cb;
 	fut->priv.more_tail = &cb->next;
 	return 0;
+}
+
+int proa_future_add_done_callback(struct proa_future *fut, proa_future_fn fn,
+				  void *arg)
+{
+	PROA__CHECK_THREAD(sched(fut));
+	return add_cb(fut, fn, arg, false);
+}
+
+int proa__future_add_waiter(struct proa_future *fut, proa_future_fn fn,
+			    void *arg)
+{
+	return add_cb(fut, fn, arg, true);
 }
 
 int proa_future_remove_done_callback(struct proa_future *fut, proa_future_fn fn,
@@ -252,6 +270,7 @@ int proa_future_remove_done_callback(struct proa_future *fut, proa_future_fn fn,
 	    fut->priv.run.priv.state == PROA__H_IDLE) {
 		fut->priv.fn0 = NULL;
 		fut->priv.arg0 = NULL;
+		fut->priv.flags &= (uint8_t)~FF_FN0_WAITER;
 		n++;
 	}
 	pp = &fut->priv.more;
