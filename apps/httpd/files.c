@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -444,25 +445,85 @@ static void chain_read_end(struct file_lookup *l, bool whole)
 	chain_end(l, FILE_OK);
 }
 
-/* What a statx of the O_PATH descriptor says: FILE_OK for a regular file
- * we may serve, else what to answer.  Root reads every file
- * (CAP_DAC_OVERRIDE), so running as root would publish a 0600 or 000
- * file: serve only what any user may read.  Asked each time: once --user
- * has dropped root, the kernel's own check on the open is the rule. */
-static enum file_result stat_verdict(const struct statx *stx)
+/* Whether @path (beneath the root) names a directory others may search. */
+static bool searchable_beneath(int rootfd, const char *path)
+{
+	struct stat st;
+
+	return fstatat(rootfd, path, &st, 0) == 0 && S_ISDIR(st.st_mode) &&
+	       (st.st_mode & S_IXOTH);
+}
+
+/*
+ * Running as root, CAP_DAC_OVERRIDE passes the directories above a file
+ * too, so a 0644 file in a 0700 home directory would be published: every
+ * directory between the root and the object @fd (opened at @path beneath
+ * @rootfd) must be one others may search (the root itself is the
+ * operator's choice).  The object's real path, from /proc, names the
+ * directories a symlink led through; without /proc, @path's own prefixes.
+ * The dentries were just walked by the open, so these stats find them in
+ * memory.
+ */
+static bool others_may_reach(int rootfd, int fd, const char *path)
+{
+	char root[PATH_MAX], obj[PATH_MAX], proc[40], *c;
+	ssize_t rn, on;
+	size_t base;
+	bool ok = true;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", rootfd);
+	rn = readlink(proc, root, sizeof(root) - 1);
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	on = readlink(proc, obj, sizeof(obj) - 1);
+	if (rn > 0 && on > 0 && root[0] == '/') {
+		root[rn] = 0;
+		obj[on] = 0;
+		base = rn == 1 ? 0 : (size_t)rn; /* a root of "/" */
+		if (strncmp(obj, root, (size_t)rn) != 0 || obj[base] != '/')
+			return false;
+		for (c = strchr(obj + base + 1, '/'); c && ok;
+		     c = strchr(c + 1, '/')) {
+			*c = 0;
+			ok = searchable_beneath(AT_FDCWD, obj);
+			*c = '/';
+		}
+		return ok;
+	}
+	if (strlen(path) >= sizeof(obj))
+		return false;
+	memcpy(obj, path, strlen(path) + 1);
+	for (c = strchr(obj, '/'); c && ok; c = strchr(c + 1, '/')) {
+		*c = 0;
+		ok = searchable_beneath(rootfd, obj);
+		*c = '/';
+	}
+	return ok;
+}
+
+/* What a statx of the O_PATH descriptor @pfd, opened at @path, says:
+ * FILE_OK for a regular file we may serve, else what to answer.  Root
+ * reads every file (CAP_DAC_OVERRIDE), so running as root would publish a
+ * 0600 or 000 file, or one in a private directory: serve only what any
+ * user may reach and read.  Asked each time: once --user has dropped root,
+ * the kernel's own check on the open is the rule. */
+static enum file_result stat_verdict(const struct statx *stx, int rootfd,
+				     int pfd, const char *path)
 {
 	const mode_t mode = stx->stx_mode;
 
 	if (S_ISDIR(mode))
 		return FILE_IS_DIR;
-	if (!S_ISREG(mode) || (!(mode & S_IROTH) && geteuid() == 0))
+	if (!S_ISREG(mode))
+		return FILE_FORBIDDEN;
+	if (geteuid() == 0 &&
+	    (!(mode & S_IROTH) || !others_may_reach(rootfd, pfd, path)))
 		return FILE_FORBIDDEN;
 	return FILE_OK;
 }
 
 static void chain_after_stat(struct file_lookup *l)
 {
-	enum file_result fr = stat_verdict(&l->stx);
+	enum file_result fr = stat_verdict(&l->stx, l->rootfd, l->pfd, l->path);
 
 	if (fr == FILE_FORBIDDEN && fault_stall_fifo &&
 	    S_ISFIFO(l->stx.stx_mode)) {
@@ -667,7 +728,7 @@ static enum file_result entry_open(int rootfd, const char *path, bool map_files,
 		close(pfd);
 		return fr;
 	}
-	fr = stat_verdict(&stx);
+	fr = stat_verdict(&stx, rootfd, pfd, path);
 	if (fr != FILE_OK) {
 		if (fr == FILE_FORBIDDEN && fault_stall_fifo &&
 		    S_ISFIFO(stx.stx_mode))
@@ -862,7 +923,8 @@ static enum file_result list_dir(int rootfd, const char *path,
 	if (fd < 0)
 		return errno_result(errno);
 	if (statx(fd, "", AT_EMPTY_PATH, STATX_MTIME | STATX_MODE, &stx) < 0 ||
-	    (!(stx.stx_mode & S_IROTH) && geteuid() == 0)) {
+	    (geteuid() == 0 && (!(stx.stx_mode & S_IROTH) ||
+				!others_may_reach(rootfd, fd, path)))) {
 		close(fd);
 		return FILE_FORBIDDEN;
 	}

@@ -441,6 +441,19 @@ printf 'group only\n' >"$root/grouponly.txt"
 chmod 640 "$root/grouponly.txt"
 if [ "$(id -u)" = 0 ]; then
 	check_raw "as root, a file other may not read (0640): 403" "GET /grouponly.txt $T" 403 yes
+	# Root passes every directory too: a file anyone may read, in a
+	# directory others may not search, is as private as a 0600 one
+	# (a 0644 file in a 0700 home), also through a symlink to it.
+	mkdir -p "$root/private/inner"
+	printf 'secret\n' >"$root/private/inner/f.txt"
+	printf 'open\n' >"$root/private/inner/g.txt"
+	chmod 644 "$root/private/inner/f.txt" "$root/private/inner/g.txt"
+	chmod 700 "$root/private"
+	ln -s private/inner/f.txt "$root/via-link.txt"
+	check_raw "as root, a 0644 file in a 0700 directory: 403" "GET /private/inner/f.txt $T" 403 yes
+	check_raw "as root, a symlink to a file in a 0700 directory: 403" "GET /via-link.txt $T" 403 yes
+	chmod 711 "$root/private"
+	check_raw "as root, a 0644 file under directories others may search: 200" "GET /private/inner/g.txt $T" 200 yes
 fi
 check_raw "/. names the root: served as /" "GET /. $T" 200 yes
 check_raw "/%2e names the root: served as /" "GET /%2e $T" 200 yes
