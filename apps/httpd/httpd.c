@@ -2061,8 +2061,13 @@ static int resolve_host(const char *name, struct addrinfo **res)
 	if (ret == 0)
 		ret = proa_future_result(&fut, &v);
 	proa_future_fini(&fut);
-	proa_loop_close(loop);
-	proa_loop_free(loop);
+	/* A lookup that failed may leave the resolver's other query (A or
+	 * AAAA) in flight: wind it down, or the close is refused and the
+	 * loop leaks. */
+	proa_loop_cancel_all(loop);
+	proa_loop_run(loop, PROA_RUN_DEFAULT);
+	if (proa_loop_free(loop) < 0)
+		fail("cannot close the resolver's loop");
 	*res = v;
 	return ret;
 }

@@ -118,8 +118,11 @@ check "--loops without a value exits 2 and says so: $err" \
 	test "$rc" = 2 -a -n "$(printf '%s' "$err" | grep -- '--loops needs a value')"
 err=$(run_limited 10 "$bin" --port 0 --host no-such-host.invalid "$root" 2>&1)
 rc=$?
-check "an unknown --host exits 1 and says it cannot resolve: $err" \
-	test "$rc" = 1 -a -n "$(printf '%s' "$err" | grep 'no-such-host.invalid')"
+# (A failed lookup left the resolver's second query in flight, the loop
+# would not close, and a sanitizer build reported the leak.)
+check "an unknown --host exits 1 and says it cannot resolve: $(head -1 <<<"$err")" \
+	test "$rc" = 1 -a -n "$(printf '%s' "$err" | grep 'no-such-host.invalid')" \
+	-a -z "$(printf '%s' "$err" | grep Sanitizer)"
 # Options after the directory (GNU getopt order), as the README shows.
 if lib_start_server "$bin" "$root" --port 0; then
 	case $SRV_LINE in
