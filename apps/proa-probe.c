@@ -299,6 +299,17 @@ static int check_round_trip(void)
 	return ret;
 }
 
+/* Whether everything printed reached stdout (a full disk, a closed pipe:
+ * a report that did not arrive is a failure, not an exit 0). */
+static bool flushed(void)
+{
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return true;
+	fprintf(stderr, "proa-probe: cannot write the report: %s\n",
+		strerror(errno));
+	return false;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -338,14 +349,19 @@ int main(int argc, char **argv)
 	       u.machine);
 	ret = proa_loop_new(&loop, NULL);
 	if (ret < 0) {
+		/* The ring may be there and the loop fail for another reason
+		 * (PROA_BACKEND or PROA_RING set wrong, no descriptors left):
+		 * say both. */
 		proa_io_uring_probe(why, sizeof(why));
-		fprintf(stderr, "proa-probe: no io_uring: %s\n", why);
+		fprintf(stderr,
+			"proa-probe: cannot make a loop: %s (io_uring: %s)\n",
+			proa_strerror(ret), why);
 		return 1;
 	}
 	proa_loop_describe(loop, desc, sizeof(desc));
 	fputs(desc, stdout);
 	if (features_only)
-		return proa_loop_free(loop) == 0 ? 0 : 1;
+		return proa_loop_free(loop) == 0 && flushed() ? 0 : 1;
 	printf("self-check:\n");
 	ret = 0;
 	if (check_nops(loop) < 0 || check_timers(loop) < 0 ||
@@ -359,5 +375,5 @@ int main(int argc, char **argv)
 	}
 	if (ret == 0)
 		printf("ok\n");
-	return ret;
+	return flushed() ? ret : 1;
 }
