@@ -146,6 +146,8 @@ static void entry_free(struct file_cache *c, struct fentry *e)
 {
 	if (e->data && !e->listing)
 		c->data_bytes -= e->size;
+	if (e->listing)
+		c->list_bytes -= e->size;
 	if (e->map)
 		munmap(e->map, e->size);
 	if (e->fd >= 0)
@@ -654,6 +656,15 @@ static void fault_stall(int pfd)
 		close(fd);
 }
 
+/* The same, as a listing that meets a FIFO in its directory sees it. */
+static void fault_stall_at(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0)
+		close(fd);
+}
+
 /* reopen and again/check, above. */
 static int reopen_read(int rootfd, const char *path, int pfd,
 		       const struct statx *stx)
@@ -806,6 +817,18 @@ static void table_insert(struct file_cache *c, struct fentry *e, uint32_t h,
 	c->count++;
 }
 
+/* FNV-1a, 64 bits: a listing page's ETag. */
+static uint64_t fnv1a(const char *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	while (n--) {
+		h ^= (unsigned char)*p++;
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
 /* A growing buffer of the listing's HTML; @fail once it could not grow. */
 struct hbuf {
 	char *p;
@@ -902,9 +925,10 @@ static int name_cmp(const void *a, const void *b)
 /*
  * The listing of the directory @path beneath the root, as an HTML page in
  * a new entry that no table holds (fd -1, the page as its data).  Names
- * starting with "." are left out, as nginx's autoindex does; at most
- * FILE_LIST_MAX entries are listed, and the page says how many were not.
- * On a pool worker.
+ * starting with "." are left out, as nginx's autoindex does, and as root
+ * what others may not read (files) or enter (directories); at most
+ * FILE_LIST_MAX entries, or FILE_LIST_PAGE_MAX bytes, are listed, and the
+ * page says how many were not.  On a pool worker.
  */
 static enum file_result list_dir(int rootfd, const char *path,
 				 struct fentry **out)
@@ -953,8 +977,15 @@ static enum file_result list_dir(int rootfd, const char *path,
 		if (fstatat(dirfd(dir), d->d_name, &st, AT_SYMLINK_NOFOLLOW) <
 		    0)
 			continue; /* gone meanwhile */
+		if (fault_stall_fifo && S_ISFIFO(st.st_mode))
+			fault_stall_at(dirfd(dir), d->d_name);
 		if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
 			continue; /* nothing we would serve */
+		/* As root, nor what others could not read or enter: its name
+		 * and size are not the world's either. */
+		if (geteuid() == 0 &&
+		    !(st.st_mode & (S_ISDIR(st.st_mode) ? S_IXOTH : S_IROTH)))
+			continue;
 		if (!(names[n].name = strdup(d->d_name)))
 			break;
 		names[n].dir = S_ISDIR(st.st_mode);
@@ -973,6 +1004,16 @@ static enum file_result list_dir(int rootfd, const char *path,
 	hb_puts(&b, *path ? "/</h1><hr><pre><a href=\"../\">../</a>\n"
 			  : "</h1><hr><pre>\n");
 	for (size_t i = 0; i < n; i++) {
+		/* Room for this entry at its longest (a name escapes to at
+		 * most 9 bytes a byte: 3 in the link, 6 in the text) and for
+		 * the tail ("... and N more", the end tags). */
+		if (b.len + 9 * strlen(names[i].name) + 64 + 256 >
+		    FILE_LIST_PAGE_MAX) {
+			more += n - i;
+			for (; i < n; i++)
+				free(names[i].name);
+			break;
+		}
 		hb_puts(&b, "<a href=\"");
 		hb_url(&b, names[i].name);
 		hb_puts(&b, names[i].dir ? "/\">" : "\">");
@@ -1007,7 +1048,12 @@ static enum file_result list_dir(int rootfd, const char *path,
 	e->mtime_nsec = stx.stx_mtime.tv_nsec;
 	e->lnext = e->lprev = e;
 	fill_validators(e, "index.html");
-	/* The page, not the directory: a listing differs with its size. */
+	/* The page's own bytes: a file rewritten to another size of as many
+	 * digits changes the page, not its length nor the directory's mtime
+	 * (a strong validator must change with the representation). */
+	snprintf(e->etag, sizeof(e->etag), "\"%016llx-%llx\"",
+		 (unsigned long long)fnv1a(e->data, e->size),
+		 (unsigned long long)e->size);
 	*out = e;
 	return FILE_OK;
 }
@@ -1082,10 +1128,13 @@ static void open_done(struct file_lookup *l)
 	}
 	if (l->list) {
 		/* A page made for these waiters: in no table, freed when the
-		 * last of them has sent it. */
+		 * last of them has sent it.  Its reservation becomes its
+		 * size. */
+		c->list_bytes -= FILE_LIST_PAGE_MAX;
 		if (fr == FILE_OK) {
 			e->cache = c;
 			e->stale = true;
+			c->list_bytes += e->size;
 		}
 		goto hand_out;
 	}
@@ -1222,6 +1271,10 @@ static enum file_result lookup_join(struct file_cache *c, const char *path,
 	if (l) {
 		c->joined++;
 	} else {
+		/* A page being made holds its room until it is done. */
+		if (list &&
+		    c->list_bytes + FILE_LIST_PAGE_MAX > FILE_LIST_BUDGET)
+			return FILE_UNAVAILABLE;
 		if (!(l = lookup_new(c, path)))
 			return FILE_UNAVAILABLE;
 		l->hash = h;
@@ -1232,6 +1285,8 @@ static enum file_result lookup_join(struct file_cache *c, const char *path,
 				   : 0;
 		if (!lookup_submit(l))
 			return FILE_UNAVAILABLE;
+		if (list)
+			c->list_bytes += FILE_LIST_PAGE_MAX;
 		l->hnext = c->pending[h & (c->npending_buckets - 1)];
 		c->pending[h & (c->npending_buckets - 1)] = l;
 	}

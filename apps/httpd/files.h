@@ -70,6 +70,12 @@
 /* Entries a directory listing shows at most (the page says how many it
  * leaves out). */
 #define FILE_LIST_MAX 10000
+/* The most bytes a listing's page takes (entries beyond are counted as
+ * not listed), and the most all pages of one cache hold at once, those
+ * being made included: beyond, a listing is 503.  So a client that asks
+ * for listings and never reads them holds at most this much per loop. */
+#define FILE_LIST_PAGE_MAX ((size_t)1 << 20)
+#define FILE_LIST_BUDGET ((size_t)16 << 20)
 /* Longest path a lookup takes (the HTTP layer's limit is lower). */
 #define FILE_PATH_MAX 4352
 /* Files above FILE_CACHE_DATA_MAX and up to this are mapped, so that a
@@ -114,6 +120,7 @@ struct file_cache {
 	unsigned nbuckets;
 	unsigned count, max;
 	size_t data_bytes, data_max;
+	size_t list_bytes; /* listing pages alive or being made */
 	bool map_files;	   /* map bigger files (see above); set after init */
 	struct fentry lru; /* sentinel */
 	struct proa_loop *loop;	      /* whose pool looks files up */
@@ -206,8 +213,9 @@ void file_cache_close_soon(struct file_cache *c);
 
 /* Test hook: with PROA_HTTPD_FAULT_STALL_FIFO=1 in the environment, a
  * lookup that finds a FIFO opens it for reading and blocks until a writer
- * comes (and then answers 403 as usual), so that a test can stall the file
- * lane on purpose. */
+ * comes (and then answers 403 as usual), and so does a listing of a
+ * directory that holds one (then leaves it out as usual), so that a test
+ * can stall the file lane on purpose. */
 void files_fault_from_env(void);
 
 void file_cache_release(struct file_cache *c, struct fentry *e);

@@ -875,8 +875,14 @@ printf 'b\n' >"$ld/<b>&\"q'.txt"
 printf 'c\n' >"$ld/?#odd"
 printf 'd\n' >"$ld/.hidden"
 mkfifo "$ld/pipe"
+printf 's\n' >"$ld/secret-file"
+chmod 600 "$ld/secret-file"
+mkdir -p "$ld/closed-dir"
+chmod 700 "$ld/closed-dir"
 chmod 755 "$ld" "$ld/sub dir"
-if start_httpd --list "$root"; then
+big_ld=$root/big
+mkdir -p "$big_ld"
+if start_httpd --list --loops 1 "$root"; then
 	list=$(curl -sS "$URL/listed/")
 	check "--list: a directory without an index is listed (200, text/html)" \
 		test "$(curl -sS -o /dev/null -w '%{http_code} %{content_type}' "$URL/listed/")" = "200 text/html; charset=utf-8"
@@ -888,17 +894,94 @@ if start_httpd --list "$root"; then
 		grep -qF '<a href="sub%20dir/">sub dir/</a>' <<<"$list"
 	check "--list: dot files and FIFOs are not listed" \
 		test "$(grep -cE 'hidden|\.git|pipe' <<<"$list")" = 0
+	if [ "$(id -u)" = 0 ]; then
+		check "--list: as root, what others may not read or enter is not listed" \
+			test "$(grep -cE 'secret-file|closed-dir' <<<"$list")" = 0
+	fi
 	check "--list: a directory with an index still serves the index" \
 		test "$(curl -sS "$URL/sub/")" = "sub index"
 	check "--list: a path below a listing that is not there: 404" \
 		test "$(curl -sS -o /dev/null -w '%{http_code}' "$URL/listed/nope")" = 404
 	check "--list: HEAD of a listing has no body" \
 		test "$(curl -sS -I "$URL/listed/" | grep -c '^Content-Length: [1-9]')" = 1
+	# A file rewritten in place to a size of as many digits changes the
+	# page but neither its length nor the directory's mtime: the ETag
+	# must change all the same (it was made of those two).
+	etag1=$(curl -sS -I "$URL/listed/" | tr -d '\r' | sed -n 's/^ETag: //Ip')
+	printf 'ab\n' >"$ld/plain.txt"
+	etag2=$(curl -sS -I "$URL/listed/" | tr -d '\r' | sed -n 's/^ETag: //Ip')
+	check "--list: the ETag follows the page ($etag1, then $etag2)" \
+		test -n "$etag1" -a -n "$etag2" -a "$etag1" != "$etag2"
+	# Names that escape to ~1.8 KB each: the page stops at 1 MiB and
+	# says how many it left out.
+	python3 -c 'import os,sys
+for i in range(1000):
+    open(os.path.join(sys.argv[1], "%04d" % i + "\"" * 200), "w").close()' "$big_ld"
+	size=$(curl -sS "$URL/big/" | tee "$work/big.html" | wc -c)
+	check "--list: a page stops at 1 MiB ($size bytes) and says what it left out" \
+		test "$size" -le 1048576 -a "$size" -gt 900000 -a \
+		-n "$(grep -E '\.\.\. and [0-9]+ more not listed' "$work/big.html")"
 	stop_server TERM
 	check "--list: exits 0" test "$SRV_RC" = 0
 else
 	fail "proa-httpd --list did not start"
 fi
+# Pages being made, and made but not yet sent, hold at most 16 MiB per loop
+# (16 of at most 1 MiB): beyond, 503.  The fault hook stalls each listing
+# on a FIFO in its directory (16 paths to it through symlinks, 16 lookups),
+# so that 16 are held, deterministically, when the 17th comes; a writer
+# on the FIFO lets them all finish, and the room comes back.
+mkdir -p "$root/stalls" "$root/nofifo"
+mkfifo "$root/stalls/fifo"
+for i in $(seq 1 17); do ln -s stalls "$root/stall$i"; done
+if PROA_HTTPD_FAULT_STALL_FIFO=1 start_httpd --list --loops 1 "$root"; then
+	got=$(run_limited 60 python3 -c '
+import os, socket, sys
+port, fifo = int(sys.argv[1]), sys.argv[2]
+# What a listing request looks up first ("stallN": a directory; its
+# index.html: none) is remembered for a second: looked up now, each held
+# request reaches its listing (and its reservation) as soon as it is
+# parsed, so the 16 are held before the 17th comes (cold, those lookups
+# could let the 17th in first).
+warm = socket.create_connection(("127.0.0.1", port), timeout=20)
+for i in range(1, 18):
+    for path in (b"/stall%d" % i, b"/stall%d/index.html" % i):
+        warm.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += warm.recv(4096)
+        n = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+        body = head.split(b"\r\n\r\n", 1)[1]
+        while len(body) < n:
+            body += warm.recv(4096)
+warm.close()
+def ask(i):
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    s.sendall(b"GET /stall%d/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % i)
+    return s
+held = [ask(i) for i in range(1, 17)]
+late = ask(17)
+first = late.recv(12)[9:12].decode()
+w = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)  # a writer: the stalls end
+got = [s.recv(4096) for s in held]
+os.close(w)
+rest = sorted(set(g[9:12].decode() for g in got))
+odd = [g for g in got if g[9:12] != b"200"]
+print("17th:%s others:%s" % (first, ",".join(rest)))
+if odd:
+    sys.stderr.write("first odd answer: %r\n" % odd[0][-300:])
+' "$PORT" "$root/stalls/fifo")
+	check "--list: the 17th listing in the making is 503 ($got)" \
+		test "$got" = "17th:503 others:200"
+	# (A directory with no FIFO: with the writer gone, one stalls.)
+	check "--list: the room is back once they are done" \
+		test "$(curl -sS -o /dev/null -w '%{http_code}' "$URL/nofifo/")" = 200
+	stop_server TERM
+	check "--list: exits 0 after the stalls" test "$SRV_RC" = 0
+else
+	fail "proa-httpd --list (stalls) did not start"
+fi
+rm -f "$root"/stall[0-9]*
 # ---- the cache follows a file that changes ---------------------------------
 # An entry is trusted for a second, then revalidated (a statx: an io_uring
 # operation, or a call on the file lane on epoll); a file rewritten in
