@@ -36,6 +36,7 @@ struct file_lookup {
 	 * op is cancelled and no further step starts */
 	bool cancelled;
 	struct proa_future fut;
+	struct proa_future pfut; /* a chain's look at the directories */
 	/* in */
 	int rootfd;
 	bool map_files;
@@ -507,9 +508,11 @@ static bool others_may_reach(int rootfd, int fd, const char *path)
  * reads every file (CAP_DAC_OVERRIDE), so running as root would publish a
  * 0600 or 000 file, or one in a private directory: serve only what any
  * user may reach and read.  Asked each time: once --user has dropped root,
- * the kernel's own check on the open is the rule. */
+ * the kernel's own check on the open is the rule.  The directories are
+ * looked at with system calls, which a loop thread must not make: a chain
+ * asks without @parents, and has them looked at on the pool after. */
 static enum file_result stat_verdict(const struct statx *stx, int rootfd,
-				     int pfd, const char *path)
+				     int pfd, const char *path, bool parents)
 {
 	const mode_t mode = stx->stx_mode;
 
@@ -517,15 +520,67 @@ static enum file_result stat_verdict(const struct statx *stx, int rootfd,
 		return FILE_IS_DIR;
 	if (!S_ISREG(mode))
 		return FILE_FORBIDDEN;
-	if (geteuid() == 0 &&
-	    (!(mode & S_IROTH) || !others_may_reach(rootfd, pfd, path)))
+	if (geteuid() != 0)
+		return FILE_OK;
+	if (!(mode & S_IROTH))
+		return FILE_FORBIDDEN;
+	if (parents && !others_may_reach(rootfd, pfd, path))
 		return FILE_FORBIDDEN;
 	return FILE_OK;
 }
 
+static void chain_reopen(struct file_lookup *l)
+{
+	snprintf(l->proc, sizeof(l->proc), "/proc/self/fd/%d", l->pfd);
+	chain_openat2(l, STEP_REOPEN, AT_FDCWD, l->proc,
+		      O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
+}
+
+/* On the file lane: stat_verdict()'s directories, for a chain as root.
+ * 1: others may reach the file; 0: they may not. */
+static int32_t parents_job(void *arg, void **value)
+{
+	struct file_lookup *l = arg;
+
+	(void)value;
+	return others_may_reach(l->rootfd, l->pfd, l->path) ? 1 : 0;
+}
+
+static void parents_done(struct proa_future *fut, void *arg)
+{
+	struct file_lookup *l = arg;
+	int res = proa_future_result(fut, NULL);
+
+	proa_future_fini(fut);
+	if (l->cancelled || res < 0)
+		chain_end(l, FILE_UNAVAILABLE);
+	else if (res == 0)
+		chain_end(l, FILE_FORBIDDEN);
+	else
+		chain_reopen(l);
+}
+
+/* As root, before the reopen: the directories above the file, on the pool
+ * (a few stats of dentries the open just walked, but system calls all the
+ * same, which a loop thread does not make). */
+static void chain_parents(struct file_lookup *l)
+{
+	struct proa_loop *loop = l->c->loop;
+
+	proa_future_init(&l->pfut, loop);
+	if (proa_future_add_done_callback(&l->pfut, parents_done, l) < 0 ||
+	    proa_pool_submit(loop, PROA_LANE_FILE, parents_job, l, &l->pfut) <
+		0) {
+		proa_future_remove_done_callback(&l->pfut, parents_done, l);
+		proa_future_fini(&l->pfut);
+		chain_end(l, FILE_UNAVAILABLE);
+	}
+}
+
 static void chain_after_stat(struct file_lookup *l)
 {
-	enum file_result fr = stat_verdict(&l->stx, l->rootfd, l->pfd, l->path);
+	enum file_result fr =
+	    stat_verdict(&l->stx, l->rootfd, l->pfd, l->path, false);
 
 	if (fr == FILE_FORBIDDEN && fault_stall_fifo &&
 	    S_ISFIFO(l->stx.stx_mode)) {
@@ -533,13 +588,12 @@ static void chain_after_stat(struct file_lookup *l)
 		chain_openat2(l, STEP_FAULT, AT_FDCWD, l->proc, O_RDONLY, 0);
 		return;
 	}
-	if (fr != FILE_OK) {
+	if (fr != FILE_OK)
 		chain_end(l, fr);
-		return;
-	}
-	snprintf(l->proc, sizeof(l->proc), "/proc/self/fd/%d", l->pfd);
-	chain_openat2(l, STEP_REOPEN, AT_FDCWD, l->proc,
-		      O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
+	else if (geteuid() == 0)
+		chain_parents(l);
+	else
+		chain_reopen(l);
 }
 
 static void chain_step_done(struct proa_op *op)
@@ -739,7 +793,7 @@ static enum file_result entry_open(int rootfd, const char *path, bool map_files,
 		close(pfd);
 		return fr;
 	}
-	fr = stat_verdict(&stx, rootfd, pfd, path);
+	fr = stat_verdict(&stx, rootfd, pfd, path, true);
 	if (fr != FILE_OK) {
 		if (fr == FILE_FORBIDDEN && fault_stall_fifo &&
 		    S_ISFIFO(stx.stx_mode))
