@@ -724,6 +724,12 @@ int proa_server_close(struct proa_server *s, struct proa_future *done)
 	if (!s)
 		return -EINVAL;
 	PROA__LOOP_CHECK(s->loop);
+	if (done && (done->priv.loop != s->loop || proa_future_is_done(done)))
+		return -EINVAL;
+	/* Another piece of work's future: set_result() would be refused at
+	 * the end, and @done never resolve. */
+	if (done && done->priv.canceller)
+		return -EBUSY;
 	if (s->closing)
 		return -EALREADY;
 	s->closing = true;

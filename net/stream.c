@@ -335,6 +335,11 @@ static int read_check(struct proa_stream *s, struct proa_future *fut,
 		return -EBUSY;
 	if (fut->priv.loop != s->loop || proa_future_is_done(fut))
 		return -EINVAL;
+	/* Another piece of work's (a combinator's output, a bound op's):
+	 * taking it over would leave that work pointing at a future its
+	 * owner may release. */
+	if (fut->priv.canceller)
+		return -EBUSY;
 	return 0;
 }
 
@@ -488,7 +493,7 @@ int proa_stream_drain(struct proa_stream *s, struct proa_future *fut)
 	if (!s->loop)
 		return -ENOTCONN;
 	PROA__LOOP_CHECK(s->loop);
-	if (s->dfut)
+	if (s->dfut || fut->priv.canceller) /* see read_check() */
 		return -EBUSY;
 	if (fut->priv.loop != s->loop || proa_future_is_done(fut))
 		return -EINVAL;

@@ -367,7 +367,9 @@ PROA_API int proa_server_stats(const struct proa_server *s,
  * proa_server_close() - stop listening; connections already accepted stay
  * open (close them yourself, as asyncio's Server.close()).  @done, if not
  * NULL, resolves with 0 once every listener is closed; the server is
- * freed then.  Return: 0, or -EALREADY.
+ * freed then.  Return: 0, or -EALREADY; -EINVAL if @done is not a pending
+ * future of the server's loop; -EBUSY if @done has a canceller (another
+ * piece of work's, as a combinator's output).
  */
 PROA_API int proa_server_close(struct proa_server *s, struct proa_future *done);
 
@@ -823,9 +825,11 @@ PROA_API int proa_transport_take_fd(struct proa_transport *t);
 /* ---- buffered streams ------------------------------------------------------
  *
  * A protocol that buffers what arrives so that code can ask for "a line",
- * "N bytes": each read is a future.  One read at a time (-EBUSY for a
- * second); the buffer never grows past @limit bytes: a read that would
- * need more fails with -EMSGSIZE and reading pauses (the peer waits).
+ * "N bytes": each read is a future (pending, of the stream's loop, and
+ * not another piece of work's: one with a canceller is -EBUSY).  One read
+ * at a time (-EBUSY for a second); the buffer never grows past @limit
+ * bytes: a read that would need more fails with -EMSGSIZE and reading
+ * pauses (the peer waits).
  */
 
 /**

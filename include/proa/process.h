@@ -220,8 +220,9 @@ PROA_API int proa_process_status(const struct proa_process *p, int *exit_code,
  * callbacks run later, as always).  Cancelling @fut stops the wait, not the
  * child.  proa_process_close() cancels a future still waiting.
  *
- * Return: 0; -EBUSY if a future is already waiting or @fut is not pending;
- *         -EINVAL for NULLs or a future of another loop.
+ * Return: 0; -EBUSY if a future is already waiting, @fut is not pending
+ *         or has a canceller (another piece of work's, as a combinator's
+ *         output); -EINVAL for NULLs or a future of another loop.
  * Thread: loop.
  */
 PROA_API int proa_process_wait(struct proa_process *p, struct proa_future *fut);

@@ -669,6 +669,23 @@ static void test_stream_second_read_ebusy(void **state)
 	assert_res(proa_future_set_result(&f2, 0, NULL), 0);
 	assert_res(proa_stream_drain(sp->s, &f2), -EINVAL);
 	assert_res(wait_fut(loop, &f2), 0);
+	/* and one that is another piece of work's (a combinator's output,
+	 * which it would write into after its owner released it), for a
+	 * read, a drain and a server's close */
+	{
+		struct proa_future in, out;
+		struct proa_future *ins[1] = {&in};
+
+		proa_future_init(&in, loop);
+		proa_future_init(&out, loop);
+		assert_res(proa_future_any(&out, ins, 1), 0);
+		assert_res(proa_stream_read(sp->s, b2, 8, &out), -EBUSY);
+		assert_res(proa_stream_drain(sp->s, &out), -EBUSY);
+		assert_res(proa_server_close(s, &out), -EBUSY);
+		assert_res(proa_future_set_result(&in, 0, NULL), 0);
+		assert_res(wait_fut(loop, &out), 0);
+		assert_res(proa_future_fini(&in), 0);
+	}
 	/* the first read goes on */
 	assert_res(proa_transport_write(c.t, "abcdef", 6), 0);
 	assert_int_equal(wait_fut(loop, &fut), 4);

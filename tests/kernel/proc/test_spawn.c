@@ -511,12 +511,19 @@ static void test_spawn_close_running_kills_and_reaps(void **state)
 	struct proa_loop *loop = proa_test_loop_new();
 	struct proa_spawn_opts o = {0};
 	struct exit_rec r = {0};
-	struct proa_future fut;
+	struct proa_future fut, in, out;
+	struct proa_future *ins[1] = {&in};
 	struct proa_process *p;
 
 	(void)state;
 	o.stdio[0].kind = PROA_STDIO_PIPE;
 	p = spawn(loop, argv, &o, &r);
+	/* Another piece of work's future (a combinator's output) is not
+	 * taken over: its owner could release it under that work. */
+	proa_future_init(&in, loop);
+	proa_future_init(&out, loop);
+	assert_res(proa_future_any(&out, ins, 1), 0);
+	assert_res(proa_process_wait(p, &out), -EBUSY);
 	proa_future_init(&fut, loop);
 	assert_res(proa_process_wait(p, &fut), 0);
 	assert_res(proa_process_wait(p, &fut), -EBUSY);
@@ -524,9 +531,13 @@ static void test_spawn_close_running_kills_and_reaps(void **state)
 	assert_true(proa_future_is_done(&fut));
 	assert_res(proa_future_result(&fut, NULL), -ECANCELED);
 	assert_res(proa_loop_close(loop), -EBUSY);
+	assert_res(proa_future_set_result(&in, 0, NULL), 0);
 	assert_res(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
 	assert_false(r.done);
+	assert_res(proa_future_result(&out, NULL), 0);
 	assert_res(proa_future_fini(&fut), 0);
+	assert_res(proa_future_fini(&in), 0);
+	assert_res(proa_future_fini(&out), 0);
 	proa_test_loop_close(loop);
 }
 
