@@ -331,9 +331,12 @@ static void complete_waiters(struct ep *e, struct opvec *v, int32_t res)
 	v->n = 0;
 }
 
-/* Make sure the entry describes the file now behind the number, and that
- * the file is non-blocking.  0 or -errno (EBADF: nothing open there). */
-static int fd_validate(struct ep *e, struct epfd *f)
+/* Make sure the entry describes the file now behind the number, and, for
+ * an op that does I/O (@nonblock), that the file is non-blocking.  A poll
+ * (an fd watch on someone else's descriptor) leaves the file's flags as
+ * its owner set them: they are the open file's, shared with every copy.
+ * 0 or -errno (EBADF: nothing open there). */
+static int fd_validate(struct ep *e, struct epfd *f, bool nonblock)
 {
 	struct stat st;
 	int fl;
@@ -360,7 +363,7 @@ static int fd_validate(struct ep *e, struct epfd *f)
 		f->hup = false;
 		f->stream = stream_of(f->fd, &st);
 	}
-	if (!f->nonblock && !S_ISREG(st.st_mode)) {
+	if (nonblock && !f->nonblock && !S_ISREG(st.st_mode)) {
 		fl = fcntl(f->fd, F_GETFL);
 		if (fl < 0)
 			return -errno;
@@ -876,7 +879,7 @@ static int ep_issue(struct proa__ring *r, struct proa_op *op)
 	/* The loop's own descriptors (eventfd, signalfd) are
 	 * non-blocking and never reused while it lives. */
 	if (needs_nonblock(p->kind) && !(p->iflags & PROA__OPF_INTERNAL)) {
-		ret = fd_validate(e, f);
+		ret = fd_validate(e, f, true);
 		if (ret < 0) {
 			cq_push(e, op, ret, 0);
 			return 0;
@@ -895,7 +898,7 @@ static int ep_issue(struct proa__ring *r, struct proa_op *op)
 	/* Internal ops too: signal.c may close its signalfd and make a new
 	 * one under the same number. */
 	if (was_idle && !checked) {
-		ret = fd_validate(e, f);
+		ret = fd_validate(e, f, false);
 		if (ret < 0) {
 			cq_push(e, op, ret, 0);
 			return 0;

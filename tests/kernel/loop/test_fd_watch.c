@@ -126,6 +126,30 @@ static void test_watch_level_triggered_runs_while_data_remains(void **state)
 	(void)state;
 }
 
+/* A watch leaves the descriptor's flags as its owner set them: the epoll
+ * backend made a blocking pipe non-blocking for good (the flag is the open
+ * file's, shared with every copy, other processes' included). */
+static void test_watch_leaves_the_file_flags_alone(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	struct rec r = {.loop = loop, .read_per_run = 1};
+	int p[2];
+
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	r.fd = p[0];
+	assert_res(proa_fd_watch_start(&r.w, loop, p[0], PROA_WATCH_READABLE,
+				       watch_cb, &r),
+		   0);
+	assert_int_equal(write(p[1], "a", 1), 1);
+	PROA_TEST_DRIVE(loop, r.total == 1, 100);
+	assert_false(fcntl(p[0], F_GETFL) & O_NONBLOCK);
+	close_all(loop, r.w);
+	assert_false(fcntl(p[0], F_GETFL) & O_NONBLOCK);
+	close(p[0]);
+	close(p[1]);
+	(void)state;
+}
+
 static void test_watch_set_switches_events(void **state)
 {
 	struct proa_loop *loop = proa_test_loop_new();
@@ -417,6 +441,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_watch_level_triggered_runs_while_data_remains,
 		proa_test_fds_setup, proa_test_fds_check),
+	    cmocka_unit_test_setup_teardown(
+		test_watch_leaves_the_file_flags_alone, proa_test_fds_setup,
+		proa_test_fds_check),
 	    cmocka_unit_test_setup_teardown(test_watch_set_switches_events,
 					    proa_test_fds_setup,
 					    proa_test_fds_check),
