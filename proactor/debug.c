@@ -17,12 +17,9 @@ static void thread_name(pthread_t t, char *buf, size_t len)
 		snprintf(buf, len, "?");
 }
 
-void proa__check_thread(struct proa__sched *s, const char *func)
+int proa__forked(struct proa_loop *loop, const char *func)
 {
-	struct proa_loop *loop = (struct proa_loop *)(void *)s;
-	char me[32], owner[32];
-
-	if (proa__loop_is_parents(loop)) {
+	if (loop->sched.debug) {
 		proa__log(PROA_LOG_ERROR,
 			  "%s() called in a child of fork() on loop %p of the "
 			  "parent; the child may only call "
@@ -30,6 +27,16 @@ void proa__check_thread(struct proa__sched *s, const char *func)
 			  func, (void *)loop);
 		abort();
 	}
+	return PROA_ECLOSED;
+}
+
+void proa__check_thread(struct proa__sched *s, const char *func)
+{
+	struct proa_loop *loop = (struct proa_loop *)(void *)s;
+	char me[32], owner[32];
+
+	if (proa__loop_is_parents(loop))
+		proa__forked(loop, func);
 	/* Any one thread may use the loop before its first run. */
 	if (!atomic_load_explicit(&loop->owned, memory_order_acquire))
 		return;

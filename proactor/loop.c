@@ -676,6 +676,10 @@ uint64_t proa_loop_update_time(struct proa_loop *loop)
 
 void proa_loop_ref(struct proa_loop *loop)
 {
+	if (proa__unlikely(proa__loop_is_parents(loop))) {
+		proa__forked(loop, __func__);
+		return;
+	}
 	atomic_fetch_add_explicit(&loop->refs, 1, memory_order_acq_rel);
 }
 
@@ -703,7 +707,13 @@ static void unref_unmatched(struct proa_loop *loop)
 
 void proa_loop_unref(struct proa_loop *loop)
 {
-	int v = atomic_load_explicit(&loop->refs, memory_order_seq_cst);
+	int v;
+
+	if (proa__unlikely(proa__loop_is_parents(loop))) {
+		proa__forked(loop, __func__);
+		return;
+	}
+	v = atomic_load_explicit(&loop->refs, memory_order_seq_cst);
 
 	/* Never below zero.  seq_cst pairs with the liveness check in
 	 * proa__sleep_begin(), as the plain decrement did. */

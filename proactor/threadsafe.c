@@ -639,11 +639,16 @@ static int post_chain(struct proa_loop *loop, struct proa__mpsc_node *first,
 		      struct proa__mpsc_node *last, bool pinned)
 {
 	struct producer_rec *r;
-	int ret = producer_enter(loop,
-				 pinned ? PROA__GATE_CLOSED
-					: PROA__GATE_CLOSED | PROA__GATE_SHUT,
-				 &r);
+	int ret;
 
+	/* An item queued in a forked copy would never run, and its wake-up
+	 * would go to the parent through the shared eventfd. */
+	if (proa__unlikely(proa__loop_is_parents(loop)))
+		return proa__forked(loop, "proa_*_threadsafe");
+	ret = producer_enter(loop,
+			     pinned ? PROA__GATE_CLOSED
+				    : PROA__GATE_CLOSED | PROA__GATE_SHUT,
+			     &r);
 	if (ret < 0)
 		return ret;
 	push_chain(&loop->q, first, last);
@@ -825,6 +830,8 @@ int proa_loop_stop_threadsafe(struct proa_loop *loop)
 {
 	if (!loop)
 		return -EINVAL;
+	if (proa__unlikely(proa__loop_is_parents(loop)))
+		return proa__forked(loop, __func__);
 	if (!proa__gate_enter(loop))
 		return PROA_ECLOSED;
 	/* seq_cst: the handshake's store side (see top). */

@@ -235,42 +235,102 @@ static void test_fork_inside_a_callback(void **state)
 	proa_test_loop_close(loop);
 }
 
-/* Debug mode: any other call on the parent's loop aborts with a message
- * that says what to do instead. */
-static void test_fork_debug_mode_aborts_on_parents_loop(void **state)
+/* In a child, make call @which on the parent's @loop; _exit(10) if it
+ * returned, with PROA_ECLOSED _exit(11). */
+static void child_calls(struct proa_loop *loop, int which)
 {
-	struct proa_loop_opts opts = {.debug = 1};
-	struct proa_loop *loop = proa_test_loop_new_opts(&opts);
 	struct proa_handle h = {0};
-	char out[4096];
+	int ret = 0;
+
+	switch (which) {
+	case 0:
+		ret = proa_loop_call_soon(loop, &h, on_fresh_timer, NULL);
+		break;
+	case 1:
+		ret = proa_loop_call_soon_threadsafe(loop, &h, on_fresh_timer,
+						     NULL);
+		break;
+	case 2:
+		ret = proa_loop_stop_threadsafe(loop);
+		break;
+	default:
+		proa_loop_ref(loop);
+		break;
+	}
+	_exit(ret == PROA_ECLOSED ? 11 : 10);
+}
+
+/* Fork, let the child make call @which, and return its wait status; its
+ * stderr in @out. */
+static int fork_and_call(struct proa_loop *loop, int which, char *out,
+			 size_t len)
+{
 	int p[2], st = -1;
 	ssize_t n;
 	pid_t pid;
 
-	(void)state;
-	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0); /* owned */
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		dup2(p[1], STDERR_FILENO);
-		proa_loop_call_soon(loop, &h, on_fresh_timer, NULL);
-		_exit(10); /* went unnoticed */
+		child_calls(loop, which);
 	}
 	close(p[1]);
-	n = read(p[0], out, sizeof(out) - 1);
+	n = read(p[0], out, len - 1);
 	close(p[0]);
-	assert_true(n > 0);
-	out[n] = '\0';
+	out[n > 0 ? n : 0] = '\0';
 	assert_int_equal(waitpid(pid, &st, 0), pid);
-	assert_true(WIFSIGNALED(st));
-	assert_int_equal(WTERMSIG(st), SIGABRT);
-	assert_non_null(strstr(out, "proa_loop_call_soon() called in a child "
-				    "of fork()"));
-	assert_non_null(strstr(out, "proa_loop_discard_after_fork()"));
+	return st;
+}
+
+/* Debug mode: any other call on the parent's loop aborts with a message
+ * that says what to do instead, the _threadsafe ones and ref included
+ * (those skip the thread check: they went unnoticed, and an item posted
+ * to the copy was lost while its wake-up reached the parent). */
+static void test_fork_debug_mode_aborts_on_parents_loop(void **state)
+{
+	static const char *const names[] = {
+	    "proa_loop_call_soon()", "proa_*_threadsafe()",
+	    "proa_loop_stop_threadsafe()", "proa_loop_ref()"};
+	struct proa_loop_opts opts = {.debug = 1};
+	struct proa_loop *loop = proa_test_loop_new_opts(&opts);
+	struct proa_handle h = {0};
+	char out[4096];
+	int which, st;
+
+	(void)state;
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0); /* owned */
+	for (which = 0; which < 4; which++) {
+		st = fork_and_call(loop, which, out, sizeof(out));
+		assert_true(WIFSIGNALED(st));
+		assert_int_equal(WTERMSIG(st), SIGABRT);
+		assert_non_null(strstr(out, names[which]));
+		assert_non_null(strstr(out, "called in a child of fork()"));
+		assert_non_null(strstr(out, "proa_loop_discard_after_fork()"));
+	}
 	/* The parent's loop is its own still. */
 	assert_res(proa_loop_call_soon(loop, &h, proa_test_nop, NULL), 0);
 	assert_res(proa_loop_run(loop, PROA_RUN_DEFAULT), 0);
+	proa_test_loop_close(loop);
+}
+
+/* Outside debug mode a _threadsafe call on the parent's loop is refused
+ * (PROA_ECLOSED), not queued where nothing runs it. */
+static void test_fork_threadsafe_on_parents_loop_refused(void **state)
+{
+	struct proa_loop *loop = proa_test_loop_new();
+	char out[4096];
+	int st;
+
+	(void)state;
+	assert_res(proa_loop_run(loop, PROA_RUN_NOWAIT), 0); /* owned */
+	st = fork_and_call(loop, 1, out, sizeof(out));
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 11);
+	st = fork_and_call(loop, 2, out, sizeof(out));
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 11);
 	proa_test_loop_close(loop);
 }
 
@@ -304,6 +364,7 @@ int main(void)
 	    T(test_fork_child_discards_loop_in_flight),
 	    T(test_fork_inside_a_callback),
 	    T(test_fork_debug_mode_aborts_on_parents_loop),
+	    T(test_fork_threadsafe_on_parents_loop_refused),
 	    T(test_fork_discard_closed_loop),
 	};
 #undef T
