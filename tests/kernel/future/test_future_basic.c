@@ -401,6 +401,18 @@ static void test_bound_nop_resolves_with_its_result(void **state)
 	(void)state;
 }
 
+/* @fut bound to a read of @fd into @buf, submitted and in flight. */
+static void bound_read_in_flight(struct proa_loop *loop,
+				 struct proa_future *fut, struct proa_op *op,
+				 int fd, char *buf, size_t len)
+{
+	proa_future_init(fut, loop);
+	proa_op_init(op, NULL, NULL);
+	assert_res(proa_future_bind_op(fut, op), 0);
+	assert_res(proa_op_read(loop, op, fd, buf, len, -1), 0);
+	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
+}
+
 static void test_bound_read_completes_or_is_cancelled(void **state)
 {
 	struct proa_loop *loop = proa_test_loop_new();
@@ -412,11 +424,7 @@ static void test_bound_read_completes_or_is_cancelled(void **state)
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 
 	/* Data arrives: the future carries the byte count. */
-	proa_future_init(&fut, loop);
-	proa_op_init(&op, NULL, NULL);
-	assert_res(proa_future_bind_op(&fut, &op), 0);
-	assert_res(proa_op_read(loop, &op, p[0], buf, sizeof(buf), -1), 0);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
+	bound_read_in_flight(loop, &fut, &op, p[0], buf, sizeof(buf));
 	assert_false(proa_future_is_done(&fut));
 	assert_int_equal(write(p[1], "abc", 3), 3);
 	assert_res(proa_loop_run_until_complete(loop, &fut), 0);
@@ -425,11 +433,7 @@ static void test_bound_read_completes_or_is_cancelled(void **state)
 	assert_res(proa_future_fini(&fut), 0);
 
 	/* Nothing arrives: cancelling the future cancels the read. */
-	proa_future_init(&fut, loop);
-	proa_op_init(&op, NULL, NULL);
-	assert_res(proa_future_bind_op(&fut, &op), 0);
-	assert_res(proa_op_read(loop, &op, p[0], buf, sizeof(buf), -1), 0);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
+	bound_read_in_flight(loop, &fut, &op, p[0], buf, sizeof(buf));
 	assert_res(proa_future_cancel(&fut), 0);
 	assert_int_equal(proa_future_state(&fut), PROA_FUTURE_PENDING);
 	assert_res(proa_loop_run_until_complete(loop, &fut), 0);
@@ -480,11 +484,7 @@ static void test_bound_op_in_flight_holds_its_future(void **state)
 	char buf[4];
 
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-	proa_future_init(&fut, loop);
-	proa_op_init(&op, NULL, NULL);
-	assert_res(proa_future_bind_op(&fut, &op), 0);
-	assert_res(proa_op_read(loop, &op, p[0], buf, sizeof(buf), -1), 0);
-	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
+	bound_read_in_flight(loop, &fut, &op, p[0], buf, sizeof(buf));
 	assert_res(proa_future_set_result(&fut, 7, NULL), -EBUSY);
 	assert_res(proa_future_fini(&fut), -EBUSY);
 	/* Clearing the canceller does not drop the bond either. */
