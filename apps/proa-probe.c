@@ -306,7 +306,7 @@ static bool flushed(void)
 	if (fflush(stdout) == 0 && !ferror(stdout))
 		return true;
 	fprintf(stderr, "proa-probe: cannot write the report: %s\n",
-		strerror(errno));
+		proa_strerror(-errno));
 	return false;
 }
 

@@ -17,17 +17,16 @@ static void thread_name(pthread_t t, char *buf, size_t len)
 		snprintf(buf, len, "?");
 }
 
-int proa__forked(struct proa_loop *loop, const char *func)
+void proa__forked(struct proa_loop *loop, const char *func)
 {
-	if (loop->sched.debug) {
-		proa__log(PROA_LOG_ERROR,
-			  "%s() called in a child of fork() on loop %p of the "
-			  "parent; the child may only call "
-			  "proa_loop_discard_after_fork() on it",
-			  func, (void *)loop);
-		abort();
-	}
-	return PROA_ECLOSED;
+	if (!loop->sched.debug)
+		return;
+	proa__log(PROA_LOG_ERROR,
+		  "%s() called in a child of fork() on loop %p of the "
+		  "parent; the child may only call "
+		  "proa_loop_discard_after_fork() on it",
+		  func, (void *)loop);
+	abort();
 }
 
 void proa__check_thread(struct proa__sched *s, const char *func)

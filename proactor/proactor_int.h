@@ -291,9 +291,10 @@ extern atomic_bool proa__poll_no_multishot;
 void proa__check_thread(struct proa__sched *s, const char *func);
 /* A child of fork() called @func on its parent's loop, whose copy nobody
  * runs: debug mode says so and aborts, as the thread check does for the
- * loop-thread calls; otherwise PROA_ECLOSED.  The _threadsafe calls and
- * ref/unref, which skip the thread check, ask this. */
-int proa__forked(struct proa_loop *loop, const char *func);
+ * loop-thread calls; otherwise it returns and the caller refuses
+ * (PROA_ECLOSED).  The _threadsafe calls and ref/unref, which skip the
+ * thread check, call this. */
+void proa__forked(struct proa_loop *loop, const char *func);
 void proa__list_inflight(struct proa_loop *loop, const char *why);
 /* Debug mode: run a callback, timed; log it if slower than slow_ns. */
 void proa__run_timed(struct proa_loop *loop, proa_callback_fn fn, void *arg,

@@ -643,8 +643,10 @@ static int post_chain(struct proa_loop *loop, struct proa__mpsc_node *first,
 
 	/* An item queued in a forked copy would never run, and its wake-up
 	 * would go to the parent through the shared eventfd. */
-	if (proa__unlikely(proa__loop_is_parents(loop)))
-		return proa__forked(loop, "proa_*_threadsafe");
+	if (proa__unlikely(proa__loop_is_parents(loop))) {
+		proa__forked(loop, "proa_*_threadsafe");
+		return PROA_ECLOSED;
+	}
 	ret = producer_enter(loop,
 			     pinned ? PROA__GATE_CLOSED
 				    : PROA__GATE_CLOSED | PROA__GATE_SHUT,
@@ -830,8 +832,10 @@ int proa_loop_stop_threadsafe(struct proa_loop *loop)
 {
 	if (!loop)
 		return -EINVAL;
-	if (proa__unlikely(proa__loop_is_parents(loop)))
-		return proa__forked(loop, __func__);
+	if (proa__unlikely(proa__loop_is_parents(loop))) {
+		proa__forked(loop, __func__);
+		return PROA_ECLOSED;
+	}
 	if (!proa__gate_enter(loop))
 		return PROA_ECLOSED;
 	/* seq_cst: the handshake's store side (see top). */
