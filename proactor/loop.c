@@ -31,16 +31,12 @@ atomic_bool proa__poll_no_multishot;
 
 static _Thread_local struct proa_loop *tl_current;
 
-/* How many fork()s made this process from the one that started: bumped in
- * the child (whose only thread runs the handler, so nothing races it).  A
- * loop whose count differs was made by an ancestor and shares its ring
- * with it: proa_loop_run() and proa_loop_close() refuse it, and debug mode
- * aborts on any use but proa_loop_discard_after_fork(). */
-static atomic_uint fork_gen;
+/* The fork generation (proactor_int.h). */
+atomic_uint proa__fork_gen;
 
 static void fork_child(void)
 {
-	atomic_fetch_add_explicit(&fork_gen, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&proa__fork_gen, 1, memory_order_relaxed);
 	/* A fork from inside a callback: the child is not running the
 	 * parent's loop, and must be able to run one of its own. */
 	tl_current = NULL;
@@ -49,12 +45,6 @@ static void fork_child(void)
 __attribute__((constructor)) static void loop_atfork(void)
 {
 	pthread_atfork(NULL, NULL, fork_child);
-}
-
-bool proa__loop_is_parents(const struct proa_loop *loop)
-{
-	return loop->fork_gen !=
-	       atomic_load_explicit(&fork_gen, memory_order_relaxed);
 }
 
 /* ---- the scheduler interface (completion/ reaches the loop through it) -- */
@@ -246,7 +236,8 @@ int proa__loop_new(struct proa_loop **out, const struct proa_loop_opts *opts,
 	loop->sched.debug = debug;
 	loop->slow_ns = slow_ns;
 	loop->gather_ns = gather_ns;
-	loop->fork_gen = atomic_load_explicit(&fork_gen, memory_order_relaxed);
+	loop->q.fork_gen =
+	    atomic_load_explicit(&proa__fork_gen, memory_order_relaxed);
 	loop->wake_fd = -1;
 	loop->sig_fd = -1;
 	proa_list_init(&loop->ready);
