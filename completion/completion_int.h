@@ -221,6 +221,15 @@ void proa__future_ts_run(struct proa__mpsc_node *node);
 
 /* Resolve @fut if it is still pending (combinators).  Loop thread. */
 void proa__future_resolve(struct proa_future *fut, int32_t res, void *value);
+/* Whether @fut may be handed to a new piece of work: pending, and held by
+ * none already (a canceller: a bound op, a combinator's output, a pool
+ * job), which would go on pointing at it.  Every call that takes a future
+ * asks this (-EBUSY when not).  Loop thread. */
+static inline bool proa__future_free(const struct proa_future *fut)
+{
+	return fut->priv.state == PROA_FUTURE_PENDING && !fut->priv.canceller;
+}
+
 /* proa_future_add_done_callback() for a combinator waiting on an input:
  * proa_future_fini() refuses to release @fut while it waits.  Loop
  * thread. */

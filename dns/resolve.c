@@ -214,7 +214,7 @@ int proa_getaddrinfo(struct proa_loop *loop, const char *host,
 	PROA__LOOP_CHECK(loop);
 	if (fut->priv.loop != loop)
 		return -EINVAL;
-	if (fut->priv.state != PROA_FUTURE_PENDING || fut->priv.canceller)
+	if (!proa__future_free(fut))
 		return -EBUSY;
 	dl = proa__dns_loop(loop, false);
 	/* No host (a passive or service-only lookup), addresses, and
@@ -286,7 +286,7 @@ int proa_getnameinfo(struct proa_loop *loop, const struct sockaddr *sa,
 	PROA__LOOP_CHECK(loop);
 	if (fut->priv.loop != loop)
 		return -EINVAL;
-	if (fut->priv.state != PROA_FUTURE_PENDING || fut->priv.canceller)
+	if (!proa__future_free(fut))
 		return -EBUSY;
 	ret = proa_pool_default(&pool, loop);
 	if (ret < 0)

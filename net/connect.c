@@ -362,7 +362,7 @@ static int start(struct proa_loop *loop, const char *host, uint16_t port,
 		return PROA_ECLOSED;
 	if (fut->priv.loop != loop)
 		return -EINVAL;
-	if (fut->priv.state != PROA_FUTURE_PENDING || fut->priv.canceller)
+	if (!proa__future_free(fut))
 		return -EBUSY;
 	c = calloc(1, sizeof(*c));
 	if (!c)

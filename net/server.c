@@ -595,7 +595,7 @@ int proa_tcp_listen(struct proa_loop *loop, const char *host, uint16_t port,
 	if (!fut || fut->priv.loop != loop ||
 	    (family != AF_UNSPEC && family != AF_INET && family != AF_INET6))
 		return -EINVAL;
-	if (fut->priv.state != PROA_FUTURE_PENDING || fut->priv.canceller)
+	if (!proa__future_free(fut))
 		return -EBUSY;
 	s = server_new(loop, opt, factory, arg);
 	if (!s)
@@ -728,7 +728,7 @@ int proa_server_close(struct proa_server *s, struct proa_future *done)
 		return -EINVAL;
 	/* Another piece of work's future: set_result() would be refused at
 	 * the end, and @done never resolve. */
-	if (done && done->priv.canceller)
+	if (done && !proa__future_free(done))
 		return -EBUSY;
 	if (s->closing)
 		return -EALREADY;

@@ -338,7 +338,7 @@ static int read_check(struct proa_stream *s, struct proa_future *fut,
 	/* Another piece of work's (a combinator's output, a bound op's):
 	 * taking it over would leave that work pointing at a future its
 	 * owner may release. */
-	if (fut->priv.canceller)
+	if (!proa__future_free(fut))
 		return -EBUSY;
 	return 0;
 }
@@ -493,10 +493,12 @@ int proa_stream_drain(struct proa_stream *s, struct proa_future *fut)
 	if (!s->loop)
 		return -ENOTCONN;
 	PROA__LOOP_CHECK(s->loop);
-	if (s->dfut || fut->priv.canceller) /* see read_check() */
+	if (s->dfut)
 		return -EBUSY;
 	if (fut->priv.loop != s->loop || proa_future_is_done(fut))
 		return -EINVAL;
+	if (!proa__future_free(fut)) /* see read_check() */
+		return -EBUSY;
 	t = s->t;
 	if (!t) /* lost: a clean close had flushed everything */
 		return proa_future_set_result(fut, s->err, NULL);

@@ -906,7 +906,7 @@ int proa_transport_start_tls(
 	if (!t || !ctx || !fut || fut->priv.loop != t->loop)
 		return -EINVAL;
 	PROA__LOOP_CHECK(t->loop);
-	if (fut->priv.state != PROA_FUTURE_PENDING || fut->priv.canceller)
+	if (!proa__future_free(fut))
 		return -EBUSY;
 	/* A socket transport, open both ways.  Bytes still waiting to be
 	 * sent in clear go first: TLS records queue behind them (a server

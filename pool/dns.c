@@ -149,7 +149,7 @@ int proa__pool_getaddrinfo(struct proa_loop *loop, const char *host,
 	PROA__LOOP_CHECK(loop);
 	if (fut->priv.loop != loop)
 		return -EINVAL;
-	if (fut->priv.state != PROA_FUTURE_PENDING || fut->priv.canceller)
+	if (!proa__future_free(fut))
 		return -EBUSY;
 	ret = proa_pool_default(&pool, loop);
 	if (ret < 0)

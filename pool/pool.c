@@ -720,7 +720,7 @@ static int check_submit(struct proa_loop *loop, enum proa_lane lane,
 	PROA__LOOP_CHECK_AS(loop, func);
 	if (fut->priv.loop != loop)
 		return -EINVAL;
-	if (fut->priv.state != PROA_FUTURE_PENDING || fut->priv.canceller)
+	if (!proa__future_free(fut))
 		return -EBUSY;
 	return 0;
 }

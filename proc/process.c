@@ -521,8 +521,7 @@ int proa_process_wait(struct proa_process *p, struct proa_future *fut)
 	PROA__LOOP_CHECK_AS(p->loop, __func__);
 	/* A future with a canceller is another piece of work's: taking it
 	 * over would leave that work pointing at it. */
-	if (p->waiter || proa_future_state(fut) != PROA_FUTURE_PENDING ||
-	    fut->priv.canceller)
+	if (p->waiter || !proa__future_free(fut))
 		return -EBUSY;
 	if (p->exited)
 		return proa_future_set_result(fut, result_of(p), NULL);

@@ -413,6 +413,17 @@ static void bound_read_in_flight(struct proa_loop *loop,
 	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
 }
 
+/* Run until @fut, bound to @op, ends with @want; then @op is idle and
+ * @fut is released. */
+static void bound_read_ends(struct proa_loop *loop, struct proa_future *fut,
+			    struct proa_op *op, int want)
+{
+	assert_res(proa_loop_run_until_complete(loop, fut), 0);
+	assert_res(proa_future_result(fut, NULL), want);
+	assert_true(proa_op_is_idle(op));
+	assert_res(proa_future_fini(fut), 0);
+}
+
 static void test_bound_read_completes_or_is_cancelled(void **state)
 {
 	struct proa_loop *loop = proa_test_loop_new();
@@ -427,20 +438,14 @@ static void test_bound_read_completes_or_is_cancelled(void **state)
 	bound_read_in_flight(loop, &fut, &op, p[0], buf, sizeof(buf));
 	assert_false(proa_future_is_done(&fut));
 	assert_int_equal(write(p[1], "abc", 3), 3);
-	assert_res(proa_loop_run_until_complete(loop, &fut), 0);
-	assert_int_equal(proa_future_result(&fut, NULL), 3);
+	bound_read_ends(loop, &fut, &op, 3);
 	assert_memory_equal(buf, "abc", 3);
-	assert_res(proa_future_fini(&fut), 0);
 
 	/* Nothing arrives: cancelling the future cancels the read. */
 	bound_read_in_flight(loop, &fut, &op, p[0], buf, sizeof(buf));
 	assert_res(proa_future_cancel(&fut), 0);
 	assert_int_equal(proa_future_state(&fut), PROA_FUTURE_PENDING);
-	assert_res(proa_loop_run_until_complete(loop, &fut), 0);
-	assert_int_equal(proa_future_state(&fut), PROA_FUTURE_CANCELLED);
-	assert_res(proa_future_result(&fut, NULL), -ECANCELED);
-	assert_true(proa_op_is_idle(&op));
-	assert_res(proa_future_fini(&fut), 0);
+	bound_read_ends(loop, &fut, &op, -ECANCELED);
 
 	close(p[0]);
 	close(p[1]);
@@ -495,10 +500,7 @@ static void test_bound_op_in_flight_holds_its_future(void **state)
 	assert_int_equal(proa_loop_run(loop, PROA_RUN_NOWAIT), 1);
 	assert_false(proa_future_is_done(&fut));
 	assert_int_equal(write(p[1], "xy", 2), 2);
-	assert_res(proa_loop_run_until_complete(loop, &fut), 0);
-	assert_int_equal(proa_future_result(&fut, NULL), 2);
-	assert_true(proa_op_is_idle(&op));
-	assert_res(proa_future_fini(&fut), 0);
+	bound_read_ends(loop, &fut, &op, 2);
 	close(p[0]);
 	close(p[1]);
 	proa_test_loop_close(loop);
